@@ -1,0 +1,4 @@
+//! raft-impl: the runnable node. It drives `raft_model::core::Server` with real sockets, disks and
+//! timers (see the runnable-cluster issue); nothing here restates a protocol rule.
+
+pub use raft_model::core;

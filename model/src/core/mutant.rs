@@ -1,0 +1,131 @@
+//! Deliberately broken rules, for showing that the checker's properties have teeth.
+//!
+//! Each mutant changes exactly one rule of the core. They exist only in the model checker's
+//! configuration: the runnable node's configuration has no way to name one, and
+//! [`super::Config::new`] always builds the correct protocol.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Mutant {
+    /// Grant a vote without the §5.4.1 "candidate's log is at least as up-to-date" check.
+    VoteWithoutLogCheck,
+    /// A leader commits an entry of an earlier term by counting replicas (Figure 8).
+    CommitPreviousTerm,
+    /// `voted_for` is not restored on restart.
+    ForgetVoteOnRestart,
+    /// `current_term` is not restored on restart.
+    ForgetTermOnRestart,
+    /// The log is not restored on restart.
+    ForgetLogOnRestart,
+    /// Grant a vote even when `voted_for` is another candidate in this term.
+    VoteTwice,
+    /// A follower accepts AppendEntries whose term is lower than its own.
+    AcceptStaleAppend,
+    /// A follower appends without checking `prev_log_index` / `prev_log_term`.
+    SkipPrevLogCheck,
+    /// A follower truncates its log after `prev_log_index` even when the entries match.
+    TruncateOnAnyAppend,
+    /// A leader adopts a higher term but stays leader.
+    LeaderIgnoresHigherTerm,
+    /// A candidate counts vote replies from earlier terms.
+    CountStaleVotes,
+    /// A quorum is n/2 instead of n/2 + 1.
+    MinorityQuorum,
+    /// A follower sets `commit_index = leader_commit` without `min(.., index of last new entry)`.
+    FollowerCommitPastMatch,
+    /// On a successful reply the leader takes `match_index` from its own log end (where
+    /// `next_index` points) instead of from the acknowledged request.
+    MatchIndexFromNextIndex,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 14] = [
+        Mutant::VoteWithoutLogCheck,
+        Mutant::CommitPreviousTerm,
+        Mutant::ForgetVoteOnRestart,
+        Mutant::ForgetTermOnRestart,
+        Mutant::ForgetLogOnRestart,
+        Mutant::VoteTwice,
+        Mutant::AcceptStaleAppend,
+        Mutant::SkipPrevLogCheck,
+        Mutant::TruncateOnAnyAppend,
+        Mutant::LeaderIgnoresHigherTerm,
+        Mutant::CountStaleVotes,
+        Mutant::MinorityQuorum,
+        Mutant::FollowerCommitPastMatch,
+        Mutant::MatchIndexFromNextIndex,
+    ];
+
+    /// The catalogue name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::VoteWithoutLogCheck => "vote-without-log-check",
+            Mutant::CommitPreviousTerm => "commit-previous-term",
+            Mutant::ForgetVoteOnRestart => "forget-vote-on-restart",
+            Mutant::ForgetTermOnRestart => "forget-term-on-restart",
+            Mutant::ForgetLogOnRestart => "forget-log-on-restart",
+            Mutant::VoteTwice => "vote-twice",
+            Mutant::AcceptStaleAppend => "accept-stale-append",
+            Mutant::SkipPrevLogCheck => "skip-prev-log-check",
+            Mutant::TruncateOnAnyAppend => "truncate-on-any-append",
+            Mutant::LeaderIgnoresHigherTerm => "leader-ignores-higher-term",
+            Mutant::CountStaleVotes => "count-stale-votes",
+            Mutant::MinorityQuorum => "minority-quorum",
+            Mutant::FollowerCommitPastMatch => "follower-commit-past-match",
+            Mutant::MatchIndexFromNextIndex => "match-index-from-next-index",
+        }
+    }
+
+    /// The rule it breaks, in one line.
+    pub fn description(self) -> &'static str {
+        match self {
+            Mutant::VoteWithoutLogCheck => "grant a vote without the §5.4.1 up-to-date log check",
+            Mutant::CommitPreviousTerm => {
+                "a leader commits an earlier-term entry by counting replicas (Figure 8)"
+            }
+            Mutant::ForgetVoteOnRestart => "voted_for is not persisted",
+            Mutant::ForgetTermOnRestart => "current_term is not persisted",
+            Mutant::ForgetLogOnRestart => "the log is not persisted",
+            Mutant::VoteTwice => "grant a vote when voted_for is another candidate in this term",
+            Mutant::AcceptStaleAppend => "a follower accepts AppendEntries of a lower term",
+            Mutant::SkipPrevLogCheck => {
+                "a follower appends without checking prev_log_index / prev_log_term"
+            }
+            Mutant::TruncateOnAnyAppend => {
+                "a follower truncates after prev_log_index even when the entries match"
+            }
+            Mutant::LeaderIgnoresHigherTerm => "a leader adopts a higher term but stays leader",
+            Mutant::CountStaleVotes => "a candidate counts vote replies from earlier terms",
+            Mutant::MinorityQuorum => "a quorum is n/2 instead of n/2 + 1",
+            Mutant::FollowerCommitPastMatch => {
+                "a follower sets commit_index = leader_commit without min(.., last new entry)"
+            }
+            Mutant::MatchIndexFromNextIndex => {
+                "the leader sets match_index from its log end instead of the acknowledged request"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mutant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mutant::ALL
+            .iter()
+            .copied()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown mutant '{s}'; known: {}", names.join(", "))
+            })
+    }
+}

@@ -1,0 +1,328 @@
+//! A Raft server's state, the events that drive it, and the rules every server follows
+//! regardless of role (Figure 2, "Rules for Servers / All Servers").
+
+use super::message::Message;
+use super::mutant::Mutant;
+use super::types::{Entry, HardState, Index, NodeId, Role, Term};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Static configuration of one server: who it is and who its peers are.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Config {
+    /// This server.
+    pub id: NodeId,
+    /// Every other member of the cluster (sorted, without `id`).
+    pub peers: Vec<NodeId>,
+    /// A deliberately broken rule; `None` in every real deployment (see [`Mutant`]).
+    mutant: Option<Mutant>,
+}
+
+impl Config {
+    /// The correct protocol for server `id` in a cluster of `id` plus `peers`.
+    pub fn new(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
+        let mut peers: Vec<NodeId> = peers.into_iter().filter(|p| *p != id).collect();
+        peers.sort();
+        peers.dedup();
+        Config {
+            id,
+            peers,
+            mutant: None,
+        }
+    }
+
+    /// The same configuration with one rule broken. Used by the model checker only.
+    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
+        self.mutant = mutant;
+        self
+    }
+
+    pub fn mutant(&self) -> Option<Mutant> {
+        self.mutant
+    }
+
+    pub(crate) fn is(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+
+    /// Number of servers needed for a majority (§5.2): n/2 + 1.
+    pub fn quorum(&self) -> usize {
+        let n = self.peers.len() + 1;
+        if self.is(Mutant::MinorityQuorum) {
+            n / 2
+        } else {
+            n / 2 + 1
+        }
+    }
+}
+
+/// Something that happens to a server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Event<C> {
+    /// The election timer fired (follower or candidate: start an election; leader: nothing).
+    ElectionTimeout,
+    /// Leader: send AppendEntries to every peer now (the heartbeat timer fired, or new entries
+    /// wait to be replicated). Others: nothing.
+    Heartbeat,
+    /// A Raft message arrived from `from`.
+    Receive { from: NodeId, msg: Message<C> },
+    /// A client asks to append `command` to the log.
+    Propose(C),
+}
+
+/// Which parts of the hard state a step changed. The driver must make them durable before it
+/// sends any of the step's messages or tells a client anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Persist {
+    /// `current_term` or `voted_for` changed.
+    pub term_or_vote: bool,
+    /// Entries after this index were removed from the log (conflict truncation).
+    pub truncated_after: Option<Index>,
+    /// Entries from this index to the end of the log are new and must be written.
+    pub appended_from: Option<Index>,
+}
+
+impl Persist {
+    pub fn is_empty(&self) -> bool {
+        !self.term_or_vote && self.truncated_after.is_none() && self.appended_from.is_none()
+    }
+}
+
+/// What a client's proposal came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProposeResult {
+    /// Appended at `index` in `term`; it is committed once applied at that index.
+    Accepted { index: Index, term: Term },
+    /// This server is not the leader; `leader_hint` is the leader it last heard from.
+    NotLeader { leader_hint: Option<NodeId> },
+}
+
+/// What one step asks the driver to do, in this order: persist, send, apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output<C> {
+    pub persist: Persist,
+    pub messages: Vec<(NodeId, Message<C>)>,
+    /// Newly committed entries, in index order, to apply to the state machine.
+    pub apply: Vec<(Index, Entry<C>)>,
+    /// The server heard from a current leader or granted a vote: restart the election timer.
+    pub reset_election_timer: bool,
+    /// The answer to an [`Event::Propose`].
+    pub propose: Option<ProposeResult>,
+}
+
+impl<C> Default for Output<C> {
+    fn default() -> Self {
+        Output {
+            persist: Persist::default(),
+            messages: Vec::new(),
+            apply: Vec::new(),
+            reset_election_timer: false,
+            propose: None,
+        }
+    }
+}
+
+impl<C> Output<C> {
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message<C>) {
+        self.messages.push((to, msg));
+    }
+}
+
+/// One Raft server (Figure 2, "State").
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Server<C> {
+    /// current_term, voted_for and the log: durable before anything depending on them is sent.
+    pub hard: HardState<C>,
+    pub role: Role,
+    /// Highest index known to be committed. Invariant: `commit_index <= last_log_index()`;
+    /// never decreases while the server is up; 0 after a restart.
+    pub commit_index: Index,
+    /// Highest index applied to the state machine. Invariant: `last_applied <= commit_index`.
+    pub last_applied: Index,
+    /// The leader this server last heard from in `current_term` (a hint for clients).
+    pub leader_id: Option<NodeId>,
+    /// Candidate only: servers that granted their vote in `current_term` (self included).
+    pub votes_granted: BTreeSet<NodeId>,
+    /// Leader only: index of the next entry to send to each peer. Invariant:
+    /// `match_index[p] < next_index[p] <= last_log_index() + 1`.
+    pub next_index: BTreeMap<NodeId, Index>,
+    /// Leader only: highest index known to be replicated on each peer.
+    pub match_index: BTreeMap<NodeId, Index>,
+}
+
+impl<C: Clone> Server<C> {
+    /// A server that has never run: term 0, no vote, empty log, follower.
+    pub fn new() -> Self {
+        Server {
+            hard: HardState::default(),
+            role: Role::Follower,
+            commit_index: 0,
+            last_applied: 0,
+            leader_id: None,
+            votes_granted: BTreeSet::new(),
+            next_index: BTreeMap::new(),
+            match_index: BTreeMap::new(),
+        }
+    }
+
+    /// A server restarting from what it had made durable. Volatile state starts afresh: a
+    /// follower with commit_index = last_applied = 0; committed entries are re-applied once a
+    /// leader tells it the commit index.
+    pub fn restart(cfg: &Config, mut hard: HardState<C>) -> Self {
+        if cfg.is(Mutant::ForgetVoteOnRestart) {
+            hard.voted_for = None;
+        }
+        if cfg.is(Mutant::ForgetTermOnRestart) {
+            hard.current_term = 0;
+        }
+        if cfg.is(Mutant::ForgetLogOnRestart) {
+            hard.log.clear();
+        }
+        Server {
+            hard,
+            ..Server::new()
+        }
+    }
+
+    pub fn current_term(&self) -> Term {
+        self.hard.current_term
+    }
+
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.hard.voted_for
+    }
+
+    pub fn log(&self) -> &[Entry<C>] {
+        &self.hard.log
+    }
+
+    pub fn last_log_index(&self) -> Index {
+        self.hard.log.len() as Index
+    }
+
+    pub fn last_log_term(&self) -> Term {
+        self.hard.log.last().map_or(0, |e| e.term)
+    }
+
+    /// Term of the entry at `index` (0 for index 0); `None` past the end of the log.
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        if index == 0 {
+            Some(0)
+        } else {
+            self.hard.log.get(index as usize - 1).map(|e| e.term)
+        }
+    }
+
+    /// The entry at `index` (1-based).
+    pub fn entry(&self, index: Index) -> Option<&Entry<C>> {
+        if index == 0 {
+            None
+        } else {
+            self.hard.log.get(index as usize - 1)
+        }
+    }
+
+    /// Feed one event through the protocol rules.
+    pub fn handle(&mut self, cfg: &Config, event: Event<C>) -> Output<C> {
+        let mut out = Output::default();
+        match event {
+            Event::ElectionTimeout => self.on_election_timeout(cfg, &mut out),
+            Event::Heartbeat => self.on_heartbeat(cfg, &mut out),
+            Event::Propose(command) => self.on_propose(cfg, command, &mut out),
+            Event::Receive { from, msg } => {
+                // All servers: a message from a later term makes this server adopt that term and
+                // become a follower (§5.1).
+                self.observe_term(cfg, msg.term(), &mut out);
+                match msg {
+                    Message::RequestVote {
+                        term,
+                        last_log_index,
+                        last_log_term,
+                    } => self.on_request_vote(
+                        cfg,
+                        from,
+                        term,
+                        last_log_index,
+                        last_log_term,
+                        &mut out,
+                    ),
+                    Message::RequestVoteResponse { term, vote_granted } => {
+                        self.on_vote_response(cfg, from, term, vote_granted, &mut out)
+                    }
+                    Message::AppendEntries {
+                        term,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        leader_commit,
+                    } => self.on_append_entries(
+                        cfg,
+                        from,
+                        term,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        leader_commit,
+                        &mut out,
+                    ),
+                    Message::AppendEntriesResponse {
+                        term,
+                        success,
+                        match_index,
+                    } => self.on_append_response(cfg, from, term, success, match_index, &mut out),
+                }
+            }
+        }
+        out
+    }
+
+    /// §5.1: if a message carries a term T > current_term, set current_term = T, forget the vote
+    /// and convert to follower.
+    fn observe_term(&mut self, cfg: &Config, term: Term, out: &mut Output<C>) {
+        if term <= self.hard.current_term {
+            return;
+        }
+        self.hard.current_term = term;
+        self.hard.voted_for = None;
+        out.persist.term_or_vote = true;
+        if self.role == Role::Leader && cfg.is(Mutant::LeaderIgnoresHigherTerm) {
+            return;
+        }
+        self.become_follower();
+    }
+
+    pub(crate) fn become_follower(&mut self) {
+        self.role = Role::Follower;
+        self.leader_id = None;
+        self.votes_granted.clear();
+        self.next_index.clear();
+        self.match_index.clear();
+    }
+
+    /// Client requests go to the leader, which appends them to its own log (§5.3); other servers
+    /// redirect the client to the leader they know of.
+    fn on_propose(&mut self, cfg: &Config, command: C, out: &mut Output<C>) {
+        if self.role != Role::Leader {
+            out.propose = Some(ProposeResult::NotLeader {
+                leader_hint: self.leader_id,
+            });
+            return;
+        }
+        let term = self.hard.current_term;
+        self.hard.log.push(Entry { term, command });
+        let index = self.last_log_index();
+        out.persist.appended_from = Some(index);
+        out.propose = Some(ProposeResult::Accepted { index, term });
+        // A single-server cluster commits on its own.
+        self.advance_commit_index(cfg, out);
+    }
+
+    /// All servers: apply entries up to commit_index, in order.
+    pub(crate) fn apply_committed(&mut self, out: &mut Output<C>) {
+        while self.last_applied < self.commit_index {
+            self.last_applied += 1;
+            let entry = self.hard.log[self.last_applied as usize - 1].clone();
+            out.apply.push((self.last_applied, entry));
+        }
+    }
+}

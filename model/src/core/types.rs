@@ -1,0 +1,64 @@
+//! Basic Raft types shared by the model and the runtime.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A term number (paper §5.1). Starts at 0; the first election produces term 1.
+pub type Term = u64;
+
+/// A log index. The first entry has index 1; index 0 stands for the empty prefix.
+pub type Index = u64;
+
+/// Identifies a server. Opaque to the core: the model and the runtime number servers
+/// differently, so the core never converts it to a position.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct NodeId(pub u64);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// One log entry: the term in which a leader created it, and the client command.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Entry<C> {
+    pub term: Term,
+    pub command: C,
+}
+
+/// The state a server keeps on stable storage (Figure 2, "Persistent state on all servers").
+/// It must be durable before the server answers or sends anything that depends on it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HardState<C> {
+    /// Latest term this server has seen; never decreases.
+    pub current_term: Term,
+    /// Candidate that received this server's vote in `current_term`, if any. Reset to `None`
+    /// whenever `current_term` changes.
+    pub voted_for: Option<NodeId>,
+    /// The log; `log[i - 1]` is the entry at index `i`.
+    pub log: Vec<Entry<C>>,
+}
+
+impl<C> Default for HardState<C> {
+    fn default() -> Self {
+        HardState {
+            current_term: 0,
+            voted_for: None,
+            log: Vec::new(),
+        }
+    }
+}
+
+/// A server's role (paper §5.1).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Role {
+    #[default]
+    Follower,
+    Candidate,
+    Leader,
+}
