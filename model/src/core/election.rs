@@ -20,16 +20,20 @@ impl<C: Clone> Server<C> {
         self.leader_id = None;
         self.votes_granted.clear();
         self.votes_granted.insert(cfg.id);
-        let request = Message::RequestVote {
-            term: self.hard.current_term,
-            last_log_index: self.last_log_index(),
-            last_log_term: self.last_log_term(),
-        };
+        let request = self.request_vote();
         for peer in &cfg.peers {
             out.send(*peer, request.clone());
         }
         // A single-server cluster (or a broken quorum) may already have a majority.
         self.become_leader_if_elected(cfg, out);
+    }
+
+    pub(crate) fn request_vote(&self) -> Message<C> {
+        Message::RequestVote {
+            term: self.hard.current_term,
+            last_log_index: self.last_log_index(),
+            last_log_term: self.last_log_term(),
+        }
     }
 
     /// RequestVote receiver (Figure 2): reply false if term < current_term; grant if voted_for is
@@ -51,9 +55,8 @@ impl<C: Clone> Server<C> {
         // §5.4.1: the candidate's last term is higher, or equal with an index at least as long.
         let up_to_date = last_log_term > self.last_log_term()
             || (last_log_term == self.last_log_term() && last_log_index >= self.last_log_index());
-        let grant = term == current
-            && vote_free
-            && (up_to_date || cfg.is(Mutant::VoteWithoutLogCheck));
+        let grant =
+            term == current && vote_free && (up_to_date || cfg.is(Mutant::VoteWithoutLogCheck));
         if grant {
             if self.hard.voted_for != Some(candidate) {
                 self.hard.voted_for = Some(candidate);

@@ -22,3 +22,6 @@ pub use message::Message;
 pub use mutant::Mutant;
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server};
 pub use types::{Entry, HardState, Index, NodeId, Role, Term};
+
+#[cfg(test)]
+mod tests;

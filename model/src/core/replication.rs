@@ -19,6 +19,24 @@ impl<C: Clone> Server<C> {
         }
     }
 
+    /// Candidates: RequestVote to a peer that has not granted its vote; leaders: AppendEntries.
+    pub(crate) fn on_resend(&mut self, cfg: &Config, to: NodeId, out: &mut Output<C>) {
+        if !cfg.peers.contains(&to) {
+            return;
+        }
+        match self.role {
+            Role::Leader => {
+                let msg = self.append_entries_for(to);
+                out.send(to, msg);
+            }
+            Role::Candidate if !self.votes_granted.contains(&to) => {
+                let msg = self.request_vote();
+                out.send(to, msg);
+            }
+            _ => {}
+        }
+    }
+
     fn append_entries_for(&self, peer: NodeId) -> Message<C> {
         let next = self
             .next_index
@@ -161,7 +179,8 @@ impl<C: Clone> Server<C> {
         } else {
             let next = self.next_index[&follower];
             let back = next.saturating_sub(1).min(match_index + 1);
-            self.next_index.insert(follower, back.max(matched + 1).max(1));
+            self.next_index
+                .insert(follower, back.max(matched + 1).max(1));
         }
     }
 

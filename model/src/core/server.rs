@@ -64,6 +64,10 @@ pub enum Event<C> {
     /// Leader: send AppendEntries to every peer now (the heartbeat timer fired, or new entries
     /// wait to be replicated). Others: nothing.
     Heartbeat,
+    /// Send this role's request to one peer again: a candidate its RequestVote (unless that peer
+    /// already granted its vote), a leader its AppendEntries from next_index. Followers: nothing.
+    /// Drivers use it to retransmit to one peer without waiting for the next broadcast.
+    Resend { to: NodeId },
     /// A Raft message arrived from `from`.
     Receive { from: NodeId, msg: Message<C> },
     /// A client asks to append `command` to the log.
@@ -229,6 +233,7 @@ impl<C: Clone> Server<C> {
             Event::ElectionTimeout => self.on_election_timeout(cfg, &mut out),
             Event::Heartbeat => self.on_heartbeat(cfg, &mut out),
             Event::Propose(command) => self.on_propose(cfg, command, &mut out),
+            Event::Resend { to } => self.on_resend(cfg, to, &mut out),
             Event::Receive { from, msg } => {
                 // All servers: a message from a later term makes this server adopt that term and
                 // become a follower (§5.1).

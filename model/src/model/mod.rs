@@ -1,1 +1,67 @@
+//! The stateright model: a thin `Actor` adapter around [`crate::core::Server`], the clients that
+//! use the replicated register, the ghost records the properties need, and the bounds that make
+//! the state space finite.
+//!
+//! Nothing here restates a protocol rule: every server step is `Server::handle`.
 
+mod actor;
+mod client;
+mod config;
+pub mod display;
+mod ghost;
+mod history;
+mod properties;
+mod register;
+mod system;
+
+pub use actor::{NodeState, RaftActor, ServerState, ServerStorage, Timer};
+pub use client::ClientState;
+pub use config::{ModelConfig, NetworkKind};
+pub use ghost::{Committed, Ghost};
+pub use history::History;
+pub use properties::{always_names, sometimes_names, ALWAYS, SOMETIMES};
+pub use register::{ClientOp, ClientReply, Cmd, Msg, RegisterMachine, Value};
+
+pub use system::{RaftAction, RaftModel, RaftState};
+
+use stateright::actor::{ActorModel, LossyNetwork, Network};
+
+impl ModelConfig {
+    /// Build the stateright model for this configuration. Call [`ModelConfig::validate`] first.
+    pub fn into_model(self) -> RaftModel {
+        let properties = properties::all();
+        RaftModel {
+            inner: self.clone().into_actor_model(),
+            cfg: self,
+            properties,
+        }
+    }
+
+    fn into_actor_model(self) -> ActorModel<RaftActor, ModelConfig, History> {
+        let servers: Vec<_> = (0..self.servers).map(actor::server_id).collect();
+        let mut model = ActorModel::new(self.clone(), History::default());
+        for i in 0..self.servers {
+            model = model.actor(RaftActor::server(i, self.servers, self.mutant));
+        }
+        for c in 0..self.values {
+            model = model.actor(RaftActor::client(c, self.reads, &servers));
+        }
+        let network = match self.network {
+            NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
+            NetworkKind::UnorderedNonDuplicating => Network::new_unordered_nonduplicating([]),
+            NetworkKind::Ordered => Network::new_ordered([]),
+        };
+        let lossy = if self.lossy {
+            LossyNetwork::Yes
+        } else {
+            LossyNetwork::No
+        };
+        model
+            .init_network(network)
+            .lossy_network(lossy)
+            .max_crashes(self.max_crashes)
+            .record_msg_out(history::record_out)
+            .record_msg_in(history::record_in)
+            .within_boundary(config::within_boundary)
+    }
+}

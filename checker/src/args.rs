@@ -1,0 +1,148 @@
+//! Command-line flags shared by the subcommands.
+
+use clap::{Args, ValueEnum};
+use raft_model::core::Mutant;
+use raft_model::model::{ModelConfig, NetworkKind};
+
+/// The model's bounds and faults. Defaults are the standard exhaustive bound.
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Number of Raft servers.
+    #[arg(long, default_value_t = ModelConfig::default().servers)]
+    pub servers: usize,
+    /// Highest term any server may reach (bounds the number of elections).
+    #[arg(long, default_value_t = ModelConfig::default().max_term)]
+    pub max_term: u64,
+    /// Number of clients; each writes its own value once.
+    #[arg(long, default_value_t = ModelConfig::default().values)]
+    pub values: usize,
+    /// Reads each client performs after its write (through the log).
+    #[arg(long, default_value_t = ModelConfig::default().reads)]
+    pub reads: usize,
+    /// Servers that may be crashed at the same time (each may restart any number of times).
+    #[arg(long, default_value_t = ModelConfig::default().max_crashes)]
+    pub max_crashes: usize,
+    /// Message delivery semantics.
+    #[arg(long, default_value_t = ModelConfig::default().network.name().to_string(),
+          value_parser = clap::builder::PossibleValuesParser::new(NetworkKind::NAMES))]
+    pub network: String,
+    /// Messages may be lost (default: on).
+    #[arg(long, default_value_t = ModelConfig::default().lossy, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub lossy: bool,
+    /// Most messages in the network at once.
+    #[arg(long, default_value_t = ModelConfig::default().max_in_flight)]
+    pub max_in_flight: usize,
+    /// Break one protocol rule on purpose (see `raft-check mutants --list`).
+    #[arg(long, value_parser = parse_mutant)]
+    pub mutant: Option<Mutant>,
+}
+
+fn parse_mutant(s: &str) -> Result<Mutant, String> {
+    s.parse()
+}
+
+impl ModelArgs {
+    /// The validated model configuration, or a message for exit code 2.
+    pub fn to_config(&self) -> Result<ModelConfig, String> {
+        let cfg = ModelConfig {
+            servers: self.servers,
+            max_term: self.max_term,
+            values: self.values,
+            reads: self.reads,
+            max_crashes: self.max_crashes,
+            network: self.network.parse()?,
+            lossy: self.lossy,
+            max_in_flight: self.max_in_flight,
+            mutant: self.mutant,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Breadth-first: exhaustive; counterexamples found in level order.
+    Bfs,
+    /// Depth-first: exhaustive; less memory.
+    Dfs,
+    /// Random simulation: never exhaustive (always reported incomplete).
+    Sim,
+}
+
+impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Sim => "sim",
+        }
+    }
+}
+
+/// How to run the checker.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Search strategy.
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    pub strategy: Strategy,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Symmetry reduction over server ids.
+    #[arg(long)]
+    pub symmetry: bool,
+    /// Stop after this many seconds (the run is then incomplete: exit 3).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Stop after generating this many states (the run is then incomplete: exit 3).
+    #[arg(long)]
+    pub max_states: Option<usize>,
+    /// Seed for --strategy sim.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    pub progress: f64,
+}
+
+impl RunArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        if let Some(t) = self.timeout {
+            if !(t.is_finite() && t > 0.0) {
+                return Err("--timeout must be a positive number of seconds".into());
+            }
+        }
+        if self.max_states == Some(0) {
+            return Err("--max-states must be at least 1".into());
+        }
+        if self.symmetry {
+            return Err(
+                "--symmetry is not implemented yet: the model's state types do not implement \
+                 symmetry reduction (tracked by the checker-performance issue)"
+                    .into(),
+            );
+        }
+        if self.strategy == Strategy::Sim && self.timeout.is_none() && self.max_states.is_none() {
+            return Err(
+                "--strategy sim never finishes on its own: give --timeout or --max-states".into(),
+            );
+        }
+        if !(self.progress.is_finite() && self.progress >= 0.0) {
+            return Err("--progress must be a non-negative number of seconds".into());
+        }
+        Ok(())
+    }
+
+    pub fn thread_count(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+}

@@ -1,0 +1,178 @@
+//! The result of one check: the JSON schema scripts depend on, the verdict and exit code, and
+//! the TLC-like text summary.
+
+use crate::args::Strategy;
+use raft_model::model::ModelConfig;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Serialize, Clone, Debug)]
+pub struct ConfigJson {
+    pub servers: usize,
+    pub max_term: u64,
+    pub values: usize,
+    pub reads: usize,
+    pub max_crashes: usize,
+    pub network: String,
+    pub lossy: bool,
+    pub max_in_flight: usize,
+    pub mutant: Option<String>,
+}
+
+impl From<&ModelConfig> for ConfigJson {
+    fn from(c: &ModelConfig) -> Self {
+        ConfigJson {
+            servers: c.servers,
+            max_term: c.max_term,
+            values: c.values,
+            reads: c.reads,
+            max_crashes: c.max_crashes,
+            network: c.network.name().to_string(),
+            lossy: c.lossy,
+            max_in_flight: c.max_in_flight,
+            mutant: c.mutant.map(|m| m.name().to_string()),
+        }
+    }
+}
+
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectationJson {
+    Always,
+    Sometimes,
+}
+
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Holds,
+    Violated,
+    Witnessed,
+    NotWitnessed,
+    Unknown,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Holds => "holds",
+            Status::Violated => "violated",
+            Status::Witnessed => "witnessed",
+            Status::NotWitnessed => "not-witnessed",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Counterexample {
+    pub length: usize,
+    pub actions: Vec<String>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct PropertyJson {
+    pub name: String,
+    pub expectation: ExpectationJson,
+    pub status: Status,
+    pub counterexample: Option<Counterexample>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct CheckReport {
+    pub config: ConfigJson,
+    pub strategy: String,
+    pub threads: usize,
+    pub complete: bool,
+    pub unique_states: usize,
+    pub total_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    pub properties: Vec<PropertyJson>,
+}
+
+/// Exit codes of `raft-check check`.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_VIOLATION: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INCOMPLETE: i32 = 3;
+
+impl CheckReport {
+    pub fn new(cfg: &ModelConfig, strategy: Strategy, threads: usize) -> Self {
+        CheckReport {
+            config: cfg.into(),
+            strategy: strategy.name().to_string(),
+            threads,
+            complete: false,
+            unique_states: 0,
+            total_states: 0,
+            max_depth: 0,
+            seconds: 0.0,
+            properties: Vec::new(),
+        }
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &PropertyJson> {
+        self.properties
+            .iter()
+            .filter(|p| matches!(p.status, Status::Violated | Status::NotWitnessed))
+    }
+
+    /// 0: complete and every property as expected; 1: a violation or a missing witness;
+    /// 3: incomplete without a failure.
+    pub fn exit_code(&self) -> i32 {
+        if self.failures().next().is_some() {
+            EXIT_VIOLATION
+        } else if !self.complete {
+            EXIT_INCOMPLETE
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// The closing summary, in the spirit of TLC's.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let rate = if self.seconds > 0.0 {
+            self.unique_states as f64 / self.seconds
+        } else {
+            0.0
+        };
+        let verdict = match self.exit_code() {
+            EXIT_OK => {
+                "Model checking completed. No error has been found: verified within the bound."
+                    .to_string()
+            }
+            EXIT_VIOLATION => {
+                let names: Vec<_> = self.failures().map(|p| p.name.as_str()).collect();
+                format!("Model checking found a problem: {}.", names.join(", "))
+            }
+            _ => "Model checking INCOMPLETE (timeout or state cap): nothing is verified; \
+                  raise --timeout / --max-states or shrink the bound."
+                .to_string(),
+        };
+        let _ = writeln!(s, "{verdict}");
+        let _ = writeln!(
+            s,
+            "  {} states generated, {} distinct states found, depth {}, {:.1} s ({:.0} distinct states/s, {} strategy, {} thread{})",
+            self.total_states,
+            self.unique_states,
+            self.max_depth,
+            self.seconds,
+            rate,
+            self.strategy,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(s, "  exploration complete: {}", self.complete);
+        for p in &self.properties {
+            let len = p
+                .counterexample
+                .as_ref()
+                .map(|c| format!(" ({} steps)", c.length))
+                .unwrap_or_default();
+            let _ = writeln!(s, "  {:<14} {}{}", p.status.name(), p.name, len);
+        }
+        s
+    }
+}

@@ -1,0 +1,127 @@
+//! Running the stateright checker on the model, with progress lines and an honest verdict.
+
+use crate::args::{RunArgs, Strategy};
+use crate::report::{CheckReport, Counterexample, ExpectationJson, PropertyJson, Status};
+use crate::trace::{self, Action};
+use raft_model::model::{ModelConfig, RaftModel, RaftState};
+use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use std::time::{Duration, Instant};
+
+/// A finished check: the report and the paths of every discovery (violations and witnesses).
+pub struct Outcome {
+    pub report: CheckReport,
+    pub paths: Vec<(&'static str, Path<RaftState, Action>)>,
+}
+
+impl Outcome {
+    pub fn path(&self, name: &str) -> Option<&Path<RaftState, Action>> {
+        self.paths.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
+    }
+}
+
+/// Check `cfg` as `run` says. Progress goes to stderr when `run.progress > 0`.
+pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
+    let model = cfg.clone().into_model();
+    let threads = run.thread_count();
+    let mut builder = model
+        .checker()
+        .threads(threads)
+        .finish_when(HasDiscoveries::AnyFailures);
+    if let Some(t) = run.timeout {
+        builder = builder.timeout(Duration::from_secs_f64(t));
+    }
+    if let Some(m) = run.max_states {
+        builder = builder.target_state_count(m);
+    }
+    let start = Instant::now();
+    match run.strategy {
+        Strategy::Bfs => drive(cfg, run, threads, start, builder.spawn_bfs()),
+        Strategy::Dfs => drive(cfg, run, threads, start, builder.spawn_dfs()),
+        Strategy::Sim => drive(
+            cfg,
+            run,
+            threads,
+            start,
+            builder.spawn_simulation(run.seed, UniformChooser),
+        ),
+    }
+}
+
+fn drive<C: Checker<RaftModel>>(
+    cfg: &ModelConfig,
+    run: &RunArgs,
+    threads: usize,
+    start: Instant,
+    checker: C,
+) -> Outcome {
+    let mut last_progress = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if run.progress > 0.0 && last_progress.elapsed().as_secs_f64() >= run.progress {
+            last_progress = Instant::now();
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "progress: {} states, {} distinct, {:.0} distinct/s, depth {}, {:.0} s",
+                checker.state_count(),
+                checker.unique_state_count(),
+                checker.unique_state_count() as f64 / secs.max(1e-9),
+                checker.max_depth(),
+                secs
+            );
+        }
+    }
+    let checker = checker.join();
+    let seconds = start.elapsed().as_secs_f64();
+
+    let mut report = CheckReport::new(cfg, run.strategy, threads);
+    report.seconds = seconds;
+    report.unique_states = checker.unique_state_count();
+    report.total_states = checker.state_count();
+    report.max_depth = checker.max_depth();
+
+    let discoveries = checker.discoveries();
+    let any_violation = checker
+        .model()
+        .properties()
+        .iter()
+        .any(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name));
+    let timed_out = run
+        .timeout
+        .is_some_and(|t| seconds >= t - 0.05 && !any_violation);
+    let capped = run.max_states.is_some_and(|m| report.total_states >= m);
+    // Simulation never proves anything; a run stopped at a violation did not explore everything.
+    report.complete = run.strategy != Strategy::Sim && !timed_out && !capped && !any_violation;
+
+    let mut paths = Vec::new();
+    for p in checker.model().properties() {
+        let found = discoveries.get(p.name);
+        let expectation = match p.expectation {
+            Expectation::Always => ExpectationJson::Always,
+            _ => ExpectationJson::Sometimes,
+        };
+        let status = match (expectation, found.is_some(), report.complete) {
+            (ExpectationJson::Always, true, _) => Status::Violated,
+            (ExpectationJson::Always, false, true) => Status::Holds,
+            (ExpectationJson::Sometimes, true, _) => Status::Witnessed,
+            (ExpectationJson::Sometimes, false, true) => Status::NotWitnessed,
+            (_, false, false) => Status::Unknown,
+        };
+        let counterexample = match (status, found) {
+            (Status::Violated, Some(path)) => Some(Counterexample {
+                length: path.clone().into_actions().len(),
+                actions: trace::actions(cfg, path),
+            }),
+            _ => None,
+        };
+        if let Some(path) = found {
+            paths.push((p.name, path.clone()));
+        }
+        report.properties.push(PropertyJson {
+            name: p.name.to_string(),
+            expectation,
+            status,
+            counterexample,
+        });
+    }
+    Outcome { report, paths }
+}

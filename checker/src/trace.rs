@@ -1,0 +1,80 @@
+//! Counterexamples as numbered, readable traces: one line per step with the action, then the
+//! servers whose state it changed.
+
+use raft_model::model::display::actor_name;
+use raft_model::model::{ModelConfig, Msg, RaftState, Timer};
+use stateright::actor::ActorModelAction;
+use stateright::Path;
+use std::fmt::Write as _;
+
+pub type Action = ActorModelAction<Msg, Timer, ()>;
+
+/// One action in the paper's words.
+pub fn format_action(cfg: &ModelConfig, action: &Action) -> String {
+    let name = |id: stateright::actor::Id| actor_name(cfg.servers, usize::from(id));
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            format!("{} → {}: {}", name(*src), name(*dst), msg)
+        }
+        ActorModelAction::Drop(env) => {
+            format!("lose {} → {}: {}", name(env.src), name(env.dst), env.msg)
+        }
+        ActorModelAction::Timeout(id, Timer::Election) => {
+            format!("{}: election timeout", name(*id))
+        }
+        ActorModelAction::Timeout(id, Timer::Send(to)) => {
+            format!("{}: sends its request to {}", name(*id), to)
+        }
+        ActorModelAction::Timeout(id, Timer::Retry) => {
+            format!("{}: times out and retries at the next server", name(*id))
+        }
+        ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
+        ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),
+        ActorModelAction::SelectRandom { actor, .. } => format!("{} random choice", name(*actor)),
+    }
+}
+
+/// The actions of a path, formatted.
+pub fn actions(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> Vec<String> {
+    path.clone()
+        .into_actions()
+        .iter()
+        .map(|a| format_action(cfg, a))
+        .collect()
+}
+
+/// The whole trace: the initial state, then each step with the actors it changed.
+pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
+    let mut out = String::new();
+    let steps = path.clone().into_vec();
+    let describe = |state: &RaftState, i: usize| -> String {
+        let crashed = if state.crashed[i] { " (crashed)" } else { "" };
+        format!(
+            "{}{}: {}",
+            actor_name(cfg.servers, i),
+            crashed,
+            state.actor_states[i]
+        )
+    };
+    if let Some((init, _)) = steps.first() {
+        let _ = writeln!(out, "   0. initial state");
+        for i in 0..init.actor_states.len() {
+            let _ = writeln!(out, "        {}", describe(init, i));
+        }
+    }
+    for k in 1..steps.len() {
+        let (prev, action) = &steps[k - 1];
+        let (next, _) = &steps[k];
+        let action = action
+            .as_ref()
+            .map(|a| format_action(cfg, a))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{k:>4}. {action}");
+        for i in 0..next.actor_states.len() {
+            if next.actor_states[i] != prev.actor_states[i] || next.crashed[i] != prev.crashed[i] {
+                let _ = writeln!(out, "        {}", describe(next, i));
+            }
+        }
+    }
+    out
+}

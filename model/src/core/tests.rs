@@ -1,0 +1,363 @@
+//! Unit tests of the core: hand-written scenarios for the rules, and a proptest that drives one
+//! server with random event sequences and checks its local invariants after every step.
+
+use super::*;
+use proptest::prelude::*;
+
+type S = Server<u8>;
+
+fn cfg(id: u64, n: u64) -> Config {
+    Config::new(NodeId(id), (0..n).map(NodeId))
+}
+
+fn entry(term: Term, command: u8) -> Entry<u8> {
+    Entry { term, command }
+}
+
+fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
+    Event::Receive {
+        from: NodeId(from),
+        msg,
+    }
+}
+
+fn append(term: Term, prev: (Index, Term), entries: Vec<Entry<u8>>, commit: Index) -> Message<u8> {
+    Message::AppendEntries {
+        term,
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entries,
+        leader_commit: commit,
+    }
+}
+
+#[test]
+fn election_timeout_starts_an_election() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    let out = s.handle(&c, Event::ElectionTimeout);
+    assert_eq!(s.role, Role::Candidate);
+    assert_eq!(s.current_term(), 1);
+    assert_eq!(s.voted_for(), Some(NodeId(0)));
+    assert!(out.persist.term_or_vote);
+    assert_eq!(out.messages.len(), 2);
+}
+
+#[test]
+fn majority_of_votes_makes_a_leader_that_sends_heartbeats() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    s.handle(&c, Event::ElectionTimeout);
+    let out = s.handle(
+        &c,
+        receive(
+            1,
+            Message::RequestVoteResponse {
+                term: 1,
+                vote_granted: true,
+            },
+        ),
+    );
+    assert_eq!(s.role, Role::Leader);
+    assert_eq!(out.messages.len(), 2, "heartbeats to both peers at once");
+}
+
+#[test]
+fn stale_vote_is_not_counted() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    s.handle(&c, Event::ElectionTimeout);
+    s.handle(&c, Event::ElectionTimeout); // term 2
+    s.handle(
+        &c,
+        receive(
+            1,
+            Message::RequestVoteResponse {
+                term: 1,
+                vote_granted: true,
+            },
+        ),
+    );
+    assert_eq!(s.role, Role::Candidate);
+}
+
+#[test]
+fn vote_requires_up_to_date_log_and_is_given_once_per_term() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    s.handle(&c, receive(1, append(1, (0, 0), vec![entry(1, 7)], 0)));
+    // Candidate 2 in term 2 with an empty log: not up to date.
+    let rv = |last_index, last_term| Message::RequestVote {
+        term: 2,
+        last_log_index: last_index,
+        last_log_term: last_term,
+    };
+    let out = s.handle(&c, receive(2, rv(0, 0)));
+    assert_eq!(
+        out.messages[0].1,
+        Message::RequestVoteResponse {
+            term: 2,
+            vote_granted: false
+        }
+    );
+    let out = s.handle(&c, receive(2, rv(1, 1)));
+    assert_eq!(
+        out.messages[0].1,
+        Message::RequestVoteResponse {
+            term: 2,
+            vote_granted: true
+        }
+    );
+    let out = s.handle(&c, receive(1, rv(1, 1)));
+    assert_eq!(
+        out.messages[0].1,
+        Message::RequestVoteResponse {
+            term: 2,
+            vote_granted: false
+        },
+        "already voted for 2 in term 2"
+    );
+}
+
+#[test]
+fn conflicting_entries_are_truncated_but_matching_ones_never() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    s.handle(
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 0)),
+    );
+    // A stale, shorter copy of the same request must not delete entry 2.
+    let out = s.handle(&c, receive(1, append(1, (0, 0), vec![entry(1, 1)], 0)));
+    assert_eq!(s.log().len(), 2);
+    assert!(out.persist.is_empty());
+    // A leader of term 2 overwrites index 2.
+    let out = s.handle(&c, receive(2, append(2, (1, 1), vec![entry(2, 9)], 0)));
+    assert_eq!(s.log(), &[entry(1, 1), entry(2, 9)]);
+    assert_eq!(out.persist.truncated_after, Some(1));
+    assert_eq!(out.persist.appended_from, Some(2));
+}
+
+#[test]
+fn follower_commit_is_bounded_by_last_new_entry() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    s.handle(
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 0)),
+    );
+    // Leader of term 2 knows commit 2 but only sends up to index 1 (whose term matches).
+    s.handle(&c, receive(2, append(2, (0, 0), vec![entry(1, 1)], 2)));
+    assert_eq!(s.commit_index, 1);
+}
+
+#[test]
+fn leader_never_commits_earlier_term_entries_by_counting() {
+    // Figure 8: leader of term 3 holds an entry of term 2 replicated on a majority.
+    let c = cfg(0, 3);
+    let mut s = S::restart(
+        &c,
+        HardState {
+            current_term: 2,
+            voted_for: None,
+            log: vec![entry(1, 1), entry(2, 2)],
+        },
+    );
+    s.handle(&c, Event::ElectionTimeout); // term 3
+    s.handle(
+        &c,
+        receive(
+            1,
+            Message::RequestVoteResponse {
+                term: 3,
+                vote_granted: true,
+            },
+        ),
+    );
+    assert_eq!(s.role, Role::Leader);
+    s.handle(
+        &c,
+        receive(
+            1,
+            Message::AppendEntriesResponse {
+                term: 3,
+                success: true,
+                match_index: 2,
+            },
+        ),
+    );
+    assert_eq!(
+        s.commit_index, 0,
+        "term-2 entry must not commit by counting"
+    );
+    s.handle(&c, Event::Propose(3));
+    s.handle(
+        &c,
+        receive(
+            1,
+            Message::AppendEntriesResponse {
+                term: 3,
+                success: true,
+                match_index: 3,
+            },
+        ),
+    );
+    assert_eq!(s.commit_index, 3, "commits indirectly with a term-3 entry");
+}
+
+#[test]
+fn higher_term_makes_a_leader_step_down() {
+    let c = cfg(0, 1);
+    let mut s = S::new();
+    s.handle(&c, Event::ElectionTimeout);
+    assert_eq!(s.role, Role::Leader, "a single server elects itself");
+    let out = s.handle(
+        &c,
+        receive(
+            5,
+            Message::RequestVoteResponse {
+                term: 4,
+                vote_granted: false,
+            },
+        ),
+    );
+    assert_eq!(s.role, Role::Follower);
+    assert_eq!(s.current_term(), 4);
+    assert!(out.persist.term_or_vote);
+}
+
+#[test]
+fn restart_keeps_hard_state_and_resets_volatile_state() {
+    let c = cfg(0, 1);
+    let mut s = S::new();
+    s.handle(&c, Event::ElectionTimeout);
+    s.handle(&c, Event::Propose(1));
+    assert_eq!(s.commit_index, 1);
+    let r = S::restart(&c, s.hard.clone());
+    assert_eq!(r.hard, s.hard);
+    assert_eq!(
+        (r.role, r.commit_index, r.last_applied),
+        (Role::Follower, 0, 0)
+    );
+}
+
+// ---- proptest: random events through one server ------------------------------------------
+
+fn arb_entries(min_term: Term, max_term: Term) -> impl Strategy<Value = Vec<Entry<u8>>> {
+    prop::collection::vec((0..=max_term.saturating_sub(min_term), 0u8..4), 0..3).prop_map(
+        move |mut v| {
+            v.sort();
+            v.into_iter()
+                .map(|(dt, c)| entry(min_term + dt, c))
+                .collect()
+        },
+    )
+}
+
+fn arb_message() -> impl Strategy<Value = Message<u8>> {
+    prop_oneof![
+        (0u64..5, 0u64..5, 0u64..5).prop_map(|(term, i, t)| Message::RequestVote {
+            term,
+            last_log_index: i,
+            last_log_term: t.min(term),
+        }),
+        (0u64..5, any::<bool>())
+            .prop_map(|(term, vote_granted)| Message::RequestVoteResponse { term, vote_granted }),
+        (1u64..5, 0u64..4, 0u64..5, 0u64..6).prop_flat_map(|(term, prev, pt, commit)| {
+            let pt = if prev == 0 { 0 } else { pt.min(term) };
+            arb_entries(pt.max(1), term).prop_map(move |entries| Message::AppendEntries {
+                term,
+                prev_log_index: prev,
+                prev_log_term: pt,
+                entries,
+                leader_commit: commit,
+            })
+        }),
+        (0u64..5, any::<bool>(), 0u64..6).prop_map(|(term, success, match_index)| {
+            Message::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            }
+        }),
+    ]
+}
+
+fn arb_event() -> impl Strategy<Value = Event<u8>> {
+    prop_oneof![
+        Just(Event::ElectionTimeout),
+        Just(Event::Heartbeat),
+        (1u64..3).prop_map(|to| Event::Resend { to: NodeId(to) }),
+        (0u8..4).prop_map(Event::Propose),
+        (1u64..3, arb_message()).prop_map(|(from, msg)| Event::Receive {
+            from: NodeId(from),
+            msg
+        }),
+    ]
+}
+
+/// The log a driver would have on disk after carrying out `persist` on `old`.
+fn replay_persist(old: &[Entry<u8>], new: &[Entry<u8>], p: &Persist) -> Vec<Entry<u8>> {
+    let mut log = old.to_vec();
+    if let Some(after) = p.truncated_after {
+        log.truncate(after as usize);
+    }
+    if let Some(from) = p.appended_from {
+        log.truncate(from as usize - 1);
+        log.extend_from_slice(&new[from as usize - 1..]);
+    }
+    log
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    #[test]
+    fn local_invariants_hold_under_random_events(events in prop::collection::vec(arb_event(), 1..60)) {
+        let c = cfg(0, 3);
+        let mut s = S::new();
+        let mut applied = 0;
+        for event in events {
+            let before = s.clone();
+            let out = s.handle(&c, event);
+            // current_term never decreases; the vote changes only with the term or from none.
+            prop_assert!(s.current_term() >= before.current_term());
+            if s.current_term() == before.current_term() && before.voted_for().is_some() {
+                prop_assert_eq!(s.voted_for(), before.voted_for());
+            }
+            // What changed on "disk" is exactly what the step said to persist.
+            let term_vote_changed = (s.current_term(), s.voted_for())
+                != (before.current_term(), before.voted_for());
+            prop_assert_eq!(term_vote_changed, out.persist.term_or_vote);
+            prop_assert_eq!(replay_persist(before.log(), s.log(), &out.persist), s.log().to_vec());
+            // Commit bounds; applies are contiguous and keep up with the commit index.
+            prop_assert!(s.commit_index >= before.commit_index);
+            prop_assert!(s.commit_index <= s.last_log_index());
+            prop_assert_eq!(s.last_applied, s.commit_index);
+            for (index, e) in &out.apply {
+                applied += 1;
+                prop_assert_eq!(*index, applied);
+                prop_assert_eq!(Some(e), s.entry(*index));
+            }
+            // Log terms never decrease along the log, and never exceed current_term.
+            prop_assert!(s.log().windows(2).all(|w| w[0].term <= w[1].term));
+            prop_assert!(s.last_log_term() <= s.current_term());
+            // A leader only appends (Leader Append-Only) and keeps sane replication indices.
+            if s.role == Role::Leader {
+                prop_assert_eq!(s.voted_for(), Some(c.id));
+                if before.role == Role::Leader {
+                    prop_assert!(s.log().starts_with(before.log()));
+                }
+                for p in &c.peers {
+                    let (n, m) = (s.next_index[p], s.match_index[p]);
+                    prop_assert!(m < n && n <= s.last_log_index() + 1);
+                }
+            } else {
+                prop_assert!(s.next_index.is_empty() && s.match_index.is_empty());
+            }
+            // Every reply carries the sender's current term.
+            for (_, m) in &out.messages {
+                prop_assert_eq!(m.term(), s.current_term());
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The stateright `Actor` adapter: it feeds stateright's events into the core and carries out
+//! the core's output (save storage, send messages, apply, answer clients, set timers).
+
+use super::client::{self, ClientState};
+use super::ghost::Ghost;
+use super::register::{id_of, node_of, ClientOp, ClientReply, Cmd, Msg, RegisterMachine};
+use crate::core::{Config, Event, HardState, Message, Mutant, NodeId, ProposeResult, Role, Server};
+use stateright::actor::{model_timeout, Actor, Id, Out};
+use std::borrow::Cow;
+
+pub(crate) fn server_id(i: usize) -> Id {
+    Id::from(i)
+}
+
+/// The model's timers. Timeouts may fire at any moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// Followers and candidates: start an election.
+    Election,
+    /// Candidates and leaders: send the role's request (RequestVote / AppendEntries) to one peer.
+    Send(NodeId),
+    /// Clients waiting for a reply: send the request again, to the next server.
+    Retry,
+}
+
+/// What a server saves: the core's hard state, plus the model's ghost records (which must
+/// survive crashes to speak about history).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerStorage {
+    pub hard: HardState<Cmd>,
+    pub ghost: Ghost,
+}
+
+/// A server actor's state: the core server, the register it applies to, and its ghost records.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerState {
+    pub server: Server<Cmd>,
+    pub machine: RegisterMachine,
+    pub ghost: Ghost,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    Server(ServerState),
+    Client(ClientState),
+}
+
+impl NodeState {
+    pub fn as_server(&self) -> Option<&ServerState> {
+        match self {
+            NodeState::Server(s) => Some(s),
+            NodeState::Client(_) => None,
+        }
+    }
+    pub fn as_client(&self) -> Option<&ClientState> {
+        match self {
+            NodeState::Client(c) => Some(c),
+            NodeState::Server(_) => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum RaftActor {
+    Server(Config),
+    Client {
+        /// This client's index among clients (its identity in commands).
+        index: u8,
+        ops: Vec<ClientOp>,
+        servers: Vec<Id>,
+    },
+}
+
+impl RaftActor {
+    pub(crate) fn server(i: usize, n: usize, mutant: Option<Mutant>) -> Self {
+        let peers = (0..n).map(|j| NodeId(j as u64));
+        RaftActor::Server(Config::new(NodeId(i as u64), peers).with_mutant(mutant))
+    }
+
+    pub(crate) fn client(c: usize, reads: usize, servers: &[Id]) -> Self {
+        let mut ops = vec![ClientOp::Put(c as u8 + 1)];
+        ops.extend(std::iter::repeat_n(ClientOp::Get, reads));
+        RaftActor::Client {
+            index: c as u8,
+            ops,
+            servers: servers.to_vec(),
+        }
+    }
+}
+
+fn set_role_timers(cfg: &Config, role: Role, o: &mut Out<RaftActor>) {
+    if role == Role::Leader {
+        o.cancel_timer(Timer::Election);
+    } else {
+        o.set_timer(Timer::Election, model_timeout());
+    }
+    for peer in &cfg.peers {
+        if role == Role::Follower {
+            o.cancel_timer(Timer::Send(*peer));
+        } else {
+            o.set_timer(Timer::Send(*peer), model_timeout());
+        }
+    }
+}
+
+/// Requests (RequestVote, AppendEntries) are sent in the model one peer at a time, by the
+/// `Timer::Send(peer)` action, which asks the core for exactly the message it would broadcast
+/// (`Event::Resend`). The broadcast copies produced by an election timeout or by winning an
+/// election are therefore treated as lost at once. This adds no behaviour (the network is lossy
+/// and the core resends the same request from the same state) and loses none (the per-peer send
+/// is enabled in the very state the broadcast left, before anything else happens), while a
+/// burst of n - 1 messages no longer has to fit into the in-flight bound at once.
+fn is_reply(msg: &Message<Cmd>) -> bool {
+    matches!(
+        msg,
+        Message::RequestVoteResponse { .. } | Message::AppendEntriesResponse { .. }
+    )
+}
+
+/// Run one core step on a server and carry out its output. Returns without touching `state`
+/// when the step changed nothing and produced nothing (stateright then prunes the action).
+fn server_step(
+    cfg: &Config,
+    state: &mut Cow<NodeState>,
+    event: Event<Cmd>,
+    client: Option<(Id, u8)>,
+    o: &mut Out<RaftActor>,
+) {
+    let NodeState::Server(before) = state.as_ref() else {
+        return;
+    };
+    let mut server = before.server.clone();
+    let per_peer = matches!(event, Event::Resend { .. });
+    let mut output = server.handle(cfg, event);
+    if !per_peer {
+        output.messages.retain(|(_, m)| is_reply(m));
+    }
+    let unchanged = server == before.server
+        && output.messages.is_empty()
+        && output.apply.is_empty()
+        && !matches!(output.propose, Some(ProposeResult::NotLeader { .. }));
+    if unchanged {
+        return;
+    }
+    let mut ghost = before.ghost.clone();
+    ghost.observe(&before.server, &server, &output);
+    let mut machine = before.machine.clone();
+    let role_changed = server.role != before.server.role;
+
+    // 1. Persist: hard state and ghost are saved before anything produced by this step is sent.
+    if !output.persist.is_empty() || ghost != before.ghost {
+        o.save(ServerStorage {
+            hard: server.hard.clone(),
+            ghost: ghost.clone(),
+        });
+    }
+    // 2. Send.
+    for (to, msg) in output.messages {
+        o.send(id_of(to), Msg::Raft(msg));
+    }
+    // 3. Apply; the leader answers the client whose command it applied.
+    for (_, entry) in &output.apply {
+        let reply = machine.apply(&entry.command);
+        if server.role == Role::Leader {
+            let cmd = entry.command;
+            o.send(
+                client::client_id(cfg, cmd.client),
+                Msg::Reply {
+                    seq: cmd.seq,
+                    reply,
+                },
+            );
+        }
+    }
+    if let (Some(ProposeResult::NotLeader { leader_hint }), Some((client, seq))) =
+        (output.propose, client)
+    {
+        o.send(
+            client,
+            Msg::Reply {
+                seq,
+                reply: ClientReply::NotLeader(leader_hint),
+            },
+        );
+    }
+    if role_changed {
+        set_role_timers(cfg, server.role, o);
+    }
+    *state = Cow::Owned(NodeState::Server(ServerState {
+        server,
+        machine,
+        ghost,
+    }));
+}
+
+impl Actor for RaftActor {
+    type Msg = Msg;
+    type State = NodeState;
+    type Timer = Timer;
+    type Storage = ServerStorage;
+    type Random = ();
+
+    fn on_start(&self, id: Id, storage: &Option<ServerStorage>, o: &mut Out<Self>) -> NodeState {
+        match self {
+            RaftActor::Server(cfg) => {
+                let (server, ghost) = match storage {
+                    Some(saved) => (
+                        Server::restart(cfg, saved.hard.clone()),
+                        saved.ghost.clone(),
+                    ),
+                    None => (Server::new(), Ghost::default()),
+                };
+                set_role_timers(cfg, server.role, o);
+                NodeState::Server(ServerState {
+                    server,
+                    machine: RegisterMachine::default(),
+                    ghost,
+                })
+            }
+            RaftActor::Client {
+                index,
+                ops,
+                servers,
+            } => NodeState::Client(client::start(id, *index, ops, servers, o)),
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        match self {
+            RaftActor::Server(cfg) => match msg {
+                Msg::Raft(msg) => {
+                    let event = Event::Receive {
+                        from: node_of(src),
+                        msg,
+                    };
+                    server_step(cfg, state, event, None, o)
+                }
+                Msg::Request { seq, op } => {
+                    let Some(index) = client::client_index(cfg, src) else {
+                        return;
+                    };
+                    let command = Cmd {
+                        client: index,
+                        seq,
+                        op,
+                    };
+                    let NodeState::Server(s) = state.as_ref() else {
+                        return;
+                    };
+                    // Exactly-once at the service: a retried command already in this server's
+                    // log is not proposed again; if it was applied, the leader answers from the
+                    // client's session, otherwise the reply comes when it is applied.
+                    if s.server.log().iter().any(|e| e.command == command) {
+                        if s.server.role == Role::Leader {
+                            if let Some((applied_seq, reply)) = s.machine.sessions.get(&index) {
+                                if *applied_seq == seq {
+                                    o.send(src, Msg::Reply { seq, reply: *reply });
+                                }
+                            }
+                        }
+                        return;
+                    }
+                    server_step(cfg, state, Event::Propose(command), Some((src, seq)), o)
+                }
+                Msg::Reply { .. } => {}
+            },
+            RaftActor::Client { ops, servers, .. } => {
+                if let Msg::Reply { seq, reply } = msg {
+                    client::on_reply(state, ops, servers, seq, reply, o);
+                }
+            }
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
+        if let RaftActor::Client { ops, servers, .. } = self {
+            client::on_retry(state, ops, servers, o);
+            return;
+        }
+        if let RaftActor::Server(cfg) = self {
+            let event = match timer {
+                Timer::Election => Event::ElectionTimeout,
+                Timer::Send(to) => Event::Resend { to: *to },
+                Timer::Retry => return,
+            };
+            server_step(cfg, state, event, None, o);
+            // A timer that fired stays armed for its role (stateright cancels it on firing).
+            if let NodeState::Server(s) = state.as_ref() {
+                let keep = match timer {
+                    Timer::Election => s.server.role != Role::Leader,
+                    Timer::Send(_) => s.server.role != Role::Follower,
+                    Timer::Retry => false,
+                };
+                if keep {
+                    o.set_timer(*timer, model_timeout());
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            RaftActor::Server(cfg) => format!("server {}", cfg.id),
+            RaftActor::Client { index, .. } => format!("client {index}"),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The model's bounds. Every dimension that could grow without limit is bounded here
+//! explicitly; exploration within these bounds is exhaustive (no depth cap).
+
+use super::RaftState;
+use crate::core::{Mutant, Term};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How the network may deliver messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NetworkKind {
+    /// Any message may be delivered any number of times, in any order.
+    UnorderedDuplicating,
+    /// Any message may be delivered at most once, in any order.
+    UnorderedNonDuplicating,
+    /// Per-link FIFO, each message delivered at most once.
+    Ordered,
+}
+
+impl NetworkKind {
+    pub const NAMES: [&'static str; 3] = [
+        "unordered-duplicating",
+        "unordered-nonduplicating",
+        "ordered",
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkKind::UnorderedDuplicating => Self::NAMES[0],
+            NetworkKind::UnorderedNonDuplicating => Self::NAMES[1],
+            NetworkKind::Ordered => Self::NAMES[2],
+        }
+    }
+}
+
+impl fmt::Display for NetworkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NetworkKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "unordered-duplicating" => Ok(NetworkKind::UnorderedDuplicating),
+            "unordered-nonduplicating" => Ok(NetworkKind::UnorderedNonDuplicating),
+            "ordered" => Ok(NetworkKind::Ordered),
+            _ => Err(format!(
+                "unknown network '{s}'; expected one of: {}",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// Bounds and faults of one model-checking run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Number of Raft servers.
+    pub servers: usize,
+    /// No server's current_term exceeds this (states beyond it are not explored).
+    pub max_term: Term,
+    /// Number of clients; client `c` writes the distinct value `c + 1` once.
+    pub values: usize,
+    /// Reads each client performs after its write (each read goes through the log).
+    pub reads: usize,
+    /// Servers that may be down at the same time (crash loses volatile state; restart recovers
+    /// from what was saved).
+    pub max_crashes: usize,
+    pub network: NetworkKind,
+    /// Messages may be lost.
+    pub lossy: bool,
+    /// At most this many messages in the network at once (distinct ones for the duplicating
+    /// network, where a delivered message stays deliverable).
+    pub max_in_flight: usize,
+    /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
+    pub mutant: Option<Mutant>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            servers: 3,
+            max_term: 2,
+            values: 1,
+            reads: 1,
+            max_crashes: 1,
+            network: NetworkKind::UnorderedDuplicating,
+            lossy: true,
+            max_in_flight: 6,
+            mutant: None,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Reject bounds that make no sense or could not be represented.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.servers == 0 {
+            return Err("--servers must be at least 1".into());
+        }
+        if self.servers > 9 {
+            return Err(
+                "--servers must be at most 9 (the state space explodes long before)".into(),
+            );
+        }
+        if self.max_term == 0 {
+            return Err("--max-term must be at least 1 (no leader exists in term 0)".into());
+        }
+        if self.max_term > 100 {
+            return Err("--max-term must be at most 100".into());
+        }
+        if self.values > 9 {
+            return Err("--values must be at most 9".into());
+        }
+        if self.reads > 9 {
+            return Err("--reads must be at most 9".into());
+        }
+        if self.max_crashes > self.servers {
+            return Err(format!(
+                "--max-crashes {} exceeds --servers {}",
+                self.max_crashes, self.servers
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err("--max-in-flight must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Number of actors that are servers; the rest are clients.
+    pub fn is_server(&self, actor_index: usize) -> bool {
+        actor_index < self.servers
+    }
+}
+
+/// The boundary of exploration: terms, messages in flight, and no crashed clients (clients are
+/// the observers of linearizability, not servers; only servers crash).
+pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
+    if state.network.len() > cfg.max_in_flight {
+        return false;
+    }
+    for (i, crashed) in state.crashed.iter().enumerate() {
+        if *crashed && !cfg.is_server(i) {
+            return false;
+        }
+    }
+    state
+        .actor_states
+        .iter()
+        .filter_map(|s| s.as_server())
+        .all(|s| s.server.current_term() <= cfg.max_term)
+}

@@ -1,0 +1,65 @@
+//! The clients' history of invocations and returns, checked for linearizability against a
+//! sequential register with stateright's `LinearizabilityTester`.
+
+use super::config::ModelConfig;
+use super::register::{ClientOp, ClientReply, Msg, Value};
+use stateright::actor::{Envelope, Id};
+use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct History {
+    pub tester: LinearizabilityTester<Id, Register<Option<Value>>>,
+    /// The sequence number each client last invoked (a resend after a not-leader reply is the
+    /// same invocation).
+    pub invoked: BTreeMap<Id, u8>,
+    /// Witness: some read returned a written value.
+    pub read_returned_value: bool,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            tester: LinearizabilityTester::new(Register(None)),
+            invoked: BTreeMap::new(),
+            read_returned_value: false,
+        }
+    }
+}
+
+pub(crate) fn record_out(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -> Option<History> {
+    let Msg::Request { seq, op } = env.msg else {
+        return None;
+    };
+    if h.invoked.get(&env.src) == Some(seq) {
+        return None;
+    }
+    let mut h = h.clone();
+    h.invoked.insert(env.src, *seq);
+    let op = match op {
+        ClientOp::Put(v) => RegisterOp::Write(Some(*v)),
+        ClientOp::Get => RegisterOp::Read,
+    };
+    let _ = h.tester.on_invoke(env.src, op);
+    Some(h)
+}
+
+pub(crate) fn record_in(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -> Option<History> {
+    let Msg::Reply { reply, .. } = env.msg else {
+        return None;
+    };
+    let ret = match reply {
+        ClientReply::PutOk => RegisterRet::WriteOk,
+        ClientReply::GetOk(v) => RegisterRet::ReadOk(*v),
+        ClientReply::NotLeader(_) => return None,
+    };
+    let mut h = h.clone();
+    if matches!(reply, ClientReply::GetOk(Some(_))) {
+        h.read_returned_value = true;
+    }
+    // An invalid history (a return without an invocation) makes the tester report the history
+    // as not linearizable, which the property then flags.
+    let _ = h.tester.on_return(env.dst, ret);
+    Some(h)
+}
