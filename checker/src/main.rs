@@ -11,6 +11,11 @@ use report::EXIT_USAGE;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The checker clones and drops millions of small states; mimalloc is markedly faster at that
+// than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "raft-check",

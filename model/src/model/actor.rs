@@ -7,6 +7,7 @@ use super::register::{id_of, node_of, ClientOp, ClientReply, Cmd, Msg, RegisterM
 use crate::core::{Config, Event, HardState, Message, Mutant, NodeId, ProposeResult, Role, Server};
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 pub(crate) fn server_id(i: usize) -> Id {
     Id::from(i)
@@ -25,10 +26,11 @@ pub enum Timer {
 
 /// What a server saves: the core's hard state, plus the model's ghost records (which must
 /// survive crashes to speak about history).
+/// Shared (`Arc`) because every successor state clones every server's storage.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerStorage {
-    pub hard: HardState<Cmd>,
-    pub ghost: Ghost,
+    pub hard: Arc<HardState<Cmd>>,
+    pub ghost: Arc<Ghost>,
 }
 
 /// A server actor's state: the core server, the register it applies to, and its ghost records.
@@ -150,8 +152,8 @@ fn server_step(
     // 1. Persist: hard state and ghost are saved before anything produced by this step is sent.
     if !output.persist.is_empty() || ghost != before.ghost {
         o.save(ServerStorage {
-            hard: server.hard.clone(),
-            ghost: ghost.clone(),
+            hard: Arc::new(server.hard.clone()),
+            ghost: Arc::new(ghost.clone()),
         });
     }
     // 2. Send.
@@ -205,8 +207,8 @@ impl Actor for RaftActor {
             RaftActor::Server(cfg) => {
                 let (server, ghost) = match storage {
                     Some(saved) => (
-                        Server::restart(cfg, saved.hard.clone()),
-                        saved.ghost.clone(),
+                        Server::restart(cfg, (*saved.hard).clone()),
+                        (*saved.ghost).clone(),
                     ),
                     None => (Server::new(), Ghost::default()),
                 };

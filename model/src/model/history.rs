@@ -7,9 +7,22 @@ use stateright::actor::{Envelope, Id};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The recorded history; shared (`Arc`) because every successor state clones it and few steps
+/// change it.
+#[derive(Clone, Debug, Default, PartialEq, Hash)]
+pub struct History(Arc<Recorded>);
+
+impl std::ops::Deref for History {
+    type Target = Recorded;
+    fn deref(&self) -> &Recorded {
+        &self.0
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Hash)]
-pub struct History {
+pub struct Recorded {
     pub tester: LinearizabilityTester<Id, Register<Option<Value>>>,
     /// The sequence number each client last invoked (a resend after a not-leader reply is the
     /// same invocation).
@@ -18,9 +31,9 @@ pub struct History {
     pub read_returned_value: bool,
 }
 
-impl Default for History {
+impl Default for Recorded {
     fn default() -> Self {
-        History {
+        Recorded {
             tester: LinearizabilityTester::new(Register(None)),
             invoked: BTreeMap::new(),
             read_returned_value: false,
@@ -35,14 +48,14 @@ pub(crate) fn record_out(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -
     if h.invoked.get(&env.src) == Some(seq) {
         return None;
     }
-    let mut h = h.clone();
+    let mut h = (*h.0).clone();
     h.invoked.insert(env.src, *seq);
     let op = match op {
         ClientOp::Put(v) => RegisterOp::Write(Some(*v)),
         ClientOp::Get => RegisterOp::Read,
     };
     let _ = h.tester.on_invoke(env.src, op);
-    Some(h)
+    Some(History(Arc::new(h)))
 }
 
 pub(crate) fn record_in(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -> Option<History> {
@@ -54,12 +67,12 @@ pub(crate) fn record_in(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) ->
         ClientReply::GetOk(v) => RegisterRet::ReadOk(*v),
         ClientReply::NotLeader(_) => return None,
     };
-    let mut h = h.clone();
+    let mut h = (*h.0).clone();
     if matches!(reply, ClientReply::GetOk(Some(_))) {
         h.read_returned_value = true;
     }
     // An invalid history (a return without an invocation) makes the tester report the history
     // as not linearizable, which the property then flags.
     let _ = h.tester.on_return(env.dst, ret);
-    Some(h)
+    Some(History(Arc::new(h)))
 }
