@@ -25,8 +25,8 @@ pub fn format_action(cfg: &ModelConfig, action: &Action) -> String {
         ActorModelAction::Timeout(id, Timer::Send(to)) => {
             format!("{}: sends its request to {}", name(*id), to)
         }
-        ActorModelAction::Timeout(id, Timer::Retry) => {
-            format!("{}: times out and retries at the next server", name(*id))
+        ActorModelAction::Timeout(id, Timer::Request(to)) => {
+            format!("{}: sends its pending request to {}", name(*id), to)
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),

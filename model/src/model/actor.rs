@@ -20,8 +20,8 @@ pub enum Timer {
     Election,
     /// Candidates and leaders: send the role's request (RequestVote / AppendEntries) to one peer.
     Send(NodeId),
-    /// Clients waiting for a reply: send the request again, to the next server.
-    Retry,
+    /// Clients waiting for a reply: send the pending request to this server.
+    Request(NodeId),
 }
 
 /// What a server saves: the core's hard state, plus the model's ghost records (which must
@@ -202,7 +202,7 @@ impl Actor for RaftActor {
     type Storage = ServerStorage;
     type Random = ();
 
-    fn on_start(&self, id: Id, storage: &Option<ServerStorage>, o: &mut Out<Self>) -> NodeState {
+    fn on_start(&self, _id: Id, storage: &Option<ServerStorage>, o: &mut Out<Self>) -> NodeState {
         match self {
             RaftActor::Server(cfg) => {
                 let (server, ghost) = match storage {
@@ -219,11 +219,9 @@ impl Actor for RaftActor {
                     ghost,
                 })
             }
-            RaftActor::Client {
-                index,
-                ops,
-                servers,
-            } => NodeState::Client(client::start(id, *index, ops, servers, o)),
+            RaftActor::Client { ops, servers, .. } => {
+                NodeState::Client(client::start(ops, servers, o))
+            }
         }
     }
 
@@ -268,22 +266,24 @@ impl Actor for RaftActor {
             },
             RaftActor::Client { ops, servers, .. } => {
                 if let Msg::Reply { seq, reply } = msg {
-                    client::on_reply(state, ops, servers, seq, reply, o);
+                    client::on_reply(state, ops, servers, src, seq, reply, o);
                 }
             }
         }
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
-        if let RaftActor::Client { ops, servers, .. } = self {
-            client::on_retry(state, ops, servers, o);
+        if let RaftActor::Client { ops, .. } = self {
+            if let Timer::Request(server) = timer {
+                client::on_request_timer(state, ops, *server, o);
+            }
             return;
         }
         if let RaftActor::Server(cfg) = self {
             let event = match timer {
                 Timer::Election => Event::ElectionTimeout,
                 Timer::Send(to) => Event::Resend { to: *to },
-                Timer::Retry => return,
+                Timer::Request(_) => return,
             };
             server_step(cfg, state, event, None, o);
             // A timer that fired stays armed for its role (stateright cancels it on firing).
@@ -291,7 +291,7 @@ impl Actor for RaftActor {
                 let keep = match timer {
                     Timer::Election => s.server.role != Role::Leader,
                     Timer::Send(_) => s.server.role != Role::Follower,
-                    Timer::Retry => false,
+                    Timer::Request(_) => false,
                 };
                 if keep {
                     o.set_timer(*timer, model_timeout());

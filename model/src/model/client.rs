@@ -1,10 +1,13 @@
-//! The model's clients: each runs its operations one at a time against the replicated register,
-//! following not-leader hints, and retrying at any moment (its timeout) at the next server.
-//! Retries carry the same sequence number, so the service applies each operation at most once.
+//! The model's clients: each runs its operations one at a time against the replicated register.
+//! A waiting client may send (or resend) its pending request to any server at any moment (its
+//! `Timer::Request(server)` timeouts), and follows a not-leader reply to the hinted server (or
+//! the next one). Resends carry the same sequence number, so the service applies each operation
+//! at most once. Which server a client last tried is not part of its state: any server may be
+//! tried at any time, which covers every retry policy.
 
 use super::actor::{RaftActor, Timer};
-use super::register::{id_of, ClientOp, ClientReply, Msg};
-use crate::core::Config;
+use super::register::{id_of, node_of, ClientOp, ClientReply, Msg};
+use crate::core::{Config, NodeId};
 use stateright::actor::{model_timeout, Id, Out};
 use std::borrow::Cow;
 
@@ -14,8 +17,6 @@ use super::actor::NodeState;
 pub struct ClientState {
     /// Index of the operation in progress; `ops.len()` once done.
     pub seq: u8,
-    /// The server the current request was sent to.
-    pub target: Id,
 }
 
 /// Actors are numbered servers first, then clients.
@@ -28,25 +29,24 @@ pub(crate) fn client_index(cfg: &Config, id: Id) -> Option<u8> {
     usize::from(id).checked_sub(n).map(|c| c as u8)
 }
 
-pub(crate) fn start(
-    _id: Id,
-    index: u8,
-    ops: &[ClientOp],
-    servers: &[Id],
-    o: &mut Out<RaftActor>,
-) -> ClientState {
-    let target = servers[index as usize % servers.len()];
-    if let Some(op) = ops.first() {
-        o.send(target, Msg::Request { seq: 0, op: *op });
-        o.set_timer(Timer::Retry, model_timeout());
+fn arm(servers: &[Id], o: &mut Out<RaftActor>) {
+    for s in servers {
+        o.set_timer(Timer::Request(node_of(*s)), model_timeout());
     }
-    ClientState { seq: 0, target }
+}
+
+pub(crate) fn start(ops: &[ClientOp], servers: &[Id], o: &mut Out<RaftActor>) -> ClientState {
+    if !ops.is_empty() {
+        arm(servers, o);
+    }
+    ClientState { seq: 0 }
 }
 
 pub(crate) fn on_reply(
     state: &mut Cow<NodeState>,
     ops: &[ClientOp],
     servers: &[Id],
+    src: Id,
     seq: u8,
     reply: ClientReply,
     o: &mut Out<RaftActor>,
@@ -57,50 +57,35 @@ pub(crate) fn on_reply(
     if seq != client.seq || seq as usize >= ops.len() {
         return; // a late or duplicated reply to an earlier request
     }
-    let mut next = client.clone();
     match reply {
         ClientReply::NotLeader(hint) => {
-            // Follow the hint, or try the next server.
-            next.target = match hint {
+            // Follow the hint, or try the server after the one that answered.
+            let to = match hint {
                 Some(leader) => id_of(leader),
                 None => {
-                    let at = servers
-                        .iter()
-                        .position(|s| *s == client.target)
-                        .unwrap_or(0);
+                    let at = servers.iter().position(|s| *s == src).unwrap_or(0);
                     servers[(at + 1) % servers.len()]
                 }
             };
-            o.send(
-                next.target,
-                Msg::Request {
-                    seq,
-                    op: ops[seq as usize],
-                },
-            );
+            o.send(to, Msg::Request { seq, op: ops[seq as usize] });
         }
         ClientReply::PutOk | ClientReply::GetOk(_) => {
-            next.seq += 1;
-            match ops.get(next.seq as usize) {
-                Some(op) => o.send(
-                    next.target,
-                    Msg::Request {
-                        seq: next.seq,
-                        op: *op,
-                    },
-                ),
-                None => o.cancel_timer(Timer::Retry),
+            let next = ClientState { seq: seq + 1 };
+            if next.seq as usize >= ops.len() {
+                for s in servers {
+                    o.cancel_timer(Timer::Request(node_of(*s)));
+                }
             }
+            *state = Cow::Owned(NodeState::Client(next));
         }
     }
-    *state = Cow::Owned(NodeState::Client(next));
 }
 
-/// The client's timeout: send the pending request again, to the next server in turn.
-pub(crate) fn on_retry(
-    state: &mut Cow<NodeState>,
+/// The client's timeout: send the pending request to `server`.
+pub(crate) fn on_request_timer(
+    state: &Cow<NodeState>,
     ops: &[ClientOp],
-    servers: &[Id],
+    server: NodeId,
     o: &mut Out<RaftActor>,
 ) {
     let Some(client) = state.as_client() else {
@@ -109,19 +94,6 @@ pub(crate) fn on_retry(
     let Some(op) = ops.get(client.seq as usize) else {
         return;
     };
-    let at = servers
-        .iter()
-        .position(|s| *s == client.target)
-        .unwrap_or(0);
-    let mut next = client.clone();
-    next.target = servers[(at + 1) % servers.len()];
-    o.send(
-        next.target,
-        Msg::Request {
-            seq: client.seq,
-            op: *op,
-        },
-    );
-    o.set_timer(Timer::Retry, model_timeout());
-    *state = Cow::Owned(NodeState::Client(next));
+    o.send(id_of(server), Msg::Request { seq: client.seq, op: *op });
+    o.set_timer(Timer::Request(server), model_timeout());
 }

@@ -173,7 +173,7 @@ impl fmt::Display for ServerState {
 
 impl fmt::Display for ClientState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "op #{} at n{}", self.seq, usize::from(self.target))
+        write!(f, "op #{}", self.seq)
     }
 }
 
