@@ -85,7 +85,7 @@ impl Strategy {
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     /// Search strategy.
-    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
     pub strategy: Strategy,
     /// Worker threads (default: all cores).
     #[arg(long)]

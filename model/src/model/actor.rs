@@ -41,6 +41,9 @@ pub struct ServerState {
     pub ghost: Ghost,
 }
 
+// Boxing the server variant would add an allocation per step; actor states already live behind
+// stateright's `Arc`, so the size difference costs nothing per state.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum NodeState {
     Server(ServerState),
@@ -275,7 +278,7 @@ impl Actor for RaftActor {
     fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
         if let RaftActor::Client { ops, .. } = self {
             if let Timer::Request(server) = timer {
-                client::on_request_timer(state, ops, *server, o);
+                client::on_request_timer(state.as_ref(), ops, *server, o);
             }
             return;
         }

@@ -67,7 +67,13 @@ pub(crate) fn on_reply(
                     servers[(at + 1) % servers.len()]
                 }
             };
-            o.send(to, Msg::Request { seq, op: ops[seq as usize] });
+            o.send(
+                to,
+                Msg::Request {
+                    seq,
+                    op: ops[seq as usize],
+                },
+            );
         }
         ClientReply::PutOk | ClientReply::GetOk(_) => {
             let next = ClientState { seq: seq + 1 };
@@ -83,7 +89,7 @@ pub(crate) fn on_reply(
 
 /// The client's timeout: send the pending request to `server`.
 pub(crate) fn on_request_timer(
-    state: &Cow<NodeState>,
+    state: &NodeState,
     ops: &[ClientOp],
     server: NodeId,
     o: &mut Out<RaftActor>,
@@ -94,6 +100,12 @@ pub(crate) fn on_request_timer(
     let Some(op) = ops.get(client.seq as usize) else {
         return;
     };
-    o.send(id_of(server), Msg::Request { seq: client.seq, op: *op });
+    o.send(
+        id_of(server),
+        Msg::Request {
+            seq: client.seq,
+            op: *op,
+        },
+    );
     o.set_timer(Timer::Request(server), model_timeout());
 }

@@ -86,9 +86,9 @@ impl Default for ModelConfig {
             values: 1,
             reads: 1,
             max_crashes: 1,
-            network: NetworkKind::UnorderedDuplicating,
+            network: NetworkKind::UnorderedNonDuplicating,
             lossy: true,
-            max_in_flight: 6,
+            max_in_flight: 1,
             mutant: None,
         }
     }

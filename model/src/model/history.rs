@@ -21,6 +21,12 @@ impl std::ops::Deref for History {
     }
 }
 
+impl From<Recorded> for History {
+    fn from(r: Recorded) -> Self {
+        History(Arc::new(r))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct Recorded {
     pub tester: LinearizabilityTester<Id, Register<Option<Value>>>,

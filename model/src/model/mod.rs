@@ -18,7 +18,7 @@ pub use actor::{NodeState, RaftActor, ServerState, ServerStorage, Timer};
 pub use client::ClientState;
 pub use config::{ModelConfig, NetworkKind};
 pub use ghost::{Committed, Ghost};
-pub use history::History;
+pub use history::{History, Recorded};
 pub use properties::{always_names, sometimes_names, ALWAYS, SOMETIMES};
 pub use register::{ClientOp, ClientReply, Cmd, Msg, RegisterMachine, Value};
 
@@ -65,3 +65,6 @@ impl ModelConfig {
             .within_boundary(config::within_boundary)
     }
 }
+
+#[cfg(test)]
+mod tests;

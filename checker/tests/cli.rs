@@ -1,0 +1,178 @@
+//! The `raft-check check` contract: exit codes, messages, JSON. These run the release binary.
+
+use std::process::{Command, Output};
+
+fn raft_check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raft-check"))
+        .args(args)
+        .output()
+        .expect("raft-check runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_of(path: &std::path::Path) -> serde_json::Value {
+    let raw = std::fs::read_to_string(path).expect("JSON written");
+    serde_json::from_str(&raw).expect("valid JSON")
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("raft-check-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn bad_usage_exits_2_with_a_clear_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["check", "--servers", "0"], "--servers must be at least 1"),
+        (
+            &["check", "--max-term", "0"],
+            "--max-term must be at least 1",
+        ),
+        (&["check", "--network", "carrier-pigeon"], "carrier-pigeon"),
+        (&["check", "--threads", "0"], "--threads must be at least 1"),
+        (
+            &["check", "--mutant", "nonsense"],
+            "unknown mutant 'nonsense'",
+        ),
+        (&["check", "--max-crashes", "4"], "exceeds --servers"),
+        (&["check", "--symmetry"], "--symmetry is not implemented"),
+        (&["check", "--strategy", "sim"], "never finishes"),
+        (&["check", "--timeout=-1"], "--timeout must be a positive"),
+        (&["check", "--no-such-flag"], "--no-such-flag"),
+        (&[], "Usage"),
+    ];
+    for (args, needle) in cases {
+        let out = raft_check(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: stderr lacks {needle:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}
+
+#[test]
+fn a_state_cap_is_incomplete_and_never_verified() {
+    let json = tmp("capped.json");
+    let out = raft_check(&[
+        "check",
+        "--max-states",
+        "2000",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("INCOMPLETE"), "{stdout}");
+    assert!(!stdout.contains("verified within"), "{stdout}");
+    let v = json_of(&json);
+    assert_eq!(v["complete"], false);
+    for p in v["properties"].as_array().unwrap() {
+        if p["expectation"] == "always" {
+            assert_eq!(p["status"], "unknown", "{p}");
+        }
+    }
+}
+
+#[test]
+fn a_timeout_is_incomplete() {
+    let out = raft_check(&["check", "--timeout", "0.3", "--progress", "0"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+}
+
+#[test]
+fn votes_not_persisted_are_caught_with_a_counterexample() {
+    let json = tmp("forget-vote.json");
+    let out = raft_check(&[
+        "check",
+        "--mutant",
+        "forget-vote-on-restart",
+        "--strategy",
+        "bfs",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("Counterexample: \"Election Safety\" is violated"),
+        "{stdout}"
+    );
+    // The trace is numbered, shows the restart and who became leader.
+    assert!(stdout.contains("   1. "), "{stdout}");
+    assert!(stdout.contains("restarts from storage"), "{stdout}");
+    assert!(stdout.contains("LEADER"), "{stdout}");
+    let v = json_of(&json);
+    assert_eq!(v["config"]["mutant"], "forget-vote-on-restart");
+    let es = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Election Safety")
+        .unwrap();
+    assert_eq!(es["status"], "violated");
+    let len = es["counterexample"]["length"].as_u64().unwrap();
+    assert!(len > 0);
+    assert_eq!(
+        es["counterexample"]["actions"].as_array().unwrap().len() as u64,
+        len
+    );
+}
+
+#[test]
+fn the_default_bound_is_verified_with_every_witness() {
+    let json = tmp("default.json");
+    let out = raft_check(&["check", "--json", json.to_str().unwrap(), "--progress", "0"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("verified within the bound"), "{stdout}");
+    let v = json_of(&json);
+    assert_eq!(v["complete"], true);
+    assert!(v["unique_states"].as_u64().unwrap() > 1_000_000);
+    let props = v["properties"].as_array().unwrap();
+    assert_eq!(
+        props
+            .iter()
+            .filter(|p| p["expectation"] == "always")
+            .count(),
+        8
+    );
+    assert_eq!(
+        props
+            .iter()
+            .filter(|p| p["expectation"] == "sometimes")
+            .count(),
+        6
+    );
+    for p in props {
+        let want = if p["expectation"] == "always" {
+            "holds"
+        } else {
+            "witnessed"
+        };
+        assert_eq!(p["status"], want, "{p}");
+        assert!(p["counterexample"].is_null());
+    }
+    for key in [
+        "servers",
+        "max_term",
+        "values",
+        "max_crashes",
+        "network",
+        "lossy",
+        "max_in_flight",
+    ] {
+        assert!(!v["config"][key].is_null(), "config lacks {key}");
+    }
+}

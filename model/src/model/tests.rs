@@ -1,0 +1,214 @@
+//! The properties are wired to the right states: each Always property is shown a state built by
+//! hand that breaks exactly what it states, and must reject it (and accept the unbroken twin).
+
+use super::*;
+use crate::core::{Entry, Role, Server};
+use stateright::semantics::register::{RegisterOp, RegisterRet};
+use stateright::semantics::ConsistencyTester;
+use stateright::Model;
+use std::sync::Arc;
+
+fn model() -> RaftModel {
+    ModelConfig::default().into_model()
+}
+
+fn init(m: &RaftModel) -> RaftState {
+    m.init_states().remove(0)
+}
+
+fn holds(m: &RaftModel, state: &RaftState, name: &str) -> bool {
+    let p = m
+        .properties()
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no property named {name}"));
+    (p.condition)(m, state)
+}
+
+fn server_mut(state: &mut RaftState, i: usize) -> &mut ServerState {
+    match Arc::make_mut(&mut state.actor_states[i]) {
+        NodeState::Server(s) => s,
+        NodeState::Client(_) => panic!("actor {i} is a client"),
+    }
+}
+
+fn e(term: u64, value: u8) -> Entry<Cmd> {
+    Entry {
+        term,
+        command: Cmd {
+            client: 0,
+            seq: value,
+            op: ClientOp::Put(value),
+        },
+    }
+}
+
+fn make_leader(s: &mut Server<Cmd>, term: u64) {
+    s.role = Role::Leader;
+    s.hard.current_term = term;
+}
+
+#[test]
+fn property_names_are_the_contract() {
+    let names: Vec<_> = model().properties().iter().map(|p| p.name).collect();
+    for required in [
+        "Election Safety",
+        "Log Matching",
+        "Leader Completeness",
+        "State Machine Safety",
+        "Leader Append-Only",
+        "Linearizability",
+        "Leader Elected",
+        "Value Committed",
+        "Leaders In Two Terms",
+        "Log Conflict Truncated",
+        "Committed Then Crashed And Recovered",
+        "Read Returned A Value",
+    ] {
+        assert!(names.contains(&required), "missing property {required}");
+    }
+}
+
+#[test]
+fn every_always_property_holds_initially() {
+    let m = model();
+    let s = init(&m);
+    for name in always_names() {
+        assert!(holds(&m, &s, name), "{name} fails on the initial state");
+    }
+}
+
+#[test]
+fn election_safety_rejects_two_leaders_in_one_term() {
+    let m = model();
+    let mut s = init(&m);
+    server_mut(&mut s, 0).ghost.led_terms.insert(1);
+    server_mut(&mut s, 1).ghost.led_terms.insert(2);
+    assert!(holds(&m, &s, "Election Safety"));
+    server_mut(&mut s, 2).ghost.led_terms.insert(1);
+    assert!(!holds(&m, &s, "Election Safety"));
+}
+
+#[test]
+fn log_matching_rejects_same_index_and_term_with_different_prefix() {
+    let m = model();
+    let mut s = init(&m);
+    server_mut(&mut s, 0).server.hard.log = vec![e(1, 1), e(2, 2)];
+    server_mut(&mut s, 1).server.hard.log = vec![e(1, 1), e(2, 2), e(2, 3)];
+    assert!(holds(&m, &s, "Log Matching"));
+    server_mut(&mut s, 1).server.hard.log = vec![e(1, 9), e(2, 2)];
+    assert!(!holds(&m, &s, "Log Matching"));
+}
+
+#[test]
+fn leader_completeness_rejects_a_later_leader_missing_a_committed_entry() {
+    let m = model();
+    let mut s = init(&m);
+    server_mut(&mut s, 0)
+        .ghost
+        .committed
+        .insert((1, e(1, 1)), 1);
+    let leader = &mut server_mut(&mut s, 1).server;
+    make_leader(leader, 2);
+    leader.hard.log = vec![e(1, 1)];
+    assert!(holds(&m, &s, "Leader Completeness"));
+    server_mut(&mut s, 1).server.hard.log = vec![e(2, 5)];
+    assert!(!holds(&m, &s, "Leader Completeness"));
+    // A leader of the commit term itself (or older) is not constrained.
+    make_leader(&mut server_mut(&mut s, 1).server, 1);
+    assert!(holds(&m, &s, "Leader Completeness"));
+}
+
+#[test]
+fn state_machine_safety_rejects_different_entries_applied_at_one_index() {
+    let m = model();
+    let mut s = init(&m);
+    server_mut(&mut s, 0).ghost.applied = vec![e(1, 1)];
+    server_mut(&mut s, 1).ghost.applied = vec![e(1, 1), e(1, 2)];
+    assert!(holds(&m, &s, "State Machine Safety"));
+    server_mut(&mut s, 2).ghost.applied = vec![e(1, 3)];
+    assert!(!holds(&m, &s, "State Machine Safety"));
+}
+
+#[test]
+fn leader_append_only_rejects_a_leader_step_that_drops_an_entry() {
+    let m = model();
+    let mut s = init(&m);
+    let mut before = Server::<Cmd>::new();
+    make_leader(&mut before, 1);
+    before.hard.log = vec![e(1, 1), e(1, 2)];
+    let mut after = before.clone();
+    after.hard.log.push(e(1, 3));
+    let mut ghost = Ghost::default();
+    ghost.observe(&before, &after, &Default::default());
+    server_mut(&mut s, 0).ghost = ghost.clone();
+    assert!(holds(&m, &s, "Leader Append-Only"));
+    after.hard.log = vec![e(1, 1)];
+    ghost.observe(&before, &after, &Default::default());
+    server_mut(&mut s, 0).ghost = ghost;
+    assert!(!holds(&m, &s, "Leader Append-Only"));
+}
+
+#[test]
+fn linearizability_rejects_a_stale_read() {
+    let m = model();
+    let mut s = init(&m);
+    let (c0, c1) = (
+        stateright::actor::Id::from(3usize),
+        stateright::actor::Id::from(4usize),
+    );
+    let mut r = Recorded::default();
+    r.tester.on_invoke(c0, RegisterOp::Write(Some(1))).unwrap();
+    r.tester.on_return(c0, RegisterRet::WriteOk).unwrap();
+    r.tester.on_invoke(c1, RegisterOp::Read).unwrap();
+    let mut ok = r.clone();
+    ok.tester
+        .on_return(c1, RegisterRet::ReadOk(Some(1)))
+        .unwrap();
+    s.history = ok.into();
+    assert!(holds(&m, &s, "Linearizability"));
+    r.tester.on_return(c1, RegisterRet::ReadOk(None)).unwrap();
+    s.history = r.into();
+    assert!(!holds(&m, &s, "Linearizability"));
+}
+
+#[test]
+fn commit_index_must_stay_within_the_log() {
+    let m = model();
+    let mut s = init(&m);
+    let srv = &mut server_mut(&mut s, 0).server;
+    srv.hard.log = vec![e(1, 1)];
+    srv.commit_index = 1;
+    assert!(holds(&m, &s, "Commit Index Within Log"));
+    server_mut(&mut s, 0).server.commit_index = 2;
+    assert!(!holds(&m, &s, "Commit Index Within Log"));
+}
+
+#[test]
+fn applied_entries_must_have_been_committed() {
+    let m = model();
+    let mut s = init(&m);
+    server_mut(&mut s, 1).ghost.applied = vec![e(1, 1)];
+    assert!(!holds(&m, &s, "Applied Entries Were Committed"));
+    server_mut(&mut s, 0)
+        .ghost
+        .committed
+        .insert((1, e(1, 1)), 1);
+    assert!(holds(&m, &s, "Applied Entries Were Committed"));
+}
+
+#[test]
+fn crash_shows_the_state_the_server_restarts_with() {
+    // The crash canonicalization keeps what survives (log, term, ghost) and drops the rest.
+    let m = model();
+    let s = init(&m);
+    let mut actions = Vec::new();
+    m.actions(&s, &mut actions);
+    let crash = actions
+        .into_iter()
+        .find(|a| matches!(a, RaftAction::Crash(id) if usize::from(*id) == 0))
+        .expect("servers can crash");
+    let next = m.next_state(&s, crash).expect("crash is a step");
+    assert!(next.crashed[0]);
+    assert_eq!(next.actor_states[0], s.actor_states[0]);
+}

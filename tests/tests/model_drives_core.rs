@@ -1,0 +1,67 @@
+//! Cross-crate: the checked model and the runnable node share one protocol core, and the model
+//! explores it exhaustively through stateright.
+
+use raft_model::core::{Config, Event, Mutant, NodeId, Role, Server};
+use raft_model::model::{ModelConfig, NodeState};
+use stateright::{Checker, Expectation, Model};
+
+fn small() -> ModelConfig {
+    ModelConfig {
+        max_term: 1,
+        max_crashes: 0,
+        ..ModelConfig::default()
+    }
+}
+
+#[test]
+fn the_runtime_reexports_the_very_core_the_model_checks() {
+    // raft-impl drives raft_model::core; the types are the same (this would not compile if
+    // raft-impl had a copy of its own).
+    let cfg: raft_impl::core::Config = Config::new(NodeId(0), [NodeId(0)]);
+    let mut s: raft_impl::core::Server<u8> = Server::new();
+    s.handle(&cfg, Event::ElectionTimeout);
+    assert_eq!(s.role, Role::Leader);
+}
+
+#[test]
+fn the_correct_protocol_violates_nothing_on_a_small_bound() {
+    let checker = small().into_model().checker().spawn_bfs().join();
+    let model = checker.model();
+    for p in model.properties() {
+        if p.expectation == Expectation::Always {
+            assert!(
+                checker.discovery(p.name).is_none(),
+                "{} violated on a small bound",
+                p.name
+            );
+        }
+    }
+    assert!(checker.discovery("Leader Elected").is_some());
+    assert!(checker.unique_state_count() > 1000);
+}
+
+#[test]
+fn a_minority_quorum_breaks_election_safety_and_the_path_replays() {
+    let cfg = ModelConfig {
+        mutant: Some(Mutant::MinorityQuorum),
+        ..small()
+    };
+    let checker = cfg.into_model().checker().spawn_bfs().join();
+    let path = checker
+        .discovery("Election Safety")
+        .expect("two leaders in one term are found");
+    let last = path.last_state();
+    let leaders = last
+        .actor_states
+        .iter()
+        .filter_map(|s| match &**s {
+            NodeState::Server(s) => Some(s),
+            NodeState::Client(_) => None,
+        })
+        .filter(|s| !s.ghost.led_terms.is_empty())
+        .count();
+    assert!(
+        leaders >= 2,
+        "the counterexample ends with two servers that led"
+    );
+}
