@@ -102,6 +102,10 @@ pub struct RunArgs {
     /// Seed for --strategy sim.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Seconds a violated property's counterexample may spend being shortened (a level-order
+    /// search); past it the discovered path is printed as found.
+    #[arg(long, default_value_t = 120.0)]
+    pub shorten_budget: f64,
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, default_value_t = 5.0)]
     pub progress: f64,
@@ -131,6 +135,9 @@ impl RunArgs {
             return Err(
                 "--strategy sim never finishes on its own: give --timeout or --max-states".into(),
             );
+        }
+        if !(self.shorten_budget.is_finite() && self.shorten_budget >= 0.0) {
+            return Err("--shorten-budget must be a non-negative number of seconds".into());
         }
         if !(self.progress.is_finite() && self.progress >= 0.0) {
             return Err("--progress must be a non-negative number of seconds".into());

@@ -1,8 +1,12 @@
 //! `raft-check`: the command-line model checker for the Raft model in raft-model.
 
 mod args;
+mod catalogue;
+mod mutants;
 mod report;
 mod run;
+mod shortest;
+mod table;
 mod trace;
 
 use args::{ModelArgs, RunArgs};
@@ -43,6 +47,33 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Check every mutant of the catalogue on its bound; exit 0 only if each is caught.
+    Mutants {
+        /// Only this mutant.
+        #[arg(long)]
+        only: Option<String>,
+        /// Run every N-th mutant starting at I (I/N), to spread the catalogue over machines.
+        #[arg(long)]
+        shard: Option<String>,
+        /// List the catalogue and exit.
+        #[arg(long)]
+        list: bool,
+        /// Seconds per mutant before it counts as incomplete.
+        #[arg(long, default_value_t = 300.0)]
+        timeout: f64,
+        /// Mutants checked at once (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Print a markdown table of JSON reports written by `check --json` (for results/README.md).
+    Table {
+        /// The JSON report files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +93,28 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check { model, run, json } => cmd_check(&model, &run, json.as_deref()),
+        Command::Mutants {
+            only,
+            shard,
+            list,
+            timeout,
+            threads,
+            json,
+        } => cmd_mutants(
+            only.as_deref(),
+            shard.as_deref(),
+            list,
+            timeout,
+            threads,
+            json,
+        ),
+        Command::Table { files } => match table::render(&files) {
+            Ok(t) => {
+                print!("{t}");
+                0
+            }
+            Err(e) => usage_error(e),
+        },
     };
     ExitCode::from(code as u8)
 }
@@ -98,10 +151,16 @@ fn cmd_check(model: &ModelArgs, run: &RunArgs, json: Option<&std::path::Path>) -
     for p in report.failures() {
         match outcome.path(&p.name) {
             Some(path) => {
+                let shortest = p.counterexample.as_ref().is_some_and(|c| c.shortest);
                 println!(
-                    "\nCounterexample: \"{}\" is violated after {} steps:",
+                    "\nCounterexample: \"{}\" is violated after {} steps{}:",
                     p.name,
-                    path.clone().into_actions().len()
+                    path.clone().into_actions().len(),
+                    if shortest {
+                        " (a shortest path)"
+                    } else {
+                        " (as discovered, not shortened)"
+                    }
                 );
                 print!("{}", trace::render(&cfg, path));
             }
@@ -121,4 +180,48 @@ fn cmd_check(model: &ModelArgs, run: &RunArgs, json: Option<&std::path::Path>) -
         }
     }
     report.exit_code()
+}
+
+fn cmd_mutants(
+    only: Option<&str>,
+    shard: Option<&str>,
+    list: bool,
+    timeout: f64,
+    threads: Option<usize>,
+    json: Option<PathBuf>,
+) -> i32 {
+    let shard = match shard.map(mutants::parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let cases = match mutants::select(only, shard) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if list {
+        for c in &cases {
+            println!("{:<28} {}", c.mutant.name(), c.mutant.description());
+        }
+        return 0;
+    }
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return usage_error("--timeout must be a positive number of seconds");
+    }
+    if threads == Some(0) {
+        return usage_error("--threads must be at least 1");
+    }
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let (results, code) = mutants::run(&cases, timeout, threads);
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "mutants": results }))
+            .expect("results serialize");
+        if let Err(e) = std::fs::write(&path, text + "\n") {
+            return usage_error(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    code
 }

@@ -68,6 +68,8 @@ impl Status {
 pub struct Counterexample {
     pub length: usize,
     pub actions: Vec<String>,
+    /// True when a level-order search proved no shorter path to a violation exists.
+    pub shortest: bool,
 }
 
 #[derive(Serialize, Clone, Debug)]

@@ -2,6 +2,7 @@
 
 use crate::args::{RunArgs, Strategy};
 use crate::report::{CheckReport, Counterexample, ExpectationJson, PropertyJson, Status};
+use crate::shortest::{self, Search};
 use crate::trace::{self, Action};
 use raft_model::model::{ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
@@ -106,15 +107,29 @@ fn drive<C: Checker<RaftModel>>(
             (ExpectationJson::Sometimes, false, true) => Status::NotWitnessed,
             (_, false, false) => Status::Unknown,
         };
-        let counterexample = match (status, found) {
+        let mut found = found.cloned();
+        let mut shortest = false;
+        if status == Status::Violated {
+            // Replace the discovery by a shortest path to a violation of this property.
+            let budget = Instant::now() + Duration::from_secs_f64(run.shorten_budget);
+            if let Search::Violated { property, path, .. } =
+                shortest::search(checker.model(), &[p.name], Some(budget))
+            {
+                debug_assert_eq!(property, p.name);
+                found = Some(path);
+                shortest = true;
+            }
+        }
+        let counterexample = match (status, &found) {
             (Status::Violated, Some(path)) => Some(Counterexample {
                 length: path.clone().into_actions().len(),
                 actions: trace::actions(cfg, path),
+                shortest,
             }),
             _ => None,
         };
         if let Some(path) = found {
-            paths.push((p.name, path.clone()));
+            paths.push((p.name, path));
         }
         report.properties.push(PropertyJson {
             name: p.name.to_string(),

@@ -75,6 +75,19 @@ pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
                 let _ = writeln!(out, "        {}", describe(next, i));
             }
         }
+        // Messages this step put into the network.
+        let before: Vec<_> = prev.network.iter_all().collect();
+        for env in next.network.iter_all() {
+            if !before.contains(&env) {
+                let _ = writeln!(
+                    out,
+                    "        sent {} → {}: {}",
+                    actor_name(cfg.servers, usize::from(env.src)),
+                    actor_name(cfg.servers, usize::from(env.dst)),
+                    env.msg
+                );
+            }
+        }
     }
     out
 }

@@ -1,0 +1,59 @@
+//! The mutant catalogue: each classic Raft bug (a switch in the core, see
+//! `raft_model::core::Mutant`) with the smallest bound known to expose it.
+//!
+//! To add a mutant: add a variant to `Mutant` (with its name and one-line description) and break
+//! exactly one rule behind `cfg.is(Mutant::…)` in the core; then add a row here with the smallest
+//! bound that exposes it (start from the default bound and grow one dimension at a time), and run
+//! `raft-check mutants --only NAME`.
+
+use raft_model::core::Mutant;
+use raft_model::model::{ModelConfig, NetworkKind};
+
+/// One catalogue entry: the mutant and the bound it is checked on.
+pub struct Case {
+    pub mutant: Mutant,
+    pub bound: ModelConfig,
+}
+
+fn with(mutant: Mutant, tweak: impl FnOnce(&mut ModelConfig)) -> Case {
+    let mut bound = ModelConfig {
+        mutant: Some(mutant),
+        ..ModelConfig::default()
+    };
+    tweak(&mut bound);
+    Case { mutant, bound }
+}
+
+/// Every mutant with its bound, in the order of `Mutant::ALL`.
+pub fn catalogue() -> Vec<Case> {
+    Mutant::ALL
+        .iter()
+        .map(|&m| match m {
+            // Stale or reordered AppendEntries: two requests to one follower must be in flight.
+            Mutant::TruncateOnAnyAppend => with(m, |b| {
+                b.network = NetworkKind::UnorderedDuplicating;
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+            }),
+            // An acknowledgement must be in flight while the leader appends a new entry.
+            Mutant::MatchIndexFromNextIndex => with(m, |b| {
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+            }),
+            // A follower must hold entries past what the leader's request matched.
+            Mutant::FollowerCommitPastMatch => with(m, |b| {
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+                b.max_term = 3;
+            }),
+            // Figure 8 needs a leader to re-replicate an old entry after two more elections.
+            Mutant::CommitPreviousTerm => with(m, |b| {
+                b.max_term = 4;
+                b.values = 2;
+                b.reads = 0;
+                b.max_crashes = 0;
+            }),
+            _ => with(m, |_| {}),
+        })
+        .collect()
+}
