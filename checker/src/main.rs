@@ -2,10 +2,12 @@
 
 mod args;
 mod catalogue;
+mod gate;
 mod mutants;
 mod report;
 mod run;
 mod shortest;
+mod standard;
 mod table;
 mod trace;
 
@@ -68,6 +70,28 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The CI gate: every standard configuration and the whole mutant catalogue, with the
+    /// distinct-state counts compared against the baselines committed in results/.
+    Gate {
+        /// Rewrite the baselines (results/*.json, results/README.md) instead of comparing.
+        #[arg(long)]
+        update: bool,
+        /// Run every N-th item (configurations, then mutants) starting at I.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Only this standard configuration or mutant.
+        #[arg(long)]
+        only: Option<String>,
+        /// Where the baselines live.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Seconds per mutant before it counts as incomplete.
+        #[arg(long, default_value_t = 600.0)]
+        mutant_timeout: f64,
+        /// Testing the gate itself: check the standard configurations with this mutant on.
+        #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::core::Mutant>())]
+        force_mutant: Option<raft_model::core::Mutant>,
+    },
     /// Print a markdown table of JSON reports written by `check --json` (for results/README.md).
     Table {
         /// The JSON report files.
@@ -108,6 +132,27 @@ fn main() -> ExitCode {
             threads,
             json,
         ),
+        Command::Gate {
+            update,
+            shard,
+            only,
+            results,
+            mutant_timeout,
+            force_mutant,
+        } => {
+            let shard = match shard.as_deref().map(mutants::parse_shard).transpose() {
+                Ok(s) => s,
+                Err(e) => return ExitCode::from(usage_error(e) as u8),
+            };
+            gate::gate(&gate::GateArgs {
+                update,
+                shard,
+                only,
+                results,
+                force_mutant,
+                mutant_timeout,
+            })
+        }
         Command::Table { files } => match table::render(&files) {
             Ok(t) => {
                 print!("{t}");

@@ -1,0 +1,172 @@
+//! `raft-check gate`: the CI gate. Re-runs every standard configuration and the mutant
+//! catalogue and fails when any Always property is violated, any witness is missing, any mutant
+//! survives, a run is incomplete, or an exhaustive configuration's distinct-state count differs
+//! from the committed baseline in results/ (a changed state space must be a conscious change:
+//! `--update` rewrites the baselines). Times are reported, never compared.
+
+use crate::args::{RunArgs, Strategy};
+use crate::mutants;
+use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::run;
+use crate::standard::standard;
+use crate::table;
+use raft_model::core::Mutant;
+use std::path::{Path, PathBuf};
+
+pub struct GateArgs {
+    pub update: bool,
+    pub shard: Option<(usize, usize)>,
+    pub only: Option<String>,
+    pub results: PathBuf,
+    pub force_mutant: Option<Mutant>,
+    pub mutant_timeout: f64,
+}
+
+enum Item {
+    Config(usize),
+    Mutant(Mutant),
+}
+
+fn baseline_states(path: &Path) -> Result<Option<u64>, String> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let raw = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&raw)
+        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    v["unique_states"]
+        .as_u64()
+        .map(Some)
+        .ok_or_else(|| format!("{} has no unique_states", path.display()))
+}
+
+pub fn gate(args: &GateArgs) -> i32 {
+    let configs = standard();
+    let mut items: Vec<(String, Item)> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.to_string(), Item::Config(i)))
+        .collect();
+    items.extend(
+        Mutant::ALL
+            .iter()
+            .map(|m| (m.name().to_string(), Item::Mutant(*m))),
+    );
+    if let Some(only) = &args.only {
+        items.retain(|(name, _)| name == only);
+        if items.is_empty() {
+            eprintln!("raft-check: error: gate --only {only}: no standard configuration or mutant of that name");
+            return EXIT_USAGE;
+        }
+    }
+    if let Some((i, n)) = args.shard {
+        items = items
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .map(|(_, it)| it)
+            .collect();
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.results) {
+        eprintln!("raft-check: error: cannot create {}: {e}", args.results.display());
+        return EXIT_USAGE;
+    }
+
+    let mut failures: Vec<String> = Vec::new();
+    let mut selected_mutants = Vec::new();
+    for (name, item) in &items {
+        match item {
+            Item::Mutant(m) => selected_mutants.push(*m),
+            Item::Config(i) => {
+                let std_cfg = &configs[*i];
+                let mut bound = std_cfg.bound.clone();
+                if args.force_mutant.is_some() {
+                    bound.mutant = args.force_mutant;
+                }
+                println!("gate: {name} — {}", std_cfg.purpose);
+                let run_args = RunArgs {
+                    strategy: Strategy::Dfs,
+                    threads: None,
+                    symmetry: false,
+                    timeout: Some(1500.0),
+                    max_states: None,
+                    seed: 0,
+                    shorten_budget: 60.0,
+                    progress: 30.0,
+                };
+                let outcome = run::check(&bound, &run_args);
+                let report = &outcome.report;
+                print!("{}", report.summary());
+                let code = report.exit_code();
+                if code != EXIT_OK {
+                    failures.push(format!(
+                        "{name}: {}",
+                        report.summary().lines().next().unwrap_or_default()
+                    ));
+                }
+                let file = args.results.join(format!("{name}.json"));
+                if args.update {
+                    if code == EXIT_OK {
+                        let text = serde_json::to_string_pretty(report).expect("report");
+                        if let Err(e) = std::fs::write(&file, text + "\n") {
+                            failures.push(format!("cannot write {}: {e}", file.display()));
+                        }
+                    }
+                } else {
+                    match baseline_states(&file) {
+                        Ok(Some(b)) if b != report.unique_states as u64 => failures.push(format!(
+                            "{name}: the state space changed: baseline {b} distinct states in {}, \
+                             now {}; if intended, run `raft-check gate --update` and commit",
+                            file.display(),
+                            report.unique_states
+                        )),
+                        Ok(Some(_)) => {}
+                        Ok(None) => failures.push(format!(
+                            "{name}: no baseline {}; run `raft-check gate --update` and commit",
+                            file.display()
+                        )),
+                        Err(e) => failures.push(e),
+                    }
+                }
+            }
+        }
+    }
+    if !selected_mutants.is_empty() {
+        let cases: Vec<_> = crate::catalogue::catalogue()
+            .into_iter()
+            .filter(|c| selected_mutants.contains(&c.mutant))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let (results, code) = mutants::run(&cases, args.mutant_timeout, threads);
+        for r in &results {
+            if r.outcome != "caught" {
+                failures.push(format!("mutant {}: {}", r.name, r.outcome));
+            }
+        }
+        if args.update && code == EXIT_OK && args.shard.is_none() && args.only.is_none() {
+            let file = args.results.join("mutants.json");
+            let text = serde_json::to_string_pretty(&serde_json::json!({ "mutants": results }))
+                .expect("results");
+            if let Err(e) = std::fs::write(&file, text + "\n") {
+                failures.push(format!("cannot write {}: {e}", file.display()));
+            }
+        }
+    }
+    if args.update {
+        if let Err(e) = table::write_readme(&args.results) {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        println!("\ngate: PASS ({} item(s))", items.len());
+        EXIT_OK
+    } else {
+        println!("\ngate: FAIL");
+        for f in &failures {
+            println!("  - {f}");
+        }
+        EXIT_VIOLATION
+    }
+}

@@ -1,0 +1,41 @@
+//! The standard configurations: the bounds whose results are committed in results/ and re-run
+//! by `raft-check gate`. Each must finish well within CI's time on a 2-core machine.
+
+use raft_model::model::{ModelConfig, NetworkKind};
+
+pub struct Standard {
+    /// File stem in results/ (`results/<name>.json`).
+    pub name: &'static str,
+    /// What the configuration adds over the default.
+    pub purpose: &'static str,
+    pub bound: ModelConfig,
+}
+
+pub fn standard() -> Vec<Standard> {
+    vec![
+        Standard {
+            name: "default",
+            purpose: "the default bound: 2 terms, a write and a read, one crash, loss",
+            bound: ModelConfig::default(),
+        },
+        Standard {
+            name: "reordering",
+            purpose: "two messages in flight (reordering), no crash",
+            bound: ModelConfig {
+                max_in_flight: 2,
+                max_crashes: 0,
+                ..ModelConfig::default()
+            },
+        },
+        Standard {
+            name: "duplicating",
+            purpose: "a duplicating network (a delivered message stays deliverable)",
+            bound: ModelConfig {
+                network: NetworkKind::UnorderedDuplicating,
+                max_in_flight: 2,
+                max_crashes: 0,
+                ..ModelConfig::default()
+            },
+        },
+    ]
+}
