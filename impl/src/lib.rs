@@ -2,3 +2,5 @@
 //! timers (see the runnable-cluster issue); nothing here restates a protocol rule.
 
 pub use raft_model::core;
+
+pub mod storage;
