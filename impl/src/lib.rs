@@ -3,4 +3,5 @@
 
 pub use raft_model::core;
 
+pub mod kv;
 pub mod storage;
