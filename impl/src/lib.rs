@@ -5,3 +5,4 @@ pub use raft_model::core;
 
 pub mod kv;
 pub mod storage;
+pub mod wire;
