@@ -3,6 +3,10 @@
 
 pub use raft_model::core;
 
+pub mod client;
+pub mod config;
 pub mod kv;
+pub mod logging;
+pub mod node;
 pub mod storage;
 pub mod wire;
