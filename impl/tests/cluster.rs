@@ -293,3 +293,46 @@ fn raft_kv_reports_no_quorum_with_a_nonzero_exit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no leader with a quorum"));
 }
+
+#[test]
+fn raft_cluster_up_serves_raft_kv_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_raft-cluster"))
+        .args(["up", "--nodes", "3", "--dir"])
+        .arg(dir.path())
+        .arg("--node-bin")
+        .arg(env!("CARGO_BIN_EXE_raft-node"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn raft-cluster");
+    let file = dir.path().join("cluster.toml");
+    let kv = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_raft-kv"))
+            .args(["--timeout-secs", "10", "--cluster"])
+            .arg(&file)
+            .args(args)
+            .output()
+            .expect("run raft-kv")
+    };
+    for _ in 0..100 {
+        if file.exists() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let put = kv(&["put", "greeting", "hello"]);
+    let get = kv(&["get", "greeting"]);
+    let cas = kv(&["cas", "greeting", "nope", "x"]);
+    let _ = Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status();
+    let status = up.wait().expect("raft-cluster exits");
+    assert!(put.status.success(), "{put:?}");
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "hello");
+    assert_eq!(cas.status.code(), Some(3), "{cas:?}");
+    assert!(
+        status.success(),
+        "raft-cluster did not stop cleanly: {status}"
+    );
+}

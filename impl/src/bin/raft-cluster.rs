@@ -50,7 +50,10 @@ fn write_cluster(dir: &Path, nodes: u64) -> anyhow::Result<(ClusterConfig, PathB
     let cluster = ClusterConfig { nodes: specs };
     fs::create_dir_all(dir)?;
     let path = dir.join("cluster.toml");
-    fs::write(&path, cluster.to_toml())?;
+    // Written whole, then renamed: a reader never sees a half-written file.
+    let partial = dir.join("cluster.toml.partial");
+    fs::write(&partial, cluster.to_toml())?;
+    fs::rename(&partial, &path)?;
     Ok((cluster, path))
 }
 
