@@ -2,3 +2,11 @@
 //! timers (see the runnable-cluster issue); nothing here restates a protocol rule.
 
 pub use raft_model::core;
+
+pub mod client;
+pub mod config;
+pub mod kv;
+pub mod logging;
+pub mod node;
+pub mod storage;
+pub mod wire;

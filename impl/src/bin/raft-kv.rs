@@ -1,0 +1,162 @@
+//! `raft-kv --cluster cluster.toml put K V | get K | del K | cas K OLD NEW | bench`:
+//! a command-line client of the replicated key-value service.
+
+use clap::{Parser, Subcommand};
+use raft_impl::client::Client;
+use raft_impl::config::ClusterConfig;
+use raft_impl::kv::{Op, OpResult};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Client of the Raft key-value service")]
+struct Args {
+    /// The cluster file.
+    #[arg(long)]
+    cluster: PathBuf,
+    /// Give up (exit 1) when no leader with a quorum answers within this many seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout_secs: u64,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Set KEY to VALUE.
+    Put { key: String, value: String },
+    /// Print KEY's value (read through the log).
+    Get { key: String },
+    /// Remove KEY.
+    Del { key: String },
+    /// Set KEY to NEW if its value is OLD (exit 3 if it is not).
+    Cas {
+        key: String,
+        old: String,
+        new: String,
+    },
+    /// Measure throughput and latency of puts from concurrent clients.
+    Bench {
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 1000)]
+        ops: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    raft_impl::logging::init();
+    let args = Args::parse();
+    let cluster = match ClusterConfig::load(&args.cluster) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("raft-kv: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let op = match args.command {
+        Cmd::Put { key, value } => Op::Put { key, value },
+        Cmd::Get { key } => Op::Get { key },
+        Cmd::Del { key } => Op::Delete { key },
+        Cmd::Cas { key, old, new } => Op::Cas {
+            key,
+            expected: Some(old),
+            new,
+        },
+        Cmd::Bench { clients, ops } => return bench(&cluster, clients, ops, timeout),
+    };
+    let is_get = matches!(op, Op::Get { .. });
+    let mut client = Client::new(cluster.client_addrs());
+    match client.execute(op, timeout) {
+        Ok(OpResult::Value(value)) if is_get => {
+            println!("{}", value.as_deref().unwrap_or("(nil)"));
+            ExitCode::SUCCESS
+        }
+        Ok(OpResult::Value(_)) => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        Ok(OpResult::CasMismatch { current }) => {
+            println!(
+                "CAS FAILED: current value is {}",
+                current.as_deref().unwrap_or("(nil)")
+            );
+            ExitCode::from(3)
+        }
+        Ok(OpResult::StaleRequest { last_seq }) => {
+            eprintln!("raft-kv: request refused as stale (session at seq {last_seq})");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("raft-kv: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `clients` threads, each with its own session, share `ops` puts; prints ops/s, p50, p99.
+fn bench(cluster: &ClusterConfig, clients: usize, ops: usize, timeout: Duration) -> ExitCode {
+    if clients == 0 || ops == 0 {
+        eprintln!("raft-kv: bench needs --clients > 0 and --ops > 0");
+        return ExitCode::from(2);
+    }
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let addrs = cluster.client_addrs();
+            let count = ops / clients + usize::from(c < ops % clients);
+            std::thread::spawn(move || {
+                let mut client = Client::new(addrs);
+                let mut latencies = Vec::with_capacity(count);
+                for i in 0..count {
+                    let t = Instant::now();
+                    let op = Op::Put {
+                        key: format!("bench-{c}-{i}"),
+                        value: i.to_string(),
+                    };
+                    client.execute(op, timeout).map_err(|e| e.to_string())?;
+                    latencies.push(t.elapsed());
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(ops);
+    for t in threads {
+        match t.join() {
+            Ok(Ok(l)) => latencies.extend(l),
+            Ok(Err(e)) => {
+                eprintln!("raft-kv: bench failed: {e}");
+                return ExitCode::from(1);
+            }
+            Err(_) => {
+                eprintln!("raft-kv: bench client thread panicked");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    println!(
+        "{} puts, {} clients: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms",
+        latencies.len(),
+        clients,
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(50).as_secs_f64() * 1e3,
+        pct(99).as_secs_f64() * 1e3
+    );
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_well_formed() {
+        super::Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,129 @@
+//! The cluster file (`cluster.toml`): one `[[node]]` table per server.
+//!
+//! ```toml
+//! [[node]]
+//! id = 0
+//! peer_addr = "127.0.0.1:7000"
+//! client_addr = "127.0.0.1:7100"
+//! ```
+
+use raft_model::core::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub id: u64,
+    /// Where the node listens for Raft messages from its peers.
+    pub peer_addr: SocketAddr,
+    /// Where the node listens for client requests.
+    pub client_addr: SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(rename = "node")]
+    pub nodes: Vec<NodeSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read cluster file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cluster file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ClusterConfig {
+    /// Reads and validates a cluster file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: shown,
+            message,
+        })
+    }
+
+    /// Parses and validates a cluster description: at least one node, unique ids and addresses.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: ClusterConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.nodes.is_empty() {
+            return Err("no [[node]] entries".into());
+        }
+        let mut ids = BTreeSet::new();
+        let mut addrs = BTreeSet::new();
+        for node in &config.nodes {
+            if !ids.insert(node.id) {
+                return Err(format!("node id {} appears twice", node.id));
+            }
+            for addr in [node.peer_addr, node.client_addr] {
+                if !addrs.insert(addr) {
+                    return Err(format!("address {addr} is used twice"));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    pub fn node(&self, id: u64) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|n| NodeId(n.id)).collect()
+    }
+
+    pub fn client_addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|n| n.client_addr).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[node]]
+id = 0
+peer_addr = "127.0.0.1:7000"
+client_addr = "127.0.0.1:7100"
+[[node]]
+id = 1
+peer_addr = "127.0.0.1:7001"
+client_addr = "127.0.0.1:7101"
+"#;
+
+    #[test]
+    fn a_good_file_parses_and_round_trips() {
+        let c = ClusterConfig::parse(GOOD).unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.node(1).unwrap().client_addr.port(), 7101);
+        assert_eq!(ClusterConfig::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_a_reason() {
+        let dup = GOOD.replace("id = 1", "id = 0");
+        assert!(ClusterConfig::parse(&dup).unwrap_err().contains("twice"));
+        let addr = GOOD.replace("7101", "7100");
+        assert!(ClusterConfig::parse(&addr).unwrap_err().contains("twice"));
+        assert!(ClusterConfig::parse("").is_err());
+        assert!(ClusterConfig::parse("[[node]]\nid = 0\n").is_err());
+        assert!(ClusterConfig::parse(&GOOD.replace("127.0.0.1:7000", "nope")).is_err());
+    }
+}

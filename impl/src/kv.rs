@@ -1,0 +1,223 @@
+//! The replicated key-value state machine: commands applied in log order, with exactly-once
+//! writes through per-client sessions (each command carries `client_id` and `seq`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One operation on the map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Put {
+        key: String,
+        value: String,
+    },
+    /// Reads go through the log too, so they see every write committed before them.
+    Get {
+        key: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// Sets `key` to `new` if its current value is `expected` (`None`: the key is absent).
+    Cas {
+        key: String,
+        expected: Option<String>,
+        new: String,
+    },
+}
+
+/// The command stored in the Raft log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub client_id: u64,
+    /// Per-client sequence number; a client retries a request with the same `seq`.
+    pub seq: u64,
+    pub op: Op,
+}
+
+/// What applying an operation produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// Put, Delete and a successful Cas: the previous value. Get: the current value.
+    Value(Option<String>),
+    /// A Cas whose expected value did not match; nothing changed.
+    CasMismatch { current: Option<String> },
+    /// A request older than the client's latest applied one; its result is no longer kept.
+    StaleRequest { last_seq: u64 },
+}
+
+/// The last applied request of one client and its result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Session {
+    last_seq: u64,
+    result: OpResult,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvStore {
+    data: BTreeMap<String, String>,
+    sessions: BTreeMap<u64, Session>,
+}
+
+impl KvStore {
+    pub fn new() -> Self {
+        KvStore::default()
+    }
+
+    /// Applies one committed command. A duplicate of a client's latest request returns the
+    /// cached result without executing it again.
+    pub fn apply(&mut self, command: &Command) -> OpResult {
+        if let Some(session) = self.sessions.get(&command.client_id) {
+            if command.seq == session.last_seq {
+                return session.result.clone();
+            }
+            if command.seq < session.last_seq {
+                return OpResult::StaleRequest {
+                    last_seq: session.last_seq,
+                };
+            }
+        }
+        let result = self.execute(&command.op);
+        self.sessions.insert(
+            command.client_id,
+            Session {
+                last_seq: command.seq,
+                result: result.clone(),
+            },
+        );
+        result
+    }
+
+    fn execute(&mut self, op: &Op) -> OpResult {
+        match op {
+            Op::Put { key, value } => OpResult::Value(self.data.insert(key.clone(), value.clone())),
+            Op::Get { key } => OpResult::Value(self.data.get(key).cloned()),
+            Op::Delete { key } => OpResult::Value(self.data.remove(key)),
+            Op::Cas { key, expected, new } => {
+                let current = self.data.get(key).cloned();
+                if current == *expected {
+                    OpResult::Value(self.data.insert(key.clone(), new.clone()))
+                } else {
+                    OpResult::CasMismatch { current }
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.data.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cmd(client_id: u64, seq: u64, op: Op) -> Command {
+        Command { client_id, seq, op }
+    }
+
+    fn put(k: &str, v: &str) -> Op {
+        Op::Put {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn a_duplicate_request_returns_the_cached_result_without_executing_again() {
+        let mut kv = KvStore::new();
+        assert_eq!(kv.apply(&cmd(1, 1, put("k", "a"))), OpResult::Value(None));
+        // Another client changes the key; then client 1's request is re-delivered.
+        kv.apply(&cmd(2, 1, put("k", "b")));
+        assert_eq!(kv.apply(&cmd(1, 1, put("k", "a"))), OpResult::Value(None));
+        assert_eq!(kv.get("k").map(String::as_str), Some("b"));
+        // An older request is refused, not executed.
+        kv.apply(&cmd(1, 2, put("k", "c")));
+        assert_eq!(
+            kv.apply(&cmd(1, 1, put("k", "a"))),
+            OpResult::StaleRequest { last_seq: 2 }
+        );
+        assert_eq!(kv.get("k").map(String::as_str), Some("c"));
+    }
+
+    #[test]
+    fn cas_only_changes_a_matching_value() {
+        let mut kv = KvStore::new();
+        let cas = |expected: Option<&str>, new: &str| Op::Cas {
+            key: "k".into(),
+            expected: expected.map(String::from),
+            new: new.into(),
+        };
+        assert_eq!(kv.apply(&cmd(1, 1, cas(None, "x"))), OpResult::Value(None));
+        assert_eq!(
+            kv.apply(&cmd(1, 2, cas(Some("y"), "z"))),
+            OpResult::CasMismatch {
+                current: Some("x".into())
+            }
+        );
+        assert_eq!(
+            kv.apply(&cmd(1, 3, cas(Some("x"), "z"))),
+            OpResult::Value(Some("x".into()))
+        );
+        assert_eq!(kv.get("k").map(String::as_str), Some("z"));
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        let key = prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from);
+        let val = prop::sample::select(vec!["1", "2", "3"]).prop_map(String::from);
+        prop_oneof![
+            (key.clone(), val.clone()).prop_map(|(key, value)| Op::Put { key, value }),
+            key.clone().prop_map(|key| Op::Get { key }),
+            key.clone().prop_map(|key| Op::Delete { key }),
+            (key, prop::option::of(val.clone()), val).prop_map(|(key, expected, new)| Op::Cas {
+                key,
+                expected,
+                new
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Random sequences (with re-delivered duplicates) agree with a plain BTreeMap model.
+        #[test]
+        fn random_operations_match_a_btreemap_model(
+            ops in prop::collection::vec((0u64..3, arb_op(), any::<bool>()), 0..64)
+        ) {
+            let mut kv = KvStore::new();
+            let mut model: BTreeMap<String, String> = BTreeMap::new();
+            let mut seqs = [0u64; 3];
+            for (client, op, duplicate) in ops {
+                seqs[client as usize] += 1;
+                let command = cmd(client, seqs[client as usize], op.clone());
+                let expected = match &op {
+                    Op::Put { key, value } => OpResult::Value(model.insert(key.clone(), value.clone())),
+                    Op::Get { key } => OpResult::Value(model.get(key).cloned()),
+                    Op::Delete { key } => OpResult::Value(model.remove(key)),
+                    Op::Cas { key, expected, new } => {
+                        let current = model.get(key).cloned();
+                        if current == *expected {
+                            OpResult::Value(model.insert(key.clone(), new.clone()))
+                        } else {
+                            OpResult::CasMismatch { current }
+                        }
+                    }
+                };
+                prop_assert_eq!(kv.apply(&command), expected.clone());
+                if duplicate {
+                    prop_assert_eq!(kv.apply(&command), expected);
+                }
+                prop_assert_eq!(&kv.data, &model);
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The node runtime: one event-loop thread owns the Raft [`Server`], the WAL and the state
+//! machine; listener threads decode frames into inputs for it; one sender thread per peer
+//! keeps an outbound connection (reconnecting with backoff).
+
+mod event_loop;
+mod listen;
+mod peers;
+
+use crate::config::ClusterConfig;
+use crate::kv::Command;
+use crate::storage::Wal;
+use crate::wire::ClientReply;
+use anyhow::Context;
+use raft_model::core::{Config, Message, NodeId, Server};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How a node is run.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub id: u64,
+    pub cluster: ClusterConfig,
+    pub data_dir: PathBuf,
+    /// The election timeout is drawn uniformly from this range each time the timer restarts.
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+impl NodeOptions {
+    pub fn new(id: u64, cluster: ClusterConfig, data_dir: PathBuf) -> Self {
+        NodeOptions {
+            id,
+            cluster,
+            data_dir,
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(50),
+        }
+    }
+}
+
+/// What the event loop consumes.
+pub(crate) enum Input {
+    /// A Raft message from a peer.
+    Peer { from: NodeId, msg: Message<Command> },
+    /// An outbound connection to a peer was (re)established: retransmit to it at once.
+    PeerConnected(NodeId),
+    /// A client's command, and where to send the answer.
+    Client {
+        command: Command,
+        reply: mpsc::Sender<ClientReply>,
+    },
+    /// Stop after the current batch is durable.
+    Shutdown,
+}
+
+/// A running node.
+pub struct NodeHandle {
+    input: mpsc::Sender<Input>,
+    event_loop: thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl NodeHandle {
+    /// Something that asks the node to stop (e.g. from a signal handler).
+    pub fn stopper(&self) -> impl Fn() + Send + 'static {
+        let input = self.input.clone();
+        move || {
+            let _ = input.send(Input::Shutdown);
+        }
+    }
+
+    /// Waits for the event loop to end: after a shutdown request, or on a fatal storage error.
+    pub fn wait(self) -> anyhow::Result<()> {
+        match self.event_loop.join() {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("the event loop thread panicked"),
+        }
+    }
+}
+
+/// Recovers the node's state from its WAL, binds its listeners and starts its threads.
+pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
+    let me = options
+        .cluster
+        .node(options.id)
+        .with_context(|| format!("node id {} is not in the cluster file", options.id))?
+        .clone();
+    let cfg = Config::new(NodeId(options.id), options.cluster.ids());
+    let (wal, hard) = Wal::<Command>::open(&options.data_dir)?;
+    let server = Server::restart(&cfg, hard);
+    let peer_listener = TcpListener::bind(me.peer_addr)
+        .with_context(|| format!("cannot listen for peers on {}", me.peer_addr))?;
+    let client_listener = TcpListener::bind(me.client_addr)
+        .with_context(|| format!("cannot listen for clients on {}", me.client_addr))?;
+    tracing::info!(
+        id = options.id,
+        peer_addr = %me.peer_addr,
+        client_addr = %me.client_addr,
+        term = server.current_term(),
+        log_len = server.last_log_index(),
+        "node starting"
+    );
+
+    let (input_tx, input_rx) = mpsc::channel();
+    let mut peer_senders = Vec::new();
+    for spec in options.cluster.nodes.iter().filter(|n| n.id != options.id) {
+        let tx = peers::spawn_sender(cfg.id, NodeId(spec.id), spec.peer_addr, input_tx.clone());
+        peer_senders.push((NodeId(spec.id), tx));
+    }
+    listen::spawn_peer_listener(peer_listener, cfg.peers.clone(), input_tx.clone());
+    listen::spawn_client_listener(client_listener, input_tx.clone());
+
+    let event_loop = event_loop::EventLoop::new(&options, cfg, server, wal, peer_senders);
+    let handle = thread::Builder::new()
+        .name("raft-event-loop".into())
+        .spawn(move || event_loop.run(input_rx))
+        .context("cannot start the event loop thread")?;
+    Ok(NodeHandle {
+        input: input_tx,
+        event_loop: handle,
+    })
+}
