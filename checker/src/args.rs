@@ -33,6 +33,9 @@ pub struct ModelArgs {
     /// Most messages in the network at once.
     #[arg(long, default_value_t = ModelConfig::default().max_in_flight)]
     pub max_in_flight: usize,
+    /// Most entries per AppendEntries (default: the whole suffix).
+    #[arg(long)]
+    pub max_entries_per_append: Option<usize>,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -54,6 +57,7 @@ impl ModelArgs {
             network: self.network.parse()?,
             lossy: self.lossy,
             max_in_flight: self.max_in_flight,
+            max_entries_per_append: self.max_entries_per_append,
             mutant: self.mutant,
         };
         cfg.validate()?;

@@ -7,7 +7,7 @@
 //! `raft-check mutants --only NAME`.
 
 use raft_model::core::Mutant;
-use raft_model::model::{ModelConfig, NetworkKind};
+use raft_model::model::ModelConfig;
 
 /// One catalogue entry: the mutant and the bound it is checked on.
 pub struct Case {
@@ -29,27 +29,27 @@ pub fn catalogue() -> Vec<Case> {
     Mutant::ALL
         .iter()
         .map(|&m| match m {
-            // Stale or reordered AppendEntries: two requests to one follower must be in flight.
+            // A stale heartbeat must arrive after the entry it predates: two messages in flight.
             Mutant::TruncateOnAnyAppend => with(m, |b| {
-                b.network = NetworkKind::UnorderedDuplicating;
                 b.max_in_flight = 2;
                 b.max_crashes = 0;
+                b.reads = 0;
             }),
             // An acknowledgement must be in flight while the leader appends a new entry.
             Mutant::MatchIndexFromNextIndex => with(m, |b| {
                 b.max_in_flight = 2;
                 b.max_crashes = 0;
             }),
-            // A follower must hold entries past what the leader's request matched.
+            // The leader must send fewer entries than it has committed: one per AppendEntries.
             Mutant::FollowerCommitPastMatch => with(m, |b| {
-                b.max_in_flight = 2;
+                b.max_entries_per_append = Some(1);
                 b.max_crashes = 0;
-                b.max_term = 3;
             }),
-            // Figure 8 needs a leader to re-replicate an old entry after two more elections.
+            // Figure 8: an old-term entry re-replicated by a term-3 leader, overwritten by the
+            // term-4 leader; the same client value proposed in terms 1 and 2 gives the two
+            // conflicting entries.
             Mutant::CommitPreviousTerm => with(m, |b| {
                 b.max_term = 4;
-                b.values = 2;
                 b.reads = 0;
                 b.max_crashes = 0;
             }),

@@ -68,7 +68,10 @@ pub fn gate(args: &GateArgs) -> i32 {
             .collect();
     }
     if let Err(e) = std::fs::create_dir_all(&args.results) {
-        eprintln!("raft-check: error: cannot create {}: {e}", args.results.display());
+        eprintln!(
+            "raft-check: error: cannot create {}: {e}",
+            args.results.display()
+        );
         return EXIT_USAGE;
     }
 

@@ -16,6 +16,7 @@ pub struct ConfigJson {
     pub network: String,
     pub lossy: bool,
     pub max_in_flight: usize,
+    pub max_entries_per_append: Option<usize>,
     pub mutant: Option<String>,
 }
 
@@ -30,6 +31,7 @@ impl From<&ModelConfig> for ConfigJson {
             network: c.network.name().to_string(),
             lossy: c.lossy,
             max_in_flight: c.max_in_flight,
+            max_entries_per_append: c.max_entries_per_append,
             mutant: c.mutant.map(|m| m.name().to_string()),
         }
     }

@@ -18,6 +18,9 @@ fn config_text(c: &Value) -> String {
         if c["lossy"] == true { " lossy" } else { "" },
         c["max_in_flight"]
     );
+    if let Some(n) = c["max_entries_per_append"].as_u64() {
+        let _ = write!(s, ", ≤ {n} entries per append");
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }
@@ -88,7 +91,8 @@ pub fn render(files: &[PathBuf]) -> Result<String, String> {
 
 /// The markdown table of a `mutants --json` file.
 pub fn render_mutants(file: &std::path::Path) -> Result<String, String> {
-    let raw = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let raw = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let v: Value = serde_json::from_str(&raw)
         .map_err(|e| format!("{} is not a mutants report: {e}", file.display()))?;
     let list = v["mutants"]
@@ -121,7 +125,8 @@ pub fn render_mutants(file: &std::path::Path) -> Result<String, String> {
 pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
     let mut reports = Vec::new();
     let mut mutants = None;
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     for e in entries.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "json") {

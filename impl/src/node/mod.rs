@@ -82,6 +82,9 @@ impl NodeHandle {
     }
 }
 
+/// Most log entries one AppendEntries carries.
+pub const MAX_ENTRIES_PER_APPEND: usize = 256;
+
 /// Recovers the node's state from its WAL, binds its listeners and starts its threads.
 pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     let me = options
@@ -89,7 +92,10 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         .node(options.id)
         .with_context(|| format!("node id {} is not in the cluster file", options.id))?
         .clone();
-    let cfg = Config::new(NodeId(options.id), options.cluster.ids());
+    // Bounded AppendEntries: a lagging follower catches up in messages of at most this many
+    // entries, far below the wire's frame limit.
+    let cfg = Config::new(NodeId(options.id), options.cluster.ids())
+        .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND);
     let (wal, hard) = Wal::<Command>::open(&options.data_dir)?;
     let server = Server::restart(&cfg, hard);
     let peer_listener = TcpListener::bind(me.peer_addr)

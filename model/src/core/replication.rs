@@ -14,7 +14,7 @@ impl<C: Clone> Server<C> {
             return;
         }
         for peer in &cfg.peers {
-            let msg = self.append_entries_for(*peer);
+            let msg = self.append_entries_for(cfg, *peer);
             out.send(*peer, msg);
         }
     }
@@ -26,7 +26,7 @@ impl<C: Clone> Server<C> {
         }
         match self.role {
             Role::Leader => {
-                let msg = self.append_entries_for(to);
+                let msg = self.append_entries_for(cfg, to);
                 out.send(to, msg);
             }
             Role::Candidate if !self.votes_granted.contains(&to) => {
@@ -37,7 +37,7 @@ impl<C: Clone> Server<C> {
         }
     }
 
-    fn append_entries_for(&self, peer: NodeId) -> Message<C> {
+    fn append_entries_for(&self, cfg: &Config, peer: NodeId) -> Message<C> {
         let next = self
             .next_index
             .get(&peer)
@@ -49,7 +49,13 @@ impl<C: Clone> Server<C> {
             term: self.hard.current_term,
             prev_log_index,
             prev_log_term: self.term_at(prev_log_index).unwrap_or(0),
-            entries: self.hard.log[prev_log_index as usize..].to_vec(),
+            // At most max_entries_per_append entries (etcd's MaxSizePerMsg, by count), so
+            // leader_commit may lie beyond the last entry sent.
+            entries: self.hard.log[prev_log_index as usize..]
+                .iter()
+                .take(cfg.max_entries_per_append)
+                .cloned()
+                .collect(),
             leader_commit: self.commit_index,
         }
     }
@@ -95,7 +101,7 @@ impl<C: Clone> Server<C> {
         // 3. If an existing entry conflicts with a new one (same index, different term), delete it
         //    and all that follow. 4. Append any new entries not already in the log. A matching
         //    entry is never deleted: the request may be stale or duplicated (§5.3).
-        if cfg.is(Mutant::TruncateOnAnyAppend) && !entries.is_empty() {
+        if cfg.is(Mutant::TruncateOnAnyAppend) {
             self.truncate_after(prev, out);
         }
         for (k, entry) in entries.iter().enumerate() {
@@ -114,12 +120,11 @@ impl<C: Clone> Server<C> {
         // 5. If leader_commit > commit_index, set commit_index = min(leader_commit, index of last
         //    new entry).
         if leader_commit > self.commit_index {
-            let bound = if cfg.is(Mutant::FollowerCommitPastMatch) {
-                self.last_log_index()
+            self.commit_index = if cfg.is(Mutant::FollowerCommitPastMatch) {
+                leader_commit
             } else {
-                last_new
+                leader_commit.min(last_new)
             };
-            self.commit_index = self.commit_index.max(leader_commit.min(bound));
             self.apply_committed(out);
         }
         out.send(leader, self.append_reply(true, last_new));

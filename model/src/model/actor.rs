@@ -2,9 +2,10 @@
 //! the core's output (save storage, send messages, apply, answer clients, set timers).
 
 use super::client::{self, ClientState};
+use super::config::ModelConfig;
 use super::ghost::Ghost;
 use super::register::{id_of, node_of, ClientOp, ClientReply, Cmd, Msg, RegisterMachine};
-use crate::core::{Config, Event, HardState, Message, Mutant, NodeId, ProposeResult, Role, Server};
+use crate::core::{Config, Event, HardState, Message, NodeId, ProposeResult, Role, Server};
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -77,9 +78,13 @@ pub enum RaftActor {
 }
 
 impl RaftActor {
-    pub(crate) fn server(i: usize, n: usize, mutant: Option<Mutant>) -> Self {
-        let peers = (0..n).map(|j| NodeId(j as u64));
-        RaftActor::Server(Config::new(NodeId(i as u64), peers).with_mutant(mutant))
+    pub(crate) fn server(i: usize, model: &ModelConfig) -> Self {
+        let peers = (0..model.servers).map(|j| NodeId(j as u64));
+        let mut cfg = Config::new(NodeId(i as u64), peers).with_mutant(model.mutant);
+        if let Some(n) = model.max_entries_per_append {
+            cfg = cfg.with_max_entries_per_append(n);
+        }
+        RaftActor::Server(cfg)
     }
 
     pub(crate) fn client(c: usize, reads: usize, servers: &[Id]) -> Self {

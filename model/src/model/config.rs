@@ -74,6 +74,8 @@ pub struct ModelConfig {
     /// At most this many messages in the network at once (distinct ones for the duplicating
     /// network, where a delivered message stays deliverable).
     pub max_in_flight: usize,
+    /// Most entries per AppendEntries (`None`: the whole suffix from next_index).
+    pub max_entries_per_append: Option<usize>,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
 }
@@ -89,6 +91,7 @@ impl Default for ModelConfig {
             network: NetworkKind::UnorderedNonDuplicating,
             lossy: true,
             max_in_flight: 1,
+            max_entries_per_append: None,
             mutant: None,
         }
     }
@@ -122,6 +125,9 @@ impl ModelConfig {
                 "--max-crashes {} exceeds --servers {}",
                 self.max_crashes, self.servers
             ));
+        }
+        if self.max_entries_per_append == Some(0) {
+            return Err("--max-entries-per-append must be at least 1".into());
         }
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());

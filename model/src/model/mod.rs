@@ -41,7 +41,7 @@ impl ModelConfig {
         let servers: Vec<_> = (0..self.servers).map(actor::server_id).collect();
         let mut model = ActorModel::new(self.clone(), History::default());
         for i in 0..self.servers {
-            model = model.actor(RaftActor::server(i, self.servers, self.mutant));
+            model = model.actor(RaftActor::server(i, &self));
         }
         for c in 0..self.values {
             model = model.actor(RaftActor::client(c, self.reads, &servers));
