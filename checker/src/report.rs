@@ -51,6 +51,8 @@ pub enum Status {
     Violated,
     Witnessed,
     NotWitnessed,
+    /// A witness that this bound cannot reach by construction (e.g. no crashes allowed).
+    NotApplicable,
     Unknown,
 }
 
@@ -61,6 +63,7 @@ impl Status {
             Status::Violated => "violated",
             Status::Witnessed => "witnessed",
             Status::NotWitnessed => "not-witnessed",
+            Status::NotApplicable => "not-applicable",
             Status::Unknown => "unknown",
         }
     }
@@ -80,6 +83,9 @@ pub struct PropertyJson {
     pub expectation: ExpectationJson,
     pub status: Status,
     pub counterexample: Option<Counterexample>,
+    /// Why a witness is not applicable to this bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -175,7 +181,8 @@ impl CheckReport {
                 .as_ref()
                 .map(|c| format!(" ({} steps)", c.length))
                 .unwrap_or_default();
-            let _ = writeln!(s, "  {:<14} {}{}", p.status.name(), p.name, len);
+            let note = p.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let _ = writeln!(s, "  {:<14} {}{}{}", p.status.name(), p.name, len, note);
         }
         s
     }

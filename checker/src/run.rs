@@ -136,6 +136,16 @@ fn drive<C: Checker<RaftModel>>(
             expectation,
             status,
             counterexample,
+            note: None,
+        });
+    }
+    for (name, why) in cfg.inapplicable_witnesses() {
+        report.properties.push(PropertyJson {
+            name: name.to_string(),
+            expectation: ExpectationJson::Sometimes,
+            status: Status::NotApplicable,
+            counterexample: None,
+            note: Some(format!("unreachable with {why}")),
         });
     }
     Outcome { report, paths }

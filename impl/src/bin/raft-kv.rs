@@ -114,7 +114,8 @@ fn bench(cluster: &ClusterConfig, clients: usize, ops: usize, timeout: Duration)
                     let t = Instant::now();
                     let op = Op::Put {
                         key: format!("bench-{c}-{i}"),
-                        value: i.to_string(),
+                        // 100-byte values, as in the etcd comparison of the issue.
+                        value: format!("{i:0>100}"),
                     };
                     client.execute(op, timeout).map_err(|e| e.to_string())?;
                     latencies.push(t.elapsed());

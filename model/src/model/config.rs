@@ -135,6 +135,29 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Witnesses that cannot be reached by construction of this bound (so their absence says
+    /// nothing), with the reason. Every other witness must be reached.
+    pub fn inapplicable_witnesses(&self) -> Vec<(&'static str, &'static str)> {
+        let mut v = Vec::new();
+        if self.max_crashes == 0 {
+            v.push(("Committed Then Crashed And Recovered", "--max-crashes 0"));
+        }
+        if self.values == 0 {
+            v.push(("Value Committed", "--values 0"));
+            v.push(("Log Conflict Truncated", "--values 0"));
+        }
+        if self.values == 0 || self.reads == 0 {
+            v.push(("Read Returned A Value", "no reads in this bound"));
+        }
+        if self.max_term < 2 {
+            v.push(("Leaders In Two Terms", "--max-term 1"));
+            if !v.iter().any(|(n, _)| *n == "Log Conflict Truncated") {
+                v.push(("Log Conflict Truncated", "--max-term 1"));
+            }
+        }
+        v
+    }
+
     /// Number of actors that are servers; the rest are clients.
     pub fn is_server(&self, actor_index: usize) -> bool {
         actor_index < self.servers

@@ -29,7 +29,7 @@ use stateright::actor::{ActorModel, LossyNetwork, Network};
 impl ModelConfig {
     /// Build the stateright model for this configuration. Call [`ModelConfig::validate`] first.
     pub fn into_model(self) -> RaftModel {
-        let properties = properties::all();
+        let properties = properties::all(&self);
         RaftModel {
             inner: self.clone().into_actor_model(),
             cfg: self,

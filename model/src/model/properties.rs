@@ -13,7 +13,7 @@
 //! | Applied Entries Were Committed| Committed Then Crashed And Recovered    |
 
 use super::actor::ServerState;
-use super::{RaftModel, RaftState};
+use super::{ModelConfig, RaftModel, RaftState};
 use crate::core::Role;
 use stateright::{Expectation, Property};
 use std::collections::BTreeSet;
@@ -56,13 +56,17 @@ pub fn sometimes_names() -> Vec<&'static str> {
     SOMETIMES.iter().map(|(n, _)| *n).collect()
 }
 
-pub(crate) fn all() -> Vec<Property<RaftModel>> {
+pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
+    let inapplicable: Vec<_> = cfg.inapplicable_witnesses().iter().map(|(n, _)| *n).collect();
     let always = ALWAYS.iter().map(|(name, condition)| Property {
         expectation: Expectation::Always,
         name,
         condition: *condition,
     });
-    let sometimes = SOMETIMES.iter().map(|(name, condition)| Property {
+    let sometimes = SOMETIMES
+        .iter()
+        .filter(|(name, _)| !inapplicable.contains(name))
+        .map(|(name, condition)| Property {
         expectation: Expectation::Sometimes,
         name,
         condition: *condition,
