@@ -181,7 +181,11 @@ impl CheckReport {
                 .as_ref()
                 .map(|c| format!(" ({} steps)", c.length))
                 .unwrap_or_default();
-            let note = p.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let note = p
+                .note
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
             let _ = writeln!(s, "  {:<14} {}{}{}", p.status.name(), p.name, len, note);
         }
         s

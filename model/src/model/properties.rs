@@ -57,7 +57,11 @@ pub fn sometimes_names() -> Vec<&'static str> {
 }
 
 pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
-    let inapplicable: Vec<_> = cfg.inapplicable_witnesses().iter().map(|(n, _)| *n).collect();
+    let inapplicable: Vec<_> = cfg
+        .inapplicable_witnesses()
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     let always = ALWAYS.iter().map(|(name, condition)| Property {
         expectation: Expectation::Always,
         name,
@@ -67,10 +71,10 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
         .iter()
         .filter(|(name, _)| !inapplicable.contains(name))
         .map(|(name, condition)| Property {
-        expectation: Expectation::Sometimes,
-        name,
-        condition: *condition,
-    });
+            expectation: Expectation::Sometimes,
+            name,
+            condition: *condition,
+        });
     always.chain(sometimes).collect()
 }
 
