@@ -92,9 +92,10 @@ enum Command {
         #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::core::Mutant>())]
         force_mutant: Option<raft_model::core::Mutant>,
     },
-    /// Print a markdown table of JSON reports written by `check --json` (for results/README.md).
+    /// Print a markdown table of JSON reports written by `check --json`; given one directory,
+    /// regenerate its README.md from the reports in it (as `gate --update` does).
     Table {
-        /// The JSON report files.
+        /// The JSON report files, or one directory.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -152,6 +153,12 @@ fn main() -> ExitCode {
                 force_mutant,
                 mutant_timeout,
             })
+        }
+        Command::Table { files } if files.len() == 1 && files[0].is_dir() => {
+            match table::write_readme(&files[0]) {
+                Ok(()) => 0,
+                Err(e) => usage_error(e),
+            }
         }
         Command::Table { files } => match table::render(&files) {
             Ok(t) => {
