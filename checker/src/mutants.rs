@@ -101,6 +101,21 @@ fn run_case(case: &Case, timeout: f64) -> MutantResult {
     r
 }
 
+/// One line of the results table.
+fn row(r: &MutantResult) -> String {
+    format!(
+        "{:<28} {:<10} {:<32} {:>6} {:>10} {:>8.1}",
+        r.name,
+        r.outcome,
+        r.property.as_deref().unwrap_or("-"),
+        r.counterexample_length
+            .map(|l| l.to_string())
+            .unwrap_or("-".into()),
+        r.unique_states,
+        r.seconds
+    )
+}
+
 /// Run the cases (in parallel, one thread each), print the table, return results and exit code.
 pub fn run(cases: &[Case], timeout: f64, threads: usize) -> (Vec<MutantResult>, i32) {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -112,17 +127,7 @@ pub fn run(cases: &[Case], timeout: f64, threads: usize) -> (Vec<MutantResult>, 
             .par_iter()
             .map(|c| {
                 let r = run_case(c, timeout);
-                eprintln!(
-                    "{:<28} {:<10} {:<32} {:>6} {:>10} {:>7.1}s",
-                    r.name,
-                    r.outcome,
-                    r.property.as_deref().unwrap_or("-"),
-                    r.counterexample_length
-                        .map(|l| l.to_string())
-                        .unwrap_or("-".into()),
-                    r.unique_states,
-                    r.seconds
-                );
+                eprintln!("{}", row(&r));
                 r
             })
             .collect()
@@ -132,17 +137,7 @@ pub fn run(cases: &[Case], timeout: f64, threads: usize) -> (Vec<MutantResult>, 
         "mutant", "outcome", "property", "steps", "states", "seconds"
     );
     for r in &results {
-        println!(
-            "{:<28} {:<10} {:<32} {:>6} {:>10} {:>8.1}",
-            r.name,
-            r.outcome,
-            r.property.as_deref().unwrap_or("-"),
-            r.counterexample_length
-                .map(|l| l.to_string())
-                .unwrap_or("-".into()),
-            r.unique_states,
-            r.seconds
-        );
+        println!("{}", row(r));
     }
     let survived = results.iter().filter(|r| r.outcome == "survived").count();
     let incomplete = results.iter().filter(|r| r.outcome == "incomplete").count();

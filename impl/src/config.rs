@@ -55,6 +55,14 @@ impl ClusterConfig {
         })
     }
 
+    /// `load` for a command-line program: on error, prints `PROG: error` and gives exit code 2.
+    pub fn load_or_exit(prog: &str, path: &Path) -> Result<Self, std::process::ExitCode> {
+        Self::load(path).map_err(|e| {
+            eprintln!("{prog}: {e}");
+            std::process::ExitCode::from(2)
+        })
+    }
+
     /// Parses and validates a cluster description: at least one node, unique ids and addresses.
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: ClusterConfig = toml::from_str(text).map_err(|e| e.to_string())?;

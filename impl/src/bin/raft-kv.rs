@@ -48,12 +48,9 @@ enum Cmd {
 fn main() -> ExitCode {
     raft_impl::logging::init();
     let args = Args::parse();
-    let cluster = match ClusterConfig::load(&args.cluster) {
+    let cluster = match ClusterConfig::load_or_exit("raft-kv", &args.cluster) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("raft-kv: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let timeout = Duration::from_secs(args.timeout_secs);
     let op = match args.command {

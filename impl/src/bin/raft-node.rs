@@ -33,12 +33,9 @@ struct Args {
 fn main() -> ExitCode {
     raft_impl::logging::init();
     let args = Args::parse();
-    let cluster = match ClusterConfig::load(&args.cluster) {
+    let cluster = match ClusterConfig::load_or_exit("raft-node", &args.cluster) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("raft-node: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if cluster.node(args.id).is_none() {
         eprintln!(
