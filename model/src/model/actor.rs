@@ -38,8 +38,10 @@ pub struct ServerStorage {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerState {
     pub server: Server<Cmd>,
-    pub machine: RegisterMachine,
-    pub ghost: Ghost,
+    /// Shared with the previous state until a step changes it (most steps do not).
+    pub machine: Arc<RegisterMachine>,
+    /// Shared with the previous state and with storage until a step changes it.
+    pub ghost: Arc<Ghost>,
 }
 
 // Boxing the server variant would add an allocation per step; actor states already live behind
@@ -152,16 +154,17 @@ fn server_step(
     if unchanged {
         return;
     }
-    let mut ghost = before.ghost.clone();
-    ghost.observe(&before.server, &server, &output);
-    let mut machine = before.machine.clone();
+    let mut ghost = Arc::clone(&before.ghost);
+    Ghost::record(&mut ghost, &before.server, &server, &output);
+    let ghost_changed = !Arc::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
+    let mut machine = Arc::clone(&before.machine);
     let role_changed = server.role != before.server.role;
 
     // 1. Persist: hard state and ghost are saved before anything produced by this step is sent.
-    if !output.persist.is_empty() || ghost != before.ghost {
+    if !output.persist.is_empty() || ghost_changed {
         o.save(ServerStorage {
             hard: Arc::new(server.hard.clone()),
-            ghost: Arc::new(ghost.clone()),
+            ghost: Arc::clone(&ghost),
         });
     }
     // 2. Send.
@@ -170,7 +173,7 @@ fn server_step(
     }
     // 3. Apply; the leader answers the client whose command it applied.
     for (_, entry) in &output.apply {
-        let reply = machine.apply(&entry.command);
+        let reply = Arc::make_mut(&mut machine).apply(&entry.command);
         if server.role == Role::Leader {
             let cmd = entry.command;
             o.send(
@@ -216,14 +219,14 @@ impl Actor for RaftActor {
                 let (server, ghost) = match storage {
                     Some(saved) => (
                         Server::restart(cfg, (*saved.hard).clone()),
-                        (*saved.ghost).clone(),
+                        Arc::clone(&saved.ghost),
                     ),
-                    None => (Server::new(), Ghost::default()),
+                    None => (Server::new(), Arc::new(Ghost::default())),
                 };
                 set_role_timers(cfg, server.role, o);
                 NodeState::Server(ServerState {
                     server,
-                    machine: RegisterMachine::default(),
+                    machine: Arc::new(RegisterMachine::default()),
                     ghost,
                 })
             }

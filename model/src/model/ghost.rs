@@ -8,6 +8,7 @@
 use super::register::Cmd;
 use crate::core::{Entry, Index, Output, Role, Server, Term};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// An entry a leader marked committed: the entry at `index` was committed while the leader was in
 /// `commit_term`.
@@ -37,30 +38,47 @@ pub struct Ghost {
 
 impl Ghost {
     /// Record what one step of the core did: `before` and `after` are the server around the step.
-    pub fn observe(&mut self, before: &Server<Cmd>, after: &Server<Cmd>, out: &Output<Cmd>) {
+    /// Copy-on-write: the shared record is copied only when the step changes it.
+    pub fn record(
+        this: &mut Arc<Ghost>,
+        before: &Server<Cmd>,
+        after: &Server<Cmd>,
+        out: &Output<Cmd>,
+    ) {
         if after.role == Role::Leader {
-            self.led_terms.insert(after.current_term());
+            if !this.led_terms.contains(&after.current_term()) {
+                Arc::make_mut(this).led_terms.insert(after.current_term());
+            }
             // Leader Append-Only: within one leadership, the log only grows.
             if before.role == Role::Leader
                 && before.current_term() == after.current_term()
                 && !after.log().starts_with(before.log())
+                && !this.append_only_violated
             {
-                self.append_only_violated = true;
+                Arc::make_mut(this).append_only_violated = true;
             }
             for index in before.commit_index + 1..=after.commit_index {
                 if let Some(entry) = after.entry(index) {
-                    self.committed
-                        .entry((index, entry.clone()))
-                        .or_insert(after.current_term());
+                    if !this.committed.contains_key(&(index, entry.clone())) {
+                        Arc::make_mut(this)
+                            .committed
+                            .insert((index, entry.clone()), after.current_term());
+                    }
                 }
             }
         }
         if let Some(after_index) = out.persist.truncated_after {
-            if after_index < before.last_log_index() {
-                self.truncated_conflict = true;
+            if after_index < before.last_log_index() && !this.truncated_conflict {
+                Arc::make_mut(this).truncated_conflict = true;
             }
         }
-        for (index, entry) in &out.apply {
+        if !out.apply.is_empty() {
+            Arc::make_mut(this).observe_applied(&out.apply);
+        }
+    }
+
+    fn observe_applied(&mut self, apply: &[(Index, Entry<Cmd>)]) {
+        for (index, entry) in apply {
             let i = *index as usize;
             if i <= self.applied.len() {
                 if self.applied[i - 1] != *entry {

@@ -32,6 +32,10 @@ fn server_mut(state: &mut RaftState, i: usize) -> &mut ServerState {
     }
 }
 
+fn ghost_mut(state: &mut RaftState, i: usize) -> &mut Ghost {
+    Arc::make_mut(&mut server_mut(state, i).ghost)
+}
+
 fn e(term: u64, value: u8) -> Entry<Cmd> {
     Entry {
         term,
@@ -82,10 +86,10 @@ fn every_always_property_holds_initially() {
 fn election_safety_rejects_two_leaders_in_one_term() {
     let m = model();
     let mut s = init(&m);
-    server_mut(&mut s, 0).ghost.led_terms.insert(1);
-    server_mut(&mut s, 1).ghost.led_terms.insert(2);
+    ghost_mut(&mut s, 0).led_terms.insert(1);
+    ghost_mut(&mut s, 1).led_terms.insert(2);
     assert!(holds(&m, &s, "Election Safety"));
-    server_mut(&mut s, 2).ghost.led_terms.insert(1);
+    ghost_mut(&mut s, 2).led_terms.insert(1);
     assert!(!holds(&m, &s, "Election Safety"));
 }
 
@@ -104,10 +108,7 @@ fn log_matching_rejects_same_index_and_term_with_different_prefix() {
 fn leader_completeness_rejects_a_later_leader_missing_a_committed_entry() {
     let m = model();
     let mut s = init(&m);
-    server_mut(&mut s, 0)
-        .ghost
-        .committed
-        .insert((1, e(1, 1)), 1);
+    ghost_mut(&mut s, 0).committed.insert((1, e(1, 1)), 1);
     let leader = &mut server_mut(&mut s, 1).server;
     make_leader(leader, 2);
     leader.hard.log = vec![e(1, 1)];
@@ -123,10 +124,10 @@ fn leader_completeness_rejects_a_later_leader_missing_a_committed_entry() {
 fn state_machine_safety_rejects_different_entries_applied_at_one_index() {
     let m = model();
     let mut s = init(&m);
-    server_mut(&mut s, 0).ghost.applied = vec![e(1, 1)];
-    server_mut(&mut s, 1).ghost.applied = vec![e(1, 1), e(1, 2)];
+    ghost_mut(&mut s, 0).applied = vec![e(1, 1)];
+    ghost_mut(&mut s, 1).applied = vec![e(1, 1), e(1, 2)];
     assert!(holds(&m, &s, "State Machine Safety"));
-    server_mut(&mut s, 2).ghost.applied = vec![e(1, 3)];
+    ghost_mut(&mut s, 2).applied = vec![e(1, 3)];
     assert!(!holds(&m, &s, "State Machine Safety"));
 }
 
@@ -139,12 +140,12 @@ fn leader_append_only_rejects_a_leader_step_that_drops_an_entry() {
     before.hard.log = vec![e(1, 1), e(1, 2)];
     let mut after = before.clone();
     after.hard.log.push(e(1, 3));
-    let mut ghost = Ghost::default();
-    ghost.observe(&before, &after, &Default::default());
+    let mut ghost = Arc::new(Ghost::default());
+    Ghost::record(&mut ghost, &before, &after, &Default::default());
     server_mut(&mut s, 0).ghost = ghost.clone();
     assert!(holds(&m, &s, "Leader Append-Only"));
     after.hard.log = vec![e(1, 1)];
-    ghost.observe(&before, &after, &Default::default());
+    Ghost::record(&mut ghost, &before, &after, &Default::default());
     server_mut(&mut s, 0).ghost = ghost;
     assert!(!holds(&m, &s, "Leader Append-Only"));
 }
@@ -188,12 +189,9 @@ fn commit_index_must_stay_within_the_log() {
 fn applied_entries_must_have_been_committed() {
     let m = model();
     let mut s = init(&m);
-    server_mut(&mut s, 1).ghost.applied = vec![e(1, 1)];
+    ghost_mut(&mut s, 1).applied = vec![e(1, 1)];
     assert!(!holds(&m, &s, "Applied Entries Were Committed"));
-    server_mut(&mut s, 0)
-        .ghost
-        .committed
-        .insert((1, e(1, 1)), 1);
+    ghost_mut(&mut s, 0).committed.insert((1, e(1, 1)), 1);
     assert!(holds(&m, &s, "Applied Entries Were Committed"));
 }
 
