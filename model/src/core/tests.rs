@@ -92,29 +92,16 @@ fn vote_requires_up_to_date_log_and_is_given_once_per_term() {
         last_log_index: last_index,
         last_log_term: last_term,
     };
-    let out = s.handle(&c, receive(2, rv(0, 0)));
+    let mut vote = |from: u64, msg: Message<u8>| match s.handle(&c, receive(from, msg)).messages[..]
+    {
+        [(_, Message::RequestVoteResponse { term, vote_granted })] => (term, vote_granted),
+        ref other => panic!("expected one vote reply, got {other:?}"),
+    };
+    assert_eq!(vote(2, rv(0, 0)), (2, false), "candidate's log is behind");
+    assert_eq!(vote(2, rv(1, 1)), (2, true));
     assert_eq!(
-        out.messages[0].1,
-        Message::RequestVoteResponse {
-            term: 2,
-            vote_granted: false
-        }
-    );
-    let out = s.handle(&c, receive(2, rv(1, 1)));
-    assert_eq!(
-        out.messages[0].1,
-        Message::RequestVoteResponse {
-            term: 2,
-            vote_granted: true
-        }
-    );
-    let out = s.handle(&c, receive(1, rv(1, 1)));
-    assert_eq!(
-        out.messages[0].1,
-        Message::RequestVoteResponse {
-            term: 2,
-            vote_granted: false
-        },
+        vote(1, rv(1, 1)),
+        (2, false),
         "already voted for 2 in term 2"
     );
 }
