@@ -142,10 +142,28 @@ pub fn gate(args: &GateArgs) -> i32 {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let (results, code) = mutants::run(&cases, args.mutant_timeout, threads);
+        let (results, code) = mutants::run(&cases, args.mutant_timeout, threads, false);
         for r in &results {
             if r.outcome != "caught" {
                 failures.push(format!("mutant {}: {}", r.name, r.outcome));
+            }
+        }
+        // Symmetry reduction must not change a verdict: the same mutants caught, with
+        // counterexamples of the same (shortest) length.
+        println!("\ngate: the catalogue again, with symmetry reduction");
+        let (symmetric, _) = mutants::run(&cases, args.mutant_timeout, threads, true);
+        for (plain, sym) in results.iter().zip(&symmetric) {
+            if plain.outcome != sym.outcome
+                || plain.counterexample_length != sym.counterexample_length
+            {
+                failures.push(format!(
+                    "mutant {}: with symmetry {} in {:?} steps, without {} in {:?} steps",
+                    plain.name,
+                    sym.outcome,
+                    sym.counterexample_length,
+                    plain.outcome,
+                    plain.counterexample_length
+                ));
             }
         }
         if args.update && code == EXIT_OK && args.shard.is_none() && args.only.is_none() {

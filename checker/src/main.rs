@@ -66,6 +66,9 @@ enum Command {
         /// Mutants checked at once (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Symmetry reduction over server ids (same verdicts and lengths, fewer states).
+        #[arg(long)]
+        symmetry: bool,
         /// Write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
             list,
             timeout,
             threads,
+            symmetry,
             json,
         } => cmd_mutants(
             only.as_deref(),
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
             list,
             timeout,
             threads,
+            symmetry,
             json,
         ),
         Command::Gate {
@@ -240,6 +245,7 @@ fn cmd_mutants(
     list: bool,
     timeout: f64,
     threads: Option<usize>,
+    symmetry: bool,
     json: Option<PathBuf>,
 ) -> i32 {
     let shard = match shard.map(mutants::parse_shard).transpose() {
@@ -267,7 +273,7 @@ fn cmd_mutants(
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let (results, code) = mutants::run(&cases, timeout, threads);
+    let (results, code) = mutants::run(&cases, timeout, threads, symmetry);
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&serde_json::json!({ "mutants": results }))
             .expect("results serialize");

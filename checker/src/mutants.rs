@@ -60,11 +60,11 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-fn run_case(case: &Case, timeout: f64) -> MutantResult {
+fn run_case(case: &Case, timeout: f64, symmetry: bool) -> MutantResult {
     let start = Instant::now();
     let model = case.bound.clone().into_model();
     let deadline = start + Duration::from_secs_f64(timeout);
-    let outcome = shortest::search(&model, &[], Some(deadline));
+    let outcome = shortest::search(&model, &[], Some(deadline), symmetry);
     let seconds = start.elapsed().as_secs_f64();
     let mut r = MutantResult {
         name: case.mutant.name().to_string(),
@@ -117,7 +117,13 @@ fn row(r: &MutantResult) -> String {
 }
 
 /// Run the cases (in parallel, one thread each), print the table, return results and exit code.
-pub fn run(cases: &[Case], timeout: f64, threads: usize) -> (Vec<MutantResult>, i32) {
+/// With `symmetry`, each search keeps one state per renaming of the servers.
+pub fn run(
+    cases: &[Case],
+    timeout: f64,
+    threads: usize,
+    symmetry: bool,
+) -> (Vec<MutantResult>, i32) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -126,7 +132,7 @@ pub fn run(cases: &[Case], timeout: f64, threads: usize) -> (Vec<MutantResult>, 
         cases
             .par_iter()
             .map(|c| {
-                let r = run_case(c, timeout);
+                let r = run_case(c, timeout, symmetry);
                 eprintln!("{}", row(&r));
                 r
             })

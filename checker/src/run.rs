@@ -4,7 +4,7 @@ use crate::args::{RunArgs, Strategy};
 use crate::report::{CheckReport, Counterexample, ExpectationJson, PropertyJson, Status};
 use crate::shortest::{self, Search};
 use crate::trace::{self, Action};
-use raft_model::model::{ModelConfig, RaftModel, RaftState};
+use raft_model::model::{symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,9 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
     }
     if let Some(m) = run.max_states {
         builder = builder.target_state_count(m);
+    }
+    if run.symmetry {
+        builder = builder.symmetry_fn(symmetry::representative);
     }
     let start = Instant::now();
     match run.strategy {
@@ -113,7 +116,7 @@ fn drive<C: Checker<RaftModel>>(
             // Replace the discovery by a shortest path to a violation of this property.
             let budget = Instant::now() + Duration::from_secs_f64(run.shorten_budget);
             if let Search::Violated { property, path, .. } =
-                shortest::search(checker.model(), &[p.name], Some(budget))
+                shortest::search(checker.model(), &[p.name], Some(budget), run.symmetry)
             {
                 debug_assert_eq!(property, p.name);
                 found = Some(path);

@@ -7,6 +7,7 @@
 //! was checked first. It keeps one fingerprint, parent and action index per state (not the
 //! states), and rebuilds the path by replaying the actions from the initial state.
 
+use raft_model::model::symmetry::representative;
 use raft_model::model::{RaftAction, RaftModel, RaftState};
 use stateright::{Expectation, Model, Path};
 use std::collections::hash_map::{DefaultHasher, Entry};
@@ -18,6 +19,17 @@ fn fingerprint(s: &RaftState) -> u64 {
     let mut h = DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
+}
+
+/// The key a state is deduplicated on: its own fingerprint, or with symmetry reduction its
+/// renaming class's. Renamed states are at the same depth, so levels (and shortest lengths)
+/// are unchanged; the search still expands the states it reached, so paths replay.
+fn key(s: &RaftState, symmetry: bool) -> u64 {
+    if symmetry {
+        fingerprint(&representative(s))
+    } else {
+        fingerprint(s)
+    }
 }
 
 /// How a level-order search ended.
@@ -35,8 +47,13 @@ pub enum Search {
 }
 
 /// Search for the shortest path to a state violating one of `wanted` (Always properties; all of
-/// them when empty).
-pub fn search(model: &RaftModel, wanted: &[&str], deadline: Option<Instant>) -> Search {
+/// them when empty), deduplicating renamed states when `symmetry` is on.
+pub fn search(
+    model: &RaftModel,
+    wanted: &[&str],
+    deadline: Option<Instant>,
+    symmetry: bool,
+) -> Search {
     let properties: Vec<_> = model
         .properties()
         .into_iter()
@@ -47,7 +64,7 @@ pub fn search(model: &RaftModel, wanted: &[&str], deadline: Option<Instant>) -> 
     let mut seen: HashMap<u64, Option<(u64, u32)>> = HashMap::new();
     let mut level: Vec<(RaftState, u64)> = Vec::new();
     for s in model.init_states() {
-        let fp = fingerprint(&s);
+        let fp = key(&s, symmetry);
         if model.within_boundary(&s) && seen.insert(fp, None).is_none() {
             level.push((s, fp));
         }
@@ -57,7 +74,7 @@ pub fn search(model: &RaftModel, wanted: &[&str], deadline: Option<Instant>) -> 
         // Check the whole level before going deeper.
         for (s, fp) in &level {
             if let Some(p) = properties.iter().find(|p| !(p.condition)(model, s)) {
-                let path = rebuild(model, &seen, *fp);
+                let path = rebuild(model, &seen, *fp, symmetry);
                 return Search::Violated {
                     property: p.name,
                     path,
@@ -81,7 +98,7 @@ pub fn search(model: &RaftModel, wanted: &[&str], deadline: Option<Instant>) -> 
                 if !model.within_boundary(&n) {
                     continue;
                 }
-                let nfp = fingerprint(&n);
+                let nfp = key(&n, symmetry);
                 if let Entry::Vacant(e) = seen.entry(nfp) {
                     e.insert(Some((fp, i as u32)));
                     next.push((n, nfp));
@@ -99,6 +116,7 @@ fn rebuild(
     model: &RaftModel,
     seen: &HashMap<u64, Option<(u64, u32)>>,
     target: u64,
+    symmetry: bool,
 ) -> Path<RaftState, RaftAction> {
     let mut indices = Vec::new();
     let mut at = target;
@@ -110,7 +128,7 @@ fn rebuild(
     let root = model
         .init_states()
         .into_iter()
-        .find(|s| fingerprint(s) == at)
+        .find(|s| key(s, symmetry) == at)
         .expect("the path starts at an initial state");
     let mut state = root.clone();
     let mut taken = Vec::new();

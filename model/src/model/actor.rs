@@ -277,7 +277,7 @@ impl Actor for RaftActor {
             },
             RaftActor::Client { ops, servers, .. } => {
                 if let Msg::Reply { seq, reply } = msg {
-                    client::on_reply(state, ops, servers, src, seq, reply, o);
+                    client::on_reply(state, ops, servers, seq, reply, o);
                 }
             }
         }

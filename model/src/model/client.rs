@@ -1,7 +1,6 @@
 //! The model's clients: each runs its operations one at a time against the replicated register.
 //! A waiting client may send (or resend) its pending request to any server at any moment (its
-//! `Timer::Request(server)` timeouts), and follows a not-leader reply to the hinted server (or
-//! the next one). Resends carry the same sequence number, so the service applies each operation
+//! `Timer::Request(server)` timeouts), and follows a not-leader reply to the hinted server. Resends carry the same sequence number, so the service applies each operation
 //! at most once. Which server a client last tried is not part of its state: any server may be
 //! tried at any time, which covers every retry policy.
 
@@ -46,7 +45,6 @@ pub(crate) fn on_reply(
     state: &mut Cow<NodeState>,
     ops: &[ClientOp],
     servers: &[Id],
-    src: Id,
     seq: u8,
     reply: ClientReply,
     o: &mut Out<RaftActor>,
@@ -59,21 +57,17 @@ pub(crate) fn on_reply(
     }
     match reply {
         ClientReply::NotLeader(hint) => {
-            // Follow the hint, or try the server after the one that answered.
-            let to = match hint {
-                Some(leader) => id_of(leader),
-                None => {
-                    let at = servers.iter().position(|s| *s == src).unwrap_or(0);
-                    servers[(at + 1) % servers.len()]
-                }
-            };
-            o.send(
-                to,
-                Msg::Request {
-                    seq,
-                    op: ops[seq as usize],
-                },
-            );
+            // Follow the hint. Without one, the request timers already let the client try any
+            // server; picking "the next one" would order servers by id and break symmetry.
+            if let Some(leader) = hint {
+                o.send(
+                    id_of(leader),
+                    Msg::Request {
+                        seq,
+                        op: ops[seq as usize],
+                    },
+                );
+            }
         }
         ClientReply::PutOk | ClientReply::GetOk(_) => {
             let next = ClientState { seq: seq + 1 };

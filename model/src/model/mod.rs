@@ -12,6 +12,7 @@ mod ghost;
 mod history;
 mod properties;
 mod register;
+pub mod symmetry;
 mod system;
 
 pub use actor::{NodeState, RaftActor, ServerState, ServerStorage, Timer};
@@ -66,5 +67,7 @@ impl ModelConfig {
     }
 }
 
+#[cfg(test)]
+mod symmetry_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,243 @@
+//! Symmetry reduction over server ids.
+//!
+//! Every server runs the same rules and no rule, property or bound singles out a server by its
+//! id, so renaming the servers of a reachable state gives a reachable state with the same
+//! verdicts. The checker may therefore keep one state per renaming class: [`representative`]
+//! maps a state to a fixed member of its class (servers sorted by what they are, not by who
+//! they are), and the checker deduplicates on that member's fingerprint while it goes on
+//! exploring the state it actually reached (so its paths stay real paths).
+//!
+//! Clients are not renamed: they are the observers of linearizability, their ids key the
+//! history, and each writes its own value.
+//!
+//! Why stateright's own `Representative` is not used: it sorts actor states by their raw value
+//! (which holds ids such as `voted_for`, so equal servers are told apart by id), and it moves
+//! each actor's timer set to its new index without renaming the timers inside it, while our
+//! timers name servers (`Timer::Send(peer)`, `Timer::Request(server)`).
+//!
+//! Soundness needs every transition to commute with renaming. That is why a client that gets a
+//! not-leader reply without a hint does not pick "the next server" (an order among ids): its
+//! request timers already let it try any server (`client.rs`).
+
+use super::actor::{NodeState, ServerState, ServerStorage, Timer};
+use super::register::{ClientReply, Msg};
+use super::RaftState;
+use crate::core::{NodeId, Server};
+use stateright::actor::{ActorModelState, Envelope, Id, Network, Timers};
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A renaming of the servers: `to[i]` is the new index of server `i`. Clients keep theirs.
+struct Renaming {
+    to: Vec<usize>,
+}
+
+impl Renaming {
+    fn index(&self, i: usize) -> usize {
+        self.to.get(i).copied().unwrap_or(i)
+    }
+    fn id(&self, id: Id) -> Id {
+        Id::from(self.index(usize::from(id)))
+    }
+    fn node(&self, n: NodeId) -> NodeId {
+        NodeId(self.index(n.0 as usize) as u64)
+    }
+    /// `v` reordered so that the element at old index `i` lands at `to[i]`.
+    fn reindex<T: Clone>(&self, v: &[T]) -> Vec<T> {
+        let mut out = v.to_vec();
+        for (i, x) in v.iter().enumerate() {
+            out[self.index(i)] = x.clone();
+        }
+        out
+    }
+}
+
+/// The representative of `state`'s renaming class. Pass it to stateright's
+/// `CheckerBuilder::symmetry_fn` (DFS and simulation honour it; stateright 0.31's BFS ignores
+/// it).
+pub fn representative(state: &RaftState) -> RaftState {
+    let n = state
+        .actor_states
+        .iter()
+        .take_while(|s| matches!(***s, NodeState::Server(_)))
+        .count();
+    let mut order: Vec<usize> = (0..n).collect();
+    // Stable: servers that look alike keep their relative order (a coarser reduction for
+    // those states, never a wrong one).
+    order.sort_by(|&a, &b| compare(state, a, b));
+    if order.iter().enumerate().all(|(new, &old)| new == old) {
+        return state.clone();
+    }
+    let mut to = vec![0; n];
+    for (new, &old) in order.iter().enumerate() {
+        to[old] = new;
+    }
+    rename(state, &Renaming { to })
+}
+
+/// Orders two servers by what they are, with every id replaced by "me" or "someone else".
+fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
+    let (sa, sb) = match (
+        state.actor_states[a].as_server(),
+        state.actor_states[b].as_server(),
+    ) {
+        (Some(x), Some(y)) => (x, y),
+        _ => return Ordering::Equal,
+    };
+    let me = |i: usize, n: Option<NodeId>| n.map(|n| n.0 as usize == i);
+    let (x, y) = (&sa.server, &sb.server);
+    state.crashed[a]
+        .cmp(&state.crashed[b])
+        .then(x.hard.current_term.cmp(&y.hard.current_term))
+        .then(x.role.cmp(&y.role))
+        .then(x.hard.log.cmp(&y.hard.log))
+        .then(x.commit_index.cmp(&y.commit_index))
+        .then(x.last_applied.cmp(&y.last_applied))
+        .then(me(a, x.hard.voted_for).cmp(&me(b, y.hard.voted_for)))
+        .then(me(a, x.leader_id).cmp(&me(b, y.leader_id)))
+        .then(x.votes_granted.len().cmp(&y.votes_granted.len()))
+        .then_with(|| sorted(x.match_index.values()).cmp(&sorted(y.match_index.values())))
+        .then_with(|| sorted(x.next_index.values()).cmp(&sorted(y.next_index.values())))
+        .then_with(|| sa.machine.cmp(&sb.machine))
+        .then_with(|| sa.ghost.cmp(&sb.ghost))
+}
+
+fn sorted<'a>(v: impl Iterator<Item = &'a u64>) -> Vec<u64> {
+    let mut v: Vec<u64> = v.copied().collect();
+    v.sort_unstable();
+    v
+}
+
+/// `state` with server `i` renamed to `to[i]` (a permutation of `0..servers`): every id in
+/// every server, timer, message and storage is rewritten, and the servers are moved to their
+/// new indices. Clients keep their ids.
+pub fn rename_servers(state: &RaftState, to: &[usize]) -> RaftState {
+    rename(state, &Renaming { to: to.to_vec() })
+}
+
+fn rename(state: &RaftState, r: &Renaming) -> RaftState {
+    let actor_states = r
+        .reindex(&state.actor_states)
+        .into_iter()
+        .map(|s| match &*s {
+            NodeState::Server(s) => Arc::new(NodeState::Server(rename_server_state(s, r))),
+            NodeState::Client(_) => s,
+        })
+        .collect();
+    let timers_set = r
+        .reindex(&state.timers_set)
+        .iter()
+        .map(|timers| {
+            let mut renamed = Timers::new();
+            for t in timers.iter() {
+                renamed.set(rename_timer(*t, r));
+            }
+            renamed
+        })
+        .collect();
+    let actor_storages = r
+        .reindex(&state.actor_storages)
+        .into_iter()
+        .map(|s| s.map(|s| rename_storage(s, r)))
+        .collect();
+    ActorModelState {
+        actor_states,
+        network: rename_network(&state.network, r),
+        timers_set,
+        random_choices: r.reindex(&state.random_choices),
+        crashed: r.reindex(&state.crashed),
+        history: state.history.clone(),
+        actor_storages,
+    }
+}
+
+fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super::register::Cmd> {
+    let mut s = s.clone();
+    s.hard.voted_for = s.hard.voted_for.map(|n| r.node(n));
+    s.leader_id = s.leader_id.map(|n| r.node(n));
+    s.votes_granted = s.votes_granted.iter().map(|n| r.node(*n)).collect();
+    s.next_index = s.next_index.iter().map(|(n, i)| (r.node(*n), *i)).collect();
+    s.match_index = s
+        .match_index
+        .iter()
+        .map(|(n, i)| (r.node(*n), *i))
+        .collect();
+    s
+}
+
+fn rename_server_state(s: &ServerState, r: &Renaming) -> ServerState {
+    ServerState {
+        server: rename_server(&s.server, r),
+        machine: Arc::clone(&s.machine),
+        ghost: Arc::clone(&s.ghost),
+    }
+}
+
+fn rename_storage(s: ServerStorage, r: &Renaming) -> ServerStorage {
+    match s.hard.voted_for {
+        Some(n) if r.node(n) != n => {
+            let mut hard = (*s.hard).clone();
+            hard.voted_for = Some(r.node(n));
+            ServerStorage {
+                hard: Arc::new(hard),
+                ghost: s.ghost,
+            }
+        }
+        _ => s,
+    }
+}
+
+fn rename_timer(t: Timer, r: &Renaming) -> Timer {
+    match t {
+        Timer::Election => Timer::Election,
+        Timer::Send(n) => Timer::Send(r.node(n)),
+        Timer::Request(n) => Timer::Request(r.node(n)),
+    }
+}
+
+fn rename_msg(m: &Msg, r: &Renaming) -> Msg {
+    match m {
+        Msg::Reply {
+            seq,
+            reply: ClientReply::NotLeader(Some(hint)),
+        } => Msg::Reply {
+            seq: *seq,
+            reply: ClientReply::NotLeader(Some(r.node(*hint))),
+        },
+        // Raft messages carry no ids (the sender is in the envelope).
+        other => other.clone(),
+    }
+}
+
+fn rename_envelope(e: &Envelope<Msg>, r: &Renaming) -> Envelope<Msg> {
+    Envelope {
+        src: r.id(e.src),
+        dst: r.id(e.dst),
+        msg: rename_msg(&e.msg, r),
+    }
+}
+
+fn rename_network(net: &Network<Msg>, r: &Renaming) -> Network<Msg> {
+    match net {
+        Network::UnorderedDuplicating(set, last) => Network::UnorderedDuplicating(
+            set.iter().map(|e| rename_envelope(e, r)).collect(),
+            last.as_ref().map(|e| rename_envelope(e, r)),
+        ),
+        Network::UnorderedNonDuplicating(multiset) => Network::UnorderedNonDuplicating(
+            multiset
+                .iter()
+                .map(|(e, count)| (rename_envelope(e, r), *count))
+                .collect(),
+        ),
+        Network::Ordered(channels) => Network::Ordered(
+            channels
+                .iter()
+                .map(|((src, dst), queue)| {
+                    let queue: VecDeque<Msg> = queue.iter().map(|m| rename_msg(m, r)).collect();
+                    ((r.id(*src), r.id(*dst)), queue)
+                })
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,119 @@
+//! Symmetry reduction is sound only if renaming servers maps reachable states to reachable
+//! states with the same verdicts; these tests check that on whole (small) state spaces.
+
+use super::symmetry::{rename_servers, representative};
+use super::{ModelConfig, RaftModel, RaftState};
+use stateright::Model;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+fn fp(s: &RaftState) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Every reachable state of `m` (breadth-first; the bound keeps it small).
+fn reachable(m: &RaftModel) -> HashMap<u64, RaftState> {
+    let mut seen = HashMap::new();
+    let mut frontier: Vec<RaftState> = m.init_states();
+    for s in &frontier {
+        seen.insert(fp(s), s.clone());
+    }
+    let mut actions = Vec::new();
+    while let Some(s) = frontier.pop() {
+        m.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            if let Some(n) = m.next_state(&s, a) {
+                if m.within_boundary(&n) && !seen.contains_key(&fp(&n)) {
+                    seen.insert(fp(&n), n.clone());
+                    frontier.push(n);
+                }
+            }
+        }
+    }
+    seen
+}
+
+const PERMUTATIONS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
+fn small_bound() -> ModelConfig {
+    ModelConfig {
+        max_term: 1,
+        reads: 0,
+        max_crashes: 1,
+        ..ModelConfig::default()
+    }
+}
+
+#[test]
+fn renaming_maps_reachable_states_to_reachable_states_with_the_same_verdicts() {
+    let m = small_bound().into_model();
+    let states = reachable(&m);
+    assert!(states.len() > 1_000, "the bound explores something");
+    let properties = m.properties();
+    for s in states.values() {
+        for to in PERMUTATIONS {
+            let renamed = rename_servers(s, &to);
+            assert!(
+                states.contains_key(&fp(&renamed)),
+                "renaming {to:?} leaves the reachable states:\n{s:#?}"
+            );
+            for p in &properties {
+                assert_eq!(
+                    (p.condition)(&m, s),
+                    (p.condition)(&m, &renamed),
+                    "{}",
+                    p.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_representative_is_a_renaming_shared_by_the_whole_class() {
+    let m = small_bound().into_model();
+    let states = reachable(&m);
+    let mut classes = HashSet::new();
+    let mut exact = 0;
+    for s in states.values() {
+        let r = representative(s);
+        // A member of the class ...
+        assert!(
+            PERMUTATIONS.iter().any(|to| rename_servers(s, to) == r),
+            "the representative is not a renaming"
+        );
+        // ... that does not move again.
+        assert!(representative(&r) == r, "the representative is not stable");
+        classes.insert(fp(&r));
+        if PERMUTATIONS
+            .iter()
+            .all(|to| representative(&rename_servers(s, to)) == r)
+        {
+            exact += 1;
+        }
+    }
+    // Servers that look alike but differ in relations (who voted for whom) may leave a class
+    // split in two; require the reduction to stay close to the ideal 3! = 6.
+    let ratio = states.len() as f64 / classes.len() as f64;
+    assert!(ratio > 4.5, "only {ratio:.2}x fewer states");
+    assert!(
+        exact * 10 > states.len() * 9,
+        "{exact} of {} exact",
+        states.len()
+    );
+    eprintln!(
+        "{} states, {} classes, {ratio:.2}x, {exact} exact",
+        states.len(),
+        classes.len()
+    );
+}
