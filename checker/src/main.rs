@@ -1,8 +1,10 @@
 //! `raft-check`: the command-line model checker for the Raft model in raft-model.
 
 mod args;
+mod bench;
 mod catalogue;
 mod gate;
+mod memory;
 mod mutants;
 mod report;
 mod run;
@@ -95,6 +97,22 @@ enum Command {
         #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::core::Mutant>())]
         force_mutant: Option<raft_model::core::Mutant>,
     },
+    /// The checker's benchmark: a fixed list of bounds × strategies × threads × symmetry, each
+    /// in its own process; writes results/bench.json and the table in results/README.md.
+    Bench {
+        /// Where to write the figures (the table goes to README.md beside it).
+        #[arg(long, default_value = "results/bench.json")]
+        json: PathBuf,
+        /// Only the cases whose name starts with this (e.g. `tlc/`, `default/dfs-1`).
+        #[arg(long)]
+        only: Option<String>,
+        /// Seconds for each run of the large bound (which does not finish here).
+        #[arg(long, default_value_t = 300.0)]
+        large_timeout: f64,
+        /// List the cases with their `check` command lines and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Print a markdown table of JSON reports written by `check --json`; given one directory,
     /// regenerate its README.md from the reports in it (as `gate --update` does).
     Table {
@@ -158,6 +176,23 @@ fn main() -> ExitCode {
                 force_mutant,
                 mutant_timeout,
             })
+        }
+        Command::Bench {
+            json,
+            only,
+            large_timeout,
+            list,
+        } => {
+            if !(large_timeout.is_finite() && large_timeout > 0.0) {
+                usage_error("--large-timeout must be a positive number of seconds")
+            } else {
+                bench::bench(&bench::BenchArgs {
+                    json,
+                    only,
+                    large_timeout,
+                    list,
+                })
+            }
         }
         Command::Table { files } if files.len() == 1 && files[0].is_dir() => {
             match table::write_readme(&files[0]) {

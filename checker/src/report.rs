@@ -93,11 +93,15 @@ pub struct CheckReport {
     pub config: ConfigJson,
     pub strategy: String,
     pub threads: usize,
+    /// Symmetry reduction over server ids was on (distinct states then count renaming classes).
+    pub symmetry: bool,
     pub complete: bool,
     pub unique_states: usize,
     pub total_states: usize,
     pub max_depth: usize,
     pub seconds: f64,
+    /// Peak resident memory of the whole process (VmHWM), where the OS reports it.
+    pub peak_memory_bytes: Option<u64>,
     pub properties: Vec<PropertyJson>,
 }
 
@@ -108,16 +112,18 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_INCOMPLETE: i32 = 3;
 
 impl CheckReport {
-    pub fn new(cfg: &ModelConfig, strategy: Strategy, threads: usize) -> Self {
+    pub fn new(cfg: &ModelConfig, strategy: Strategy, threads: usize, symmetry: bool) -> Self {
         CheckReport {
             config: cfg.into(),
             strategy: strategy.name().to_string(),
             threads,
+            symmetry,
             complete: false,
             unique_states: 0,
             total_states: 0,
             max_depth: 0,
             seconds: 0.0,
+            peak_memory_bytes: None,
             properties: Vec::new(),
         }
     }
@@ -164,15 +170,19 @@ impl CheckReport {
         let _ = writeln!(s, "{verdict}");
         let _ = writeln!(
             s,
-            "  {} states generated, {} distinct states found, depth {}, {:.1} s ({:.0} distinct states/s, {} strategy, {} thread{})",
+            "  {} states generated, {} distinct states found{}, depth {}, {:.1} s ({:.0} distinct states/s, {} strategy, {} thread{}{})",
             self.total_states,
             self.unique_states,
+            if self.symmetry { " (up to renaming of servers)" } else { "" },
             self.max_depth,
             self.seconds,
             rate,
             self.strategy,
             self.threads,
-            if self.threads == 1 { "" } else { "s" }
+            if self.threads == 1 { "" } else { "s" },
+            self.peak_memory_bytes
+                .map(|b| format!(", peak memory {:.0} MiB", b as f64 / (1 << 20) as f64))
+                .unwrap_or_default()
         );
         let _ = writeln!(s, "  exploration complete: {}", self.complete);
         for p in &self.properties {

@@ -77,11 +77,12 @@ fn drive<C: Checker<RaftModel>>(
     let checker = checker.join();
     let seconds = start.elapsed().as_secs_f64();
 
-    let mut report = CheckReport::new(cfg, run.strategy, threads);
+    let mut report = CheckReport::new(cfg, run.strategy, threads, run.symmetry);
     report.seconds = seconds;
     report.unique_states = checker.unique_state_count();
     report.total_states = checker.state_count();
     report.max_depth = checker.max_depth();
+    report.peak_memory_bytes = crate::memory::peak_bytes();
 
     let discoveries = checker.discoveries();
     let any_violation = checker

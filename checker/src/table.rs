@@ -121,10 +121,61 @@ pub fn render_mutants(file: &std::path::Path) -> Result<String, String> {
     Ok(out)
 }
 
+/// The markdown table of a `bench` file.
+pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
+    let raw = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let v: Value = serde_json::from_str(&raw)
+        .map_err(|e| format!("{} is not a bench report: {e}", file.display()))?;
+    let runs = v["runs"]
+        .as_array()
+        .ok_or_else(|| format!("{} is not a bench report", file.display()))?;
+    let m = &v["machine"];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Written by `raft-check bench` on {} core(s), {} ({:.0} GiB); each case is its own \
+         process (`raft-check bench --list` prints the command lines). Distinct states with \
+         symmetry count renaming classes. Peak memory is the process's VmHWM.\n",
+        m["cores"],
+        m["cpu"].as_str().unwrap_or("?"),
+        m["memory_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 30) as f64
+    );
+    let _ = writeln!(
+        out,
+        "| case | complete | distinct states | states generated | seconds | distinct states/s | peak memory (MiB) | bytes per distinct state |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in runs {
+        let mib = r["peak_memory_bytes"]
+            .as_f64()
+            .map(|b| format!("{:.0}", b / (1u64 << 20) as f64))
+            .unwrap_or("-".into());
+        let per = r["bytes_per_unique_state"]
+            .as_f64()
+            .map(|b| format!("{b:.0}"))
+            .unwrap_or("-".into());
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.1} | {:.0} | {} | {} |",
+            r["name"].as_str().unwrap_or("?"),
+            r["complete"],
+            r["unique_states"],
+            r["total_states"],
+            r["seconds"].as_f64().unwrap_or(0.0),
+            r["unique_states_per_second"].as_f64().unwrap_or(0.0),
+            mib,
+            per
+        );
+    }
+    Ok(out)
+}
+
 /// Regenerate `DIR/README.md` from the JSON reports in `DIR`.
 pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
     let mut reports = Vec::new();
     let mut mutants = None;
+    let mut bench = None;
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     for e in entries.flatten() {
@@ -132,6 +183,8 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
         if p.extension().is_some_and(|x| x == "json") {
             if p.file_name().is_some_and(|n| n == "mutants.json") {
                 mutants = Some(p);
+            } else if p.file_name().is_some_and(|n| n == "bench.json") {
+                bench = Some(p);
             } else if std::fs::read_to_string(&p)
                 .ok()
                 .and_then(|raw| serde_json::from_str::<Value>(&raw).ok())
@@ -162,6 +215,15 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
              at the first depth that holds a violating state (`checker/src/shortest.rs`).\n"
         );
         out.push_str(&render_mutants(&m)?);
+    }
+    if let Some(b) = bench {
+        let _ = writeln!(out, "\n## Checker benchmark\n");
+        out.push_str(&render_bench(&b)?);
+    }
+    let profile = dir.join("PROFILE.md");
+    if let Ok(text) = std::fs::read_to_string(&profile) {
+        let _ = writeln!(out, "\n<!-- from PROFILE.md (hand-written analysis) -->");
+        out.push_str(&text);
     }
     let path = dir.join("README.md");
     std::fs::write(&path, out).map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -1,0 +1,343 @@
+//! `raft-check bench`: the checker's benchmark. Runs a fixed list of (bound, strategy, threads,
+//! symmetry) cases, each in a fresh child process (`raft-check check --json`) so that every
+//! peak-memory figure (VmHWM) belongs to one run only, and writes the figures to
+//! results/bench.json and its table to results/README.md. A benchmark, never a test: nothing
+//! here asserts a time.
+
+use crate::args::Strategy;
+use crate::report::EXIT_USAGE;
+use crate::standard::standard;
+use raft_model::model::ModelConfig;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// One benchmark case.
+pub struct Case {
+    /// `bound/strategy-threads[-sym]`, e.g. `default/dfs-1-sym`.
+    pub name: String,
+    pub bound_name: &'static str,
+    pub bound: ModelConfig,
+    pub strategy: Strategy,
+    /// `None`: all cores.
+    pub threads: Option<usize>,
+    pub symmetry: bool,
+    pub timeout: f64,
+}
+
+/// The bound Ongaro's raft.tla was measured on with TLC (3 servers, terms ≤ 2, one client
+/// value, log ≤ 1, one message in flight, crash-restart, loss): our default bound without the
+/// read. TLC's bag of messages also allowed duplication, which one message in flight makes
+/// impossible (a duplicate would be a second message), so the non-duplicating network is the
+/// same bound.
+fn tlc_bound() -> ModelConfig {
+    ModelConfig {
+        reads: 0,
+        ..ModelConfig::default()
+    }
+}
+
+/// The foundation issue's larger bound (terms ≤ 3, two values, a crash, a lossy duplicating
+/// network; ≤ 4 in flight, since a duplicating network needs a bound).
+pub fn large_bound() -> ModelConfig {
+    ModelConfig {
+        max_term: 3,
+        values: 2,
+        network: raft_model::model::NetworkKind::UnorderedDuplicating,
+        max_in_flight: 4,
+        ..ModelConfig::default()
+    }
+}
+
+/// The fixed list. `large_timeout` caps the large bound's runs (it does not finish here).
+pub fn cases(large_timeout: f64) -> Vec<Case> {
+    let mut v = Vec::new();
+    let mut add = |bound_name: &'static str,
+                   bound: &ModelConfig,
+                   strategy: Strategy,
+                   threads: Option<usize>,
+                   symmetry: bool,
+                   timeout: f64| {
+        let t = threads.map(|n| n.to_string()).unwrap_or("all".into());
+        let sym = if symmetry { "-sym" } else { "" };
+        v.push(Case {
+            name: format!("{bound_name}/{}-{t}{sym}", strategy.name()),
+            bound_name,
+            bound: bound.clone(),
+            strategy,
+            threads,
+            symmetry,
+            timeout,
+        });
+    };
+    use Strategy::{Bfs, Dfs};
+    let tlc = tlc_bound();
+    for (s, sym) in [(Dfs, false), (Dfs, true), (Bfs, false)] {
+        for t in [Some(1), None] {
+            add("tlc", &tlc, s, t, sym, 600.0);
+        }
+    }
+    for std_cfg in standard() {
+        let (name, b) = (std_cfg.name, &std_cfg.bound);
+        if name == "default" {
+            add(name, b, Dfs, Some(1), false, 600.0);
+            add(name, b, Bfs, None, false, 600.0);
+        }
+        add(name, b, Dfs, None, false, 600.0);
+        if name == "default" {
+            add(name, b, Dfs, Some(1), true, 600.0);
+        }
+        add(name, b, Dfs, None, true, 600.0);
+    }
+    let large = large_bound();
+    add("large", &large, Dfs, None, true, large_timeout);
+    add("large", &large, Dfs, None, false, large_timeout);
+    add("large", &large, Bfs, None, false, large_timeout);
+    v
+}
+
+/// One case's figures.
+#[derive(Serialize)]
+pub struct Run {
+    pub name: String,
+    pub bound: &'static str,
+    pub strategy: &'static str,
+    pub threads: usize,
+    pub symmetry: bool,
+    pub complete: bool,
+    pub unique_states: u64,
+    pub total_states: u64,
+    pub seconds: f64,
+    pub unique_states_per_second: f64,
+    pub peak_memory_bytes: Option<u64>,
+    pub bytes_per_unique_state: Option<f64>,
+    /// The run's verdict line (a benchmark run must still verify, or say why not).
+    pub exit_code: i32,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cores: usize,
+    cpu: String,
+    memory_bytes: Option<u64>,
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map(|k| k * 1024);
+    Machine {
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        cpu,
+        memory_bytes,
+    }
+}
+
+/// The `check` flags that reproduce `c`.
+pub fn check_args(c: &Case) -> Vec<String> {
+    let b = &c.bound;
+    let mut a: Vec<String> = vec![
+        "check".into(),
+        format!("--servers={}", b.servers),
+        format!("--max-term={}", b.max_term),
+        format!("--values={}", b.values),
+        format!("--reads={}", b.reads),
+        format!("--max-crashes={}", b.max_crashes),
+        format!("--network={}", b.network.name()),
+        format!("--lossy={}", b.lossy),
+        format!("--max-in-flight={}", b.max_in_flight),
+        format!("--strategy={}", c.strategy.name()),
+        format!("--timeout={}", c.timeout),
+        "--progress=0".into(),
+        "--shorten-budget=0".into(),
+    ];
+    if let Some(n) = b.max_entries_per_append {
+        a.push(format!("--max-entries-per-append={n}"));
+    }
+    if let Some(t) = c.threads {
+        a.push(format!("--threads={t}"));
+    }
+    if c.symmetry {
+        a.push("--symmetry".into());
+    }
+    a
+}
+
+fn run_case(exe: &Path, c: &Case, scratch: &Path) -> Result<Run, String> {
+    let json = scratch.join("bench-case.json");
+    let _ = std::fs::remove_file(&json);
+    let mut args = check_args(c);
+    args.push(format!("--json={}", json.display()));
+    let status = Command::new(exe)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    let raw = std::fs::read_to_string(&json).map_err(|e| {
+        format!(
+            "{}: the check wrote no report ({e}); exit status {status}",
+            c.name
+        )
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&raw).map_err(|e| format!("{}: bad report: {e}", c.name))?;
+    let unique = v["unique_states"].as_u64().unwrap_or(0);
+    let seconds = v["seconds"].as_f64().unwrap_or(0.0);
+    let peak = v["peak_memory_bytes"].as_u64();
+    Ok(Run {
+        name: c.name.clone(),
+        bound: c.bound_name,
+        strategy: c.strategy.name(),
+        threads: v["threads"].as_u64().unwrap_or(0) as usize,
+        symmetry: c.symmetry,
+        complete: v["complete"].as_bool().unwrap_or(false),
+        unique_states: unique,
+        total_states: v["total_states"].as_u64().unwrap_or(0),
+        seconds,
+        unique_states_per_second: if seconds > 0.0 {
+            unique as f64 / seconds
+        } else {
+            0.0
+        },
+        peak_memory_bytes: peak,
+        bytes_per_unique_state: peak
+            .filter(|_| unique > 0)
+            .map(|p| p as f64 / unique as f64),
+        exit_code: status.code().unwrap_or(-1),
+    })
+}
+
+pub struct BenchArgs {
+    pub json: PathBuf,
+    pub only: Option<String>,
+    pub large_timeout: f64,
+    pub list: bool,
+}
+
+pub fn bench(args: &BenchArgs) -> i32 {
+    let mut list = cases(args.large_timeout);
+    if let Some(only) = &args.only {
+        list.retain(|c| c.name.starts_with(only.as_str()));
+        if list.is_empty() {
+            eprintln!("raft-check: error: bench --only {only}: no case starts with that");
+            return EXIT_USAGE;
+        }
+    }
+    if args.list {
+        for c in &list {
+            println!("{:<28} raft-check {}", c.name, check_args(c).join(" "));
+        }
+        return 0;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("raft-check: error: cannot find this executable: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("raft-check: error: cannot create a scratch directory: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("raft-check: error: cannot create {}: {e}", dir.display());
+            return EXIT_USAGE;
+        }
+    }
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    let mut failed = false;
+    println!("{}", header());
+    for c in &list {
+        match run_case(&exe, c, scratch.path()) {
+            Ok(r) => {
+                println!("{}", row(&r));
+                // 0 verified, 3 incomplete (the large bound): anything else is a finding.
+                failed |= r.exit_code != 0 && r.exit_code != 3;
+                runs.push(r);
+            }
+            Err(e) => {
+                eprintln!("raft-check: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    let out = serde_json::json!({
+        "machine": machine(),
+        "total_seconds": started.elapsed().as_secs_f64(),
+        "runs": runs,
+    });
+    let text = serde_json::to_string_pretty(&out).expect("bench json");
+    if let Err(e) = std::fs::write(&args.json, text + "\n") {
+        eprintln!(
+            "raft-check: error: cannot write {}: {e}",
+            args.json.display()
+        );
+        return EXIT_USAGE;
+    }
+    println!("wrote {}", args.json.display());
+    if let Some(dir) = args.json.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if dir.join("README.md").exists() || dir.ends_with("results") {
+            if let Err(e) = crate::table::write_readme(dir) {
+                eprintln!("raft-check: error: {e}");
+                return EXIT_USAGE;
+            }
+            println!("regenerated {}", dir.join("README.md").display());
+        }
+    }
+    if failed {
+        1
+    } else {
+        0
+    }
+}
+
+fn header() -> String {
+    format!(
+        "{:<26} {:>9} {:>12} {:>9} {:>11} {:>10} {:>8}",
+        "case", "complete", "distinct", "seconds", "distinct/s", "peak MiB", "B/state"
+    )
+}
+
+fn row(r: &Run) -> String {
+    format!(
+        "{:<26} {:>9} {:>12} {:>9.1} {:>11.0} {:>10} {:>8}",
+        r.name,
+        r.complete,
+        r.unique_states,
+        r.seconds,
+        r.unique_states_per_second,
+        r.peak_memory_bytes
+            .map(|b| format!("{:.0}", b as f64 / (1 << 20) as f64))
+            .unwrap_or("-".into()),
+        r.bytes_per_unique_state
+            .map(|b| format!("{b:.0}"))
+            .unwrap_or("-".into()),
+    )
+}
