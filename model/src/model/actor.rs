@@ -5,10 +5,10 @@ use super::client::{self, ClientState};
 use super::config::ModelConfig;
 use super::ghost::Ghost;
 use super::register::{id_of, node_of, ClientOp, ClientReply, Cmd, Msg, RegisterMachine};
+use super::shared::Shared;
 use crate::core::{Config, Event, HardState, Message, NodeId, ProposeResult, Role, Server};
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use std::borrow::Cow;
-use std::sync::Arc;
 
 pub(crate) fn server_id(i: usize) -> Id {
     Id::from(i)
@@ -30,8 +30,8 @@ pub enum Timer {
 /// Shared (`Arc`) because every successor state clones every server's storage.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerStorage {
-    pub hard: Arc<HardState<Cmd>>,
-    pub ghost: Arc<Ghost>,
+    pub hard: Shared<HardState<Cmd>>,
+    pub ghost: Shared<Ghost>,
 }
 
 /// A server actor's state: the core server, the register it applies to, and its ghost records.
@@ -39,9 +39,9 @@ pub struct ServerStorage {
 pub struct ServerState {
     pub server: Server<Cmd>,
     /// Shared with the previous state until a step changes it (most steps do not).
-    pub machine: Arc<RegisterMachine>,
+    pub machine: Shared<RegisterMachine>,
     /// Shared with the previous state and with storage until a step changes it.
-    pub ghost: Arc<Ghost>,
+    pub ghost: Shared<Ghost>,
 }
 
 // Boxing the server variant would add an allocation per step; actor states already live behind
@@ -154,17 +154,17 @@ fn server_step(
     if unchanged {
         return;
     }
-    let mut ghost = Arc::clone(&before.ghost);
+    let mut ghost = before.ghost.clone();
     Ghost::record(&mut ghost, &before.server, &server, &output);
-    let ghost_changed = !Arc::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
-    let mut machine = Arc::clone(&before.machine);
+    let ghost_changed = !Shared::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
+    let mut machine = before.machine.clone();
     let role_changed = server.role != before.server.role;
 
     // 1. Persist: hard state and ghost are saved before anything produced by this step is sent.
     if !output.persist.is_empty() || ghost_changed {
         o.save(ServerStorage {
-            hard: Arc::new(server.hard.clone()),
-            ghost: Arc::clone(&ghost),
+            hard: Shared::new(server.hard.clone()),
+            ghost: ghost.clone(),
         });
     }
     // 2. Send.
@@ -173,7 +173,7 @@ fn server_step(
     }
     // 3. Apply; the leader answers the client whose command it applied.
     for (_, entry) in &output.apply {
-        let reply = Arc::make_mut(&mut machine).apply(&entry.command);
+        let reply = Shared::make_mut(&mut machine).apply(&entry.command);
         if server.role == Role::Leader {
             let cmd = entry.command;
             o.send(
@@ -219,14 +219,14 @@ impl Actor for RaftActor {
                 let (server, ghost) = match storage {
                     Some(saved) => (
                         Server::restart(cfg, (*saved.hard).clone()),
-                        Arc::clone(&saved.ghost),
+                        saved.ghost.clone(),
                     ),
-                    None => (Server::new(), Arc::new(Ghost::default())),
+                    None => (Server::new(), Shared::new(Ghost::default())),
                 };
                 set_role_timers(cfg, server.role, o);
                 NodeState::Server(ServerState {
                     server,
-                    machine: Arc::new(RegisterMachine::default()),
+                    machine: Shared::new(RegisterMachine::default()),
                     ghost,
                 })
             }

@@ -6,9 +6,9 @@
 //! the paper's history-based property speaks of.
 
 use super::register::Cmd;
+use super::shared::Shared;
 use crate::core::{Entry, Index, Output, Role, Server, Term};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// An entry a leader marked committed: the entry at `index` was committed while the leader was in
 /// `commit_term`.
@@ -40,14 +40,16 @@ impl Ghost {
     /// Record what one step of the core did: `before` and `after` are the server around the step.
     /// Copy-on-write: the shared record is copied only when the step changes it.
     pub fn record(
-        this: &mut Arc<Ghost>,
+        this: &mut Shared<Ghost>,
         before: &Server<Cmd>,
         after: &Server<Cmd>,
         out: &Output<Cmd>,
     ) {
         if after.role == Role::Leader {
             if !this.led_terms.contains(&after.current_term()) {
-                Arc::make_mut(this).led_terms.insert(after.current_term());
+                Shared::make_mut(this)
+                    .led_terms
+                    .insert(after.current_term());
             }
             // Leader Append-Only: within one leadership, the log only grows.
             if before.role == Role::Leader
@@ -55,12 +57,12 @@ impl Ghost {
                 && !after.log().starts_with(before.log())
                 && !this.append_only_violated
             {
-                Arc::make_mut(this).append_only_violated = true;
+                Shared::make_mut(this).append_only_violated = true;
             }
             for index in before.commit_index + 1..=after.commit_index {
                 if let Some(entry) = after.entry(index) {
                     if !this.committed.contains_key(&(index, entry.clone())) {
-                        Arc::make_mut(this)
+                        Shared::make_mut(this)
                             .committed
                             .insert((index, entry.clone()), after.current_term());
                     }
@@ -69,11 +71,11 @@ impl Ghost {
         }
         if let Some(after_index) = out.persist.truncated_after {
             if after_index < before.last_log_index() && !this.truncated_conflict {
-                Arc::make_mut(this).truncated_conflict = true;
+                Shared::make_mut(this).truncated_conflict = true;
             }
         }
         if !out.apply.is_empty() {
-            Arc::make_mut(this).observe_applied(&out.apply);
+            Shared::make_mut(this).observe_applied(&out.apply);
         }
     }
 

@@ -3,16 +3,16 @@
 
 use super::config::ModelConfig;
 use super::register::{ClientOp, ClientReply, Msg, Value};
+use super::shared::Shared;
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The recorded history; shared (`Arc`) because every successor state clones it and few steps
 /// change it.
 #[derive(Clone, Debug, Default, PartialEq, Hash)]
-pub struct History(Arc<Recorded>);
+pub struct History(Shared<Recorded>);
 
 impl std::ops::Deref for History {
     type Target = Recorded;
@@ -23,7 +23,7 @@ impl std::ops::Deref for History {
 
 impl From<Recorded> for History {
     fn from(r: Recorded) -> Self {
-        History(Arc::new(r))
+        History(Shared::new(r))
     }
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn record_out(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -
         ClientOp::Get => RegisterOp::Read,
     };
     let _ = h.tester.on_invoke(env.src, op);
-    Some(History(Arc::new(h)))
+    Some(History(Shared::new(h)))
 }
 
 pub(crate) fn record_in(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -> Option<History> {
@@ -80,5 +80,5 @@ pub(crate) fn record_in(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) ->
     // An invalid history (a return without an invocation) makes the tester report the history
     // as not linearizable, which the property then flags.
     let _ = h.tester.on_return(env.dst, ret);
-    Some(History(Arc::new(h)))
+    Some(History(Shared::new(h)))
 }

@@ -12,6 +12,7 @@ mod ghost;
 mod history;
 mod properties;
 mod register;
+pub mod shared;
 pub mod symmetry;
 mod system;
 

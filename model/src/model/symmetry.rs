@@ -21,6 +21,7 @@
 
 use super::actor::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{ClientReply, Msg};
+use super::shared::Shared;
 use super::RaftState;
 use crate::core::{NodeId, Server};
 use stateright::actor::{ActorModelState, Envelope, Id, Network, Timers};
@@ -169,8 +170,8 @@ fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super
 fn rename_server_state(s: &ServerState, r: &Renaming) -> ServerState {
     ServerState {
         server: rename_server(&s.server, r),
-        machine: Arc::clone(&s.machine),
-        ghost: Arc::clone(&s.ghost),
+        machine: s.machine.clone(),
+        ghost: s.ghost.clone(),
     }
 }
 
@@ -180,7 +181,7 @@ fn rename_storage(s: ServerStorage, r: &Renaming) -> ServerStorage {
             let mut hard = (*s.hard).clone();
             hard.voted_for = Some(r.node(n));
             ServerStorage {
-                hard: Arc::new(hard),
+                hard: Shared::new(hard),
                 ghost: s.ghost,
             }
         }

@@ -33,7 +33,7 @@ fn server_mut(state: &mut RaftState, i: usize) -> &mut ServerState {
 }
 
 fn ghost_mut(state: &mut RaftState, i: usize) -> &mut Ghost {
-    Arc::make_mut(&mut server_mut(state, i).ghost)
+    shared::Shared::make_mut(&mut server_mut(state, i).ghost)
 }
 
 fn e(term: u64, value: u8) -> Entry<Cmd> {
@@ -140,7 +140,7 @@ fn leader_append_only_rejects_a_leader_step_that_drops_an_entry() {
     before.hard.log = vec![e(1, 1), e(1, 2)];
     let mut after = before.clone();
     after.hard.log.push(e(1, 3));
-    let mut ghost = Arc::new(Ghost::default());
+    let mut ghost = shared::Shared::new(Ghost::default());
     Ghost::record(&mut ghost, &before, &after, &Default::default());
     server_mut(&mut s, 0).ghost = ghost.clone();
     assert!(holds(&m, &s, "Leader Append-Only"));
