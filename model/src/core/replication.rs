@@ -98,6 +98,16 @@ impl<C: Clone> Server<C> {
             return;
         };
 
+        // Defence in depth: a request that conflicts with an entry this server knows is
+        // committed can only come from a broken or forged leader (Leader Completeness, §5.4).
+        // It is dropped, never applied: committed entries are not deleted. Unreachable in the
+        // correct protocol (the checker's bounds never take this branch: their state counts
+        // are the same with and without it); off under mutants, whose point is to show what a
+        // broken rule does.
+        if !cfg.has_mutant() && self.conflicts_with_committed(prev, &entries) {
+            return;
+        }
+
         // 3. If an existing entry conflicts with a new one (same index, different term), delete it
         //    and all that follow. 4. Append any new entries not already in the log. A matching
         //    entry is never deleted: the request may be stale or duplicated (§5.3).
@@ -128,6 +138,15 @@ impl<C: Clone> Server<C> {
             self.apply_committed(out);
         }
         out.send(leader, self.append_reply(true, last_new));
+    }
+
+    /// Whether appending `entries` after `prev` would delete an entry at or below
+    /// commit_index.
+    fn conflicts_with_committed(&self, prev: Index, entries: &[Entry<C>]) -> bool {
+        entries.iter().enumerate().any(|(k, entry)| {
+            let index = prev + 1 + k as Index;
+            index <= self.commit_index && self.term_at(index).is_some_and(|t| t != entry.term)
+        })
     }
 
     fn append_reply(&self, success: bool, match_index: Index) -> Message<C> {

@@ -54,6 +54,11 @@ impl Config {
         self.mutant == Some(m)
     }
 
+    /// Whether any rule is broken on purpose (defences that would mask it are then off).
+    pub(crate) fn has_mutant(&self) -> bool {
+        self.mutant.is_some()
+    }
+
     /// Number of servers needed for a majority (§5.2): n/2 + 1.
     pub fn quorum(&self) -> usize {
         let n = self.peers.len() + 1;

@@ -4,7 +4,8 @@
 //! id, so renaming the servers of a reachable state gives a reachable state with the same
 //! verdicts. The checker may therefore keep one state per renaming class: [`representative`]
 //! maps a state to a fixed member of its class (servers sorted by what they are, not by who
-//! they are), and the checker deduplicates on that member's fingerprint while it goes on
+//! they are; servers alike in all that are ordered by trying each order), and the checker
+//! deduplicates on that member's fingerprint while it goes on
 //! exploring the state it actually reached (so its paths stay real paths).
 //!
 //! Clients are not renamed: they are the observers of linearizability, their ids key the
@@ -64,13 +65,204 @@ pub fn representative(state: &RaftState) -> RaftState {
         .take_while(|s| matches!(***s, NodeState::Server(_)))
         .count();
     let mut order: Vec<usize> = (0..n).collect();
-    // Stable: servers that look alike keep their relative order (a coarser reduction for
-    // those states, never a wrong one).
     order.sort_by(|&a, &b| compare(state, a, b));
+    // Servers that look alike (equal under `compare`) form a tie group. Their order is settled
+    // by trying every order within every group and keeping the one with the smallest
+    // `Signature`: every member of a class then yields the same representative.
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    for i in 1..=n {
+        if i == n || compare(state, order[i - 1], order[i]) != Ordering::Equal {
+            if i - start > 1 {
+                groups.push(start..i);
+            }
+            start = i;
+        }
+    }
+    let candidates: usize = groups.iter().map(|g| factorial(g.len())).product();
+    if groups.is_empty() || candidates > MAX_CANDIDATES {
+        // No ties, or too many to try (large clusters): the stable order is still a renaming
+        // (sound), only a coarser reduction.
+        return rename_to_order(state, &order);
+    }
+    let mut best: Option<(Signature, Vec<usize>)> = None;
+    for_each_order(&mut order, &groups, 0, &mut |order| {
+        let sig = signature(state, order);
+        if best.as_ref().is_none_or(|(b, _)| sig < *b) {
+            best = Some((sig, order.to_vec()));
+        }
+    });
+    match best {
+        Some((_, order)) => rename_to_order(state, &order),
+        None => state.clone(),
+    }
+}
+
+/// Everything that differs between the renamings of one state that keep `compare`'s order:
+/// the ids inside servers, storage, timers and messages (all else is equal within a tie
+/// group). Comparing signatures picks the same renaming for every member of a class without
+/// building and hashing each candidate state.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Signature {
+    servers: Vec<ServerSignature>,
+    client_timers: Vec<Vec<Timer>>,
+    network: Vec<(usize, usize, Msg, usize)>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct ServerSignature {
+    voted_for: Option<NodeId>,
+    saved_vote: Option<NodeId>,
+    leader_id: Option<NodeId>,
+    votes_granted: Vec<NodeId>,
+    next_index: Vec<(NodeId, u64)>,
+    match_index: Vec<(NodeId, u64)>,
+    timers: Vec<Timer>,
+}
+
+fn signature(state: &RaftState, order: &[usize]) -> Signature {
+    let mut to = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        to[old] = new;
+    }
+    let r = Renaming { to };
+    let sorted_timers = |i: usize| {
+        let mut t: Vec<Timer> = state
+            .timers_set
+            .get(i)
+            .map(|ts| ts.iter().map(|t| rename_timer(*t, &r)).collect())
+            .unwrap_or_default();
+        t.sort_unstable();
+        t
+    };
+    let servers = order
+        .iter()
+        .map(|&old| {
+            let s = state.actor_states[old]
+                .as_server()
+                .map(|s| &s.server)
+                .expect("servers come first");
+            let mut votes: Vec<NodeId> = s.votes_granted.iter().map(|n| r.node(*n)).collect();
+            votes.sort_unstable();
+            let mut next: Vec<(NodeId, u64)> =
+                s.next_index.iter().map(|(n, i)| (r.node(*n), *i)).collect();
+            next.sort_unstable();
+            let mut matched: Vec<(NodeId, u64)> = s
+                .match_index
+                .iter()
+                .map(|(n, i)| (r.node(*n), *i))
+                .collect();
+            matched.sort_unstable();
+            ServerSignature {
+                voted_for: s.hard.voted_for.map(|n| r.node(n)),
+                saved_vote: state.actor_storages[old]
+                    .as_ref()
+                    .and_then(|st| st.hard.voted_for)
+                    .map(|n| r.node(n)),
+                leader_id: s.leader_id.map(|n| r.node(n)),
+                votes_granted: votes,
+                next_index: next,
+                match_index: matched,
+                timers: sorted_timers(old),
+            }
+        })
+        .collect();
+    let client_timers = (order.len()..state.actor_states.len())
+        .map(sorted_timers)
+        .collect();
+    let mut network: Vec<(usize, usize, Msg, usize)> = match &state.network {
+        Network::UnorderedDuplicating(set, _) => set
+            .iter()
+            .map(|e| {
+                (
+                    r.index(usize::from(e.src)),
+                    r.index(usize::from(e.dst)),
+                    rename_msg(&e.msg, &r),
+                    1,
+                )
+            })
+            .collect(),
+        Network::UnorderedNonDuplicating(multiset) => multiset
+            .iter()
+            .map(|(e, c)| {
+                (
+                    r.index(usize::from(e.src)),
+                    r.index(usize::from(e.dst)),
+                    rename_msg(&e.msg, &r),
+                    *c,
+                )
+            })
+            .collect(),
+        Network::Ordered(channels) => channels
+            .iter()
+            .flat_map(|((src, dst), q)| {
+                let (src, dst) = (r.index(usize::from(*src)), r.index(usize::from(*dst)));
+                // The position in the channel matters: encode it in the count slot.
+                q.iter()
+                    .enumerate()
+                    .map(move |(k, m)| (src, dst, m.clone(), k))
+                    .collect::<Vec<_>>()
+            })
+            .map(|(src, dst, m, k)| (src, dst, rename_msg(&m, &r), k))
+            .collect(),
+    };
+    network.sort_unstable();
+    Signature {
+        servers,
+        client_timers,
+        network,
+    }
+}
+
+/// Most renamings tried for one state (3! · 2! · … within tie groups); beyond it ties keep
+/// their stable order.
+const MAX_CANDIDATES: usize = 720;
+
+fn factorial(k: usize) -> usize {
+    (1..=k).product()
+}
+
+/// Calls `f` with every order obtained by permuting, independently, the positions of each
+/// group in `groups[g..]` (Heap's algorithm, group by group).
+fn for_each_order(
+    order: &mut Vec<usize>,
+    groups: &[std::ops::Range<usize>],
+    g: usize,
+    f: &mut dyn FnMut(&[usize]),
+) {
+    let Some(range) = groups.get(g) else {
+        f(order);
+        return;
+    };
+    fn heap(
+        k: usize,
+        order: &mut Vec<usize>,
+        range: &std::ops::Range<usize>,
+        groups: &[std::ops::Range<usize>],
+        g: usize,
+        f: &mut dyn FnMut(&[usize]),
+    ) {
+        if k <= 1 {
+            for_each_order(order, groups, g + 1, f);
+            return;
+        }
+        for i in 0..k {
+            heap(k - 1, order, range, groups, g, f);
+            let j = if k % 2 == 0 { i } else { 0 };
+            if i + 1 < k {
+                order.swap(range.start + j, range.start + k - 1);
+            }
+        }
+    }
+    heap(range.len(), order, range, groups, g, f);
+}
+
+/// `state` with the server at `order[new]` moved to index `new`.
+fn rename_to_order(state: &RaftState, order: &[usize]) -> RaftState {
     if order.iter().enumerate().all(|(new, &old)| new == old) {
         return state.clone();
     }
-    let mut to = vec![0; n];
+    let mut to = vec![0; order.len()];
     for (new, &old) in order.iter().enumerate() {
         to[old] = new;
     }
