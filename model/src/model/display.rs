@@ -173,6 +173,15 @@ impl fmt::Display for ServerState {
             }
             f.write_str("}")?;
         }
+        // The block form also shows the ghost history the properties read.
+        if f.alternate() && !self.ghost.led_terms.is_empty() {
+            write!(f, "{sep}(history) led terms {{")?;
+            for (i, t) in self.ghost.led_terms.iter().enumerate() {
+                let sep = if i > 0 { ", " } else { "" };
+                write!(f, "{sep}{t}")?;
+            }
+            f.write_str("}")?;
+        }
         Ok(())
     }
 }
