@@ -159,3 +159,62 @@ impl RunArgs {
         })
     }
 }
+
+/// How a counterexample is exported.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceFormat {
+    /// The numbered text trace that `check` prints.
+    Text,
+    /// Every state as JSON: servers (Figure 2's variables), messages in flight, clients.
+    Json,
+    /// The Informal Trace Format of Apalache and Quint.
+    Itf,
+}
+
+impl TraceFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceFormat::Text => "text",
+            TraceFormat::Json => "json",
+            TraceFormat::Itf => "itf",
+        }
+    }
+}
+
+/// Where and how `check` writes the counterexample of the first violated property.
+#[derive(Args, Clone, Debug)]
+pub struct TraceArgs {
+    /// Format of the trace written to --trace-out.
+    #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+    pub trace_format: TraceFormat,
+    /// Write the counterexample of the first violated property to this file (nothing is
+    /// written when no property is violated).
+    #[arg(long)]
+    pub trace_out: Option<std::path::PathBuf>,
+}
+
+impl TraceArgs {
+    /// Refuse a JSON or ITF format with nowhere to write it, and an unwritable file, before a
+    /// long check.
+    pub fn validate(&self) -> Result<(), String> {
+        let Some(path) = &self.trace_out else {
+            if self.trace_format != TraceFormat::Text {
+                return Err("--trace-format json|itf needs --trace-out FILE".into());
+            }
+            return Ok(());
+        };
+        if path.is_dir() {
+            return Err(format!("--trace-out {}: is a directory", path.display()));
+        }
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| format!("cannot write --trace-out {}: {e}", path.display()))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+}

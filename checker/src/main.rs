@@ -3,17 +3,21 @@
 mod args;
 mod bench;
 mod catalogue;
+mod explore;
+mod export;
 mod gate;
+mod itf;
 mod memory;
 mod mutants;
 mod report;
 mod run;
 mod shortest;
+mod snapshot;
 mod standard;
 mod table;
 mod trace;
 
-use args::{ModelArgs, RunArgs};
+use args::{ModelArgs, RunArgs, TraceArgs};
 use clap::{Parser, Subcommand};
 use report::EXIT_USAGE;
 use std::path::PathBuf;
@@ -47,9 +51,23 @@ enum Command {
         model: ModelArgs,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        trace: TraceArgs,
         /// Write the result as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// Serve stateright's web Explorer on the model; with --mutant, also print the link to its
+    /// shortest counterexample.
+    Explore {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Address to serve on (HOST:PORT; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+        /// Checker threads behind the Explorer's "Run to completion" (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Check every mutant of the catalogue on its bound; exit 0 only if each is caught.
     Mutants {
@@ -138,7 +156,17 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Check { model, run, json } => cmd_check(&model, &run, json.as_deref()),
+        Command::Check {
+            model,
+            run,
+            trace,
+            json,
+        } => cmd_check(&model, &run, &trace, json.as_deref()),
+        Command::Explore {
+            model,
+            addr,
+            threads,
+        } => cmd_explore(&model, &addr, threads),
         Command::Mutants {
             only,
             shard,
@@ -216,12 +244,40 @@ fn usage_error(msg: impl std::fmt::Display) -> i32 {
     EXIT_USAGE
 }
 
-fn cmd_check(model: &ModelArgs, run: &RunArgs, json: Option<&std::path::Path>) -> i32 {
+fn cmd_explore(model: &ModelArgs, addr: &str, threads: Option<usize>) -> i32 {
+    let cfg = match model.to_config() {
+        Ok(cfg) => cfg,
+        Err(e) => return usage_error(e),
+    };
+    if threads == Some(0) {
+        return usage_error("--threads must be at least 1");
+    }
+    let addr = match explore::reserve(addr) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    explore::explore(&cfg, addr, threads)
+}
+
+fn cmd_check(
+    model: &ModelArgs,
+    run: &RunArgs,
+    trace_args: &TraceArgs,
+    json: Option<&std::path::Path>,
+) -> i32 {
     let cfg = match model.to_config() {
         Ok(cfg) => cfg,
         Err(e) => return usage_error(e),
     };
     if let Err(e) = run.validate() {
+        return usage_error(e);
+    }
+    if let Err(e) = trace_args.validate() {
         return usage_error(e);
     }
     println!(
@@ -260,6 +316,27 @@ fn cmd_check(model: &ModelArgs, run: &RunArgs, json: Option<&std::path::Path>) -
                 "\nWitness missing: \"{}\" was never reached within the bound, so the property \
                  it pairs with may hold vacuously.",
                 p.name
+            ),
+        }
+    }
+    if let Some(out) = &trace_args.trace_out {
+        let first = report
+            .failures()
+            .find_map(|p| outcome.path(&p.name).map(|path| (p.name.clone(), path)));
+        match first {
+            Some((name, path)) => {
+                if let Err(e) = export::write(&cfg, &name, path, trace_args.trace_format, out) {
+                    return usage_error(e);
+                }
+                println!(
+                    "\nTrace of \"{name}\" written to {} ({}).",
+                    out.display(),
+                    trace_args.trace_format.name()
+                );
+            }
+            None => eprintln!(
+                "raft-check: no property is violated: {} not written",
+                out.display()
             ),
         }
     }

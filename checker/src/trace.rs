@@ -1,37 +1,16 @@
 //! Counterexamples as numbered, readable traces: one line per step with the action, then the
 //! servers whose state it changed.
 
-use raft_model::model::display::actor_name;
-use raft_model::model::{ModelConfig, Msg, RaftState, Timer};
-use stateright::actor::ActorModelAction;
+use raft_model::model::display::{self, actor_name, ActorDisplay};
+use raft_model::model::{ModelConfig, RaftAction, RaftState};
 use stateright::Path;
 use std::fmt::Write as _;
 
-pub type Action = ActorModelAction<Msg, Timer, ()>;
+pub type Action = RaftAction;
 
 /// One action in the paper's words.
 pub fn format_action(cfg: &ModelConfig, action: &Action) -> String {
-    let name = |id: stateright::actor::Id| actor_name(cfg.servers, usize::from(id));
-    match action {
-        ActorModelAction::Deliver { src, dst, msg } => {
-            format!("{} → {}: {}", name(*src), name(*dst), msg)
-        }
-        ActorModelAction::Drop(env) => {
-            format!("lose {} → {}: {}", name(env.src), name(env.dst), env.msg)
-        }
-        ActorModelAction::Timeout(id, Timer::Election) => {
-            format!("{}: election timeout", name(*id))
-        }
-        ActorModelAction::Timeout(id, Timer::Send(to)) => {
-            format!("{}: sends its request to {}", name(*id), to)
-        }
-        ActorModelAction::Timeout(id, Timer::Request(to)) => {
-            format!("{}: sends its pending request to {}", name(*id), to)
-        }
-        ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
-        ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),
-        ActorModelAction::SelectRandom { actor, .. } => format!("{} random choice", name(*actor)),
-    }
+    display::format_action(cfg.servers, action)
 }
 
 /// The actions of a path, formatted.
@@ -47,15 +26,7 @@ pub fn actions(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> Vec<String>
 pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
     let mut out = String::new();
     let steps = path.clone().into_vec();
-    let describe = |state: &RaftState, i: usize| -> String {
-        let crashed = if state.crashed[i] { " (crashed)" } else { "" };
-        format!(
-            "{}{}: {}",
-            actor_name(cfg.servers, i),
-            crashed,
-            state.actor_states[i]
-        )
-    };
+    let describe = |state: &RaftState, i: usize| ActorDisplay(state, i).to_string();
     if let Some((init, _)) = steps.first() {
         let _ = writeln!(out, "   0. initial state");
         for i in 0..init.actor_states.len() {

@@ -46,6 +46,19 @@ fn bad_usage_exits_2_with_a_clear_message() {
         (&["check", "--strategy", "sim"], "never finishes"),
         (&["check", "--timeout=-1"], "--timeout must be a positive"),
         (&["check", "--no-such-flag"], "--no-such-flag"),
+        (&["check", "--trace-format", "xml"], "invalid value 'xml'"),
+        (&["check", "--trace-format", "itf"], "needs --trace-out"),
+        (
+            &["check", "--trace-out", "/nonexistent-dir/trace.txt"],
+            "cannot write --trace-out",
+        ),
+        (&["check", "--trace-out", "/"], "is a directory"),
+        (&["explore", "--addr", "nonsense"], "bad --addr 'nonsense'"),
+        (&["explore", "--addr", "127.0.0.1:99999"], "bad --addr"),
+        (
+            &["explore", "--mutant", "nonsense"],
+            "unknown mutant 'nonsense'",
+        ),
         (&[], "Usage"),
     ];
     for (args, needle) in cases {

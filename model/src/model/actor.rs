@@ -15,7 +15,7 @@ pub(crate) fn server_id(i: usize) -> Id {
 }
 
 /// The model's timers. Timeouts may fire at any moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Timer {
     /// Followers and candidates: start an election.
     Election,
@@ -35,7 +35,7 @@ pub struct ServerStorage {
 }
 
 /// A server actor's state: the core server, the register it applies to, and its ghost records.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ServerState {
     pub server: Server<Cmd>,
     /// Shared with the previous state until a step changes it (most steps do not).
@@ -47,7 +47,7 @@ pub struct ServerState {
 // Boxing the server variant would add an allocation per step; actor states already live behind
 // stateright's `Arc`, so the size difference costs nothing per state.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum NodeState {
     Server(ServerState),
     Client(ClientState),

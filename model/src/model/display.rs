@@ -1,11 +1,15 @@
 //! Readable renderings of the model's states and messages, in the paper's vocabulary. The trace
 //! printer and the Explorer use these; they render the one state, they do not copy it.
 
-use super::actor::{NodeState, ServerState};
+use super::actor::{NodeState, ServerState, Timer};
 use super::client::ClientState;
 use super::register::{ClientOp, ClientReply, Cmd, Msg};
+use super::system::{RaftAction, RaftModel, RaftState};
 use crate::core::{Entry, Message, Role};
+use stateright::actor::ActorModelAction;
+use stateright::Expectation;
 use std::fmt;
+use std::fmt::Write as _;
 
 /// Actor names: servers are `n0..`, clients `c0..` (actors are numbered servers first).
 pub fn actor_name(servers: usize, actor: usize) -> String {
@@ -127,8 +131,10 @@ fn role_name(role: Role) -> &'static str {
 }
 
 impl fmt::Display for ServerState {
+    /// `{}` is one line (the text trace); `{:#}` puts each group of fields on its own line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.server;
+        let sep = if f.alternate() { "\n    " } else { " " };
         write!(
             f,
             "{} term {} voted_for ",
@@ -141,13 +147,13 @@ impl fmt::Display for ServerState {
         }
         write!(
             f,
-            " log {} commit_index {} last_applied {}",
+            "{sep}log {}{sep}commit_index {} last_applied {}",
             LogDisplay(s.log()),
             s.commit_index,
             s.last_applied
         )?;
         if s.role == Role::Leader {
-            f.write_str(" next_index {")?;
+            write!(f, "{sep}next_index {{")?;
             for (i, (p, n)) in s.next_index.iter().enumerate() {
                 let sep = if i > 0 { ", " } else { "" };
                 write!(f, "{sep}{p}: {n}")?;
@@ -160,10 +166,19 @@ impl fmt::Display for ServerState {
             f.write_str("}")?;
         }
         if s.role == Role::Candidate {
-            f.write_str(" votes {")?;
+            write!(f, "{sep}votes {{")?;
             for (i, v) in s.votes_granted.iter().enumerate() {
                 let sep = if i > 0 { ", " } else { "" };
                 write!(f, "{sep}{v}")?;
+            }
+            f.write_str("}")?;
+        }
+        // The block form also shows the ghost history the properties read.
+        if f.alternate() && !self.ghost.led_terms.is_empty() {
+            write!(f, "{sep}(history) led terms {{")?;
+            for (i, t) in self.ghost.led_terms.iter().enumerate() {
+                let sep = if i > 0 { ", " } else { "" };
+                write!(f, "{sep}{t}")?;
             }
             f.write_str("}")?;
         }
@@ -184,4 +199,162 @@ impl fmt::Display for NodeState {
             NodeState::Client(c) => c.fmt(f),
         }
     }
+}
+
+// Debug is what stateright prints (the Explorer's complete state, its sequence diagram): it is
+// the readable rendering, not a second one.
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timer::Election => f.write_str("election"),
+            Timer::Send(to) => write!(f, "send to {to}"),
+            Timer::Request(to) => write!(f, "request to {to}"),
+        }
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// One action in the paper's words.
+pub fn format_action(servers: usize, action: &RaftAction) -> String {
+    let name = |id: stateright::actor::Id| actor_name(servers, usize::from(id));
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            format!("{} → {}: {}", name(*src), name(*dst), msg)
+        }
+        ActorModelAction::Drop(env) => {
+            format!("lose {} → {}: {}", name(env.src), name(env.dst), env.msg)
+        }
+        ActorModelAction::Timeout(id, Timer::Election) => {
+            format!("{}: election timeout", name(*id))
+        }
+        ActorModelAction::Timeout(id, Timer::Send(to)) => {
+            format!("{}: sends its request to {}", name(*id), to)
+        }
+        ActorModelAction::Timeout(id, Timer::Request(to)) => {
+            format!("{}: sends its pending request to {}", name(*id), to)
+        }
+        ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
+        ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),
+        ActorModelAction::SelectRandom { actor, .. } => format!("{} random choice", name(*actor)),
+    }
+}
+
+/// The number of servers in a state (actors are numbered servers first).
+pub fn server_count(state: &RaftState) -> usize {
+    state
+        .actor_states
+        .iter()
+        .take_while(|a| a.as_server().is_some())
+        .count()
+}
+
+/// One actor of a global state: `n0 (crashed): follower term 2 ...`; `{:#}` for a block.
+pub struct ActorDisplay<'a>(pub &'a RaftState, pub usize);
+
+impl fmt::Display for ActorDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ActorDisplay(state, i) = *self;
+        let crashed = if state.crashed.get(i).copied().unwrap_or(false) {
+            " (crashed)"
+        } else {
+            ""
+        };
+        write!(f, "{}{crashed}: ", actor_name(server_count(state), i))?;
+        if f.alternate() {
+            write!(f, "{:#}", state.actor_states[i])
+        } else {
+            write!(f, "{}", state.actor_states[i])
+        }
+    }
+}
+
+/// A whole global state as the paper draws it: one block per server, the messages in flight,
+/// then the clients' view.
+pub struct StateDisplay<'a>(pub &'a RaftState);
+
+impl fmt::Display for StateDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.0;
+        let servers = server_count(state);
+        for i in 0..servers {
+            writeln!(f, "{:#}", ActorDisplay(state, i))?;
+        }
+        let envs: Vec<_> = state.network.iter_all().collect();
+        writeln!(f, "messages in flight: {}", envs.len())?;
+        for env in envs {
+            writeln!(
+                f,
+                "    {} → {}: {}",
+                actor_name(servers, usize::from(env.src)),
+                actor_name(servers, usize::from(env.dst)),
+                env.msg
+            )?;
+        }
+        writeln!(f, "clients:")?;
+        for i in servers..state.actor_states.len() {
+            let invoked = state
+                .history
+                .invoked
+                .get(&stateright::actor::Id::from(i))
+                .map(|s| format!(", last invoked #{s}"))
+                .unwrap_or_default();
+            writeln!(f, "    {}{invoked}", ActorDisplay(state, i))?;
+        }
+        if state.history.read_returned_value {
+            writeln!(f, "    (a read has returned a written value)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The Always properties `state` violates.
+pub fn violated(model: &RaftModel, state: &RaftState) -> Vec<&'static str> {
+    model
+        .properties
+        .iter()
+        .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, state))
+        .map(|p| p.name)
+        .collect()
+}
+
+/// What the Explorer shows for the state a step reached: the Always properties it violates,
+/// then the state.
+pub fn step_view(model: &RaftModel, state: &RaftState) -> String {
+    let mut out = String::new();
+    let bad = violated(model, state);
+    if bad.is_empty() {
+        out.push_str("Every Always property holds in this state.\n\n");
+    }
+    for p in bad {
+        let _ = writeln!(out, "⚠ VIOLATED: {p}");
+    }
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    let _ = write!(out, "{}", StateDisplay(state));
+    out
 }

@@ -34,7 +34,7 @@ pub enum ClientReply {
 }
 
 /// Everything that travels in the model's network.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Msg {
     Raft(Message<Cmd>),
     Request { seq: u8, op: ClientOp },

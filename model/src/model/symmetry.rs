@@ -248,7 +248,7 @@ fn for_each_order(
         }
         for i in 0..k {
             heap(k - 1, order, range, groups, g, f);
-            let j = if k % 2 == 0 { i } else { 0 };
+            let j = if k.is_multiple_of(2) { i } else { 0 };
             if i + 1 < k {
                 order.swap(range.start + j, range.start + k - 1);
             }

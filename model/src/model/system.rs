@@ -59,11 +59,13 @@ impl Model for RaftModel {
     }
 
     fn format_action(&self, action: &RaftAction) -> String {
-        self.inner.format_action(action)
+        super::display::format_action(self.cfg.servers, action)
     }
 
+    /// The Explorer's view of a step: the state it reaches, readable (see `display.rs`).
     fn format_step(&self, last_state: &RaftState, action: RaftAction) -> Option<String> {
-        self.inner.format_step(last_state, action)
+        let next = self.next_state(last_state, action)?;
+        Some(super::display::step_view(self, &next))
     }
 
     fn as_svg(&self, path: Path<RaftState, RaftAction>) -> Option<String> {
