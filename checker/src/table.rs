@@ -136,10 +136,14 @@ pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
         out,
         "Written by `raft-check bench` on {} core(s), {} ({:.0} GiB); each case is its own \
          process (`raft-check bench --list` prints the command lines). Distinct states with \
-         symmetry count renaming classes. Peak memory is the process's VmHWM.\n",
+         symmetry count renaming classes. Peak memory is the process's VmHWM. Load average \
+         at the start and end of the run: {} and {} (other work slows every case; compare \
+         cases of one run).\n",
         m["cores"],
         m["cpu"].as_str().unwrap_or("?"),
-        m["memory_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 30) as f64
+        m["memory_bytes"].as_f64().unwrap_or(0.0) / (1u64 << 30) as f64,
+        v["load_average_at_start"],
+        v["load_average_at_end"]
     );
     let _ = writeln!(
         out,
