@@ -1,10 +1,12 @@
-//! The node runtime: one event-loop thread owns the Raft [`Server`], the WAL and the state
-//! machine; listener threads decode frames into inputs for it; one sender thread per peer
-//! keeps an outbound connection (reconnecting with backoff).
+//! The node runtime: one event-loop thread drives the node's [`replica::Replica`] (which owns
+//! the Raft [`Server`], the WAL and the state machine, without doing I/O itself); listener
+//! threads decode frames into inputs for it; one sender thread per peer keeps an outbound
+//! connection (reconnecting with backoff).
 
 mod event_loop;
 mod listen;
 mod peers;
+pub mod replica;
 
 use crate::config::ClusterConfig;
 use crate::kv::Command;
@@ -16,7 +18,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a node is run.
 #[derive(Clone, Debug)]
@@ -120,7 +122,26 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     listen::spawn_peer_listener(peer_listener, cfg.peers.clone(), input_tx.clone());
     listen::spawn_client_listener(client_listener, input_tx.clone());
 
-    let event_loop = event_loop::EventLoop::new(&options, cfg, server, wal, peer_senders);
+    let replica_options = replica::ReplicaOptions {
+        election_timeout_min: options.election_timeout_min,
+        election_timeout_max: options.election_timeout_max,
+        heartbeat_interval: options.heartbeat_interval,
+        client_addrs: options
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| (NodeId(n.id), n.client_addr.to_string()))
+            .collect(),
+    };
+    let replica = replica::Replica::new(
+        cfg,
+        server,
+        wal,
+        replica_options,
+        fastrand::u64(..),
+        Duration::ZERO,
+    );
+    let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_senders);
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())
         .spawn(move || event_loop.run(input_rx))
