@@ -165,7 +165,9 @@ impl Lab {
     pub fn check_no_leader(&self) -> LabResult {
         for i in 0..self.n() {
             if self.sim.connected(i) && self.state(i).is_some_and(|(_, l)| l) {
-                return Err(format!("expected no leader among connected servers, but {i} claims to be leader"));
+                return Err(format!(
+                    "expected no leader among connected servers, but {i} claims to be leader"
+                ));
             }
         }
         Ok(())
@@ -190,7 +192,12 @@ impl Lab {
     }
 
     /// Lab `wait`: until `n` servers applied `index` (or a term passed `start_term`: `None`).
-    pub fn wait(&mut self, index: Index, n: usize, start_term: Option<Term>) -> LabResult<Option<Command>> {
+    pub fn wait(
+        &mut self,
+        index: Index,
+        n: usize,
+        start_term: Option<Term>,
+    ) -> LabResult<Option<Command>> {
         let mut to = ms(10);
         for _ in 0..30 {
             let (nd, _) = self.n_committed(index)?;
@@ -251,7 +258,7 @@ impl One {
                 Op::Put { value, .. } => value.chars().take(40).collect::<String>(),
                 other => format!("{other:?}"),
             };
-            format!("one({v}) failed to reach agreement")
+            format!("one({v}) failed to reach agreement\n{}", lab.sim.describe())
         };
         if let Some((index, t1)) = self.waiting {
             if now < t1 + ms(2000) {

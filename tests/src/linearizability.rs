@@ -135,7 +135,9 @@ impl History {
         let mut key_of_thread: BTreeMap<u64, &str> = BTreeMap::new();
         for e in &self.events {
             match e {
-                Event::Invoke { thread, key, op, .. } => {
+                Event::Invoke {
+                    thread, key, op, ..
+                } => {
                     key_of_thread.insert(*thread, key);
                     testers
                         .entry(key)

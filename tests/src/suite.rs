@@ -39,7 +39,10 @@ pub const SUITE: &[(&str, TestFn)] = &[
     ("unreliable_churn", unreliable_churn),
     ("linearizable_kv_partitions", linearizable_kv_partitions),
     ("linearizable_kv_crashes", linearizable_kv_crashes),
-    ("linearizable_kv_power_failures", linearizable_kv_power_failures),
+    (
+        "linearizable_kv_power_failures",
+        linearizable_kv_power_failures,
+    ),
 ];
 
 pub fn find(name: &str) -> Option<TestFn> {
@@ -60,11 +63,15 @@ pub fn initial_election(p: &Params) -> LabResult {
     lab.check_one_leader()?;
     lab.sleep(ms(50))?;
     let term1 = lab.check_terms()?;
-    ensure(term1 >= 1, || format!("term is {term1}, but election should change term"))?;
+    ensure(term1 >= 1, || {
+        format!("term is {term1}, but election should change term")
+    })?;
     lab.sleep(2 * ELECTION_TIMEOUT)?;
     let term2 = lab.check_terms()?;
     // The lab only warns here; with a reliable network and no failures we require it.
-    ensure(term1 == term2, || format!("term changed ({term1} -> {term2}) with no failures"))?;
+    ensure(term1 == term2, || {
+        format!("term changed ({term1} -> {term2}) with no failures")
+    })?;
     lab.check_one_leader()?;
     Ok(())
 }
@@ -96,7 +103,11 @@ pub fn many_elections(p: &Params) -> LabResult {
     let mut lab = Lab::new(n, p);
     lab.check_one_leader()?;
     for _ in 0..10 {
-        let (i1, i2, i3) = (lab.rng.usize(0..n), lab.rng.usize(0..n), lab.rng.usize(0..n));
+        let (i1, i2, i3) = (
+            lab.rng.usize(0..n),
+            lab.rng.usize(0..n),
+            lab.rng.usize(0..n),
+        );
         lab.disconnect(i1);
         lab.disconnect(i2);
         lab.disconnect(i3);
@@ -116,7 +127,9 @@ pub fn basic_agree(p: &Params) -> LabResult {
         let (nd, _) = lab.n_committed(index)?;
         ensure(nd == 0, || "some have committed before Start()".into())?;
         let xindex = lab.one(cmd(index * 100), 3, false)?;
-        ensure(xindex == index, || format!("got index {xindex} but expected {index}"))?;
+        ensure(xindex == index, || {
+            format!("got index {xindex} but expected {index}")
+        })?;
     }
     Ok(())
 }
@@ -133,7 +146,9 @@ pub fn rpc_bytes(p: &Params) -> LabResult {
         let value: String = (0..5000).map(|_| lab.rng.alphanumeric()).collect();
         sent += value.len() as u64;
         let xindex = lab.one(cmd(value), servers, false)?;
-        ensure(xindex == index, || format!("got index {xindex} but expected {index}"))?;
+        ensure(xindex == index, || {
+            format!("got index {xindex} but expected {index}")
+        })?;
     }
     let got = lab.bytes_total() - bytes0;
     let expected = servers as u64 * sent;
@@ -227,7 +242,9 @@ pub fn fail_no_agree(p: &Params) -> LabResult {
     let Some((index2, _)) = lab.start(leader2, cmd(30)) else {
         return Err("leader2 rejected Start()".into());
     };
-    ensure((2..=3).contains(&index2), || format!("unexpected index {index2}"))?;
+    ensure((2..=3).contains(&index2), || {
+        format!("unexpected index {index2}")
+    })?;
     lab.one(cmd(1000), servers, true)?;
     Ok(())
 }
@@ -270,7 +287,9 @@ pub fn concurrent_starts(p: &Params) -> LabResult {
             continue;
         }
         for (_, v) in &started {
-            ensure(cmds.contains(&cmd(v)), || format!("cmd {v} missing in {cmds:?}"))?;
+            ensure(cmds.contains(&cmd(v)), || {
+                format!("cmd {v} missing in {cmds:?}")
+            })?;
         }
         return Ok(());
     }
@@ -413,7 +432,10 @@ pub fn count(p: &Params) -> LabResult {
     lab.sleep(ELECTION_TIMEOUT)?;
     let total3 = lab.rpc_total();
     ensure(total3 - total2 <= 3 * 20, || {
-        format!("too many RPCs ({}) for 1 second of idleness", total3 - total2)
+        format!(
+            "too many RPCs ({}) for 1 second of idleness",
+            total3 - total2
+        )
     })
 }
 
@@ -797,7 +819,9 @@ fn run_history(
     while !sim.clients_done() && sim.now < end {
         sim.run_for(ms(100))?;
     }
-    ensure(sim.clients_done(), || "clients did not finish after healing".into())?;
+    ensure(sim.clients_done(), || {
+        "clients did not finish after healing".into()
+    })?;
     sim.check()?;
     let summary = sim.history.summary();
     ensure(summary.returned > 0, || "no operation completed".into())?;

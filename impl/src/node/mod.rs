@@ -95,9 +95,12 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         .with_context(|| format!("node id {} is not in the cluster file", options.id))?
         .clone();
     // Bounded AppendEntries: a lagging follower catches up in messages of at most this many
-    // entries, far below the wire's frame limit.
+    // entries, far below the wire's frame limit. Fast backup: a divergent follower is repaired
+    // in one rejected AppendEntries per conflicting term (6.5840's Backup and
+    // Figure8Unreliable need it).
     let cfg = Config::new(NodeId(options.id), options.cluster.ids())
-        .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND);
+        .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
+        .with_fast_backup(true);
     let (wal, hard) = Wal::<Command>::open(&options.data_dir)?;
     let server = Server::restart(&cfg, hard);
     let peer_listener = TcpListener::bind(me.peer_addr)

@@ -173,7 +173,15 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         for input in inputs {
             match input {
                 ReplicaInput::Peer { from, msg } => {
+                    let rejected =
+                        matches!(msg, Message::AppendEntriesResponse { success: false, .. });
                     self.step(now, Event::Receive { from, msg }, &mut batch)?;
+                    if rejected && self.server.role == Role::Leader {
+                        // The follower's log did not match: the server moved next_index back.
+                        // Probe again at once rather than at the next heartbeat, so that a
+                        // divergent log is repaired at one step per round trip.
+                        self.step(now, Event::Resend { to: from }, &mut batch)?;
+                    }
                 }
                 ReplicaInput::PeerConnected(to) => {
                     self.step(now, Event::Resend { to }, &mut batch)?;

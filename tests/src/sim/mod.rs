@@ -103,6 +103,7 @@ impl Sim {
             .map(|id| {
                 Config::new(*id, ids.iter().copied())
                     .with_max_entries_per_append(opts.max_entries_per_append)
+                    .with_fast_backup(true)
             })
             .collect();
         let options = ReplicaOptions {
@@ -276,6 +277,40 @@ impl Sim {
             }
         }
         Ok((count, cmd.cloned()))
+    }
+
+    /// One line per server: alive, connected, term, role, log length, last term, commit
+    /// index; for leaders also next_index (for failure messages).
+    pub fn describe(&self) -> String {
+        let mut lines = vec![format!(
+            "at {:?}, {} messages in flight",
+            self.now,
+            self.net.in_flight()
+        )];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let conn = if self.net.connected[i] {
+                "connected"
+            } else {
+                "disconnected"
+            };
+            match node.replica.as_ref().map(|r| r.server()) {
+                None => lines.push(format!("  server {i}: down, {conn}")),
+                Some(s) => lines.push(format!(
+                    "  server {i}: {conn}, term {}, {:?}, log {} (last term {}), commit {}{}",
+                    s.current_term(),
+                    s.role,
+                    s.last_log_index(),
+                    s.last_log_term(),
+                    s.commit_index,
+                    if s.role == Role::Leader {
+                        format!(", next_index {:?}", s.next_index)
+                    } else {
+                        String::new()
+                    }
+                )),
+            }
+        }
+        lines.join("\n")
     }
 
     /// Runs the cluster for `d` of virtual time.
