@@ -6,4 +6,5 @@ pub mod lab;
 pub mod linearizability;
 pub mod seeds;
 pub mod sim;
+pub mod soak;
 pub mod suite;
