@@ -141,7 +141,9 @@ impl History {
         let mut open: BTreeMap<u64, (&str, usize)> = BTreeMap::new();
         for (pos, e) in self.events.iter().enumerate() {
             match e {
-                Event::Invoke { thread, key, op, .. } => {
+                Event::Invoke {
+                    thread, key, op, ..
+                } => {
                     let ops = per_key.entry(key).or_default();
                     if open.insert(*thread, (key, ops.len())).is_some() {
                         return Err(format!("thread {thread} invokes twice without a return"));
@@ -416,8 +418,11 @@ mod tests {
         prop_oneof![
             (key.clone(), val.clone()).prop_map(|(key, value)| Op::Put { key, value }),
             key.clone().prop_map(|key| Op::Get { key }),
-            (key, prop::option::of(val.clone()), val)
-                .prop_map(|(key, expected, new)| Op::Cas { key, expected, new }),
+            (key, prop::option::of(val.clone()), val).prop_map(|(key, expected, new)| Op::Cas {
+                key,
+                expected,
+                new
+            }),
         ]
     }
 
@@ -481,7 +486,9 @@ mod tests {
                     if rng.u8(0..10) < 8 {
                         open[thread] = false;
                         let ret = if rng.u8(0..5) == 0 {
-                            OpResult::CasMismatch { current: v(&mut rng) }
+                            OpResult::CasMismatch {
+                                current: v(&mut rng),
+                            }
                         } else {
                             OpResult::Value(v(&mut rng))
                         };

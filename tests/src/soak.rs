@@ -329,7 +329,10 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         stop.store(true, Ordering::Relaxed);
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("client thread panicked".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("client thread panicked".into()))
+            })
             .collect()
     });
     let mut figures = TrialFigures {

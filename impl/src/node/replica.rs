@@ -175,11 +175,15 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 ReplicaInput::Peer { from, msg } => {
                     let rejected =
                         matches!(msg, Message::AppendEntriesResponse { success: false, .. });
+                    let next_before = self.server.next_index.get(&from).copied();
                     self.step(now, Event::Receive { from, msg }, &mut batch)?;
-                    if rejected && self.server.role == Role::Leader {
-                        // The follower's log did not match: the server moved next_index back.
-                        // Probe again at once rather than at the next heartbeat, so that a
-                        // divergent log is repaired at one step per round trip.
+                    let next_after = self.server.next_index.get(&from).copied();
+                    if rejected && self.server.role == Role::Leader && next_after < next_before {
+                        // The follower's log did not match and the server moved next_index
+                        // back: probe again at once rather than at the next heartbeat, so that
+                        // a divergent log is repaired at one step per round trip. (Only when
+                        // next_index moved: a rejection that changes nothing waits for the
+                        // heartbeat, so no exchange can loop at network speed.)
                         self.step(now, Event::Resend { to: from }, &mut batch)?;
                     }
                 }

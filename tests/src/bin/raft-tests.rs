@@ -158,10 +158,19 @@ fn sim_soak(
 ) -> ExitCode {
     let tests: Vec<(&str, TestFn)> = match &only {
         Some(name) => match suite::find(name) {
-            Some(f) => vec![(suite::SUITE.iter().find(|(n, _)| n == name).map_or("", |(n, _)| n), f)],
+            Some(f) => vec![(
+                suite::SUITE
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("", |(n, _)| n),
+                f,
+            )],
             None => {
                 let names: Vec<&str> = suite::SUITE.iter().map(|(n, _)| *n).collect();
-                eprintln!("raft-tests: no suite test {name:?}; tests: {}", names.join(", "));
+                eprintln!(
+                    "raft-tests: no suite test {name:?}; tests: {}",
+                    names.join(", ")
+                );
                 return ExitCode::from(2);
             }
         },
@@ -205,7 +214,11 @@ fn sim_soak(
     println!(
         "sim-soak: {} tests × {count} seeds (from {from}){} in {secs:.1} s on {threads} threads",
         tests.len(),
-        if ack_before_fsync { ", fake disk acknowledging before fsync" } else { "" }
+        if ack_before_fsync {
+            ", fake disk acknowledging before fsync"
+        } else {
+            ""
+        }
     );
     for (t, (name, _)) in tests.iter().enumerate() {
         let failed: Vec<&(usize, u64, String)> = failures.iter().filter(|f| f.0 == t).collect();

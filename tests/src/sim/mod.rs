@@ -41,6 +41,9 @@ pub struct SimOptions {
     pub election_timeout: (Duration, Duration),
     /// Most entries per AppendEntries (the real node's `MAX_ENTRIES_PER_APPEND`).
     pub max_entries_per_append: usize,
+    /// Most replica turns before the run is declared stuck (a livelock or message storm is a
+    /// failure, not a hang).
+    pub max_turns: u64,
 }
 
 impl SimOptions {
@@ -52,6 +55,7 @@ impl SimOptions {
             heartbeat: ms(100),
             election_timeout: (ms(300), ms(600)),
             max_entries_per_append: raft_impl::node::MAX_ENTRIES_PER_APPEND,
+            max_turns: 3_000_000,
         }
     }
 }
@@ -84,6 +88,7 @@ pub struct Sim {
     pub history: History,
     /// Replica turns taken (a measure of the work simulated).
     pub turns: u64,
+    max_turns: u64,
     history_threads: u64,
 }
 
@@ -127,6 +132,7 @@ impl Sim {
             clients: Vec::new(),
             history: History::default(),
             turns: 0,
+            max_turns: opts.max_turns,
             history_threads: 0,
         };
         for _ in 0..n {
@@ -386,6 +392,14 @@ impl Sim {
             return;
         };
         self.turns += 1;
+        if self.turns > self.max_turns {
+            let msg = format!(
+                "more than {} turns: a livelock or a message storm",
+                self.max_turns
+            );
+            self.violate(msg);
+            return;
+        }
         let effects = match replica.turn(self.now, inputs) {
             Ok(e) => e,
             Err(e) => {
