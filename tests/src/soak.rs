@@ -1,6 +1,6 @@
 //! The process-level soak: a 3-node cluster of real `raft-node` processes on loopback, client
 //! threads writing and reading through `raft_impl::client::Client`, and a nemesis that
-//! SIGKILLs a random node at random times and restarts it. At the end of each trial every
+//! SIGKILLs a random node at random times and restarts it (now and then every node at once). At the end of each trial every
 //! acknowledged write must read back, and the whole history (wall-clock timestamps) must be
 //! linearizable (stateright's `LinearizabilityTester`, per key; a timed-out operation is
 //! indefinite, Jepsen style).
@@ -310,19 +310,28 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
                 scope.spawn(move || client_loop(addrs, rec, me, n, seed, stop))
             })
             .collect();
-        // The nemesis: SIGKILL a random node at random times, restart it a little later.
+        // The nemesis: SIGKILL a random node at random times, restart it a little later; one
+        // time in six, SIGKILL every node at once (all must recover from their WALs).
         let end = Instant::now() + options.load;
         while Instant::now() < end {
             thread::sleep(Duration::from_millis(rng.u64(200..900)));
-            let id = rng.u64(0..NODES);
+            let victims: Vec<u64> = if rng.u32(0..6) == 0 {
+                (0..NODES).collect()
+            } else {
+                vec![rng.u64(0..NODES)]
+            };
             if let Ok(mut c) = cluster.lock() {
-                c.kill9(id);
+                for &id in &victims {
+                    c.kill9(id);
+                }
             }
-            kills += 1;
+            kills += victims.len() as u64;
             thread::sleep(Duration::from_millis(rng.u64(50..600)));
             if let Ok(mut c) = cluster.lock() {
-                if let Err(e) = c.start_node(id) {
-                    eprintln!("trial {n}: restart node {id}: {e}");
+                for &id in &victims {
+                    if let Err(e) = c.start_node(id) {
+                        eprintln!("trial {n}: restart node {id}: {e}");
+                    }
                 }
             }
         }
