@@ -444,11 +444,11 @@ mod tests {
             steps in prop::collection::vec((0u64..3, arb_op(), arb_ret(), 0u8..10), 1..18)
         ) {
             let mut h = History::default();
-            let mut open: BTreeMap<u64, ()> = BTreeMap::new();
+            let mut open = std::collections::BTreeSet::new();
             let mut invoked = 0;
             let t = Duration::ZERO;
             for (thread, op, ret, p) in steps {
-                if open.contains_key(&thread) {
+                if open.contains(&thread) {
                     if p < 8 {
                         open.remove(&thread);
                         h.ret(thread, t, ret);
@@ -456,7 +456,7 @@ mod tests {
                     // else: stays in flight forever (indefinite)
                 } else if invoked < 9 {
                     invoked += 1;
-                    open.insert(thread, ());
+                    open.insert(thread);
                     h.invoke(thread, t, &op).unwrap();
                 }
             }

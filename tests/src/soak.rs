@@ -364,24 +364,22 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     }
     // Every acknowledged write must read back (reads go through the log; recorded too).
     let mut reader = cluster.lock().map_err(|_| "poisoned")?.client();
-    let thread = rec.thread();
     for (key, value) in &acked {
+        // A read that times out is indefinite like any other operation: retry as a new
+        // logical thread (the cluster is whole again, so this is rare).
         let mut got = None;
-        for _ in 0..5 {
-            let mut h = rec.history.lock().unwrap_or_else(|e| e.into_inner());
-            h.invoke(thread, rec.start.elapsed(), &Op::Get { key: key.clone() })?;
-            drop(h);
-            match reader.execute(Op::Get { key: key.clone() }, Duration::from_secs(10)) {
-                Ok(r) => {
-                    let mut h = rec.history.lock().unwrap_or_else(|e| e.into_inner());
-                    h.ret(thread, rec.start.elapsed(), r.clone());
-                    got = Some(r);
-                    break;
-                }
-                Err(e) => return Err(format!("final read of {key}: {e}")),
+        for _ in 0..3 {
+            let thread = rec.thread();
+            if let Some(r) = rec.run(&mut reader, thread, Op::Get { key: key.clone() })? {
+                got = Some(r);
+                break;
             }
+            reader = cluster.lock().map_err(|_| "poisoned")?.client();
         }
-        if got != Some(OpResult::Value(Some(value.clone()))) {
+        let Some(got) = got else {
+            return Err(format!("final read of {key} timed out three times"));
+        };
+        if got != OpResult::Value(Some(value.clone())) {
             figures
                 .lost
                 .push(format!("{key}={value} acknowledged, read back {got:?}"));

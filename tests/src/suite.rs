@@ -884,7 +884,7 @@ pub fn linearizable_kv_power_failures(p: &Params) -> LabResult {
     let mut rounds = 0u32;
     run_history(&mut sim, &Workload::default(), ms(300), ms(60_000), |sim| {
         rounds += 1;
-        if rounds % 4 == 0 {
+        if rounds.is_multiple_of(4) {
             for i in 0..sim.servers() {
                 sim.crash(i);
             }

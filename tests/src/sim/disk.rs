@@ -85,7 +85,7 @@ impl Durable<Command> for SimDisk {
         if disk.faults.ack_before_fsync {
             disk.cache.extend_from_slice(&staged);
             disk.acked_syncs += 1;
-            if disk.acked_syncs % LAZY_WRITEBACK == 0 {
+            if disk.acked_syncs.is_multiple_of(LAZY_WRITEBACK) {
                 let cache = std::mem::take(&mut disk.cache);
                 disk.durable.extend_from_slice(&cache);
             }
