@@ -1,6 +1,7 @@
 //! The 6.5840 Raft lab suite over the deterministic simulator, each test on
 //! `raft_tests::seeds::DEFAULT_SEEDS` seeds (`RAFT_SEEDS=K` for more, `RAFT_SEED=N` to replay
-//! one). The tests themselves are in `tests/src/suite.rs`.
+//! one). The tests themselves are in `tests/src/suite.rs`. Also here: a broken runtime is caught
+//! (`broken_runtime`), and a seed replays a run exactly (`determinism`).
 
 use raft_tests::seeds;
 use raft_tests::suite;
@@ -50,3 +51,94 @@ lab_tests!(
     linearizable_kv_crashes,
     linearizable_kv_power_failures,
 );
+
+mod broken_runtime {
+    //! A deliberately broken runtime must be caught: the simulator's fake disk acknowledges
+    //! `sync` before the data is durable (`DiskFaults::ack_before_fsync`; the switch lives in the
+    //! fake disk in raft-tests, not in raft-impl). The lab's persistence tests and the
+    //! whole-cluster power-failure history must fail on every seed: a crash then loses votes and
+    //! entries the node had already acknowledged.
+
+    use raft_tests::sim::disk::DiskFaults;
+    use raft_tests::{seeds, suite};
+
+    const BROKEN: DiskFaults = DiskFaults {
+        ack_before_fsync: true,
+    };
+
+    fn caught_on_every_seed(name: &str) {
+        let test = suite::find(name).expect("a suite test");
+        let all: Vec<u64> = (1..=seeds::DEFAULT_SEEDS).collect();
+        // The correct disk passes on these seeds (the lab tests check that too) ...
+        let correct = seeds::run(test, &all, DiskFaults::default());
+        assert!(
+            correct.is_empty(),
+            "{name} fails with a correct disk: {correct:?}"
+        );
+        // ... and the broken one is caught on each of them.
+        let failures = seeds::run(test, &all, BROKEN);
+        let caught: Vec<u64> = failures.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            caught, all,
+            "{name} missed acknowledge-before-fsync on some seeds (caught only on {caught:?})"
+        );
+    }
+
+    #[test]
+    fn persist1_catches_a_runtime_that_acknowledges_before_fsync() {
+        caught_on_every_seed("persist1");
+    }
+
+    #[test]
+    fn persist3_catches_a_runtime_that_acknowledges_before_fsync() {
+        caught_on_every_seed("persist3");
+    }
+
+    #[test]
+    fn power_failure_history_catches_a_runtime_that_acknowledges_before_fsync() {
+        caught_on_every_seed("linearizable_kv_power_failures");
+    }
+}
+
+mod determinism {
+    //! The same seed replays the same run exactly: two runs of a faulty simulation with
+    //! clients give the same history, the same message and turn counts and the same final
+    //! state; another seed gives another run.
+
+    use raft_tests::sim::clients::Workload;
+    use raft_tests::sim::network::NetParams;
+    use raft_tests::sim::{ms, Sim, SimOptions};
+
+    fn fingerprint(seed: u64) -> String {
+        let mut sim = Sim::new(&SimOptions::new(5, seed));
+        sim.set_net(NetParams {
+            unreliable: true,
+            long_reordering: true,
+            duplicate: 0.05,
+        });
+        sim.add_clients(&Workload::default());
+        for round in 0..40 {
+            sim.run_for(ms(250)).expect("no violation");
+            let i = sim.rng.usize(0..5);
+            if round % 3 == 0 {
+                sim.crash(i);
+            } else if !sim.alive(i) {
+                sim.restart(i);
+            }
+        }
+        format!(
+            "{:?}\nturns {} rpcs {}\n{}",
+            sim.history.events,
+            sim.turns,
+            sim.net.rpcs,
+            sim.describe()
+        )
+    }
+
+    #[test]
+    fn the_same_seed_replays_the_same_run() {
+        let a = fingerprint(42);
+        assert_eq!(a, fingerprint(42));
+        assert_ne!(a, fingerprint(43));
+    }
+}
