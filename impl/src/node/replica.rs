@@ -230,8 +230,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     }
 
     /// Every Raft step goes through here: feed one event to the server, stage what it must
-    /// persist, follow its timer requests. (A per-step trace record belongs here: the event,
-    /// the server's state after it, and the returned [`Output`].)
+    /// persist, follow its timer requests. A per-step trace record belongs here, right after
+    /// `stage`: `now`, `self.cfg.id`, the [`Event`] (cloned before `handle`), the server's
+    /// state after the step (`&self.server`) and the returned [`Output`] (persist, messages,
+    /// apply, propose); what it persisted becomes durable at this batch's `sync` in
+    /// [`Replica::turn`].
     fn step(
         &mut self,
         now: Duration,
