@@ -55,9 +55,10 @@ lab_tests!(
 mod broken_runtime {
     //! A deliberately broken runtime must be caught: the simulator's fake disk acknowledges
     //! `sync` before the data is durable (`DiskFaults::ack_before_fsync`; the switch lives in the
-    //! fake disk in raft-tests, not in raft-impl). The lab's persistence tests and the
-    //! whole-cluster power-failure history must fail on every seed: a crash then loses votes and
-    //! entries the node had already acknowledged.
+    //! fake disk in raft-tests, not in raft-impl). A crash then loses votes and entries the
+    //! node had already acknowledged: persist1 and persist3 must fail on every one of seeds
+    //! 1–20, the whole-cluster power-failure history on at least 15 of them (it did on 166 of
+    //! seeds 1–200: results/sim-soak.md).
 
     use raft_tests::sim::disk::DiskFaults;
     use raft_tests::{seeds, suite};
@@ -66,37 +67,36 @@ mod broken_runtime {
         ack_before_fsync: true,
     };
 
-    fn caught_on_every_seed(name: &str) {
+    /// `name` passes on seeds 1–20 with the correct disk and fails with the broken one on at
+    /// least `min` of them (the runs are deterministic, so this is no flake).
+    fn caught_on_at_least(name: &str, min: usize) {
         let test = suite::find(name).expect("a suite test");
         let all: Vec<u64> = (1..=seeds::DEFAULT_SEEDS).collect();
-        // The correct disk passes on these seeds (the lab tests check that too) ...
         let correct = seeds::run(test, &all, DiskFaults::default());
-        assert!(
-            correct.is_empty(),
-            "{name} fails with a correct disk: {correct:?}"
-        );
-        // ... and the broken one is caught on each of them.
+        assert!(correct.is_empty(), "{name} fails with a correct disk: {correct:?}");
         let failures = seeds::run(test, &all, BROKEN);
         let caught: Vec<u64> = failures.iter().map(|(s, _)| *s).collect();
-        assert_eq!(
-            caught, all,
-            "{name} missed acknowledge-before-fsync on some seeds (caught only on {caught:?})"
+        assert!(
+            caught.len() >= min,
+            "{name} caught acknowledge-before-fsync on only {} of {} seeds ({caught:?})",
+            caught.len(),
+            all.len()
         );
     }
 
     #[test]
     fn persist1_catches_a_runtime_that_acknowledges_before_fsync() {
-        caught_on_every_seed("persist1");
+        caught_on_at_least("persist1", 20);
     }
 
     #[test]
     fn persist3_catches_a_runtime_that_acknowledges_before_fsync() {
-        caught_on_every_seed("persist3");
+        caught_on_at_least("persist3", 20);
     }
 
     #[test]
     fn power_failure_history_catches_a_runtime_that_acknowledges_before_fsync() {
-        caught_on_every_seed("linearizable_kv_power_failures");
+        caught_on_at_least("linearizable_kv_power_failures", 15);
     }
 }
 
