@@ -36,6 +36,10 @@ pub struct ModelArgs {
     /// Most entries per AppendEntries (default: the whole suffix).
     #[arg(long)]
     pub max_entries_per_append: Option<usize>,
+    /// Rejecting followers hint the start of the conflicting term (the runnable node's
+    /// setting; `Config::fast_backup` in the core).
+    #[arg(long)]
+    pub fast_backup: bool,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -58,6 +62,7 @@ impl ModelArgs {
             lossy: self.lossy,
             max_in_flight: self.max_in_flight,
             max_entries_per_append: self.max_entries_per_append,
+            fast_backup: self.fast_backup,
             mutant: self.mutant,
         };
         cfg.validate()?;

@@ -81,7 +81,7 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
             add("tlc", &tlc, s, t, sym, 600.0);
         }
     }
-    for std_cfg in standard() {
+    for std_cfg in standard().into_iter().filter(|s| !s.symmetry) {
         let (name, b) = (std_cfg.name, &std_cfg.bound);
         if name == "default" {
             add(name, b, Dfs, Some(1), false, 600.0);
@@ -188,6 +188,9 @@ pub fn check_args(c: &Case) -> Vec<String> {
         "--progress=0".into(),
         "--shorten-budget=0".into(),
     ];
+    if b.fast_backup {
+        a.push("--fast-backup".into());
+    }
     if let Some(n) = b.max_entries_per_append {
         a.push(format!("--max-entries-per-append={n}"));
     }

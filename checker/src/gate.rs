@@ -90,7 +90,7 @@ pub fn gate(args: &GateArgs) -> i32 {
                 let run_args = RunArgs {
                     strategy: Strategy::Dfs,
                     threads: None,
-                    symmetry: false,
+                    symmetry: std_cfg.symmetry,
                     timeout: Some(1500.0),
                     max_states: None,
                     seed: 0,

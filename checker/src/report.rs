@@ -17,6 +17,7 @@ pub struct ConfigJson {
     pub lossy: bool,
     pub max_in_flight: usize,
     pub max_entries_per_append: Option<usize>,
+    pub fast_backup: bool,
     pub mutant: Option<String>,
 }
 
@@ -32,6 +33,7 @@ impl From<&ModelConfig> for ConfigJson {
             lossy: c.lossy,
             max_in_flight: c.max_in_flight,
             max_entries_per_append: c.max_entries_per_append,
+            fast_backup: c.fast_backup,
             mutant: c.mutant.map(|m| m.name().to_string()),
         }
     }

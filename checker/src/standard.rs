@@ -9,6 +9,9 @@ pub struct Standard {
     /// What the configuration adds over the default.
     pub purpose: &'static str,
     pub bound: ModelConfig,
+    /// Checked with symmetry reduction (its distinct-state count is then of renaming classes;
+    /// the representative is canonical, so the count is the same on every run).
+    pub symmetry: bool,
 }
 
 pub fn standard() -> Vec<Standard> {
@@ -17,6 +20,22 @@ pub fn standard() -> Vec<Standard> {
             name: "default",
             purpose: "the default bound: 2 terms, a write and a read, one crash, loss",
             bound: ModelConfig::default(),
+            symmetry: false,
+        },
+        Standard {
+            name: "fast-backup",
+            purpose: "the runnable node's fast log backup (a rejecting follower hints the start \
+                      of the conflicting term): terms <= 3 and two values, where that hint \
+                      differs from the plain one (with terms <= 2 it never does)",
+            bound: ModelConfig {
+                fast_backup: true,
+                max_term: 3,
+                values: 2,
+                reads: 0,
+                max_crashes: 0,
+                ..ModelConfig::default()
+            },
+            symmetry: true,
         },
         Standard {
             name: "reordering",
@@ -26,6 +45,7 @@ pub fn standard() -> Vec<Standard> {
                 max_crashes: 0,
                 ..ModelConfig::default()
             },
+            symmetry: false,
         },
         Standard {
             name: "duplicating",
@@ -36,6 +56,7 @@ pub fn standard() -> Vec<Standard> {
                 max_crashes: 0,
                 ..ModelConfig::default()
             },
+            symmetry: false,
         },
     ]
 }

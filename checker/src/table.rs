@@ -21,6 +21,9 @@ fn config_text(c: &Value) -> String {
     if let Some(n) = c["max_entries_per_append"].as_u64() {
         let _ = write!(s, ", ≤ {n} entries per append");
     }
+    if c["fast_backup"] == true {
+        s.push_str(", fast backup");
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }

@@ -1,1 +1,10 @@
-//! Cross-crate tests live in tests/tests/.
+//! raft-tests: cross-crate tests, a deterministic simulator of the real runtime, the 6.5840
+//! Raft lab suite over it, linearizability checking of client histories, and the process-level
+//! soak (`raft-tests soak`).
+
+pub mod lab;
+pub mod linearizability;
+pub mod seeds;
+pub mod sim;
+pub mod soak;
+pub mod suite;

@@ -4,7 +4,7 @@
 //! bytes followed by the payload), then `length` bytes of payload, a postcard-encoded [`Record`].
 //! Decoding is a pure function over bytes so that it can be tested on arbitrary input.
 
-use raft_model::core::{Entry, HardState, Index, NodeId, Term};
+use raft_model::core::{Entry, HardState, Index, NodeId, Persist, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,38 @@ pub(crate) fn encode_record<C: Serialize>(
     buf.extend_from_slice(&len);
     buf.extend_from_slice(&crc.to_le_bytes());
     buf.extend_from_slice(&payload);
+    Ok(())
+}
+
+/// Appends to `buf` the framed records that make `persist` durable, reading the new entries
+/// from `hard`: `Truncate(after)`, then `HardState(term, vote)`, then `Entries(from, from..end)`.
+/// Costs O(new entries), not O(log). Shared by the WAL file and any other [`super::Durable`]
+/// that stores WAL bytes (the deterministic simulator's fake disk), so that both recover
+/// through [`decode_records`].
+pub fn encode_persist<C: Serialize>(
+    hard: &HardState<C>,
+    persist: &Persist,
+    buf: &mut Vec<u8>,
+) -> Result<(), postcard::Error> {
+    if let Some(after) = persist.truncated_after {
+        let record: RecordRef<'_, C> = RecordRef::Truncate { after };
+        encode_record(&record, buf)?;
+    }
+    if persist.term_or_vote {
+        let record: RecordRef<'_, C> = RecordRef::HardState {
+            current_term: hard.current_term,
+            voted_for: hard.voted_for,
+        };
+        encode_record(&record, buf)?;
+    }
+    if let Some(from) = persist.appended_from {
+        let start = (from.max(1) as usize - 1).min(hard.log.len());
+        let record = RecordRef::Entries {
+            from,
+            entries: &hard.log[start..],
+        };
+        encode_record(&record, buf)?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Compaction/rotation is not implemented: the file grows with the log.
 
-use super::record::{decode_records, encode_record, RecordRef, ScanError};
+use super::record::{decode_records, encode_persist, ScanError};
+use super::Durable;
 use raft_model::core::{HardState, Persist};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -98,30 +99,10 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
     /// Stages the records that make `persist` durable, reading the new entries from `hard`.
     /// Costs O(new entries), not O(log). Nothing is written until [`Wal::sync`].
     pub fn stage(&mut self, hard: &HardState<C>, persist: &Persist) -> Result<(), WalError> {
-        let mut records = Vec::new();
-        if let Some(after) = persist.truncated_after {
-            records.push(RecordRef::Truncate { after });
-        }
-        if persist.term_or_vote {
-            records.push(RecordRef::HardState {
-                current_term: hard.current_term,
-                voted_for: hard.voted_for,
-            });
-        }
-        if let Some(from) = persist.appended_from {
-            let start = (from.max(1) as usize - 1).min(hard.log.len());
-            records.push(RecordRef::Entries {
-                from,
-                entries: &hard.log[start..],
-            });
-        }
-        for record in &records {
-            encode_record(record, &mut self.staged).map_err(|source| WalError::Encode {
-                path: self.path.clone(),
-                source,
-            })?;
-        }
-        Ok(())
+        encode_persist(hard, persist, &mut self.staged).map_err(|source| WalError::Encode {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Whether records wait to be written.
@@ -149,5 +130,18 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The real disk behind a [`crate::node::replica::Replica`].
+impl<C: Serialize + DeserializeOwned + Clone> Durable<C> for Wal<C> {
+    type Error = WalError;
+
+    fn stage(&mut self, hard: &HardState<C>, persist: &Persist) -> Result<(), WalError> {
+        Wal::stage(self, hard, persist)
+    }
+
+    fn sync(&mut self) -> Result<(), WalError> {
+        Wal::sync(self).map(|_| ())
     }
 }

@@ -24,7 +24,8 @@ pub enum Message<C> {
     },
     /// Reply to `AppendEntries`. On success `match_index` is the last index the request covered
     /// (`prev_log_index + entries.len()`), which is what the leader may trust; on failure it is
-    /// the follower's last log index, a hint for moving `next_index` back quickly.
+    /// the follower's last log index (with `Config::fast_backup`, the index before its first
+    /// entry of the conflicting term), a hint for moving `next_index` back quickly.
     AppendEntriesResponse {
         term: Term,
         success: bool,

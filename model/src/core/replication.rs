@@ -94,7 +94,12 @@ impl<C: Clone> Server<C> {
         } else if cfg.is(Mutant::SkipPrevLogCheck) {
             prev_log_index.min(self.last_log_index())
         } else {
-            out.send(leader, self.append_reply(false, self.last_log_index()));
+            let hint = if cfg.fast_backup {
+                self.conflict_hint(prev_log_index)
+            } else {
+                self.last_log_index()
+            };
+            out.send(leader, self.append_reply(false, hint));
             return;
         };
 
@@ -147,6 +152,22 @@ impl<C: Clone> Server<C> {
             let index = prev + 1 + k as Index;
             index <= self.commit_index && self.term_at(index).is_some_and(|t| t != entry.term)
         })
+    }
+
+    /// [`Config::fast_backup`]'s rejection hint: if the log holds an entry of another term at
+    /// `prev_log_index`, the index just before this log's first entry of that term (so the
+    /// leader skips the whole conflicting term at once); otherwise the last log index.
+    fn conflict_hint(&self, prev_log_index: Index) -> Index {
+        match self.term_at(prev_log_index) {
+            Some(t) if prev_log_index > 0 => {
+                let mut first = prev_log_index;
+                while first > 1 && self.term_at(first - 1) == Some(t) {
+                    first -= 1;
+                }
+                first - 1
+            }
+            _ => self.last_log_index(),
+        }
     }
 
     fn append_reply(&self, success: bool, match_index: Index) -> Message<C> {

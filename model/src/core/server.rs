@@ -16,6 +16,11 @@ pub struct Config {
     pub peers: Vec<NodeId>,
     /// Most entries one AppendEntries carries (the rest follow once these are acknowledged).
     pub max_entries_per_append: usize,
+    /// A rejecting follower hints the index before its first entry of the conflicting term
+    /// (the §5.3 optimization: one rejected AppendEntries per term, not per entry) instead of
+    /// its last log index. Only `next_index` moves on this hint. Off by default (the model's
+    /// bounds are checked without it); the runnable node turns it on.
+    pub fast_backup: bool,
     /// A deliberately broken rule; `None` in every real deployment (see [`Mutant`]).
     mutant: Option<Mutant>,
 }
@@ -30,6 +35,7 @@ impl Config {
             id,
             peers,
             max_entries_per_append: usize::MAX,
+            fast_backup: false,
             mutant: None,
         }
     }
@@ -37,6 +43,12 @@ impl Config {
     /// The same configuration sending at most `n` (at least 1) entries per AppendEntries.
     pub fn with_max_entries_per_append(mut self, n: usize) -> Self {
         self.max_entries_per_append = n.max(1);
+        self
+    }
+
+    /// The same configuration with or without [`Config::fast_backup`].
+    pub fn with_fast_backup(mut self, on: bool) -> Self {
+        self.fast_backup = on;
         self
     }
 

@@ -83,6 +83,7 @@ impl RaftActor {
     pub(crate) fn server(i: usize, model: &ModelConfig) -> Self {
         let peers = (0..model.servers).map(|j| NodeId(j as u64));
         let mut cfg = Config::new(NodeId(i as u64), peers).with_mutant(model.mutant);
+        cfg = cfg.with_fast_backup(model.fast_backup);
         if let Some(n) = model.max_entries_per_append {
             cfg = cfg.with_max_entries_per_append(n);
         }

@@ -76,6 +76,9 @@ pub struct ModelConfig {
     pub max_in_flight: usize,
     /// Most entries per AppendEntries (`None`: the whole suffix from next_index).
     pub max_entries_per_append: Option<usize>,
+    /// Rejecting followers hint the start of the conflicting term (`Config::fast_backup`), as
+    /// the runnable node does.
+    pub fast_backup: bool,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
 }
@@ -92,6 +95,7 @@ impl Default for ModelConfig {
             lossy: true,
             max_in_flight: 1,
             max_entries_per_append: None,
+            fast_backup: false,
             mutant: None,
         }
     }

@@ -1,0 +1,314 @@
+//! The node as a sans-I/O state machine: the Raft [`Server`], the key-value state machine, the
+//! clients waiting for their proposals, the election and heartbeat deadlines and the RNG that
+//! draws election timeouts. It does no I/O of its own and reads no clock: the driver passes the
+//! time in, hands it a batch of inputs, and carries out what comes back.
+//!
+//! Two drivers use it: the real event loop (`event_loop.rs`: `recv_timeout`, `Instant`, mpsc
+//! channels, TCP peers, the [`crate::storage::Wal`]), and the deterministic simulator in
+//! raft-tests (virtual time, an in-memory network and a fake disk). Both therefore run the very
+//! same batching and durability logic.
+//!
+//! One call to [`Replica::turn`] is one batch, in the order of the durability contract
+//! (impl/README.md):
+//!
+//! 1. every input, then every due timer, goes through [`Replica::step`]: one `Server::handle`
+//!    and the staging of what its `Output::persist` names ([`Durable::stage`]);
+//! 2. [`Durable::sync`] once for the batch;
+//! 3. committed entries are applied to the key-value store, in log order;
+//! 4. the batch's Raft messages and then the client replies are returned, and the driver must
+//!    send them in that order (messages first, then replies).
+//!
+//! Nothing leaves the replica before step 2 returned `Ok`.
+
+use crate::kv::{Command, KvStore};
+use crate::storage::Durable;
+use crate::wire::ClientReply;
+use raft_model::core::{
+    Config, Entry, Event, Index, Message, NodeId, Output, ProposeResult, Role, Server, Term,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Timing of one replica. The election timeout is drawn uniformly from
+/// `election_timeout_min..=election_timeout_max` each time the timer restarts.
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    pub heartbeat_interval: Duration,
+    /// Each member's client address, for `NotLeader` hints.
+    pub client_addrs: BTreeMap<NodeId, String>,
+}
+
+/// One input of a batch. `T` says where a client's answer goes (an mpsc sender in the real
+/// node, a client id in the simulator).
+#[derive(Debug)]
+pub enum ReplicaInput<T> {
+    /// A Raft message from a peer.
+    Peer { from: NodeId, msg: Message<Command> },
+    /// A connection to a peer was (re)established: retransmit to it at once.
+    PeerConnected(NodeId),
+    /// A client's command, and where its answer goes.
+    Client { command: Command, reply: T },
+}
+
+/// What a batch asks the driver to do, after the batch was made durable: send `messages`,
+/// then deliver `replies`.
+#[derive(Debug)]
+pub struct Effects<T> {
+    pub messages: Vec<(NodeId, Message<Command>)>,
+    pub replies: Vec<(T, ClientReply)>,
+}
+
+impl<T> Default for Effects<T> {
+    fn default() -> Self {
+        Effects {
+            messages: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+}
+
+/// A client waiting for its proposal at some index to be applied.
+struct Pending<T> {
+    term: Term,
+    reply: T,
+}
+
+/// What one batch collects from its steps.
+struct Batch<T> {
+    effects: Effects<T>,
+    apply: Vec<(Index, Entry<Command>)>,
+    proposed: bool,
+}
+
+/// One Raft node without I/O (see the module documentation).
+pub struct Replica<D, T> {
+    cfg: Config,
+    server: Server<Command>,
+    durable: D,
+    kv: KvStore,
+    pending: BTreeMap<Index, Pending<T>>,
+    options: ReplicaOptions,
+    rng: fastrand::Rng,
+    election_deadline: Duration,
+    heartbeat_deadline: Duration,
+}
+
+impl<D: Durable<Command>, T> Replica<D, T> {
+    /// A replica around a server restarted from its durable state (`Server::restart`), at time
+    /// `now`; `seed` seeds the election-timeout RNG.
+    pub fn new(
+        cfg: Config,
+        server: Server<Command>,
+        durable: D,
+        options: ReplicaOptions,
+        seed: u64,
+        now: Duration,
+    ) -> Self {
+        let mut replica = Replica {
+            cfg,
+            server,
+            durable,
+            kv: KvStore::new(),
+            pending: BTreeMap::new(),
+            options,
+            rng: fastrand::Rng::with_seed(seed),
+            election_deadline: now,
+            heartbeat_deadline: now,
+        };
+        replica.reset_election_timer(now);
+        replica
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The protocol state (read-only).
+    pub fn server(&self) -> &Server<Command> {
+        &self.server
+    }
+
+    /// The key-value state machine (read-only).
+    pub fn kv(&self) -> &KvStore {
+        &self.kv
+    }
+
+    pub fn durable(&self) -> &D {
+        &self.durable
+    }
+
+    /// When the replica next wants a (possibly empty) turn: the heartbeat deadline of a
+    /// leader, the election deadline of anyone else.
+    pub fn next_deadline(&self) -> Duration {
+        if self.server.role == Role::Leader {
+            self.heartbeat_deadline
+        } else {
+            self.election_deadline
+        }
+    }
+
+    fn reset_election_timer(&mut self, now: Duration) {
+        let min = self.options.election_timeout_min;
+        let max = self.options.election_timeout_max.max(min);
+        let spread = (max - min).as_millis() as u64;
+        let jitter = Duration::from_millis(self.rng.u64(0..=spread));
+        self.election_deadline = now + min + jitter;
+    }
+
+    /// One batch at time `now`: every input, then the due timers; one sync; then apply. Returns
+    /// what to send and whom to answer, in that order. An `Err` is a storage failure: the node
+    /// can no longer promise durability and must stop.
+    pub fn turn(
+        &mut self,
+        now: Duration,
+        inputs: impl IntoIterator<Item = ReplicaInput<T>>,
+    ) -> Result<Effects<T>, D::Error> {
+        let mut batch = Batch {
+            effects: Effects::default(),
+            apply: Vec::new(),
+            proposed: false,
+        };
+        for input in inputs {
+            match input {
+                ReplicaInput::Peer { from, msg } => {
+                    let rejected =
+                        matches!(msg, Message::AppendEntriesResponse { success: false, .. });
+                    let next_before = self.server.next_index.get(&from).copied();
+                    self.step(now, Event::Receive { from, msg }, &mut batch)?;
+                    let next_after = self.server.next_index.get(&from).copied();
+                    if rejected && self.server.role == Role::Leader && next_after < next_before {
+                        // The follower's log did not match and the server moved next_index
+                        // back: probe again at once rather than at the next heartbeat, so that
+                        // a divergent log is repaired at one step per round trip. (Only when
+                        // next_index moved: a rejection that changes nothing waits for the
+                        // heartbeat, so no exchange can loop at network speed.)
+                        self.step(now, Event::Resend { to: from }, &mut batch)?;
+                    }
+                }
+                ReplicaInput::PeerConnected(to) => {
+                    self.step(now, Event::Resend { to }, &mut batch)?;
+                }
+                ReplicaInput::Client { command, reply } => {
+                    self.propose(now, command, reply, &mut batch)?
+                }
+            }
+        }
+        self.fire_timers(now, &mut batch)?;
+
+        // (1) Durable before anything that depends on it leaves this node.
+        self.durable.sync()?;
+        // (2) The messages are returned first; (3) apply, and answer the clients whose
+        // proposals were applied.
+        for (index, entry) in std::mem::take(&mut batch.apply) {
+            let result = self.kv.apply(&entry.command);
+            if let Some(pending) = self.pending.remove(&index) {
+                let reply = if pending.term == entry.term {
+                    ClientReply::Ok(result)
+                } else {
+                    ClientReply::Error(format!(
+                        "proposal at index {index} was replaced by an entry of term {}; retry",
+                        entry.term
+                    ))
+                };
+                batch.effects.replies.push((pending.reply, reply));
+            }
+        }
+        if self.server.role != Role::Leader && !self.pending.is_empty() {
+            // Lost leadership: the proposals may still commit, but this node will not learn of
+            // it soon. The client retries elsewhere with the same seq (applied at most once).
+            let hint = self.leader_hint();
+            for (_, pending) in std::mem::take(&mut self.pending) {
+                let reply = ClientReply::NotLeader {
+                    leader_hint: hint.clone(),
+                };
+                batch.effects.replies.push((pending.reply, reply));
+            }
+        }
+        Ok(batch.effects)
+    }
+
+    /// Every Raft step goes through here: feed one event to the server, stage what it must
+    /// persist, follow its timer requests. A per-step trace record belongs here, right after
+    /// `stage`: `now`, `self.cfg.id`, the [`Event`] (cloned before `handle`), the server's
+    /// state after the step (`&self.server`) and the returned [`Output`] (persist, messages,
+    /// apply, propose); what it persisted becomes durable at this batch's `sync` in
+    /// [`Replica::turn`].
+    fn step(
+        &mut self,
+        now: Duration,
+        event: Event<Command>,
+        batch: &mut Batch<T>,
+    ) -> Result<Option<ProposeResult>, D::Error> {
+        let was_leader = self.server.role == Role::Leader;
+        let out: Output<Command> = self.server.handle(&self.cfg, event);
+        self.durable.stage(&self.server.hard, &out.persist)?;
+        if out.reset_election_timer {
+            self.reset_election_timer(now);
+        }
+        if !was_leader && self.server.role == Role::Leader {
+            tracing::info!(id = %self.cfg.id, term = self.server.current_term(), "became leader");
+            self.heartbeat_deadline = now + self.options.heartbeat_interval;
+        }
+        batch.effects.messages.extend(out.messages);
+        batch.apply.extend(out.apply);
+        Ok(out.propose)
+    }
+
+    fn propose(
+        &mut self,
+        now: Duration,
+        command: Command,
+        reply: T,
+        batch: &mut Batch<T>,
+    ) -> Result<(), D::Error> {
+        match self.step(now, Event::Propose(command), batch)? {
+            Some(ProposeResult::Accepted { index, term }) => {
+                batch.proposed = true;
+                if let Some(old) = self.pending.insert(index, Pending { term, reply }) {
+                    // An older proposal at this index was truncated away.
+                    let msg = format!("proposal at index {index} was overwritten; retry");
+                    batch
+                        .effects
+                        .replies
+                        .push((old.reply, ClientReply::Error(msg)));
+                }
+            }
+            Some(ProposeResult::NotLeader { leader_hint }) => {
+                let hint = leader_hint.and_then(|id| self.options.client_addrs.get(&id).cloned());
+                batch
+                    .effects
+                    .replies
+                    .push((reply, ClientReply::NotLeader { leader_hint: hint }));
+            }
+            None => {
+                let msg = "the server gave no answer to a proposal".to_string();
+                batch.effects.replies.push((reply, ClientReply::Error(msg)));
+            }
+        }
+        Ok(())
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        self.server
+            .leader_id
+            .filter(|id| *id != self.cfg.id)
+            .and_then(|id| self.options.client_addrs.get(&id).cloned())
+    }
+
+    /// Election timeout (followers, candidates); heartbeat (leaders, also right after new
+    /// proposals so that they replicate at once).
+    fn fire_timers(&mut self, now: Duration, batch: &mut Batch<T>) -> Result<(), D::Error> {
+        if self.server.role != Role::Leader && now >= self.election_deadline {
+            tracing::debug!(id = %self.cfg.id, term = self.server.current_term(), "election timeout");
+            self.step(now, Event::ElectionTimeout, batch)?;
+            self.reset_election_timer(now);
+        }
+        if self.server.role == Role::Leader && (batch.proposed || now >= self.heartbeat_deadline) {
+            self.step(now, Event::Heartbeat, batch)?;
+            self.heartbeat_deadline = now + self.options.heartbeat_interval;
+        }
+        Ok(())
+    }
+}

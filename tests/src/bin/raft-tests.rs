@@ -1,0 +1,238 @@
+//! `raft-tests`: long runs that do not belong in a timed CI test.
+//!
+//! - `raft-tests sim-soak --seeds 1000 [--from S] [--only NAME] [--ack-before-fsync]`: every
+//!   suite test of the deterministic simulator over many seeds (in parallel); prints each
+//!   failing seed with its replay command. `--ack-before-fsync` runs the suite against the fake
+//!   disk that acknowledges before it is durable, and reports which tests catch it.
+//! - `raft-tests soak --trials 100`: the process-level soak (3 `raft-node` processes, write
+//!   load, SIGKILL and restart at random times; every acknowledged write must be present and
+//!   the history linearizable).
+//!
+//! Exit codes: 0 all passed; 1 a failure (a seed, a lost write, a violation); 2 bad usage.
+
+use clap::{Parser, Subcommand};
+use raft_tests::seeds;
+use raft_tests::sim::disk::DiskFaults;
+use raft_tests::soak::{self, SoakOptions};
+use raft_tests::suite::{self, TestFn};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "Soak runs of the Raft suite (simulated) and of the real cluster (processes)")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run every suite test of the simulator over many seeds.
+    SimSoak {
+        /// Number of seeds per test.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Only this test (a name from the suite, e.g. figure8).
+        #[arg(long)]
+        only: Option<String>,
+        /// Run against the broken fake disk (acknowledges fsync before data is durable).
+        #[arg(long)]
+        ack_before_fsync: bool,
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Process-level soak: 3 raft-node processes, write load, random SIGKILLs and restarts.
+    Soak {
+        /// Number of trials.
+        #[arg(long, default_value_t = 100)]
+        trials: u32,
+        /// Seconds of load (and kills) per trial.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// The raft-node binary (default: next to this executable).
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
+        /// Seed of the trials' random choices (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write the summary (markdown) to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match args.command {
+        Cmd::SimSoak {
+            seeds,
+            from,
+            only,
+            ack_before_fsync,
+            threads,
+        } => sim_soak(seeds, from, only, ack_before_fsync, threads),
+        Cmd::Soak {
+            trials,
+            seconds,
+            node_bin,
+            seed,
+            report,
+        } => {
+            let node_bin = match node_bin.or_else(default_node_bin) {
+                Some(p) if p.is_file() => p,
+                Some(p) => {
+                    eprintln!(
+                        "raft-tests: no raft-node binary at {} (build it: cargo build --release -p raft-impl, or pass --node-bin)",
+                        p.display()
+                    );
+                    return ExitCode::from(2);
+                }
+                None => {
+                    eprintln!("raft-tests: cannot locate raft-node; pass --node-bin");
+                    return ExitCode::from(2);
+                }
+            };
+            if trials == 0 || !(0.5..=600.0).contains(&seconds) {
+                eprintln!("raft-tests: need --trials ≥ 1 and 0.5 ≤ --seconds ≤ 600");
+                return ExitCode::from(2);
+            }
+            let options = SoakOptions {
+                trials,
+                load: std::time::Duration::from_secs_f64(seconds),
+                node_bin,
+                seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+            };
+            match soak::run(&options) {
+                Ok(summary) => {
+                    let text = summary.markdown(&options);
+                    println!("{text}");
+                    if let Some(path) = report {
+                        if let Err(e) = std::fs::write(&path, &text) {
+                            eprintln!("raft-tests: cannot write {}: {e}", path.display());
+                            return ExitCode::from(1);
+                        }
+                    }
+                    if summary.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("raft-tests: soak: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn default_node_bin() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("raft-node"))
+}
+
+fn sim_soak(
+    count: u64,
+    from: u64,
+    only: Option<String>,
+    ack_before_fsync: bool,
+    threads: Option<usize>,
+) -> ExitCode {
+    let tests: Vec<(&str, TestFn)> = match &only {
+        Some(name) => match suite::find(name) {
+            Some(f) => vec![(
+                suite::SUITE
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("", |(n, _)| n),
+                f,
+            )],
+            None => {
+                let names: Vec<&str> = suite::SUITE.iter().map(|(n, _)| *n).collect();
+                eprintln!(
+                    "raft-tests: no suite test {name:?}; tests: {}",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => suite::SUITE.to_vec(),
+    };
+    if count == 0 {
+        eprintln!("raft-tests: --seeds must be at least 1");
+        return ExitCode::from(2);
+    }
+    let faults = DiskFaults { ack_before_fsync };
+    let jobs: Vec<(usize, u64)> = (0..tests.len())
+        .flat_map(|t| (from..from + count).map(move |s| (t, s)))
+        .collect();
+    let threads = threads
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let failures: Mutex<Vec<(usize, u64, String)>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(t, seed)) = jobs.get(k) else {
+                    return;
+                };
+                let result = seeds::run(tests[t].1, &[seed], faults);
+                if let Some((_, msg)) = result.into_iter().next() {
+                    let first_line = msg.lines().next().unwrap_or("").to_string();
+                    if let Ok(mut f) = failures.lock() {
+                        f.push((t, seed, first_line));
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap_or_default();
+    failures.sort();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "sim-soak: {} tests × {count} seeds (from {from}){} in {secs:.1} s on {threads} threads",
+        tests.len(),
+        if ack_before_fsync {
+            ", fake disk acknowledging before fsync"
+        } else {
+            ""
+        }
+    );
+    for (t, (name, _)) in tests.iter().enumerate() {
+        let failed: Vec<&(usize, u64, String)> = failures.iter().filter(|f| f.0 == t).collect();
+        println!("  {name:<32} {:>5} / {count} failed", failed.len());
+        for (_, seed, msg) in failed.iter().take(3) {
+            println!("      seed={seed}: {msg}");
+            if !ack_before_fsync {
+                println!("      replay: {}", seeds::replay_command(name, *seed));
+            }
+        }
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

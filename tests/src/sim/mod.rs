@@ -1,0 +1,491 @@
+//! A deterministic simulator of a Raft cluster: N replicas of the real runtime
+//! (`raft_impl::node::replica::Replica`, the same batching and durability logic as the real
+//! event loop) on one thread, in virtual time, over an in-memory network and fake disks.
+//!
+//! Everything random comes from one seeded RNG, and every queue is ordered by (virtual time,
+//! insertion number), so a seed replays the same run exactly. Faults: per-message delay, loss,
+//! duplication and long reordering ([`network`]), per-server disconnects and per-link cuts,
+//! crashes (volatile state gone, the disk keeps what was synced: [`disk`]) and restarts.
+//!
+//! The simulator watches every turn of every replica and records the first safety violation:
+//! Election Safety (two leaders in one term, Raft paper Figure 3) and State Machine Safety
+//! (two servers applying different commands at one index: the lab's applier check "commit
+//! index=… server=… != server=…").
+
+pub mod clients;
+pub mod disk;
+pub mod network;
+
+use crate::linearizability::History;
+use clients::KvClient;
+use disk::{DiskFaults, SimDisk};
+use network::{is_reply, ClientToken, Delivery, NetParams, Network};
+use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
+use raft_impl::kv::Command;
+use raft_impl::node::replica::{Replica, ReplicaInput, ReplicaOptions};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Timing and faults of a simulated cluster.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub servers: usize,
+    pub seed: u64,
+    pub disk: DiskFaults,
+    /// The lab asks for at most 10 heartbeats per second.
+    pub heartbeat: Duration,
+    pub election_timeout: (Duration, Duration),
+    /// Most entries per AppendEntries (the real node's `MAX_ENTRIES_PER_APPEND`).
+    pub max_entries_per_append: usize,
+    /// Most replica turns before the run is declared stuck (a livelock or message storm is a
+    /// failure, not a hang).
+    pub max_turns: u64,
+}
+
+impl SimOptions {
+    pub fn new(servers: usize, seed: u64) -> Self {
+        SimOptions {
+            servers,
+            seed,
+            disk: DiskFaults::default(),
+            heartbeat: ms(100),
+            election_timeout: (ms(300), ms(600)),
+            max_entries_per_append: raft_impl::node::MAX_ENTRIES_PER_APPEND,
+            max_turns: 3_000_000,
+        }
+    }
+}
+
+type SimReplica = Replica<SimDisk, ClientToken>;
+
+struct Node {
+    replica: Option<SimReplica>,
+    disk: SimDisk,
+    /// Every command this server has applied, by index (kept across its crashes, as the lab
+    /// keeps `cfg.logs`).
+    applied: BTreeMap<Index, Command>,
+    /// Highest index applied by the current incarnation.
+    seen_applied: Index,
+}
+
+pub struct Sim {
+    pub now: Duration,
+    pub rng: fastrand::Rng,
+    pub net: Network,
+    nodes: Vec<Node>,
+    cfgs: Vec<Config>,
+    options: ReplicaOptions,
+    leaders: BTreeMap<Term, usize>,
+    committed: BTreeMap<Index, (usize, Command)>,
+    violation: Option<String>,
+    /// Count the encoded bytes of every request (RPCBytes).
+    pub count_bytes: bool,
+    pub clients: Vec<KvClient>,
+    pub history: History,
+    /// Replica turns taken (a measure of the work simulated).
+    pub turns: u64,
+    max_turns: u64,
+    history_threads: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Net,
+    Node(usize),
+    Client(usize),
+}
+
+impl Sim {
+    pub fn new(opts: &SimOptions) -> Self {
+        let n = opts.servers;
+        let ids: Vec<NodeId> = (0..n as u64).map(NodeId).collect();
+        let cfgs = ids
+            .iter()
+            .map(|id| {
+                Config::new(*id, ids.iter().copied())
+                    .with_max_entries_per_append(opts.max_entries_per_append)
+                    .with_fast_backup(true)
+            })
+            .collect();
+        let options = ReplicaOptions {
+            election_timeout_min: opts.election_timeout.0,
+            election_timeout_max: opts.election_timeout.1,
+            heartbeat_interval: opts.heartbeat,
+            // A client "address" in the simulator is the server's index.
+            client_addrs: ids.iter().map(|id| (*id, id.0.to_string())).collect(),
+        };
+        let mut sim = Sim {
+            now: Duration::ZERO,
+            rng: fastrand::Rng::with_seed(opts.seed),
+            net: Network::new(n),
+            nodes: Vec::new(),
+            cfgs,
+            options,
+            leaders: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            violation: None,
+            count_bytes: false,
+            clients: Vec::new(),
+            history: History::default(),
+            turns: 0,
+            max_turns: opts.max_turns,
+            history_threads: 0,
+        };
+        for _ in 0..n {
+            let disk = SimDisk::default();
+            disk.0.borrow_mut().faults = opts.disk;
+            sim.nodes.push(Node {
+                replica: None,
+                disk,
+                applied: BTreeMap::new(),
+                seen_applied: 0,
+            });
+        }
+        for i in 0..n {
+            sim.restart(i);
+        }
+        sim
+    }
+
+    pub fn servers(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn set_net(&mut self, params: NetParams) {
+        self.net.params = params;
+    }
+
+    /// The first safety violation seen, if any.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.violation {
+            Some(v) => Err(v.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn violate(&mut self, what: String) {
+        if self.violation.is_none() {
+            self.violation = Some(format!("at {:?}: {what}", self.now));
+        }
+    }
+
+    pub fn alive(&self, i: usize) -> bool {
+        self.nodes[i].replica.is_some()
+    }
+
+    pub fn server(&self, i: usize) -> Option<&Server<Command>> {
+        self.nodes[i].replica.as_ref().map(|r| r.server())
+    }
+
+    /// Lab `GetState`: (term, is leader) of a live server.
+    pub fn state(&self, i: usize) -> Option<(Term, bool)> {
+        self.server(i)
+            .map(|s| (s.current_term(), s.role == Role::Leader))
+    }
+
+    pub fn connect(&mut self, i: usize) {
+        self.net.connected[i] = true;
+    }
+
+    pub fn disconnect(&mut self, i: usize) {
+        self.net.connected[i] = false;
+    }
+
+    pub fn connected(&self, i: usize) -> bool {
+        self.net.connected[i]
+    }
+
+    /// Cuts every link between the two groups, both ways.
+    pub fn partition(&mut self, a: &[usize], b: &[usize]) {
+        for &x in a {
+            for &y in b {
+                self.net.cut.insert((x, y));
+                self.net.cut.insert((y, x));
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.net.cut.clear();
+    }
+
+    /// The process dies: volatile state gone; the disk keeps what was synced.
+    pub fn crash(&mut self, i: usize) {
+        if self.nodes[i].replica.take().is_some() {
+            let torn = self.rng.f64();
+            self.nodes[i].disk.0.borrow_mut().crash(torn);
+        }
+    }
+
+    /// Starts server `i` from its disk, through the real recovery path (`decode_records`, then
+    /// `Server::restart`), as `raft_impl::node::start` does.
+    pub fn restart(&mut self, i: usize) {
+        self.crash(i);
+        let recovered = self.nodes[i].disk.0.borrow_mut().recover();
+        let hard = match recovered {
+            Ok(h) => h,
+            Err(e) => {
+                self.violate(format!("server {i} cannot recover its WAL: {e}"));
+                return;
+            }
+        };
+        let cfg = self.cfgs[i].clone();
+        let server = Server::restart(&cfg, hard);
+        let seed = self.rng.u64(..);
+        let replica = Replica::new(
+            cfg,
+            server,
+            self.nodes[i].disk.clone(),
+            self.options.clone(),
+            seed,
+            self.now,
+        );
+        self.nodes[i].replica = Some(replica);
+        self.nodes[i].seen_applied = 0;
+    }
+
+    /// Lab `Start`: proposes `command` at server `i` if it is a live leader; returns the index
+    /// and term it was appended at.
+    pub fn start(&mut self, i: usize, command: Command) -> Option<(Index, Term)> {
+        let (_, leader) = self.state(i)?;
+        if !leader {
+            return None;
+        }
+        let input = ReplicaInput::Client {
+            command,
+            reply: ClientToken::LAB,
+        };
+        self.turn(i, vec![input]);
+        let s = self.server(i)?;
+        (s.role == Role::Leader).then(|| (s.last_log_index(), s.current_term()))
+    }
+
+    /// Commands applied at `index`: how many servers applied one, and which (lab
+    /// `nCommitted`; servers disagreeing is a violation).
+    pub fn n_committed(&self, index: Index) -> Result<(usize, Option<Command>), String> {
+        let mut count = 0;
+        let mut cmd: Option<&Command> = None;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(c) = node.applied.get(&index) {
+                if let Some(prev) = cmd {
+                    if prev != c {
+                        return Err(format!(
+                            "committed values do not match: index {index}, {prev:?}, {c:?} (server {i})"
+                        ));
+                    }
+                }
+                count += 1;
+                cmd = Some(c);
+            }
+        }
+        Ok((count, cmd.cloned()))
+    }
+
+    /// One line per server: alive, connected, term, role, log length, last term, commit
+    /// index; for leaders also next_index (for failure messages).
+    pub fn describe(&self) -> String {
+        let mut lines = vec![format!(
+            "at {:?}, {} messages in flight",
+            self.now,
+            self.net.in_flight()
+        )];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let conn = if self.net.connected[i] {
+                "connected"
+            } else {
+                "disconnected"
+            };
+            match node.replica.as_ref().map(|r| r.server()) {
+                None => lines.push(format!("  server {i}: down, {conn}")),
+                Some(s) => lines.push(format!(
+                    "  server {i}: {conn}, term {}, {:?}, log {} (last term {}), commit {}{}",
+                    s.current_term(),
+                    s.role,
+                    s.last_log_index(),
+                    s.last_log_term(),
+                    s.commit_index,
+                    if s.role == Role::Leader {
+                        format!(", next_index {:?}", s.next_index)
+                    } else {
+                        String::new()
+                    }
+                )),
+            }
+        }
+        lines.join("\n")
+    }
+
+    /// Runs the cluster for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) -> Result<(), String> {
+        let end = self.now + d;
+        self.run_until(end)
+    }
+
+    /// Processes every delivery, timer and client wake-up due up to `end`, in time order.
+    pub fn run_until(&mut self, end: Duration) -> Result<(), String> {
+        loop {
+            self.check()?;
+            let mut best: Option<(Duration, Next)> = None;
+            let mut consider = |t: Duration, what: Next| {
+                if t <= end && best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, what));
+                }
+            };
+            if let Some(t) = self.net.next_time() {
+                consider(t, Next::Net);
+            }
+            for (i, node) in self.nodes.iter().enumerate() {
+                if let Some(r) = &node.replica {
+                    consider(r.next_deadline(), Next::Node(i));
+                }
+            }
+            for (c, client) in self.clients.iter().enumerate() {
+                if let Some(t) = client.wake {
+                    consider(t, Next::Client(c));
+                }
+            }
+            let Some((t, what)) = best else {
+                self.now = self.now.max(end);
+                return Ok(());
+            };
+            self.now = self.now.max(t);
+            match what {
+                Next::Net => {
+                    if let Some((_, delivery)) = self.net.pop() {
+                        self.deliver(delivery);
+                    }
+                }
+                Next::Node(i) => self.turn(i, Vec::new()),
+                Next::Client(c) => self.client_wake(c),
+            }
+        }
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Peer { from, to, msg } => {
+                let (f, t) = (from.0 as usize, to.0 as usize);
+                if self.net.link_up(f, t) {
+                    self.turn(t, vec![ReplicaInput::Peer { from, msg }]);
+                }
+            }
+            Delivery::Request { to, token, command } => {
+                self.turn(
+                    to,
+                    vec![ReplicaInput::Client {
+                        command,
+                        reply: token,
+                    }],
+                );
+            }
+            Delivery::Reply { token, reply } => self.client_reply(token, reply),
+        }
+    }
+
+    /// One batch of server `i`, then its effects: messages into the network, then replies.
+    fn turn(&mut self, i: usize, inputs: Vec<ReplicaInput<ClientToken>>) {
+        let Some(replica) = self.nodes[i].replica.as_mut() else {
+            return;
+        };
+        self.turns += 1;
+        if self.turns > self.max_turns {
+            let msg = format!(
+                "more than {} turns: a livelock or a message storm",
+                self.max_turns
+            );
+            self.violate(msg);
+            return;
+        }
+        let effects = match replica.turn(self.now, inputs) {
+            Ok(e) => e,
+            Err(e) => {
+                self.violate(format!("server {i}: storage failure: {e}"));
+                return;
+            }
+        };
+        self.observe(i);
+        for (to, msg) in effects.messages {
+            self.send_peer(i, to.0 as usize, msg);
+        }
+        for (token, reply) in effects.replies {
+            if token == ClientToken::LAB {
+                continue;
+            }
+            for delay in self.net.fate(&mut self.rng, true) {
+                let reply = reply.clone();
+                self.net
+                    .push(self.now + delay, Delivery::Reply { token, reply });
+            }
+        }
+    }
+
+    fn send_peer(&mut self, from: usize, to: usize, msg: Message<Command>) {
+        let reply = is_reply(&msg);
+        if !reply {
+            self.net.rpcs += 1;
+            if self.count_bytes {
+                self.net.bytes += postcard::to_allocvec(&msg).map_or(0, |b| b.len() as u64);
+            }
+        }
+        if !self.net.link_up(from, to) {
+            return;
+        }
+        for delay in self.net.fate(&mut self.rng, reply) {
+            let delivery = Delivery::Peer {
+                from: NodeId(from as u64),
+                to: NodeId(to as u64),
+                msg: msg.clone(),
+            };
+            self.net.push(self.now + delay, delivery);
+        }
+    }
+
+    /// Election Safety and State Machine Safety, after every turn of server `i`.
+    fn observe(&mut self, i: usize) {
+        let Some(server) = self.nodes[i].replica.as_ref().map(|r| r.server()) else {
+            return;
+        };
+        let mut problems = Vec::new();
+        if server.role == Role::Leader {
+            let term = server.current_term();
+            match self.leaders.get(&term) {
+                Some(&other) if other != i => problems.push(format!(
+                    "Election Safety: term {term} has two leaders, servers {other} and {i}"
+                )),
+                Some(_) => {}
+                None => {
+                    self.leaders.insert(term, i);
+                }
+            }
+        }
+        let mut newly = Vec::new();
+        let mut seen = self.nodes[i].seen_applied;
+        while seen < server.last_applied {
+            seen += 1;
+            match server.entry(seen) {
+                Some(e) => newly.push((seen, e.command.clone())),
+                None => problems.push(format!("server {i} applied index {seen} past its log")),
+            }
+        }
+        self.nodes[i].seen_applied = seen;
+        for (index, cmd) in newly {
+            match self.committed.get(&index) {
+                Some((j, other)) if *other != cmd => problems.push(format!(
+                    "State Machine Safety: commit index={index} server={i} {cmd:?} != server={j} {other:?}"
+                )),
+                Some(_) => {}
+                None => {
+                    self.committed.insert(index, (i, cmd.clone()));
+                }
+            }
+            self.nodes[i].applied.insert(index, cmd);
+        }
+        for p in problems {
+            self.violate(p);
+        }
+    }
+}
