@@ -73,7 +73,10 @@ mod broken_runtime {
         let test = suite::find(name).expect("a suite test");
         let all: Vec<u64> = (1..=seeds::DEFAULT_SEEDS).collect();
         let correct = seeds::run(test, &all, DiskFaults::default());
-        assert!(correct.is_empty(), "{name} fails with a correct disk: {correct:?}");
+        assert!(
+            correct.is_empty(),
+            "{name} fails with a correct disk: {correct:?}"
+        );
         let failures = seeds::run(test, &all, BROKEN);
         let caught: Vec<u64> = failures.iter().map(|(s, _)| *s).collect();
         assert!(
