@@ -133,12 +133,14 @@ impl<C: Clone> Server<C> {
         let last_new = prev + entries.len() as Index;
 
         // 5. If leader_commit > commit_index, set commit_index = min(leader_commit, index of last
-        //    new entry).
+        //    new entry) — but never lower it: a request covering fewer entries than this server
+        //    already knows committed (reordered, or sent after next_index moved back) says
+        //    nothing new, and commit_index only grows while the server is up.
         if leader_commit > self.commit_index {
             self.commit_index = if cfg.is(Mutant::FollowerCommitPastMatch) {
                 leader_commit
             } else {
-                leader_commit.min(last_new)
+                leader_commit.min(last_new).max(self.commit_index)
             };
             self.apply_committed(out);
         }

@@ -139,6 +139,20 @@ fn follower_commit_is_bounded_by_last_new_entry() {
 }
 
 #[test]
+fn follower_commit_never_goes_down() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    s.handle(
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 1)),
+    );
+    assert_eq!(s.commit_index, 1);
+    // A request that covers no entry (prev 0, none sent) but names a higher commit index.
+    s.handle(&c, receive(1, append(1, (0, 0), vec![], 2)));
+    assert_eq!(s.commit_index, 1, "commit_index went down");
+}
+
+#[test]
 fn leader_never_commits_earlier_term_entries_by_counting() {
     // Figure 8: leader of term 3 holds an entry of term 2 replicated on a majority.
     let c = cfg(0, 3);
