@@ -97,7 +97,10 @@ pub fn gate(args: &GateArgs) -> i32 {
                     shorten_budget: 60.0,
                     progress: 30.0,
                 };
-                let outcome = run::check(&bound, &run_args);
+                let mut outcome = run::check(&bound, &run_args);
+                // VmHWM is the whole gate process's peak so far, not this run's: leave it out
+                // (`raft-check bench` measures memory one process per run).
+                outcome.report.peak_memory_bytes = None;
                 let report = &outcome.report;
                 print!("{}", report.summary());
                 let code = report.exit_code();
