@@ -1,27 +1,15 @@
 //! The `raft-check check` contract: exit codes, messages, JSON. These run the release binary.
 
-use std::process::{Command, Output};
+mod common;
 
-fn raft_check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raft-check"))
-        .args(args)
-        .output()
-        .expect("raft-check runs")
-}
+use common::{json_of, raft_check};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn json_of(path: &std::path::Path) -> serde_json::Value {
-    let raw = std::fs::read_to_string(path).expect("JSON written");
-    serde_json::from_str(&raw).expect("valid JSON")
-}
-
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("raft-check-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::tmp("cli", name)
 }
 
 #[test]

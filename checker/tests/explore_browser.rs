@@ -8,6 +8,9 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+
+mod common;
+use common::raft_check;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -15,17 +18,8 @@ use std::time::{Duration, Instant};
 /// a crash/recover path.
 const MUTANT: &str = "forget-vote-on-restart";
 
-fn raft_check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raft-check"))
-        .args(args)
-        .output()
-        .expect("raft-check runs")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("explore-browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::tmp("explore-browser", name)
 }
 
 /// A child process killed (by its id) when the test ends, pass or fail.

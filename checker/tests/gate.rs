@@ -1,14 +1,10 @@
 //! The gate fails when it must: an edited baseline, a mutant forced on, an unknown item.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn raft_check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raft-check"))
-        .args(args)
-        .output()
-        .expect("raft-check runs")
-}
+mod common;
+use common::raft_check;
 
 fn text(o: &Output) -> String {
     format!(

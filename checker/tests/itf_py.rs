@@ -5,26 +5,16 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::{json_of, raft_check};
 
 /// Its shortest counterexample commits an entry, so logs are not empty.
 const MUTANT: &str = "vote-without-log-check";
 
-fn raft_check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raft-check"))
-        .args(args)
-        .output()
-        .expect("raft-check runs")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("itf-py");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn json_of(path: &PathBuf) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("file written")).expect("JSON")
+    common::tmp("itf-py", name)
 }
 
 /// Decode the ITF file with itf-py and print what it read as plain JSON: the variables, the
