@@ -118,6 +118,7 @@ mod determinism {
             unreliable: true,
             long_reordering: true,
             duplicate: 0.05,
+            replay_frames: false,
         });
         sim.add_clients(&Workload::default());
         for round in 0..40 {

@@ -22,7 +22,9 @@
 
 use crate::kv::{Command, KvStore};
 use crate::storage::Durable;
+use crate::trace::TraceSink;
 use crate::wire::ClientReply;
+use raft_model::conform::TraceEvent;
 use raft_model::core::{
     Config, Entry, Event, Index, Message, NodeId, Output, ProposeResult, Role, Server, Term,
 };
@@ -93,6 +95,18 @@ pub struct Replica<D, T> {
     rng: fastrand::Rng,
     election_deadline: Duration,
     heartbeat_deadline: Duration,
+    /// Where trace records go (`None`: no tracing, one branch per step).
+    trace: Option<Box<dyn TraceSink>>,
+    /// This batch's records, handed to `trace` once the batch is durable.
+    traced: Vec<Traced>,
+}
+
+/// One step's trace record, waiting for its batch's sync.
+struct Traced {
+    time: Duration,
+    event: TraceEvent<Command>,
+    state_after: Server<Command>,
+    sent: Vec<(NodeId, Message<Command>)>,
 }
 
 impl<D: Durable<Command>, T> Replica<D, T> {
@@ -116,9 +130,16 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             rng: fastrand::Rng::with_seed(seed),
             election_deadline: now,
             heartbeat_deadline: now,
+            trace: None,
+            traced: Vec::new(),
         };
         replica.reset_election_timer(now);
         replica
+    }
+
+    /// Trace every step from now on into `sink` (see [`crate::trace`]).
+    pub fn set_trace(&mut self, sink: Box<dyn TraceSink>) {
+        self.trace = Some(sink);
     }
 
     pub fn config(&self) -> &Config {
@@ -165,6 +186,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         now: Duration,
         inputs: impl IntoIterator<Item = ReplicaInput<T>>,
     ) -> Result<Effects<T>, D::Error> {
+        self.traced.clear();
         let mut batch = Batch {
             effects: Effects::default(),
             apply: Vec::new(),
@@ -199,6 +221,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
 
         // (1) Durable before anything that depends on it leaves this node.
         self.durable.sync()?;
+        if let Some(sink) = self.trace.as_mut() {
+            for t in self.traced.drain(..) {
+                sink.record(t.time, t.event, Some(&t.state_after), &t.sent);
+            }
+        }
         // (2) The messages are returned first; (3) apply, and answer the clients whose
         // proposals were applied.
         for (index, entry) in std::mem::take(&mut batch.apply) {
@@ -230,11 +257,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     }
 
     /// Every Raft step goes through here: feed one event to the server, stage what it must
-    /// persist, follow its timer requests. A per-step trace record belongs here, right after
-    /// `stage`: `now`, `self.cfg.id`, the [`Event`] (cloned before `handle`), the server's
-    /// state after the step (`&self.server`) and the returned [`Output`] (persist, messages,
-    /// apply, propose); what it persisted becomes durable at this batch's `sync` in
-    /// [`Replica::turn`].
+    /// persist, follow its timer requests. With a trace sink, the step's record (the event,
+    /// the server's state after the step, the messages it sent) is kept until this batch's
+    /// `sync` in [`Replica::turn`] returned, then handed to the sink.
     fn step(
         &mut self,
         now: Duration,
@@ -242,8 +267,17 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         batch: &mut Batch<T>,
     ) -> Result<Option<ProposeResult>, D::Error> {
         let was_leader = self.server.role == Role::Leader;
+        let traced = self.trace.is_some().then(|| TraceEvent::of(&event));
         let out: Output<Command> = self.server.handle(&self.cfg, event);
         self.durable.stage(&self.server.hard, &out.persist)?;
+        if let Some(event) = traced {
+            self.traced.push(Traced {
+                time: now,
+                event,
+                state_after: self.server.clone(),
+                sent: out.messages.clone(),
+            });
+        }
         if out.reset_election_timer {
             self.reset_election_timer(now);
         }

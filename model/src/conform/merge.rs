@@ -29,8 +29,8 @@ pub(crate) struct Merged {
 }
 
 /// Merges `traces` (each one node's records, in seq order). Among the nodes whose next record
-/// may go next (it receives nothing, or a message some earlier step sent), the one with the
-/// smallest time goes first (ties: the smaller node id). A receive is matched to the earliest
+/// may go next (it receives nothing, or a message some earlier step sent and nothing received
+/// yet), the one with the smallest time goes first (ties: the smaller node id). A receive is matched to the earliest
 /// send of the same message not yet received; a message received more often than it was sent
 /// is matched to its last send (the replay then decides whether the network allows that).
 pub(crate) fn merge<C: Serialize>(traces: &[Vec<TraceRecord<C>>]) -> Result<Merged, String> {
@@ -55,22 +55,26 @@ pub(crate) fn merge<C: Serialize>(traces: &[Vec<TraceRecord<C>>]) -> Result<Merg
     let mut last_use: HashMap<(usize, usize), usize> = HashMap::new();
     let mut sends: Vec<(usize, usize)> = Vec::new();
     while order.len() < total {
-        let mut best: Option<(u64, NodeId, usize)> = None;
+        // Level 0: the next record receives nothing, or a message sent and not yet received;
+        // level 1 (only when no record is at level 0): a message received before (sent once,
+        // received again: the replay decides whether the network allows it).
+        let mut best: Option<(u8, u64, NodeId, usize)> = None;
         for (t, trace) in traces.iter().enumerate() {
             let Some(record) = trace.get(heads[t]) else {
                 continue;
             };
-            let enabled = match &receive_keys[t][heads[t]] {
-                Some(key) => last_send.contains_key(key),
-                None => true,
+            let level = match &receive_keys[t][heads[t]] {
+                Some(key) if unreceived.get(key).is_some_and(|q| !q.is_empty()) => 0,
+                Some(key) if last_send.contains_key(key) => 1,
+                Some(_) => continue,
+                None => 0,
             };
-            if enabled
-                && best.is_none_or(|(time, node, _)| (record.time_us, record.node) < (time, node))
-            {
-                best = Some((record.time_us, record.node, t));
+            let candidate = (level, record.time_us, record.node, t);
+            if best.is_none_or(|b| candidate < b) {
+                best = Some(candidate);
             }
         }
-        let Some((_, _, t)) = best else {
+        let Some((_, _, _, t)) = best else {
             let waiting: Vec<String> = traces
                 .iter()
                 .enumerate()

@@ -180,7 +180,10 @@ fn sim_soak(
         eprintln!("raft-tests: --seeds must be at least 1");
         return ExitCode::from(2);
     }
-    let faults = DiskFaults { ack_before_fsync };
+    let faults = DiskFaults {
+        ack_before_fsync,
+        ..DiskFaults::default()
+    };
     let jobs: Vec<(usize, u64)> = (0..tests.len())
         .flat_map(|t| (from..from + count).map(move |s| (t, s)))
         .collect();
