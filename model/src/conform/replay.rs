@@ -44,6 +44,8 @@ pub struct Summary {
     pub steps: usize,
     /// Model actions taken (deliveries, timeouts, drops, crashes, recoveries).
     pub actions: usize,
+    /// Crash records replayed.
+    pub crashes: usize,
 }
 
 /// The first step the model does not allow.
@@ -662,7 +664,13 @@ where
             }));
         }
     }
+    let crashes = traces
+        .iter()
+        .flatten()
+        .filter(|r| matches!(r.event, TraceEvent::Crash))
+        .count();
     Ok(Summary {
+        crashes,
         nodes: n,
         steps: merged.order.len(),
         actions: replay.actions,
