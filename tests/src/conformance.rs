@@ -57,7 +57,7 @@ pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
 /// The CI seeds: every fifth is a duplicating run (2% of messages delivered twice).
 pub fn ci_faults(seed: u64) -> Faults {
     Faults {
-        duplicate: if seed % 5 == 0 { 0.02 } else { 0.0 },
+        duplicate: if seed.is_multiple_of(5) { 0.02 } else { 0.0 },
         ..Faults::default()
     }
 }

@@ -474,7 +474,17 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
         // The node's state.
         if !self.state.crashed[i] {
             match &record.state_after {
-                Some(actual) => problems.extend(self.compare(i, actual)),
+                Some(actual) => {
+                    let diffs = self.compare(i, actual);
+                    if !diffs.is_empty() && matches!(record.event, TraceEvent::Restart) {
+                        problems.push(
+                            "the node restarted with another state than the model restarts it with \
+                             (the storage its steps saved before the crash): persistent state lost or stale"
+                                .into(),
+                        );
+                    }
+                    problems.extend(diffs);
+                }
                 None => problems.push("the record has no state after the step".into()),
             }
         }
