@@ -3,11 +3,12 @@
 //! A driver that wants a trace gives its [`Replica`](crate::node::replica::Replica) a
 //! [`TraceSink`]; without one, tracing costs one branch per step. Each record
 //! ([`raft_model::conform::TraceRecord`]) is one step: the event, the node's Raft state after it
-//! and the messages it sent. The replica hands a batch's records to the sink only after the
-//! batch's `sync` returned: a step whose effects never became durable and were never sent
-//! (the process died between the step and the sync) leaves no record, as it left no trace in
-//! the world. Crash and restart records are the driver's ([`TraceLog::crash`],
-//! [`TraceLog::restart`]).
+//! and the messages it sent. The replica records each step right after staging it, before the
+//! batch's `sync`. A process killed between the two leaves records of a batch that never
+//! became durable and never sent anything (messages leave after the sync): its next start cuts
+//! exactly those off ([`open_node_trace`]: trailing records of the last batch whose hard state
+//! the disk does not have), as they left no mark on the world. Crash and restart records are
+//! the driver's ([`TraceLog::crash`], [`TraceLog::restart`]).
 
 use crate::kv::Command;
 use raft_model::conform::{TraceEvent, TraceRecord};
@@ -34,6 +35,9 @@ pub struct TraceLog<W: Write + Send> {
     node: NodeId,
     seq: u64,
     out: W,
+    /// Added to every time (a process node: the wall clock at its start, so that the traces of
+    /// several processes share one time line).
+    pub time_offset: Duration,
     /// The first write error; later records are skipped (the trace is then incomplete, and
     /// `conform` will say so).
     pub error: Option<std::io::Error>,
@@ -45,6 +49,7 @@ impl<W: Write + Send> TraceLog<W> {
             node,
             seq: first_seq,
             out,
+            time_offset: Duration::ZERO,
             error: None,
         }
     }
@@ -81,7 +86,7 @@ impl<W: Write + Send> TraceSink for TraceLog<W> {
         let record = TraceRecord {
             node: self.node,
             seq: self.seq,
-            time_us: time.as_micros() as u64,
+            time_us: (time + self.time_offset).as_micros() as u64,
             event,
             state_after: state_after.cloned(),
             sent: sent.to_vec(),
@@ -114,4 +119,65 @@ impl<S: TraceSink> TraceSink for Arc<Mutex<S>> {
             sink.record(time, event, state_after, sent);
         }
     }
+}
+
+/// A process node's trace file `dir/node-<id>.jsonl`, opened for appending by a process that
+/// recovered `recovered` from its WAL. A restarted process goes on numbering where its
+/// predecessor stopped, after a `Crash` record for it (killed or shut down, its volatile state
+/// is gone). Before that, trailing records of the predecessor's last batch (the records that
+/// share the last record's time) whose hard state the disk does not hold are cut off: that
+/// batch was killed before its sync, so those steps never became durable nor sent anything.
+/// Nothing older is ever cut, so a disk that loses synced data is still seen by `conform`.
+pub fn open_node_trace(
+    dir: &std::path::Path,
+    node: NodeId,
+    recovered: &raft_model::core::HardState<Command>,
+) -> std::io::Result<TraceLog<std::fs::File>> {
+    use std::io::Seek;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("node-{}.jsonl", node.0));
+    let existing = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    // Whole lines only (each record is one write, so none is expected to be torn).
+    let mut keep = existing
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let mut last_time: Option<u64> = None;
+    while keep > 0 {
+        let start = existing[..keep - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let Ok(record) = serde_json::from_slice::<TraceRecord<Command>>(&existing[start..keep])
+        else {
+            break;
+        };
+        if *last_time.get_or_insert(record.time_us) != record.time_us {
+            break;
+        }
+        match &record.state_after {
+            Some(s) if s.hard != *recovered => keep = start,
+            _ => break,
+        }
+    }
+    let lines = existing[..keep].iter().filter(|b| **b == b'\n').count() as u64;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)?;
+    file.set_len(keep as u64)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    let mut log = TraceLog::new(node, lines, file);
+    log.time_offset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if lines > 0 {
+        log.crash(Duration::ZERO);
+    }
+    Ok(log)
 }

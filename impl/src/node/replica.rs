@@ -97,16 +97,6 @@ pub struct Replica<D, T> {
     heartbeat_deadline: Duration,
     /// Where trace records go (`None`: no tracing, one branch per step).
     trace: Option<Box<dyn TraceSink>>,
-    /// This batch's records, handed to `trace` once the batch is durable.
-    traced: Vec<Traced>,
-}
-
-/// One step's trace record, waiting for its batch's sync.
-struct Traced {
-    time: Duration,
-    event: TraceEvent<Command>,
-    state_after: Server<Command>,
-    sent: Vec<(NodeId, Message<Command>)>,
 }
 
 impl<D: Durable<Command>, T> Replica<D, T> {
@@ -131,7 +121,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             election_deadline: now,
             heartbeat_deadline: now,
             trace: None,
-            traced: Vec::new(),
         };
         replica.reset_election_timer(now);
         replica
@@ -186,7 +175,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         now: Duration,
         inputs: impl IntoIterator<Item = ReplicaInput<T>>,
     ) -> Result<Effects<T>, D::Error> {
-        self.traced.clear();
         let mut batch = Batch {
             effects: Effects::default(),
             apply: Vec::new(),
@@ -221,11 +209,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
 
         // (1) Durable before anything that depends on it leaves this node.
         self.durable.sync()?;
-        if let Some(sink) = self.trace.as_mut() {
-            for t in self.traced.drain(..) {
-                sink.record(t.time, t.event, Some(&t.state_after), &t.sent);
-            }
-        }
         // (2) The messages are returned first; (3) apply, and answer the clients whose
         // proposals were applied.
         for (index, entry) in std::mem::take(&mut batch.apply) {
@@ -258,8 +241,10 @@ impl<D: Durable<Command>, T> Replica<D, T> {
 
     /// Every Raft step goes through here: feed one event to the server, stage what it must
     /// persist, follow its timer requests. With a trace sink, the step's record (the event,
-    /// the server's state after the step, the messages it sent) is kept until this batch's
-    /// `sync` in [`Replica::turn`] returned, then handed to the sink.
+    /// the server's state after the step, the messages it sent) goes to the sink right after
+    /// `stage`, before the batch's `sync` in [`Replica::turn`]: a process killed before that
+    /// sync leaves records of a batch that never became durable and never sent anything,
+    /// which its next start cuts off (`trace::open_node_trace`).
     fn step(
         &mut self,
         now: Duration,
@@ -270,13 +255,8 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         let traced = self.trace.is_some().then(|| TraceEvent::of(&event));
         let out: Output<Command> = self.server.handle(&self.cfg, event);
         self.durable.stage(&self.server.hard, &out.persist)?;
-        if let Some(event) = traced {
-            self.traced.push(Traced {
-                time: now,
-                event,
-                state_after: self.server.clone(),
-                sent: out.messages.clone(),
-            });
+        if let (Some(event), Some(sink)) = (traced, self.trace.as_mut()) {
+            sink.record(now, event, Some(&self.server), &out.messages);
         }
         if out.reset_election_timer {
             self.reset_election_timer(now);

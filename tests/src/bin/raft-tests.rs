@@ -93,6 +93,9 @@ enum Cmd {
         /// Also write the summary (markdown) to this file.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Every node writes a per-step trace to DIR/trial-<n>/ (for `raft-check conform`).
+        #[arg(long)]
+        trace_dir: Option<PathBuf>,
     },
 }
 
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
             node_bin,
             seed,
             report,
+            trace_dir,
         } => {
             let node_bin = match node_bin.or_else(default_node_bin) {
                 Some(p) if p.is_file() => p,
@@ -202,6 +206,7 @@ fn main() -> ExitCode {
                 load: std::time::Duration::from_secs_f64(seconds),
                 node_bin,
                 seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+                trace_dir,
             };
             match soak::run(&options) {
                 Ok(summary) => {
