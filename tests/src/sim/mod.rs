@@ -30,6 +30,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// With this environment variable set to a directory, every simulated run records traces and
+/// writes them to a fresh subdirectory of it when it ends (e.g. the whole lab suite:
+/// `RAFT_SIM_TRACE_DIR=/tmp/t cargo test -p raft-tests --test lab`, then
+/// `raft-check conform /tmp/t`).
+pub const TRACE_DIR_ENV: &str = "RAFT_SIM_TRACE_DIR";
+
 /// One node's trace, kept in memory.
 pub type MemTrace = Arc<Mutex<TraceLog<Vec<u8>>>>;
 
@@ -65,7 +71,7 @@ impl SimOptions {
             election_timeout: (ms(300), ms(600)),
             max_entries_per_append: raft_impl::node::MAX_ENTRIES_PER_APPEND,
             max_turns: 3_000_000,
-            trace: false,
+            trace: std::env::var_os(TRACE_DIR_ENV).is_some(),
         }
     }
 }
@@ -562,6 +568,27 @@ impl Sim {
         }
         for p in problems {
             self.violate(p);
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let Some(root) = std::env::var_os(TRACE_DIR_ENV) else {
+            return;
+        };
+        if self.traces.is_empty() {
+            return;
+        }
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(&root).join(format!("run-{}-{n}", std::process::id()));
+        if let Err(e) = self.write_traces(&dir) {
+            eprintln!(
+                "cannot write the simulator's traces to {}: {e}",
+                dir.display()
+            );
         }
     }
 }
