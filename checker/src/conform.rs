@@ -4,7 +4,9 @@
 //! files given directly form one run. Runs are validated in parallel.
 
 use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
-use raft_model::conform::{conform, parse_jsonl, ConformError, RunInfo, Summary, TraceRecord};
+use raft_model::conform::{
+    conform, parse_jsonl, ConformError, Opaque, RunInfo, Summary, TraceRecord,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -115,7 +117,7 @@ fn validate(run: &Run, duplicating: bool) -> Outcome {
             ..RunInfo::default()
         },
     };
-    let mut traces: Vec<Vec<TraceRecord<serde_json::Value>>> = Vec::new();
+    let mut traces: Vec<Vec<TraceRecord<Opaque>>> = Vec::new();
     for file in &run.files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,

@@ -12,7 +12,7 @@ mod merge;
 mod record;
 mod replay;
 
-pub use record::{parse_jsonl, RunInfo, TraceEvent, TraceRecord};
+pub use record::{parse_jsonl, Opaque, RunInfo, TraceEvent, TraceRecord};
 pub use replay::{conform, ConformError, Mismatch, Summary};
 
 use crate::core::Message;

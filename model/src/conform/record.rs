@@ -3,7 +3,54 @@
 
 use crate::core::{Event, Message, NodeId, Server};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+/// A command the checker does not look into: any JSON value, kept as its canonical JSON text,
+/// interned (every record repeats the whole log, so one run holds each command thousands of
+/// times; interned, each repetition is a pointer).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Opaque(pub Arc<str>);
+
+thread_local! {
+    static INTERNED: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+}
+
+impl Opaque {
+    pub fn new(json: String) -> Self {
+        INTERNED.with(|set| {
+            let mut set = set.borrow_mut();
+            if let Some(s) = set.get(json.as_str()) {
+                return Opaque(s.clone());
+            }
+            let s: Arc<str> = Arc::from(json);
+            set.insert(s.clone());
+            Opaque(s)
+        })
+    }
+}
+
+impl fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Opaque {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Opaque {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(Opaque::new(value.to_string()))
+    }
+}
 
 /// What happened to a node in one step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
 use raft_impl::kv::Command;
 use raft_impl::node::replica::{Replica, ReplicaInput, ReplicaOptions};
 use raft_impl::trace::TraceLog;
-use raft_model::conform::{parse_jsonl, RunInfo, TraceRecord};
+use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -206,7 +206,7 @@ impl Sim {
     }
 
     /// The per-node traces, parsed back (what `raft-check conform` reads from files).
-    pub fn traces(&self) -> Result<Vec<Vec<TraceRecord<serde_json::Value>>>, String> {
+    pub fn traces(&self) -> Result<Vec<Vec<TraceRecord<Opaque>>>, String> {
         self.trace_jsonl()
             .iter()
             .enumerate()
