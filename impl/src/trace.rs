@@ -181,3 +181,79 @@ pub fn open_node_trace(
     }
     Ok(log)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::Op;
+    use raft_model::conform::parse_jsonl;
+    use raft_model::core::{Entry, HardState};
+
+    fn server(term: u64, entries: usize) -> Server<Command> {
+        let mut s = Server::new();
+        s.hard.current_term = term;
+        for seq in 0..entries as u64 {
+            s.hard.log.push(Entry {
+                term,
+                command: Command {
+                    client_id: 1,
+                    seq,
+                    op: Op::Get { key: "k".into() },
+                },
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn a_restart_cuts_only_the_unsynced_last_batch_and_records_the_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeId(1);
+        {
+            let mut log = open_node_trace(dir.path(), node, &HardState::default()).unwrap();
+            log.time_offset = Duration::ZERO;
+            log.restart(Duration::from_millis(1), &server(0, 0));
+            // Batch at 2 ms: synced (the disk will hold term 1, one entry).
+            log.record(
+                Duration::from_millis(2),
+                TraceEvent::Heartbeat,
+                Some(&server(1, 1)),
+                &[],
+            );
+            // Batch at 3 ms: killed before its sync (two steps).
+            log.record(
+                Duration::from_millis(3),
+                TraceEvent::Heartbeat,
+                Some(&server(1, 2)),
+                &[],
+            );
+            log.record(
+                Duration::from_millis(3),
+                TraceEvent::Heartbeat,
+                Some(&server(1, 3)),
+                &[],
+            );
+        }
+        let recovered = server(1, 1).hard;
+        drop(open_node_trace(dir.path(), node, &recovered).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
+        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
+        let events: Vec<_> = records.iter().map(|r| r.event.clone()).collect();
+        assert_eq!(
+            events,
+            vec![
+                TraceEvent::Restart,
+                TraceEvent::Heartbeat,
+                TraceEvent::Crash
+            ]
+        );
+
+        // A disk that lost synced data is not explained away: only the last batch is cut.
+        let stale = server(0, 0).hard;
+        drop(open_node_trace(dir.path(), node, &stale).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
+        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
+        assert_eq!(records.len(), 4, "{text}");
+        assert_eq!(records[3].event, TraceEvent::Crash);
+    }
+}
