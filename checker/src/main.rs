@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod catalogue;
+mod conform;
 mod explore;
 mod export;
 mod gate;
@@ -131,6 +132,24 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Replay traces of real runs against the model (trace conformance): each directory is
+    /// one run (node-<id>.jsonl per node, optional run.json), a directory without traces
+    /// stands for its subdirectories, loose files form one run. Exit 0 all conform, 1 a
+    /// mismatch, 2 unreadable or malformed traces.
+    Conform {
+        /// Trace directories or node-<id>.jsonl files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// For runs without run.json: the network may deliver a message more than once.
+        #[arg(long)]
+        duplicating: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Write the summary (runs, steps, seconds) as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Print a markdown table of JSON reports written by `check --json`; given one directory,
     /// regenerate its README.md from the reports in it (as `gate --update` does).
     Table {
@@ -222,6 +241,17 @@ fn main() -> ExitCode {
                 })
             }
         }
+        Command::Conform {
+            paths,
+            duplicating,
+            threads,
+            json,
+        } => conform::run(&conform::ConformArgs {
+            paths,
+            duplicating,
+            threads,
+            json,
+        }),
         Command::Table { files } if files.len() == 1 && files[0].is_dir() => {
             match table::write_readme(&files[0]) {
                 Ok(()) => 0,

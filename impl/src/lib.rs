@@ -9,4 +9,5 @@ pub mod kv;
 pub mod logging;
 pub mod node;
 pub mod storage;
+pub mod trace;
 pub mod wire;

@@ -5,6 +5,9 @@
 //!   both drive this very code.
 //! * [`model`] is the thin stateright `Actor` adapter around the core, the model's clients, the
 //!   ghost records the properties need, the bounds, and the properties themselves.
+//! * [`conform`] replays traces of real runs (one JSON Lines file per node) against the model:
+//!   trace conformance.
 
+pub mod conform;
 pub mod core;
 pub mod model;

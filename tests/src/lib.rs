@@ -2,6 +2,7 @@
 //! Raft lab suite over it, linearizability checking of client histories, and the process-level
 //! soak (`raft-tests soak`).
 
+pub mod conformance;
 pub mod lab;
 pub mod linearizability;
 pub mod seeds;

@@ -30,6 +30,9 @@ pub struct SoakOptions {
     pub load: Duration,
     pub node_bin: PathBuf,
     pub seed: u64,
+    /// Each node writes its trace to `trace_dir/trial-<n>/node-<id>.jsonl` (`raft-node
+    /// --trace-dir`), with `run.json`, for `raft-check conform`.
+    pub trace_dir: Option<PathBuf>,
 }
 
 /// Figures of all trials.
@@ -90,10 +93,19 @@ struct Cluster {
     cluster_file: PathBuf,
     node_bin: PathBuf,
     nodes: Vec<Option<Child>>,
+    trace_dir: Option<PathBuf>,
 }
 
 impl Cluster {
-    fn start(dir: &Path, node_bin: &Path) -> Result<Self, String> {
+    fn start(dir: &Path, node_bin: &Path, trace_dir: Option<PathBuf>) -> Result<Self, String> {
+        if let Some(t) = &trace_dir {
+            fs::create_dir_all(t).map_err(|e| format!("{}: {e}", t.display()))?;
+            // The real node: fast backup, 256 entries per AppendEntries; TCP neither
+            // duplicates nor replays frames.
+            let info = raft_model::conform::RunInfo::default();
+            let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+            fs::write(t.join("run.json"), json).map_err(|e| e.to_string())?;
+        }
         let mut nodes = Vec::new();
         for id in 0..NODES {
             nodes.push(NodeSpec {
@@ -111,6 +123,7 @@ impl Cluster {
             cluster_file,
             node_bin: node_bin.to_path_buf(),
             nodes: (0..NODES).map(|_| None).collect(),
+            trace_dir,
         };
         for id in 0..NODES {
             c.start_node(id)?;
@@ -124,7 +137,11 @@ impl Cluster {
             .append(true)
             .open(self.dir.join(format!("node-{id}.log")))
             .map_err(|e| e.to_string())?;
-        let child = Command::new(&self.node_bin)
+        let mut command = Command::new(&self.node_bin);
+        if let Some(t) = &self.trace_dir {
+            command.arg("--trace-dir").arg(t);
+        }
+        let child = command
             .args(["--id", &id.to_string(), "--cluster"])
             .arg(&self.cluster_file)
             .arg("--data-dir")
@@ -289,7 +306,15 @@ struct TrialFigures {
 
 fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<TrialFigures, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let cluster = Arc::new(Mutex::new(Cluster::start(dir.path(), &options.node_bin)?));
+    let trace_dir = options
+        .trace_dir
+        .as_ref()
+        .map(|t| t.join(format!("trial-{n}")));
+    let cluster = Arc::new(Mutex::new(Cluster::start(
+        dir.path(),
+        &options.node_bin,
+        trace_dir,
+    )?));
     let addrs = cluster
         .lock()
         .map_err(|_| "poisoned")?

@@ -838,6 +838,7 @@ pub fn linearizable_kv_partitions(p: &Params) -> LabResult {
         unreliable: true,
         long_reordering: false,
         duplicate: 0.02,
+        replay_frames: false,
     });
     run_history(&mut sim, &Workload::default(), ms(700), ms(60_000), |sim| {
         sim.heal();
@@ -862,6 +863,7 @@ pub fn linearizable_kv_crashes(p: &Params) -> LabResult {
         unreliable: false,
         long_reordering: false,
         duplicate: 0.02,
+        replay_frames: false,
     });
     run_history(&mut sim, &Workload::default(), ms(400), ms(60_000), |sim| {
         let i = sim.rng.usize(0..sim.servers());

@@ -65,6 +65,7 @@ mod broken_runtime {
 
     const BROKEN: DiskFaults = DiskFaults {
         ack_before_fsync: true,
+        stale_restore: false,
     };
 
     /// `name` passes on seeds 1–20 with the correct disk and fails with the broken one on at
@@ -118,6 +119,7 @@ mod determinism {
             unreliable: true,
             long_reordering: true,
             duplicate: 0.05,
+            replay_frames: false,
         });
         sim.add_clients(&Workload::default());
         for round in 0..40 {

@@ -1,4 +1,5 @@
-//! `raft-node --id N --cluster cluster.toml --data-dir DIR`: runs one server of the cluster.
+//! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]`: runs one server
+//! of the cluster.
 
 use clap::Parser;
 use raft_impl::config::ClusterConfig;
@@ -28,6 +29,9 @@ struct Args {
     /// Leader heartbeat interval, in milliseconds.
     #[arg(long, default_value_t = 50)]
     heartbeat_ms: u64,
+    /// Write a per-step trace (JSON Lines) to DIR/node-<id>.jsonl, for `raft-check conform`.
+    #[arg(long)]
+    trace_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     options.election_timeout_min = Duration::from_millis(args.election_timeout_min_ms);
     options.election_timeout_max = Duration::from_millis(args.election_timeout_max_ms);
     options.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
+    options.trace_dir = args.trace_dir;
     let handle = match node::start(options) {
         Ok(h) => h,
         Err(e) => {

@@ -30,6 +30,8 @@ pub struct NodeOptions {
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
     pub heartbeat_interval: Duration,
+    /// Write a per-step trace to `DIR/node-<id>.jsonl` (trace conformance).
+    pub trace_dir: Option<PathBuf>,
 }
 
 impl NodeOptions {
@@ -41,6 +43,7 @@ impl NodeOptions {
             election_timeout_min: Duration::from_millis(150),
             election_timeout_max: Duration::from_millis(300),
             heartbeat_interval: Duration::from_millis(50),
+            trace_dir: None,
         }
     }
 }
@@ -102,6 +105,13 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
         .with_fast_backup(true);
     let (wal, hard) = Wal::<Command>::open(&options.data_dir)?;
+    let trace = match &options.trace_dir {
+        Some(dir) => Some(
+            crate::trace::open_node_trace(dir, NodeId(options.id), &hard)
+                .with_context(|| format!("cannot open the trace in {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let server = Server::restart(&cfg, hard);
     let peer_listener = TcpListener::bind(me.peer_addr)
         .with_context(|| format!("cannot listen for peers on {}", me.peer_addr))?;
@@ -136,7 +146,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
             .map(|n| (NodeId(n.id), n.client_addr.to_string()))
             .collect(),
     };
-    let replica = replica::Replica::new(
+    let mut replica = replica::Replica::new(
         cfg,
         server,
         wal,
@@ -144,6 +154,10 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         fastrand::u64(..),
         Duration::ZERO,
     );
+    if let Some(mut trace) = trace {
+        trace.restart(Duration::ZERO, replica.server());
+        replica.set_trace(Box::new(trace));
+    }
     let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_senders);
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())

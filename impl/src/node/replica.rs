@@ -22,7 +22,9 @@
 
 use crate::kv::{Command, KvStore};
 use crate::storage::Durable;
+use crate::trace::TraceSink;
 use crate::wire::ClientReply;
+use raft_model::conform::TraceEvent;
 use raft_model::core::{
     Config, Entry, Event, Index, Message, NodeId, Output, ProposeResult, Role, Server, Term,
 };
@@ -93,6 +95,8 @@ pub struct Replica<D, T> {
     rng: fastrand::Rng,
     election_deadline: Duration,
     heartbeat_deadline: Duration,
+    /// Where trace records go (`None`: no tracing, one branch per step).
+    trace: Option<Box<dyn TraceSink>>,
 }
 
 impl<D: Durable<Command>, T> Replica<D, T> {
@@ -116,9 +120,15 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             rng: fastrand::Rng::with_seed(seed),
             election_deadline: now,
             heartbeat_deadline: now,
+            trace: None,
         };
         replica.reset_election_timer(now);
         replica
+    }
+
+    /// Trace every step from now on into `sink` (see [`crate::trace`]).
+    pub fn set_trace(&mut self, sink: Box<dyn TraceSink>) {
+        self.trace = Some(sink);
     }
 
     pub fn config(&self) -> &Config {
@@ -230,11 +240,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     }
 
     /// Every Raft step goes through here: feed one event to the server, stage what it must
-    /// persist, follow its timer requests. A per-step trace record belongs here, right after
-    /// `stage`: `now`, `self.cfg.id`, the [`Event`] (cloned before `handle`), the server's
-    /// state after the step (`&self.server`) and the returned [`Output`] (persist, messages,
-    /// apply, propose); what it persisted becomes durable at this batch's `sync` in
-    /// [`Replica::turn`].
+    /// persist, follow its timer requests. With a trace sink, the step's record (the event,
+    /// the server's state after the step, the messages it sent) goes to the sink right after
+    /// `stage`, before the batch's `sync` in [`Replica::turn`]: a process killed before that
+    /// sync leaves records of a batch that never became durable and never sent anything,
+    /// which its next start cuts off (`trace::open_node_trace`).
     fn step(
         &mut self,
         now: Duration,
@@ -242,8 +252,12 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         batch: &mut Batch<T>,
     ) -> Result<Option<ProposeResult>, D::Error> {
         let was_leader = self.server.role == Role::Leader;
+        let traced = self.trace.is_some().then(|| TraceEvent::of(&event));
         let out: Output<Command> = self.server.handle(&self.cfg, event);
         self.durable.stage(&self.server.hard, &out.persist)?;
+        if let (Some(event), Some(sink)) = (traced, self.trace.as_mut()) {
+            sink.record(now, event, Some(&self.server), &out.messages);
+        }
         if out.reset_election_timer {
             self.reset_election_timer(now);
         }

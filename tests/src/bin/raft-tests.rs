@@ -8,6 +8,10 @@
 //!   load, SIGKILL and restart at random times; every acknowledged write must be present and
 //!   the history linearizable).
 //!
+//! - `raft-tests conform-traces --seeds 50 --out DIR [--ack-before-fsync | --stale-restore |
+//!   --replay-frames]`: traced simulator runs of the conformance scenario (crashes, 10% loss,
+//!   every fifth seed duplicating), one directory per seed, for `raft-check conform DIR`.
+//!
 //! Exit codes: 0 all passed; 1 a failure (a seed, a lost write, a violation); 2 bad usage.
 
 use clap::{Parser, Subcommand};
@@ -48,6 +52,30 @@ enum Cmd {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write the traces of simulator runs (the conformance scenario) for `raft-check conform`.
+    ConformTraces {
+        /// Number of seeds (runs).
+        #[arg(long, default_value_t = 50)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// 250 ms rounds per run (a crash every third).
+        #[arg(long, default_value_t = 24)]
+        rounds: u32,
+        /// Directory to write `seed-<S>/node-<i>.jsonl` and `run.json` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Broken disk: acknowledges fsync before the data is durable.
+        #[arg(long)]
+        ack_before_fsync: bool,
+        /// Broken disk: recovery restores the state of the sync before the last.
+        #[arg(long)]
+        stale_restore: bool,
+        /// Broken transport: every Raft message reaches the core twice.
+        #[arg(long)]
+        replay_frames: bool,
+    },
     /// Process-level soak: 3 raft-node processes, write load, random SIGKILLs and restarts.
     Soak {
         /// Number of trials.
@@ -65,7 +93,47 @@ enum Cmd {
         /// Also write the summary (markdown) to this file.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Every node writes a per-step trace to DIR/trial-<n>/ (for `raft-check conform`).
+        #[arg(long)]
+        trace_dir: Option<PathBuf>,
     },
+}
+
+fn conform_traces(
+    seeds: u64,
+    from: u64,
+    rounds: u32,
+    out: &std::path::Path,
+    broken: raft_tests::conformance::Faults,
+) -> ExitCode {
+    use rayon::prelude::*;
+    let start = Instant::now();
+    let failures: Vec<String> = (from..from + seeds)
+        .into_par_iter()
+        .filter_map(|seed| {
+            let mut faults = raft_tests::conformance::ci_faults(seed);
+            faults.disk = broken.disk;
+            faults.replay_frames = broken.replay_frames;
+            let sim = raft_tests::conformance::traced_run(seed, faults, rounds);
+            let dir = out.join(format!("seed-{seed}"));
+            sim.write_traces(&dir)
+                .err()
+                .map(|e| format!("{}: {e}", dir.display()))
+        })
+        .collect();
+    for f in &failures {
+        eprintln!("raft-tests: cannot write {f}");
+    }
+    println!(
+        "conform-traces: {seeds} runs written to {} ({:.1} s)",
+        out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn main() -> ExitCode {
@@ -88,12 +156,32 @@ fn main() -> ExitCode {
             ack_before_fsync,
             threads,
         } => sim_soak(seeds, from, only, ack_before_fsync, threads),
+        Cmd::ConformTraces {
+            seeds,
+            from,
+            rounds,
+            out,
+            ack_before_fsync,
+            stale_restore,
+            replay_frames,
+        } => {
+            let broken = raft_tests::conformance::Faults {
+                disk: DiskFaults {
+                    ack_before_fsync,
+                    stale_restore,
+                },
+                replay_frames,
+                duplicate: 0.0,
+            };
+            conform_traces(seeds, from, rounds, &out, broken)
+        }
         Cmd::Soak {
             trials,
             seconds,
             node_bin,
             seed,
             report,
+            trace_dir,
         } => {
             let node_bin = match node_bin.or_else(default_node_bin) {
                 Some(p) if p.is_file() => p,
@@ -118,6 +206,7 @@ fn main() -> ExitCode {
                 load: std::time::Duration::from_secs_f64(seconds),
                 node_bin,
                 seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+                trace_dir,
             };
             match soak::run(&options) {
                 Ok(summary) => {
@@ -180,7 +269,10 @@ fn sim_soak(
         eprintln!("raft-tests: --seeds must be at least 1");
         return ExitCode::from(2);
     }
-    let faults = DiskFaults { ack_before_fsync };
+    let faults = DiskFaults {
+        ack_before_fsync,
+        ..DiskFaults::default()
+    };
     let jobs: Vec<(usize, u64)> = (0..tests.len())
         .flat_map(|t| (from..from + count).map(move |s| (t, s)))
         .collect();

@@ -25,6 +25,9 @@ pub const LAZY_WRITEBACK: u64 = 8;
 pub struct DiskFaults {
     /// `sync` acknowledges before the data is durable (a runtime that skips or defers fsync).
     pub ack_before_fsync: bool,
+    /// Recovery restores the state of the sync before the last one (a runtime that restores a
+    /// stale snapshot on restart).
+    pub stale_restore: bool,
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +42,8 @@ pub struct DiskState {
     pub faults: DiskFaults,
     /// Number of syncs that wrote something.
     pub syncs: u64,
+    /// Length of `durable` after each sync that wrote something (for `stale_restore`).
+    sync_points: Vec<usize>,
 }
 
 impl DiskState {
@@ -53,6 +58,11 @@ impl DiskState {
 
     /// Recovery, as `Wal::open` does it: decode, cut a torn tail off, return the hard state.
     pub fn recover(&mut self) -> Result<HardState<Command>, String> {
+        if self.faults.stale_restore && self.sync_points.len() >= 2 {
+            let stale = self.sync_points[self.sync_points.len() - 2];
+            self.sync_points.pop();
+            self.durable.truncate(stale);
+        }
         let decoded = decode_records::<Command>(&self.durable).map_err(|e| e.to_string())?;
         self.durable.truncate(decoded.valid_len as usize);
         Ok(decoded.hard)
@@ -92,6 +102,8 @@ impl Durable<Command> for SimDisk {
         } else {
             disk.durable.extend_from_slice(&staged);
         }
+        let len = disk.durable.len();
+        disk.sync_points.push(len);
         Ok(())
     }
 }

@@ -23,8 +23,21 @@ use network::{is_reply, ClientToken, Delivery, NetParams, Network};
 use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
 use raft_impl::kv::Command;
 use raft_impl::node::replica::{Replica, ReplicaInput, ReplicaOptions};
+use raft_impl::trace::TraceLog;
+use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// With this environment variable set to a directory, every simulated run records traces and
+/// writes them to a fresh subdirectory of it when it ends (e.g. the whole lab suite:
+/// `RAFT_SIM_TRACE_DIR=/tmp/t cargo test -p raft-tests --test lab`, then
+/// `raft-check conform /tmp/t`).
+pub const TRACE_DIR_ENV: &str = "RAFT_SIM_TRACE_DIR";
+
+/// One node's trace, kept in memory.
+pub type MemTrace = Arc<Mutex<TraceLog<Vec<u8>>>>;
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -44,6 +57,8 @@ pub struct SimOptions {
     /// Most replica turns before the run is declared stuck (a livelock or message storm is a
     /// failure, not a hang).
     pub max_turns: u64,
+    /// Record a per-node trace of every step (for trace conformance).
+    pub trace: bool,
 }
 
 impl SimOptions {
@@ -56,6 +71,7 @@ impl SimOptions {
             election_timeout: (ms(300), ms(600)),
             max_entries_per_append: raft_impl::node::MAX_ENTRIES_PER_APPEND,
             max_turns: 3_000_000,
+            trace: std::env::var_os(TRACE_DIR_ENV).is_some(),
         }
     }
 }
@@ -90,6 +106,10 @@ pub struct Sim {
     pub turns: u64,
     max_turns: u64,
     history_threads: u64,
+    /// Per-node traces (with `SimOptions::trace`).
+    traces: Vec<MemTrace>,
+    /// Some message may have been delivered twice by the network (a duplicating run).
+    duplicated: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -134,7 +154,15 @@ impl Sim {
             turns: 0,
             max_turns: opts.max_turns,
             history_threads: 0,
+            traces: Vec::new(),
+            duplicated: false,
         };
+        if opts.trace {
+            sim.traces = ids
+                .iter()
+                .map(|id| Arc::new(Mutex::new(TraceLog::new(*id, 0, Vec::new()))))
+                .collect();
+        }
         for _ in 0..n {
             let disk = SimDisk::default();
             disk.0.borrow_mut().faults = opts.disk;
@@ -156,7 +184,44 @@ impl Sim {
     }
 
     pub fn set_net(&mut self, params: NetParams) {
+        self.duplicated |= params.duplicate > 0.0;
         self.net.params = params;
+    }
+
+    /// How this run was made, for `conform`.
+    pub fn run_info(&self) -> RunInfo {
+        RunInfo {
+            duplicating: self.duplicated,
+            fast_backup: true,
+            max_entries_per_append: Some(self.cfgs[0].max_entries_per_append),
+        }
+    }
+
+    /// The per-node traces as JSON Lines (empty without `SimOptions::trace`).
+    pub fn trace_jsonl(&self) -> Vec<Vec<u8>> {
+        self.traces
+            .iter()
+            .map(|t| t.lock().map(|t| t.peek().to_vec()).unwrap_or_default())
+            .collect()
+    }
+
+    /// The per-node traces, parsed back (what `raft-check conform` reads from files).
+    pub fn traces(&self) -> Result<Vec<Vec<TraceRecord<Opaque>>>, String> {
+        self.trace_jsonl()
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| parse_jsonl(&String::from_utf8_lossy(bytes), &format!("node-{i}")))
+            .collect()
+    }
+
+    /// Writes `dir/node-<i>.jsonl` per node and `dir/run.json`.
+    pub fn write_traces(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (i, bytes) in self.trace_jsonl().iter().enumerate() {
+            std::fs::write(dir.join(format!("node-{i}.jsonl")), bytes)?;
+        }
+        let info = serde_json::to_string_pretty(&self.run_info()).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join("run.json"), info)
     }
 
     /// The first safety violation seen, if any.
@@ -216,6 +281,11 @@ impl Sim {
     /// The process dies: volatile state gone; the disk keeps what was synced.
     pub fn crash(&mut self, i: usize) {
         if self.nodes[i].replica.take().is_some() {
+            if let Some(trace) = self.traces.get(i) {
+                if let Ok(mut t) = trace.lock() {
+                    t.crash(self.now);
+                }
+            }
             let torn = self.rng.f64();
             self.nodes[i].disk.0.borrow_mut().crash(torn);
         }
@@ -236,7 +306,7 @@ impl Sim {
         let cfg = self.cfgs[i].clone();
         let server = Server::restart(&cfg, hard);
         let seed = self.rng.u64(..);
-        let replica = Replica::new(
+        let mut replica = Replica::new(
             cfg,
             server,
             self.nodes[i].disk.clone(),
@@ -244,6 +314,12 @@ impl Sim {
             seed,
             self.now,
         );
+        if let Some(trace) = self.traces.get(i) {
+            if let Ok(mut t) = trace.lock() {
+                t.restart(self.now, replica.server());
+            }
+            replica.set_trace(Box::new(trace.clone()));
+        }
         self.nodes[i].replica = Some(replica);
         self.nodes[i].seen_applied = 0;
     }
@@ -370,7 +446,13 @@ impl Sim {
             Delivery::Peer { from, to, msg } => {
                 let (f, t) = (from.0 as usize, to.0 as usize);
                 if self.net.link_up(f, t) {
-                    self.turn(t, vec![ReplicaInput::Peer { from, msg }]);
+                    let mut inputs = Vec::new();
+                    if self.net.params.replay_frames {
+                        let msg = msg.clone();
+                        inputs.push(ReplicaInput::Peer { from, msg });
+                    }
+                    inputs.push(ReplicaInput::Peer { from, msg });
+                    self.turn(t, inputs);
                 }
             }
             Delivery::Request { to, token, command } => {
@@ -486,6 +568,27 @@ impl Sim {
         }
         for p in problems {
             self.violate(p);
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let Some(root) = std::env::var_os(TRACE_DIR_ENV) else {
+            return;
+        };
+        if self.traces.is_empty() {
+            return;
+        }
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(&root).join(format!("run-{}-{n}", std::process::id()));
+        if let Err(e) = self.write_traces(&dir) {
+            eprintln!(
+                "cannot write the simulator's traces to {}: {e}",
+                dir.display()
+            );
         }
     }
 }

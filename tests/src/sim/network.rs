@@ -32,6 +32,9 @@ pub struct NetParams {
     pub long_reordering: bool,
     /// Probability that a delivered message is delivered twice (independent delays).
     pub duplicate: f64,
+    /// Broken transport (never in raft-impl): every Raft message is handed to the receiving
+    /// core twice, as a transport that replays a frame would.
+    pub replay_frames: bool,
 }
 
 impl Default for NetParams {
@@ -40,6 +43,7 @@ impl Default for NetParams {
             unreliable: false,
             long_reordering: false,
             duplicate: 0.0,
+            replay_frames: false,
         }
     }
 }

@@ -1,0 +1,259 @@
+//! Per-step traces of a node, for trace conformance (`raft-check conform`).
+//!
+//! A driver that wants a trace gives its [`Replica`](crate::node::replica::Replica) a
+//! [`TraceSink`]; without one, tracing costs one branch per step. Each record
+//! ([`raft_model::conform::TraceRecord`]) is one step: the event, the node's Raft state after it
+//! and the messages it sent. The replica records each step right after staging it, before the
+//! batch's `sync`. A process killed between the two leaves records of a batch that never
+//! became durable and never sent anything (messages leave after the sync): its next start cuts
+//! exactly those off ([`open_node_trace`]: trailing records of the last batch whose hard state
+//! the disk does not have), as they left no mark on the world. Crash and restart records are
+//! the driver's ([`TraceLog::crash`], [`TraceLog::restart`]).
+
+use crate::kv::Command;
+use raft_model::conform::{TraceEvent, TraceRecord};
+use raft_model::core::{Message, NodeId, Server};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where a replica's trace records go.
+pub trait TraceSink: Send {
+    /// One step at `time`: the event, the state after it, the messages it sent.
+    fn record(
+        &mut self,
+        time: Duration,
+        event: TraceEvent<Command>,
+        state_after: Option<&Server<Command>>,
+        sent: &[(NodeId, Message<Command>)],
+    );
+}
+
+/// One node's trace as JSON Lines, numbered from `seq`; each record is one `write` call (a
+/// killed process leaves whole lines behind).
+pub struct TraceLog<W: Write + Send> {
+    node: NodeId,
+    seq: u64,
+    out: W,
+    /// Added to every time (a process node: the wall clock at its start, so that the traces of
+    /// several processes share one time line).
+    pub time_offset: Duration,
+    /// The first write error; later records are skipped (the trace is then incomplete, and
+    /// `conform` will say so).
+    pub error: Option<std::io::Error>,
+}
+
+impl<W: Write + Send> TraceLog<W> {
+    pub fn new(node: NodeId, first_seq: u64, out: W) -> Self {
+        TraceLog {
+            node,
+            seq: first_seq,
+            out,
+            time_offset: Duration::ZERO,
+            error: None,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// What was written so far.
+    pub fn peek(&self) -> &W {
+        &self.out
+    }
+
+    pub fn crash(&mut self, time: Duration) {
+        self.record(time, TraceEvent::Crash, None, &[]);
+    }
+
+    pub fn restart(&mut self, time: Duration, server: &Server<Command>) {
+        self.record(time, TraceEvent::Restart, Some(server), &[]);
+    }
+}
+
+impl<W: Write + Send> TraceSink for TraceLog<W> {
+    fn record(
+        &mut self,
+        time: Duration,
+        event: TraceEvent<Command>,
+        state_after: Option<&Server<Command>>,
+        sent: &[(NodeId, Message<Command>)],
+    ) {
+        if self.error.is_some() {
+            return;
+        }
+        let record = TraceRecord {
+            node: self.node,
+            seq: self.seq,
+            time_us: (time + self.time_offset).as_micros() as u64,
+            event,
+            state_after: state_after.cloned(),
+            sent: sent.to_vec(),
+        };
+        self.seq += 1;
+        let mut line = match serde_json::to_vec(&record) {
+            Ok(l) => l,
+            Err(e) => {
+                self.error = Some(std::io::Error::other(e));
+                return;
+            }
+        };
+        line.push(b'\n');
+        if let Err(e) = self.out.write_all(&line) {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// A trace shared between a replica and its driver (which records crashes and restarts).
+impl<S: TraceSink> TraceSink for Arc<Mutex<S>> {
+    fn record(
+        &mut self,
+        time: Duration,
+        event: TraceEvent<Command>,
+        state_after: Option<&Server<Command>>,
+        sent: &[(NodeId, Message<Command>)],
+    ) {
+        if let Ok(mut sink) = self.lock() {
+            sink.record(time, event, state_after, sent);
+        }
+    }
+}
+
+/// A process node's trace file `dir/node-<id>.jsonl`, opened for appending by a process that
+/// recovered `recovered` from its WAL. A restarted process goes on numbering where its
+/// predecessor stopped, after a `Crash` record for it (killed or shut down, its volatile state
+/// is gone). Before that, trailing records of the predecessor's last batch (the records that
+/// share the last record's time) whose hard state the disk does not hold are cut off: that
+/// batch was killed before its sync, so those steps never became durable nor sent anything.
+/// Nothing older is ever cut, so a disk that loses synced data is still seen by `conform`.
+pub fn open_node_trace(
+    dir: &std::path::Path,
+    node: NodeId,
+    recovered: &raft_model::core::HardState<Command>,
+) -> std::io::Result<TraceLog<std::fs::File>> {
+    use std::io::Seek;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("node-{}.jsonl", node.0));
+    let existing = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    // Whole lines only (each record is one write, so none is expected to be torn).
+    let mut keep = existing
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let mut last_time: Option<u64> = None;
+    while keep > 0 {
+        let start = existing[..keep - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let Ok(record) = serde_json::from_slice::<TraceRecord<Command>>(&existing[start..keep])
+        else {
+            break;
+        };
+        if *last_time.get_or_insert(record.time_us) != record.time_us {
+            break;
+        }
+        match &record.state_after {
+            Some(s) if s.hard != *recovered => keep = start,
+            _ => break,
+        }
+    }
+    let lines = existing[..keep].iter().filter(|b| **b == b'\n').count() as u64;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)?;
+    file.set_len(keep as u64)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    let mut log = TraceLog::new(node, lines, file);
+    log.time_offset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if lines > 0 {
+        log.crash(Duration::ZERO);
+    }
+    Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::Op;
+    use raft_model::conform::parse_jsonl;
+    use raft_model::core::{Entry, HardState};
+
+    fn server(term: u64, entries: usize) -> Server<Command> {
+        let mut s = Server::new();
+        s.hard.current_term = term;
+        for seq in 0..entries as u64 {
+            s.hard.log.push(Entry {
+                term,
+                command: Command {
+                    client_id: 1,
+                    seq,
+                    op: Op::Get { key: "k".into() },
+                },
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn a_restart_cuts_only_the_unsynced_last_batch_and_records_the_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeId(1);
+        {
+            let mut log = open_node_trace(dir.path(), node, &HardState::default()).unwrap();
+            log.time_offset = Duration::ZERO;
+            log.restart(Duration::from_millis(1), &server(0, 0));
+            // Batch at 2 ms: synced (the disk will hold term 1, one entry).
+            log.record(
+                Duration::from_millis(2),
+                TraceEvent::Heartbeat,
+                Some(&server(1, 1)),
+                &[],
+            );
+            // Batch at 3 ms: killed before its sync (two steps).
+            log.record(
+                Duration::from_millis(3),
+                TraceEvent::Heartbeat,
+                Some(&server(1, 2)),
+                &[],
+            );
+            log.record(
+                Duration::from_millis(3),
+                TraceEvent::Heartbeat,
+                Some(&server(1, 3)),
+                &[],
+            );
+        }
+        let recovered = server(1, 1).hard;
+        drop(open_node_trace(dir.path(), node, &recovered).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
+        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
+        let events: Vec<_> = records.iter().map(|r| r.event.clone()).collect();
+        assert_eq!(
+            events,
+            vec![
+                TraceEvent::Restart,
+                TraceEvent::Heartbeat,
+                TraceEvent::Crash
+            ]
+        );
+
+        // A disk that lost synced data is not explained away: only the last batch is cut.
+        let stale = server(0, 0).hard;
+        drop(open_node_trace(dir.path(), node, &stale).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
+        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
+        assert_eq!(records.len(), 4, "{text}");
+        assert_eq!(records[3].event, TraceEvent::Crash);
+    }
+}

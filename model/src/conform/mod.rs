@@ -1,0 +1,65 @@
+//! Trace conformance: replaying real runs against the model.
+//!
+//! The runtime (raft-impl's `Replica`, driven by the real event loop or by the simulator) can
+//! write one [`TraceRecord`] per step of each node. [`conform`] merges the per-node traces of
+//! one run into a global order consistent with causality ([`merge`]) and replays it against
+//! the real [`crate::model::RaftModel`]: every step must be an action the model allows from the
+//! previous state, producing the same server state and the same messages, and every Always
+//! property must hold on every replayed state. See `replay.rs` for how runtime steps map to
+//! model actions.
+
+mod merge;
+mod record;
+mod replay;
+
+pub use record::{parse_jsonl, Opaque, RunInfo, TraceEvent, TraceRecord};
+pub use replay::{conform, ConformError, Mismatch, Summary};
+
+use crate::core::Message;
+
+/// A short, readable description of a trace event (for reports).
+pub fn describe_event<C>(event: &TraceEvent<C>) -> String {
+    match event {
+        TraceEvent::Receive { from, msg } => format!("receive from {from}: {}", describe_msg(msg)),
+        TraceEvent::ElectionTimeout => "election timeout".into(),
+        TraceEvent::Heartbeat => "heartbeat".into(),
+        TraceEvent::Resend { to } => format!("resend to {to}"),
+        TraceEvent::Propose { .. } => "client proposal".into(),
+        TraceEvent::Crash => "crash".into(),
+        TraceEvent::Restart => "restart".into(),
+    }
+}
+
+/// A short description of a Raft message (entries are counted, not shown).
+pub fn describe_msg<C>(msg: &Message<C>) -> String {
+    match msg {
+        Message::RequestVote {
+            term,
+            last_log_index,
+            last_log_term,
+        } => format!("RequestVote(term {term}, last log {last_log_index}/{last_log_term})"),
+        Message::RequestVoteResponse { term, vote_granted } => {
+            format!("RequestVoteResponse(term {term}, granted {vote_granted})")
+        }
+        Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+        } => format!(
+            "AppendEntries(term {term}, prev {prev_log_index}/{prev_log_term}, {} entries, commit {leader_commit})",
+            entries.len()
+        ),
+        Message::AppendEntriesResponse {
+            term,
+            success,
+            match_index,
+        } => format!(
+            "AppendEntriesResponse(term {term}, success {success}, match {match_index})"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,688 @@
+//! The replay of a merged run against the model.
+//!
+//! How a runtime step becomes model actions (`RaftModel::next_state`, never a copy of it):
+//!
+//! * `Receive{from, msg}` → `Deliver{from, node, msg}`; the message must be in the model's
+//!   network (on a non-duplicating run a message received twice is not).
+//! * `ElectionTimeout` → `Timeout(node, Election)`; `Resend{to}` → `Timeout(node, Send(to))`;
+//!   `Heartbeat` → nothing by itself.
+//! * The model drops the broadcast copies of requests (see `is_reply` in the actor adapter) and
+//!   sends requests one peer at a time: after any step but a `Resend`, each request the record
+//!   sent is replayed as `Timeout(node, Send(to))` from the state the step left.
+//! * `Propose{command}` → the model's client sends `Request` and it is delivered. Each runtime
+//!   proposal becomes a fresh model command (the k-th: client 0, seq k % 256, `Put(k / 256)`);
+//!   logs and messages are compared after mapping model commands back to the runtime's. A fresh
+//!   command per proposal means the model's "already in the log: not proposed again" rule never
+//!   fires: the runtime proposes a retried command again (and deduplicates when applying).
+//! * `Crash` → `Crash(node)`; `Restart` → `Recover(node)` (the first start: the initial state).
+//! * Messages nothing will receive are dropped (the network is lossy), and so are the model's
+//!   replies to its client, which the runtime has no counterpart of.
+//!
+//! After each step the node's state is compared field by field with the record, the messages
+//! the model sent with the record's (as multisets), and every Always property is evaluated.
+
+use super::merge::merge;
+use super::record::{RunInfo, TraceEvent, TraceRecord};
+use super::{describe_event, describe_msg};
+use crate::core::{Entry, Message, NodeId, Server};
+use crate::model::{
+    ClientOp, Cmd, ModelConfig, Msg, NetworkKind, NodeState, RaftAction, RaftModel, RaftState,
+    Timer,
+};
+use serde::Serialize;
+use stateright::actor::{Actor, ActorModelAction, Envelope, Id, Network, Out};
+use stateright::{Expectation, Model, Property};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::{self, Debug};
+
+/// What a conforming run amounted to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub nodes: usize,
+    /// Trace records replayed.
+    pub steps: usize,
+    /// Model actions taken (deliveries, timeouts, drops, crashes, recoveries).
+    pub actions: usize,
+    /// Crash records replayed.
+    pub crashes: usize,
+}
+
+/// The first step the model does not allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Position in the merged order (from 1).
+    pub step: usize,
+    pub node: NodeId,
+    pub seq: u64,
+    pub time_us: u64,
+    pub event: String,
+    /// One line per difference: what the model expected, what the trace shows.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "step {} (node {} seq {}, t={}us): {}",
+            self.step, self.node, self.seq, self.time_us, self.event
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConformError {
+    /// The traces do not describe one run (ids, seq, missing nodes).
+    Invalid(String),
+    /// No order of the records puts every receive after its send.
+    NoCausalOrder(String),
+    Mismatch(Mismatch),
+}
+
+impl fmt::Display for ConformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConformError::Invalid(s) => write!(f, "invalid traces: {s}"),
+            ConformError::NoCausalOrder(s) => write!(f, "{s}"),
+            ConformError::Mismatch(m) => write!(f, "MISMATCH at {m}"),
+        }
+    }
+}
+
+fn is_request<C>(msg: &Message<C>) -> bool {
+    matches!(
+        msg,
+        Message::RequestVote { .. } | Message::AppendEntries { .. }
+    )
+}
+
+/// Model commands ↔ runtime commands.
+struct Commands<C> {
+    runtime: Vec<C>,
+}
+
+impl<C: Clone> Commands<C> {
+    fn intern(&mut self, command: C) -> Result<Cmd, String> {
+        let k = self.runtime.len();
+        if k >= 256 * 256 {
+            return Err("more than 65536 proposals in one run".into());
+        }
+        self.runtime.push(command);
+        Ok(Cmd {
+            client: 0,
+            seq: (k % 256) as u8,
+            op: ClientOp::Put((k / 256) as u8),
+        })
+    }
+
+    fn back(&self, cmd: &Cmd) -> Option<&C> {
+        match cmd.op {
+            ClientOp::Put(v) => self.runtime.get(v as usize * 256 + cmd.seq as usize),
+            ClientOp::Get => None,
+        }
+    }
+
+    fn entries(&self, entries: &[Entry<Cmd>]) -> Option<Vec<Entry<C>>> {
+        entries
+            .iter()
+            .map(|e| {
+                self.back(&e.command).map(|c| Entry {
+                    term: e.term,
+                    command: c.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn message(&self, msg: &Message<Cmd>) -> Option<Message<C>> {
+        Some(match msg {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => Message::RequestVote {
+                term: *term,
+                last_log_index: *last_log_index,
+                last_log_term: *last_log_term,
+            },
+            Message::RequestVoteResponse { term, vote_granted } => Message::RequestVoteResponse {
+                term: *term,
+                vote_granted: *vote_granted,
+            },
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => Message::AppendEntries {
+                term: *term,
+                prev_log_index: *prev_log_index,
+                prev_log_term: *prev_log_term,
+                entries: self.entries(entries)?,
+                leader_commit: *leader_commit,
+            },
+            Message::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => Message::AppendEntriesResponse {
+                term: *term,
+                success: *success,
+                match_index: *match_index,
+            },
+        })
+    }
+}
+
+struct Replay<'a, C> {
+    model: RaftModel,
+    always: Vec<Property<RaftModel>>,
+    n: usize,
+    duplicating: bool,
+    state: RaftState,
+    commands: Commands<C>,
+    /// The model's envelope of each send not yet released, by (position, index in sent).
+    in_flight: HashMap<(usize, usize), Envelope<Msg>>,
+    /// Duplicating network: sends not yet released per envelope.
+    outstanding: HashMap<Envelope<Msg>, usize>,
+    actions: usize,
+    traces: &'a [Vec<TraceRecord<C>>],
+}
+
+fn present(state: &RaftState, env: &Envelope<Msg>) -> bool {
+    state
+        .network
+        .iter_all()
+        .any(|e| e.src == env.src && e.dst == env.dst && *e.msg == env.msg)
+}
+
+impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
+    fn apply(&mut self, action: RaftAction) -> bool {
+        match self.model.next_state(&self.state, action) {
+            Some(next) => {
+                self.state = next;
+                self.actions += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn drop_envelope(&mut self, env: Envelope<Msg>) {
+        if present(&self.state, &env) {
+            self.apply(ActorModelAction::Drop(env));
+        }
+    }
+
+    fn server(&self, i: usize) -> &Server<Cmd> {
+        match &*self.state.actor_states[i] {
+            NodeState::Server(s) => &s.server,
+            NodeState::Client(_) => unreachable!("actors 0..n are servers"),
+        }
+    }
+
+    /// Runs one model action of server `i` and returns what it sent (`None`: a no-op the model
+    /// prunes).
+    fn act(&mut self, i: usize, action: RaftAction) -> Option<Vec<Envelope<Msg>>> {
+        let id = Id::from(i);
+        let actor = &self.model.inner.actors[i];
+        let mut state = Cow::Borrowed(&*self.state.actor_states[i]);
+        let mut out = Out::new();
+        match &action {
+            ActorModelAction::Deliver { src, msg, .. } => {
+                actor.on_msg(id, &mut state, *src, msg.clone(), &mut out)
+            }
+            ActorModelAction::Timeout(_, timer) => {
+                actor.on_timeout(id, &mut state, timer, &mut out)
+            }
+            _ => {}
+        }
+        let sent: Vec<Envelope<Msg>> = out
+            .iter()
+            .filter_map(|c| match c {
+                stateright::actor::Command::Send(dst, msg) => Some(Envelope {
+                    src: id,
+                    dst: *dst,
+                    msg: msg.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if self.apply(action) {
+            Some(sent)
+        } else {
+            None
+        }
+    }
+
+    fn inject_request(&mut self, i: usize, cmd: Cmd) -> Envelope<Msg> {
+        let env = Envelope {
+            src: Id::from(self.n),
+            dst: Id::from(i),
+            msg: Msg::Request {
+                seq: cmd.seq,
+                op: cmd.op,
+            },
+        };
+        let mut all: Vec<Envelope<Msg>> = self
+            .state
+            .network
+            .iter_all()
+            .map(|e| e.to_cloned_msg())
+            .collect();
+        all.push(env.clone());
+        self.state.network = if self.duplicating {
+            Network::new_unordered_duplicating(all)
+        } else {
+            Network::new_unordered_nonduplicating(all)
+        };
+        env
+    }
+
+    /// Replays record `r` of trace `t` at merged position `pos`; returns the problems found.
+    fn step(
+        &mut self,
+        pos: usize,
+        t: usize,
+        r: usize,
+        release: &[((usize, usize), bool)],
+    ) -> Result<Vec<String>, String> {
+        let record = &self.traces[t][r];
+        let i = record.node.0 as usize;
+        let crashed = self.state.crashed[i];
+        let mut problems = Vec::new();
+        let mut model_sent: Vec<Envelope<Msg>> = Vec::new();
+        match &record.event {
+            TraceEvent::Crash => {
+                if crashed {
+                    problems.push("a crash of a node that is down".into());
+                    return Ok(problems);
+                }
+                self.apply(ActorModelAction::Crash(Id::from(i)));
+            }
+            TraceEvent::Restart => {
+                if crashed {
+                    self.apply(ActorModelAction::Recover(Id::from(i)));
+                } else if r != 0 {
+                    problems.push("a restart without a crash before it".into());
+                    return Ok(problems);
+                }
+            }
+            event => {
+                if crashed {
+                    problems.push("a step of a node that is down".into());
+                    return Ok(problems);
+                }
+                let id = Id::from(i);
+                match event {
+                    TraceEvent::Receive { from, msg } => {
+                        let src = Id::from(from.0 as usize);
+                        let found = self
+                            .state
+                            .network
+                            .iter_all()
+                            .find(|e| {
+                                e.src == src
+                                    && e.dst == id
+                                    && matches!(e.msg, Msg::Raft(m) if self.commands.message(m).as_ref() == Some(msg))
+                            })
+                            .map(|e| e.to_cloned_msg());
+                        let Some(env) = found else {
+                            problems.push(format!(
+                                "message not in flight: the model's network holds no {} from {from} to {}{}",
+                                describe_msg(msg),
+                                record.node,
+                                if self.duplicating {
+                                    ""
+                                } else {
+                                    " (on this non-duplicating network each message is delivered at most once)"
+                                }
+                            ));
+                            return Ok(problems);
+                        };
+                        let action = ActorModelAction::Deliver {
+                            src: env.src,
+                            dst: env.dst,
+                            msg: env.msg.clone(),
+                        };
+                        match self.act(i, action) {
+                            Some(sent) => model_sent.extend(sent),
+                            // A delivery that changes nothing: the message is consumed all the same.
+                            None => {
+                                if !self.duplicating {
+                                    self.drop_envelope(env);
+                                }
+                            }
+                        }
+                    }
+                    TraceEvent::ElectionTimeout => {
+                        model_sent.extend(
+                            self.act(i, ActorModelAction::Timeout(id, Timer::Election))
+                                .unwrap_or_default(),
+                        );
+                    }
+                    TraceEvent::Resend { to } => {
+                        model_sent.extend(
+                            self.act(i, ActorModelAction::Timeout(id, Timer::Send(*to)))
+                                .unwrap_or_default(),
+                        );
+                    }
+                    TraceEvent::Heartbeat => {}
+                    TraceEvent::Propose { command } => {
+                        let cmd = self.commands.intern(command.clone())?;
+                        let env = self.inject_request(i, cmd);
+                        let action = ActorModelAction::Deliver {
+                            src: env.src,
+                            dst: env.dst,
+                            msg: env.msg.clone(),
+                        };
+                        match self.act(i, action) {
+                            Some(sent) => model_sent.extend(sent),
+                            None => self.drop_envelope(env),
+                        }
+                    }
+                    TraceEvent::Crash | TraceEvent::Restart => unreachable!(),
+                }
+                if !matches!(event, TraceEvent::Resend { .. }) {
+                    for (to, msg) in &record.sent {
+                        if is_request(msg) {
+                            let action = ActorModelAction::Timeout(id, Timer::Send(*to));
+                            model_sent.extend(self.act(i, action).unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+
+        // Messages: the model's Raft messages against the record's, as multisets.
+        let mut raft: Vec<(Envelope<Msg>, Option<Message<C>>)> = Vec::new();
+        for env in model_sent {
+            if usize::from(env.dst) >= self.n {
+                // A reply to the model's client: the runtime's clients are not modelled.
+                self.drop_envelope(env);
+                continue;
+            }
+            let mapped = match &env.msg {
+                Msg::Raft(m) => self.commands.message(m),
+                _ => None,
+            };
+            raft.push((env, mapped));
+        }
+        let mut unmatched_model: Vec<bool> = vec![true; raft.len()];
+        for (k, (to, msg)) in record.sent.iter().enumerate() {
+            let hit = raft.iter().enumerate().position(|(j, (env, m))| {
+                unmatched_model[j]
+                    && usize::from(env.dst) == to.0 as usize
+                    && m.as_ref() == Some(msg)
+            });
+            match hit {
+                Some(j) => {
+                    unmatched_model[j] = false;
+                    let env = raft[j].0.clone();
+                    if self.duplicating {
+                        *self.outstanding.entry(env.clone()).or_insert(0) += 1;
+                    }
+                    self.in_flight.insert((pos, k), env);
+                }
+                None => problems.push(format!(
+                    "sent: the trace sends {} to {to}, the model does not",
+                    describe_msg(msg)
+                )),
+            }
+        }
+        for (j, (env, m)) in raft.iter().enumerate() {
+            if unmatched_model[j] {
+                let what = match m {
+                    Some(m) => describe_msg(m),
+                    None => "a message with a command the run never proposed".into(),
+                };
+                problems.push(format!(
+                    "sent: the model sends {what} to n{}, the trace does not",
+                    usize::from(env.dst)
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(problems);
+        }
+
+        // Sends nothing later receives leave the network (it is lossy).
+        for (send, used) in release {
+            let Some(env) = self.in_flight.remove(send) else {
+                continue;
+            };
+            if self.duplicating {
+                let left = self.outstanding.get_mut(&env).map(|c| {
+                    *c -= 1;
+                    *c
+                });
+                if left == Some(0) {
+                    self.outstanding.remove(&env);
+                    self.drop_envelope(env);
+                }
+            } else if !used {
+                self.drop_envelope(env);
+            }
+        }
+
+        // The node's state.
+        if !self.state.crashed[i] {
+            match &record.state_after {
+                Some(actual) => {
+                    let diffs = self.compare(i, actual);
+                    if !diffs.is_empty() && matches!(record.event, TraceEvent::Restart) {
+                        problems.push(
+                            "the node restarted with another state than the model restarts it with \
+                             (the storage its steps saved before the crash): persistent state lost or stale"
+                                .into(),
+                        );
+                    }
+                    problems.extend(diffs);
+                }
+                None => problems.push("the record has no state after the step".into()),
+            }
+        }
+        // Every Always property on the new state.
+        for p in &self.always {
+            if !(p.condition)(&self.model, &self.state) {
+                problems.push(format!("property violated: {}", p.name));
+            }
+        }
+        Ok(problems)
+    }
+
+    fn compare(&self, i: usize, actual: &Server<C>) -> Vec<String> {
+        let model = self.server(i);
+        let mut diffs = Vec::new();
+        let mut field = |name: &str, expected: String, actual: String| {
+            if expected != actual {
+                diffs.push(format!("{name}: model {expected}, trace {actual}"));
+            }
+        };
+        field(
+            "current_term",
+            model.current_term().to_string(),
+            actual.current_term().to_string(),
+        );
+        field(
+            "voted_for",
+            format!("{:?}", model.voted_for()),
+            format!("{:?}", actual.voted_for()),
+        );
+        field(
+            "role",
+            format!("{:?}", model.role),
+            format!("{:?}", actual.role),
+        );
+        field(
+            "commit_index",
+            model.commit_index.to_string(),
+            actual.commit_index.to_string(),
+        );
+        field(
+            "last_applied",
+            model.last_applied.to_string(),
+            actual.last_applied.to_string(),
+        );
+        field(
+            "leader_id",
+            format!("{:?}", model.leader_id),
+            format!("{:?}", actual.leader_id),
+        );
+        field(
+            "votes_granted",
+            format!("{:?}", model.votes_granted),
+            format!("{:?}", actual.votes_granted),
+        );
+        field(
+            "next_index",
+            format!("{:?}", model.next_index),
+            format!("{:?}", actual.next_index),
+        );
+        field(
+            "match_index",
+            format!("{:?}", model.match_index),
+            format!("{:?}", actual.match_index),
+        );
+        match self.commands.entries(model.log()) {
+            None => {
+                diffs.push("log: the model's log holds a command the run never proposed".into())
+            }
+            Some(log) if log != actual.log() => {
+                let first = log
+                    .iter()
+                    .zip(actual.log())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(log.len().min(actual.log().len()));
+                let terms = |l: &[Entry<C>]| {
+                    l.iter()
+                        .map(|e| e.term.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                diffs.push(format!(
+                    "log: model {} entries (terms {}), trace {} entries (terms {}); first difference at index {}",
+                    log.len(),
+                    terms(&log),
+                    actual.log().len(),
+                    terms(actual.log()),
+                    first + 1
+                ));
+            }
+            Some(_) => {}
+        }
+        diffs
+    }
+}
+
+/// Replays one run (the traces of its nodes, any order) against the model.
+pub fn conform<C>(
+    mut traces: Vec<Vec<TraceRecord<C>>>,
+    info: &RunInfo,
+) -> Result<Summary, ConformError>
+where
+    C: Clone + PartialEq + Debug + Serialize,
+{
+    traces.retain(|t| !t.is_empty());
+    traces.sort_by_key(|t| t[0].node);
+    let n = traces.len();
+    if n == 0 {
+        return Err(ConformError::Invalid("no records".into()));
+    }
+    for (i, t) in traces.iter().enumerate() {
+        if t[0].node != NodeId(i as u64) {
+            return Err(ConformError::Invalid(format!(
+                "node ids must be 0..{n} with one trace each; found node {} where n{i} was expected",
+                t[0].node
+            )));
+        }
+        for r in t {
+            let mut peers: Vec<NodeId> = r.sent.iter().map(|(to, _)| *to).collect();
+            if let TraceEvent::Receive { from, .. } | TraceEvent::Resend { to: from } = &r.event {
+                peers.push(*from);
+            }
+            if let Some(bad) = peers.iter().find(|p| p.0 as usize >= n || **p == r.node) {
+                return Err(ConformError::Invalid(format!(
+                    "node {} seq {} names {bad}, not a peer in a run of {n} nodes",
+                    r.node, r.seq
+                )));
+            }
+        }
+    }
+    let merged = merge(&traces).map_err(ConformError::NoCausalOrder)?;
+    let cfg = ModelConfig {
+        servers: n,
+        max_term: u64::MAX,
+        values: 1,
+        reads: 0,
+        max_crashes: n,
+        network: if info.duplicating {
+            NetworkKind::UnorderedDuplicating
+        } else {
+            NetworkKind::UnorderedNonDuplicating
+        },
+        lossy: true,
+        max_in_flight: usize::MAX,
+        max_entries_per_append: info.max_entries_per_append,
+        fast_backup: info.fast_backup,
+        mutant: None,
+    };
+    let model = cfg.into_model();
+    let always = model
+        .properties()
+        .into_iter()
+        .filter(|p| matches!(p.expectation, Expectation::Always))
+        .collect();
+    let state = model
+        .init_states()
+        .into_iter()
+        .next()
+        .ok_or_else(|| ConformError::Invalid("the model has no initial state".into()))?;
+    let mut replay = Replay {
+        model,
+        always,
+        n,
+        duplicating: info.duplicating,
+        state,
+        commands: Commands {
+            runtime: Vec::new(),
+        },
+        in_flight: HashMap::new(),
+        outstanding: HashMap::new(),
+        actions: 0,
+        traces: &traces,
+    };
+    for (pos, &(t, r)) in merged.order.iter().enumerate() {
+        let problems = replay
+            .step(pos, t, r, &merged.release_after[pos])
+            .map_err(ConformError::Invalid)?;
+        if !problems.is_empty() {
+            let record = &traces[t][r];
+            return Err(ConformError::Mismatch(Mismatch {
+                step: pos + 1,
+                node: record.node,
+                seq: record.seq,
+                time_us: record.time_us,
+                event: describe_event(&record.event),
+                problems,
+            }));
+        }
+    }
+    let crashes = traces
+        .iter()
+        .flatten()
+        .filter(|r| matches!(r.event, TraceEvent::Crash))
+        .count();
+    Ok(Summary {
+        crashes,
+        nodes: n,
+        steps: merged.order.len(),
+        actions: replay.actions,
+    })
+}

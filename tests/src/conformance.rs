@@ -1,0 +1,69 @@
+//! Simulator runs for trace conformance: the scenario CI validates (`tests/tests/conform.rs`,
+//! `raft-tests conform-traces`), and the broken runtimes it must catch.
+
+use crate::sim::clients::Workload;
+use crate::sim::disk::DiskFaults;
+use crate::sim::network::NetParams;
+use crate::sim::{ms, Sim, SimOptions};
+use raft_model::conform::{conform, ConformError, Summary};
+
+/// The faults of one traced run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    pub disk: DiskFaults,
+    /// Probability that the network delivers a message twice (a duplicating run).
+    pub duplicate: f64,
+    /// The broken transport that hands every message to the core twice.
+    pub replay_frames: bool,
+}
+
+/// The CI scenario: 5 servers of the real runtime, 3 clients, labrpc's unreliable network
+/// (10% of messages lost, 0–26 ms delays), one crash every third 250 ms round and restarts,
+/// for `rounds` rounds; then every server restarts and the cluster runs one more second.
+pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
+    let mut opts = SimOptions::new(5, seed);
+    opts.trace = true;
+    opts.disk = faults.disk;
+    let mut sim = Sim::new(&opts);
+    sim.set_net(NetParams {
+        unreliable: true,
+        long_reordering: false,
+        duplicate: faults.duplicate,
+        replay_frames: faults.replay_frames,
+    });
+    sim.add_clients(&Workload {
+        ops_per_client: 20,
+        ..Workload::default()
+    });
+    for round in 0..rounds {
+        // A broken runtime may trip the simulator's own checks; conformance judges the trace.
+        let _ = sim.run_for(ms(250));
+        let i = sim.rng.usize(0..5);
+        if round % 3 == 0 {
+            sim.crash(i);
+        } else if !sim.alive(i) {
+            sim.restart(i);
+        }
+    }
+    for i in 0..5 {
+        if !sim.alive(i) {
+            sim.restart(i);
+        }
+    }
+    let _ = sim.run_for(ms(1000));
+    sim
+}
+
+/// The CI seeds: every fifth is a duplicating run (2% of messages delivered twice).
+pub fn ci_faults(seed: u64) -> Faults {
+    Faults {
+        duplicate: if seed.is_multiple_of(5) { 0.02 } else { 0.0 },
+        ..Faults::default()
+    }
+}
+
+/// Replays a traced run against the model, through the JSON Lines the runtime wrote.
+pub fn validate(sim: &Sim) -> Result<Summary, ConformError> {
+    let traces = sim.traces().map_err(ConformError::Invalid)?;
+    conform(traces, &sim.run_info())
+}
