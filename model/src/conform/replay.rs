@@ -140,43 +140,7 @@ impl<C: Clone> Commands<C> {
     }
 
     fn message(&self, msg: &Message<Cmd>) -> Option<Message<C>> {
-        Some(match msg {
-            Message::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => Message::RequestVote {
-                term: *term,
-                last_log_index: *last_log_index,
-                last_log_term: *last_log_term,
-            },
-            Message::RequestVoteResponse { term, vote_granted } => Message::RequestVoteResponse {
-                term: *term,
-                vote_granted: *vote_granted,
-            },
-            Message::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => Message::AppendEntries {
-                term: *term,
-                prev_log_index: *prev_log_index,
-                prev_log_term: *prev_log_term,
-                entries: self.entries(entries)?,
-                leader_commit: *leader_commit,
-            },
-            Message::AppendEntriesResponse {
-                term,
-                success,
-                match_index,
-            } => Message::AppendEntriesResponse {
-                term: *term,
-                success: *success,
-                match_index: *match_index,
-            },
-        })
+        msg.try_map_entries(|entries| self.entries(entries))
     }
 }
 

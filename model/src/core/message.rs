@@ -34,6 +34,51 @@ pub enum Message<C> {
 }
 
 impl<C> Message<C> {
+    /// The same message with its entries' commands translated by `f` (the only part that
+    /// depends on the command type); `None` when `f` cannot translate them.
+    pub fn try_map_entries<D>(
+        &self,
+        f: impl FnOnce(&[Entry<C>]) -> Option<Vec<Entry<D>>>,
+    ) -> Option<Message<D>> {
+        Some(match self {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => Message::RequestVote {
+                term: *term,
+                last_log_index: *last_log_index,
+                last_log_term: *last_log_term,
+            },
+            Message::RequestVoteResponse { term, vote_granted } => Message::RequestVoteResponse {
+                term: *term,
+                vote_granted: *vote_granted,
+            },
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => Message::AppendEntries {
+                term: *term,
+                prev_log_index: *prev_log_index,
+                prev_log_term: *prev_log_term,
+                entries: f(entries)?,
+                leader_commit: *leader_commit,
+            },
+            Message::AppendEntriesResponse {
+                term,
+                success,
+                match_index,
+            } => Message::AppendEntriesResponse {
+                term: *term,
+                success: *success,
+                match_index: *match_index,
+            },
+        })
+    }
+
     /// The term every Raft message carries.
     pub fn term(&self) -> Term {
         match self {
