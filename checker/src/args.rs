@@ -1,8 +1,8 @@
 //! Command-line flags shared by the subcommands.
 
 use clap::{Args, ValueEnum};
-use raft_model::core::Mutant;
 use raft_model::model::{ModelConfig, NetworkKind};
+use raft_model::Mutant;
 
 /// The model's bounds and faults. Defaults are the standard exhaustive bound.
 #[derive(Args, Clone, Debug)]
@@ -33,6 +33,11 @@ pub struct ModelArgs {
     /// Most messages in the network at once.
     #[arg(long, default_value_t = ModelConfig::default().max_in_flight)]
     pub max_in_flight: usize,
+    /// Longest log any server may reach (default: as many entries as the clients have
+    /// operations; servers propose every request they get, retries too, as the node does, and
+    /// deduplicate when applying).
+    #[arg(long)]
+    pub max_log_len: Option<usize>,
     /// Most entries per AppendEntries (default: the whole suffix).
     #[arg(long)]
     pub max_entries_per_append: Option<usize>,
@@ -61,6 +66,7 @@ impl ModelArgs {
             network: self.network.parse()?,
             lossy: self.lossy,
             max_in_flight: self.max_in_flight,
+            max_log_len: self.max_log_len,
             max_entries_per_append: self.max_entries_per_append,
             fast_backup: self.fast_backup,
             mutant: self.mutant,

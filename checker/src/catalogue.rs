@@ -1,13 +1,13 @@
 //! The mutant catalogue: each classic Raft bug (a switch in the core, see
-//! `raft_model::core::Mutant`) with the smallest bound known to expose it.
+//! `raft_model::Mutant`) with the smallest bound known to expose it.
 //!
 //! To add a mutant: add a variant to `Mutant` (with its name and one-line description) and break
 //! exactly one rule behind `cfg.is(Mutant::…)` in the core; then add a row here with the smallest
 //! bound that exposes it (start from the default bound and grow one dimension at a time), and run
 //! `raft-check mutants --only NAME`.
 
-use raft_model::core::Mutant;
 use raft_model::model::ModelConfig;
+use raft_model::Mutant;
 
 /// One catalogue entry: the mutant and the bound it is checked on.
 pub struct Case {

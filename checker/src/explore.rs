@@ -5,7 +5,7 @@
 //! `#/steps/INIT/A1/A2/...`, the index of the initial state, then the index of each action in
 //! `Model::actions` order; `Path::encode` computes exactly that. For each step it shows
 //! `Model::format_action` in the path and `Model::format_step` in the state pane; this model
-//! renders the reached state there (`raft_model::model::display::step_view`), led by the
+//! renders the reached state there (`RaftModel::step_view`), led by the
 //! Always properties it violates.
 
 use crate::shortest::{self, Search};

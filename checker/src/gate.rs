@@ -10,7 +10,7 @@ use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::run;
 use crate::standard::standard;
 use crate::table;
-use raft_model::core::Mutant;
+use raft_model::Mutant;
 use std::path::{Path, PathBuf};
 
 pub struct GateArgs {

@@ -8,7 +8,7 @@
 //! raft.tla's field names `mtype`, `mterm`, `msource`, `mdest`, ...) and `mcount` copies each.
 
 use crate::snapshot::{MessageView, StepView, TraceView};
-use raft_model::core::Message;
+use raft_core::Message;
 use raft_model::model::{ClientOp, ClientReply, Msg};
 use serde_json::{json, Map, Value};
 
@@ -57,48 +57,35 @@ fn message(m: &MessageView) -> Value {
         r.insert(k.to_string(), v);
     };
     match &m.raw {
-        Msg::Raft(Message::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-        }) => {
+        Msg::Raft(Message::RequestVote(m)) => {
             put("mtype", json!("RequestVoteRequest"));
-            put("mterm", big(*term));
-            put("mlastLogIndex", big(*last_log_index));
-            put("mlastLogTerm", big(*last_log_term));
+            put("mterm", big(m.term));
+            put("mlastLogIndex", big(m.last_log_index));
+            put("mlastLogTerm", big(m.last_log_term));
         }
-        Msg::Raft(Message::RequestVoteResponse { term, vote_granted }) => {
+        Msg::Raft(Message::RequestVoteResponse(m)) => {
             put("mtype", json!("RequestVoteResponse"));
-            put("mterm", big(*term));
-            put("mvoteGranted", json!(vote_granted));
+            put("mterm", big(m.term));
+            put("mvoteGranted", json!(m.vote_granted));
         }
-        Msg::Raft(Message::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        }) => {
+        Msg::Raft(Message::AppendEntries(m)) => {
             put("mtype", json!("AppendEntriesRequest"));
-            put("mterm", big(*term));
-            put("mprevLogIndex", big(*prev_log_index));
-            put("mprevLogTerm", big(*prev_log_term));
-            let es = entries
+            put("mterm", big(m.term));
+            put("mprevLogIndex", big(m.prev_log_index));
+            put("mprevLogTerm", big(m.prev_log_term));
+            let es = m
+                .entries
                 .iter()
                 .map(|e| entry(e.term, e.command.to_string()))
                 .collect();
             put("mentries", Value::Array(es));
-            put("mcommitIndex", big(*leader_commit));
+            put("mcommitIndex", big(m.leader_commit));
         }
-        Msg::Raft(Message::AppendEntriesResponse {
-            term,
-            success,
-            match_index,
-        }) => {
+        Msg::Raft(Message::AppendEntriesResponse(m)) => {
             put("mtype", json!("AppendEntriesResponse"));
-            put("mterm", big(*term));
-            put("msuccess", json!(success));
-            put("mmatchIndex", big(*match_index));
+            put("mterm", big(m.term));
+            put("msuccess", json!(m.success));
+            put("mmatchIndex", big(m.match_index));
         }
         Msg::Request { seq, op } => {
             put("mtype", json!("ClientRequest"));
@@ -119,6 +106,7 @@ fn message(m: &MessageView) -> Value {
             put("mseq", big(u64::from(*seq)));
             let text = match reply {
                 ClientReply::PutOk | ClientReply::GetOk(_) => "ok",
+                ClientReply::Stale => "stale",
                 ClientReply::NotLeader(_) => "notLeader",
             };
             put("mresult", json!(text));

@@ -113,8 +113,8 @@ enum Command {
         #[arg(long, default_value_t = 600.0)]
         mutant_timeout: f64,
         /// Testing the gate itself: check the standard configurations with this mutant on.
-        #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::core::Mutant>())]
-        force_mutant: Option<raft_model::core::Mutant>,
+        #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::Mutant>())]
+        force_mutant: Option<raft_model::Mutant>,
     },
     /// The checker's benchmark: a fixed list of bounds × strategies × threads × symmetry, each
     /// in its own process; writes results/bench.json and the table in results/README.md.

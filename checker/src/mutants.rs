@@ -27,7 +27,7 @@ pub struct MutantResult {
 pub fn select(only: Option<&str>, shard: Option<(usize, usize)>) -> Result<Vec<Case>, String> {
     let mut cases = catalogue();
     if let Some(name) = only {
-        let m: raft_model::core::Mutant = name.parse()?;
+        let m: raft_model::Mutant = name.parse()?;
         cases.retain(|c| c.mutant == m);
     }
     if let Some((i, n)) = shard {

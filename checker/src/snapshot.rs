@@ -3,7 +3,7 @@
 
 use crate::report::ConfigJson;
 use crate::trace::{self, Action};
-use raft_model::core::Role;
+use raft_core::Role;
 use raft_model::model::display::{actor_name, server_count, StateDisplay};
 use raft_model::model::{ModelConfig, Msg, RaftState};
 use serde::Serialize;

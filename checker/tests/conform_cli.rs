@@ -2,8 +2,8 @@
 //! not exits 1 with the step and the difference, malformed traces exit 2. The traces are made
 //! here with the protocol core itself (an election among 3 nodes).
 
+use raft_core::{Config, Event, Message, NodeId, Server};
 use raft_model::conform::{TraceEvent, TraceRecord};
-use raft_model::core::{Config, Event, Message, NodeId, Server};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -49,7 +49,10 @@ impl Node {
 
     fn step(&mut self, time_us: u64, event: Event<String>) -> Vec<(NodeId, Message<String>)> {
         let traced = TraceEvent::of(&event);
-        let out = self.server.handle(&self.cfg, event);
+        let out = self
+            .server
+            .handle(&self.cfg, event)
+            .expect("a correct step");
         self.records.push(Rec {
             node: self.cfg.id,
             seq: self.records.len() as u64,

@@ -7,7 +7,7 @@
 //! client_addr = "127.0.0.1:7100"
 //! ```
 
-use raft_model::core::NodeId;
+use raft_core::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

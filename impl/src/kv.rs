@@ -1,6 +1,8 @@
 //! The replicated key-value state machine: commands applied in log order, with exactly-once
-//! writes through per-client sessions (each command carries `client_id` and `seq`).
+//! writes through per-client sessions (each command carries `client_id` and `seq`). The
+//! sessions are raft-core's [`Service`]; only the map is the node's own.
 
+use raft_core::service::{Applied, Service, StateMachine};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,7 +38,7 @@ pub struct Command {
 }
 
 /// What applying an operation produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum OpResult {
     /// Put, Delete and a successful Cas: the previous value. Get: the current value.
     Value(Option<String>),
@@ -46,17 +48,40 @@ pub enum OpResult {
     StaleRequest { last_seq: u64 },
 }
 
-/// The last applied request of one client and its result.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Session {
-    last_seq: u64,
-    result: OpResult,
+/// The key-value map itself: the deterministic part of the service.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvMap {
+    data: BTreeMap<String, String>,
 }
 
+impl StateMachine for KvMap {
+    type Op = Op;
+    type Output = OpResult;
+
+    fn execute(&mut self, op: &Op) -> OpResult {
+        let data = &mut self.data;
+        match op {
+            Op::Put { key, value } => OpResult::Value(data.insert(key.clone(), value.clone())),
+            Op::Get { key } => OpResult::Value(data.get(key).cloned()),
+            Op::Delete { key } => OpResult::Value(data.remove(key)),
+            Op::Cas { key, expected, new } => {
+                let current = data.get(key).cloned();
+                if current == *expected {
+                    OpResult::Value(data.insert(key.clone(), new.clone()))
+                } else {
+                    OpResult::CasMismatch { current }
+                }
+            }
+        }
+    }
+}
+
+/// The replicated key-value store: the map behind raft-core's exactly-once client sessions
+/// ([`Service`], the same type the model checker's register uses, so the deduplication path the
+/// node relies on is the one the checker explores).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
-    data: BTreeMap<String, String>,
-    sessions: BTreeMap<u64, Session>,
+    service: Service<KvMap>,
 }
 
 impl KvStore {
@@ -65,55 +90,27 @@ impl KvStore {
     }
 
     /// Applies one committed command. A duplicate of a client's latest request returns the
-    /// cached result without executing it again.
+    /// cached result without executing it again; an older one is refused.
     pub fn apply(&mut self, command: &Command) -> OpResult {
-        if let Some(session) = self.sessions.get(&command.client_id) {
-            if command.seq == session.last_seq {
-                return session.result.clone();
-            }
-            if command.seq < session.last_seq {
-                return OpResult::StaleRequest {
-                    last_seq: session.last_seq,
-                };
-            }
-        }
-        let result = self.execute(&command.op);
-        self.sessions.insert(
-            command.client_id,
-            Session {
-                last_seq: command.seq,
-                result: result.clone(),
-            },
-        );
-        result
-    }
-
-    fn execute(&mut self, op: &Op) -> OpResult {
-        match op {
-            Op::Put { key, value } => OpResult::Value(self.data.insert(key.clone(), value.clone())),
-            Op::Get { key } => OpResult::Value(self.data.get(key).cloned()),
-            Op::Delete { key } => OpResult::Value(self.data.remove(key)),
-            Op::Cas { key, expected, new } => {
-                let current = self.data.get(key).cloned();
-                if current == *expected {
-                    OpResult::Value(self.data.insert(key.clone(), new.clone()))
-                } else {
-                    OpResult::CasMismatch { current }
-                }
-            }
+        match self
+            .service
+            .apply(command.client_id, command.seq, &command.op)
+        {
+            Applied::Executed(result) | Applied::Duplicate(result) => result,
+            Applied::Stale { last_seq } => OpResult::StaleRequest { last_seq },
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&String> {
-        self.data.get(key)
+        self.service.machine.data.get(key)
     }
 
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.service.machine.data.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.service.machine.data.is_empty()
     }
 }
 
@@ -216,7 +213,7 @@ mod tests {
                 if duplicate {
                     prop_assert_eq!(kv.apply(&command), expected);
                 }
-                prop_assert_eq!(&kv.data, &model);
+                prop_assert_eq!(&kv.service.machine.data, &model);
             }
         }
     }

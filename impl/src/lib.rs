@@ -1,7 +1,7 @@
-//! raft-impl: the runnable node. It drives `raft_model::core::Server` with real sockets, disks and
+//! raft-impl: the runnable node. It drives `raft_core::Server` with real sockets, disks and
 //! timers (see the runnable-cluster issue); nothing here restates a protocol rule.
 
-pub use raft_model::core;
+pub use raft_core as core;
 
 pub mod client;
 pub mod config;

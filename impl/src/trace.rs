@@ -2,7 +2,7 @@
 //!
 //! A driver that wants a trace gives its [`Replica`](crate::node::replica::Replica) a
 //! [`TraceSink`]; without one, tracing costs one branch per step. Each record
-//! ([`raft_model::conform::TraceRecord`]) is one step: the event, the node's Raft state after it
+//! ([`raft_core::trace::TraceRecord`]) is one step: the event, the node's Raft state after it
 //! and the messages it sent. The replica records each step right after staging it, before the
 //! batch's `sync`. A process killed between the two leaves records of a batch that never
 //! became durable and never sent anything (messages leave after the sync): its next start cuts
@@ -11,8 +11,8 @@
 //! the driver's ([`TraceLog::crash`], [`TraceLog::restart`]).
 
 use crate::kv::Command;
-use raft_model::conform::{TraceEvent, TraceRecord};
-use raft_model::core::{Message, NodeId, Server};
+use raft_core::trace::{TraceEvent, TraceRecord};
+use raft_core::{Message, NodeId, Server};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -131,7 +131,7 @@ impl<S: TraceSink> TraceSink for Arc<Mutex<S>> {
 pub fn open_node_trace(
     dir: &std::path::Path,
     node: NodeId,
-    recovered: &raft_model::core::HardState<Command>,
+    recovered: &raft_core::HardState<Command>,
 ) -> std::io::Result<TraceLog<std::fs::File>> {
     use std::io::Seek;
     std::fs::create_dir_all(dir)?;
@@ -186,8 +186,18 @@ pub fn open_node_trace(
 mod tests {
     use super::*;
     use crate::kv::Op;
-    use raft_model::conform::parse_jsonl;
-    use raft_model::core::{Entry, HardState};
+    use raft_core::{Entry, HardState};
+
+    /// The records of a JSON Lines trace (the checker's reader, `raft_model::conform`, also
+    /// checks sequence numbers; here only the events matter).
+    fn parse_jsonl<C: serde::de::DeserializeOwned>(
+        text: &str,
+        _: &str,
+    ) -> Result<Vec<TraceRecord<C>>, String> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).map_err(|e| e.to_string()))
+            .collect()
+    }
 
     fn server(term: u64, entries: usize) -> Server<Command> {
         let mut s = Server::new();

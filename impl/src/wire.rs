@@ -2,7 +2,7 @@
 //! the payload), with a maximum frame size. Peers and clients use separate listeners.
 
 use crate::kv::{Command, OpResult};
-use raft_model::core::{Message, NodeId};
+use raft_core::{Message, NodeId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
@@ -131,12 +131,12 @@ mod tests {
     use super::*;
     use crate::kv::Op;
     use proptest::prelude::*;
-    use raft_model::core::Entry;
+    use raft_core::Entry;
 
     fn sample() -> PeerFrame {
         PeerFrame {
             from: NodeId(2),
-            msg: Message::AppendEntries {
+            msg: Message::AppendEntries(raft_core::AppendEntries {
                 term: 3,
                 prev_log_index: 1,
                 prev_log_term: 1,
@@ -152,7 +152,7 @@ mod tests {
                     },
                 }],
                 leader_commit: 1,
-            },
+            }),
         }
     }
 

@@ -10,7 +10,7 @@ use super::Input;
 use crate::kv::Command;
 use crate::storage::Wal;
 use crate::wire::ClientReply;
-use raft_model::core::{Message, NodeId};
+use raft_core::{Message, NodeId};
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::Instant;

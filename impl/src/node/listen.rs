@@ -4,7 +4,7 @@
 
 use super::Input;
 use crate::wire::{read_frame, write_frame, ClientReply, ClientRequest, PeerFrame};
-use raft_model::core::NodeId;
+use raft_core::NodeId;
 use std::io::BufReader;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -13,7 +13,7 @@ use crate::kv::Command;
 use crate::storage::Wal;
 use crate::wire::ClientReply;
 use anyhow::Context;
-use raft_model::core::{Config, Message, NodeId, Server};
+use raft_core::{Config, Message, NodeId, Server};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::mpsc;

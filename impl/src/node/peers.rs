@@ -5,7 +5,7 @@
 use super::Input;
 use crate::kv::Command;
 use crate::wire::{encode_frame, PeerFrame};
-use raft_model::core::{Message, NodeId};
+use raft_core::{Message, NodeId};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;

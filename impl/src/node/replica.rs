@@ -24,9 +24,10 @@ use crate::kv::{Command, KvStore};
 use crate::storage::Durable;
 use crate::trace::TraceSink;
 use crate::wire::ClientReply;
-use raft_model::conform::TraceEvent;
-use raft_model::core::{
-    Config, Entry, Event, Index, Message, NodeId, Output, ProposeResult, Role, Server, Term,
+use raft_core::trace::TraceEvent;
+use raft_core::{
+    Config, CoreError, Entry, Event, Index, Message, NodeId, Output, ProposeResult, Role, Server,
+    Term,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -71,6 +72,19 @@ impl<T> Default for Effects<T> {
     }
 }
 
+/// Why a batch could not be completed; either way the node must stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError<E: std::error::Error + 'static> {
+    /// Stable storage failed: the node can no longer promise durability.
+    #[error(transparent)]
+    Storage(E),
+    /// The core reached a state the correct protocol never reaches (raft-core's `CoreError`):
+    /// a corrupt disk, a broken or forged peer, or a bug. Carrying on could lose committed
+    /// entries, so the node stops, naming the offending event.
+    #[error("protocol invariant violated while handling {event}: {error}")]
+    Core { event: String, error: CoreError },
+}
+
 /// A client waiting for its proposal at some index to be applied.
 struct Pending<T> {
     term: Term,
@@ -97,7 +111,18 @@ pub struct Replica<D, T> {
     heartbeat_deadline: Duration,
     /// Where trace records go (`None`: no tracing, one branch per step).
     trace: Option<Box<dyn TraceSink>>,
+    /// Messages the core refused (absurd terms), for a rate-limited log line.
+    refused: Refusals,
 }
+
+/// Counts refused messages and logs at most one line per [`REFUSAL_LOG_INTERVAL`].
+#[derive(Default)]
+struct Refusals {
+    last_logged: Option<Duration>,
+    suppressed: u64,
+}
+
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl<D: Durable<Command>, T> Replica<D, T> {
     /// A replica around a server restarted from its durable state (`Server::restart`), at time
@@ -121,6 +146,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             election_deadline: now,
             heartbeat_deadline: now,
             trace: None,
+            refused: Refusals::default(),
         };
         replica.reset_election_timer(now);
         replica
@@ -174,7 +200,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         &mut self,
         now: Duration,
         inputs: impl IntoIterator<Item = ReplicaInput<T>>,
-    ) -> Result<Effects<T>, D::Error> {
+    ) -> Result<Effects<T>, ReplicaError<D::Error>> {
         let mut batch = Batch {
             effects: Effects::default(),
             apply: Vec::new(),
@@ -183,19 +209,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         for input in inputs {
             match input {
                 ReplicaInput::Peer { from, msg } => {
-                    let rejected =
-                        matches!(msg, Message::AppendEntriesResponse { success: false, .. });
-                    let next_before = self.server.next_index.get(&from).copied();
                     self.step(now, Event::Receive { from, msg }, &mut batch)?;
-                    let next_after = self.server.next_index.get(&from).copied();
-                    if rejected && self.server.role == Role::Leader && next_after < next_before {
-                        // The follower's log did not match and the server moved next_index
-                        // back: probe again at once rather than at the next heartbeat, so that
-                        // a divergent log is repaired at one step per round trip. (Only when
-                        // next_index moved: a rejection that changes nothing waits for the
-                        // heartbeat, so no exchange can loop at network speed.)
-                        self.step(now, Event::Resend { to: from }, &mut batch)?;
-                    }
                 }
                 ReplicaInput::PeerConnected(to) => {
                     self.step(now, Event::Resend { to }, &mut batch)?;
@@ -208,7 +222,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         self.fire_timers(now, &mut batch)?;
 
         // (1) Durable before anything that depends on it leaves this node.
-        self.durable.sync()?;
+        self.durable.sync().map_err(ReplicaError::Storage)?;
         // (2) The messages are returned first; (3) apply, and answer the clients whose
         // proposals were applied.
         for (index, entry) in std::mem::take(&mut batch.apply) {
@@ -245,16 +259,34 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     /// `stage`, before the batch's `sync` in [`Replica::turn`]: a process killed before that
     /// sync leaves records of a batch that never became durable and never sent anything,
     /// which its next start cuts off (`trace::open_node_trace`).
+    ///
+    /// A message the core refuses (an absurd term) is dropped with a rate-limited warning and
+    /// changes nothing; any other core error stops the node ([`ReplicaError::Core`]).
     fn step(
         &mut self,
         now: Duration,
         event: Event<Command>,
         batch: &mut Batch<T>,
-    ) -> Result<Option<ProposeResult>, D::Error> {
+    ) -> Result<Option<ProposeResult>, ReplicaError<D::Error>> {
         let was_leader = self.server.role == Role::Leader;
         let traced = self.trace.is_some().then(|| TraceEvent::of(&event));
-        let out: Output<Command> = self.server.handle(&self.cfg, event);
-        self.durable.stage(&self.server.hard, &out.persist)?;
+        let described = describe(&event);
+        let out: Output<Command> = match self.server.handle(&self.cfg, event) {
+            Ok(out) => out,
+            Err(error) if !error.is_fatal() => {
+                self.refused.note(now, &self.cfg, &error);
+                return Ok(None);
+            }
+            Err(error) => {
+                return Err(ReplicaError::Core {
+                    event: described,
+                    error,
+                })
+            }
+        };
+        self.durable
+            .stage(&self.server.hard, &out.persist)
+            .map_err(ReplicaError::Storage)?;
         if let (Some(event), Some(sink)) = (traced, self.trace.as_mut()) {
             sink.record(now, event, Some(&self.server), &out.messages);
         }
@@ -276,7 +308,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         command: Command,
         reply: T,
         batch: &mut Batch<T>,
-    ) -> Result<(), D::Error> {
+    ) -> Result<(), ReplicaError<D::Error>> {
         match self.step(now, Event::Propose(command), batch)? {
             Some(ProposeResult::Accepted { index, term }) => {
                 batch.proposed = true;
@@ -313,7 +345,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
 
     /// Election timeout (followers, candidates); heartbeat (leaders, also right after new
     /// proposals so that they replicate at once).
-    fn fire_timers(&mut self, now: Duration, batch: &mut Batch<T>) -> Result<(), D::Error> {
+    fn fire_timers(
+        &mut self,
+        now: Duration,
+        batch: &mut Batch<T>,
+    ) -> Result<(), ReplicaError<D::Error>> {
         if self.server.role != Role::Leader && now >= self.election_deadline {
             tracing::debug!(id = %self.cfg.id, term = self.server.current_term(), "election timeout");
             self.step(now, Event::ElectionTimeout, batch)?;
@@ -324,5 +360,35 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             self.heartbeat_deadline = now + self.options.heartbeat_interval;
         }
         Ok(())
+    }
+}
+
+/// The event in one line, for the error that stops the node (commands are not shown).
+fn describe(event: &Event<Command>) -> String {
+    match event {
+        Event::Receive { from, msg } => format!("{} from {from}", msg.summary()),
+        Event::ElectionTimeout => "an election timeout".into(),
+        Event::Heartbeat => "a heartbeat".into(),
+        Event::Resend { to } => format!("a resend to {to}"),
+        Event::Propose(c) => format!("a proposal of client {} seq {}", c.client_id, c.seq),
+    }
+}
+
+impl Refusals {
+    fn note(&mut self, now: Duration, cfg: &Config, error: &CoreError) {
+        let due = self
+            .last_logged
+            .is_none_or(|t| now.saturating_sub(t) >= REFUSAL_LOG_INTERVAL);
+        if due {
+            tracing::warn!(
+                id = %cfg.id,
+                suppressed = self.suppressed,
+                "{error}; dropped (a forged or corrupt frame: no correct peer sends it)"
+            );
+            self.last_logged = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
     }
 }

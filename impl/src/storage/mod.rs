@@ -6,7 +6,7 @@ mod wal;
 pub use record::{decode_records, encode_persist, DecodedWal, Record, ScanError, ScanProblem};
 pub use wal::{Wal, WalError, WAL_FILE_NAME};
 
-use raft_model::core::{HardState, Persist};
+use raft_core::{HardState, Persist};
 
 /// Stable storage for the hard state, as a replica uses it: [`Durable::stage`] after every
 /// Raft step, [`Durable::sync`] once per batch. The durability contract (impl/README.md) is

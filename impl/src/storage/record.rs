@@ -4,7 +4,7 @@
 //! bytes followed by the payload), then `length` bytes of payload, a postcard-encoded [`Record`].
 //! Decoding is a pure function over bytes so that it can be tested on arbitrary input.
 
-use raft_model::core::{Entry, HardState, Index, NodeId, Persist, Term};
+use raft_core::{Entry, HardState, Index, NodeId, Persist, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 
 use super::record::{decode_records, HEADER_LEN};
 use super::{Wal, WalError, WAL_FILE_NAME};
-use raft_model::core::{Entry, HardState, NodeId, Persist};
+use raft_core::{Entry, HardState, NodeId, Persist};
 use std::fs;
 
 type Hard = HardState<String>;

@@ -4,7 +4,7 @@
 
 use super::record::{decode_records, encode_persist, ScanError};
 use super::Durable;
-use raft_model::core::{HardState, Persist};
+use raft_core::{HardState, Persist};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{self, File, OpenOptions};

@@ -2,7 +2,7 @@
 //! record that receives a message comes after some record that sent it.
 
 use super::record::{TraceEvent, TraceRecord};
-use crate::core::NodeId;
+use raft_core::NodeId;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 

@@ -15,7 +15,7 @@ mod replay;
 pub use record::{parse_jsonl, Opaque, RunInfo, TraceEvent, TraceRecord};
 pub use replay::{conform, ConformError, Mismatch, Summary};
 
-use crate::core::Message;
+use raft_core::Message;
 
 /// A short, readable description of a trace event (for reports).
 pub fn describe_event<C>(event: &TraceEvent<C>) -> String {
@@ -32,33 +32,7 @@ pub fn describe_event<C>(event: &TraceEvent<C>) -> String {
 
 /// A short description of a Raft message (entries are counted, not shown).
 pub fn describe_msg<C>(msg: &Message<C>) -> String {
-    match msg {
-        Message::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-        } => format!("RequestVote(term {term}, last log {last_log_index}/{last_log_term})"),
-        Message::RequestVoteResponse { term, vote_granted } => {
-            format!("RequestVoteResponse(term {term}, granted {vote_granted})")
-        }
-        Message::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => format!(
-            "AppendEntries(term {term}, prev {prev_log_index}/{prev_log_term}, {} entries, commit {leader_commit})",
-            entries.len()
-        ),
-        Message::AppendEntriesResponse {
-            term,
-            success,
-            match_index,
-        } => format!(
-            "AppendEntriesResponse(term {term}, success {success}, match {match_index})"
-        ),
-    }
+    msg.summary()
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The trace record: one per step of a node, written by the runtime (raft-impl's `trace`
-//! module) as one JSON line, read back here.
+//! Reading trace records: one per step of a node, written by the runtime (raft-impl's `trace`
+//! module) as one JSON line. The record types are raft-core's (`raft_core::trace`), next to the
+//! events they record.
 
-use crate::core::{Event, Message, NodeId, Server};
+pub use raft_core::trace::{RunInfo, TraceEvent, TraceRecord};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
@@ -49,83 +50,6 @@ impl<'de> Deserialize<'de> for Opaque {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;
         Ok(Opaque::new(value.to_string()))
-    }
-}
-
-/// What happened to a node in one step.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum TraceEvent<C> {
-    /// A Raft message from `from` was handed to the core.
-    Receive {
-        from: NodeId,
-        msg: Message<C>,
-    },
-    ElectionTimeout,
-    Heartbeat,
-    Resend {
-        to: NodeId,
-    },
-    /// A client's command was proposed to the core.
-    Propose {
-        command: C,
-    },
-    /// The process died (volatile state gone).
-    Crash,
-    /// The process (re)started from what its disk recovered (also the first start).
-    Restart,
-}
-
-impl<C: Clone> TraceEvent<C> {
-    /// The record of a core [`Event`].
-    pub fn of(event: &Event<C>) -> Self {
-        match event {
-            Event::ElectionTimeout => TraceEvent::ElectionTimeout,
-            Event::Heartbeat => TraceEvent::Heartbeat,
-            Event::Resend { to } => TraceEvent::Resend { to: *to },
-            Event::Receive { from, msg } => TraceEvent::Receive {
-                from: *from,
-                msg: msg.clone(),
-            },
-            Event::Propose(c) => TraceEvent::Propose { command: c.clone() },
-        }
-    }
-}
-
-/// One step of one node.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TraceRecord<C> {
-    pub node: NodeId,
-    /// Per node, from 0, without gaps (across restarts).
-    pub seq: u64,
-    /// Virtual (simulator) or wall-clock (process) time, in microseconds; only a tie-breaker.
-    pub time_us: u64,
-    pub event: TraceEvent<C>,
-    /// The node's Raft state after the step (`None` after a crash).
-    pub state_after: Option<Server<C>>,
-    /// The Raft messages the step sent, in order.
-    pub sent: Vec<(NodeId, Message<C>)>,
-}
-
-/// How the run was made: what the model must allow. Written by the driver as `run.json` next
-/// to the node traces.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunInfo {
-    /// The network may deliver a message more than once.
-    pub duplicating: bool,
-    /// The runtime's `Config::fast_backup`.
-    pub fast_backup: bool,
-    /// The runtime's `Config::max_entries_per_append` (`None`: unbounded).
-    pub max_entries_per_append: Option<usize>,
-}
-
-impl Default for RunInfo {
-    /// The runnable node: fast backup, 256 entries per AppendEntries, no duplication.
-    fn default() -> Self {
-        RunInfo {
-            duplicating: false,
-            fast_backup: true,
-            max_entries_per_append: Some(256),
-        }
     }
 }
 

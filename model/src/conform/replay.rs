@@ -9,11 +9,11 @@
 //! * The model drops the broadcast copies of requests (see `is_reply` in the actor adapter) and
 //!   sends requests one peer at a time: after any step but a `Resend`, each request the record
 //!   sent is replayed as `Timeout(node, Send(to))` from the state the step left.
-//! * `Propose{command}` → the model's client sends `Request` and it is delivered. Each runtime
-//!   proposal becomes a fresh model command (the k-th: client 0, seq k % 256, `Put(k / 256)`);
-//!   logs and messages are compared after mapping model commands back to the runtime's. A fresh
-//!   command per proposal means the model's "already in the log: not proposed again" rule never
-//!   fires: the runtime proposes a retried command again (and deduplicates when applying).
+//! * `Propose{command}` → the model's client sends `Request` and it is delivered. Each distinct
+//!   runtime command becomes one model command (the k-th: client 0, seq k % 256, `Put(k / 256)`),
+//!   and a retry (the same runtime command proposed again) the same one: the model, like the
+//!   node, proposes it again and its sessions deduplicate it when applying. Logs and messages
+//!   are compared after mapping model commands back to the runtime's.
 //! * `Crash` → `Crash(node)`; `Restart` → `Recover(node)` (the first start: the initial state).
 //! * Messages nothing will receive are dropped (the network is lossy), and so are the model's
 //!   replies to its client, which the runtime has no counterpart of.
@@ -24,11 +24,11 @@
 use super::merge::merge;
 use super::record::{RunInfo, TraceEvent, TraceRecord};
 use super::{describe_event, describe_msg};
-use crate::core::{Entry, Message, NodeId, Server};
 use crate::model::{
     ClientOp, Cmd, ModelConfig, Msg, NetworkKind, NodeState, RaftAction, RaftModel, RaftState,
     Timer,
 };
+use raft_core::{Entry, Message, NodeId, Server};
 use serde::Serialize;
 use stateright::actor::{Actor, ActorModelAction, Envelope, Id, Network, Out};
 use stateright::{Expectation, Model, Property};
@@ -95,24 +95,34 @@ impl fmt::Display for ConformError {
 }
 
 fn is_request<C>(msg: &Message<C>) -> bool {
-    matches!(
-        msg,
-        Message::RequestVote { .. } | Message::AppendEntries { .. }
-    )
+    !msg.is_reply()
 }
 
 /// Model commands ↔ runtime commands.
 struct Commands<C> {
     runtime: Vec<C>,
+    /// Each distinct runtime command (by its JSON) → its position in `runtime`.
+    known: std::collections::BTreeMap<String, usize>,
 }
 
-impl<C: Clone> Commands<C> {
+impl<C: Clone + Serialize> Commands<C> {
+    /// The model command of a runtime command: the same one for a retry (the same runtime
+    /// command proposed again), so the model's sessions deduplicate it as the node's do.
     fn intern(&mut self, command: C) -> Result<Cmd, String> {
-        let k = self.runtime.len();
-        if k >= 256 * 256 {
-            return Err("more than 65536 proposals in one run".into());
-        }
-        self.runtime.push(command);
+        let key = serde_json::to_string(&command)
+            .map_err(|e| format!("a command that cannot be serialized: {e}"))?;
+        let k = match self.known.get(&key) {
+            Some(&k) => k,
+            None => {
+                let k = self.runtime.len();
+                if k >= 256 * 256 {
+                    return Err("more than 65536 distinct commands in one run".into());
+                }
+                self.runtime.push(command);
+                self.known.insert(key, k);
+                k
+            }
+        };
         Ok(Cmd {
             client: 0,
             seq: (k % 256) as u8,
@@ -593,6 +603,7 @@ where
         },
         lossy: true,
         max_in_flight: usize::MAX,
+        max_log_len: Some(usize::MAX),
         max_entries_per_append: info.max_entries_per_append,
         fast_backup: info.fast_backup,
         mutant: None,
@@ -616,6 +627,7 @@ where
         state,
         commands: Commands {
             runtime: Vec::new(),
+            known: Default::default(),
         },
         in_flight: HashMap::new(),
         outstanding: HashMap::new(),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::core::{Message, NodeId, Server};
+use raft_core::{Message, NodeId, Server};
 
 fn restart(node: u64) -> TraceRecord<String> {
     TraceRecord {
@@ -21,11 +21,11 @@ fn a_receive_of_a_message_nobody_sent_has_no_causal_order() {
         time_us: 5,
         event: TraceEvent::Receive {
             from: NodeId(0),
-            msg: Message::RequestVote {
+            msg: Message::RequestVote(raft_core::RequestVote {
                 term: 1,
                 last_log_index: 0,
                 last_log_term: 0,
-            },
+            }),
         },
         state_after: Some(Server::new()),
         sent: vec![],

@@ -1,76 +1,34 @@
 //! The stateright `Actor` adapter: it feeds stateright's events into the core and carries out
 //! the core's output (save storage, send messages, apply, answer clients, set timers).
 
-use super::client::{self, ClientState};
+use super::actors::Actors;
+use super::client;
 use super::config::ModelConfig;
 use super::ghost::Ghost;
-use super::register::{id_of, node_of, ClientOp, ClientReply, Cmd, Msg, RegisterMachine};
+use super::history::History;
+use super::node::{NodeState, ServerState, ServerStorage, Timer};
+use super::register::{self, ClientOp, ClientReply, Cmd, Msg, RegisterMachine};
 use super::shared::Shared;
-use crate::core::{Config, Event, HardState, Message, NodeId, ProposeResult, Role, Server};
-use stateright::actor::{model_timeout, Actor, Id, Out};
+use crate::mutant::ModelRules;
+use raft_core::{Config, Event, NodeId, ProposeResult, Role, Server};
+use stateright::actor::{model_timeout, Actor, ActorModelAction, ActorModelState, Id, Out};
 use std::borrow::Cow;
 
-pub(crate) fn server_id(i: usize) -> Id {
-    Id::from(i)
-}
+/// One global state: every actor's state, the network, timers, crash flags, storage, history.
+pub type RaftState = ActorModelState<RaftActor, History>;
+/// One step of the system.
+pub type RaftAction = ActorModelAction<Msg, Timer, ()>;
 
-/// The model's timers. Timeouts may fire at any moment.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Timer {
-    /// Followers and candidates: start an election.
-    Election,
-    /// Candidates and leaders: send the role's request (RequestVote / AppendEntries) to one peer.
-    Send(NodeId),
-    /// Clients waiting for a reply: send the pending request to this server.
-    Request(NodeId),
-}
-
-/// What a server saves: the core's hard state, plus the model's ghost records (which must
-/// survive crashes to speak about history).
-/// Shared (`Arc`) because every successor state clones every server's storage.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ServerStorage {
-    pub hard: Shared<HardState<Cmd>>,
-    pub ghost: Shared<Ghost>,
-}
-
-/// A server actor's state: the core server, the register it applies to, and its ghost records.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ServerState {
-    pub server: Server<Cmd>,
-    /// Shared with the previous state until a step changes it (most steps do not).
-    pub machine: Shared<RegisterMachine>,
-    /// Shared with the previous state and with storage until a step changes it.
-    pub ghost: Shared<Ghost>,
-}
-
-// Boxing the server variant would add an allocation per step; actor states already live behind
-// stateright's `Arc`, so the size difference costs nothing per state.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum NodeState {
-    Server(ServerState),
-    Client(ClientState),
-}
-
-impl NodeState {
-    pub fn as_server(&self) -> Option<&ServerState> {
-        match self {
-            NodeState::Server(s) => Some(s),
-            NodeState::Client(_) => None,
-        }
-    }
-    pub fn as_client(&self) -> Option<&ClientState> {
-        match self {
-            NodeState::Client(c) => Some(c),
-            NodeState::Server(_) => None,
-        }
-    }
-}
+/// A server's configuration in the model: the core's, with the model's rules (the correct
+/// protocol, or one mutant).
+pub type ServerConfig = Config<ModelRules>;
 
 #[derive(Clone, Debug)]
 pub enum RaftActor {
-    Server(Config),
+    Server {
+        cfg: ServerConfig,
+        actors: Actors,
+    },
     Client {
         /// This client's index among clients (its identity in commands).
         index: u8,
@@ -82,12 +40,16 @@ pub enum RaftActor {
 impl RaftActor {
     pub(crate) fn server(i: usize, model: &ModelConfig) -> Self {
         let peers = (0..model.servers).map(|j| NodeId(j as u64));
-        let mut cfg = Config::new(NodeId(i as u64), peers).with_mutant(model.mutant);
-        cfg = cfg.with_fast_backup(model.fast_backup);
+        let mut cfg = Config::new(NodeId(i as u64), peers)
+            .with_rules(ModelRules(model.mutant))
+            .with_fast_backup(model.fast_backup);
         if let Some(n) = model.max_entries_per_append {
             cfg = cfg.with_max_entries_per_append(n);
         }
-        RaftActor::Server(cfg)
+        RaftActor::Server {
+            cfg,
+            actors: Actors::new(model.servers),
+        }
     }
 
     pub(crate) fn client(c: usize, reads: usize, servers: &[Id]) -> Self {
@@ -101,7 +63,7 @@ impl RaftActor {
     }
 }
 
-fn set_role_timers(cfg: &Config, role: Role, o: &mut Out<RaftActor>) {
+fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
     if role == Role::Leader {
         o.cancel_timer(Timer::Election);
     } else {
@@ -122,18 +84,14 @@ fn set_role_timers(cfg: &Config, role: Role, o: &mut Out<RaftActor>) {
 /// election are therefore treated as lost at once. This adds no behaviour (the network is lossy
 /// and the core resends the same request from the same state) and loses none (the per-peer send
 /// is enabled in the very state the broadcast left, before anything else happens), while a
-/// burst of n - 1 messages no longer has to fit into the in-flight bound at once.
-fn is_reply(msg: &Message<Cmd>) -> bool {
-    matches!(
-        msg,
-        Message::RequestVoteResponse { .. } | Message::AppendEntriesResponse { .. }
-    )
-}
-
+/// burst of n - 1 messages no longer has to fit into the in-flight bound at once. (The same
+/// holds for the core's immediate probe after a rejection that moved next_index back.)
+///
 /// Run one core step on a server and carry out its output. Returns without touching `state`
 /// when the step changed nothing and produced nothing (stateright then prunes the action).
 fn server_step(
-    cfg: &Config,
+    cfg: &ServerConfig,
+    actors: Actors,
     state: &mut Cow<NodeState>,
     event: Event<Cmd>,
     client: Option<(Id, u8)>,
@@ -142,11 +100,24 @@ fn server_step(
     let NodeState::Server(before) = state.as_ref() else {
         return;
     };
+    if before.fault.is_some() {
+        return; // the node stopped
+    }
     let mut server = before.server.clone();
     let per_peer = matches!(event, Event::Resend { .. });
-    let mut output = server.handle(cfg, event);
+    let mut output = match server.handle(cfg, event) {
+        Ok(output) => output,
+        Err(fault) => {
+            *state = Cow::Owned(NodeState::Server(ServerState {
+                server,
+                fault: Some(fault),
+                ..before.clone()
+            }));
+            return;
+        }
+    };
     if !per_peer {
-        output.messages.retain(|(_, m)| is_reply(m));
+        output.messages.retain(|(_, m)| m.is_reply());
     }
     let unchanged = server == before.server
         && output.messages.is_empty()
@@ -170,15 +141,15 @@ fn server_step(
     }
     // 2. Send.
     for (to, msg) in output.messages {
-        o.send(id_of(to), Msg::Raft(msg));
+        o.send(Actors::server(to), Msg::Raft(msg));
     }
     // 3. Apply; the leader answers the client whose command it applied.
     for (_, entry) in &output.apply {
-        let reply = Shared::make_mut(&mut machine).apply(&entry.command);
+        let reply = register::apply(Shared::make_mut(&mut machine), &entry.command);
         if server.role == Role::Leader {
             let cmd = entry.command;
             o.send(
-                client::client_id(cfg, cmd.client),
+                actors.client(cmd.client),
                 Msg::Reply {
                     seq: cmd.seq,
                     reply,
@@ -204,6 +175,7 @@ fn server_step(
         server,
         machine,
         ghost,
+        fault: None,
     }));
 }
 
@@ -216,7 +188,7 @@ impl Actor for RaftActor {
 
     fn on_start(&self, _id: Id, storage: &Option<ServerStorage>, o: &mut Out<Self>) -> NodeState {
         match self {
-            RaftActor::Server(cfg) => {
+            RaftActor::Server { cfg, .. } => {
                 let (server, ghost) = match storage {
                     Some(saved) => (
                         Server::restart(cfg, (*saved.hard).clone()),
@@ -229,6 +201,7 @@ impl Actor for RaftActor {
                     server,
                     machine: Shared::new(RegisterMachine::default()),
                     ghost,
+                    fault: None,
                 })
             }
             RaftActor::Client { ops, servers, .. } => {
@@ -239,16 +212,20 @@ impl Actor for RaftActor {
 
     fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match self {
-            RaftActor::Server(cfg) => match msg {
+            RaftActor::Server { cfg, actors } => match msg {
                 Msg::Raft(msg) => {
                     let event = Event::Receive {
-                        from: node_of(src),
+                        from: Actors::node(src),
                         msg,
                     };
-                    server_step(cfg, state, event, None, o)
+                    server_step(cfg, *actors, state, event, None, o)
                 }
+                // The node's retry policy: every request is proposed, a retried one again (it
+                // may then sit in the log twice), and the service's sessions deduplicate it
+                // when applying (`raft_core::service`). The log bound (`--max-log-len`) keeps
+                // retries finite.
                 Msg::Request { seq, op } => {
-                    let Some(index) = client::client_index(cfg, src) else {
+                    let Some(index) = actors.client_of(src) else {
                         return;
                     };
                     let command = Cmd {
@@ -256,23 +233,8 @@ impl Actor for RaftActor {
                         seq,
                         op,
                     };
-                    let NodeState::Server(s) = state.as_ref() else {
-                        return;
-                    };
-                    // Exactly-once at the service: a retried command already in this server's
-                    // log is not proposed again; if it was applied, the leader answers from the
-                    // client's session, otherwise the reply comes when it is applied.
-                    if s.server.log().iter().any(|e| e.command == command) {
-                        if s.server.role == Role::Leader {
-                            if let Some((applied_seq, reply)) = s.machine.sessions.get(&index) {
-                                if *applied_seq == seq {
-                                    o.send(src, Msg::Reply { seq, reply: *reply });
-                                }
-                            }
-                        }
-                        return;
-                    }
-                    server_step(cfg, state, Event::Propose(command), Some((src, seq)), o)
+                    let event = Event::Propose(command);
+                    server_step(cfg, *actors, state, event, Some((src, seq)), o)
                 }
                 Msg::Reply { .. } => {}
             },
@@ -291,13 +253,13 @@ impl Actor for RaftActor {
             }
             return;
         }
-        if let RaftActor::Server(cfg) = self {
+        if let RaftActor::Server { cfg, actors } = self {
             let event = match timer {
                 Timer::Election => Event::ElectionTimeout,
                 Timer::Send(to) => Event::Resend { to: *to },
                 Timer::Request(_) => return,
             };
-            server_step(cfg, state, event, None, o);
+            server_step(cfg, *actors, state, event, None, o);
             // A timer that fired stays armed for its role (stateright cancels it on firing).
             if let NodeState::Server(s) = state.as_ref() {
                 let keep = match timer {
@@ -314,7 +276,7 @@ impl Actor for RaftActor {
 
     fn name(&self) -> String {
         match self {
-            RaftActor::Server(cfg) => format!("server {}", cfg.id),
+            RaftActor::Server { cfg, .. } => format!("server {}", cfg.id),
             RaftActor::Client { index, .. } => format!("client {index}"),
         }
     }

@@ -4,50 +4,37 @@
 //! at most once. Which server a client last tried is not part of its state: any server may be
 //! tried at any time, which covers every retry policy.
 
-use super::actor::{RaftActor, Timer};
-use super::register::{id_of, node_of, ClientOp, ClientReply, Msg};
-use crate::core::{Config, NodeId};
-use stateright::actor::{model_timeout, Id, Out};
+use super::actors::Actors;
+use super::node::{ClientState, NodeState, Timer};
+use super::register::{ClientOp, ClientReply, Msg};
+use raft_core::NodeId;
+use stateright::actor::{model_timeout, Actor, Id, Out};
 use std::borrow::Cow;
 
-use super::actor::NodeState;
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ClientState {
-    /// Index of the operation in progress; `ops.len()` once done.
-    pub seq: u8,
-}
-
-/// Actors are numbered servers first, then clients.
-pub(crate) fn client_id(cfg: &Config, client: u8) -> Id {
-    Id::from(cfg.peers.len() + 1 + client as usize)
-}
-
-pub(crate) fn client_index(cfg: &Config, id: Id) -> Option<u8> {
-    let n = cfg.peers.len() + 1;
-    usize::from(id).checked_sub(n).map(|c| c as u8)
-}
-
-fn arm(servers: &[Id], o: &mut Out<RaftActor>) {
+fn arm<A: Actor<Msg = Msg, Timer = Timer>>(servers: &[Id], o: &mut Out<A>) {
     for s in servers {
-        o.set_timer(Timer::Request(node_of(*s)), model_timeout());
+        o.set_timer(Timer::Request(Actors::node(*s)), model_timeout());
     }
 }
 
-pub(crate) fn start(ops: &[ClientOp], servers: &[Id], o: &mut Out<RaftActor>) -> ClientState {
+pub(crate) fn start<A: Actor<Msg = Msg, Timer = Timer>>(
+    ops: &[ClientOp],
+    servers: &[Id],
+    o: &mut Out<A>,
+) -> ClientState {
     if !ops.is_empty() {
         arm(servers, o);
     }
     ClientState { seq: 0 }
 }
 
-pub(crate) fn on_reply(
+pub(crate) fn on_reply<A: Actor<Msg = Msg, Timer = Timer>>(
     state: &mut Cow<NodeState>,
     ops: &[ClientOp],
     servers: &[Id],
     seq: u8,
     reply: ClientReply,
-    o: &mut Out<RaftActor>,
+    o: &mut Out<A>,
 ) {
     let Some(client) = state.as_client() else {
         return;
@@ -61,7 +48,7 @@ pub(crate) fn on_reply(
             // server; picking "the next one" would order servers by id and break symmetry.
             if let Some(leader) = hint {
                 o.send(
-                    id_of(leader),
+                    Actors::server(leader),
                     Msg::Request {
                         seq,
                         op: ops[seq as usize],
@@ -69,11 +56,13 @@ pub(crate) fn on_reply(
                 );
             }
         }
+        // Never for the pending request: a stale copy is older than the latest one applied.
+        ClientReply::Stale => {}
         ClientReply::PutOk | ClientReply::GetOk(_) => {
             let next = ClientState { seq: seq + 1 };
             if next.seq as usize >= ops.len() {
                 for s in servers {
-                    o.cancel_timer(Timer::Request(node_of(*s)));
+                    o.cancel_timer(Timer::Request(Actors::node(*s)));
                 }
             }
             *state = Cow::Owned(NodeState::Client(next));
@@ -82,11 +71,11 @@ pub(crate) fn on_reply(
 }
 
 /// The client's timeout: send the pending request to `server`.
-pub(crate) fn on_request_timer(
+pub(crate) fn on_request_timer<A: Actor<Msg = Msg, Timer = Timer>>(
     state: &NodeState,
     ops: &[ClientOp],
     server: NodeId,
-    o: &mut Out<RaftActor>,
+    o: &mut Out<A>,
 ) {
     let Some(client) = state.as_client() else {
         return;
@@ -95,7 +84,7 @@ pub(crate) fn on_request_timer(
         return;
     };
     o.send(
-        id_of(server),
+        Actors::server(server),
         Msg::Request {
             seq: client.seq,
             op: *op,

@@ -2,7 +2,8 @@
 //! explicitly; exploration within these bounds is exhaustive (no depth cap).
 
 use super::RaftState;
-use crate::core::{Mutant, Term};
+use crate::mutant::Mutant;
+use raft_core::Term;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -74,6 +75,13 @@ pub struct ModelConfig {
     /// At most this many messages in the network at once (distinct ones for the duplicating
     /// network, where a delivered message stays deliverable).
     pub max_in_flight: usize,
+    /// No server's log grows beyond this many entries (states beyond it are not explored).
+    /// Servers propose every client request they receive, a retried one again (deduplicated
+    /// when applied), as the node does; this bounds the retries. `None`: as many entries as the
+    /// clients have operations (`values * (1 + reads)`): a retried copy takes the room of a
+    /// later operation, which is enough to reach the deduplication path (the witness "Retried
+    /// Command Deduplicated") while the default bound stays small.
+    pub max_log_len: Option<usize>,
     /// Most entries per AppendEntries (`None`: the whole suffix from next_index).
     pub max_entries_per_append: Option<usize>,
     /// Rejecting followers hint the start of the conflicting term (`Config::fast_backup`), as
@@ -94,6 +102,7 @@ impl Default for ModelConfig {
             network: NetworkKind::UnorderedNonDuplicating,
             lossy: true,
             max_in_flight: 1,
+            max_log_len: None,
             max_entries_per_append: None,
             fast_backup: false,
             mutant: None,
@@ -133,6 +142,9 @@ impl ModelConfig {
         if self.max_entries_per_append == Some(0) {
             return Err("--max-entries-per-append must be at least 1".into());
         }
+        if self.max_log_len == Some(0) {
+            return Err("--max-log-len must be at least 1".into());
+        }
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());
         }
@@ -150,6 +162,12 @@ impl ModelConfig {
             v.push(("Value Committed", "--values 0"));
             v.push(("Log Conflict Truncated", "--values 0"));
         }
+        if self.values == 0 || self.effective_max_log_len() < 2 {
+            v.push((
+                "Retried Command Deduplicated",
+                "no room in the log for a retried copy",
+            ));
+        }
         if self.values == 0 || self.reads == 0 {
             v.push(("Read Returned A Value", "no reads in this bound"));
         }
@@ -162,13 +180,18 @@ impl ModelConfig {
         v
     }
 
+    /// The log bound in force (see [`ModelConfig::max_log_len`]).
+    pub fn effective_max_log_len(&self) -> usize {
+        self.max_log_len.unwrap_or(self.values * (1 + self.reads))
+    }
+
     /// Number of actors that are servers; the rest are clients.
     pub fn is_server(&self, actor_index: usize) -> bool {
         actor_index < self.servers
     }
 }
 
-/// The boundary of exploration: terms, messages in flight, and no crashed clients (clients are
+/// The boundary of exploration: terms, log lengths, messages in flight, and no crashed clients (clients are
 /// the observers of linearizability, not servers; only servers crash).
 pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     if state.network.len() > cfg.max_in_flight {
@@ -179,9 +202,10 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
             return false;
         }
     }
+    let max_log_len = cfg.effective_max_log_len();
     state
         .actor_states
         .iter()
         .filter_map(|s| s.as_server())
-        .all(|s| s.server.current_term() <= cfg.max_term)
+        .all(|s| s.server.current_term() <= cfg.max_term && s.server.log().len() <= max_log_len)
 }

@@ -1,23 +1,16 @@
 //! Readable renderings of the model's states and messages, in the paper's vocabulary. The trace
 //! printer and the Explorer use these; they render the one state, they do not copy it.
 
-use super::actor::{NodeState, ServerState, Timer};
-use super::client::ClientState;
+use super::actor::{RaftAction, RaftState};
+use super::node::{ClientState, NodeState, ServerState, Timer};
 use super::register::{ClientOp, ClientReply, Cmd, Msg};
-use super::system::{RaftAction, RaftModel, RaftState};
-use crate::core::{Entry, Message, Role};
+use raft_core::{Entry, Role};
 use stateright::actor::ActorModelAction;
-use stateright::Expectation;
 use std::fmt;
-use std::fmt::Write as _;
 
 /// Actor names: servers are `n0..`, clients `c0..` (actors are numbered servers first).
 pub fn actor_name(servers: usize, actor: usize) -> String {
-    if actor < servers {
-        format!("n{actor}")
-    } else {
-        format!("c{}", actor - servers)
-    }
+    super::actors::Actors::new(servers).name(stateright::actor::Id::from(actor))
 }
 
 impl fmt::Display for ClientOp {
@@ -59,6 +52,7 @@ impl fmt::Display for ClientReply {
             ClientReply::GetOk(None) => write!(f, "get ok (empty)"),
             ClientReply::NotLeader(Some(l)) => write!(f, "not leader, try {l}"),
             ClientReply::NotLeader(None) => write!(f, "not leader"),
+            ClientReply::Stale => write!(f, "stale (older than the latest applied)"),
         }
     }
 }
@@ -66,56 +60,7 @@ impl fmt::Display for ClientReply {
 impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Msg::Raft(Message::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            }) => write!(
-                f,
-                "RequestVote(term {term}, last log {last_log_index}/t{last_log_term})"
-            ),
-            Msg::Raft(Message::RequestVoteResponse { term, vote_granted }) => write!(
-                f,
-                "RequestVoteResponse(term {term}, {})",
-                if *vote_granted { "granted" } else { "denied" }
-            ),
-            Msg::Raft(Message::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            }) => {
-                write!(
-                    f,
-                    "AppendEntries(term {term}, prev {prev_log_index}/t{prev_log_term}, entries "
-                )?;
-                // Entries are numbered from prev_log_index + 1.
-                f.write_str("[")?;
-                for (k, e) in entries.iter().enumerate() {
-                    if k > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(
-                        f,
-                        "{}:t{} {}",
-                        *prev_log_index as usize + k + 1,
-                        e.term,
-                        e.command
-                    )?;
-                }
-                write!(f, "], commit {leader_commit})")
-            }
-            Msg::Raft(Message::AppendEntriesResponse {
-                term,
-                success,
-                match_index,
-            }) => write!(
-                f,
-                "AppendEntriesResponse(term {term}, {}, {} {match_index})",
-                if *success { "success" } else { "reject" },
-                if *success { "match" } else { "last index" }
-            ),
+            Msg::Raft(m) => m.fmt(f),
             Msg::Request { seq, op } => write!(f, "Request(#{seq} {op})"),
             Msg::Reply { seq, reply } => write!(f, "Reply(#{seq} {reply})"),
         }
@@ -181,6 +126,9 @@ impl fmt::Display for ServerState {
                 write!(f, "{sep}{t}")?;
             }
             f.write_str("}")?;
+        }
+        if let Some(fault) = &self.fault {
+            write!(f, "{sep}⚠ stopped: {fault}")?;
         }
         Ok(())
     }
@@ -329,32 +277,4 @@ impl fmt::Display for StateDisplay<'_> {
         }
         Ok(())
     }
-}
-
-/// The Always properties `state` violates.
-pub fn violated(model: &RaftModel, state: &RaftState) -> Vec<&'static str> {
-    model
-        .properties
-        .iter()
-        .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, state))
-        .map(|p| p.name)
-        .collect()
-}
-
-/// What the Explorer shows for the state a step reached: the Always properties it violates,
-/// then the state.
-pub fn step_view(model: &RaftModel, state: &RaftState) -> String {
-    let mut out = String::new();
-    let bad = violated(model, state);
-    if bad.is_empty() {
-        out.push_str("Every Always property holds in this state.\n\n");
-    }
-    for p in bad {
-        let _ = writeln!(out, "⚠ VIOLATED: {p}");
-    }
-    if !out.ends_with("\n\n") {
-        out.push('\n');
-    }
-    let _ = write!(out, "{}", StateDisplay(state));
-    out
 }

@@ -7,7 +7,7 @@
 
 use super::register::Cmd;
 use super::shared::Shared;
-use crate::core::{Entry, Index, Output, Role, Server, Term};
+use raft_core::{Entry, Index, Output, Role, Server, Term};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An entry a leader marked committed: the entry at `index` was committed while the leader was in

@@ -33,6 +33,10 @@ pub struct Recorded {
     /// The sequence number each client last invoked (a resend after a not-leader reply is the
     /// same invocation).
     pub invoked: BTreeMap<Id, u8>,
+    /// The invocation each client waits on (invoked, not yet returned). A reply to anything else
+    /// (a late copy for an earlier request: a leader applying a retried command again, or
+    /// re-applying after a restart) is not a return: the client ignores it too.
+    pub pending: BTreeMap<Id, u8>,
     /// Witness: some read returned a written value.
     pub read_returned_value: bool,
 }
@@ -42,6 +46,7 @@ impl Default for Recorded {
         Recorded {
             tester: LinearizabilityTester::new(Register(None)),
             invoked: BTreeMap::new(),
+            pending: BTreeMap::new(),
             read_returned_value: false,
         }
     }
@@ -56,6 +61,7 @@ pub(crate) fn record_out(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -
     }
     let mut h = (*h.0).clone();
     h.invoked.insert(env.src, *seq);
+    h.pending.insert(env.src, *seq);
     let op = match op {
         ClientOp::Put(v) => RegisterOp::Write(Some(*v)),
         ClientOp::Get => RegisterOp::Read,
@@ -65,15 +71,19 @@ pub(crate) fn record_out(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -
 }
 
 pub(crate) fn record_in(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -> Option<History> {
-    let Msg::Reply { reply, .. } = env.msg else {
+    let Msg::Reply { seq, reply } = env.msg else {
         return None;
     };
     let ret = match reply {
         ClientReply::PutOk => RegisterRet::WriteOk,
         ClientReply::GetOk(v) => RegisterRet::ReadOk(*v),
-        ClientReply::NotLeader(_) => return None,
+        ClientReply::NotLeader(_) | ClientReply::Stale => return None,
     };
+    if h.pending.get(&env.dst) != Some(seq) {
+        return None;
+    }
     let mut h = (*h.0).clone();
+    h.pending.remove(&env.dst);
     if matches!(reply, ClientReply::GetOk(Some(_))) {
         h.read_returned_value = true;
     }

@@ -1,30 +1,33 @@
-//! The stateright model: a thin `Actor` adapter around [`crate::core::Server`], the clients that
+//! The stateright model: a thin `Actor` adapter around [`raft_core::Server`], the clients that
 //! use the replicated register, the ghost records the properties need, and the bounds that make
 //! the state space finite.
 //!
 //! Nothing here restates a protocol rule: every server step is `Server::handle`.
 
 mod actor;
+mod actors;
 mod client;
 mod config;
 pub mod display;
 mod ghost;
 mod history;
+mod node;
 mod properties;
 mod register;
 pub mod shared;
 pub mod symmetry;
 mod system;
 
-pub use actor::{NodeState, RaftActor, ServerState, ServerStorage, Timer};
-pub use client::ClientState;
+pub use actor::{RaftAction, RaftActor, RaftState, ServerConfig};
+pub use actors::Actors;
 pub use config::{ModelConfig, NetworkKind};
 pub use ghost::{Committed, Ghost};
 pub use history::{History, Recorded};
+pub use node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
 pub use properties::{always_names, sometimes_names, ALWAYS, SOMETIMES};
-pub use register::{ClientOp, ClientReply, Cmd, Msg, RegisterMachine, Value};
+pub use register::{ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine, Value};
 
-pub use system::{RaftAction, RaftModel, RaftState};
+pub use system::RaftModel;
 
 use stateright::actor::{ActorModel, LossyNetwork, Network};
 
@@ -40,7 +43,7 @@ impl ModelConfig {
     }
 
     fn into_actor_model(self) -> ActorModel<RaftActor, ModelConfig, History> {
-        let servers: Vec<_> = (0..self.servers).map(actor::server_id).collect();
+        let servers: Vec<_> = (0..self.servers).map(stateright::actor::Id::from).collect();
         let mut model = ActorModel::new(self.clone(), History::default());
         for i in 0..self.servers {
             model = model.actor(RaftActor::server(i, &self));

@@ -11,17 +11,21 @@
 //! | Linearizability               | Read Returned A Value                   |
 //! | Commit Index Within Log       | Value Committed                         |
 //! | Applied Entries Were Committed| Committed Then Crashed And Recovered    |
+//! | Core Invariant                | Leader Elected                          |
+//!
+//! Linearizability is also witnessed by Retried Command Deduplicated: a client's retried command
+//! sat in a log twice and the service's sessions answered the second copy without executing it.
 
-use super::actor::ServerState;
+use super::node::ServerState;
 use super::{ModelConfig, RaftModel, RaftState};
-use crate::core::Role;
+use raft_core::Role;
 use stateright::{Expectation, Property};
 use std::collections::BTreeSet;
 
 type Condition = fn(&RaftModel, &RaftState) -> bool;
 
 /// The safety properties: they must hold in every reachable state.
-pub const ALWAYS: [(&str, Condition); 8] = [
+pub const ALWAYS: [(&str, Condition); 9] = [
     ("Election Safety", election_safety),
     ("Log Matching", log_matching),
     ("Leader Completeness", leader_completeness),
@@ -33,10 +37,11 @@ pub const ALWAYS: [(&str, Condition); 8] = [
         "Applied Entries Were Committed",
         applied_entries_were_committed,
     ),
+    ("Core Invariant", core_invariant),
 ];
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 6] = [
+pub const SOMETIMES: [(&str, Condition); 7] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -46,6 +51,7 @@ pub const SOMETIMES: [(&str, Condition); 6] = [
         committed_then_crashed_and_recovered,
     ),
     ("Read Returned A Value", read_returned_a_value),
+    ("Retried Command Deduplicated", retried_command_deduplicated),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -201,6 +207,14 @@ fn applied_entries_were_committed(_: &RaftModel, state: &RaftState) -> bool {
     })
 }
 
+/// The core never refused a step: no server reached a state the correct protocol cannot reach
+/// (raft-core's `CoreError`: deleting a committed entry, committing past the log, an index out
+/// of range, an overflow), and no message was refused as absurd (the guard against forged terms
+/// never rejects a message of the correct protocol).
+fn core_invariant(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| s.fault.is_none())
+}
+
 fn leader_elected(_: &RaftModel, state: &RaftState) -> bool {
     live_servers(state).any(|s| s.server.role == Role::Leader)
 }
@@ -226,4 +240,16 @@ fn committed_then_crashed_and_recovered(_: &RaftModel, state: &RaftState) -> boo
 
 fn read_returned_a_value(_: &RaftModel, state: &RaftState) -> bool {
     state.history.read_returned_value
+}
+
+/// Some server applied one client command at two indices: the client's retry was proposed again
+/// and the service deduplicated it when applying (the node's exactly-once path).
+fn retried_command_deduplicated(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| {
+        let applied = &s.ghost.applied;
+        applied
+            .iter()
+            .enumerate()
+            .any(|(i, e)| applied[i + 1..].iter().any(|f| f.command == e.command))
+    })
 }

@@ -1,10 +1,10 @@
-//! The replicated service of the model: a single register with exactly-once writes, and the
-//! client/server messages around the Raft messages.
+//! The replicated service of the model: a single register behind raft-core's exactly-once
+//! sessions ([`raft_core::service::Service`], the very type the node's key-value store uses),
+//! and the client/server messages around the Raft messages.
 
-use crate::core::{Message, NodeId};
+use raft_core::service::{Applied, Service, StateMachine};
+use raft_core::{Message, NodeId};
 use serde::{Deserialize, Serialize};
-use stateright::actor::Id;
-use std::collections::BTreeMap;
 
 /// A value a client writes. Client `c` writes `c + 1`; reads of the empty register return None.
 pub type Value = u8;
@@ -29,6 +29,9 @@ pub struct Cmd {
 pub enum ClientReply {
     PutOk,
     GetOk(Option<Value>),
+    /// The request is older than the client's latest applied one (a late copy from the log);
+    /// its result is no longer kept.
+    Stale,
     /// Not the leader; try this server (if known).
     NotLeader(Option<NodeId>),
 }
@@ -41,39 +44,34 @@ pub enum Msg {
     Reply { seq: u8, reply: ClientReply },
 }
 
-/// The register state machine. Volatile: rebuilt by re-applying the log after a restart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RegisterMachine {
+/// The register itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Register {
     pub value: Option<Value>,
-    /// Last applied sequence number per client and its reply (exactly-once: a retried command is
-    /// answered from here instead of being applied twice).
-    pub sessions: BTreeMap<u8, (u8, ClientReply)>,
 }
 
-impl RegisterMachine {
-    pub fn apply(&mut self, cmd: &Cmd) -> ClientReply {
-        if let Some((seq, reply)) = self.sessions.get(&cmd.client) {
-            if *seq == cmd.seq {
-                return *reply;
-            }
-        }
-        let reply = match cmd.op {
+impl StateMachine for Register {
+    type Op = ClientOp;
+    type Output = ClientReply;
+    fn execute(&mut self, op: &ClientOp) -> ClientReply {
+        match op {
             ClientOp::Put(v) => {
-                self.value = Some(v);
+                self.value = Some(*v);
                 ClientReply::PutOk
             }
             ClientOp::Get => ClientReply::GetOk(self.value),
-        };
-        self.sessions.insert(cmd.client, (cmd.seq, reply));
-        reply
+        }
     }
 }
 
-/// The model numbers its actors 0..n; server `i` is `NodeId(i)` in the core.
-pub(crate) fn node_of(id: Id) -> NodeId {
-    NodeId(usize::from(id) as u64)
-}
+/// The register with its client sessions. Volatile: rebuilt by re-applying the log after a
+/// restart.
+pub type RegisterMachine = Service<Register>;
 
-pub(crate) fn id_of(node: NodeId) -> Id {
-    Id::from(node.0 as usize)
+/// Applies one committed command at most once; the reply its client gets.
+pub fn apply(machine: &mut RegisterMachine, cmd: &Cmd) -> ClientReply {
+    match machine.apply(u64::from(cmd.client), u64::from(cmd.seq), &cmd.op) {
+        Applied::Executed(reply) | Applied::Duplicate(reply) => reply,
+        Applied::Stale { .. } => ClientReply::Stale,
+    }
 }

@@ -20,11 +20,11 @@
 //! not-leader reply without a hint does not pick "the next server" (an order among ids): its
 //! request timers already let it try any server (`client.rs`).
 
-use super::actor::{NodeState, ServerState, ServerStorage, Timer};
+use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{ClientReply, Msg};
 use super::shared::Shared;
 use super::RaftState;
-use crate::core::{NodeId, Server};
+use raft_core::{NodeId, Server};
 use stateright::actor::{ActorModelState, Envelope, Id, Network, Timers};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
@@ -364,6 +364,7 @@ fn rename_server_state(s: &ServerState, r: &Renaming) -> ServerState {
         server: rename_server(&s.server, r),
         machine: s.machine.clone(),
         ghost: s.ghost.clone(),
+        fault: s.fault.clone(),
     }
 }
 

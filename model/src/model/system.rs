@@ -8,19 +8,14 @@
 //! crash (the log, the term, the ghost records, all saved with storage), so no verdict changes,
 //! but all the pre-crash states that share one storage collapse into one.
 
-use super::actor::RaftActor;
+use super::actor::{RaftAction, RaftActor, RaftState};
 use super::config::ModelConfig;
+use super::display::StateDisplay;
 use super::history::History;
-use super::register::Msg;
-use super::Timer;
-use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Id, Out};
-use stateright::{Model, Path, Property};
+use stateright::actor::{Actor, ActorModel, ActorModelAction, Id, Out};
+use stateright::{Expectation, Model, Path, Property};
+use std::fmt::Write as _;
 use std::sync::Arc;
-
-/// One global state: every actor's state, the network, timers, crash flags, storage, history.
-pub type RaftState = ActorModelState<RaftActor, History>;
-/// One step of the system.
-pub type RaftAction = ActorModelAction<Msg, Timer, ()>;
 
 /// The Raft model that the checker explores.
 #[derive(Clone)]
@@ -65,7 +60,7 @@ impl Model for RaftModel {
     /// The Explorer's view of a step: the state it reaches, readable (see `display.rs`).
     fn format_step(&self, last_state: &RaftState, action: RaftAction) -> Option<String> {
         let next = self.next_state(last_state, action)?;
-        Some(super::display::step_view(self, &next))
+        Some(self.step_view(&next))
     }
 
     fn as_svg(&self, path: Path<RaftState, RaftAction>) -> Option<String> {
@@ -82,6 +77,33 @@ impl Model for RaftModel {
 }
 
 impl RaftModel {
+    /// The Always properties `state` violates.
+    pub fn violated(&self, state: &RaftState) -> Vec<&'static str> {
+        self.properties
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always && !(p.condition)(self, state))
+            .map(|p| p.name)
+            .collect()
+    }
+
+    /// What the Explorer shows for the state a step reached: the Always properties it
+    /// violates, then the state (`display.rs`).
+    pub fn step_view(&self, state: &RaftState) -> String {
+        let mut out = String::new();
+        let bad = self.violated(state);
+        if bad.is_empty() {
+            out.push_str("Every Always property holds in this state.\n\n");
+        }
+        for p in bad {
+            let _ = writeln!(out, "⚠ VIOLATED: {p}");
+        }
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        let _ = write!(out, "{}", StateDisplay(state));
+        out
+    }
+
     /// The actor index of server `i` or client `c` (servers first).
     pub fn actor_id(&self, index: usize) -> Id {
         Id::from(index)

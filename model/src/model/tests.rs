@@ -2,7 +2,7 @@
 //! hand that breaks exactly what it states, and must reject it (and accept the unbroken twin).
 
 use super::*;
-use crate::core::{Entry, Role, Server};
+use raft_core::{Entry, Role, Server};
 use stateright::semantics::register::{RegisterOp, RegisterRet};
 use stateright::semantics::ConsistencyTester;
 use stateright::Model;

@@ -485,7 +485,7 @@ impl Sim {
         let effects = match replica.turn(self.now, inputs) {
             Ok(e) => e,
             Err(e) => {
-                self.violate(format!("server {i}: storage failure: {e}"));
+                self.violate(format!("server {i} stopped: {e}"));
                 return;
             }
         };

@@ -69,10 +69,7 @@ pub enum Delivery {
 
 /// Whether a Raft message is a reply (labrpc treats requests and replies differently).
 pub fn is_reply(msg: &Message<Command>) -> bool {
-    matches!(
-        msg,
-        Message::RequestVoteResponse { .. } | Message::AppendEntriesResponse { .. }
-    )
+    msg.is_reply()
 }
 
 #[derive(Default)]

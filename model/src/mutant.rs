@@ -1,9 +1,11 @@
 //! Deliberately broken rules, for showing that the checker's properties have teeth.
 //!
-//! Each mutant changes exactly one rule of the core. They exist only in the model checker's
-//! configuration: the runnable node's configuration has no way to name one, and
-//! [`super::Config::new`] always builds the correct protocol.
+//! Each mutant changes exactly one rule of the core: it overrides one of raft-core's
+//! [`Rules`] decision points and keeps every other. They exist only here, in the model
+//! checker's crate: raft-core names none of them and raft-impl (the runnable node) does not
+//! depend on this crate, so no deployment can switch one on.
 
+use raft_core::{HardState, Index, NodeId, Protocol, Rules, Term};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -127,5 +129,96 @@ impl FromStr for Mutant {
                 let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
                 format!("unknown mutant '{s}'; known: {}", names.join(", "))
             })
+    }
+}
+
+/// The rules the model runs: the correct protocol, or the protocol with one mutant's rule
+/// broken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelRules(pub Option<Mutant>);
+
+impl ModelRules {
+    fn is(self, m: Mutant) -> bool {
+        self.0 == Some(m)
+    }
+}
+
+impl Rules for ModelRules {
+    fn recover<C>(&self, mut hard: HardState<C>) -> HardState<C> {
+        if self.is(Mutant::ForgetVoteOnRestart) {
+            hard.voted_for = None;
+        }
+        if self.is(Mutant::ForgetTermOnRestart) {
+            hard.current_term = 0;
+        }
+        if self.is(Mutant::ForgetLogOnRestart) {
+            hard.log.clear();
+        }
+        Protocol.recover(hard)
+    }
+
+    fn quorum(&self, n: usize) -> usize {
+        if self.is(Mutant::MinorityQuorum) {
+            n / 2
+        } else {
+            Protocol.quorum(n)
+        }
+    }
+
+    fn vote_available(&self, voted_for: Option<NodeId>, candidate: NodeId) -> bool {
+        self.is(Mutant::VoteTwice) || Protocol.vote_available(voted_for, candidate)
+    }
+
+    fn candidate_up_to_date(&self, candidate: (Term, Index), voter: (Term, Index)) -> bool {
+        self.is(Mutant::VoteWithoutLogCheck) || Protocol.candidate_up_to_date(candidate, voter)
+    }
+
+    fn counts_vote(&self, reply_term: Term, current_term: Term) -> bool {
+        if self.is(Mutant::CountStaleVotes) {
+            reply_term <= current_term
+        } else {
+            Protocol.counts_vote(reply_term, current_term)
+        }
+    }
+
+    fn leader_steps_down_on_higher_term(&self) -> bool {
+        !self.is(Mutant::LeaderIgnoresHigherTerm)
+    }
+
+    fn accepts_append_term(&self, term: Term, current_term: Term) -> bool {
+        self.is(Mutant::AcceptStaleAppend) || Protocol.accepts_append_term(term, current_term)
+    }
+
+    fn on_prev_log_mismatch(&self, prev_log_index: Index, last_log_index: Index) -> Option<Index> {
+        if self.is(Mutant::SkipPrevLogCheck) {
+            Some(prev_log_index.min(last_log_index))
+        } else {
+            Protocol.on_prev_log_mismatch(prev_log_index, last_log_index)
+        }
+    }
+
+    fn truncates_matching_suffix(&self) -> bool {
+        self.is(Mutant::TruncateOnAnyAppend)
+    }
+
+    fn follower_commit(&self, leader_commit: Index, last_new: Index, commit_index: Index) -> Index {
+        if self.is(Mutant::FollowerCommitPastMatch) {
+            leader_commit
+        } else {
+            Protocol.follower_commit(leader_commit, last_new, commit_index)
+        }
+    }
+
+    fn acknowledged(&self, reply_match_index: Index, last_log_index: Index) -> Index {
+        if self.is(Mutant::MatchIndexFromNextIndex) {
+            last_log_index
+        } else {
+            Protocol.acknowledged(reply_match_index, last_log_index)
+        }
+    }
+
+    fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {
+        self.is(Mutant::CommitPreviousTerm)
+            || Protocol.commits_by_counting(entry_term, current_term)
     }
 }

@@ -1,15 +1,17 @@
 //! A Raft server's state, the events that drive it, and the rules every server follows
 //! regardless of role (Figure 2, "Rules for Servers / All Servers").
 
+use super::error::CoreError;
 use super::message::Message;
-use super::mutant::Mutant;
-use super::types::{Entry, HardState, Index, NodeId, Role, Term};
+use super::rules::{Protocol, Rules};
+use super::types::{Entry, HardState, Index, NodeId, Role, Term, MAX_TERM};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Static configuration of one server: who it is and who its peers are.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Config {
+/// Static configuration of one server: who it is, who its peers are, and the rules it follows
+/// (`R`: [`Protocol`], the correct rules, unless the model checker supplies broken ones).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Config<R = Protocol> {
     /// This server.
     pub id: NodeId,
     /// Every other member of the cluster (sorted, without `id`).
@@ -21,11 +23,11 @@ pub struct Config {
     /// its last log index. Only `next_index` moves on this hint. Off by default (the model's
     /// bounds are checked without it); the runnable node turns it on.
     pub fast_backup: bool,
-    /// A deliberately broken rule; `None` in every real deployment (see [`Mutant`]).
-    mutant: Option<Mutant>,
+    /// The protocol's decision points (see [`Rules`]).
+    pub rules: R,
 }
 
-impl Config {
+impl Config<Protocol> {
     /// The correct protocol for server `id` in a cluster of `id` plus `peers`.
     pub fn new(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
         let mut peers: Vec<NodeId> = peers.into_iter().filter(|p| *p != id).collect();
@@ -36,10 +38,12 @@ impl Config {
             peers,
             max_entries_per_append: usize::MAX,
             fast_backup: false,
-            mutant: None,
+            rules: Protocol,
         }
     }
+}
 
+impl<R: Rules> Config<R> {
     /// The same configuration sending at most `n` (at least 1) entries per AppendEntries.
     pub fn with_max_entries_per_append(mut self, n: usize) -> Self {
         self.max_entries_per_append = n.max(1);
@@ -52,33 +56,20 @@ impl Config {
         self
     }
 
-    /// The same configuration with one rule broken. Used by the model checker only.
-    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
-        self.mutant = mutant;
-        self
-    }
-
-    pub fn mutant(&self) -> Option<Mutant> {
-        self.mutant
-    }
-
-    pub(crate) fn is(&self, m: Mutant) -> bool {
-        self.mutant == Some(m)
-    }
-
-    /// Whether any rule is broken on purpose (defences that would mask it are then off).
-    pub(crate) fn has_mutant(&self) -> bool {
-        self.mutant.is_some()
-    }
-
-    /// Number of servers needed for a majority (§5.2): n/2 + 1.
-    pub fn quorum(&self) -> usize {
-        let n = self.peers.len() + 1;
-        if self.is(Mutant::MinorityQuorum) {
-            n / 2
-        } else {
-            n / 2 + 1
+    /// The same configuration following other rules (the model checker's mutants).
+    pub fn with_rules<S: Rules>(self, rules: S) -> Config<S> {
+        Config {
+            id: self.id,
+            peers: self.peers,
+            max_entries_per_append: self.max_entries_per_append,
+            fast_backup: self.fast_backup,
+            rules,
         }
+    }
+
+    /// Number of servers needed for a majority (§5.2).
+    pub fn quorum(&self) -> usize {
+        self.rules.quorum(self.peers.len() + 1)
     }
 }
 
@@ -153,8 +144,8 @@ impl<C> Default for Output<C> {
 }
 
 impl<C> Output<C> {
-    pub(crate) fn send(&mut self, to: NodeId, msg: Message<C>) {
-        self.messages.push((to, msg));
+    pub(crate) fn send(&mut self, to: NodeId, msg: impl Into<Message<C>>) {
+        self.messages.push((to, msg.into()));
     }
 }
 
@@ -198,18 +189,9 @@ impl<C: Clone> Server<C> {
     /// A server restarting from what it had made durable. Volatile state starts afresh: a
     /// follower with commit_index = last_applied = 0; committed entries are re-applied once a
     /// leader tells it the commit index.
-    pub fn restart(cfg: &Config, mut hard: HardState<C>) -> Self {
-        if cfg.is(Mutant::ForgetVoteOnRestart) {
-            hard.voted_for = None;
-        }
-        if cfg.is(Mutant::ForgetTermOnRestart) {
-            hard.current_term = 0;
-        }
-        if cfg.is(Mutant::ForgetLogOnRestart) {
-            hard.log.clear();
-        }
+    pub fn restart<R: Rules>(cfg: &Config<R>, hard: HardState<C>) -> Self {
         Server {
-            hard,
+            hard: cfg.rules.recover(hard),
             ..Server::new()
         }
     }
@@ -239,84 +221,71 @@ impl<C: Clone> Server<C> {
         if index == 0 {
             Some(0)
         } else {
-            self.hard.log.get(index as usize - 1).map(|e| e.term)
+            self.entry(index).map(|e| e.term)
         }
     }
 
-    /// The entry at `index` (1-based).
+    /// The entry at `index` (1-based); `None` for 0 and past the end of the log.
     pub fn entry(&self, index: Index) -> Option<&Entry<C>> {
-        if index == 0 {
-            None
-        } else {
-            self.hard.log.get(index as usize - 1)
+        self.hard.log.get(log_position(index)?)
+    }
+
+    /// The entries from `index` (1-based) to the end of the log; empty past the end.
+    pub fn entries_from(&self, index: Index) -> &[Entry<C>] {
+        match log_position(index) {
+            Some(p) if p < self.hard.log.len() => &self.hard.log[p..],
+            _ => &[],
         }
     }
 
-    /// Feed one event through the protocol rules.
-    pub fn handle(&mut self, cfg: &Config, event: Event<C>) -> Output<C> {
+    /// Feed one event through the protocol rules. An `Err` is either a refused message (the
+    /// server is unchanged) or a violated invariant (the server must stop): see [`CoreError`].
+    pub fn handle<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        event: Event<C>,
+    ) -> Result<Output<C>, CoreError> {
         let mut out = Output::default();
         match event {
-            Event::ElectionTimeout => self.on_election_timeout(cfg, &mut out),
-            Event::Heartbeat => self.on_heartbeat(cfg, &mut out),
-            Event::Propose(command) => self.on_propose(cfg, command, &mut out),
-            Event::Resend { to } => self.on_resend(cfg, to, &mut out),
+            Event::ElectionTimeout => self.on_election_timeout(cfg, &mut out)?,
+            Event::Heartbeat => self.on_heartbeat(cfg, &mut out)?,
+            Event::Propose(command) => self.on_propose(cfg, command, &mut out)?,
+            Event::Resend { to } => self.on_resend(cfg, to, &mut out)?,
             Event::Receive { from, msg } => {
+                if msg.term() > MAX_TERM {
+                    return Err(CoreError::AbsurdTerm {
+                        from,
+                        term: msg.term(),
+                    });
+                }
                 // All servers: a message from a later term makes this server adopt that term and
                 // become a follower (§5.1).
                 self.observe_term(cfg, msg.term(), &mut out);
                 match msg {
-                    Message::RequestVote {
-                        term,
-                        last_log_index,
-                        last_log_term,
-                    } => self.on_request_vote(
-                        cfg,
-                        from,
-                        term,
-                        last_log_index,
-                        last_log_term,
-                        &mut out,
-                    ),
-                    Message::RequestVoteResponse { term, vote_granted } => {
-                        self.on_vote_response(cfg, from, term, vote_granted, &mut out)
+                    Message::RequestVote(m) => self.on_request_vote(cfg, from, m, &mut out),
+                    Message::RequestVoteResponse(m) => {
+                        self.on_vote_response(cfg, from, m, &mut out)?
                     }
-                    Message::AppendEntries {
-                        term,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        leader_commit,
-                    } => self.on_append_entries(
-                        cfg,
-                        from,
-                        term,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        leader_commit,
-                        &mut out,
-                    ),
-                    Message::AppendEntriesResponse {
-                        term,
-                        success,
-                        match_index,
-                    } => self.on_append_response(cfg, from, term, success, match_index, &mut out),
+                    Message::AppendEntries(m) => self.on_append_entries(cfg, from, m, &mut out)?,
+                    Message::AppendEntriesResponse(m) => {
+                        self.on_append_response(cfg, from, m, &mut out)?
+                    }
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// §5.1: if a message carries a term T > current_term, set current_term = T, forget the vote
     /// and convert to follower.
-    fn observe_term(&mut self, cfg: &Config, term: Term, out: &mut Output<C>) {
+    fn observe_term<R: Rules>(&mut self, cfg: &Config<R>, term: Term, out: &mut Output<C>) {
         if term <= self.hard.current_term {
             return;
         }
         self.hard.current_term = term;
         self.hard.voted_for = None;
         out.persist.term_or_vote = true;
-        if self.role == Role::Leader && cfg.is(Mutant::LeaderIgnoresHigherTerm) {
+        if self.role == Role::Leader && !cfg.rules.leader_steps_down_on_higher_term() {
             return;
         }
         self.become_follower();
@@ -332,12 +301,17 @@ impl<C: Clone> Server<C> {
 
     /// Client requests go to the leader, which appends them to its own log (§5.3); other servers
     /// redirect the client to the leader they know of.
-    fn on_propose(&mut self, cfg: &Config, command: C, out: &mut Output<C>) {
+    fn on_propose<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        command: C,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
         if self.role != Role::Leader {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: self.leader_id,
             });
-            return;
+            return Ok(());
         }
         let term = self.hard.current_term;
         self.hard.log.push(Entry { term, command });
@@ -345,17 +319,34 @@ impl<C: Clone> Server<C> {
         out.persist.appended_from = Some(index);
         out.propose = Some(ProposeResult::Accepted { index, term });
         // A single-server cluster commits on its own.
-        self.advance_commit_index(cfg, out);
+        self.advance_commit_index(cfg, out)
     }
 
     /// All servers: apply entries up to commit_index, in order.
-    pub(crate) fn apply_committed(&mut self, out: &mut Output<C>) {
-        // (Bounded by the log too: a broken rule may set commit_index past it, which the
-        // checker reports; applying must not crash meanwhile.)
-        while self.last_applied < self.commit_index.min(self.last_log_index()) {
-            self.last_applied += 1;
-            let entry = self.hard.log[self.last_applied as usize - 1].clone();
-            out.apply.push((self.last_applied, entry));
+    /// A commit_index past the end of the log is a violated invariant, never capped.
+    pub(crate) fn apply_committed(&mut self, out: &mut Output<C>) -> Result<(), CoreError> {
+        while self.last_applied < self.commit_index {
+            let index = next_index_after(self.last_applied)?;
+            let entry = self.entry(index).ok_or(CoreError::CommitBeyondLog {
+                commit_index: self.commit_index,
+                last_log_index: self.last_log_index(),
+            })?;
+            out.apply.push((index, entry.clone()));
+            self.last_applied = index;
         }
+        Ok(())
     }
+}
+
+/// Where the entry at `index` (1-based) sits in the log vector; `None` for index 0 (the empty
+/// prefix) or an index no vector can reach. The one place index and position meet.
+fn log_position(index: Index) -> Option<usize> {
+    usize::try_from(index.checked_sub(1)?).ok()
+}
+
+/// `index + 1`, checked.
+pub(crate) fn next_index_after(index: Index) -> Result<Index, CoreError> {
+    index.checked_add(1).ok_or(CoreError::Overflow {
+        what: "a log index",
+    })
 }

@@ -1,18 +1,29 @@
 //! Leader election (§5.2, §5.4.1): election timeouts, RequestVote and its replies.
 
-use super::message::Message;
-use super::mutant::Mutant;
+use super::error::CoreError;
+use super::message::{RequestVote, RequestVoteResponse};
+use super::rules::Rules;
 use super::server::{Config, Output, Server};
-use super::types::{Index, NodeId, Role, Term};
+use super::types::{NodeId, Role};
 
 impl<C: Clone> Server<C> {
     /// Followers and candidates: on election timeout, start an election: increment current_term,
     /// vote for self, and send RequestVote to every other server (§5.2).
-    pub(crate) fn on_election_timeout(&mut self, cfg: &Config, out: &mut Output<C>) {
+    pub(crate) fn on_election_timeout<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
         if self.role == Role::Leader {
-            return;
+            return Ok(());
         }
-        self.hard.current_term += 1;
+        self.hard.current_term =
+            self.hard
+                .current_term
+                .checked_add(1)
+                .ok_or(CoreError::Overflow {
+                    what: "current_term",
+                })?;
         self.hard.voted_for = Some(cfg.id);
         out.persist.term_or_vote = true;
         out.reset_election_timer = true;
@@ -22,14 +33,14 @@ impl<C: Clone> Server<C> {
         self.votes_granted.insert(cfg.id);
         let request = self.request_vote();
         for peer in &cfg.peers {
-            out.send(*peer, request.clone());
+            out.send(*peer, request);
         }
-        // A single-server cluster (or a broken quorum) may already have a majority.
-        self.become_leader_if_elected(cfg, out);
+        // A single-server cluster may already have a majority.
+        self.become_leader_if_elected(cfg, out)
     }
 
-    pub(crate) fn request_vote(&self) -> Message<C> {
-        Message::RequestVote {
+    pub(crate) fn request_vote(&self) -> RequestVote {
+        RequestVote {
             term: self.hard.current_term,
             last_log_index: self.last_log_index(),
             last_log_term: self.last_log_term(),
@@ -38,74 +49,73 @@ impl<C: Clone> Server<C> {
 
     /// RequestVote receiver (Figure 2): reply false if term < current_term; grant if voted_for is
     /// none or the candidate, and the candidate's log is at least as up-to-date as ours (§5.4.1).
-    pub(crate) fn on_request_vote(
+    pub(crate) fn on_request_vote<R: Rules>(
         &mut self,
-        cfg: &Config,
+        cfg: &Config<R>,
         candidate: NodeId,
-        term: Term,
-        last_log_index: Index,
-        last_log_term: Term,
+        request: RequestVote,
         out: &mut Output<C>,
     ) {
         let current = self.hard.current_term;
-        let vote_free = match self.hard.voted_for {
-            None => true,
-            Some(v) => v == candidate || cfg.is(Mutant::VoteTwice),
-        };
-        // §5.4.1: the candidate's last term is higher, or equal with an index at least as long.
-        let up_to_date = last_log_term > self.last_log_term()
-            || (last_log_term == self.last_log_term() && last_log_index >= self.last_log_index());
-        let grant =
-            term == current && vote_free && (up_to_date || cfg.is(Mutant::VoteWithoutLogCheck));
+        let grant = request.term == current
+            && cfg.rules.vote_available(self.hard.voted_for, candidate)
+            && cfg.rules.candidate_up_to_date(
+                (request.last_log_term, request.last_log_index),
+                (self.last_log_term(), self.last_log_index()),
+            );
         if grant {
             if self.hard.voted_for != Some(candidate) {
                 self.hard.voted_for = Some(candidate);
                 out.persist.term_or_vote = true;
             }
+            // Granting a vote restarts the election timer (Figure 2, Followers).
             out.reset_election_timer = true;
         }
         out.send(
             candidate,
-            Message::RequestVoteResponse {
+            RequestVoteResponse {
                 term: current,
                 vote_granted: grant,
             },
         );
     }
 
-    /// Candidates: count votes of the current term; with a majority, become leader (§5.2).
-    pub(crate) fn on_vote_response(
+    /// Candidates: count the votes of the current term; with a majority, become leader (§5.2).
+    pub(crate) fn on_vote_response<R: Rules>(
         &mut self,
-        cfg: &Config,
+        cfg: &Config<R>,
         voter: NodeId,
-        term: Term,
-        vote_granted: bool,
+        reply: RequestVoteResponse,
         out: &mut Output<C>,
-    ) {
-        if self.role != Role::Candidate || !vote_granted || !cfg.peers.contains(&voter) {
-            return;
-        }
-        let stale = term != self.hard.current_term;
-        if stale && !(cfg.is(Mutant::CountStaleVotes) && term < self.hard.current_term) {
-            return;
+    ) -> Result<(), CoreError> {
+        if self.role != Role::Candidate
+            || !reply.vote_granted
+            || !cfg.peers.contains(&voter)
+            || !cfg.rules.counts_vote(reply.term, self.hard.current_term)
+        {
+            return Ok(());
         }
         self.votes_granted.insert(voter);
-        self.become_leader_if_elected(cfg, out);
+        self.become_leader_if_elected(cfg, out)
     }
 
-    fn become_leader_if_elected(&mut self, cfg: &Config, out: &mut Output<C>) {
+    fn become_leader_if_elected<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
         if self.role != Role::Candidate || self.votes_granted.len() < cfg.quorum() {
-            return;
+            return Ok(());
         }
         // Leaders: reinitialize next_index to last log index + 1 and match_index to 0, then send
         // initial empty AppendEntries (heartbeats) to every server at once (Figure 2).
         self.role = Role::Leader;
         self.leader_id = Some(cfg.id);
         self.votes_granted.clear();
-        let next = self.last_log_index() + 1;
+        let next = super::server::next_index_after(self.last_log_index())?;
         self.next_index = cfg.peers.iter().map(|p| (*p, next)).collect();
         self.match_index = cfg.peers.iter().map(|p| (*p, 0)).collect();
-        self.on_heartbeat(cfg, out);
-        self.advance_commit_index(cfg, out);
+        self.on_heartbeat(cfg, out)?;
+        self.advance_commit_index(cfg, out)
     }
 }

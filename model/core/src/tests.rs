@@ -22,20 +22,37 @@ fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
 }
 
 fn append(term: Term, prev: (Index, Term), entries: Vec<Entry<u8>>, commit: Index) -> Message<u8> {
-    Message::AppendEntries {
+    Message::AppendEntries(AppendEntries {
         term,
         prev_log_index: prev.0,
         prev_log_term: prev.1,
         entries,
         leader_commit: commit,
-    }
+    })
+}
+
+fn vote_reply(term: Term, vote_granted: bool) -> Message<u8> {
+    Message::RequestVoteResponse(RequestVoteResponse { term, vote_granted })
+}
+
+fn append_reply(term: Term, success: bool, match_index: Index) -> Message<u8> {
+    Message::AppendEntriesResponse(AppendEntriesResponse {
+        term,
+        success,
+        match_index,
+    })
+}
+
+/// One step that must succeed.
+fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
+    s.handle(c, event).expect("a step of the correct protocol")
 }
 
 #[test]
 fn election_timeout_starts_an_election() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    let out = s.handle(&c, Event::ElectionTimeout);
+    let out = step(&mut s, &c, Event::ElectionTimeout);
     assert_eq!(s.role, Role::Candidate);
     assert_eq!(s.current_term(), 1);
     assert_eq!(s.voted_for(), Some(NodeId(0)));
@@ -47,17 +64,8 @@ fn election_timeout_starts_an_election() {
 fn majority_of_votes_makes_a_leader_that_sends_heartbeats() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    s.handle(&c, Event::ElectionTimeout);
-    let out = s.handle(
-        &c,
-        receive(
-            1,
-            Message::RequestVoteResponse {
-                term: 1,
-                vote_granted: true,
-            },
-        ),
-    );
+    step(&mut s, &c, Event::ElectionTimeout);
+    let out = step(&mut s, &c, receive(1, vote_reply(1, true)));
     assert_eq!(s.role, Role::Leader);
     assert_eq!(out.messages.len(), 2, "heartbeats to both peers at once");
 }
@@ -66,18 +74,9 @@ fn majority_of_votes_makes_a_leader_that_sends_heartbeats() {
 fn stale_vote_is_not_counted() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    s.handle(&c, Event::ElectionTimeout);
-    s.handle(&c, Event::ElectionTimeout); // term 2
-    s.handle(
-        &c,
-        receive(
-            1,
-            Message::RequestVoteResponse {
-                term: 1,
-                vote_granted: true,
-            },
-        ),
-    );
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, Event::ElectionTimeout); // term 2
+    step(&mut s, &c, receive(1, vote_reply(1, true)));
     assert_eq!(s.role, Role::Candidate);
 }
 
@@ -85,18 +84,24 @@ fn stale_vote_is_not_counted() {
 fn vote_requires_up_to_date_log_and_is_given_once_per_term() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    s.handle(&c, receive(1, append(1, (0, 0), vec![entry(1, 7)], 0)));
+    step(
+        &mut s,
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 7)], 0)),
+    );
     // Candidate 2 in term 2 with an empty log: not up to date.
-    let rv = |last_index, last_term| Message::RequestVote {
-        term: 2,
-        last_log_index: last_index,
-        last_log_term: last_term,
+    let rv = |last_index, last_term| {
+        Message::RequestVote(RequestVote {
+            term: 2,
+            last_log_index: last_index,
+            last_log_term: last_term,
+        })
     };
-    let mut vote = |from: u64, msg: Message<u8>| match s.handle(&c, receive(from, msg)).messages[..]
-    {
-        [(_, Message::RequestVoteResponse { term, vote_granted })] => (term, vote_granted),
-        ref other => panic!("expected one vote reply, got {other:?}"),
-    };
+    let mut vote =
+        |from: u64, msg: Message<u8>| match step(&mut s, &c, receive(from, msg)).messages[..] {
+            [(_, Message::RequestVoteResponse(r))] => (r.term, r.vote_granted),
+            ref other => panic!("expected one vote reply, got {other:?}"),
+        };
     assert_eq!(vote(2, rv(0, 0)), (2, false), "candidate's log is behind");
     assert_eq!(vote(2, rv(1, 1)), (2, true));
     assert_eq!(
@@ -110,16 +115,25 @@ fn vote_requires_up_to_date_log_and_is_given_once_per_term() {
 fn conflicting_entries_are_truncated_but_matching_ones_never() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    s.handle(
+    step(
+        &mut s,
         &c,
         receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 0)),
     );
     // A stale, shorter copy of the same request must not delete entry 2.
-    let out = s.handle(&c, receive(1, append(1, (0, 0), vec![entry(1, 1)], 0)));
+    let out = step(
+        &mut s,
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1)], 0)),
+    );
     assert_eq!(s.log().len(), 2);
     assert!(out.persist.is_empty());
     // A leader of term 2 overwrites index 2.
-    let out = s.handle(&c, receive(2, append(2, (1, 1), vec![entry(2, 9)], 0)));
+    let out = step(
+        &mut s,
+        &c,
+        receive(2, append(2, (1, 1), vec![entry(2, 9)], 0)),
+    );
     assert_eq!(s.log(), &[entry(1, 1), entry(2, 9)]);
     assert_eq!(out.persist.truncated_after, Some(1));
     assert_eq!(out.persist.appended_from, Some(2));
@@ -129,12 +143,17 @@ fn conflicting_entries_are_truncated_but_matching_ones_never() {
 fn follower_commit_is_bounded_by_last_new_entry() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    s.handle(
+    step(
+        &mut s,
         &c,
         receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 0)),
     );
     // Leader of term 2 knows commit 2 but only sends up to index 1 (whose term matches).
-    s.handle(&c, receive(2, append(2, (0, 0), vec![entry(1, 1)], 2)));
+    step(
+        &mut s,
+        &c,
+        receive(2, append(2, (0, 0), vec![entry(1, 1)], 2)),
+    );
     assert_eq!(s.commit_index, 1);
 }
 
@@ -142,13 +161,14 @@ fn follower_commit_is_bounded_by_last_new_entry() {
 fn follower_commit_never_goes_down() {
     let c = cfg(0, 3);
     let mut s = S::new();
-    s.handle(
+    step(
+        &mut s,
         &c,
         receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 1)),
     );
     assert_eq!(s.commit_index, 1);
     // A request that covers no entry (prev 0, none sent) but names a higher commit index.
-    s.handle(&c, receive(1, append(1, (0, 0), vec![], 2)));
+    step(&mut s, &c, receive(1, append(1, (0, 0), vec![], 2)));
     assert_eq!(s.commit_index, 1, "commit_index went down");
 }
 
@@ -164,45 +184,16 @@ fn leader_never_commits_earlier_term_entries_by_counting() {
             log: vec![entry(1, 1), entry(2, 2)],
         },
     );
-    s.handle(&c, Event::ElectionTimeout); // term 3
-    s.handle(
-        &c,
-        receive(
-            1,
-            Message::RequestVoteResponse {
-                term: 3,
-                vote_granted: true,
-            },
-        ),
-    );
+    step(&mut s, &c, Event::ElectionTimeout); // term 3
+    step(&mut s, &c, receive(1, vote_reply(3, true)));
     assert_eq!(s.role, Role::Leader);
-    s.handle(
-        &c,
-        receive(
-            1,
-            Message::AppendEntriesResponse {
-                term: 3,
-                success: true,
-                match_index: 2,
-            },
-        ),
-    );
+    step(&mut s, &c, receive(1, append_reply(3, true, 2)));
     assert_eq!(
         s.commit_index, 0,
         "term-2 entry must not commit by counting"
     );
-    s.handle(&c, Event::Propose(3));
-    s.handle(
-        &c,
-        receive(
-            1,
-            Message::AppendEntriesResponse {
-                term: 3,
-                success: true,
-                match_index: 3,
-            },
-        ),
-    );
+    step(&mut s, &c, Event::Propose(3));
+    step(&mut s, &c, receive(1, append_reply(3, true, 3)));
     assert_eq!(s.commit_index, 3, "commits indirectly with a term-3 entry");
 }
 
@@ -210,18 +201,9 @@ fn leader_never_commits_earlier_term_entries_by_counting() {
 fn higher_term_makes_a_leader_step_down() {
     let c = cfg(0, 1);
     let mut s = S::new();
-    s.handle(&c, Event::ElectionTimeout);
+    step(&mut s, &c, Event::ElectionTimeout);
     assert_eq!(s.role, Role::Leader, "a single server elects itself");
-    let out = s.handle(
-        &c,
-        receive(
-            5,
-            Message::RequestVoteResponse {
-                term: 4,
-                vote_granted: false,
-            },
-        ),
-    );
+    let out = step(&mut s, &c, receive(5, vote_reply(4, false)));
     assert_eq!(s.role, Role::Follower);
     assert_eq!(s.current_term(), 4);
     assert!(out.persist.term_or_vote);
@@ -231,8 +213,8 @@ fn higher_term_makes_a_leader_step_down() {
 fn restart_keeps_hard_state_and_resets_volatile_state() {
     let c = cfg(0, 1);
     let mut s = S::new();
-    s.handle(&c, Event::ElectionTimeout);
-    s.handle(&c, Event::Propose(1));
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, Event::Propose(1));
     assert_eq!(s.commit_index, 1);
     let r = S::restart(&c, s.hard.clone());
     assert_eq!(r.hard, s.hard);
@@ -257,30 +239,21 @@ fn arb_entries(min_term: Term, max_term: Term) -> impl Strategy<Value = Vec<Entr
 
 fn arb_message() -> impl Strategy<Value = Message<u8>> {
     prop_oneof![
-        (0u64..5, 0u64..5, 0u64..5).prop_map(|(term, i, t)| Message::RequestVote {
-            term,
-            last_log_index: i,
-            last_log_term: t.min(term),
-        }),
-        (0u64..5, any::<bool>())
-            .prop_map(|(term, vote_granted)| Message::RequestVoteResponse { term, vote_granted }),
-        (1u64..5, 0u64..4, 0u64..5, 0u64..6).prop_flat_map(|(term, prev, pt, commit)| {
-            let pt = if prev == 0 { 0 } else { pt.min(term) };
-            arb_entries(pt.max(1), term).prop_map(move |entries| Message::AppendEntries {
+        (0u64..5, 0u64..5, 0u64..5).prop_map(|(term, i, t)| {
+            Message::RequestVote(RequestVote {
                 term,
-                prev_log_index: prev,
-                prev_log_term: pt,
-                entries,
-                leader_commit: commit,
+                last_log_index: i,
+                last_log_term: t.min(term),
             })
         }),
-        (0u64..5, any::<bool>(), 0u64..6).prop_map(|(term, success, match_index)| {
-            Message::AppendEntriesResponse {
-                term,
-                success,
-                match_index,
-            }
+        (0u64..5, any::<bool>()).prop_map(|(term, granted)| vote_reply(term, granted)),
+        (1u64..5, 0u64..4, 0u64..5, 0u64..6).prop_flat_map(|(term, prev, pt, commit)| {
+            let pt = if prev == 0 { 0 } else { pt.min(term) };
+            arb_entries(pt.max(1), term)
+                .prop_map(move |entries| append(term, (prev, pt), entries, commit))
         }),
+        (0u64..5, any::<bool>(), 0u64..6)
+            .prop_map(|(term, success, m)| append_reply(term, success, m)),
     ]
 }
 
@@ -319,7 +292,20 @@ proptest! {
         let mut applied = 0;
         for event in events {
             let before = s.clone();
-            let out = s.handle(&c, event);
+            let out = match s.handle(&c, event) {
+                Ok(out) => out,
+                // Random messages include what no correct peer sends (an AppendEntries deleting
+                // a committed entry, an acknowledgement past the log): the core refuses them
+                // with a typed error, and the node would stop there.
+                Err(e) => {
+                    prop_assert!(e.is_fatal());
+                    prop_assert!(matches!(
+                        e,
+                        CoreError::DeletesCommittedEntry { .. } | CoreError::AckBeyondLog { .. }
+                    ), "unexpected {e}");
+                    break;
+                }
+            };
             // current_term never decreases; the vote changes only with the term or from none.
             prop_assert!(s.current_term() >= before.current_term());
             if s.current_term() == before.current_term() && before.voted_for().is_some() {
@@ -361,4 +347,135 @@ proptest! {
             }
         }
     }
+}
+
+// ---- what the correct protocol never does fails loudly ---------------------------------
+
+#[test]
+fn an_append_that_would_delete_a_committed_entry_is_a_typed_error() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    step(
+        &mut s,
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 2)),
+    );
+    assert_eq!(s.commit_index, 2);
+    // A "leader" of term 2 replaces the committed entry 2: Leader Completeness says no real
+    // leader can.
+    let err = s
+        .handle(&c, receive(2, append(2, (1, 1), vec![entry(2, 9)], 2)))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CoreError::DeletesCommittedEntry {
+            leader: NodeId(2),
+            index: 2,
+            commit_index: 2
+        }
+    );
+    assert!(err.is_fatal());
+    assert_eq!(s.log(), &[entry(1, 1), entry(1, 2)], "nothing was deleted");
+}
+
+#[test]
+fn a_term_beyond_max_term_is_refused_and_changes_nothing() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    step(&mut s, &c, Event::ElectionTimeout);
+    let before = s.clone();
+    let forged = Message::RequestVote(RequestVote {
+        term: u64::MAX,
+        last_log_index: 0,
+        last_log_term: 0,
+    });
+    let err = s.handle(&c, receive(2, forged)).unwrap_err();
+    assert_eq!(
+        err,
+        CoreError::AbsurdTerm {
+            from: NodeId(2),
+            term: u64::MAX
+        }
+    );
+    assert!(!err.is_fatal());
+    assert_eq!(s, before);
+    // The highest plausible term itself is still a term.
+    assert!(s
+        .handle(&c, receive(2, vote_reply(MAX_TERM, false)))
+        .is_ok());
+    assert_eq!(s.current_term(), MAX_TERM);
+}
+
+#[test]
+fn an_acknowledgement_past_the_leaders_log_is_a_typed_error() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, receive(1, vote_reply(1, true)));
+    assert_eq!(s.role, Role::Leader);
+    let err = s
+        .handle(&c, receive(1, append_reply(1, true, 5)))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CoreError::AckBeyondLog { match_index: 5, .. }
+    ));
+}
+
+#[test]
+fn a_rejection_that_moves_next_index_back_probes_again_at_once() {
+    let c = cfg(0, 3);
+    let mut s = S::restart(
+        &c,
+        HardState {
+            current_term: 1,
+            voted_for: None,
+            log: vec![entry(1, 1), entry(1, 2), entry(1, 3)],
+        },
+    );
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, receive(1, vote_reply(2, true)));
+    assert_eq!(s.next_index[&NodeId(1)], 4);
+    // The follower has only one entry: next_index moves back to 2 and the leader sends the
+    // probe in the same step.
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 1)));
+    assert_eq!(s.next_index[&NodeId(1)], 2);
+    match &out.messages[..] {
+        [(to, Message::AppendEntries(ae))] => {
+            assert_eq!(
+                (*to, ae.prev_log_index, ae.entries.len()),
+                (NodeId(1), 1, 2)
+            );
+        }
+        other => panic!("expected one AppendEntries, got {other:?}"),
+    }
+    // Every rejection moves back one entry at least, down to match_index + 1; one that can move
+    // nothing sends nothing (no exchange loops at network speed).
+    step(&mut s, &c, receive(1, append_reply(2, false, 1)));
+    assert_eq!(s.next_index[&NodeId(1)], 1);
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 1)));
+    assert!(out.messages.is_empty());
+    // A rejection at or below match_index is stale and never moves next_index to it.
+    step(&mut s, &c, receive(1, append_reply(2, true, 3)));
+    step(&mut s, &c, receive(1, append_reply(2, false, 0)));
+    assert_eq!(s.next_index[&NodeId(1)], 4);
+}
+
+#[test]
+fn current_term_never_wraps() {
+    let c = cfg(0, 3);
+    let mut s = S::restart(
+        &c,
+        HardState {
+            current_term: u64::MAX,
+            voted_for: None,
+            log: vec![],
+        },
+    );
+    assert_eq!(
+        s.handle(&c, Event::ElectionTimeout).unwrap_err(),
+        CoreError::Overflow {
+            what: "current_term"
+        }
+    );
 }

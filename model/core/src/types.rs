@@ -6,6 +6,12 @@ use std::fmt;
 /// A term number (paper §5.1). Starts at 0; the first election produces term 1.
 pub type Term = u64;
 
+/// The highest term a correct cluster can reach: terms grow by one per election, and even one
+/// election per millisecond reaches 2^48 only after 8,900 years. A message carrying a higher term
+/// is refused ([`crate::CoreError::AbsurdTerm`]) instead of adopted: adopting it could only
+/// come from a forged or corrupt frame, and would exhaust the term space of the whole cluster.
+pub const MAX_TERM: Term = 1 << 48;
+
 /// A log index. The first entry has index 1; index 0 stands for the empty prefix.
 pub type Index = u64;
 

@@ -1,0 +1,98 @@
+//! What the core refuses to do. Two kinds, told apart by [`CoreError::is_fatal`]:
+//!
+//! * a refused message: input no correct peer can send (a term beyond [`crate::MAX_TERM`]).
+//!   The step changes nothing; the driver logs it and goes on.
+//! * a violated invariant: a state the correct protocol never reaches (deleting a committed
+//!   entry, committing past the log, an index out of range). The step stops where it found it;
+//!   the node logs the error with the offending message and stops (as etcd-io/raft panics in
+//!   the same places); the model reports it as the violated property "Core Invariant".
+
+use super::types::{Index, NodeId, Term};
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CoreError {
+    /// A message whose term is beyond [`crate::MAX_TERM`]; refused, nothing changed.
+    AbsurdTerm { from: NodeId, term: Term },
+    /// An AppendEntries from the leader of the current term would delete the entry at `index`,
+    /// which this server knows is committed (Leader Completeness says no leader sends that).
+    DeletesCommittedEntry {
+        leader: NodeId,
+        index: Index,
+        commit_index: Index,
+    },
+    /// commit_index points past the end of the log.
+    CommitBeyondLog {
+        commit_index: Index,
+        last_log_index: Index,
+    },
+    /// A successful AppendEntries reply acknowledges entries this leader does not have.
+    AckBeyondLog {
+        follower: NodeId,
+        match_index: Index,
+        last_log_index: Index,
+    },
+    /// A leader's next_index for `peer` is missing or outside `match_index + 1 ..= last + 1`.
+    NextIndexOutOfRange {
+        peer: NodeId,
+        next_index: Option<Index>,
+        last_log_index: Index,
+    },
+    /// A term or an index would overflow.
+    Overflow { what: &'static str },
+}
+
+impl CoreError {
+    /// Whether the server must stop: everything but a refused message.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, CoreError::AbsurdTerm { .. })
+    }
+}
+
+impl fmt::Display for CoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CoreError::AbsurdTerm { from, term } => write!(
+                f,
+                "refused a message from {from} with term {term}, beyond the highest plausible term {}",
+                crate::MAX_TERM
+            ),
+            CoreError::DeletesCommittedEntry {
+                leader,
+                index,
+                commit_index,
+            } => write!(
+                f,
+                "AppendEntries from leader {leader} would delete the entry at index {index}, \
+                 which is committed (commit_index {commit_index})"
+            ),
+            CoreError::CommitBeyondLog {
+                commit_index,
+                last_log_index,
+            } => write!(
+                f,
+                "commit_index {commit_index} is past the end of the log (last index {last_log_index})"
+            ),
+            CoreError::AckBeyondLog {
+                follower,
+                match_index,
+                last_log_index,
+            } => write!(
+                f,
+                "{follower} acknowledged index {match_index}, past this leader's last index {last_log_index}"
+            ),
+            CoreError::NextIndexOutOfRange {
+                peer,
+                next_index,
+                last_log_index,
+            } => write!(
+                f,
+                "next_index for {peer} is {next_index:?}, outside 1..={} (last index {last_log_index})",
+                last_log_index.saturating_add(1)
+            ),
+            CoreError::Overflow { what } => write!(f, "{what} would overflow"),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}

@@ -1,0 +1,39 @@
+//! raft-core: the Raft protocol (Ongaro & Ousterhout 2014, Figure 2), written once.
+//!
+//! Everything here is deterministic: no I/O, no clock, no randomness. A driver (the stateright
+//! model in raft-model, or the runnable node in raft-impl) feeds [`Event`]s into
+//! [`Server::handle`] and carries out the returned [`Output`] in this order:
+//!
+//! 1. make durable what [`Output::persist`] names (hard state and log changes),
+//! 2. send [`Output::messages`],
+//! 3. apply [`Output::apply`] to the state machine ([`service::Service`]), in order.
+//!
+//! A state the correct protocol can never reach is a [`CoreError`], never a silent drop or
+//! clamp: the node logs it and stops, the model reports it as a violated property.
+//!
+//! The rules are split by concern: [`election`] (RequestVote), [`replication`] (AppendEntries
+//! and commitment), [`server`] (state, the higher-term rule, restart); [`rules`] names each
+//! decision point of the paper once, with the correct rule as its only implementation in this
+//! crate ([`Protocol`]). The model checker supplies broken implementations of its own (the
+//! mutant catalogue) to show that its properties have teeth; nothing here can name one.
+
+mod election;
+mod error;
+mod message;
+mod replication;
+pub mod rules;
+mod server;
+pub mod service;
+pub mod trace;
+mod types;
+
+pub use error::CoreError;
+pub use message::{
+    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
+};
+pub use rules::{Protocol, Rules};
+pub use server::{Config, Event, Output, Persist, ProposeResult, Server};
+pub use types::{Entry, HardState, Index, NodeId, Role, Term, MAX_TERM};
+
+#[cfg(test)]
+mod tests;

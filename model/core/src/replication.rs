@@ -1,0 +1,307 @@
+//! Log replication and commitment (§5.3, §5.4.2): AppendEntries, its replies, and the leader's
+//! commit rule.
+
+use super::error::CoreError;
+use super::message::{AppendEntries, AppendEntriesResponse};
+use super::rules::Rules;
+use super::server::{next_index_after, Config, Output, Server};
+use super::types::{Index, NodeId, Role};
+
+impl<C: Clone> Server<C> {
+    /// Leaders: send AppendEntries to every peer, carrying the entries from next_index on
+    /// (an empty one is the heartbeat).
+    pub(crate) fn on_heartbeat<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        for peer in &cfg.peers {
+            let request = self.append_entries_for(cfg, *peer)?;
+            out.send(*peer, request);
+        }
+        Ok(())
+    }
+
+    /// Candidates: RequestVote to a peer that has not granted its vote; leaders: AppendEntries.
+    pub(crate) fn on_resend<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        to: NodeId,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        if !cfg.peers.contains(&to) {
+            return Ok(());
+        }
+        match self.role {
+            Role::Leader => {
+                let request = self.append_entries_for(cfg, to)?;
+                out.send(to, request);
+            }
+            Role::Candidate if !self.votes_granted.contains(&to) => {
+                out.send(to, self.request_vote());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The AppendEntries for `peer`: the entries from next_index[peer] on, at most
+    /// max_entries_per_append of them (etcd's MaxSizePerMsg, by count), so leader_commit may lie
+    /// beyond the last entry sent.
+    fn append_entries_for<R: Rules>(
+        &self,
+        cfg: &Config<R>,
+        peer: NodeId,
+    ) -> Result<AppendEntries<C>, CoreError> {
+        let next = self.next_index.get(&peer).copied();
+        let matched = self.match_index.get(&peer).copied().unwrap_or(0);
+        // Invariant (Figure 2, leaders): match_index < next_index <= last log index + 1.
+        let prev_log_index = match next {
+            Some(n) if n > matched && n <= next_index_after(self.last_log_index())? => n - 1,
+            _ => {
+                return Err(CoreError::NextIndexOutOfRange {
+                    peer,
+                    next_index: next,
+                    last_log_index: self.last_log_index(),
+                })
+            }
+        };
+        let prev_log_term = self
+            .term_at(prev_log_index)
+            .expect("prev_log_index <= last_log_index was checked above");
+        Ok(AppendEntries {
+            term: self.hard.current_term,
+            prev_log_index,
+            prev_log_term,
+            entries: self
+                .entries_from(prev_log_index + 1)
+                .iter()
+                .take(cfg.max_entries_per_append)
+                .cloned()
+                .collect(),
+            leader_commit: self.commit_index,
+        })
+    }
+
+    /// AppendEntries receiver (Figure 2).
+    pub(crate) fn on_append_entries<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        leader: NodeId,
+        request: AppendEntries<C>,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        let current = self.hard.current_term;
+        // 1. Reply false if term < current_term (§5.1).
+        if !cfg.rules.accepts_append_term(request.term, current) {
+            out.send(leader, self.append_reply(false, self.last_log_index()));
+            return Ok(());
+        }
+        // A candidate (or anyone) hearing from the leader of its own term becomes its follower
+        // (§5.2).
+        if request.term == current && self.role != Role::Follower {
+            self.become_follower();
+        }
+        self.leader_id = Some(leader);
+        out.reset_election_timer = true;
+
+        // 2. Reply false if the log has no entry at prev_log_index whose term is prev_log_term.
+        let prev = if self.term_at(request.prev_log_index) == Some(request.prev_log_term) {
+            request.prev_log_index
+        } else {
+            match cfg
+                .rules
+                .on_prev_log_mismatch(request.prev_log_index, self.last_log_index())
+            {
+                Some(prev) => prev,
+                None => {
+                    let hint = if cfg.fast_backup {
+                        self.conflict_hint(request.prev_log_index)
+                    } else {
+                        self.last_log_index()
+                    };
+                    out.send(leader, self.append_reply(false, hint));
+                    return Ok(());
+                }
+            }
+        };
+
+        // 3. If an existing entry conflicts with a new one (same index, different term), delete it
+        //    and all that follow. 4. Append any new entries not already in the log. A matching
+        //    entry is never deleted: the request may be stale or duplicated (§5.3).
+        if cfg.rules.truncates_matching_suffix() {
+            self.truncate_after(leader, prev, out)?;
+        }
+        let mut index = prev;
+        for entry in &request.entries {
+            index = next_index_after(index)?;
+            match self.term_at(index) {
+                Some(t) if t == entry.term => continue,
+                Some(_) => self.truncate_after(leader, index - 1, out)?,
+                None => {}
+            }
+            self.hard.log.push(entry.clone());
+            let first_new = out.persist.appended_from.map_or(index, |f| f.min(index));
+            out.persist.appended_from = Some(first_new);
+        }
+        let last_new = index;
+
+        // 5. If leader_commit > commit_index, set commit_index = min(leader_commit, index of last
+        //    new entry) — but never lower it: a request covering fewer entries than this server
+        //    already knows committed (reordered, or sent after next_index moved back) says
+        //    nothing new, and commit_index only grows while the server is up.
+        if request.leader_commit > self.commit_index {
+            self.commit_index =
+                cfg.rules
+                    .follower_commit(request.leader_commit, last_new, self.commit_index);
+            self.apply_committed(out)?;
+        }
+        out.send(leader, self.append_reply(true, last_new));
+        Ok(())
+    }
+
+    /// [`Config::fast_backup`]'s rejection hint: if the log holds an entry of another term at
+    /// `prev_log_index`, the index just before this log's first entry of that term (so the
+    /// leader skips the whole conflicting term at once); otherwise the last log index.
+    fn conflict_hint(&self, prev_log_index: Index) -> Index {
+        match self.term_at(prev_log_index) {
+            Some(t) if prev_log_index > 0 => {
+                let mut first = prev_log_index;
+                while first > 1 && self.term_at(first - 1) == Some(t) {
+                    first -= 1;
+                }
+                first - 1
+            }
+            _ => self.last_log_index(),
+        }
+    }
+
+    fn append_reply(&self, success: bool, match_index: Index) -> AppendEntriesResponse {
+        AppendEntriesResponse {
+            term: self.hard.current_term,
+            success,
+            match_index,
+        }
+    }
+
+    /// Deletes the entries after `index`. Deleting a committed entry is a violated invariant
+    /// (Leader Completeness, §5.4: no leader of a later term lacks it), never carried out.
+    fn truncate_after(
+        &mut self,
+        leader: NodeId,
+        index: Index,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        if index >= self.last_log_index() {
+            return Ok(());
+        }
+        if index < self.commit_index {
+            return Err(CoreError::DeletesCommittedEntry {
+                leader,
+                index: index + 1,
+                commit_index: self.commit_index,
+            });
+        }
+        let keep = usize::try_from(index).expect("index < last_log_index, a log length");
+        self.hard.log.truncate(keep);
+        let after = out.persist.truncated_after.map_or(index, |a| a.min(index));
+        out.persist.truncated_after = Some(after);
+        if let Some(from) = out.persist.appended_from {
+            if from > index {
+                out.persist.appended_from = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaders: on success, update match_index and next_index from the acknowledged request; on
+    /// failure, move next_index back (the follower's reply is a hint) and probe again at once.
+    pub(crate) fn on_append_response<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        follower: NodeId,
+        reply: AppendEntriesResponse,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        if self.role != Role::Leader || reply.term != self.hard.current_term {
+            return Ok(());
+        }
+        let (Some(&next), Some(&matched)) = (
+            self.next_index.get(&follower),
+            self.match_index.get(&follower),
+        ) else {
+            return Ok(()); // not a peer of this server
+        };
+        if reply.success {
+            // The reply covers entries of this leader's own log (it sent them in its term, and
+            // its log only grows while it leads).
+            if reply.match_index > self.last_log_index() {
+                return Err(CoreError::AckBeyondLog {
+                    follower,
+                    match_index: reply.match_index,
+                    last_log_index: self.last_log_index(),
+                });
+            }
+            let acknowledged = cfg
+                .rules
+                .acknowledged(reply.match_index, self.last_log_index());
+            // A reordered, older acknowledgement never moves match_index back.
+            let m = matched.max(acknowledged);
+            self.match_index.insert(follower, m);
+            self.next_index.insert(follower, next_index_after(m)?);
+            self.advance_commit_index(cfg, out)
+        } else {
+            // Back to at most the entry after the follower's hint, one step at least, but never
+            // to or below match_index: those entries are known to match (a rejection at or
+            // below them is stale).
+            let back = (next - 1)
+                .min(reply.match_index.saturating_add(1))
+                .max(matched + 1);
+            if back < next {
+                self.next_index.insert(follower, back);
+                // Probe again at once rather than at the next heartbeat, so that a divergent log
+                // is repaired at one step per round trip. Only when next_index moved: a rejection
+                // that changes nothing waits for the heartbeat, so no exchange loops at network
+                // speed.
+                self.on_resend(cfg, follower, out)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Leaders: commit the largest N > commit_index such that a majority has match_index >= N and
+    /// log[N].term == current_term (§5.3, §5.4.2). The largest N a majority holds is the
+    /// quorum-th highest match index (the leader's own log counts as its match). Entries of
+    /// earlier terms are never committed by counting replicas (Figure 8): they commit
+    /// indirectly with a later entry (and below an earlier-term N no entry is of this term).
+    pub(crate) fn advance_commit_index<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        let mut matches: Vec<Index> = self.match_index.values().copied().collect();
+        matches.push(self.last_log_index());
+        matches.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&n) = matches.get(cfg.quorum().saturating_sub(1)) else {
+            return Ok(()); // fewer servers than a quorum
+        };
+        if n <= self.commit_index {
+            return Ok(());
+        }
+        let term = self.term_at(n).ok_or(CoreError::CommitBeyondLog {
+            commit_index: n,
+            last_log_index: self.last_log_index(),
+        })?;
+        if cfg.rules.commits_by_counting(term, self.hard.current_term) {
+            self.commit_index = n;
+            self.apply_committed(out)?;
+        }
+        Ok(())
+    }
+}

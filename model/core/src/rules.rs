@@ -1,0 +1,91 @@
+//! The decision points of the protocol, each named once with the paper's rule.
+//!
+//! The core's handlers ask a [`Rules`] value at exactly these points; every method's default
+//! body is the correct rule, and [`Protocol`] (what [`crate::Config::new`] builds, and all that
+//! a node can use) keeps every default. The model checker implements `Rules` with deliberately
+//! broken rules (its mutant catalogue, in raft-model) to show that its properties catch each
+//! classic bug; this crate names no such bug.
+
+use super::types::{HardState, Index, NodeId, Term};
+use std::fmt::Debug;
+use std::hash::Hash;
+
+pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
+    /// Figure 2: current_term, voted_for and the log are persistent; a restarted server gets
+    /// back exactly what it made durable.
+    fn recover<C>(&self, hard: HardState<C>) -> HardState<C> {
+        hard
+    }
+
+    /// §5.2: the number of servers (votes or replicas) that form a majority of `n`.
+    fn quorum(&self, n: usize) -> usize {
+        n / 2 + 1
+    }
+
+    /// RequestVote receiver (Figure 2): a vote is free if voted_for is none or the candidate.
+    fn vote_available(&self, voted_for: Option<NodeId>, candidate: NodeId) -> bool {
+        voted_for.is_none_or(|v| v == candidate)
+    }
+
+    /// §5.4.1, the election restriction: the candidate's log is at least as up-to-date as the
+    /// voter's (a higher last term, or the same last term and a last index at least as high).
+    /// Logs are given as (last_log_term, last_log_index).
+    fn candidate_up_to_date(&self, candidate: (Term, Index), voter: (Term, Index)) -> bool {
+        candidate >= voter
+    }
+
+    /// §5.2: a candidate counts only the votes granted in its current term.
+    fn counts_vote(&self, reply_term: Term, current_term: Term) -> bool {
+        reply_term == current_term
+    }
+
+    /// §5.1: a leader that learns of a higher term converts to follower.
+    fn leader_steps_down_on_higher_term(&self) -> bool {
+        true
+    }
+
+    /// AppendEntries receiver, step 1: reply false if term < current_term.
+    fn accepts_append_term(&self, term: Term, current_term: Term) -> bool {
+        term >= current_term
+    }
+
+    /// AppendEntries receiver, step 2: with no entry at prev_log_index of prev_log_term, reply
+    /// false (`None`). `Some(i)` would append after index `i` instead.
+    fn on_prev_log_mismatch(
+        &self,
+        _prev_log_index: Index,
+        _last_log_index: Index,
+    ) -> Option<Index> {
+        None
+    }
+
+    /// AppendEntries receiver, step 3: entries after prev_log_index are deleted only where they
+    /// conflict with new ones; a matching suffix is kept (the request may be stale, §5.3).
+    fn truncates_matching_suffix(&self) -> bool {
+        false
+    }
+
+    /// AppendEntries receiver, step 5: commit_index = min(leader_commit, index of last new
+    /// entry), and never lower than it was (a stale request says nothing new).
+    fn follower_commit(&self, leader_commit: Index, last_new: Index, commit_index: Index) -> Index {
+        leader_commit.min(last_new).max(commit_index)
+    }
+
+    /// Leaders, on a successful AppendEntries reply: the index it acknowledges, taken from the
+    /// reply (the request it answers), never from the leader's own log.
+    fn acknowledged(&self, reply_match_index: Index, _last_log_index: Index) -> Index {
+        reply_match_index
+    }
+
+    /// §5.4.2 (Figure 8): a leader commits an entry by counting replicas only if it is of its
+    /// current term; earlier entries commit indirectly.
+    fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {
+        entry_term == current_term
+    }
+}
+
+/// The correct protocol: every rule as the paper states it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Protocol;
+
+impl Rules for Protocol {}

@@ -1,0 +1,141 @@
+//! The replicated service: a deterministic state machine behind exactly-once client sessions
+//! (Ongaro's thesis §6.3). One implementation, used by the runnable node (the key-value store)
+//! and by the model checker (its register), so the deduplication the node relies on is the one
+//! the checker explores.
+//!
+//! Every command carries its client's id and a per-client sequence number; a client retries a
+//! request with the same number. Retries are proposed to the log again like any command, so one
+//! request may sit in the log several times: applying the first executes it, applying a later
+//! copy returns the recorded result ([`Applied::Duplicate`]), and a copy older than the client's
+//! latest request returns [`Applied::Stale`] (its result is no longer kept).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A deterministic state machine: the same operations in the same order give the same results
+/// on every replica.
+pub trait StateMachine {
+    type Op;
+    type Output: Clone + Debug + PartialEq + Eq + PartialOrd + Ord + Hash;
+    fn execute(&mut self, op: &Self::Op) -> Self::Output;
+}
+
+/// What applying one command came to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Applied<R> {
+    /// Executed now, for the first time.
+    Executed(R),
+    /// The client's latest request again: not executed, the recorded result.
+    Duplicate(R),
+    /// A request older than the client's latest one: not executed; its result is gone.
+    Stale { last_seq: u64 },
+}
+
+impl<R> Applied<R> {
+    /// The result the client gets, if it is still known.
+    pub fn result(&self) -> Option<&R> {
+        match self {
+            Applied::Executed(r) | Applied::Duplicate(r) => Some(r),
+            Applied::Stale { .. } => None,
+        }
+    }
+}
+
+/// A client's session: its latest applied request and that request's result.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Session<R> {
+    /// Invariant: the highest sequence number applied for this client.
+    last_seq: u64,
+    result: R,
+}
+
+/// A state machine with its client sessions (volatile: rebuilt by re-applying the log).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Service<M: StateMachine> {
+    pub machine: M,
+    sessions: BTreeMap<u64, Session<M::Output>>,
+}
+
+impl<M: StateMachine + Default> Default for Service<M> {
+    fn default() -> Self {
+        Service::new(M::default())
+    }
+}
+
+impl<M: StateMachine> Service<M> {
+    pub fn new(machine: M) -> Self {
+        Service {
+            machine,
+            sessions: BTreeMap::new(),
+        }
+    }
+
+    /// Applies one committed command of `client` with sequence number `seq`, at most once.
+    pub fn apply(&mut self, client: u64, seq: u64, op: &M::Op) -> Applied<M::Output> {
+        if let Some(session) = self.sessions.get(&client) {
+            if seq == session.last_seq {
+                return Applied::Duplicate(session.result.clone());
+            }
+            if seq < session.last_seq {
+                return Applied::Stale {
+                    last_seq: session.last_seq,
+                };
+            }
+        }
+        let result = self.machine.execute(op);
+        self.sessions.insert(
+            client,
+            Session {
+                last_seq: seq,
+                result: result.clone(),
+            },
+        );
+        Applied::Executed(result)
+    }
+
+    /// The recorded result of `client`'s request `seq`, if it is the latest one applied.
+    pub fn recorded(&self, client: u64, seq: u64) -> Option<&M::Output> {
+        self.sessions
+            .get(&client)
+            .filter(|s| s.last_seq == seq)
+            .map(|s| &s.result)
+    }
+
+    /// Number of client sessions kept.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default, Debug)]
+    struct Counter(u64);
+
+    impl StateMachine for Counter {
+        type Op = u64;
+        type Output = u64;
+        fn execute(&mut self, op: &u64) -> u64 {
+            self.0 += op;
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_retried_request_executes_once_and_an_older_one_not_at_all() {
+        let mut s = Service::new(Counter::default());
+        assert_eq!(s.apply(1, 1, &5), Applied::Executed(5));
+        assert_eq!(s.apply(2, 1, &1), Applied::Executed(6));
+        // The retry of client 1's request, applied from a second log entry.
+        assert_eq!(s.apply(1, 1, &5), Applied::Duplicate(5));
+        assert_eq!(s.machine.0, 6);
+        assert_eq!(s.apply(1, 2, &10), Applied::Executed(16));
+        assert_eq!(s.apply(1, 1, &5), Applied::Stale { last_seq: 2 });
+        assert_eq!(s.machine.0, 16);
+        assert_eq!(s.recorded(1, 2), Some(&16));
+        assert_eq!(s.recorded(1, 1), None);
+    }
+}

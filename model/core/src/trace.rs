@@ -1,0 +1,86 @@
+//! The trace record: one per step of a node, written by a runtime (raft-impl's `trace` module,
+//! as JSON Lines) and replayed against the model by the checker (raft-model's `conform`).
+//! Only the types live here, next to the events they record; reading and replaying them is the
+//! checker's.
+
+use super::message::Message;
+use super::server::{Event, Server};
+use super::types::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// What happened to a node in one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TraceEvent<C> {
+    /// A Raft message from `from` was handed to the core.
+    Receive {
+        from: NodeId,
+        msg: Message<C>,
+    },
+    ElectionTimeout,
+    Heartbeat,
+    Resend {
+        to: NodeId,
+    },
+    /// A client's command was proposed to the core.
+    Propose {
+        command: C,
+    },
+    /// The process died (volatile state gone).
+    Crash,
+    /// The process (re)started from what its disk recovered (also the first start).
+    Restart,
+}
+
+impl<C: Clone> TraceEvent<C> {
+    /// The record of a core [`Event`].
+    pub fn of(event: &Event<C>) -> Self {
+        match event {
+            Event::ElectionTimeout => TraceEvent::ElectionTimeout,
+            Event::Heartbeat => TraceEvent::Heartbeat,
+            Event::Resend { to } => TraceEvent::Resend { to: *to },
+            Event::Receive { from, msg } => TraceEvent::Receive {
+                from: *from,
+                msg: msg.clone(),
+            },
+            Event::Propose(c) => TraceEvent::Propose { command: c.clone() },
+        }
+    }
+}
+
+/// One step of one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord<C> {
+    pub node: NodeId,
+    /// Per node, from 0, without gaps (across restarts).
+    pub seq: u64,
+    /// Virtual (simulator) or wall-clock (process) time, in microseconds; only a tie-breaker.
+    pub time_us: u64,
+    pub event: TraceEvent<C>,
+    /// The node's Raft state after the step (`None` after a crash).
+    pub state_after: Option<Server<C>>,
+    /// The Raft messages the step sent, in order.
+    pub sent: Vec<(NodeId, Message<C>)>,
+}
+
+/// How the run was made: what the model must allow. Written by the driver as `run.json` next
+/// to the node traces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The network may deliver a message more than once.
+    pub duplicating: bool,
+    /// The runtime's `Config::fast_backup`.
+    pub fast_backup: bool,
+    /// The runtime's `Config::max_entries_per_append` (`None`: unbounded).
+    pub max_entries_per_append: Option<usize>,
+}
+
+impl Default for RunInfo {
+    /// The runnable node: fast backup, 256 entries per AppendEntries, no duplication.
+    fn default() -> Self {
+        RunInfo {
+            duplicating: false,
+            fast_backup: true,
+            max_entries_per_append: Some(256),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The states of the model's actors: a server (the core server, its register, its ghost
+//! records), a client, what a server saves, and the timers.
+
+use super::ghost::Ghost;
+use super::register::{Cmd, RegisterMachine};
+use super::shared::Shared;
+use raft_core::{CoreError, HardState, NodeId, Server};
+
+/// The model's timers. Timeouts may fire at any moment.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// Followers and candidates: start an election.
+    Election,
+    /// Candidates and leaders: send the role's request (RequestVote / AppendEntries) to one peer.
+    Send(NodeId),
+    /// Clients waiting for a reply: send the pending request to this server.
+    Request(NodeId),
+}
+
+/// What a server saves: the core's hard state, plus the model's ghost records (which must
+/// survive crashes to speak about history).
+/// Shared (`Arc`) because every successor state clones every server's storage.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServerStorage {
+    pub hard: Shared<HardState<Cmd>>,
+    pub ghost: Shared<Ghost>,
+}
+
+/// A server actor's state: the core server, the register it applies to, and its ghost records.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ServerState {
+    pub server: Server<Cmd>,
+    /// Shared with the previous state until a step changes it (most steps do not).
+    pub machine: Shared<RegisterMachine>,
+    /// Shared with the previous state and with storage until a step changes it.
+    pub ghost: Shared<Ghost>,
+    /// The core refused a step (`CoreError`): the node would have logged it and stopped (or,
+    /// for a refused message, dropped it). The server takes no step after it, and the property
+    /// "Core Invariant" reports it: the correct protocol never gets here.
+    pub fault: Option<CoreError>,
+}
+
+// Boxing the server variant would add an allocation per step; actor states already live behind
+// stateright's `Arc`, so the size difference costs nothing per state.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    Server(ServerState),
+    Client(ClientState),
+}
+
+impl NodeState {
+    pub fn as_server(&self) -> Option<&ServerState> {
+        match self {
+            NodeState::Server(s) => Some(s),
+            NodeState::Client(_) => None,
+        }
+    }
+    pub fn as_client(&self) -> Option<&ClientState> {
+        match self {
+            NodeState::Client(c) => Some(c),
+            NodeState::Server(_) => None,
+        }
+    }
+}
+
+/// A client's state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientState {
+    /// Index of the operation in progress; `ops.len()` once done.
+    pub seq: u8,
+}
