@@ -3,6 +3,7 @@
 
 pub use raft_model::core;
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod kv;
