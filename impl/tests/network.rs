@@ -585,10 +585,14 @@ fn idle_and_slow_client_connections_are_closed_after_their_timeouts() {
             command: Command {
                 client_id: 1,
                 seq: 1,
-                op: Op::Get { key: "k".into() },
+                op: Op::Put {
+                    key: "k".into(),
+                    value: "v".repeat(40),
+                },
             },
         })
         .expect("encode");
+        assert!(frame.len() > 40, "the trickle lasts well past the timeout");
         let t = Instant::now();
         let mut closed = false;
         for byte in &frame[..frame.len() - 1] {
