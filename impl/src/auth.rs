@@ -21,7 +21,7 @@
 //! connector checks `mac_l` before it sends its proof (the listener proves it holds the secret
 //! too); the listener checks `mac_c` in constant time. Handshake frames are the wire's
 //! length-prefixed postcard frames, at most [`MAX_HANDSHAKE_FRAME`] bytes, and the whole
-//! handshake must finish within [`HANDSHAKE_TIMEOUT`].
+//! handshake must finish within [`HANDSHAKE_TIMEOUT`] of its start.
 
 use crate::wire::{read_frame_limited, write_frame, WireError};
 use hmac::{Hmac, Mac};
@@ -29,7 +29,7 @@ use raft_model::core::NodeId;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Mutex;
@@ -43,7 +43,8 @@ pub const HANDSHAKE_MAGIC: [u8; 8] = *b"RAFTAUTH";
 pub const HANDSHAKE_VERSION: u8 = 1;
 /// The largest handshake frame (a `Rejected` reason included); larger is refused unread.
 pub const MAX_HANDSHAKE_FRAME: usize = 256;
-/// How long either side waits for each handshake frame.
+/// How long the whole handshake may take, on either side (a deadline, not a per-read timeout:
+/// a peer trickling bytes cannot hold a connection slot longer).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 const LISTENER_LABEL: &[u8] = b"raft-impl peer auth v1 listener";
@@ -277,7 +278,25 @@ fn nonce() -> Result<[u8; NONCE_LEN], AuthError> {
     Ok(n)
 }
 
-fn read_handshake(stream: &mut &TcpStream) -> Result<Handshake, AuthError> {
+/// Reads from a socket until a deadline for the whole handshake, however slowly bytes come.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    at: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut s = self.stream;
+        s.read(buf)
+    }
+}
+
+fn read_handshake(stream: &mut Deadline<'_>) -> Result<Handshake, AuthError> {
     match read_frame_limited::<Handshake>(stream, MAX_HANDSHAKE_FRAME) {
         Ok(Some(h)) => Ok(h),
         Ok(None) => Err(AuthError::Closed),
@@ -301,6 +320,10 @@ pub fn connect(
 ) -> Result<(), AuthError> {
     set_timeouts(stream, Some(HANDSHAKE_TIMEOUT))?;
     let mut s = stream;
+    let mut r = Deadline {
+        stream,
+        at: Instant::now() + HANDSHAKE_TIMEOUT,
+    };
     let connector = nonce()?;
     write_frame(
         &mut s,
@@ -312,7 +335,7 @@ pub fn connect(
             nonce: connector,
         },
     )?;
-    let (listener, mac) = match read_handshake(&mut s)? {
+    let (listener, mac) = match read_handshake(&mut r)? {
         Handshake::Challenge { nonce, mac } => (nonce, mac),
         Handshake::Rejected { reason } => return Err(AuthError::Rejected(reason)),
         other => return Err(AuthError::Unexpected(format!("{other:?}"))),
@@ -326,7 +349,7 @@ pub fn connect(
     }
     let proof = secret.handshake_mac(true, me, peer, &nonces);
     write_frame(&mut s, &Handshake::Proof { mac: proof })?;
-    match read_handshake(&mut s)? {
+    match read_handshake(&mut r)? {
         Handshake::Welcome => Ok(()),
         Handshake::Rejected { reason } => Err(AuthError::Rejected(reason)),
         other => Err(AuthError::Unexpected(format!("{other:?}"))),
@@ -343,7 +366,11 @@ pub fn accept(
 ) -> Result<NodeId, AuthError> {
     set_timeouts(stream, Some(HANDSHAKE_TIMEOUT))?;
     let mut s = stream;
-    let result = accept_inner(&mut s, secret, me, peers);
+    let mut r = Deadline {
+        stream,
+        at: Instant::now() + HANDSHAKE_TIMEOUT,
+    };
+    let result = accept_inner(&mut s, &mut r, secret, me, peers);
     match &result {
         Ok(_) => set_timeouts(stream, None)?,
         Err(AuthError::Wire(_) | AuthError::Closed) => {}
@@ -361,11 +388,12 @@ pub fn accept(
 
 fn accept_inner(
     s: &mut &TcpStream,
+    r: &mut Deadline<'_>,
     secret: &ClusterSecret,
     me: NodeId,
     peers: &[NodeId],
 ) -> Result<NodeId, AuthError> {
-    let hello = match read_frame_limited::<Handshake>(s, MAX_HANDSHAKE_FRAME) {
+    let hello = match read_frame_limited::<Handshake>(r, MAX_HANDSHAKE_FRAME) {
         Ok(Some(h)) => h,
         Ok(None) => return Err(AuthError::Closed),
         Err(WireError::Malformed(_) | WireError::TooLarge { .. }) => {
@@ -407,7 +435,7 @@ fn accept_inner(
             mac,
         },
     )?;
-    let proof = match read_handshake(s)? {
+    let proof = match read_handshake(r)? {
         Handshake::Proof { mac } => mac,
         other => return Err(AuthError::Unexpected(format!("{other:?}"))),
     };
@@ -525,6 +553,40 @@ mod tests {
         assert!(
             matches!(server, Err(AuthError::NotAPeer { .. })),
             "{server:?}"
+        );
+    }
+
+    #[test]
+    fn a_handshake_trickling_in_is_cut_off_at_the_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let t = Instant::now();
+            let result = accept(&stream, &secret(7), NodeId(1), &[NodeId(0), NodeId(1)]);
+            (result, t.elapsed())
+        });
+        let hello = crate::wire::encode_frame(&Handshake::Hello {
+            magic: HANDSHAKE_MAGIC,
+            version: HANDSHAKE_VERSION,
+            from: NodeId(0),
+            to: NodeId(1),
+            nonce: [0; NONCE_LEN],
+        })
+        .unwrap();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        // One byte every 250 ms: each read is quick, the whole would take 15 s.
+        for byte in &hello {
+            if server.is_finished() || stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+        let (result, took) = server.join().unwrap();
+        assert!(result.is_err());
+        assert!(
+            took < HANDSHAKE_TIMEOUT + Duration::from_secs(1),
+            "held for {took:?}"
         );
     }
 

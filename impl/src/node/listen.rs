@@ -40,6 +40,8 @@ pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 const CLIENT_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// At most one warning per this interval for events a remote party can cause at will.
 const LOG_EVERY: Duration = Duration::from_secs(5);
+/// How long an oversized request's remaining bytes are read (and discarded) before closing.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// How long a refused connection gets to take its one-frame answer.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -364,6 +366,23 @@ pub(crate) fn spawn_client_listener(
     });
 }
 
+/// Reads and discards at most `len` bytes (and at most [`MAX_FRAME_LEN`]) for at most `time`.
+fn drain(reader: &mut BufReader<TcpStream>, len: usize, time: Duration) {
+    let deadline = Instant::now() + time;
+    let mut left = len.min(MAX_FRAME_LEN);
+    let mut buf = [0u8; 16 * 1024];
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || reader.get_ref().set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match reader.read(&mut buf[..left.min(16 * 1024)]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left -= n,
+        }
+    }
+}
+
 fn serve_client(
     stream: TcpStream,
     id: u64,
@@ -397,13 +416,7 @@ fn serve_client(
                 // Read what the client is still sending (bounded in bytes and time), so that
                 // closing does not reset the connection before it reads the answer.
                 let _ = writer.shutdown(Shutdown::Write);
-                let _ = reader
-                    .get_ref()
-                    .set_read_timeout(Some(Duration::from_millis(500)));
-                let _ = std::io::copy(
-                    &mut (&mut reader).take(len.min(MAX_FRAME_LEN) as u64),
-                    &mut std::io::sink(),
-                );
+                drain(&mut reader, len, DRAIN_TIME);
                 return;
             }
             Err(WireError::Idle(after)) => {
