@@ -2,7 +2,9 @@
 //! request (with the same seq, so it is applied at most once) until a deadline.
 
 use crate::kv::{Command, Op, OpResult};
-use crate::wire::{read_frame, write_frame, ClientReply, ClientRequest, WireError};
+use crate::wire::{
+    read_frame, request_size, write_frame, ClientReply, ClientRequest, WireError, MAX_REQUEST_BYTES,
+};
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
@@ -19,6 +21,9 @@ pub enum ClientError {
     NoQuorum { timeout: Duration, last: String },
     #[error("the cluster has no nodes")]
     NoNodes,
+    /// Refused before sending: the server would refuse it too.
+    #[error("request of {size} bytes exceeds the maximum request size of {max} bytes ; the key and value together must be smaller")]
+    TooLarge { size: usize, max: usize },
 }
 
 struct Connection {
@@ -50,6 +55,17 @@ impl Client {
             conn: None,
             leader: None,
         }
+    }
+
+    /// The encoded size the next request would have with `op` (to compare with
+    /// [`MAX_REQUEST_BYTES`]).
+    pub fn next_request_size(&self, op: &Op) -> usize {
+        request_size(&Command {
+            client_id: self.client_id,
+            seq: self.seq + 1,
+            op: op.clone(),
+        })
+        .unwrap_or(usize::MAX)
     }
 
     pub fn leader(&self) -> Option<SocketAddr> {
@@ -99,12 +115,20 @@ impl Client {
         if self.nodes.is_empty() {
             return Err(ClientError::NoNodes);
         }
-        self.seq += 1;
         let command = Command {
             client_id: self.client_id,
-            seq: self.seq,
+            seq: self.seq + 1,
             op,
         };
+        // Exactly the check the server makes (retries keep the seq, so the size).
+        let size = self.next_request_size(&command.op);
+        if size > MAX_REQUEST_BYTES {
+            return Err(ClientError::TooLarge {
+                size,
+                max: MAX_REQUEST_BYTES,
+            });
+        }
+        self.seq += 1;
         let deadline = Instant::now() + timeout;
         let mut last = String::from("no attempt");
         while Instant::now() < deadline {

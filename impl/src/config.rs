@@ -6,12 +6,16 @@
 //! peer_addr = "127.0.0.1:7000"
 //! client_addr = "127.0.0.1:7100"
 //! ```
+//!
+//! Optionally, before the tables, `secret_file = "cluster.secret"`: the cluster secret that
+//! authenticates peers (a relative path is relative to the cluster file's directory; see
+//! [`crate::auth`]).
 
 use raft_core::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +30,10 @@ pub struct NodeSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
+    /// The cluster secret's file (relative: to the cluster file's directory); see
+    /// [`ClusterConfig::secret_path`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
     #[serde(rename = "node")]
     pub nodes: Vec<NodeSpec>,
 }
@@ -88,6 +96,15 @@ impl ClusterConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// Where the secret file named in the cluster file read from `cluster_file` is.
+    pub fn secret_path(&self, cluster_file: &Path) -> Option<PathBuf> {
+        let file = self.secret_file.as_ref()?;
+        Some(match cluster_file.parent() {
+            Some(dir) if file.is_relative() => dir.join(file),
+            _ => file.clone(),
+        })
+    }
+
     pub fn node(&self, id: u64) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.id == id)
     }
@@ -122,6 +139,23 @@ client_addr = "127.0.0.1:7101"
         assert_eq!(c.nodes.len(), 2);
         assert_eq!(c.node(1).unwrap().client_addr.port(), 7101);
         assert_eq!(ClusterConfig::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn the_secret_file_is_optional_and_relative_to_the_cluster_file() {
+        assert_eq!(ClusterConfig::parse(GOOD).unwrap().secret_file, None);
+        let with =
+            ClusterConfig::parse(&format!("secret_file = \"cluster.secret\"\n{GOOD}")).unwrap();
+        assert_eq!(
+            with.secret_path(Path::new("/etc/raft/cluster.toml")),
+            Some(PathBuf::from("/etc/raft/cluster.secret"))
+        );
+        assert_eq!(ClusterConfig::parse(&with.to_toml()).unwrap(), with);
+        let abs = ClusterConfig::parse(&format!("secret_file = \"/s/x\"\n{GOOD}")).unwrap();
+        assert_eq!(
+            abs.secret_path(Path::new("/etc/raft/cluster.toml")),
+            Some(PathBuf::from("/s/x"))
+        );
     }
 
     #[test]

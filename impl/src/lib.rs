@@ -3,6 +3,7 @@
 
 pub use raft_core as core;
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod kv;

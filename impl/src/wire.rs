@@ -1,14 +1,51 @@
 //! The wire format: postcard-encoded messages in length-prefixed frames (`u32 LE` length, then
-//! the payload), with a maximum frame size. Peers and clients use separate listeners.
+//! the payload), with a maximum frame size. Peers and clients use separate listeners; a peer
+//! connection starts with the handshake of [`crate::auth`] when the cluster has a secret.
+//!
+//! Size limits, and why they agree with each other:
+//! - a client request (the postcard encoding of [`ClientRequest`], which is exactly the
+//!   encoding of its [`Command`]) is at most [`MAX_REQUEST_BYTES`] (1.5 MiB, etcd's default);
+//!   the client port refuses a larger one with an `Error` reply before reading its payload;
+//! - so one log entry (its term, at most 10 bytes, plus its command) is at most
+//!   [`MAX_ENTRY_BYTES`];
+//! - a peer frame is at most [`MAX_FRAME_LEN`] (16 MiB): one AppendEntries carrying one
+//!   maximum-size entry, with every integer field at its largest, needs at most
+//!   `MAX_ENTRY_BYTES + APPEND_ENTRIES_OVERHEAD_BYTES`, far below it (checked at compile time
+//!   and by a test). An AppendEntries batcher that counts bytes must stop adding entries at
+//!   [`MAX_APPEND_BATCH_BYTES`] but always send at least one entry: then every frame fits.
 
 use crate::kv::{Command, OpResult};
 use raft_core::{Message, NodeId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
-/// The largest payload a frame may carry.
+/// The largest payload a peer frame may carry (and the largest any frame may carry).
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// The largest client request payload (the encoded [`ClientRequest`]), 1.5 MiB as etcd's
+/// `--max-request-bytes` default.
+pub const MAX_REQUEST_BYTES: usize = 1536 * 1024;
+
+/// The largest encoded log entry: a term (a varint of at most 10 bytes) and a command of at
+/// most [`MAX_REQUEST_BYTES`].
+pub const MAX_ENTRY_BYTES: usize = MAX_REQUEST_BYTES + 10;
+
+/// A generous bound on what an AppendEntries frame holds besides its entries: the sender id,
+/// the enum tags, term, prev_log_index, prev_log_term, leader_commit and the entry count, each
+/// a varint of at most 10 bytes.
+pub const APPEND_ENTRIES_OVERHEAD_BYTES: usize = 128;
+
+/// The byte budget of one AppendEntries batch (etcd's `MaxSizePerMsg` in spirit): a batcher
+/// adds entries while the batch stays within it, and always sends at least one entry, so the
+/// frame is at most `max(MAX_APPEND_BATCH_BYTES, MAX_ENTRY_BYTES) + APPEND_ENTRIES_OVERHEAD_BYTES`.
+pub const MAX_APPEND_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+const _: () = assert!(MAX_ENTRY_BYTES + APPEND_ENTRIES_OVERHEAD_BYTES <= MAX_FRAME_LEN);
+const _: () = assert!(MAX_APPEND_BATCH_BYTES + APPEND_ENTRIES_OVERHEAD_BYTES <= MAX_FRAME_LEN);
+const _: () = assert!(MAX_REQUEST_BYTES <= MAX_FRAME_LEN);
 
 /// A Raft message between servers, with its sender.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,19 +76,26 @@ pub enum ClientReply {
 pub enum WireError {
     #[error("i/o: {0}")]
     Io(#[from] io::Error),
-    #[error("frame of {0} bytes exceeds the maximum of {MAX_FRAME_LEN}")]
-    TooLarge(usize),
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    TooLarge { len: usize, max: usize },
     #[error("truncated frame: need {need} bytes, have {have}")]
     Truncated { need: usize, have: usize },
     #[error("malformed frame: {0}")]
     Malformed(String),
+    #[error("idle for {0:?}")]
+    Idle(Duration),
+    #[error("frame not complete within {0:?} of its first byte")]
+    FrameTimeout(Duration),
 }
 
 /// Encodes `value` as one frame.
 pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     let payload = postcard::to_allocvec(value).map_err(|e| WireError::Malformed(e.to_string()))?;
     if payload.len() > MAX_FRAME_LEN {
-        return Err(WireError::TooLarge(payload.len()));
+        return Err(WireError::TooLarge {
+            len: payload.len(),
+            max: MAX_FRAME_LEN,
+        });
     }
     let mut frame = Vec::with_capacity(4 + payload.len());
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -80,7 +124,10 @@ pub fn decode_frame<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), Wir
     }
     let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(WireError::TooLarge(len));
+        return Err(WireError::TooLarge {
+            len,
+            max: MAX_FRAME_LEN,
+        });
     }
     let end = 4 + len;
     if bytes.len() < end {
@@ -99,8 +146,20 @@ pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<(), Wi
     Ok(())
 }
 
-/// Reads one frame; `Ok(None)` on a clean end of stream before a frame starts.
+/// The encoded size of the request carrying `command`, to compare with [`MAX_REQUEST_BYTES`].
+pub fn request_size(command: &Command) -> Result<usize, WireError> {
+    postcard::experimental::serialized_size(command)
+        .map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Reads one frame of at most [`MAX_FRAME_LEN`]; `Ok(None)` on a clean end of stream before a
+/// frame starts.
 pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>, WireError> {
+    read_frame_limited(r, MAX_FRAME_LEN)
+}
+
+/// Reads the 4-byte length header; `Ok(None)` on a clean end of stream before it starts.
+fn read_header(r: &mut impl Read) -> Result<Option<usize>, WireError> {
     let mut len = [0u8; 4];
     let mut filled = 0;
     while filled < 4 {
@@ -117,13 +176,93 @@ pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>, W
             Err(e) => return Err(e.into()),
         }
     }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME_LEN {
-        return Err(WireError::TooLarge(len));
+    Ok(Some(u32::from_le_bytes(len) as usize))
+}
+
+/// Reads one frame whose payload is at most `max` bytes. The payload buffer grows with the
+/// bytes that actually arrive: a header announcing `max` bytes costs nothing until they come.
+/// A larger header is [`WireError::TooLarge`], and the payload is left unread.
+pub fn read_frame_limited<T: DeserializeOwned>(
+    r: &mut impl Read,
+    max: usize,
+) -> Result<Option<T>, WireError> {
+    let Some(len) = read_header(r)? else {
+        return Ok(None);
+    };
+    if len > max {
+        return Err(WireError::TooLarge { len, max });
     }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload)?;
+    let mut payload = Vec::with_capacity(len.min(64 * 1024));
+    r.take(len as u64).read_to_end(&mut payload)?;
+    if payload.len() < len {
+        return Err(WireError::Truncated {
+            need: 4 + len,
+            have: 4 + payload.len(),
+        });
+    }
     decode_payload(&payload).map(Some)
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A reader that fails with `TimedOut` once `deadline` has passed, however slowly the bytes
+/// trickle in (each read waits at most until the deadline).
+struct DeadlineReader<'a> {
+    inner: &'a mut BufReader<TcpStream>,
+    deadline: Instant,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.inner.buffer().is_empty() {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.inner.get_ref().set_read_timeout(Some(left))?;
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// Reads one frame of at most `max` bytes from a socket, waiting at most `idle` (`None`: for
+/// ever) for its first byte, then at most `frame_timeout` for the rest of it (so a peer that
+/// sends a frame a byte at a time cannot hold the connection: a slowloris defence).
+/// `Ok(None)` on a clean end of stream between frames.
+pub fn read_frame_timed<T: DeserializeOwned>(
+    r: &mut BufReader<TcpStream>,
+    max: usize,
+    idle: Option<Duration>,
+    frame_timeout: Duration,
+) -> Result<Option<T>, WireError> {
+    if r.buffer().is_empty() {
+        r.get_ref().set_read_timeout(idle)?;
+        loop {
+            match r.fill_buf() {
+                Ok([]) => return Ok(None),
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    return Err(WireError::Idle(idle.unwrap_or_default()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let mut timed = DeadlineReader {
+        inner: r,
+        deadline: Instant::now() + frame_timeout,
+    };
+    match read_frame_limited(&mut timed, max) {
+        Ok(None) => Err(WireError::Truncated { need: 4, have: 0 }),
+        Err(WireError::Io(e)) if is_timeout(&e) => Err(WireError::FrameTimeout(frame_timeout)),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -176,7 +315,7 @@ mod tests {
         big.extend_from_slice(&[0; 16]);
         assert!(matches!(
             read_frame::<PeerFrame>(&mut &big[..]),
-            Err(WireError::TooLarge(_))
+            Err(WireError::TooLarge { .. })
         ));
         let frame = encode_frame(&sample()).unwrap();
         for cut in 1..frame.len() {
@@ -189,6 +328,78 @@ mod tests {
                 "cut {cut}"
             );
         }
+    }
+
+    /// A command whose request encoding is exactly `size` bytes.
+    fn command_of_size(size: usize) -> Command {
+        let mut command = Command {
+            client_id: u64::MAX,
+            seq: u64::MAX,
+            op: Op::Put {
+                key: "k".into(),
+                value: String::new(),
+            },
+        };
+        let mut n = size - request_size(&command).unwrap();
+        loop {
+            command.op = Op::Put {
+                key: "k".into(),
+                value: "v".repeat(n),
+            };
+            let len = request_size(&command).unwrap();
+            if len <= size {
+                assert_eq!(len, size);
+                return command;
+            }
+            n -= len - size;
+        }
+    }
+
+    #[test]
+    fn one_maximum_size_entry_always_fits_in_one_append_entries_frame() {
+        let command = command_of_size(MAX_REQUEST_BYTES);
+        let frame = PeerFrame {
+            from: NodeId(u64::MAX),
+            msg: Message::AppendEntries(raft_core::AppendEntries {
+                term: u64::MAX,
+                prev_log_index: u64::MAX,
+                prev_log_term: u64::MAX,
+                entries: vec![Entry {
+                    term: u64::MAX,
+                    command,
+                }],
+                leader_commit: u64::MAX,
+            }),
+        };
+        let encoded = encode_frame(&frame).unwrap();
+        assert!(encoded.len() - 4 <= MAX_ENTRY_BYTES + APPEND_ENTRIES_OVERHEAD_BYTES);
+        assert!(encoded.len() - 4 <= MAX_FRAME_LEN);
+        assert_eq!(
+            read_frame::<PeerFrame>(&mut &encoded[..]).unwrap(),
+            Some(frame)
+        );
+    }
+
+    #[test]
+    fn a_request_limit_refuses_the_header_before_its_payload() {
+        let at = encode_frame(&ClientRequest {
+            command: command_of_size(MAX_REQUEST_BYTES),
+        })
+        .unwrap();
+        assert!(
+            read_frame_limited::<ClientRequest>(&mut &at[..], MAX_REQUEST_BYTES)
+                .unwrap()
+                .is_some()
+        );
+        let over = encode_frame(&ClientRequest {
+            command: command_of_size(MAX_REQUEST_BYTES + 1),
+        })
+        .unwrap();
+        // Only the header is there: the limit is enforced before any payload is read.
+        assert!(matches!(
+            read_frame_limited::<ClientRequest>(&mut &over[..4], MAX_REQUEST_BYTES),
+            Err(WireError::TooLarge { len, max: MAX_REQUEST_BYTES }) if len == MAX_REQUEST_BYTES + 1
+        ));
     }
 
     proptest! {

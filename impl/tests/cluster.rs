@@ -30,6 +30,7 @@ impl TestCluster {
     fn start(n: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let cluster = ClusterConfig {
+            secret_file: None,
             nodes: (0..n)
                 .map(|id| NodeSpec {
                     id,
@@ -274,6 +275,7 @@ fn raft_kv_reports_no_quorum_with_a_nonzero_exit() {
     // A cluster file naming ports where nothing listens.
     let dir = tempfile::tempdir().expect("temp dir");
     let cluster = ClusterConfig {
+        secret_file: None,
         nodes: (0..3)
             .map(|id| NodeSpec {
                 id,

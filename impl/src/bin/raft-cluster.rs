@@ -1,8 +1,10 @@
 //! `raft-cluster up --nodes 3 --dir DIR`: a local cluster on free loopback ports. Writes
-//! DIR/cluster.toml, starts one raft-node process per server (data in DIR/node-N, logs in
+//! DIR/cluster.secret (a fresh cluster secret, mode 0600, unless one is there already) and
+//! DIR/cluster.toml (which names it), starts one raft-node process per server (data in DIR/node-N, logs in
 //! DIR/node-N.log) and stops them on Ctrl-C.
 
 use clap::{Parser, Subcommand};
+use raft_impl::auth::ClusterSecret;
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
@@ -34,6 +36,9 @@ enum Cmd {
     },
 }
 
+/// The cluster secret's file name, next to cluster.toml.
+const SECRET_FILE: &str = "cluster.secret";
+
 fn free_loopback_addr() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
@@ -47,8 +52,18 @@ fn write_cluster(dir: &Path, nodes: u64) -> anyhow::Result<(ClusterConfig, PathB
             client_addr: free_loopback_addr()?,
         });
     }
-    let cluster = ClusterConfig { nodes: specs };
     fs::create_dir_all(dir)?;
+    // The peers' secret: made once, kept across runs of `up` on the same directory.
+    let secret_path = dir.join(SECRET_FILE);
+    if secret_path.exists() {
+        ClusterSecret::load(&secret_path)?;
+    } else {
+        ClusterSecret::create(&secret_path)?;
+    }
+    let cluster = ClusterConfig {
+        secret_file: Some(PathBuf::from(SECRET_FILE)),
+        nodes: specs,
+    };
     let path = dir.join("cluster.toml");
     // Written whole, then renamed: a reader never sees a half-written file.
     let partial = dir.join("cluster.toml.partial");

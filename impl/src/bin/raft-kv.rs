@@ -2,7 +2,7 @@
 //! a command-line client of the replicated key-value service.
 
 use clap::{Parser, Subcommand};
-use raft_impl::client::Client;
+use raft_impl::client::{Client, ClientError};
 use raft_impl::config::ClusterConfig;
 use raft_impl::kv::{Op, OpResult};
 use std::path::PathBuf;
@@ -24,8 +24,16 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Set KEY to VALUE.
-    Put { key: String, value: String },
+    /// Set KEY to VALUE (or to the contents of --value-file; at most 1.5 MiB in all).
+    Put {
+        key: String,
+        #[arg(required_unless_present = "value_file", conflicts_with = "value_file")]
+        value: Option<String>,
+        /// Read the value from this file ("-": standard input), for values too large for a
+        /// command line.
+        #[arg(long)]
+        value_file: Option<PathBuf>,
+    },
     /// Print KEY's value (read through the log).
     Get { key: String },
     /// Remove KEY.
@@ -54,7 +62,24 @@ fn main() -> ExitCode {
     };
     let timeout = Duration::from_secs(args.timeout_secs);
     let op = match args.command {
-        Cmd::Put { key, value } => Op::Put { key, value },
+        Cmd::Put {
+            key,
+            value,
+            value_file,
+        } => {
+            let value = match (value, value_file) {
+                (Some(v), _) => v,
+                (None, Some(path)) => match read_value(&path) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("raft-kv: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, None) => unreachable!("clap requires a value or --value-file"),
+            };
+            Op::Put { key, value }
+        }
         Cmd::Get { key } => Op::Get { key },
         Cmd::Del { key } => Op::Delete { key },
         Cmd::Cas { key, old, new } => Op::Cas {
@@ -86,11 +111,30 @@ fn main() -> ExitCode {
             eprintln!("raft-kv: request refused as stale (session at seq {last_seq})");
             ExitCode::from(1)
         }
+        Err(e @ ClientError::TooLarge { .. }) => {
+            eprintln!("raft-kv: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("raft-kv: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// A value from a file or standard input ("-"), as UTF-8. Reads at most one byte more than a
+/// request may hold: a larger value is refused by the client's size check all the same.
+fn read_value(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let limit = raft_impl::wire::MAX_REQUEST_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    let read = if path == std::path::Path::new("-") {
+        std::io::stdin().take(limit).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| format!("cannot read the value from {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("the value in {} is not UTF-8", path.display()))
 }
 
 /// `clients` threads, each with its own session, share `ops` puts; prints ops/s, p50, p99.

@@ -1,7 +1,8 @@
-//! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]`: runs one server
-//! of the cluster.
+//! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]
+//! [--secret-file FILE]`: runs one server of the cluster.
 
 use clap::Parser;
+use raft_impl::auth::ClusterSecret;
 use raft_impl::config::ClusterConfig;
 use raft_impl::node::{self, NodeOptions};
 use std::path::PathBuf;
@@ -32,6 +33,20 @@ struct Args {
     /// Write a per-step trace (JSON Lines) to DIR/node-<id>.jsonl, for `raft-check conform`.
     #[arg(long)]
     trace_dir: Option<PathBuf>,
+    /// The cluster secret (64 hex digits, mode 0600) that authenticates peers; default: the
+    /// cluster file's `secret_file`. Without either, the peer port is unauthenticated.
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Close a client connection after this many milliseconds without a request.
+    #[arg(long, default_value_t = 30_000)]
+    client_idle_timeout_ms: u64,
+    /// Close a connection whose frame is not complete this many milliseconds after its first
+    /// byte (client and peer ports).
+    #[arg(long, default_value_t = 10_000)]
+    frame_timeout_ms: u64,
+    /// Most client connections at once; a new one beyond closes the longest-idle one.
+    #[arg(long, default_value_t = 256)]
+    max_client_connections: usize,
 }
 
 fn main() -> ExitCode {
@@ -57,7 +72,33 @@ fn main() -> ExitCode {
         eprintln!("raft-node: need 0 < heartbeat < election-timeout-min <= election-timeout-max");
         return ExitCode::from(2);
     }
+    if args.client_idle_timeout_ms == 0 || args.frame_timeout_ms == 0 {
+        eprintln!("raft-node: --client-idle-timeout-ms and --frame-timeout-ms must be positive");
+        return ExitCode::from(2);
+    }
+    if args.max_client_connections == 0 {
+        eprintln!("raft-node: --max-client-connections must be at least 1");
+        return ExitCode::from(2);
+    }
+    let secret_path = args
+        .secret_file
+        .clone()
+        .or_else(|| cluster.secret_path(&args.cluster));
+    let secret = match secret_path {
+        Some(path) => match ClusterSecret::load(&path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("raft-node: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let mut options = NodeOptions::new(args.id, cluster, args.data_dir);
+    options.secret = secret;
+    options.client_idle_timeout = Duration::from_millis(args.client_idle_timeout_ms);
+    options.frame_timeout = Duration::from_millis(args.frame_timeout_ms);
+    options.max_client_connections = args.max_client_connections;
     options.election_timeout_min = Duration::from_millis(args.election_timeout_min_ms);
     options.election_timeout_max = Duration::from_millis(args.election_timeout_max_ms);
     options.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);

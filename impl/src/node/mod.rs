@@ -8,6 +8,7 @@ mod listen;
 mod peers;
 pub mod replica;
 
+use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
 use crate::kv::Command;
 use crate::storage::Wal;
@@ -16,7 +17,7 @@ use anyhow::Context;
 use raft_core::{Config, Message, NodeId, Server};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,15 @@ pub struct NodeOptions {
     pub heartbeat_interval: Duration,
     /// Write a per-step trace to `DIR/node-<id>.jsonl` (trace conformance).
     pub trace_dir: Option<PathBuf>,
+    /// The cluster secret: every peer connection must pass the handshake of [`crate::auth`].
+    /// `None`: the peer port is unauthenticated (a warning is logged at start).
+    pub secret: Option<ClusterSecret>,
+    /// A client connection without a request for this long is closed.
+    pub client_idle_timeout: Duration,
+    /// A frame (client or peer) must be complete this long after its first byte.
+    pub frame_timeout: Duration,
+    /// Most client connections at once; a new one beyond closes the longest-idle one.
+    pub max_client_connections: usize,
 }
 
 impl NodeOptions {
@@ -44,6 +54,10 @@ impl NodeOptions {
             election_timeout_max: Duration::from_millis(300),
             heartbeat_interval: Duration::from_millis(50),
             trace_dir: None,
+            secret: None,
+            client_idle_timeout: listen::DEFAULT_CLIENT_IDLE_TIMEOUT,
+            frame_timeout: listen::DEFAULT_FRAME_TIMEOUT,
+            max_client_connections: listen::DEFAULT_MAX_CLIENT_CONNECTIONS,
         }
     }
 }
@@ -126,14 +140,35 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         "node starting"
     );
 
+    let secret = options.secret.clone().map(Arc::new);
+    if secret.is_none() {
+        tracing::warn!(
+            "no cluster secret: the peer port accepts unauthenticated Raft messages from anyone who can connect to it (see the threat model in impl/README.md)"
+        );
+    }
+
     let (input_tx, input_rx) = mpsc::channel();
     let mut peer_senders = Vec::new();
     for spec in options.cluster.nodes.iter().filter(|n| n.id != options.id) {
-        let tx = peers::spawn_sender(cfg.id, NodeId(spec.id), spec.peer_addr, input_tx.clone());
+        let tx = peers::spawn_sender(
+            cfg.id,
+            NodeId(spec.id),
+            spec.peer_addr,
+            secret.clone(),
+            input_tx.clone(),
+        );
         peer_senders.push((NodeId(spec.id), tx));
     }
-    listen::spawn_peer_listener(peer_listener, cfg.peers.clone(), input_tx.clone());
-    listen::spawn_client_listener(client_listener, input_tx.clone());
+    let listen_options = listen::ListenOptions {
+        me: cfg.id,
+        peers: cfg.peers.clone(),
+        secret,
+        client_idle_timeout: options.client_idle_timeout,
+        frame_timeout: options.frame_timeout,
+        max_client_connections: options.max_client_connections,
+    };
+    listen::spawn_peer_listener(peer_listener, listen_options.clone(), input_tx.clone());
+    listen::spawn_client_listener(client_listener, listen_options, input_tx.clone());
 
     let replica_options = replica::ReplicaOptions {
         election_timeout_min: options.election_timeout_min,
