@@ -905,25 +905,11 @@ pub fn write_histories(o: &AgreementOptions, dir: &Path) -> Result<usize, String
                 return Ok(0);
             };
             h.write(dir)?;
-            let mut n = 1;
-            if name == "partitions" {
-                let mut rng = fastrand::Rng::with_seed(seed ^ 0x1a7e_c7ed);
-                for inj in Injection::ALL {
-                    if let Some(ops) = inj.apply(&h.ops, &mut rng) {
-                        let e = Exported {
-                            name: format!("{}-{}", h.name, inj.name()),
-                            source: h.source.clone(),
-                            injected: Some(inj.name().into()),
-                            expect_violation: inj.guarantees_violation(),
-                            ops,
-                            ..h.clone()
-                        };
-                        e.write(dir)?;
-                        n += 1;
-                    }
-                }
-            }
-            Ok(n)
+            Ok(1 + if name == "partitions" {
+                write_injected(&h, dir)?
+            } else {
+                0
+            })
         })
         .collect();
     let mut n = 0;
@@ -936,13 +922,54 @@ pub fn write_histories(o: &AgreementOptions, dir: &Path) -> Result<usize, String
     }
     for inc in &o.include {
         for path in history_files(inc)? {
-            let name = path.file_name().map(PathBuf::from).unwrap_or_default();
-            std::fs::copy(&path, dir.join(&name))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let h = Exported::read(&path)?;
+            h.write(dir)?;
+            n += 1;
+            // The soak's values are unique too: the same injections apply.
+            if h.injected.is_none() && h.source.starts_with("soak") {
+                n += write_injected(&h, dir)?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Writes a copy of `h` with each [`Injection`] that has a place in it; returns how many.
+fn write_injected(h: &Exported, dir: &Path) -> Result<usize, String> {
+    let mut rng = fastrand::Rng::with_seed(h.seed.unwrap_or(0) ^ 0x1a7e_c7ed);
+    let mut n = 0;
+    for inj in Injection::ALL {
+        if let Some(ops) = inj.apply(&h.ops, &mut rng) {
+            let e = Exported {
+                name: format!("{}-{}", h.name, inj.name()),
+                injected: Some(inj.name().into()),
+                expect_violation: inj.guarantees_violation(),
+                ops,
+                ..h.clone()
+            };
+            e.write(dir)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Writes one soak trial's history (`raft-tests soak --history-dir`).
+pub fn write_soak_history(dir: &Path, seed: u64, trial: u32, h: &History) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let e = Exported {
+        name: format!("soak-{seed}-trial-{trial}"),
+        source: "soak: 3 raft-node processes, SIGKILLs and restarts".into(),
+        seed: Some(seed),
+        injected: None,
+        expect_violation: false,
+        note: Some(format!("our checker at the trial's end: {}", match h.check() {
+            Ok(()) => "linearizable",
+            Err(_) => "NOT linearizable",
+        })),
+        ops: operations(h)?,
+    };
+    e.write(dir).map(|_| ())
 }
 
 /// The `*.json` files of a directory, sorted.

@@ -131,6 +131,10 @@ enum Cmd {
         /// Every node writes a per-step trace to DIR/trial-<n>/ (for `raft-check conform`).
         #[arg(long)]
         trace_dir: Option<PathBuf>,
+        /// Each trial's client history is written as JSON to DIR/soak-<seed>-trial-<n>.json
+        /// (for `raft-tests porcupine --include DIR`).
+        #[arg(long)]
+        history_dir: Option<PathBuf>,
     },
 }
 
@@ -240,6 +244,7 @@ fn main() -> ExitCode {
             seed,
             report,
             trace_dir,
+            history_dir,
         } => {
             let node_bin = match node_bin.or_else(default_node_bin) {
                 Some(p) if p.is_file() => p,
@@ -265,6 +270,7 @@ fn main() -> ExitCode {
                 node_bin,
                 seed: seed.unwrap_or_else(|| fastrand::u64(..)),
                 trace_dir,
+                history_dir,
             };
             match soak::run(&options) {
                 Ok(summary) => {
