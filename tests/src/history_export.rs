@@ -1003,13 +1003,20 @@ pub fn build_checker(go_dir: &Path, out: &Path) -> Result<PathBuf, String> {
     }
     let out = std::path::absolute(out).map_err(|e| e.to_string())?;
     let bin = out.join("porcupine-check");
-    let o = Command::new("go")
-        .args(["build", "-o"])
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
         .arg(&bin)
         .arg(".")
         .current_dir(go_dir)
         .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
+        .env("GOFLAGS", "-mod=mod");
+    if std::env::var_os("GOCACHE").is_none()
+        && std::env::var_os("HOME").is_none()
+        && std::env::var_os("XDG_CACHE_HOME").is_none()
+    {
+        go.env("GOCACHE", out.join("go-build-cache"));
+    }
+    let o = go
         .output()
         .map_err(|e| format!("go build: {e}"))?;
     if !o.status.success() {
