@@ -563,7 +563,9 @@ pub fn broken_power_failures(seed: u64) -> Exported {
     }
     Exported {
         name: format!("sim-power-failures-ack-before-fsync-seed-{seed}"),
-        source: "simulator:power_failures (disk acknowledging before fsync, run past safety violations)".into(),
+        source:
+            "simulator:power_failures (disk acknowledging before fsync, run past safety violations)"
+                .into(),
         seed: Some(seed),
         injected: None,
         expect_violation: false,
@@ -607,9 +609,8 @@ pub fn random_recorded(seed: u64) -> History {
         t += 1;
         let at = Duration::from_micros(t);
         let thread = rng.usize(0..3);
-        let v = |rng: &mut fastrand::Rng| {
-            (rng.u8(0..3) > 0).then(|| vals[rng.usize(0..2)].to_string())
-        };
+        let v =
+            |rng: &mut fastrand::Rng| (rng.u8(0..3) > 0).then(|| vals[rng.usize(0..2)].to_string());
         if let Some(plausible) = open[thread].clone() {
             if rng.u8(0..10) < 8 {
                 open[thread] = None;
@@ -683,7 +684,12 @@ pub struct Row {
 
 impl Row {
     pub fn agree(&self) -> bool {
-        self.theirs == if self.ours { "linearizable" } else { "violation" }
+        self.theirs
+            == if self.ours {
+                "linearizable"
+            } else {
+                "violation"
+            }
     }
 }
 
@@ -868,17 +874,14 @@ impl Agreement {
 fn group(r: &Row) -> String {
     match &r.injected {
         Some(i) => format!("injected: {i}"),
-        None => r
-            .source
-            .split(" (")
-            .next()
-            .unwrap_or(&r.source)
-            .to_string()
-            + if r.source.contains("before fsync") {
-                " (disk acknowledging before fsync)"
-            } else {
-                ""
-            },
+        None => {
+            r.source.split(" (").next().unwrap_or(&r.source).to_string()
+                + if r.source.contains("before fsync") {
+                    " (disk acknowledging before fsync)"
+                } else {
+                    ""
+                }
+        }
     }
 }
 
@@ -963,10 +966,13 @@ pub fn write_soak_history(dir: &Path, seed: u64, trial: u32, h: &History) -> Res
         seed: Some(seed),
         injected: None,
         expect_violation: false,
-        note: Some(format!("our checker at the trial's end: {}", match h.check() {
-            Ok(()) => "linearizable",
-            Err(_) => "NOT linearizable",
-        })),
+        note: Some(format!(
+            "our checker at the trial's end: {}",
+            match h.check() {
+                Ok(()) => "linearizable",
+                Err(_) => "NOT linearizable",
+            }
+        )),
         ops: operations(h)?,
     };
     e.write(dir).map(|_| ())
@@ -1016,9 +1022,7 @@ pub fn build_checker(go_dir: &Path, out: &Path) -> Result<PathBuf, String> {
     {
         go.env("GOCACHE", out.join("go-build-cache"));
     }
-    let o = go
-        .output()
-        .map_err(|e| format!("go build: {e}"))?;
+    let o = go.output().map_err(|e| format!("go build: {e}"))?;
     if !o.status.success() {
         return Err(format!(
             "go build in {} failed:\n{}",
@@ -1078,9 +1082,10 @@ pub fn agreement(o: &AgreementOptions) -> Result<Agreement, String> {
             String::from_utf8_lossy(&run.stderr)
         ));
     }
-    let text = std::fs::read_to_string(&verdicts)
-        .map_err(|e| format!("{}: {e}", verdicts.display()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", verdicts.display()))?;
+    let text =
+        std::fs::read_to_string(&verdicts).map_err(|e| format!("{}: {e}", verdicts.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", verdicts.display()))?;
     let results = v
         .get("results")
         .and_then(Value::as_array)
@@ -1107,7 +1112,11 @@ pub fn agreement(o: &AgreementOptions) -> Result<Agreement, String> {
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string(),
-        go_version: v.get("go").and_then(Value::as_str).unwrap_or("?").to_string(),
+        go_version: v
+            .get("go")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string(),
     })
 }
 
@@ -1137,7 +1146,9 @@ mod tests {
     #[test]
     fn a_simulated_history_reads_back_with_the_recorded_verdict_and_injections_break_it() {
         let (name, f) = SCENARIOS[0];
-        let h = simulate(name, f, 1, DiskFaults::default()).unwrap().unwrap();
+        let h = simulate(name, f, 1, DiskFaults::default())
+            .unwrap()
+            .unwrap();
         assert!(h.ops.len() > 50, "{} operations", h.ops.len());
         let back = Exported::from_json(&h.to_json()).unwrap();
         assert_eq!(back, h);

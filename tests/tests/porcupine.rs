@@ -46,16 +46,31 @@ fn porcupine_and_our_checker_agree_on_every_history() {
         .disagreements()
         .iter()
         .chain(a.missed().iter())
-        .map(|r| format!("{}: ours linearizable={}, Porcupine {}", r.name, r.ours, r.theirs))
+        .map(|r| {
+            format!(
+                "{}: ours linearizable={}, Porcupine {}",
+                r.name, r.ours, r.theirs
+            )
+        })
         .collect();
     assert!(bad.is_empty(), "{}", bad.join("\n"));
     // 3 seeds × 4 runs + injected copies + random; both verdicts common on each side.
-    assert!(a.rows.len() >= 3 * 4 + 3 * 3 + 150, "{} histories", a.rows.len());
+    assert!(
+        a.rows.len() >= 3 * 4 + 3 * 3 + 150,
+        "{} histories",
+        a.rows.len()
+    );
     let lin = a.rows.iter().filter(|r| r.ours).count();
-    assert!(lin >= 30 && a.rows.len() - lin >= 30, "{lin} of {} linearizable", a.rows.len());
+    assert!(
+        lin >= 30 && a.rows.len() - lin >= 30,
+        "{lin} of {} linearizable",
+        a.rows.len()
+    );
     for inj in history_export::Injection::ALL {
         assert!(
-            a.rows.iter().any(|r| r.injected.as_deref() == Some(inj.name())),
+            a.rows
+                .iter()
+                .any(|r| r.injected.as_deref() == Some(inj.name())),
             "no history with {} injected",
             inj.name()
         );
@@ -101,18 +116,30 @@ fn the_porcupine_program_reports_each_file_and_exits_by_the_verdicts() {
     let o = run(&[dir.as_os_str()]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains(&format!("{}.json: linearizable", yes.name)), "{stdout}");
-    assert!(stdout.contains("1 histories: 1 linearizable, 0 violation"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}.json: linearizable", yes.name)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 histories: 1 linearizable, 0 violation"),
+        "{stdout}"
+    );
 
     no.write(&dir).unwrap();
     let o = run(&[dir.as_os_str()]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains(&format!("{}.json: violation", no.name)), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}.json: violation", no.name)),
+        "{stdout}"
+    );
 
     std::fs::write(dir.join("zz-bad.json"), "{\"format\": \"raft-tests-history/1\", \"operations\": [{\"kind\": \"append\", \"key\": \"a\", \"call\": 0}]}").unwrap();
     let o = run(&[dir.as_os_str()]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("zz-bad.json") && stderr.contains("append"), "{stderr}");
+    assert!(
+        stderr.contains("zz-bad.json") && stderr.contains("append"),
+        "{stderr}"
+    );
 }

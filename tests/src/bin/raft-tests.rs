@@ -6,7 +6,8 @@
 //!   disk that acknowledges before it is durable, and reports which tests catch it.
 //! - `raft-tests soak --trials 100`: the process-level soak (3 `raft-node` processes, write
 //!   load, SIGKILL and restart at random times; every acknowledged write must be present and
-//!   the history linearizable).
+//!   the history linearizable). `--history-dir DIR` writes each trial's client history as JSON
+//!   (for `raft-tests porcupine --include DIR`).
 //!
 //! - `raft-tests conform-traces --seeds 50 --out DIR [--ack-before-fsync | --stale-restore |
 //!   --replay-frames]`: traced simulator runs of the conformance scenario (crashes, 10% loss,
