@@ -1155,7 +1155,9 @@ mod tests {
         assert!(back.linearizable());
         let mut rng = fastrand::Rng::with_seed(1);
         for inj in Injection::ALL {
-            let ops = inj.apply(&h.ops, &mut rng).expect(inj.name());
+            let ops = inj
+                .apply(&h.ops, &mut rng)
+                .unwrap_or_else(|| panic!("no place for {}", inj.name()));
             let e = Exported { ops, ..h.clone() };
             if inj.guarantees_violation() {
                 assert!(!e.linearizable(), "{} passed", inj.name());
