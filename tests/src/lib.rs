@@ -3,6 +3,7 @@
 //! soak (`raft-tests soak`).
 
 pub mod conformance;
+pub mod history_export;
 pub mod lab;
 pub mod linearizability;
 pub mod seeds;

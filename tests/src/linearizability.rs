@@ -25,6 +25,8 @@ use std::time::Duration;
 pub enum KeyOp {
     Put(String),
     Get,
+    /// Removes the key; returns the previous value (as the service does).
+    Delete,
     Cas {
         expected: Option<String>,
         new: String,
@@ -44,6 +46,7 @@ impl SequentialSpec for Register {
         match op {
             KeyOp::Put(v) => OpResult::Value(self.0.replace(v.clone())),
             KeyOp::Get => OpResult::Value(self.0.clone()),
+            KeyOp::Delete => OpResult::Value(self.0.take()),
             KeyOp::Cas { expected, new } => {
                 if self.0 == *expected {
                     OpResult::Value(self.0.replace(new.clone()))
@@ -69,7 +72,7 @@ pub fn key_op(op: &Op) -> Result<(String, KeyOp), String> {
                 new: new.clone(),
             },
         )),
-        Op::Delete { .. } => Err("delete is not part of the checked workload".into()),
+        Op::Delete { key } => Ok((key.clone(), KeyOp::Delete)),
     }
 }
 
@@ -418,6 +421,7 @@ mod tests {
         prop_oneof![
             (key.clone(), val.clone()).prop_map(|(key, value)| Op::Put { key, value }),
             key.clone().prop_map(|key| Op::Get { key }),
+            key.clone().prop_map(|key| Op::Delete { key }),
             (key, prop::option::of(val.clone()), val).prop_map(|(key, expected, new)| Op::Cas {
                 key,
                 expected,
@@ -520,6 +524,23 @@ mod tests {
             }
         }
         assert!(yes > 400 && no > 400, "linearizable {yes}, not {no}");
+    }
+
+    #[test]
+    fn a_delete_returns_the_previous_value_and_empties_the_key() {
+        let mut h = History::default();
+        let t = Duration::ZERO;
+        h.invoke(0, t, &put("k", "a")).unwrap();
+        h.ret(0, t, val(None));
+        h.invoke(0, t, &Op::Delete { key: "k".into() }).unwrap();
+        h.ret(0, t, val(Some("a")));
+        h.invoke(1, t, &get("k")).unwrap();
+        h.ret(1, t, val(None));
+        check_both(&h).unwrap();
+        // A read of the deleted value after the delete returned is stale.
+        h.invoke(1, t, &get("k")).unwrap();
+        h.ret(1, t, val(Some("a")));
+        assert!(check_both(&h).is_err());
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct SoakOptions {
     /// Each node writes its trace to `trace_dir/trial-<n>/node-<id>.jsonl` (`raft-node
     /// --trace-dir`), with `run.json`, for `raft-check conform`.
     pub trace_dir: Option<PathBuf>,
+    /// Each trial's client history is written to `history_dir/soak-<seed>-trial-<n>.json`
+    /// (`history_export`'s format), for `raft-tests porcupine --include`.
+    pub history_dir: Option<PathBuf>,
 }
 
 /// Figures of all trials.
@@ -417,6 +420,9 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     let history = rec.history.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = history.check() {
         figures.violation = Some(e);
+    }
+    if let Some(dir) = &options.history_dir {
+        crate::history_export::write_soak_history(dir, options.seed, n, &history)?;
     }
     if figures.violation.is_some() || !figures.lost.is_empty() {
         // Keep the evidence.

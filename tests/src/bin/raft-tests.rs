@@ -6,11 +6,20 @@
 //!   disk that acknowledges before it is durable, and reports which tests catch it.
 //! - `raft-tests soak --trials 100`: the process-level soak (3 `raft-node` processes, write
 //!   load, SIGKILL and restart at random times; every acknowledged write must be present and
-//!   the history linearizable).
+//!   the history linearizable). `--history-dir DIR` writes each trial's client history as JSON
+//!   (for `raft-tests porcupine --include DIR`).
 //!
 //! - `raft-tests conform-traces --seeds 50 --out DIR [--ack-before-fsync | --stale-restore |
 //!   --replay-frames]`: traced simulator runs of the conformance scenario (crashes, 10% loss,
 //!   every fifth seed duplicating), one directory per seed, for `raft-check conform DIR`.
+//!
+//! - `raft-tests porcupine --seeds 10 --out DIR [--random 300] [--include DIR]... [--report
+//!   results/porcupine.md]`: client histories of simulator runs (three history scenarios, the
+//!   power-failure one also on the disk that acknowledges before fsync), copies with injected
+//!   violations and small random histories, written as JSON to `DIR/histories/`, each checked
+//!   by our checker and by Porcupine (`tests/porcupine`, built with `go build`); exit 0 only
+//!   if the two agree on every history and both catch every guaranteed violation. A missing Go
+//!   toolchain is a failure.
 //!
 //! Exit codes: 0 all passed; 1 a failure (a seed, a lost write, a violation); 2 bad usage.
 
@@ -76,6 +85,33 @@ enum Cmd {
         #[arg(long)]
         replay_frames: bool,
     },
+    /// Check exported client histories with Porcupine and with our checker; compare verdicts.
+    Porcupine {
+        /// Simulator seeds (each: 4 scenario runs and up to 4 injected copies).
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Small random histories (both verdicts common).
+        #[arg(long, default_value_t = 300)]
+        random: u64,
+        /// Also check the history files of this directory (e.g. a soak's --history-dir).
+        #[arg(long)]
+        include: Vec<PathBuf>,
+        /// Output directory (histories/, porcupine-verdicts.json, agreement.json, the binary).
+        #[arg(long)]
+        out: PathBuf,
+        /// The Go program's directory (default: tests/porcupine of this source tree).
+        #[arg(long)]
+        go_dir: Option<PathBuf>,
+        /// Porcupine's time limit per history, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        /// Also write the report (markdown) to this file (and its JSON beside it).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Process-level soak: 3 raft-node processes, write load, random SIGKILLs and restarts.
     Soak {
         /// Number of trials.
@@ -96,6 +132,10 @@ enum Cmd {
         /// Every node writes a per-step trace to DIR/trial-<n>/ (for `raft-check conform`).
         #[arg(long)]
         trace_dir: Option<PathBuf>,
+        /// Each trial's client history is written as JSON to DIR/soak-<seed>-trial-<n>.json
+        /// (for `raft-tests porcupine --include DIR`).
+        #[arg(long)]
+        history_dir: Option<PathBuf>,
     },
 }
 
@@ -175,6 +215,29 @@ fn main() -> ExitCode {
             };
             conform_traces(seeds, from, rounds, &out, broken)
         }
+        Cmd::Porcupine {
+            seeds,
+            from,
+            random,
+            include,
+            out,
+            go_dir,
+            timeout_secs,
+            report,
+        } => {
+            let options = raft_tests::history_export::AgreementOptions {
+                seeds,
+                from,
+                random,
+                include,
+                out,
+                go_dir: go_dir.unwrap_or_else(|| {
+                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/porcupine"))
+                }),
+                timeout_secs,
+            };
+            porcupine(&options, report)
+        }
         Cmd::Soak {
             trials,
             seconds,
@@ -182,6 +245,7 @@ fn main() -> ExitCode {
             seed,
             report,
             trace_dir,
+            history_dir,
         } => {
             let node_bin = match node_bin.or_else(default_node_bin) {
                 Some(p) if p.is_file() => p,
@@ -207,6 +271,7 @@ fn main() -> ExitCode {
                 node_bin,
                 seed: seed.unwrap_or_else(|| fastrand::u64(..)),
                 trace_dir,
+                history_dir,
             };
             match soak::run(&options) {
                 Ok(summary) => {
@@ -230,6 +295,58 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn porcupine(
+    options: &raft_tests::history_export::AgreementOptions,
+    report: Option<PathBuf>,
+) -> ExitCode {
+    if options.seeds + options.random == 0 && options.include.is_empty() {
+        eprintln!("raft-tests: nothing to check (--seeds 0, --random 0, no --include)");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = std::fs::create_dir_all(&options.out) {
+        eprintln!("raft-tests: {}: {e}", options.out.display());
+        return ExitCode::from(2);
+    }
+    let agreement = match raft_tests::history_export::agreement(options) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("raft-tests: porcupine: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut command = format!(
+        "raft-tests porcupine --seeds {} --from {} --random {}",
+        options.seeds, options.from, options.random
+    );
+    for i in &options.include {
+        command += &format!(" --include {}", i.display());
+    }
+    let text = agreement.markdown(options, &command);
+    println!("{text}");
+    let json = serde_json::to_string_pretty(&agreement.to_json()).unwrap_or_default() + "\n";
+    let mut paths = vec![(options.out.join("agreement.json"), json.clone())];
+    if let Some(path) = report {
+        paths.push((path.with_extension("json"), json));
+        paths.push((path, text));
+    }
+    for (path, body) in paths {
+        if let Err(e) = std::fs::write(&path, body) {
+            eprintln!("raft-tests: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if agreement.ok() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "raft-tests: porcupine: {} disagreements, {} guaranteed violations passed",
+            agreement.disagreements().len(),
+            agreement.missed().len()
+        );
+        ExitCode::from(1)
     }
 }
 

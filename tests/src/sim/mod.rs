@@ -232,6 +232,12 @@ impl Sim {
         }
     }
 
+    /// Forgets the recorded safety violation (returning it), so that a run can go on past it:
+    /// for recording what clients of a broken cluster observe (`history_export`).
+    pub fn take_violation(&mut self) -> Option<String> {
+        self.violation.take()
+    }
+
     fn violate(&mut self, what: String) {
         if self.violation.is_none() {
             self.violation = Some(format!("at {:?}: {what}", self.now));
@@ -574,6 +580,7 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        crate::history_export::on_sim_end(&self.history);
         use std::sync::atomic::{AtomicU64, Ordering};
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let Some(root) = std::env::var_os(TRACE_DIR_ENV) else {
