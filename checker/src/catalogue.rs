@@ -1,8 +1,8 @@
-//! The mutant catalogue: each classic Raft bug (a switch in the core, see
-//! `raft_model::Mutant`) with the smallest bound known to expose it.
+//! The mutant catalogue: each classic Raft bug (one broken `raft_core::Rules` decision point,
+//! see `raft_model::Mutant` and `ModelRules`) with the smallest bound known to expose it.
 //!
 //! To add a mutant: add a variant to `Mutant` (with its name and one-line description) and break
-//! exactly one rule behind `cfg.is(Mutant::…)` in the core; then add a row here with the smallest
+//! exactly one rule in `ModelRules` (model/src/mutant.rs); then add a row here with the smallest
 //! bound that exposes it (start from the default bound and grow one dimension at a time), and run
 //! `raft-check mutants --only NAME`.
 
