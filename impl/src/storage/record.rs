@@ -104,12 +104,13 @@ impl WalHeader {
             b.copy_from_slice(&bytes[i..i + 8]);
             u64::from_le_bytes(b)
         };
-        if crc32c::crc32c(&bytes[..36]) != u32_at(36) {
-            return Err(ScanProblem::HeaderCrcMismatch);
-        }
+        // The version before the checksum: another version's header may be laid out otherwise.
         let version = u32_at(8);
         if version != WAL_VERSION {
             return Err(ScanProblem::UnsupportedVersion { version });
+        }
+        if crc32c::crc32c(&bytes[..36]) != u32_at(36) {
+            return Err(ScanProblem::HeaderCrcMismatch);
         }
         Ok(WalHeader {
             cluster_id: u64_at(12),
