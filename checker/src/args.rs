@@ -192,6 +192,25 @@ impl TraceFormat {
     }
 }
 
+/// Refuses an output file that cannot be written (a directory, a missing folder, no
+/// permission) before a long run, so that its verdict is not lost at the end. Leaves no file
+/// behind that was not there.
+pub fn writable(flag: &str, path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!("{flag} {}: is a directory", path.display()));
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("cannot write {flag} {}: {e}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
 /// Where and how `check` writes the counterexample of the first violated property.
 #[derive(Args, Clone, Debug)]
 pub struct TraceArgs {
@@ -214,18 +233,6 @@ impl TraceArgs {
             }
             return Ok(());
         };
-        if path.is_dir() {
-            return Err(format!("--trace-out {}: is a directory", path.display()));
-        }
-        let existed = path.exists();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| format!("cannot write --trace-out {}: {e}", path.display()))?;
-        if !existed {
-            let _ = std::fs::remove_file(path);
-        }
-        Ok(())
+        writable("--trace-out", path)
     }
 }

@@ -310,6 +310,9 @@ fn cmd_check(
     if let Err(e) = trace_args.validate() {
         return usage_error(e);
     }
+    if let Some(Err(e)) = json.map(|path| args::writable("--json", path)) {
+        return usage_error(e);
+    }
     println!(
         "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{}",
         cfg.servers,

@@ -41,6 +41,22 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "cannot write --trace-out",
         ),
         (&["check", "--trace-out", "/"], "is a directory"),
+        // A small bound, so that a check run before the refusal would end (and fail the
+        // "Checking Raft" assertion below) quickly.
+        (
+            &[
+                "check",
+                "--max-states",
+                "1000",
+                "--json",
+                "/nonexistent-dir/x.json",
+            ],
+            "cannot write --json /nonexistent-dir/x.json",
+        ),
+        (
+            &["check", "--max-states", "1000", "--json", "/"],
+            "--json /: is a directory",
+        ),
         (&["explore", "--addr", "nonsense"], "bad --addr 'nonsense'"),
         (&["explore", "--addr", "127.0.0.1:99999"], "bad --addr"),
         (
@@ -63,6 +79,12 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "{args:?}: stderr lacks {needle:?}: {stderr}"
         );
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        // Refused before the check starts, not after it (its verdict would be lost).
+        let stdout = text(&out.stdout);
+        assert!(
+            !stdout.contains("Checking Raft"),
+            "{args:?}: the check ran: {stdout}"
+        );
     }
 }
 

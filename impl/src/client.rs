@@ -82,12 +82,20 @@ impl Client {
         self.target = (self.target + 1) % self.nodes.len().max(1);
     }
 
-    fn round_trip(&mut self, addr: SocketAddr, command: &Command) -> Result<ClientReply, String> {
+    /// One request and its reply, taking no longer than `budget` (connect, write and read
+    /// timeouts are all cut to it).
+    fn round_trip(
+        &mut self,
+        addr: SocketAddr,
+        command: &Command,
+        budget: Duration,
+    ) -> Result<ClientReply, String> {
+        // std refuses zero timeouts.
+        let budget = budget.max(Duration::from_millis(1));
         if self.conn.as_ref().map(|c| c.addr) != Some(addr) {
-            let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+            let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT.min(budget))
                 .map_err(|e| format!("connect {addr}: {e}"))?;
             let _ = stream.set_nodelay(true);
-            let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
             let writer = stream.try_clone().map_err(|e| e.to_string())?;
             self.conn = Some(Connection {
                 addr,
@@ -98,6 +106,17 @@ impl Client {
         let Some(conn) = self.conn.as_mut() else {
             return Err("no connection".into());
         };
+        let timeouts = conn
+            .writer
+            .set_read_timeout(Some(READ_TIMEOUT.min(budget)))
+            .and_then(|()| {
+                conn.writer
+                    .set_write_timeout(Some(READ_TIMEOUT.min(budget)))
+            });
+        if let Err(e) = timeouts {
+            self.conn = None;
+            return Err(format!("{addr}: cannot set a timeout: {e}"));
+        }
         let request = ClientRequest {
             command: command.clone(),
         };
@@ -110,7 +129,9 @@ impl Client {
         })
     }
 
-    /// Runs one operation, retrying across nodes until `timeout` has passed.
+    /// Runs one operation, retrying across nodes until `timeout` has passed: it returns within
+    /// about `timeout` (every connect, write and read is cut to the time left), after at least
+    /// one attempt even when `timeout` is zero.
     pub fn execute(&mut self, op: Op, timeout: Duration) -> Result<OpResult, ClientError> {
         if self.nodes.is_empty() {
             return Err(ClientError::NoNodes);
@@ -131,11 +152,14 @@ impl Client {
         self.seq += 1;
         let deadline = Instant::now() + timeout;
         let mut last = String::from("no attempt");
-        while Instant::now() < deadline {
+        let mut first = true;
+        while first || Instant::now() < deadline {
+            first = false;
             let Some(addr) = self.current_addr() else {
                 return Err(ClientError::NoNodes);
             };
-            match self.round_trip(addr, &command) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.round_trip(addr, &command, left) {
                 Ok(ClientReply::Ok(result)) => {
                     self.leader = Some(addr);
                     self.hinted = Some(addr);
@@ -161,7 +185,7 @@ impl Client {
                     self.next_node();
                 }
             }
-            thread::sleep(RETRY_PAUSE);
+            thread::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())));
         }
         Err(ClientError::NoQuorum { timeout, last })
     }

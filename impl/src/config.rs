@@ -1,6 +1,8 @@
-//! The cluster file (`cluster.toml`): one `[[node]]` table per server.
+//! The cluster file (`cluster.toml`): the cluster's id, then one `[[node]]` table per server.
 //!
 //! ```toml
+//! cluster_id = 4242
+//!
 //! [[node]]
 //! id = 0
 //! peer_addr = "127.0.0.1:7000"
@@ -34,6 +36,10 @@ pub struct ClusterConfig {
     /// [`ClusterConfig::secret_path`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
+    /// Identifies the cluster: written into every node's WAL header and checked at open, so
+    /// that a data directory of another cluster is refused. At most `i64::MAX` (TOML integers
+    /// are signed 64-bit).
+    pub cluster_id: u64,
     #[serde(rename = "node")]
     pub nodes: Vec<NodeSpec>,
 }
@@ -50,6 +56,20 @@ pub enum ConfigError {
 }
 
 impl ClusterConfig {
+    /// A cluster of `nodes` with a new random id.
+    pub fn new(nodes: Vec<NodeSpec>) -> Self {
+        ClusterConfig {
+            cluster_id: Self::random_id(),
+            secret_file: None,
+            nodes,
+        }
+    }
+
+    /// A random cluster id, in `1..=i64::MAX` so that TOML can hold it.
+    pub fn random_id() -> u64 {
+        fastrand::u64(1..=i64::MAX as u64)
+    }
+
     /// Reads and validates a cluster file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
@@ -74,6 +94,13 @@ impl ClusterConfig {
     /// Parses and validates a cluster description: at least one node, unique ids and addresses.
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: ClusterConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.cluster_id > i64::MAX as u64 {
+            return Err(format!(
+                "cluster_id {} is above {}",
+                config.cluster_id,
+                i64::MAX
+            ));
+        }
         if config.nodes.is_empty() {
             return Err("no [[node]] entries".into());
         }
@@ -123,6 +150,7 @@ mod tests {
     use super::*;
 
     const GOOD: &str = r#"
+cluster_id = 7
 [[node]]
 id = 0
 peer_addr = "127.0.0.1:7000"
@@ -138,7 +166,12 @@ client_addr = "127.0.0.1:7101"
         let c = ClusterConfig::parse(GOOD).unwrap();
         assert_eq!(c.nodes.len(), 2);
         assert_eq!(c.node(1).unwrap().client_addr.port(), 7101);
+        assert_eq!(c.cluster_id, 7);
         assert_eq!(ClusterConfig::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    fn c_nodes() -> Vec<NodeSpec> {
+        ClusterConfig::parse(GOOD).unwrap().nodes
     }
 
     #[test]
@@ -165,6 +198,12 @@ client_addr = "127.0.0.1:7101"
         let addr = GOOD.replace("7101", "7100");
         assert!(ClusterConfig::parse(&addr).unwrap_err().contains("twice"));
         assert!(ClusterConfig::parse("").is_err());
+        let no_id = GOOD.replace("cluster_id = 7", "");
+        assert!(ClusterConfig::parse(&no_id)
+            .unwrap_err()
+            .contains("cluster_id"));
+        let random = ClusterConfig::new(c_nodes());
+        assert_eq!(ClusterConfig::parse(&random.to_toml()).unwrap(), random);
         assert!(ClusterConfig::parse("[[node]]\nid = 0\n").is_err());
         assert!(ClusterConfig::parse(&GOOD.replace("127.0.0.1:7000", "nope")).is_err());
     }

@@ -29,16 +29,15 @@ struct TestCluster {
 impl TestCluster {
     fn start(n: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cluster = ClusterConfig {
-            secret_file: None,
-            nodes: (0..n)
+        let cluster = ClusterConfig::new(
+            (0..n)
                 .map(|id| NodeSpec {
                     id,
                     peer_addr: free_addr(),
                     client_addr: free_addr(),
                 })
                 .collect(),
-        };
+        );
         let cluster_file = dir.path().join("cluster.toml");
         fs::write(&cluster_file, cluster.to_toml()).expect("write cluster file");
         let mut c = TestCluster {
@@ -274,16 +273,15 @@ fn a_bad_cluster_file_exits_with_status_2() {
 fn raft_kv_reports_no_quorum_with_a_nonzero_exit() {
     // A cluster file naming ports where nothing listens.
     let dir = tempfile::tempdir().expect("temp dir");
-    let cluster = ClusterConfig {
-        secret_file: None,
-        nodes: (0..3)
+    let cluster = ClusterConfig::new(
+        (0..3)
             .map(|id| NodeSpec {
                 id,
                 peer_addr: free_addr(),
                 client_addr: free_addr(),
             })
             .collect(),
-    };
+    );
     let file = dir.path().join("cluster.toml");
     fs::write(&file, cluster.to_toml()).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_raft-kv"))

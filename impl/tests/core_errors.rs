@@ -66,10 +66,7 @@ fn an_append_entries_deleting_a_committed_entry_stops_the_node_with_the_typed_er
             client_addr: free_addr(),
         })
         .collect();
-    let config = ClusterConfig {
-        secret_file: None,
-        nodes: nodes.clone(),
-    };
+    let config = ClusterConfig::new(nodes.clone());
     std::fs::write(dir.path().join("cluster.toml"), config.to_toml()).unwrap();
     // Only node 0 runs, with election timeouts far longer than the test, so that it stays a
     // follower of whoever speaks to it.
@@ -107,7 +104,12 @@ fn an_append_entries_deleting_a_committed_entry_stops_the_node_with_the_typed_er
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(!status.success(), "exit status {status}; stderr:\n{stderr}");
     assert!(
         stderr.contains("would delete the entry at index 2, which is committed"),

@@ -46,6 +46,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let secret = ClusterSecret::create(&dir.path().join("cluster.secret")).expect("secret");
         let config = ClusterConfig {
+            cluster_id: ClusterConfig::random_id(),
             secret_file: Some(PathBuf::from("cluster.secret")),
             nodes: (0..n)
                 .map(|id| NodeSpec {
@@ -316,6 +317,7 @@ fn a_node_refuses_a_secret_file_that_others_can_read_or_that_is_missing() {
     let secret = dir.path().join("cluster.secret");
     ClusterSecret::create(&secret).expect("secret");
     let cluster = ClusterConfig {
+        cluster_id: ClusterConfig::random_id(),
         secret_file: Some(PathBuf::from("cluster.secret")),
         nodes: vec![NodeSpec {
             id: 0,

@@ -117,10 +117,7 @@ impl Cluster {
                 client_addr: free_addr().map_err(|e| e.to_string())?,
             });
         }
-        let cluster = ClusterConfig {
-            secret_file: None,
-            nodes,
-        };
+        let cluster = ClusterConfig::new(nodes);
         let cluster_file = dir.join("cluster.toml");
         fs::write(&cluster_file, cluster.to_toml()).map_err(|e| e.to_string())?;
         let mut c = Cluster {

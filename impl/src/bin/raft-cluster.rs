@@ -1,11 +1,15 @@
 //! `raft-cluster up --nodes 3 --dir DIR`: a local cluster on free loopback ports. Writes
 //! DIR/cluster.secret (a fresh cluster secret, mode 0600, unless one is there already) and
-//! DIR/cluster.toml (which names it), starts one raft-node process per server (data in DIR/node-N, logs in
-//! DIR/node-N.log) and stops them on Ctrl-C.
+//! DIR/cluster.toml (which names it), starts one raft-node process per server (data in
+//! DIR/node-N, logs in DIR/node-N.log) and stops them on Ctrl-C. DIR is locked (DIR/LOCK) while
+//! it runs; an existing DIR/cluster.toml keeps its cluster id. If a node exits, the others are
+//! stopped and raft-cluster exits 1 naming the node, its exit status and its log.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use raft_impl::auth::ClusterSecret;
 use raft_impl::config::{ClusterConfig, NodeSpec};
+use raft_impl::storage::DirLock;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -39,11 +43,28 @@ enum Cmd {
 /// The cluster secret's file name, next to cluster.toml.
 const SECRET_FILE: &str = "cluster.secret";
 
-fn free_loopback_addr() -> std::io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
+fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("cannot find a free loopback port (bind 127.0.0.1:0)")
 }
 
+/// Writes DIR/cluster.toml with fresh loopback ports. An existing cluster file's id is kept
+/// (the nodes' WALs carry it), and it must describe as many nodes.
 fn write_cluster(dir: &Path, nodes: u64) -> anyhow::Result<(ClusterConfig, PathBuf)> {
+    let path = dir.join("cluster.toml");
+    let cluster_id = if path.exists() {
+        let old = ClusterConfig::load(&path)?;
+        anyhow::ensure!(
+            old.nodes.len() as u64 == nodes,
+            "{} describes {} nodes, not {nodes}: use another --dir for another cluster",
+            path.display(),
+            old.nodes.len()
+        );
+        old.cluster_id
+    } else {
+        ClusterConfig::random_id()
+    };
     let mut specs = Vec::new();
     for id in 0..nodes {
         specs.push(NodeSpec {
@@ -52,28 +73,40 @@ fn write_cluster(dir: &Path, nodes: u64) -> anyhow::Result<(ClusterConfig, PathB
             client_addr: free_loopback_addr()?,
         });
     }
-    fs::create_dir_all(dir)?;
     // The peers' secret: made once, kept across runs of `up` on the same directory.
     let secret_path = dir.join(SECRET_FILE);
     if secret_path.exists() {
-        ClusterSecret::load(&secret_path)?;
+        ClusterSecret::load(&secret_path)
+            .with_context(|| format!("cannot use the secret {}", secret_path.display()))?;
     } else {
-        ClusterSecret::create(&secret_path)?;
+        ClusterSecret::create(&secret_path)
+            .with_context(|| format!("cannot create the secret {}", secret_path.display()))?;
     }
     let cluster = ClusterConfig {
+        cluster_id,
         secret_file: Some(PathBuf::from(SECRET_FILE)),
         nodes: specs,
     };
-    let path = dir.join("cluster.toml");
     // Written whole, then renamed: a reader never sees a half-written file.
     let partial = dir.join("cluster.toml.partial");
-    fs::write(&partial, cluster.to_toml())?;
-    fs::rename(&partial, &path)?;
+    fs::write(&partial, cluster.to_toml())
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    fs::rename(&partial, &path)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
     Ok((cluster, path))
 }
 
+fn log_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("node-{id}.log"))
+}
+
 fn spawn_node(bin: &Path, id: u64, cluster: &Path, dir: &Path) -> anyhow::Result<Child> {
-    let log = File::create(dir.join(format!("node-{id}.log")))?;
+    let log_path = log_path(dir, id);
+    let log = File::create(&log_path)
+        .with_context(|| format!("cannot create log file {}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .with_context(|| format!("cannot duplicate the handle of {}", log_path.display()))?;
     let child = Command::new(bin)
         .arg("--id")
         .arg(id.to_string())
@@ -82,9 +115,10 @@ fn spawn_node(bin: &Path, id: u64, cluster: &Path, dir: &Path) -> anyhow::Result
         .arg("--data-dir")
         .arg(dir.join(format!("node-{id}")))
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()?;
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .with_context(|| format!("cannot start node {id} ({})", bin.display()))?;
     Ok(child)
 }
 
@@ -94,6 +128,7 @@ fn stop(child: &mut Child, grace: Duration) {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
+        .stderr(Stdio::null())
         .status();
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
@@ -106,29 +141,63 @@ fn stop(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+fn stop_all(children: &mut [(u64, Child)]) {
+    for (_, child) in children.iter_mut() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+    }
+    for (_, child) in children.iter_mut() {
+        stop(child, Duration::from_secs(3));
+    }
+}
+
+/// The last non-empty line of a node's log, for the message when it exits.
+fn last_log_line(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+}
+
 fn up(nodes: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
     let bin = match node_bin {
         Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("raft-node"),
+        None => std::env::current_exe()
+            .context("cannot find this program's path")?
+            .with_file_name("raft-node"),
     };
     anyhow::ensure!(
         bin.exists(),
         "raft-node binary not found at {}",
         bin.display()
     );
+    // Held until this process exits: a second `up` on the same directory stops here, before it
+    // rewrites the cluster file.
+    let _lock = DirLock::acquire(dir).map_err(|e| anyhow::anyhow!("cluster directory {e}"))?;
     let (cluster, path) = write_cluster(dir, nodes)?;
     let stopping = Arc::new(AtomicBool::new(false));
     let flag = stopping.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("cannot install the signal handler")?;
     let mut children = Vec::new();
     for spec in &cluster.nodes {
-        children.push((spec.id, spawn_node(&bin, spec.id, &path, dir)?));
+        match spawn_node(&bin, spec.id, &path, dir) {
+            Ok(child) => children.push((spec.id, child)),
+            Err(e) => {
+                stop_all(&mut children);
+                return Err(e);
+            }
+        }
         println!(
             "node {} peer {} client {} (log {})",
             spec.id,
             spec.peer_addr,
             spec.client_addr,
-            dir.join(format!("node-{}.log", spec.id)).display()
+            log_path(dir, spec.id).display()
         );
     }
     println!(
@@ -137,21 +206,30 @@ fn up(nodes: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
         path.display()
     );
     while !stopping.load(Ordering::SeqCst) {
-        for (id, child) in &mut children {
-            if let Ok(Some(status)) = child.try_wait() {
-                eprintln!("raft-cluster: node {id} exited ({status})");
+        let exited = children
+            .iter_mut()
+            .find_map(|(id, child)| match child.try_wait() {
+                Ok(Some(status)) => Some((*id, status.to_string())),
+                Ok(None) => None,
+                Err(e) => Some((*id, format!("cannot wait for it: {e}"))),
+            });
+        if let Some((id, status)) = exited {
+            // One node down is a broken cluster: stop the others rather than run degraded.
+            let log = log_path(dir, id);
+            if let Some(line) = last_log_line(&log) {
+                eprintln!("raft-cluster: node {id}'s log ends with: {line}");
             }
-        }
-        children.retain_mut(|(_, c)| matches!(c.try_wait(), Ok(None)));
-        if children.is_empty() {
-            anyhow::bail!("every node has exited");
+            children.retain(|(i, _)| *i != id);
+            stop_all(&mut children);
+            anyhow::bail!(
+                "node {id} exited ({status}); its log is {}; stopped the other nodes",
+                log.display()
+            );
         }
         thread::sleep(Duration::from_millis(100));
     }
     println!("stopping {} nodes", children.len());
-    for (_, child) in &mut children {
-        stop(child, Duration::from_secs(3));
-    }
+    stop_all(&mut children);
     Ok(())
 }
 

@@ -1,5 +1,10 @@
 //! `raft-kv --cluster cluster.toml put K V | get K | del K | cas K OLD NEW | bench`:
 //! a command-line client of the replicated key-value service.
+//!
+//! Exit codes: 0 done; 1 no leader with a quorum within `--timeout-secs` (or another runtime
+//! failure); 2 bad command line or cluster file; 3 `cas` found another value; 4 `get` of a key
+//! that is not set (nothing on stdout, `KEY: not set` on stderr), so that a stored value such
+//! as "(nil)" is never confused with a missing key.
 
 use clap::{Parser, Subcommand};
 use raft_impl::client::{Client, ClientError};
@@ -10,13 +15,18 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(about = "Client of the Raft key-value service")]
+#[command(
+    about = "Client of the Raft key-value service",
+    after_help = "Exit codes: 0 done, 1 no leader with a quorum in time, 2 bad usage, \
+                  3 cas found another value, 4 get: the key is not set (nothing on stdout)."
+)]
 struct Args {
     /// The cluster file.
     #[arg(long)]
     cluster: PathBuf,
-    /// Give up (exit 1) when no leader with a quorum answers within this many seconds.
-    #[arg(long, default_value_t = 10)]
+    /// Give up (exit 1) when no leader with a quorum answers within this many seconds (at
+    /// least 1; the command ends within about this time).
+    #[arg(long, default_value_t = 10, value_parser = parse_timeout_secs)]
     timeout_secs: u64,
     #[command(subcommand)]
     command: Cmd,
@@ -34,7 +44,7 @@ enum Cmd {
         #[arg(long)]
         value_file: Option<PathBuf>,
     },
-    /// Print KEY's value (read through the log).
+    /// Print KEY's value (read through the log); exit 4 if it is not set.
     Get { key: String },
     /// Remove KEY.
     Del { key: String },
@@ -51,6 +61,14 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         ops: usize,
     },
+}
+
+fn parse_timeout_secs(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second (0 would allow no attempt)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -89,22 +107,31 @@ fn main() -> ExitCode {
         },
         Cmd::Bench { clients, ops } => return bench(&cluster, clients, ops, timeout),
     };
-    let is_get = matches!(op, Op::Get { .. });
+    let get_key = match &op {
+        Op::Get { key } => Some(key.clone()),
+        _ => None,
+    };
     let mut client = Client::new(cluster.client_addrs());
     match client.execute(op, timeout) {
-        Ok(OpResult::Value(value)) if is_get => {
-            println!("{}", value.as_deref().unwrap_or("(nil)"));
-            ExitCode::SUCCESS
-        }
+        Ok(OpResult::Value(value)) if get_key.is_some() => match value {
+            Some(value) => {
+                println!("{value}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("raft-kv: {}: not set", get_key.unwrap_or_default());
+                ExitCode::from(4)
+            }
+        },
         Ok(OpResult::Value(_)) => {
             println!("OK");
             ExitCode::SUCCESS
         }
         Ok(OpResult::CasMismatch { current }) => {
-            println!(
-                "CAS FAILED: current value is {}",
-                current.as_deref().unwrap_or("(nil)")
-            );
+            match current {
+                Some(value) => println!("CAS FAILED: current value is {value:?}"),
+                None => println!("CAS FAILED: the key is not set"),
+            }
             ExitCode::from(3)
         }
         Ok(OpResult::StaleRequest { last_seq }) => {

@@ -11,7 +11,7 @@ pub mod replica;
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
 use crate::kv::Command;
-use crate::storage::Wal;
+use crate::storage::{Wal, WalIdentity};
 use crate::wire::ClientReply;
 use anyhow::Context;
 use raft_core::{Config, Message, NodeId, Server};
@@ -118,7 +118,12 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     let cfg = Config::new(NodeId(options.id), options.cluster.ids())
         .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
         .with_fast_backup(true);
-    let (wal, hard) = Wal::<Command>::open(&options.data_dir)?;
+    // Locks the data directory first: a second instance stops here, before touching the WAL.
+    let identity = WalIdentity {
+        cluster_id: options.cluster.cluster_id,
+        node_id: options.id,
+    };
+    let (wal, hard) = Wal::<Command>::open(&options.data_dir, identity)?;
     let trace = match &options.trace_dir {
         Some(dir) => Some(
             crate::trace::open_node_trace(dir, NodeId(options.id), &hard)

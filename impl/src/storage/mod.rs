@@ -1,10 +1,16 @@
-//! Stable storage for the Raft hard state: an append-only write-ahead log.
+//! Stable storage for the Raft hard state: an append-only write-ahead log in a locked data
+//! directory.
 
+mod lock;
 mod record;
 mod wal;
 
-pub use record::{decode_records, encode_persist, DecodedWal, Record, ScanError, ScanProblem};
-pub use wal::{Wal, WalError, WAL_FILE_NAME};
+pub use lock::{DirLock, LockError, LOCK_FILE_NAME};
+pub use record::{
+    decode_records, encode_batch, encode_persist, DecodedWal, FrameTooLarge, Record, ScanError,
+    ScanProblem, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, WAL_MAGIC, WAL_VERSION,
+};
+pub use wal::{Wal, WalError, WalIdentity, WAL_FILE_NAME};
 
 use raft_core::{HardState, Persist};
 

@@ -1,17 +1,43 @@
-//! The WAL's record format and its decoder.
+//! The WAL's file format and its decoder.
 //!
-//! A WAL file is a sequence of frames: `length: u32 LE`, `crc: u32 LE` (CRC-32C of the length
-//! bytes followed by the payload), then `length` bytes of payload, a postcard-encoded [`Record`].
+//! A WAL file is a header, then one frame per sync (a batch of records):
+//!
+//! ```text
+//! header (40 bytes): magic "RAFTWAL\n" | version u32 | cluster_id u64 | node_id u64
+//!                    | salt u64 | crc u32 (CRC-32C of the 36 bytes before it)
+//! frame:             magic "RFRM" | len u32 | hcrc u32 | pcrc u32 | payload (len bytes)
+//!     hcrc = CRC-32C(salt ‖ offset ‖ magic ‖ len)    offset: the frame's own byte offset
+//!     pcrc = CRC-32C(payload), seeded with hcrc
+//!     payload: one or more postcard-encoded [`Record`]s, back to back
+//! ```
+//!
+//! All integers are little-endian. `salt` is random per file, and a frame header is valid only
+//! at the offset it was written at, in the file it was written to. So bytes that a client put
+//! in a value (which it cannot know the salt of, nor the offset they land at) are never taken
+//! for a frame, and the header of a frame can be checked in O(1) without reading its payload.
+//!
+//! Recovery ([`decode_records`]) reads the frames in order. The first bad frame is a torn tail
+//! (the last sync, interrupted) if no valid frame header starts anywhere after it, and
+//! corruption otherwise: one O(1) probe per byte offset after it, so decoding is linear in the
+//! file's length whatever the bytes are. Because a sync writes exactly one frame, a torn sync is
+//! always the last frame, however the disk reordered the pages of that write.
+//!
 //! Decoding is a pure function over bytes so that it can be tested on arbitrary input.
 
 use raft_core::{Entry, HardState, Index, NodeId, Persist, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Bytes before each payload: length and checksum.
-pub const HEADER_LEN: usize = 8;
-/// The largest payload a record may have; anything larger is corruption.
-pub const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
+/// The first bytes of every WAL file.
+pub const WAL_MAGIC: [u8; 8] = *b"RAFTWAL\n";
+/// The format version this code writes and reads.
+pub const WAL_VERSION: u32 = 1;
+/// Bytes of the file header.
+pub const FILE_HEADER_LEN: usize = 40;
+/// The first bytes of every frame.
+pub const FRAME_MAGIC: [u8; 4] = *b"RFRM";
+/// Bytes of a frame header, before its payload.
+pub const FRAME_HEADER_LEN: usize = 16;
 
 /// One change to the hard state, as stored in the WAL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,23 +70,117 @@ pub(crate) enum RecordRef<'a, C> {
     },
 }
 
-/// Appends one framed record to `buf`.
-pub(crate) fn encode_record<C: Serialize>(
-    record: &RecordRef<'_, C>,
-    buf: &mut Vec<u8>,
-) -> Result<(), postcard::Error> {
-    let payload = postcard::to_allocvec(record)?;
-    let len = (payload.len() as u32).to_le_bytes();
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), &payload);
-    buf.extend_from_slice(&len);
-    buf.extend_from_slice(&crc.to_le_bytes());
-    buf.extend_from_slice(&payload);
+/// What a WAL file says about itself: which node of which cluster wrote it, and the random
+/// salt its frames are keyed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalHeader {
+    pub cluster_id: u64,
+    pub node_id: u64,
+    pub salt: u64,
+}
+
+impl WalHeader {
+    /// The header's bytes.
+    pub fn encode(&self) -> [u8; FILE_HEADER_LEN] {
+        let mut out = [0u8; FILE_HEADER_LEN];
+        out[0..8].copy_from_slice(&WAL_MAGIC);
+        out[8..12].copy_from_slice(&WAL_VERSION.to_le_bytes());
+        out[12..20].copy_from_slice(&self.cluster_id.to_le_bytes());
+        out[20..28].copy_from_slice(&self.node_id.to_le_bytes());
+        out[28..36].copy_from_slice(&self.salt.to_le_bytes());
+        let crc = crc32c::crc32c(&out[..36]);
+        out[36..40].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8; FILE_HEADER_LEN]) -> Result<Self, ScanProblem> {
+        if bytes[0..8] != WAL_MAGIC {
+            return Err(ScanProblem::NoHeader);
+        }
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        // The version before the checksum: another version's header may be laid out otherwise.
+        let version = u32_at(8);
+        if version != WAL_VERSION {
+            return Err(ScanProblem::UnsupportedVersion { version });
+        }
+        if crc32c::crc32c(&bytes[..36]) != u32_at(36) {
+            return Err(ScanProblem::HeaderCrcMismatch);
+        }
+        Ok(WalHeader {
+            cluster_id: u64_at(12),
+            node_id: u64_at(20),
+            salt: u64_at(28),
+        })
+    }
+}
+
+/// The CRC that makes a frame header valid only at `offset` of a file salted with `salt`.
+fn header_crc(salt: u64, offset: u64, len: u32) -> u32 {
+    let mut key = [0u8; 24];
+    key[0..8].copy_from_slice(&salt.to_le_bytes());
+    key[8..16].copy_from_slice(&offset.to_le_bytes());
+    key[16..20].copy_from_slice(&FRAME_MAGIC);
+    key[20..24].copy_from_slice(&len.to_le_bytes());
+    crc32c::crc32c(&key)
+}
+
+/// A batch too large for one frame (its length field is a u32).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a batch of {len} bytes does not fit in one WAL frame (at most {} bytes)",
+    u32::MAX
+)]
+pub struct FrameTooLarge {
+    pub len: usize,
+}
+
+/// Appends to `out` the frame holding `payload` (the records of one sync, as
+/// [`encode_persist`] stages them), for a WAL file that is now `file_len` bytes long. A file
+/// still empty gets `header` first. An empty payload writes nothing.
+pub fn encode_batch(
+    header: &WalHeader,
+    file_len: u64,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), FrameTooLarge> {
+    if payload.is_empty() {
+        return Ok(());
+    }
+    let len = u32::try_from(payload.len()).map_err(|_| FrameTooLarge { len: payload.len() })?;
+    let mut offset = file_len;
+    if file_len == 0 {
+        out.extend_from_slice(&header.encode());
+        offset = FILE_HEADER_LEN as u64;
+    }
+    let hcrc = header_crc(header.salt, offset, len);
+    let pcrc = crc32c::crc32c_append(hcrc, payload);
+    out.extend_from_slice(&FRAME_MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&hcrc.to_le_bytes());
+    out.extend_from_slice(&pcrc.to_le_bytes());
+    out.extend_from_slice(payload);
     Ok(())
 }
 
-/// Appends to `buf` the framed records that make `persist` durable, reading the new entries
-/// from `hard`: `Truncate(after)`, then `HardState(term, vote)`, then `Entries(from, from..end)`.
-/// Costs O(new entries), not O(log). Shared by the WAL file and any other [`super::Durable`]
+fn encode_record<C: Serialize>(
+    record: &RecordRef<'_, C>,
+    buf: &mut Vec<u8>,
+) -> Result<(), postcard::Error> {
+    let bytes = postcard::to_allocvec(record)?;
+    buf.extend_from_slice(&bytes);
+    Ok(())
+}
+
+/// Appends to `buf` the records that make `persist` durable, reading the new entries from
+/// `hard`: `Truncate(after)`, then `HardState(term, vote)`, then `Entries(from, from..end)`.
+/// Costs O(new entries), not O(log). What a batch stages this way becomes the payload of one
+/// frame at sync ([`encode_batch`]). Shared by the WAL file and any other [`super::Durable`]
 /// that stores WAL bytes (the deterministic simulator's fake disk), so that both recover
 /// through [`decode_records`].
 pub fn encode_persist<C: Serialize>(
@@ -90,16 +210,28 @@ pub fn encode_persist<C: Serialize>(
     Ok(())
 }
 
-/// What was wrong with the record at some offset.
+/// What was wrong at some offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScanProblem {
-    /// Fewer than [`HEADER_LEN`] bytes remain.
+    /// The file does not start with [`WAL_MAGIC`]: not a WAL, or one written before the
+    /// format had a header.
+    NoHeader,
+    /// The file header's checksum does not match.
+    HeaderCrcMismatch,
+    /// A format version this code does not read.
+    UnsupportedVersion { version: u32 },
+    /// Fewer than [`FRAME_HEADER_LEN`] bytes remain (or, at offset 0, fewer than a file
+    /// header: a crash while the file was being created).
     ShortHeader,
-    /// The length field points past the end of the file.
+    /// No [`FRAME_MAGIC`] where a frame should start.
+    BadMagic,
+    /// The frame header's checksum does not match (for this file and this offset).
+    FrameHeaderCrcMismatch,
+    /// The frame's payload extends past the end of the file.
     ShortPayload { len: u32 },
-    /// The length field is zero or above [`MAX_RECORD_LEN`].
+    /// The length field is zero.
     BadLength { len: u32 },
-    /// The checksum does not match.
+    /// The payload's checksum does not match.
     CrcMismatch,
     /// The checksum matches but the payload is not a record (or not one this version writes).
     Undecodable(String),
@@ -110,11 +242,23 @@ pub enum ScanProblem {
 impl std::fmt::Display for ScanProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ScanProblem::ShortHeader => write!(f, "incomplete record header"),
+            ScanProblem::NoHeader => write!(
+                f,
+                "no WAL header (not a raft-impl WAL, or one written before format version \
+                 {WAL_VERSION}, which cannot be read)"
+            ),
+            ScanProblem::HeaderCrcMismatch => write!(f, "WAL header checksum mismatch"),
+            ScanProblem::UnsupportedVersion { version } => write!(
+                f,
+                "WAL format version {version}; this build reads only version {WAL_VERSION}"
+            ),
+            ScanProblem::ShortHeader => write!(f, "incomplete header"),
+            ScanProblem::BadMagic => write!(f, "no frame magic"),
+            ScanProblem::FrameHeaderCrcMismatch => write!(f, "frame header checksum mismatch"),
             ScanProblem::ShortPayload { len } => {
-                write!(f, "record of {len} bytes extends past the end of the file")
+                write!(f, "frame of {len} bytes extends past the end of the file")
             }
-            ScanProblem::BadLength { len } => write!(f, "impossible record length {len}"),
+            ScanProblem::BadLength { len } => write!(f, "impossible frame length {len}"),
             ScanProblem::CrcMismatch => write!(f, "CRC-32C mismatch"),
             ScanProblem::Undecodable(e) => write!(f, "undecodable record: {e}"),
             ScanProblem::Inconsistent(e) => write!(f, "inconsistent record: {e}"),
@@ -122,54 +266,62 @@ impl std::fmt::Display for ScanProblem {
     }
 }
 
-/// A bad record that is not a torn tail: recovery must stop.
+/// Damage that is not a torn tail: recovery must stop.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("bad WAL record at byte offset {offset}: {problem}")]
+#[error(
+    "bad WAL record at byte offset {offset}: {problem}{}",
+    match .valid_frame_at {
+        Some(at) => format!(" (a valid frame follows at byte offset {at}, so this is not a torn tail)"),
+        None => String::new(),
+    }
+)]
 pub struct ScanError {
     pub offset: u64,
     pub problem: ScanProblem,
+    /// For a bad frame: where the valid frame after it starts.
+    pub valid_frame_at: Option<u64>,
 }
 
 /// The result of decoding a WAL file's bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedWal<C> {
+    /// The file's header; `None` for an empty file or one cut short while it was created
+    /// (nothing was ever synced into it).
+    pub header: Option<WalHeader>,
     /// The hard state the valid records describe.
     pub hard: HardState<C>,
     /// Number of valid records.
     pub records: usize,
+    /// Number of valid frames (syncs).
+    pub frames: usize,
     /// Length of the valid prefix; bytes after it are a torn tail to cut off.
     pub valid_len: u64,
     /// Why the tail was cut, if it was.
     pub torn_tail: Option<ScanProblem>,
+    /// Work done: frame headers probed (each O(1)) and payload bytes checksummed. Both are at
+    /// most the file's length: the decoder is linear whatever the bytes are.
+    pub header_probes: u64,
+    pub payload_bytes_checked: u64,
 }
 
-/// Tries to read one frame at `offset`: the record's payload and the frame's total length.
-fn frame_at(bytes: &[u8], offset: usize) -> Result<(&[u8], usize), ScanProblem> {
+/// Whether a valid frame header starts at `offset`: O(1), the payload is not read.
+fn frame_header_at(bytes: &[u8], offset: usize, salt: u64) -> Result<(u32, u32), ScanProblem> {
     let rest = &bytes[offset..];
-    if rest.len() < HEADER_LEN {
+    if rest.len() < FRAME_HEADER_LEN {
         return Err(ScanProblem::ShortHeader);
     }
-    let len_bytes = [rest[0], rest[1], rest[2], rest[3]];
-    let len = u32::from_le_bytes(len_bytes);
-    let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-    if len == 0 || len > MAX_RECORD_LEN {
+    if rest[0..4] != FRAME_MAGIC {
+        return Err(ScanProblem::BadMagic);
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
+    let len = u32_at(4);
+    if header_crc(salt, offset as u64, len) != u32_at(8) {
+        return Err(ScanProblem::FrameHeaderCrcMismatch);
+    }
+    if len == 0 {
         return Err(ScanProblem::BadLength { len });
     }
-    let end = HEADER_LEN + len as usize;
-    if rest.len() < end {
-        return Err(ScanProblem::ShortPayload { len });
-    }
-    let payload = &rest[HEADER_LEN..end];
-    if crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload) != crc {
-        return Err(ScanProblem::CrcMismatch);
-    }
-    Ok((payload, end))
-}
-
-/// Whether a checksummed frame starts anywhere after `offset`: if so, the bad record at
-/// `offset` is in the middle of the file, not a torn tail.
-fn valid_frame_after(bytes: &[u8], offset: usize) -> bool {
-    (offset + 1..bytes.len()).any(|p| frame_at(bytes, p).is_ok())
+    Ok((len, u32_at(12)))
 }
 
 /// Applies one record to the hard state being rebuilt.
@@ -197,50 +349,90 @@ fn replay<C>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProbl
     Ok(())
 }
 
-/// Decodes a whole WAL. A bad record followed by nothing valid is a torn tail (reported in
-/// [`DecodedWal::torn_tail`]); a bad record with a valid record after it is an error.
+/// Decodes a whole WAL file. A bad frame with no valid frame header after it is a torn tail
+/// (reported in [`DecodedWal::torn_tail`]); a bad frame with one after it, a bad file header,
+/// or a frame whose checksums hold but whose records do not decode or do not fit is an error.
 pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>, ScanError> {
-    let mut hard = HardState::default();
-    let mut offset = 0usize;
-    let mut records = 0usize;
+    let mut decoded = DecodedWal {
+        header: None,
+        hard: HardState::default(),
+        records: 0,
+        frames: 0,
+        valid_len: 0,
+        torn_tail: None,
+        header_probes: 0,
+        payload_bytes_checked: 0,
+    };
+    let refuse = |offset: usize, problem| ScanError {
+        offset: offset as u64,
+        problem,
+        valid_frame_at: None,
+    };
+    let Some(header_bytes) = bytes.first_chunk::<FILE_HEADER_LEN>() else {
+        // Shorter than a header: the file was being created when the process died (the header
+        // is synced before any record), unless it is not a WAL at all.
+        let n = bytes.len().min(WAL_MAGIC.len());
+        if bytes[..n] != WAL_MAGIC[..n] {
+            return Err(refuse(0, ScanProblem::NoHeader));
+        }
+        decoded.torn_tail = (!bytes.is_empty()).then_some(ScanProblem::ShortHeader);
+        return Ok(decoded);
+    };
+    let header = WalHeader::decode(header_bytes).map_err(|p| refuse(0, p))?;
+    decoded.header = Some(header);
+    let mut offset = FILE_HEADER_LEN;
     while offset < bytes.len() {
-        let (payload, frame_len) = match frame_at(bytes, offset) {
+        decoded.header_probes += 1;
+        let frame = frame_header_at(bytes, offset, header.salt).and_then(|(len, pcrc)| {
+            let end = FRAME_HEADER_LEN + len as usize;
+            let Some(payload) = bytes[offset..].get(FRAME_HEADER_LEN..end) else {
+                return Err(ScanProblem::ShortPayload { len });
+            };
+            decoded.payload_bytes_checked += u64::from(len);
+            let hcrc = u32::from_le_bytes([
+                bytes[offset + 8],
+                bytes[offset + 9],
+                bytes[offset + 10],
+                bytes[offset + 11],
+            ]);
+            if crc32c::crc32c_append(hcrc, payload) != pcrc {
+                return Err(ScanProblem::CrcMismatch);
+            }
+            Ok((payload, end))
+        });
+        let (mut payload, frame_len) = match frame {
             Ok(frame) => frame,
             Err(problem) => {
-                if valid_frame_after(bytes, offset) {
-                    return Err(ScanError {
-                        offset: offset as u64,
-                        problem,
-                    });
+                // Torn tail or corruption: is there a valid frame header anywhere after?
+                for p in offset + 1..bytes.len() {
+                    decoded.header_probes += 1;
+                    if frame_header_at(bytes, p, header.salt).is_ok() {
+                        return Err(ScanError {
+                            offset: offset as u64,
+                            problem,
+                            valid_frame_at: Some(p as u64),
+                        });
+                    }
                 }
-                return Ok(DecodedWal {
-                    hard,
-                    records,
-                    valid_len: offset as u64,
-                    torn_tail: Some(problem),
-                });
+                decoded.valid_len = offset as u64;
+                decoded.torn_tail = Some(problem);
+                return Ok(decoded);
             }
         };
-        let error = |problem| ScanError {
-            offset: offset as u64,
-            problem,
-        };
-        let record: Record<C> = match postcard::take_from_bytes(payload) {
-            Ok((record, [])) => record,
-            Ok((_, rest)) => {
-                let why = format!("{} trailing bytes after the record", rest.len());
-                return Err(error(ScanProblem::Undecodable(why)));
-            }
-            Err(e) => return Err(error(ScanProblem::Undecodable(e.to_string()))),
-        };
-        replay(&mut hard, record).map_err(error)?;
-        records += 1;
+        while !payload.is_empty() {
+            let record: Record<C> = match postcard::take_from_bytes(payload) {
+                Ok((record, rest)) => {
+                    payload = rest;
+                    record
+                }
+                Err(e) => return Err(refuse(offset, ScanProblem::Undecodable(e.to_string()))),
+            };
+            replay(&mut decoded.hard, record).map_err(|p| refuse(offset, p))?;
+            decoded.records += 1;
+        }
+        decoded.frames += 1;
         offset += frame_len;
     }
-    Ok(DecodedWal {
-        hard,
-        records,
-        valid_len: offset as u64,
-        torn_tail: None,
-    })
+    decoded.valid_len = offset as u64;
+    Ok(decoded)
 }

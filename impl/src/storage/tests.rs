@@ -1,11 +1,22 @@
-//! WAL tests: round trip, torn tails at every byte offset, mid-file corruption, fuzzed input.
+//! WAL tests: round trip, torn tails at every byte offset, mid-file corruption, payloads that
+//! embed frames, linear recovery, the header, the directory lock, fuzzed input.
 
-use super::record::{decode_records, HEADER_LEN};
-use super::{Wal, WalError, WAL_FILE_NAME};
+use super::lock::DirLock;
+use super::record::{
+    decode_records, encode_batch, Record, ScanProblem, WalHeader, FILE_HEADER_LEN,
+    FRAME_HEADER_LEN, FRAME_MAGIC,
+};
+use super::{Wal, WalError, WalIdentity, WAL_FILE_NAME};
 use raft_core::{Entry, HardState, NodeId, Persist};
 use std::fs;
+use std::path::Path;
 
 type Hard = HardState<String>;
+
+const ID: WalIdentity = WalIdentity {
+    cluster_id: 77,
+    node_id: 3,
+};
 
 fn entry(term: u64, s: &str) -> Entry<String> {
     Entry {
@@ -14,12 +25,32 @@ fn entry(term: u64, s: &str) -> Entry<String> {
     }
 }
 
+fn open(dir: &Path) -> Result<(Wal<String>, Hard), WalError> {
+    Wal::<String>::open(dir, ID)
+}
+
+fn append<C: serde::Serialize + serde::de::DeserializeOwned + Clone>(
+    wal: &mut Wal<C>,
+    hard: &mut HardState<C>,
+    entry: Entry<C>,
+) {
+    hard.log.push(entry);
+    let from = hard.log.len() as u64;
+    let persist = Persist {
+        appended_from: Some(from),
+        ..Persist::default()
+    };
+    wal.stage(hard, &persist).expect("stage");
+    assert!(wal.sync().expect("sync"));
+}
+
 /// Drives a WAL through a sequence of changes (one sync each) and returns the hard state after
 /// each step together with the file length after it.
-fn write_history(dir: &std::path::Path) -> Vec<(Hard, u64)> {
-    let (mut wal, mut hard) = Wal::<String>::open(dir).expect("open fresh WAL");
+fn write_history(dir: &Path) -> Vec<(Hard, u64)> {
+    let (mut wal, mut hard) = open(dir).expect("open fresh WAL");
     let path = dir.join(WAL_FILE_NAME);
-    let mut history = vec![(hard.clone(), 0)];
+    let mut history = vec![(hard.clone(), FILE_HEADER_LEN as u64)];
+    assert_eq!(fs::metadata(&path).unwrap().len(), FILE_HEADER_LEN as u64);
     let step = |hard: &Hard, persist: Persist, wal: &mut Wal<String>| {
         wal.stage(hard, &persist).expect("stage");
         assert!(wal.sync().expect("sync"));
@@ -46,7 +77,7 @@ fn write_history(dir: &std::path::Path) -> Vec<(Hard, u64)> {
         },
         &mut wal,
     ));
-    // A new term replaces entry 3 by a conflicting one.
+    // A new term replaces entry 3 by a conflicting one: three records in one frame.
     hard.current_term = 2;
     hard.voted_for = None;
     hard.log.truncate(2);
@@ -79,14 +110,20 @@ fn write_history(dir: &std::path::Path) -> Vec<(Hard, u64)> {
 fn reopen_recovers_every_change() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
-    let (_, recovered) = Wal::<String>::open(dir.path()).unwrap();
+    let (wal, recovered) = open(dir.path()).unwrap();
     assert_eq!(recovered, history.last().unwrap().0);
     assert_eq!(recovered.log.len(), 4);
     assert_eq!(recovered.log[2], entry(2, "d"));
+    assert_eq!(wal.header().cluster_id, ID.cluster_id);
+    assert_eq!(wal.header().node_id, ID.node_id);
+    let bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let decoded = decode_records::<String>(&bytes).unwrap();
+    assert_eq!(decoded.frames, 4, "one frame per sync");
+    assert_eq!(decoded.records, 6);
 }
 
 #[test]
-fn truncation_at_every_byte_of_the_last_record_recovers_the_previous_records() {
+fn truncation_at_every_byte_of_the_last_frame_recovers_the_previous_frames() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
     let bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
@@ -107,41 +144,55 @@ fn truncation_at_every_byte_of_the_last_record_recovers_the_previous_records() {
     // Through the file API: the torn tail is cut off the file, and appends continue after it.
     let torn = (start as usize + end) / 2;
     fs::write(dir.path().join(WAL_FILE_NAME), &bytes[..torn]).unwrap();
-    let (mut wal, mut hard) = Wal::<String>::open(dir.path()).unwrap();
+    let (mut wal, mut hard) = open(dir.path()).unwrap();
     assert_eq!(hard, before);
     let len = fs::metadata(dir.path().join(WAL_FILE_NAME)).unwrap().len();
     assert_eq!(len, start);
-    hard.log.push(entry(2, "after"));
-    let from = hard.log.len() as u64;
-    wal.stage(
-        &hard,
-        &Persist {
-            appended_from: Some(from),
-            ..Persist::default()
-        },
-    )
-    .unwrap();
-    wal.sync().unwrap();
+    append(&mut wal, &mut hard, entry(2, "after"));
     drop(wal);
-    let (_, again) = Wal::<String>::open(dir.path()).unwrap();
+    let (_, again) = open(dir.path()).unwrap();
     assert_eq!(again, hard);
 }
 
 #[test]
-fn a_flipped_bit_in_a_middle_record_is_refused_with_its_offset() {
+fn a_torn_tail_of_reordered_pages_within_the_last_sync_is_still_a_torn_tail() {
+    // The last sync's bytes reached the disk out of order: its end but not its start.
+    let dir = tempfile::tempdir().unwrap();
+    let history = write_history(dir.path());
+    let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let (before, start) = history[history.len() - 2].clone();
+    for b in &mut bytes[start as usize..start as usize + FRAME_HEADER_LEN + 3] {
+        *b = 0;
+    }
+    let decoded = decode_records::<String>(&bytes).unwrap();
+    assert_eq!(decoded.hard, before);
+    assert_eq!(decoded.valid_len, start);
+}
+
+#[test]
+fn a_flipped_bit_in_a_middle_frame_is_refused_with_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
     let path = dir.path().join(WAL_FILE_NAME);
     let bytes = fs::read(&path).unwrap();
-    // The second record starts where the first step's file ended.
+    // The second frame starts where the first step's file ended; the third after it.
     let offset = history[1].1 as usize;
-    for flip_at in [offset, offset + 4, offset + HEADER_LEN + 1] {
+    let next = history[2].1;
+    // In the magic, the length, the header CRC, the payload CRC and the payload.
+    for flip_at in [
+        offset,
+        offset + 4,
+        offset + 8,
+        offset + 12,
+        offset + FRAME_HEADER_LEN + 1,
+    ] {
         let mut bad = bytes.clone();
         bad[flip_at] ^= 0x10;
         let err = decode_records::<String>(&bad).expect_err("corruption must be refused");
         assert_eq!(err.offset, offset as u64, "flip at {flip_at}");
+        assert_eq!(err.valid_frame_at, Some(next), "flip at {flip_at}");
         fs::write(&path, &bad).unwrap();
-        let err = match Wal::<String>::open(dir.path()) {
+        let err = match open(dir.path()) {
             Err(e @ WalError::Corrupt { .. }) => e.to_string(),
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("corrupt WAL accepted"),
@@ -154,7 +205,7 @@ fn a_flipped_bit_in_a_middle_record_is_refused_with_its_offset() {
 }
 
 #[test]
-fn a_bad_last_record_checksum_is_a_torn_tail() {
+fn a_bad_last_frame_checksum_is_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
     let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
@@ -162,12 +213,13 @@ fn a_bad_last_record_checksum_is_a_torn_tail() {
     bytes[last] ^= 1;
     let decoded = decode_records::<String>(&bytes).unwrap();
     assert_eq!(decoded.hard, history[history.len() - 2].0);
+    assert_eq!(decoded.torn_tail, Some(ScanProblem::CrcMismatch));
 }
 
 #[test]
 fn entries_past_the_end_of_the_log_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut wal, _) = Wal::<String>::open(dir.path()).unwrap();
+    let (mut wal, _) = open(dir.path()).unwrap();
     // Claims the entries start at index 5 of an empty log.
     let gap = Hard {
         log: vec![entry(1, "a"); 5],
@@ -182,8 +234,299 @@ fn entries_past_the_end_of_the_log_are_refused() {
     )
     .unwrap();
     wal.sync().unwrap();
-    let err = Wal::<String>::open(dir.path()).err().expect("refused");
-    assert!(err.to_string().contains("byte offset 0"), "{err}");
+    drop(wal);
+    let err = open(dir.path()).err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains(&format!("byte offset {FILE_HEADER_LEN}")),
+        "{err}"
+    );
+}
+
+/// A frame of the format before version 1 (`len`, CRC-32C of length and payload, payload),
+/// holding `record`.
+fn old_format_frame(record: &Record<String>) -> Vec<u8> {
+    let payload = postcard::to_allocvec(record).unwrap();
+    let len = (payload.len() as u32).to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), &payload);
+    [&len[..], &crc.to_le_bytes(), &payload].concat()
+}
+
+/// Frames that a client could put into a value, each valid somewhere but not here: a frame of
+/// the old format, and a frame of this format for another file's salt. Returned as a UTF-8
+/// string (found by trying commands until every checksum byte is ASCII), so that it fits in a
+/// `String` command as it would in a client's value.
+pub(crate) fn embeddable_frames() -> String {
+    let mut out = String::new();
+    for i in 0.. {
+        let record = Record::Entries {
+            from: 1,
+            entries: vec![entry(1, &format!("x{i}"))],
+        };
+        if let Ok(s) = String::from_utf8(old_format_frame(&record)) {
+            out.push_str(&s);
+            break;
+        }
+    }
+    let payload = postcard::to_allocvec(&Record::<String>::Truncate { after: 0 }).unwrap();
+    'forge: for offset in 0u64.. {
+        for salt in 0..16u64 {
+            let header = WalHeader {
+                cluster_id: 0,
+                node_id: 0,
+                salt,
+            };
+            let mut frame = Vec::new();
+            encode_batch(&header, offset.max(1), &payload, &mut frame).unwrap();
+            if let Ok(s) = String::from_utf8(frame) {
+                out.push_str(&s);
+                break 'forge;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_value_that_embeds_valid_frames_then_a_torn_tail_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(WAL_FILE_NAME);
+    let (mut wal, mut hard) = Wal::<Vec<u8>>::open(dir.path(), ID).unwrap();
+    append(
+        &mut wal,
+        &mut hard,
+        Entry {
+            term: 1,
+            command: b"first".to_vec(),
+        },
+    );
+    let before = hard.clone();
+    let start = fs::metadata(&path).unwrap().len() as usize;
+    // The value embeds a copy of this very file's first frame (valid, but at another offset),
+    // a frame of the old format and one for another salt, with some bytes around them.
+    let file = fs::read(&path).unwrap();
+    let genuine = file[FILE_HEADER_LEN..start].to_vec();
+    let mut value = b"prefix".to_vec();
+    value.extend_from_slice(&genuine);
+    value.extend_from_slice(embeddable_frames().as_bytes());
+    value.extend_from_slice(&[FRAME_MAGIC[0]; 40]);
+    value.extend_from_slice(b"suffix");
+    append(
+        &mut wal,
+        &mut hard,
+        Entry {
+            term: 1,
+            command: value,
+        },
+    );
+    drop(wal);
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(decode_records::<Vec<u8>>(&bytes).unwrap().hard, hard);
+    // The last sync torn at every byte: always the state before it.
+    for cut in start + 1..bytes.len() {
+        let decoded = decode_records::<Vec<u8>>(&bytes[..cut])
+            .unwrap_or_else(|e| panic!("cut at {cut}: refused: {e}"));
+        assert_eq!(decoded.hard, before, "cut at {cut}");
+        assert_eq!(decoded.valid_len, start as u64, "cut at {cut}");
+    }
+    // Also when the bytes of the torn sync that reached the disk are not its first ones.
+    let mut reordered = bytes.clone();
+    reordered[start] ^= 0xff;
+    assert_eq!(decode_records::<Vec<u8>>(&reordered).unwrap().hard, before);
+    fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
+    let (_, recovered) = Wal::<Vec<u8>>::open(dir.path(), ID).unwrap();
+    assert_eq!(recovered, before);
+}
+
+#[test]
+fn recovery_is_linear_in_the_file_length_whatever_the_torn_tail_holds() {
+    // The worst torn tails for a decoder that re-checks frames at every offset: many frame
+    // magics with small plausible lengths, and one huge payload cut short.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(WAL_FILE_NAME);
+    let (mut wal, mut hard) = Wal::<Vec<u8>>::open(dir.path(), ID).unwrap();
+    append(
+        &mut wal,
+        &mut hard,
+        Entry {
+            term: 1,
+            command: b"first".to_vec(),
+        },
+    );
+    let start = fs::metadata(&path).unwrap().len() as usize;
+    let mut pattern = Vec::new();
+    for i in 0..(1 << 16) {
+        pattern.extend_from_slice(&FRAME_MAGIC);
+        pattern.extend_from_slice(&((i % 64) as u32 + 1).to_le_bytes());
+    }
+    append(
+        &mut wal,
+        &mut hard,
+        Entry {
+            term: 1,
+            command: pattern,
+        },
+    );
+    drop(wal);
+    let bytes = fs::read(&path).unwrap();
+    for torn in [bytes.len() - 1, (start + bytes.len()) / 2, start + 3] {
+        let decoded = decode_records::<Vec<u8>>(&bytes[..torn]).unwrap();
+        assert_eq!(decoded.valid_len, start as u64);
+        let len = torn as u64;
+        assert!(
+            decoded.header_probes <= len,
+            "{} header probes for {len} bytes",
+            decoded.header_probes
+        );
+        assert!(
+            decoded.payload_bytes_checked <= len,
+            "{} payload bytes checksummed for {len} bytes",
+            decoded.payload_bytes_checked
+        );
+    }
+    // A whole file: one probe per frame, each payload byte checksummed once.
+    let decoded = decode_records::<Vec<u8>>(&bytes).unwrap();
+    assert_eq!(decoded.header_probes, 2);
+    assert_eq!(
+        decoded.payload_bytes_checked as usize,
+        bytes.len() - FILE_HEADER_LEN - 2 * FRAME_HEADER_LEN
+    );
+}
+
+#[test]
+fn a_wal_of_another_node_or_cluster_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    write_history(dir.path());
+    let path = dir.path().join(WAL_FILE_NAME);
+    // With a torn tail, which an accepted open would cut off.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"torn");
+    fs::write(&path, &bytes).unwrap();
+    let other_node = WalIdentity { node_id: 4, ..ID };
+    let err = Wal::<String>::open(dir.path(), other_node)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            err,
+            WalError::WrongNode {
+                found: 3,
+                expected: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("node 3"), "{err}");
+    let other_cluster = WalIdentity {
+        cluster_id: 78,
+        ..ID
+    };
+    let err = Wal::<String>::open(dir.path(), other_cluster)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(
+            err,
+            WalError::WrongCluster {
+                found: 77,
+                expected: 78,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cluster 77"), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    open(dir.path()).expect("the right identity opens it");
+}
+
+#[test]
+fn a_headerless_or_foreign_file_is_a_clear_error_and_a_torn_header_a_fresh_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(WAL_FILE_NAME);
+    // A WAL of the format before the header: old frames from offset 0.
+    let old = old_format_frame(&Record::HardState {
+        current_term: 1,
+        voted_for: None,
+    });
+    for bytes in [old.clone(), old[..5].to_vec(), b"hello world".repeat(9)] {
+        fs::write(&path, &bytes).unwrap();
+        let err = open(dir.path()).err().expect("refused");
+        let shown = err.to_string();
+        assert!(shown.contains("no WAL header"), "{shown}");
+        assert!(shown.contains(WAL_FILE_NAME), "{shown}");
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+    }
+    // A header with another version, and one with a flipped bit.
+    let header = WalHeader {
+        cluster_id: ID.cluster_id,
+        node_id: ID.node_id,
+        salt: 9,
+    }
+    .encode();
+    let mut v2 = header;
+    v2[8] = 2;
+    let crc = crc32c::crc32c(&v2[..36]).to_le_bytes();
+    v2[36..].copy_from_slice(&crc);
+    fs::write(&path, v2).unwrap();
+    let shown = open(dir.path()).err().expect("refused").to_string();
+    assert!(shown.contains("format version 2"), "{shown}");
+    let mut flipped = header;
+    flipped[25] ^= 4;
+    fs::write(&path, flipped).unwrap();
+    let shown = open(dir.path()).err().expect("refused").to_string();
+    assert!(shown.contains("header checksum"), "{shown}");
+    // Cut short while the file was created: nothing was ever synced into it.
+    fs::write(&path, &header[..20]).unwrap();
+    let (mut wal, mut hard) = open(dir.path()).expect("a torn header is a new WAL");
+    assert_eq!(hard, Hard::default());
+    append(&mut wal, &mut hard, entry(1, "a"));
+    drop(wal);
+    assert_eq!(open(dir.path()).unwrap().1, hard);
+}
+
+#[test]
+fn a_locked_directory_is_refused_before_the_wal_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    write_history(dir.path());
+    let path = dir.path().join(WAL_FILE_NAME);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"torn tail that an open would cut");
+    fs::write(&path, &bytes).unwrap();
+    let holder = DirLock::acquire(dir.path()).unwrap();
+    let err = open(dir.path()).err().expect("refused while locked");
+    let shown = err.to_string();
+    assert!(matches!(err, WalError::Locked(_)), "{shown}");
+    assert!(
+        shown.contains(&format!("pid {}", std::process::id())),
+        "{shown}"
+    );
+    assert!(shown.contains(&dir.path().display().to_string()), "{shown}");
+    assert_eq!(fs::read(&path).unwrap(), bytes, "the WAL was modified");
+    // An open WAL holds the lock itself.
+    drop(holder);
+    let (wal, _) = open(dir.path()).unwrap();
+    assert!(matches!(open(dir.path()), Err(WalError::Locked(_))));
+    drop(wal);
+    open(dir.path()).expect("released with the WAL");
+}
+
+#[test]
+fn an_io_error_names_the_path_and_operation_and_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    fs::write(&file, "").unwrap();
+    let err = open(&file.join("data")).err().expect("not a directory");
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert!(chain.contains("a-file"), "{chain}");
+    assert!(chain.contains("create directory"), "{chain}");
+    assert_eq!(chain.matches("os error").count(), 1, "{chain}");
+    // A corrupt WAL's chain names the offset once too.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(WAL_FILE_NAME), b"not a wal at all, no").unwrap();
+    let chain = format!("{:#}", anyhow::Error::from(open(dir.path()).err().unwrap()));
+    assert_eq!(chain.matches("no WAL header").count(), 1, "{chain}");
 }
 
 proptest::proptest! {
@@ -193,11 +536,12 @@ proptest::proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_after_valid_records_never_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+    fn arbitrary_bytes_after_valid_frames_never_panic_and_are_a_torn_tail(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64)) {
         let dir = tempfile::tempdir().unwrap();
-        write_history(dir.path());
+        let history = write_history(dir.path());
         let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
         bytes.extend_from_slice(&tail);
-        let _ = decode_records::<String>(&bytes);
+        let decoded = decode_records::<String>(&bytes).unwrap();
+        proptest::prop_assert_eq!(&decoded.hard, &history.last().unwrap().0);
     }
 }

@@ -13,7 +13,7 @@
 
 use raft_impl::core::{HardState, Persist};
 use raft_impl::kv::Command;
-use raft_impl::storage::{decode_records, encode_persist, Durable};
+use raft_impl::storage::{decode_records, encode_batch, encode_persist, Durable, WalHeader};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -69,6 +69,13 @@ impl DiskState {
     }
 }
 
+/// The header of every simulated WAL (a fixed salt keeps runs reproducible byte for byte).
+const SIM_WAL_HEADER: WalHeader = WalHeader {
+    cluster_id: 1,
+    node_id: 0,
+    salt: 0x5eed,
+};
+
 /// A replica's handle on its node's disk (the disk outlives the replica across crashes).
 #[derive(Clone, Debug, Default)]
 pub struct SimDisk(pub Rc<RefCell<DiskState>>);
@@ -91,7 +98,12 @@ impl Durable<Command> for SimDisk {
             return Ok(());
         }
         disk.syncs += 1;
-        let staged = std::mem::take(&mut disk.staged);
+        // One frame per sync, as `Wal::sync` writes it (the header before the first).
+        let written = (disk.durable.len() + disk.cache.len()) as u64;
+        let mut staged = Vec::new();
+        encode_batch(&SIM_WAL_HEADER, written, &disk.staged, &mut staged)
+            .map_err(|e| DiskError(e.to_string()))?;
+        disk.staged.clear();
         if disk.faults.ack_before_fsync {
             disk.cache.extend_from_slice(&staged);
             disk.acked_syncs += 1;

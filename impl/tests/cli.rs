@@ -1,0 +1,260 @@
+//! The command lines' contracts, scripted from outside on loopback: raft-cluster's errors and
+//! its reaction to a node that exits, raft-kv's timeout and missing keys, and logs without
+//! colour codes.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[test]
+fn raft_cluster_errors_name_the_path_and_the_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    fs::write(&file, "").unwrap();
+    // A --dir under a regular file, and a cluster file that cannot be written.
+    let blocked = dir.path().join("blocked");
+    fs::create_dir_all(blocked.join("cluster.toml.partial")).unwrap();
+    let cases = [
+        (
+            file.join("sub"),
+            format!("{}: cannot create directory", file.join("sub").display()),
+            "(os error 20)",
+        ),
+        (
+            blocked.clone(),
+            format!(
+                "cannot write {}",
+                blocked.join("cluster.toml.partial").display()
+            ),
+            "(os error 21)",
+        ),
+    ];
+    for (target, needle, cause) in cases {
+        let out = output_within(
+            Command::new(CLUSTER)
+                .args(["up", "--nodes", "1", "--dir"])
+                .arg(&target)
+                .arg("--node-bin")
+                .arg(NODE),
+            Duration::from_secs(20),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&needle), "lacks {needle:?}: {stderr}");
+        assert_eq!(stderr.matches(cause).count(), 1, "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn raft_cluster_stops_the_other_nodes_and_exits_nonzero_when_a_node_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    // Node 1 will refuse its data directory (not a WAL) and exit 1 at start.
+    fs::create_dir_all(dir.path().join("node-1")).unwrap();
+    fs::write(dir.path().join("node-1").join("raft.wal"), "garbage").unwrap();
+    let out = output_within(
+        Command::new(CLUSTER)
+            .args(["up", "--nodes", "3", "--dir"])
+            .arg(dir.path())
+            .arg("--node-bin")
+            .arg(NODE),
+        Duration::from_secs(30),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let log = dir.path().join("node-1.log");
+    assert!(
+        stderr.contains(&format!(
+            "node 1 exited (exit status: 1); its log is {}",
+            log.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no WAL header"), "{stderr}");
+    // Nobody holds the other nodes' directories any more.
+    for id in [0, 2] {
+        let data = dir.path().join(format!("node-{id}"));
+        raft_impl::storage::DirLock::acquire(&data)
+            .unwrap_or_else(|e| panic!("node {id} still running: {e}"));
+    }
+    // Node logs in files carry no colour codes.
+    for id in 0..3 {
+        let text = fs::read_to_string(dir.path().join(format!("node-{id}.log"))).unwrap();
+        assert!(
+            !text.contains('\x1b'),
+            "ANSI codes in node-{id}.log: {text}"
+        );
+    }
+}
+
+#[test]
+fn raft_cluster_stops_when_a_running_node_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Command::new(CLUSTER)
+        .args(["up", "--nodes", "3", "--dir"])
+        .arg(dir.path())
+        .arg("--node-bin")
+        .arg(NODE)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raft-cluster");
+    let data = |id: u64| dir.path().join(format!("node-{id}"));
+    let started = wait_until(Duration::from_secs(20), || {
+        (0..3).all(|id| lock_pid(&data(id)).is_some())
+    });
+    assert!(started, "the cluster did not start");
+    let victim = lock_pid(&data(2)).unwrap();
+    Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .expect("kill");
+    let status = wait_exit(&mut up, Duration::from_secs(20));
+    let out = up.wait_with_output().expect("output");
+    let stderr = text(&out.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("node 2 exited (signal: 9 (SIGKILL))"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("node-2.log"), "{stderr}");
+    for id in [0, 1] {
+        raft_impl::storage::DirLock::acquire(&data(id))
+            .unwrap_or_else(|e| panic!("node {id} still running: {e}"));
+    }
+}
+
+#[test]
+fn raft_kv_keeps_its_timeout_and_refuses_zero() {
+    // A "node" that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = raft_impl::config::ClusterConfig::new(vec![raft_impl::config::NodeSpec {
+        id: 0,
+        peer_addr: free_addr(),
+        client_addr: addr,
+    }]);
+    let file = dir.path().join("cluster.toml");
+    fs::write(&file, cluster.to_toml()).unwrap();
+    let started = Instant::now();
+    let out = output_within(
+        Command::new(KV)
+            .args(["--timeout-secs", "2", "--cluster"])
+            .arg(&file)
+            .args(["put", "k", "v"]),
+        Duration::from_secs(20),
+    );
+    let elapsed = started.elapsed();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no leader with a quorum"), "{stderr}");
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_millis(2700),
+        "--timeout-secs 2 took {elapsed:?}"
+    );
+    let out = output_within(
+        Command::new(KV)
+            .args(["--timeout-secs", "0", "--cluster"])
+            .arg(&file)
+            .args(["put", "k", "v"]),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--timeout-secs"), "{stderr}");
+    assert!(stderr.contains("at least 1 second"), "{stderr}");
+}
+
+#[test]
+fn raft_kv_get_tells_a_stored_nil_from_a_missing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cluster_file) = write_cluster(dir.path(), 1);
+    let _node = Node::start(
+        0,
+        &cluster_file,
+        &dir.path().join("node-0"),
+        &dir.path().join("node-0.log"),
+    );
+    let put = kv(&cluster_file, &["put", "k", "(nil)"]);
+    assert!(put.status.success(), "{put:?}");
+    let stored = kv(&cluster_file, &["get", "k"]);
+    assert_eq!(stored.status.code(), Some(0), "{stored:?}");
+    assert_eq!(text(&stored.stdout), "(nil)\n");
+    let missing = kv(&cluster_file, &["get", "nothing-here"]);
+    assert_eq!(missing.status.code(), Some(4), "{missing:?}");
+    assert_eq!(text(&missing.stdout), "");
+    assert!(
+        text(&missing.stderr).contains("nothing-here: not set"),
+        "{missing:?}"
+    );
+    let cas = kv(&cluster_file, &["cas", "nothing-here", "x", "y"]);
+    assert_eq!(cas.status.code(), Some(3), "{cas:?}");
+    assert!(text(&cas.stdout).contains("not set"), "{cas:?}");
+    let cas = kv(&cluster_file, &["cas", "k", "x", "y"]);
+    assert!(text(&cas.stdout).contains("\"(nil)\""), "{cas:?}");
+}
+
+/// Runs raft-node under a pseudo-terminal (util-linux `script`) until it exits: it logs
+/// "WAL recovered", then fails to bind its client port, which `taken` holds.
+fn node_on_a_terminal(no_color: Option<&str>) -> Option<String> {
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, cluster_file) = write_cluster(dir.path(), 1);
+    let _taken = TcpListener::bind(cluster.nodes[0].client_addr).unwrap();
+    let node = format!(
+        "{NODE} --id 0 --cluster {} --data-dir {}",
+        cluster_file.display(),
+        dir.path().join("data").display()
+    );
+    let mut command = Command::new("/usr/bin/script");
+    command
+        .args(["-q", "-e", "-c", &node, "/dev/null"])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        command.env("NO_COLOR", v);
+    }
+    let out = output_within(&mut command, Duration::from_secs(20));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("WAL recovered"), "{shown}");
+    Some(shown)
+}
+
+#[test]
+fn colours_only_on_a_terminal_and_never_with_no_color() {
+    let Some(plain) = node_on_a_terminal(None) else {
+        eprintln!("skipped: no /usr/bin/script to make a pseudo-terminal");
+        return;
+    };
+    assert!(plain.contains('\x1b'), "no colours on a terminal: {plain}");
+    let no_color = node_on_a_terminal(Some("1")).unwrap();
+    assert!(
+        !no_color.contains('\x1b'),
+        "colours with NO_COLOR=1: {no_color}"
+    );
+    // And never when stderr is a pipe or a file.
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, cluster_file) = write_cluster(dir.path(), 1);
+    let _taken = TcpListener::bind(cluster.nodes[0].client_addr).unwrap();
+    let out = output_within(
+        &mut node_command(0, &cluster_file, &dir.path().join("data")),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("WAL recovered"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "colours in a pipe: {stderr}");
+}
