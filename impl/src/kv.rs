@@ -37,6 +37,21 @@ pub struct Command {
     pub op: Op,
 }
 
+/// An upper bound on a command's postcard encoding: two varints of at most 10 bytes, the
+/// operation's tag, and each string with a length prefix of at most 10 bytes.
+impl raft_core::Payload for Command {
+    fn payload_bytes(&self) -> usize {
+        let strings: usize = match &self.op {
+            Op::Put { key, value } => 20 + key.len() + value.len(),
+            Op::Get { key } | Op::Delete { key } => 10 + key.len(),
+            Op::Cas { key, expected, new } => {
+                31 + key.len() + expected.as_ref().map_or(0, |e| 10 + e.len()) + new.len()
+            }
+        };
+        21 + strings
+    }
+}
+
 /// What applying an operation produced.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum OpResult {

@@ -11,8 +11,9 @@
 //! - a peer frame is at most [`MAX_FRAME_LEN`] (16 MiB): one AppendEntries carrying one
 //!   maximum-size entry, with every integer field at its largest, needs at most
 //!   `MAX_ENTRY_BYTES + APPEND_ENTRIES_OVERHEAD_BYTES`, far below it (checked at compile time
-//!   and by a test). An AppendEntries batcher that counts bytes must stop adding entries at
-//!   [`MAX_APPEND_BATCH_BYTES`] but always send at least one entry: then every frame fits.
+//!   and by a test). The core batches AppendEntries by bytes (`Config::max_bytes_per_append`,
+//!   set to [`MAX_APPEND_BATCH_BYTES`] by the node) and always sends at least one entry: then
+//!   every frame fits.
 
 use crate::kv::{Command, OpResult};
 use raft_core::{Message, NodeId};

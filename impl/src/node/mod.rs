@@ -117,6 +117,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     // Figure8Unreliable need it).
     let cfg = Config::new(NodeId(options.id), options.cluster.ids())
         .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
+        .with_max_bytes_per_append(crate::wire::MAX_APPEND_BATCH_BYTES)
         .with_fast_backup(true);
     // Locks the data directory first: a second instance stops here, before touching the WAL.
     let identity = WalIdentity {

@@ -4,9 +4,9 @@ use super::error::CoreError;
 use super::message::{RequestVote, RequestVoteResponse};
 use super::rules::Rules;
 use super::server::{Config, Output, Server};
-use super::types::{NodeId, Role};
+use super::types::{NodeId, Payload, Role};
 
-impl<C: Clone> Server<C> {
+impl<C: Clone + Payload> Server<C> {
     /// Followers and candidates: on election timeout, start an election: increment current_term,
     /// vote for self, and send RequestVote to every other server (§5.2).
     pub(crate) fn on_election_timeout<R: Rules>(

@@ -33,7 +33,9 @@ pub use message::{
 };
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server};
-pub use types::{Entry, HardState, Index, NodeId, Role, Term, MAX_TERM};
+pub use types::{
+    Entry, HardState, Index, NodeId, Payload, Role, Term, ENTRY_OVERHEAD_BYTES, MAX_TERM,
+};
 
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,9 @@ use super::error::CoreError;
 use super::message::{AppendEntries, AppendEntriesResponse};
 use super::rules::Rules;
 use super::server::{next_index_after, Config, Output, Server};
-use super::types::{Index, NodeId, Role};
+use super::types::{Index, NodeId, Payload, Role, ENTRY_OVERHEAD_BYTES};
 
-impl<C: Clone> Server<C> {
+impl<C: Clone + Payload> Server<C> {
     /// Leaders: send AppendEntries to every peer, carrying the entries from next_index on
     /// (an empty one is the heartbeat).
     pub(crate) fn on_heartbeat<R: Rules>(
@@ -49,8 +49,8 @@ impl<C: Clone> Server<C> {
     }
 
     /// The AppendEntries for `peer`: the entries from next_index[peer] on, at most
-    /// max_entries_per_append of them (etcd's MaxSizePerMsg, by count), so leader_commit may lie
-    /// beyond the last entry sent.
+    /// max_entries_per_append of them and at most max_bytes_per_append bytes of them, but always
+    /// one (etcd's MaxSizePerMsg), so leader_commit may lie beyond the last entry sent.
     fn append_entries_for<R: Rules>(
         &self,
         cfg: &Config<R>,
@@ -76,12 +76,11 @@ impl<C: Clone> Server<C> {
             term: self.hard.current_term,
             prev_log_index,
             prev_log_term,
-            entries: self
-                .entries_from(prev_log_index + 1)
-                .iter()
-                .take(cfg.max_entries_per_append)
-                .cloned()
-                .collect(),
+            entries: batch(
+                self.entries_from(prev_log_index + 1),
+                cfg.max_entries_per_append,
+                cfg.max_bytes_per_append,
+            ),
             leader_commit: self.commit_index,
         })
     }
@@ -304,4 +303,22 @@ impl<C: Clone> Server<C> {
         }
         Ok(())
     }
+}
+
+/// The longest prefix of `entries` within both limits, and never empty when `entries` is not.
+fn batch<C: Clone + Payload>(
+    entries: &[super::types::Entry<C>],
+    max_entries: usize,
+    max_bytes: usize,
+) -> Vec<super::types::Entry<C>> {
+    let mut bytes = 0usize;
+    let mut taken = Vec::new();
+    for entry in entries.iter().take(max_entries) {
+        bytes = bytes.saturating_add(ENTRY_OVERHEAD_BYTES + entry.command.payload_bytes());
+        if !taken.is_empty() && bytes > max_bytes {
+            break;
+        }
+        taken.push(entry.clone());
+    }
+    taken
 }

@@ -4,7 +4,7 @@
 use super::error::CoreError;
 use super::message::Message;
 use super::rules::{Protocol, Rules};
-use super::types::{Entry, HardState, Index, NodeId, Role, Term, MAX_TERM};
+use super::types::{Entry, HardState, Index, NodeId, Payload, Role, Term, MAX_TERM};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +18,10 @@ pub struct Config<R = Protocol> {
     pub peers: Vec<NodeId>,
     /// Most entries one AppendEntries carries (the rest follow once these are acknowledged).
     pub max_entries_per_append: usize,
+    /// Most bytes of entries one AppendEntries carries (etcd's MaxSizePerMsg), by
+    /// [`Payload::payload_bytes`] plus [`crate::ENTRY_OVERHEAD_BYTES`] per entry; one entry is
+    /// always sent, however large, so a follower can always catch up.
+    pub max_bytes_per_append: usize,
     /// A rejecting follower hints the index before its first entry of the conflicting term
     /// (the §5.3 optimization: one rejected AppendEntries per term, not per entry) instead of
     /// its last log index. Only `next_index` moves on this hint. Off by default (the model's
@@ -37,6 +41,7 @@ impl Config<Protocol> {
             id,
             peers,
             max_entries_per_append: usize::MAX,
+            max_bytes_per_append: usize::MAX,
             fast_backup: false,
             rules: Protocol,
         }
@@ -47,6 +52,13 @@ impl<R: Rules> Config<R> {
     /// The same configuration sending at most `n` (at least 1) entries per AppendEntries.
     pub fn with_max_entries_per_append(mut self, n: usize) -> Self {
         self.max_entries_per_append = n.max(1);
+        self
+    }
+
+    /// The same configuration sending at most `n` bytes of entries per AppendEntries (and
+    /// always at least one entry).
+    pub fn with_max_bytes_per_append(mut self, n: usize) -> Self {
+        self.max_bytes_per_append = n;
         self
     }
 
@@ -62,6 +74,7 @@ impl<R: Rules> Config<R> {
             id: self.id,
             peers: self.peers,
             max_entries_per_append: self.max_entries_per_append,
+            max_bytes_per_append: self.max_bytes_per_append,
             fast_backup: self.fast_backup,
             rules,
         }
@@ -237,7 +250,9 @@ impl<C: Clone> Server<C> {
             _ => &[],
         }
     }
+}
 
+impl<C: Clone + Payload> Server<C> {
     /// Feed one event through the protocol rules. An `Err` is either a refused message (the
     /// server is unchanged) or a violated invariant (the server must stop): see [`CoreError`].
     pub fn handle<R: Rules>(

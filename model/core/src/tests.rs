@@ -479,3 +479,33 @@ fn current_term_never_wraps() {
         }
     );
 }
+
+#[test]
+fn append_entries_are_batched_by_bytes_and_always_carry_one_entry() {
+    // Each u8 command counts 1 + ENTRY_OVERHEAD_BYTES = 11 bytes.
+    let c = cfg(0, 3).with_max_bytes_per_append(25);
+    let mut s = S::restart(
+        &c,
+        HardState {
+            current_term: 1,
+            voted_for: None,
+            log: (1..=5).map(|k| entry(1, k)).collect(),
+        },
+    );
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, receive(1, vote_reply(2, true)));
+    // The follower has nothing: next_index goes back to 1 and the probe carries 2 entries (22
+    // bytes; a third would make 33 > 25).
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
+    match &out.messages[..] {
+        [(_, Message::AppendEntries(ae))] => assert_eq!(ae.entries.len(), 2),
+        other => panic!("expected one AppendEntries, got {other:?}"),
+    }
+    // A limit below one entry still sends one: a follower always catches up.
+    let tiny = cfg(0, 3).with_max_bytes_per_append(1);
+    let out = step(&mut s, &tiny, Event::Resend { to: NodeId(1) });
+    match &out.messages[..] {
+        [(_, Message::AppendEntries(ae))] => assert_eq!(ae.entries.len(), 1),
+        other => panic!("expected one AppendEntries, got {other:?}"),
+    }
+}

@@ -68,3 +68,25 @@ pub enum Role {
     Candidate,
     Leader,
 }
+
+/// What the core needs to know of a command: an upper bound on the bytes it takes inside a
+/// message, for batching AppendEntries by bytes ([`crate::Config::max_bytes_per_append`]).
+pub trait Payload {
+    fn payload_bytes(&self) -> usize;
+}
+
+impl Payload for u8 {
+    fn payload_bytes(&self) -> usize {
+        1
+    }
+}
+
+impl Payload for String {
+    fn payload_bytes(&self) -> usize {
+        // A length prefix (a varint of at most 10 bytes) and the bytes.
+        10 + self.len()
+    }
+}
+
+/// An upper bound on the bytes an entry adds besides its command (its term, a varint).
+pub const ENTRY_OVERHEAD_BYTES: usize = 10;

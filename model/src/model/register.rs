@@ -25,6 +25,12 @@ pub struct Cmd {
     pub op: ClientOp,
 }
 
+impl raft_core::Payload for Cmd {
+    fn payload_bytes(&self) -> usize {
+        3
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ClientReply {
     PutOk,
