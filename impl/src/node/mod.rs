@@ -3,6 +3,7 @@
 //! threads decode frames into inputs for it; one sender thread per peer keeps an outbound
 //! connection (reconnecting with backoff).
 
+mod diagnose;
 mod event_loop;
 mod listen;
 mod peers;

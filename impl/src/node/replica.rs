@@ -113,6 +113,8 @@ pub struct Replica<D, T> {
     trace: Option<Box<dyn TraceSink>>,
     /// Messages the core refused (absurd terms), for a rate-limited log line.
     refused: Refusals,
+    /// Repeated, unmovable AppendEntries rejections, for a rate-limited diagnosis.
+    rejections: super::diagnose::RejectionWatch,
 }
 
 /// Counts refused messages and logs at most one line per [`REFUSAL_LOG_INTERVAL`].
@@ -147,6 +149,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             heartbeat_deadline: now,
             trace: None,
             refused: Refusals::default(),
+            rejections: Default::default(),
         };
         replica.reset_election_timer(now);
         replica
@@ -208,9 +211,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         };
         for input in inputs {
             match input {
-                ReplicaInput::Peer { from, msg } => {
-                    self.step(now, Event::Receive { from, msg }, &mut batch)?;
-                }
+                ReplicaInput::Peer { from, msg } => self.receive(now, from, msg, &mut batch)?,
                 ReplicaInput::PeerConnected(to) => {
                     self.step(now, Event::Resend { to }, &mut batch)?;
                 }
@@ -300,6 +301,65 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         batch.effects.messages.extend(out.messages);
         batch.apply.extend(out.apply);
         Ok(out.propose)
+    }
+
+    /// A peer's message, and what the rejection watch learns from it (both sides).
+    fn receive(
+        &mut self,
+        now: Duration,
+        from: NodeId,
+        msg: Message<Command>,
+        batch: &mut Batch<T>,
+    ) -> Result<(), ReplicaError<D::Error>> {
+        let me = self.cfg.id;
+        let leader_reply = match &msg {
+            Message::AppendEntriesResponse(r)
+                if self.server.role == Role::Leader && r.term == self.server.current_term() =>
+            {
+                let next = self.server.next_index.get(&from).copied();
+                let matched = self.server.match_index.get(&from).copied().unwrap_or(0);
+                Some((r.success, r.match_index, next, matched))
+            }
+            _ => None,
+        };
+        let request = match &msg {
+            Message::AppendEntries(ae) => Some(ae.prev_log_index),
+            _ => None,
+        };
+        let sent_before = batch.effects.messages.len();
+        self.step(now, Event::Receive { from, msg }, batch)?;
+        if let Some((success, reply_index, next, matched)) = leader_reply {
+            let moved = self.server.next_index.get(&from).copied() != next;
+            self.rejections
+                .leader_got(now, me, from, success, moved, matched, reply_index);
+        }
+        if let Some(prev_log_index) = request {
+            let answer = batch.effects.messages[sent_before..]
+                .iter()
+                .rev()
+                .find_map(|(to, m)| match m {
+                    Message::AppendEntriesResponse(r) if *to == from => Some(*r),
+                    _ => None,
+                });
+            if let Some(r) = answer {
+                let last = self.server.last_log_index();
+                self.rejections.follower_answered(
+                    now,
+                    me,
+                    from,
+                    r.term,
+                    prev_log_index,
+                    r.success,
+                    last,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// How many stuck-rejection diagnoses this replica logged (see `diagnose.rs`).
+    pub fn stuck_rejection_reports(&self) -> u64 {
+        self.rejections.reported
     }
 
     fn propose(
