@@ -260,6 +260,10 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
     }
 
     /// Replays record `r` of trace `t` at merged position `pos`; returns the problems found.
+    /// By concern: the event becomes model actions ([`Replay::take_event`]), the messages those
+    /// sent are matched with the record's ([`Replay::match_sent`]), sends nothing will receive
+    /// leave the network ([`Replay::release`]), and the node's state and every Always property
+    /// are checked ([`Replay::check_state`]).
     fn step(
         &mut self,
         pos: usize,
@@ -268,113 +272,145 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
         release: &[((usize, usize), bool)],
     ) -> Result<Vec<String>, String> {
         let record = &self.traces[t][r];
+        let model_sent = match self.take_event(record, r)? {
+            Ok(sent) => sent,
+            Err(problems) => return Ok(problems),
+        };
+        let problems = self.match_sent(pos, record, model_sent);
+        if !problems.is_empty() {
+            return Ok(problems);
+        }
+        self.release(release);
+        Ok(self.check_state(record))
+    }
+
+    /// The record's event as model actions, from the current state: the messages the model sent
+    /// (`Ok(Ok)`), the problems that stop the replay here (`Ok(Err)`), or an error of the run
+    /// itself (`Err`).
+    fn take_event(
+        &mut self,
+        record: &TraceRecord<C>,
+        r: usize,
+    ) -> Result<Result<Vec<Envelope<Msg>>, Vec<String>>, String> {
         let i = record.node.0 as usize;
+        let id = Id::from(i);
         let crashed = self.state.crashed[i];
-        let mut problems = Vec::new();
         let mut model_sent: Vec<Envelope<Msg>> = Vec::new();
         match &record.event {
             TraceEvent::Crash => {
                 if crashed {
-                    problems.push("a crash of a node that is down".into());
-                    return Ok(problems);
+                    return Ok(Err(vec!["a crash of a node that is down".into()]));
                 }
-                self.apply(ActorModelAction::Crash(Id::from(i)));
+                self.apply(ActorModelAction::Crash(id));
+                return Ok(Ok(model_sent));
             }
             TraceEvent::Restart => {
                 if crashed {
-                    self.apply(ActorModelAction::Recover(Id::from(i)));
+                    self.apply(ActorModelAction::Recover(id));
                 } else if r != 0 {
-                    problems.push("a restart without a crash before it".into());
-                    return Ok(problems);
+                    return Ok(Err(vec!["a restart without a crash before it".into()]));
                 }
+                return Ok(Ok(model_sent));
             }
-            event => {
-                if crashed {
-                    problems.push("a step of a node that is down".into());
-                    return Ok(problems);
-                }
-                let id = Id::from(i);
-                match event {
-                    TraceEvent::Receive { from, msg } => {
-                        let src = Id::from(from.0 as usize);
-                        let found = self
-                            .state
-                            .network
-                            .iter_all()
-                            .find(|e| {
-                                e.src == src
-                                    && e.dst == id
-                                    && matches!(e.msg, Msg::Raft(m) if self.commands.message(m).as_ref() == Some(msg))
-                            })
-                            .map(|e| e.to_cloned_msg());
-                        let Some(env) = found else {
-                            problems.push(format!(
-                                "message not in flight: the model's network holds no {} from {from} to {}{}",
-                                describe_msg(msg),
-                                record.node,
-                                if self.duplicating {
-                                    ""
-                                } else {
-                                    " (on this non-duplicating network each message is delivered at most once)"
-                                }
-                            ));
-                            return Ok(problems);
-                        };
-                        let action = ActorModelAction::Deliver {
-                            src: env.src,
-                            dst: env.dst,
-                            msg: env.msg.clone(),
-                        };
-                        match self.act(i, action) {
-                            Some(sent) => model_sent.extend(sent),
-                            // A delivery that changes nothing: the message is consumed all the same.
-                            None => {
-                                if !self.duplicating {
-                                    self.drop_envelope(env);
-                                }
-                            }
-                        }
-                    }
-                    TraceEvent::ElectionTimeout => {
-                        model_sent.extend(
-                            self.act(i, ActorModelAction::Timeout(id, Timer::Election))
-                                .unwrap_or_default(),
-                        );
-                    }
-                    TraceEvent::Resend { to } => {
-                        model_sent.extend(
-                            self.act(i, ActorModelAction::Timeout(id, Timer::Send(*to)))
-                                .unwrap_or_default(),
-                        );
-                    }
-                    TraceEvent::Heartbeat => {}
-                    TraceEvent::Propose { command } => {
-                        let cmd = self.commands.intern(command.clone())?;
-                        let env = self.inject_request(i, cmd);
-                        let action = ActorModelAction::Deliver {
-                            src: env.src,
-                            dst: env.dst,
-                            msg: env.msg.clone(),
-                        };
-                        match self.act(i, action) {
-                            Some(sent) => model_sent.extend(sent),
-                            None => self.drop_envelope(env),
-                        }
-                    }
-                    TraceEvent::Crash | TraceEvent::Restart => unreachable!(),
-                }
-                if !matches!(event, TraceEvent::Resend { .. }) {
-                    for (to, msg) in &record.sent {
-                        if is_request(msg) {
-                            let action = ActorModelAction::Timeout(id, Timer::Send(*to));
-                            model_sent.extend(self.act(i, action).unwrap_or_default());
-                        }
-                    }
+            _ if crashed => return Ok(Err(vec!["a step of a node that is down".into()])),
+            TraceEvent::Receive { from, msg } => match self.deliver(record, *from, msg) {
+                Ok(sent) => model_sent.extend(sent),
+                Err(problem) => return Ok(Err(vec![problem])),
+            },
+            TraceEvent::ElectionTimeout => {
+                let action = ActorModelAction::Timeout(id, Timer::Election);
+                model_sent.extend(self.act(i, action).unwrap_or_default());
+            }
+            TraceEvent::Resend { to } => {
+                let action = ActorModelAction::Timeout(id, Timer::Send(*to));
+                model_sent.extend(self.act(i, action).unwrap_or_default());
+            }
+            TraceEvent::Heartbeat => {}
+            TraceEvent::Propose { command } => {
+                let cmd = self.commands.intern(command.clone())?;
+                let env = self.inject_request(i, cmd);
+                let action = ActorModelAction::Deliver {
+                    src: env.src,
+                    dst: env.dst,
+                    msg: env.msg.clone(),
+                };
+                match self.act(i, action) {
+                    Some(sent) => model_sent.extend(sent),
+                    None => self.drop_envelope(env),
                 }
             }
         }
+        // The model sends requests one peer at a time (see the module documentation).
+        if !matches!(record.event, TraceEvent::Resend { .. }) {
+            for (to, msg) in &record.sent {
+                if is_request(msg) {
+                    let action = ActorModelAction::Timeout(id, Timer::Send(*to));
+                    model_sent.extend(self.act(i, action).unwrap_or_default());
+                }
+            }
+        }
+        Ok(Ok(model_sent))
+    }
 
-        // Messages: the model's Raft messages against the record's, as multisets.
+    /// A received message: it must be in the model's network; delivered, it returns what the
+    /// model sent.
+    fn deliver(
+        &mut self,
+        record: &TraceRecord<C>,
+        from: NodeId,
+        msg: &Message<C>,
+    ) -> Result<Vec<Envelope<Msg>>, String> {
+        let i = record.node.0 as usize;
+        let id = Id::from(i);
+        let src = Id::from(from.0 as usize);
+        let found = self
+            .state
+            .network
+            .iter_all()
+            .find(|e| {
+                e.src == src
+                    && e.dst == id
+                    && matches!(e.msg, Msg::Raft(m) if self.commands.message(m).as_ref() == Some(msg))
+            })
+            .map(|e| e.to_cloned_msg());
+        let Some(env) = found else {
+            return Err(format!(
+                "message not in flight: the model's network holds no {} from {from} to {}{}",
+                describe_msg(msg),
+                record.node,
+                if self.duplicating {
+                    ""
+                } else {
+                    " (on this non-duplicating network each message is delivered at most once)"
+                }
+            ));
+        };
+        let action = ActorModelAction::Deliver {
+            src: env.src,
+            dst: env.dst,
+            msg: env.msg.clone(),
+        };
+        match self.act(i, action) {
+            Some(sent) => Ok(sent),
+            // A delivery that changes nothing: the message is consumed all the same.
+            None => {
+                if !self.duplicating {
+                    self.drop_envelope(env);
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// The model's Raft messages against the record's, as multisets; a matched send is
+    /// remembered as in flight for the receive that will consume it.
+    fn match_sent(
+        &mut self,
+        pos: usize,
+        record: &TraceRecord<C>,
+        model_sent: Vec<Envelope<Msg>>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
         let mut raft: Vec<(Envelope<Msg>, Option<Message<C>>)> = Vec::new();
         for env in model_sent {
             if usize::from(env.dst) >= self.n {
@@ -422,11 +458,11 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 ));
             }
         }
-        if !problems.is_empty() {
-            return Ok(problems);
-        }
+        problems
+    }
 
-        // Sends nothing later receives leave the network (it is lossy).
+    /// Sends nothing later receives leave the network (it is lossy).
+    fn release(&mut self, release: &[((usize, usize), bool)]) {
         for (send, used) in release {
             let Some(env) = self.in_flight.remove(send) else {
                 continue;
@@ -444,8 +480,13 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 self.drop_envelope(env);
             }
         }
+    }
 
-        // The node's state.
+    /// The node's state after the step against the record's, and every Always property on the
+    /// new state.
+    fn check_state(&self, record: &TraceRecord<C>) -> Vec<String> {
+        let i = record.node.0 as usize;
+        let mut problems = Vec::new();
         if !self.state.crashed[i] {
             match &record.state_after {
                 Some(actual) => {
@@ -468,7 +509,7 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 problems.push(format!("property violated: {}", p.name));
             }
         }
-        Ok(problems)
+        problems
     }
 
     fn compare(&self, i: usize, actual: &Server<C>) -> Vec<String> {
