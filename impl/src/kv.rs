@@ -94,14 +94,30 @@ impl StateMachine for KvMap {
 /// The replicated key-value store: the map behind raft-core's exactly-once client sessions
 /// ([`Service`], the same type the model checker's register uses, so the deduplication path the
 /// node relies on is the one the checker explores).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvStore {
     service: Service<KvMap>,
+}
+
+impl Default for KvStore {
+    /// With raft-core's `DEFAULT_MAX_SESSIONS` client sessions at most (the least recently
+    /// used expires).
+    fn default() -> Self {
+        KvStore {
+            service: Service::new(KvMap::default())
+                .with_max_sessions(raft_core::service::DEFAULT_MAX_SESSIONS),
+        }
+    }
 }
 
 impl KvStore {
     pub fn new() -> Self {
         KvStore::default()
+    }
+
+    /// Client sessions kept (at most `raft_core::service::DEFAULT_MAX_SESSIONS`).
+    pub fn session_count(&self) -> usize {
+        self.service.session_count()
     }
 
     /// Applies one committed command. A duplicate of a client's latest request returns the
@@ -160,6 +176,16 @@ mod tests {
             OpResult::StaleRequest { last_seq: 2 }
         );
         assert_eq!(kv.get("k").map(String::as_str), Some("c"));
+    }
+
+    #[test]
+    fn client_sessions_are_bounded() {
+        let mut kv = KvStore::new();
+        let max = raft_core::service::DEFAULT_MAX_SESSIONS as u64;
+        for client in 0..max + 100 {
+            kv.apply(&cmd(client, 1, put("k", "v")));
+        }
+        assert_eq!(kv.session_count() as u64, max);
     }
 
     #[test]

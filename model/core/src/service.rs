@@ -48,14 +48,31 @@ struct Session<R> {
     /// Invariant: the highest sequence number applied for this client.
     last_seq: u64,
     result: R,
+    /// When the session was last used, counted in commands applied (with a session limit).
+    last_used: u64,
 }
 
 /// A state machine with its client sessions (volatile: rebuilt by re-applying the log).
+///
+/// Sessions expire the thesis's §6.3 way, by a count replicated through the log: with a limit
+/// ([`Service::with_max_sessions`]), applying a command of a new client when the limit is
+/// reached drops the session used least recently, counted in applied commands, the same on
+/// every replica. A client whose session expired is a new client to the service: a retry of
+/// its last request would run again, so the limit must be far above the number of clients that
+/// retry at once (the node's default: [`DEFAULT_MAX_SESSIONS`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Service<M: StateMachine> {
     pub machine: M,
     sessions: BTreeMap<u64, Session<M::Output>>,
+    /// With a limit: at most this many sessions. `None`: sessions never expire.
+    max_sessions: Option<usize>,
+    /// With a limit: commands applied so far, and each session's client by its `last_used`.
+    applied: u64,
+    by_use: BTreeMap<u64, u64>,
 }
+
+/// The session limit the node uses.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 
 impl<M: StateMachine + Default> Default for Service<M> {
     fn default() -> Self {
@@ -68,11 +85,25 @@ impl<M: StateMachine> Service<M> {
         Service {
             machine,
             sessions: BTreeMap::new(),
+            max_sessions: None,
+            applied: 0,
+            by_use: BTreeMap::new(),
         }
+    }
+
+    /// The same service keeping at most `max` (at least 1) client sessions.
+    pub fn with_max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = Some(max.max(1));
+        self
     }
 
     /// Applies one committed command of `client` with sequence number `seq`, at most once.
     pub fn apply(&mut self, client: u64, seq: u64, op: &M::Op) -> Applied<M::Output> {
+        let now = self.applied;
+        if self.max_sessions.is_some() {
+            self.applied += 1;
+        }
+        self.touch(client, now);
         if let Some(session) = self.sessions.get(&client) {
             if seq == session.last_seq {
                 return Applied::Duplicate(session.result.clone());
@@ -84,14 +115,48 @@ impl<M: StateMachine> Service<M> {
             }
         }
         let result = self.machine.execute(op);
+        self.expire_for(client);
         self.sessions.insert(
             client,
             Session {
                 last_seq: seq,
                 result: result.clone(),
+                last_used: now,
             },
         );
+        if self.max_sessions.is_some() {
+            self.by_use.insert(now, client);
+        }
         Applied::Executed(result)
+    }
+
+    /// With a limit: `client`'s session was used at `now`.
+    fn touch(&mut self, client: u64, now: u64) {
+        if self.max_sessions.is_none() {
+            return;
+        }
+        if let Some(session) = self.sessions.get_mut(&client) {
+            self.by_use.remove(&session.last_used);
+            session.last_used = now;
+            self.by_use.insert(now, client);
+        }
+    }
+
+    /// With a limit, before a session for a new `client` is made: drop the least recently used
+    /// sessions until there is room.
+    fn expire_for(&mut self, client: u64) {
+        let Some(max) = self.max_sessions else {
+            return;
+        };
+        if self.sessions.contains_key(&client) {
+            return;
+        }
+        while self.sessions.len() >= max {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            self.sessions.remove(&oldest);
+        }
     }
 
     /// The recorded result of `client`'s request `seq`, if it is the latest one applied.
@@ -137,5 +202,27 @@ mod tests {
         assert_eq!(s.machine.0, 16);
         assert_eq!(s.recorded(1, 2), Some(&16));
         assert_eq!(s.recorded(1, 1), None);
+    }
+
+    #[test]
+    fn with_a_limit_the_least_recently_used_session_expires() {
+        let mut s = Service::new(Counter::default()).with_max_sessions(2);
+        s.apply(1, 1, &1);
+        s.apply(2, 1, &1);
+        s.apply(1, 2, &1); // client 1 used again: client 2 is now the oldest
+        s.apply(3, 1, &1); // a new client at the limit: client 2's session expires
+        assert_eq!(s.session_count(), 2);
+        assert_eq!(s.recorded(1, 2), Some(&3));
+        assert_eq!(s.recorded(2, 1), None);
+        assert_eq!(s.recorded(3, 1), Some(&4));
+        // An expired client is a new one: its retry runs again (why the limit must be large).
+        assert_eq!(s.apply(2, 1, &1), Applied::Executed(5));
+        assert_eq!(s.session_count(), 2);
+        // Without a limit nothing expires.
+        let mut u = Service::new(Counter::default());
+        for c in 0..100 {
+            u.apply(c, 1, &1);
+        }
+        assert_eq!(u.session_count(), 100);
     }
 }
