@@ -513,17 +513,10 @@ fn find_leader(addrs: &[SocketAddr], rec: &Recorder) -> Result<Option<usize>, St
 
 /// Stalls (or heals) node `v`'s outbound links (`out`) and inbound links (`inbound`).
 fn stall_node(links: &Links, v: usize, out: bool, inbound: bool, stalled: bool) {
-    for j in 0..links.len() {
-        if out {
-            if let Some(l) = &links[v][j] {
-                l.set_stalled(stalled);
-            }
-        }
-        if inbound {
-            if let Some(l) = &links[j][v] {
-                l.set_stalled(stalled);
-            }
-        }
+    let outbound = links[v].iter().filter(|_| out);
+    let inbound = links.iter().map(|row| &row[v]).filter(|_| inbound);
+    for l in outbound.chain(inbound).flatten() {
+        l.set_stalled(stalled);
     }
 }
 
@@ -605,10 +598,9 @@ fn net_round(
         }
         NetFault::Cut => {
             let v = rng.usize(0..nodes);
-            for j in 0..nodes {
-                for l in [&links[v][j], &links[j][v]].into_iter().flatten() {
-                    l.cut();
-                }
+            let inbound = links.iter().map(|row| &row[v]);
+            for l in links[v].iter().chain(inbound).flatten() {
+                l.cut();
             }
             net.cut_rounds += 1;
         }
