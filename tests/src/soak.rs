@@ -765,6 +765,9 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     net.bytes = bytes;
     figures.net = net;
     drop(cluster);
+    if let Some(t) = &options.trace_dir {
+        cut_torn_trace_tails(&t.join(format!("trial-{n}")), n)?;
+    }
     let history = rec.history.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = history.check() {
         figures.violation = Some(e);
@@ -780,6 +783,33 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         eprintln!("trial {n}: data and node logs kept in {}", keep.display());
     }
     Ok(figures)
+}
+
+/// The trial ends with a SIGKILL of every node, which may land in the middle of a trace
+/// record's write (one `write` of a large record can be cut at a page). A restarted node cuts
+/// such a torn last line itself (`raft_impl::trace::open_node_trace`: whole lines only); after
+/// the last kill nothing restarts, so the soak cuts it the same way, and says so.
+fn cut_torn_trace_tails(dir: &Path, n: u32) -> Result<(), String> {
+    for id in 0..NODES {
+        let path = dir.join(format!("node-{id}.jsonl"));
+        let Ok(bytes) = fs::read(&path) else {
+            continue;
+        };
+        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if keep < bytes.len() {
+            let file = File::options()
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            file.set_len(keep as u64)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!(
+                "trial {n}: node {id}'s trace ended in a record torn by the final SIGKILL ({} bytes); cut, as a restart would",
+                bytes.len() - keep
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs the trials; prints one line per trial to stderr.
