@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod history_export;
 pub mod lab;
 pub mod linearizability;
+pub mod netfault;
 pub mod seeds;
 pub mod sim;
 pub mod soak;

@@ -4,8 +4,18 @@
 //! acknowledged write must read back, and the whole history (wall-clock timestamps) must be
 //! linearizable (stateright's `LinearizabilityTester`, per key; a timed-out operation is
 //! indefinite, Jepsen style).
+//!
+//! With network faults (`SoakOptions::net_faults`, the default of `raft-tests soak`), every
+//! node's connections to each other node go through a loopback proxy of [`crate::netfault`]
+//! (one per ordered pair; node i's own cluster file names the proxies i → j as its peers'
+//! addresses), and the nemesis's rounds are SIGKILLs or network faults: partitions (the
+//! leader isolated both ways or unable to send, a random node isolated, the leader unable to
+//! hear, one random direction), connection cuts, flaky links and background delays. See
+//! [`net_round`].
 
 use crate::linearizability::History;
+use crate::netfault::{LinkControl, Proxy};
+use raft_impl::auth::ClusterSecret;
 use raft_impl::client::Client;
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::kv::{Op, OpResult};
@@ -36,6 +46,50 @@ pub struct SoakOptions {
     /// Each trial's client history is written to `history_dir/soak-<seed>-trial-<n>.json`
     /// (`history_export`'s format), for `raft-tests porcupine --include`.
     pub history_dir: Option<PathBuf>,
+    /// Peer connections through fault-injecting proxies, and network-fault rounds in the
+    /// nemesis (see the module's doc).
+    pub net_faults: bool,
+}
+
+/// What the network nemesis did (all zero without network faults).
+#[derive(Debug, Default, Clone)]
+pub struct NetFigures {
+    /// Partitions cutting both directions between a node and the others.
+    pub two_way: u64,
+    /// Partitions cutting one direction only (a node cannot send, or cannot hear, or one link).
+    pub one_way: u64,
+    /// Partitions of the leader (found by a read just before): isolated, or unable to send.
+    pub leader_isolations: u64,
+    /// Leader partitions during which another node committed a read (a new leader was elected
+    /// and served on the majority side).
+    pub new_leaders: u64,
+    /// Rounds that cut every open peer connection of a node.
+    pub cut_rounds: u64,
+    /// Rounds with flaky links (each chunk closes its connection with some probability).
+    pub flaky_rounds: u64,
+    /// Rounds that changed the background delays.
+    pub delay_rounds: u64,
+    /// Peer connections made through the proxies.
+    pub connections: u64,
+    /// Of those, closed by a fault.
+    pub cuts: u64,
+    /// Bytes the proxies forwarded.
+    pub bytes: u64,
+}
+
+impl NetFigures {
+    fn add(&mut self, o: &NetFigures) {
+        self.two_way += o.two_way;
+        self.one_way += o.one_way;
+        self.leader_isolations += o.leader_isolations;
+        self.new_leaders += o.new_leaders;
+        self.cut_rounds += o.cut_rounds;
+        self.flaky_rounds += o.flaky_rounds;
+        self.delay_rounds += o.delay_rounds;
+        self.connections += o.connections;
+        self.cuts += o.cuts;
+        self.bytes += o.bytes;
+    }
 }
 
 /// Figures of all trials.
@@ -53,6 +107,7 @@ pub struct SoakSummary {
     pub violations: u64,
     pub failures: Vec<String>,
     pub seconds: f64,
+    pub net: NetFigures,
 }
 
 impl SoakSummary {
@@ -78,6 +133,27 @@ impl SoakSummary {
             self.failures.len(),
             self.seconds
         );
+        if o.net_faults {
+            let n = &self.net;
+            s.push_str(&format!(
+                "\n| network faults | partitions (two-way / one-way) | leader partitions | new leader during them | cut rounds | flaky rounds | delay rounds | peer connections (cut by faults) | bytes forwarded |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+                 | proxies on | {} ({} / {}) | {} | {} | {} | {} | {} | {} ({}) | {} |\n",
+                n.two_way + n.one_way,
+                n.two_way,
+                n.one_way,
+                n.leader_isolations,
+                n.new_leaders,
+                n.cut_rounds,
+                n.flaky_rounds,
+                n.delay_rounds,
+                n.connections,
+                n.cuts,
+                n.bytes
+            ));
+        } else {
+            s.push_str("\nnetwork faults: off (nodes connected directly)\n");
+        }
         s.push_str(&format!("\nseed: {}\n", o.seed));
         for f in &self.failures {
             s.push_str(&format!("\n- {f}"));
@@ -93,18 +169,28 @@ fn free_addr() -> std::io::Result<SocketAddr> {
 struct Cluster {
     dir: PathBuf,
     cluster: ClusterConfig,
-    cluster_file: PathBuf,
+    /// Node i's cluster file (the same file for all without proxies).
+    cluster_files: Vec<PathBuf>,
     node_bin: PathBuf,
     nodes: Vec<Option<Child>>,
     trace_dir: Option<PathBuf>,
+    /// `proxies[i][j]`: node i's connections to node j (none on the diagonal, none at all
+    /// without network faults).
+    proxies: Vec<Vec<Option<Proxy>>>,
 }
 
 impl Cluster {
-    fn start(dir: &Path, node_bin: &Path, trace_dir: Option<PathBuf>) -> Result<Self, String> {
+    fn start(
+        dir: &Path,
+        node_bin: &Path,
+        trace_dir: Option<PathBuf>,
+        net_faults: bool,
+    ) -> Result<Self, String> {
         if let Some(t) = &trace_dir {
             fs::create_dir_all(t).map_err(|e| format!("{}: {e}", t.display()))?;
             // The real node: fast backup, 256 entries per AppendEntries; TCP neither
-            // duplicates nor replays frames.
+            // duplicates nor replays frames, and nor does the proxy (its cuts lose frames,
+            // which a lossy network may).
             let info = raft_model::conform::RunInfo::default();
             let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
             fs::write(t.join("run.json"), json).map_err(|e| e.to_string())?;
@@ -117,21 +203,71 @@ impl Cluster {
                 client_addr: free_addr().map_err(|e| e.to_string())?,
             });
         }
-        let cluster = ClusterConfig::new(nodes);
-        let cluster_file = dir.join("cluster.toml");
-        fs::write(&cluster_file, cluster.to_toml()).map_err(|e| e.to_string())?;
+        // Peers authenticate (the HMAC handshake passes through the proxies unchanged).
+        ClusterSecret::create(&dir.join("cluster.secret")).map_err(|e| e.to_string())?;
+        let mut cluster = ClusterConfig::new(nodes);
+        cluster.secret_file = Some(PathBuf::from("cluster.secret"));
+        let mut proxies: Vec<Vec<Option<Proxy>>> = Vec::new();
+        let mut cluster_files = Vec::new();
+        for i in 0..NODES as usize {
+            let mut row = Vec::new();
+            let mut own = cluster.clone();
+            for j in 0..NODES as usize {
+                if i == j || !net_faults {
+                    row.push(None);
+                    continue;
+                }
+                let proxy = Proxy::start(cluster.nodes[j].peer_addr)
+                    .map_err(|e| format!("proxy {i} -> {j}: {e}"))?;
+                own.nodes[j].peer_addr = proxy.addr();
+                row.push(Some(proxy));
+            }
+            proxies.push(row);
+            let file = if net_faults {
+                dir.join(format!("cluster-{i}.toml"))
+            } else {
+                dir.join("cluster.toml")
+            };
+            fs::write(&file, own.to_toml()).map_err(|e| format!("{}: {e}", file.display()))?;
+            cluster_files.push(file);
+        }
         let mut c = Cluster {
             dir: dir.to_path_buf(),
             cluster,
-            cluster_file,
+            cluster_files,
             node_bin: node_bin.to_path_buf(),
             nodes: (0..NODES).map(|_| None).collect(),
             trace_dir,
+            proxies,
         };
         for id in 0..NODES {
             c.start_node(id)?;
         }
         Ok(c)
+    }
+
+    /// The controls of every proxy: `links[i][j]` for node i's messages to node j.
+    fn links(&self) -> Vec<Vec<Option<Arc<LinkControl>>>> {
+        self.proxies
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|p| p.as_ref().map(|p| Arc::clone(p.control())))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The proxies' figures so far (connections, cut connections, bytes).
+    fn proxy_figures(&self) -> (u64, u64, u64) {
+        let mut f = (0, 0, 0);
+        for p in self.proxies.iter().flatten().flatten() {
+            let s = p.stats();
+            f.0 += s.connections.load(Ordering::Relaxed);
+            f.1 += s.cuts.load(Ordering::Relaxed);
+            f.2 += s.bytes_forward.load(Ordering::Relaxed) + s.bytes_back.load(Ordering::Relaxed);
+        }
+        f
     }
 
     fn start_node(&mut self, id: u64) -> Result<(), String> {
@@ -146,7 +282,7 @@ impl Cluster {
         }
         let child = command
             .args(["--id", &id.to_string(), "--cluster"])
-            .arg(&self.cluster_file)
+            .arg(&self.cluster_files[id as usize])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{id}")))
             .env("RUST_LOG", "warn")
@@ -197,11 +333,22 @@ impl Recorder {
     /// Runs `op` as logical thread `thread`, recording its invocation and (if it has a definite
     /// outcome) its return. `None`: indefinite.
     fn run(&self, client: &mut Client, thread: u64, op: Op) -> Result<Option<OpResult>, String> {
+        self.run_for(client, thread, op, OP_TIMEOUT)
+    }
+
+    /// `run` with another client timeout.
+    fn run_for(
+        &self,
+        client: &mut Client,
+        thread: u64,
+        op: Op,
+        timeout: Duration,
+    ) -> Result<Option<OpResult>, String> {
         {
             let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
             h.invoke(thread, self.start.elapsed(), &op)?;
         }
-        match client.execute(op, OP_TIMEOUT) {
+        match client.execute(op, timeout) {
             Ok(result) => {
                 let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
                 h.ret(thread, self.start.elapsed(), result.clone());
@@ -305,6 +452,182 @@ struct TrialFigures {
     indefinite: u64,
     lost: Vec<String>,
     violation: Option<String>,
+    net: NetFigures,
+}
+
+/// One round of the network nemesis.
+#[derive(Clone, Copy, Debug)]
+enum NetFault {
+    /// The leader can neither send nor hear (its links both ways stalled).
+    IsolateLeader,
+    /// The leader's messages reach nobody; it still hears the others (who elect a new leader,
+    /// whose messages make it step down).
+    LeaderCannotSend,
+    /// Nobody's messages reach the leader; its own still go out (its heartbeats keep the
+    /// followers from an election, and nothing commits until the heal).
+    LeaderCannotHear,
+    /// A random node isolated both ways.
+    IsolateNode,
+    /// One random direction i ↛ j.
+    OneLink,
+    /// Every open peer connection of a random node closed at once (they reconnect).
+    Cut,
+    /// Every link flaky for a while (each chunk closes its connection with 2–20%).
+    Flaky,
+    /// Background delays: cleared, or 1–60 ms on each link with probability 1/2 (they stay
+    /// until the next delay round or the end of the trial, across kills and partitions).
+    Delay,
+}
+
+impl NetFault {
+    const LEADER: [NetFault; 2] = [NetFault::IsolateLeader, NetFault::LeaderCannotSend];
+    const ALL: [NetFault; 8] = [
+        NetFault::IsolateLeader,
+        NetFault::LeaderCannotSend,
+        NetFault::LeaderCannotHear,
+        NetFault::IsolateNode,
+        NetFault::OneLink,
+        NetFault::Cut,
+        NetFault::Flaky,
+        NetFault::Delay,
+    ];
+}
+
+type Links = Vec<Vec<Option<Arc<LinkControl>>>>;
+
+/// The node that answers a read now (a read goes through the log, so it is the leader, as of
+/// a moment ago), or none within a second. The read is recorded like any other.
+fn find_leader(addrs: &[SocketAddr], rec: &Recorder) -> Result<Option<usize>, String> {
+    let mut client = Client::new(addrs.to_vec());
+    let get = Op::Get { key: "s0".into() };
+    if rec
+        .run_for(&mut client, rec.thread(), get, Duration::from_secs(1))?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    Ok(client
+        .leader()
+        .and_then(|a| addrs.iter().position(|&b| b == a)))
+}
+
+/// Stalls (or heals) node `v`'s outbound links (`out`) and inbound links (`inbound`).
+fn stall_node(links: &Links, v: usize, out: bool, inbound: bool, stalled: bool) {
+    let outbound = links[v].iter().filter(|_| out);
+    let inbound = links.iter().map(|row| &row[v]).filter(|_| inbound);
+    for l in outbound.chain(inbound).flatten() {
+        l.set_stalled(stalled);
+    }
+}
+
+/// Applies `kind`, holds it (0.6–1.8 s) and heals it (a delay round stays in place).
+fn net_round(
+    kind: NetFault,
+    links: &Links,
+    addrs: &[SocketAddr],
+    rec: &Recorder,
+    rng: &mut fastrand::Rng,
+    net: &mut NetFigures,
+) -> Result<(), String> {
+    let nodes = links.len();
+    let all = || links.iter().flatten().flatten();
+    let hold = Duration::from_millis(rng.u64(600..1500));
+    match kind {
+        NetFault::IsolateLeader | NetFault::LeaderCannotSend | NetFault::LeaderCannotHear => {
+            let leader = find_leader(addrs, rec)?;
+            let victim = leader.unwrap_or_else(|| rng.usize(0..nodes));
+            let hold = Duration::from_millis(rng.u64(1000..1800));
+            let out = !matches!(kind, NetFault::LeaderCannotHear);
+            let inbound = !matches!(kind, NetFault::LeaderCannotSend);
+            let start = Instant::now();
+            stall_node(links, victim, out, inbound, true);
+            if out && inbound {
+                net.two_way += 1;
+            } else {
+                net.one_way += 1;
+            }
+            if leader.is_some() && out {
+                net.leader_isolations += 1;
+                // Does the majority side elect a new leader and serve? Reads through the
+                // other nodes only (a hint may still lead to the old leader, which cannot
+                // commit: its messages reach nobody).
+                let others: Vec<SocketAddr> = (0..nodes)
+                    .filter(|&j| j != victim)
+                    .map(|j| addrs[j])
+                    .collect();
+                thread::sleep(Duration::from_millis(300));
+                let mut served = false;
+                let mut probes = 0;
+                while !served && probes < 20 && start.elapsed() + Duration::from_millis(100) < hold
+                {
+                    probes += 1;
+                    let left = hold.saturating_sub(start.elapsed());
+                    let mut client = Client::new(others.clone());
+                    let get = Op::Get { key: "s0".into() };
+                    let timeout = left.min(Duration::from_millis(700));
+                    if rec
+                        .run_for(&mut client, rec.thread(), get, timeout)?
+                        .is_some()
+                    {
+                        served = client.leader().is_some_and(|a| a != addrs[victim]);
+                    }
+                }
+                if served {
+                    net.new_leaders += 1;
+                }
+            }
+            thread::sleep(hold.saturating_sub(start.elapsed()));
+            stall_node(links, victim, out, inbound, false);
+        }
+        NetFault::IsolateNode => {
+            let v = rng.usize(0..nodes);
+            stall_node(links, v, true, true, true);
+            net.two_way += 1;
+            thread::sleep(hold);
+            stall_node(links, v, true, true, false);
+        }
+        NetFault::OneLink => {
+            let i = rng.usize(0..nodes);
+            let j = (i + rng.usize(1..nodes)) % nodes;
+            if let Some(l) = &links[i][j] {
+                l.set_stalled(true);
+                net.one_way += 1;
+                thread::sleep(hold);
+                l.set_stalled(false);
+            }
+        }
+        NetFault::Cut => {
+            let v = rng.usize(0..nodes);
+            let inbound = links.iter().map(|row| &row[v]);
+            for l in links[v].iter().chain(inbound).flatten() {
+                l.cut();
+            }
+            net.cut_rounds += 1;
+        }
+        NetFault::Flaky => {
+            for l in all() {
+                l.set_cut_per_mille(rng.u64(20..200));
+            }
+            net.flaky_rounds += 1;
+            thread::sleep(hold);
+            for l in all() {
+                l.set_cut_per_mille(0);
+            }
+        }
+        NetFault::Delay => {
+            let clear = rng.bool();
+            for l in all() {
+                let ms = if clear || rng.bool() {
+                    0
+                } else {
+                    rng.u64(1..60)
+                };
+                l.set_delay(Duration::from_millis(ms));
+            }
+            net.delay_rounds += 1;
+        }
+    }
+    Ok(())
 }
 
 fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<TrialFigures, String> {
@@ -317,6 +640,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         dir.path(),
         &options.node_bin,
         trace_dir,
+        options.net_faults,
     )?));
     let addrs = cluster
         .lock()
@@ -328,6 +652,8 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         history: Mutex::new(History::default()),
         next_thread: Mutex::new(0),
     };
+    let links = cluster.lock().map_err(|_| "poisoned")?.links();
+    let mut net = NetFigures::default();
     let stop = AtomicBool::new(false);
     let mut kills = 0u64;
     let seeds: Vec<u64> = (0..CLIENTS).map(|_| rng.u64(..)).collect();
@@ -339,10 +665,25 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
             })
             .collect();
         // The nemesis: SIGKILL a random node at random times, restart it a little later; one
-        // time in six, SIGKILL every node at once (all must recover from their WALs).
+        // time in six, SIGKILL every node at once (all must recover from their WALs). With
+        // network faults, a round is a network fault instead six times in ten, and always the
+        // first round of a trial (a leader partition).
         let end = Instant::now() + options.load;
+        let mut round = 0u32;
         while Instant::now() < end {
             thread::sleep(Duration::from_millis(rng.u64(200..900)));
+            round += 1;
+            if options.net_faults && (round == 1 || rng.u32(0..10) < 6) {
+                let kind = if round == 1 {
+                    NetFault::LEADER[rng.usize(0..NetFault::LEADER.len())]
+                } else {
+                    NetFault::ALL[rng.usize(0..NetFault::ALL.len())]
+                };
+                if let Err(e) = net_round(kind, &links, &addrs, &rec, rng, &mut net) {
+                    eprintln!("trial {n}: network fault {kind:?}: {e}");
+                }
+                continue;
+            }
             let victims: Vec<u64> = if rng.u32(0..6) == 0 {
                 (0..NODES).collect()
             } else {
@@ -363,6 +704,10 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
                 }
             }
         }
+        // The network is whole again for the final reads.
+        for l in links.iter().flatten().flatten() {
+            l.heal();
+        }
         stop.store(true, Ordering::Relaxed);
         handles
             .into_iter()
@@ -380,6 +725,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         indefinite: 0,
         lost: Vec::new(),
         violation: None,
+        net: NetFigures::default(),
     };
     let mut acked = Vec::new();
     for r in results {
@@ -413,7 +759,15 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
                 .push(format!("{key}={value} acknowledged, read back {got:?}"));
         }
     }
+    let (connections, cuts, bytes) = cluster.lock().map_err(|_| "poisoned")?.proxy_figures();
+    net.connections = connections;
+    net.cuts = cuts;
+    net.bytes = bytes;
+    figures.net = net;
     drop(cluster);
+    if let Some(t) = &options.trace_dir {
+        cut_torn_trace_tails(&t.join(format!("trial-{n}")), n)?;
+    }
     let history = rec.history.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Err(e) = history.check() {
         figures.violation = Some(e);
@@ -429,6 +783,33 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         eprintln!("trial {n}: data and node logs kept in {}", keep.display());
     }
     Ok(figures)
+}
+
+/// The trial ends with a SIGKILL of every node, which may land in the middle of a trace
+/// record's write (one `write` of a large record can be cut at a page). A restarted node cuts
+/// such a torn last line itself (`raft_impl::trace::open_node_trace`: whole lines only); after
+/// the last kill nothing restarts, so the soak cuts it the same way, and says so.
+fn cut_torn_trace_tails(dir: &Path, n: u32) -> Result<(), String> {
+    for id in 0..NODES {
+        let path = dir.join(format!("node-{id}.jsonl"));
+        let Ok(bytes) = fs::read(&path) else {
+            continue;
+        };
+        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if keep < bytes.len() {
+            let file = File::options()
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            file.set_len(keep as u64)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!(
+                "trial {n}: node {id}'s trace ended in a record torn by the final SIGKILL ({} bytes); cut, as a restart would",
+                bytes.len() - keep
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs the trials; prints one line per trial to stderr.
@@ -447,11 +828,15 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
                 s.acked_shared_writes += f.acked_shared;
                 s.indefinite += f.indefinite;
                 s.lost += f.lost.len() as u64;
+                s.net.add(&f.net);
                 eprintln!(
-                    "trial {n}/{}: {} ops, {} kills, {} + {} acknowledged writes, {} indefinite, {} lost, {} in {:.1} s",
+                    "trial {n}/{}: {} ops, {} kills, {} partitions ({} of the leader, {} with a new leader), {} + {} acknowledged writes, {} indefinite, {} lost, {} in {:.1} s",
                     options.trials,
                     f.ops,
                     f.kills,
+                    f.net.two_way + f.net.one_way,
+                    f.net.leader_isolations,
+                    f.net.new_leaders,
                     f.acked_unique,
                     f.acked_shared,
                     f.indefinite,
@@ -472,6 +857,26 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
                 s.trials += 1;
                 s.failures.push(format!("trial {n}: {e}"));
             }
+        }
+    }
+    if options.net_faults {
+        // The faults must have had an effect: a proxy that forwards nothing, or a stall that
+        // lets bytes through (the isolated leader would keep its quorum, and the other nodes
+        // would hint at it), fails the soak.
+        let n = &s.net;
+        if n.bytes == 0 {
+            s.failures
+                .push("network faults: the proxies forwarded nothing".into());
+        }
+        if n.leader_isolations == 0 {
+            s.failures.push(
+                "network faults: no leader was partitioned (no leader found by a read)".into(),
+            );
+        } else if n.new_leaders == 0 {
+            s.failures.push(format!(
+                "network faults: in none of {} leader partitions did another node commit",
+                n.leader_isolations
+            ));
         }
     }
     s.seconds = started.elapsed().as_secs_f64();

@@ -7,7 +7,9 @@
 //! - `raft-tests soak --trials 100`: the process-level soak (3 `raft-node` processes, write
 //!   load, SIGKILL and restart at random times; every acknowledged write must be present and
 //!   the history linearizable). `--history-dir DIR` writes each trial's client history as JSON
-//!   (for `raft-tests porcupine --include DIR`).
+//!   (for `raft-tests porcupine --include DIR`). Network faults are on unless
+//!   `--no-net-faults`: peer connections go through loopback proxies, and the nemesis also
+//!   partitions (one-way and two-way, the leader included), delays and cuts connections.
 //!
 //! - `raft-tests conform-traces --seeds 50 --out DIR [--ack-before-fsync | --stale-restore |
 //!   --replay-frames]`: traced simulator runs of the conformance scenario (crashes, 10% loss,
@@ -136,6 +138,11 @@ enum Cmd {
         /// (for `raft-tests porcupine --include DIR`).
         #[arg(long)]
         history_dir: Option<PathBuf>,
+        /// No network faults: nodes connect to each other directly (only SIGKILLs). By
+        /// default every peer connection goes through a loopback proxy that the soak uses to
+        /// partition (one-way and two-way, the leader included), delay and cut connections.
+        #[arg(long)]
+        no_net_faults: bool,
     },
 }
 
@@ -246,6 +253,7 @@ fn main() -> ExitCode {
             report,
             trace_dir,
             history_dir,
+            no_net_faults,
         } => {
             let node_bin = match node_bin.or_else(default_node_bin) {
                 Some(p) if p.is_file() => p,
@@ -272,6 +280,7 @@ fn main() -> ExitCode {
                 seed: seed.unwrap_or_else(|| fastrand::u64(..)),
                 trace_dir,
                 history_dir,
+                net_faults: !no_net_faults,
             };
             match soak::run(&options) {
                 Ok(summary) => {
