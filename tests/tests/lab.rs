@@ -20,6 +20,35 @@ macro_rules! lab_tests {
 // The one list of the suite (tests/src/suite/mod.rs).
 raft_tests::for_each_lab_test!(lab_tests);
 
+/// Every test function of the suite's files is in the list (so none is silently left out).
+#[test]
+fn every_suite_function_is_listed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/suite");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("pub fn ") else {
+                continue;
+            };
+            if let Some((name, sig)) = rest.split_once('(') {
+                if sig.starts_with("p: &Params) -> LabResult") {
+                    found += 1;
+                    assert!(
+                        suite::find(name).is_some(),
+                        "{name} is not in for_each_lab_test!"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        suite::SUITE.len(),
+        "every listed test is a suite function"
+    );
+}
+
 mod broken_runtime {
     //! A deliberately broken runtime must be caught: the simulator's fake disk acknowledges
     //! `sync` before the data is durable (`DiskFaults::ack_before_fsync`; the switch lives in the

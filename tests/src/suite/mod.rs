@@ -51,6 +51,7 @@ macro_rules! for_each_lab_test {
             unreliable_churn,
             linearizable_kv_partitions,
             linearizable_kv_crashes,
+            linearizable_kv_power_failures,
         );
     };
 }
