@@ -243,15 +243,10 @@ fn fuzz(paths: &Paths, t: &Target, o: &Options) -> Result<Value, String> {
         .env("RAFT_FUZZ_ALLOC_STATS", &stats_file)
         .stdout(Stdio::null())
         .stderr(log_file);
-    eprintln!(
-        "raft-fuzz: {} ({} seeds; {}{})",
-        t.name,
-        seeds.len(),
-        o.runs.map(|r| format!("{r} runs")).unwrap_or_default(),
-        o.seconds
-            .map(|s| format!(" at most {s} s"))
-            .unwrap_or_default()
-    );
+    let mut limits = vec![format!("{} seeds", seeds.len())];
+    limits.extend(o.runs.map(|r| format!("{r} runs")));
+    limits.extend(o.seconds.map(|s| format!("at most {s} s")));
+    eprintln!("raft-fuzz: {} ({})", t.name, limits.join(", "));
     let start = Instant::now();
     let status = cmd
         .status()
