@@ -346,10 +346,13 @@ fn markdown(report: &Value) -> String {
          \"Fuzzing the decoders\" in the top-level README.\n\n",
     );
     md.push_str(&format!(
-        "- command: `{}`\n- tool: {}\n- rustc: {}\n- date (UTC): {}\n- allocation bound: no \
+        "- command: `{}` (each target runs until `--runs` inputs or `--seconds`, whichever \
+         comes first; targets done: {} of {})\n- tool: {}\n- rustc: {}\n- date (UTC): {}\n- allocation bound: no \
          input may hold more than {} bytes (`MAX_FRAME_LEN` + 1 MiB) live at once, nor \
          allocate one block larger (counting global allocator)\n- result: {}\n\n",
         report["command"].as_str().unwrap_or(""),
+        report["targets_done"],
+        report["targets_selected"],
         report["tool"].as_str().unwrap_or(""),
         report["rustc"].as_str().unwrap_or(""),
         report["date"].as_str().unwrap_or(""),
@@ -392,18 +395,14 @@ fn markdown(report: &Value) -> String {
     md
 }
 
-fn run(args: &[String]) -> Result<bool, String> {
-    let o = parse_options(args)?;
-    let paths = Paths::new()?;
-    let targets = selected(&o.only)?;
-    if !o.no_build {
-        build(&paths, &targets)?;
-    }
-    let mut results = Vec::new();
-    for t in &targets {
-        results.push(fuzz(&paths, t, &o)?);
-    }
-    let ok = results.iter().all(|r| r["ok"].as_bool() == Some(true));
+fn write_report(
+    paths: &Paths,
+    args: &[String],
+    o: &Options,
+    results: &[Value],
+    ok: bool,
+    selected: usize,
+) -> Result<(), String> {
     let report = json!({
         "command": format!("raft-fuzz run {}", args.join(" ")),
         "tool": format!(
@@ -414,6 +413,8 @@ fn run(args: &[String]) -> Result<bool, String> {
         "date": command_output("date", &["-u", "+%Y-%m-%d %H:%M"]),
         "alloc_limit_bytes": LIMIT,
         "ok": ok,
+        "targets_selected": selected,
+        "targets_done": results.len(),
         "targets": results,
     });
     if let Some(path) = &o.json {
@@ -422,6 +423,24 @@ fn run(args: &[String]) -> Result<bool, String> {
     }
     if let Some(path) = &o.md {
         std::fs::write(path, markdown(&report)).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result<bool, String> {
+    let o = parse_options(args)?;
+    let paths = Paths::new()?;
+    let targets = selected(&o.only)?;
+    if !o.no_build {
+        build(&paths, &targets)?;
+    }
+    let mut results = Vec::new();
+    let mut ok = true;
+    for t in &targets {
+        results.push(fuzz(&paths, t, &o)?);
+        ok = results.iter().all(|r| r["ok"].as_bool() == Some(true));
+        // Written after every target, so that a run cut short keeps what it measured.
+        write_report(&paths, args, &o, &results, ok, targets.len())?;
     }
     Ok(ok)
 }
