@@ -6,7 +6,7 @@
 //! raft-fuzz list
 //! raft-fuzz build
 //! raft-fuzz run [--runs N] [--seconds S] [--only T1,T2] [--keep-corpus] [--no-build]
-//!               [--json FILE] [--md FILE]
+//!               [--jobs J] [--json FILE] [--md FILE]
 //! ```
 //!
 //! `run` stops at the first crash of a target (libFuzzer's default), keeps the crashing input
@@ -17,6 +17,8 @@ use raft_fuzz::{alloc::LIMIT, Target, TARGETS};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::Instant;
 
 const SANCOV_FLAGS: &[&str] = &[
@@ -114,6 +116,7 @@ struct Options {
     only: Option<Vec<String>>,
     keep_corpus: bool,
     no_build: bool,
+    jobs: usize,
     json: Option<PathBuf>,
     md: Option<PathBuf>,
 }
@@ -125,6 +128,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         only: None,
         keep_corpus: false,
         no_build: false,
+        jobs: 1,
         json: None,
         md: None,
     };
@@ -141,6 +145,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 o.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
             }
             "--only" => o.only = Some(value()?.split(',').map(str::to_string).collect()),
+            "--jobs" => o.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
             "--keep-corpus" => o.keep_corpus = true,
             "--no-build" => o.no_build = true,
             "--json" => o.json = Some(value()?.into()),
@@ -434,14 +439,37 @@ fn run(args: &[String]) -> Result<bool, String> {
     if !o.no_build {
         build(&paths, &targets)?;
     }
-    let mut results = Vec::new();
-    let mut ok = true;
-    for t in &targets {
-        results.push(fuzz(&paths, t, &o)?);
-        ok = results.iter().all(|r| r["ok"].as_bool() == Some(true));
-        // Written after every target, so that a run cut short keeps what it measured.
-        write_report(&paths, args, &o, &results, ok, targets.len())?;
+    // Targets run `--jobs` at a time; the report is written after every target, so that a run
+    // cut short keeps what it measured.
+    let done: Mutex<Vec<Option<Value>>> = Mutex::new(vec![None; targets.len()]);
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..o.jobs.clamp(1, targets.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Relaxed);
+                let Some(t) = targets.get(i) else { break };
+                let outcome = fuzz(&paths, t, &o).and_then(|r| {
+                    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                    done[i] = Some(r);
+                    let results: Vec<Value> = done.iter().flatten().cloned().collect();
+                    let ok = results.iter().all(|r| r["ok"].as_bool() == Some(true));
+                    write_report(&paths, args, &o, &results, ok, targets.len())
+                });
+                if let Err(e) = outcome {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    break;
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
     }
+    let results = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    let ok = results
+        .iter()
+        .all(|r| r.as_ref().is_some_and(|r| r["ok"].as_bool() == Some(true)));
     Ok(ok)
 }
 
@@ -461,7 +489,7 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: raft-fuzz list | build | run [--runs N] [--seconds S] [--only T1,T2] \
-                 [--keep-corpus] [--no-build] [--json FILE] [--md FILE]"
+                 [--keep-corpus] [--no-build] [--jobs J] [--json FILE] [--md FILE]"
             );
             return ExitCode::from(2);
         }
