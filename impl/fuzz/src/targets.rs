@@ -1,0 +1,589 @@
+//! The fuzz targets: one per decoder (two for the WAL: raw bytes, and structure-aware files
+//! whose checksums hold). Each `run` must never panic on any input; the assertions in it are
+//! properties of the decoder (a decoded value re-encodes and decodes to itself, a truncated WAL
+//! is a torn tail, decoding work is linear), so a violated one is a finding like a panic.
+
+use raft_core::{
+    AppendEntries, AppendEntriesResponse, Config, Entry, HardState, Message, NodeId, Persist,
+    RequestVote, RequestVoteResponse, Server,
+};
+use raft_impl::auth::{ClusterSecret, Handshake, HANDSHAKE_MAGIC, MAX_HANDSHAKE_FRAME};
+use raft_impl::config::{ClusterConfig, NodeSpec};
+use raft_impl::kv::{Command, Op, OpResult};
+use raft_impl::storage::{
+    decode_records, encode_batch, encode_persist, DecodedWal, ScanProblem, WalHeader,
+    FILE_HEADER_LEN,
+};
+use raft_impl::trace::{TraceLog, TraceSink};
+use raft_impl::wire::{
+    decode_frame, encode_frame, read_frame, read_frame_limited, request_size, ClientReply,
+    ClientRequest, PeerFrame, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
+};
+use raft_model::conform::{parse_jsonl, Opaque, TraceRecord};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::time::Duration;
+
+/// One fuzz target.
+pub struct Target {
+    /// The libFuzzer binary's name (`fuzz_targets/NAME.rs`).
+    pub name: &'static str,
+    /// What it decodes, for the report.
+    pub decoder: &'static str,
+    /// Decodes one input; panics only on a finding.
+    pub run: fn(&[u8]),
+    /// Valid inputs to start from.
+    pub seeds: fn() -> Vec<Vec<u8>>,
+    /// libFuzzer's `-max_len` for it.
+    pub max_len: usize,
+}
+
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "peer_frame",
+        decoder: "wire: PeerFrame by decode_frame, and a stream of them by read_frame (read_frame_limited at MAX_FRAME_LEN)",
+        run: peer_frame,
+        seeds: peer_frame_seeds,
+        max_len: 8192,
+    },
+    Target {
+        name: "client_request",
+        decoder: "wire: ClientRequest by decode_frame and read_frame_limited at MAX_REQUEST_BYTES (the client port)",
+        run: client_request,
+        seeds: client_request_seeds,
+        max_len: 8192,
+    },
+    Target {
+        name: "client_reply",
+        decoder: "wire: ClientReply by decode_frame and read_frame (the client library)",
+        run: client_reply,
+        seeds: client_reply_seeds,
+        max_len: 8192,
+    },
+    Target {
+        name: "auth",
+        decoder: "auth: Handshake frames by read_frame_limited at MAX_HANDSHAKE_FRAME, and the secret file (ClusterSecret::parse)",
+        run: auth,
+        seeds: auth_seeds,
+        max_len: 1024,
+    },
+    Target {
+        name: "wal_bytes",
+        decoder: "storage: decode_records on raw bytes (file header, frame headers, torn-tail scan)",
+        run: wal_bytes,
+        seeds: wal_bytes_seeds,
+        max_len: 8192,
+    },
+    Target {
+        name: "wal_frames",
+        decoder: "storage: decode_records on WAL files with valid checksums built from the input, then truncated, zeroed or bit-flipped (records, replay, torn tails)",
+        run: wal_frames,
+        seeds: wal_frames_seeds,
+        max_len: 8192,
+    },
+    Target {
+        name: "trace_jsonl",
+        decoder: "conform: parse_jsonl, trace JSON lines, as raft-check conform reads them (Opaque commands) and as raft-impl writes them (Command)",
+        run: trace_jsonl,
+        seeds: trace_jsonl_seeds,
+        max_len: 16384,
+    },
+    Target {
+        name: "cluster_toml",
+        decoder: "config: ClusterConfig::parse (cluster.toml)",
+        run: cluster_toml,
+        seeds: cluster_toml_seeds,
+        max_len: 4096,
+    },
+];
+
+/// A decoded value encodes to a frame that decodes to the same value.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) {
+    let frame = encode_frame(value).expect("a decoded value re-encodes");
+    let (again, used) = decode_frame::<T>(&frame).expect("a re-encoded value decodes");
+    assert_eq!(used, frame.len());
+    assert_eq!(&again, value, "re-encoding changed the value");
+}
+
+/// Decodes `data` as one frame, then as a stream of frames of at most `max` bytes (the reader
+/// a connection uses), round-tripping every value decoded; returns the values of the stream.
+fn frames<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &[u8], max: usize) -> Vec<T> {
+    if let Ok((value, used)) = decode_frame::<T>(data) {
+        assert!(used <= data.len());
+        round_trip(&value);
+    }
+    let mut stream = data;
+    let mut values = Vec::new();
+    loop {
+        let before = stream.len();
+        let got = if max == MAX_FRAME_LEN {
+            read_frame::<T>(&mut stream)
+        } else {
+            read_frame_limited::<T>(&mut stream, max)
+        };
+        match got {
+            Ok(Some(value)) => {
+                assert!(stream.len() + 4 <= before, "a frame consumed no bytes");
+                round_trip(&value);
+                values.push(value);
+            }
+            Ok(None) => {
+                assert!(stream.is_empty());
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    values
+}
+
+fn peer_frame(data: &[u8]) {
+    frames::<PeerFrame>(data, MAX_FRAME_LEN);
+}
+
+fn client_request(data: &[u8]) {
+    for request in frames::<ClientRequest>(data, MAX_REQUEST_BYTES) {
+        // What the client port accepted is within the request limit by the client library's
+        // measure too (a canonical encoding is never longer than the one received).
+        let size = request_size(&request.command).expect("a decoded command has a size");
+        assert!(size <= MAX_REQUEST_BYTES);
+        assert_eq!(size, postcard::to_allocvec(&request).unwrap().len());
+    }
+}
+
+fn client_reply(data: &[u8]) {
+    frames::<ClientReply>(data, MAX_FRAME_LEN);
+}
+
+fn auth(data: &[u8]) {
+    frames::<Handshake>(data, MAX_HANDSHAKE_FRAME);
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(secret) = ClusterSecret::parse(text) {
+            assert_eq!(ClusterSecret::parse(&secret.to_hex()).as_ref(), Ok(&secret));
+        }
+    }
+}
+
+/// What holds of every successful decoding of `bytes`.
+fn check_decoded(bytes: &[u8], d: &DecodedWal<Command>) {
+    let len = bytes.len() as u64;
+    assert!(d.valid_len <= len);
+    assert!(d.header_probes <= len, "{} probes", d.header_probes);
+    assert!(d.payload_bytes_checked <= len);
+    if let Some(h) = d.header {
+        assert_eq!(h.encode()[..], bytes[..FILE_HEADER_LEN]);
+    }
+}
+
+fn wal_bytes(data: &[u8]) {
+    if let Ok(d) = decode_records::<Command>(data) {
+        check_decoded(data, &d);
+    }
+}
+
+/// Reads little-endian `u64`s, zero-padded past the end.
+fn le_u64(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// The structure of a `wal_frames` input: `cluster_id u64 | node_id u64 | salt u64 | mode u8 |
+/// pos u32`, then payloads as `len u16 | len bytes` (the last one may be short). Mode (low two
+/// bits): 0 intact, 1 truncated at `pos`, 2 one bit flipped at `pos` (bit `mode >> 2 & 7`), 3
+/// zeroed from `pos` to the end (a torn write whose pages never reached the disk).
+const WAL_INPUT_HEAD: usize = 29;
+
+fn wal_frames(data: &[u8]) {
+    let head = &data[..data.len().min(WAL_INPUT_HEAD)];
+    let field = |i: usize| le_u64(head.get(i..).unwrap_or(&[]));
+    let header = WalHeader {
+        cluster_id: field(0),
+        node_id: field(8),
+        salt: field(16),
+    };
+    let mode = head.get(24).copied().unwrap_or(0);
+    let pos = le_u64(head.get(25..).unwrap_or(&[]));
+    let mut file = Vec::new();
+    let mut payloads = Vec::new(); // byte ranges of the payloads in `file`
+    let mut rest = &data[head.len()..];
+    let mut frames = 0;
+    while !rest.is_empty() {
+        let n = le_u64(&rest[..rest.len().min(2)]) as usize;
+        let body = &rest[rest.len().min(2)..];
+        let payload = &body[..n.min(body.len())];
+        rest = &body[payload.len()..];
+        let before = file.len();
+        encode_batch(&header, file.len() as u64, payload, &mut file).expect("a small batch");
+        if !payload.is_empty() {
+            frames += 1;
+            payloads.push(file.len() - payload.len()..file.len());
+        }
+        debug_assert!(payload.is_empty() || file.len() > before);
+    }
+    if file.is_empty() {
+        file.extend_from_slice(&header.encode());
+    }
+    let intact_len = file.len();
+    let at = (pos as usize) % (intact_len + 1);
+    let torn = match mode & 3 {
+        1 => {
+            file.truncate(at);
+            true
+        }
+        2 => {
+            if let Some(b) = file.get_mut(at) {
+                *b ^= 1 << (mode >> 2 & 7);
+            }
+            false
+        }
+        3 => {
+            file[at..].fill(0);
+            at >= FILE_HEADER_LEN
+        }
+        _ => false,
+    };
+    let result = decode_records::<Command>(&file);
+    match &result {
+        Ok(d) => {
+            check_decoded(&file, d);
+            if mode & 3 == 0 {
+                assert_eq!(d.header, Some(header));
+                assert_eq!(d.frames, frames);
+                assert_eq!(d.valid_len, intact_len as u64);
+                assert_eq!(d.torn_tail, None);
+            }
+        }
+        Err(e) => {
+            let content = matches!(
+                e.problem,
+                ScanProblem::Undecodable(_) | ScanProblem::Inconsistent(_)
+            );
+            // Only bytes that sit inside a payload and form a frame header valid for this
+            // file's salt at their own offset can make a torn tail look like corruption: a
+            // writer must know the salt to do that (the fuzzer reads it from its input).
+            let embedded = e
+                .valid_frame_at
+                .is_some_and(|p| payloads.iter().any(|r| r.contains(&(p as usize))));
+            if mode & 3 == 0 || torn {
+                assert!(
+                    content || embedded,
+                    "a {} WAL was refused: {e}",
+                    if torn { "torn" } else { "intact" }
+                );
+            }
+        }
+    }
+}
+
+/// The trace lines as the checker reads them (opaque commands) and as the node writes them.
+fn trace_jsonl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_jsonl::<Opaque>(text, "fuzz.jsonl");
+    if let Ok(records) = parse_jsonl::<Command>(text, "fuzz.jsonl") {
+        let again: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("a record re-encodes") + "\n")
+            .collect();
+        let reparsed: Vec<TraceRecord<Command>> =
+            parse_jsonl(&again, "again.jsonl").expect("a re-encoded trace parses");
+        assert_eq!(reparsed, records);
+    }
+}
+
+fn cluster_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(config) = ClusterConfig::parse(text) {
+        let again = config.to_toml();
+        assert_eq!(
+            ClusterConfig::parse(&again).as_ref(),
+            Ok(&config),
+            "re-encoded as\n{again}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds: valid inputs of every kind, from the project's own encoders.
+
+fn commands() -> Vec<Command> {
+    let op = |i: u64| match i % 4 {
+        0 => Op::Put {
+            key: format!("k{i}"),
+            value: "v".repeat(i as usize),
+        },
+        1 => Op::Get { key: "k".into() },
+        2 => Op::Delete { key: "key".into() },
+        _ => Op::Cas {
+            key: "k".into(),
+            expected: (i % 8 == 3).then(|| "old".into()),
+            new: "new".into(),
+        },
+    };
+    (0..6)
+        .map(|i| Command {
+            client_id: 7 + i,
+            seq: i,
+            op: op(i),
+        })
+        .collect()
+}
+
+fn entries() -> Vec<Entry<Command>> {
+    commands()
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| Entry {
+            term: 1 + i as u64 / 2,
+            command,
+        })
+        .collect()
+}
+
+fn messages() -> Vec<Message<Command>> {
+    vec![
+        Message::RequestVote(RequestVote {
+            term: 3,
+            last_log_index: 2,
+            last_log_term: 1,
+        }),
+        Message::RequestVoteResponse(RequestVoteResponse {
+            term: 3,
+            vote_granted: true,
+        }),
+        Message::AppendEntries(AppendEntries {
+            term: 3,
+            prev_log_index: 1,
+            prev_log_term: 1,
+            entries: entries(),
+            leader_commit: 1,
+        }),
+        Message::AppendEntries(AppendEntries {
+            term: u64::MAX,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+        }),
+        Message::AppendEntriesResponse(AppendEntriesResponse {
+            term: 3,
+            success: false,
+            match_index: 4,
+        }),
+    ]
+}
+
+fn frame<T: Serialize>(value: &T) -> Vec<u8> {
+    encode_frame(value).expect("a seed encodes")
+}
+
+/// Each value as a frame, and all of them as one stream.
+fn frame_seeds<T: Serialize>(values: &[T]) -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = values.iter().map(frame).collect();
+    seeds.push(seeds.concat());
+    seeds
+}
+
+fn peer_frame_seeds() -> Vec<Vec<u8>> {
+    let frames: Vec<PeerFrame> = messages()
+        .into_iter()
+        .enumerate()
+        .map(|(i, msg)| PeerFrame {
+            from: NodeId(i as u64),
+            msg,
+        })
+        .collect();
+    frame_seeds(&frames)
+}
+
+fn client_request_seeds() -> Vec<Vec<u8>> {
+    let requests: Vec<ClientRequest> = commands()
+        .into_iter()
+        .map(|command| ClientRequest { command })
+        .collect();
+    frame_seeds(&requests)
+}
+
+fn client_reply_seeds() -> Vec<Vec<u8>> {
+    frame_seeds(&[
+        ClientReply::Ok(OpResult::Value(Some("v".into()))),
+        ClientReply::Ok(OpResult::Value(None)),
+        ClientReply::Ok(OpResult::CasMismatch {
+            current: Some("c".into()),
+        }),
+        ClientReply::Ok(OpResult::StaleRequest { last_seq: 9 }),
+        ClientReply::NotLeader {
+            leader_hint: Some("127.0.0.1:7101".into()),
+        },
+        ClientReply::NotLeader { leader_hint: None },
+        ClientReply::Error("not applied".into()),
+    ])
+}
+
+fn auth_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = frame_seeds(&[
+        Handshake::Hello {
+            magic: HANDSHAKE_MAGIC,
+            version: 1,
+            from: NodeId(1),
+            to: NodeId(2),
+            nonce: [7; 32],
+        },
+        Handshake::Challenge {
+            nonce: [8; 32],
+            mac: [9; 32],
+        },
+        Handshake::Proof { mac: [10; 32] },
+        Handshake::Welcome,
+        Handshake::Rejected {
+            reason: "wrong secret".into(),
+        },
+    ]);
+    seeds.push(format!("{}\n", ClusterSecret::from_bytes([0xa5; 32]).to_hex()).into_bytes());
+    seeds
+}
+
+/// Batches of records as a node's steps stage them: (the hard state after the step, what it
+/// persists).
+fn wal_batches() -> Vec<Vec<u8>> {
+    let all = entries();
+    let mut hard: HardState<Command> = HardState {
+        current_term: 1,
+        voted_for: Some(NodeId(0)),
+        log: vec![],
+    };
+    let mut batches = Vec::new();
+    let mut stage = |hard: &HardState<Command>, persist: Persist| {
+        let mut buf = Vec::new();
+        encode_persist(hard, &persist, &mut buf).expect("a seed record encodes");
+        batches.push(buf);
+    };
+    stage(
+        &hard,
+        Persist {
+            term_or_vote: true,
+            truncated_after: None,
+            appended_from: None,
+        },
+    );
+    hard.log.extend(all[..4].iter().cloned());
+    stage(
+        &hard,
+        Persist {
+            term_or_vote: false,
+            truncated_after: None,
+            appended_from: Some(1),
+        },
+    );
+    hard.current_term = 3;
+    hard.voted_for = None;
+    hard.log.truncate(2);
+    hard.log.extend(all[4..].iter().cloned());
+    stage(
+        &hard,
+        Persist {
+            term_or_vote: true,
+            truncated_after: Some(2),
+            appended_from: Some(3),
+        },
+    );
+    batches
+}
+
+const SEED_HEADER: WalHeader = WalHeader {
+    cluster_id: 4242,
+    node_id: 1,
+    salt: 0x5eed_5a17,
+};
+
+fn wal_bytes_seeds() -> Vec<Vec<u8>> {
+    let mut file = Vec::new();
+    for batch in wal_batches() {
+        encode_batch(&SEED_HEADER, file.len() as u64, &batch, &mut file).expect("a seed batch");
+    }
+    let torn = file[..file.len() - 3].to_vec();
+    vec![SEED_HEADER.encode().to_vec(), file, torn]
+}
+
+fn wal_frames_seeds() -> Vec<Vec<u8>> {
+    let mut input = Vec::new();
+    input.extend_from_slice(&SEED_HEADER.cluster_id.to_le_bytes());
+    input.extend_from_slice(&SEED_HEADER.node_id.to_le_bytes());
+    input.extend_from_slice(&SEED_HEADER.salt.to_le_bytes());
+    input.push(0);
+    input.extend_from_slice(&0u32.to_le_bytes());
+    for batch in wal_batches() {
+        input.extend_from_slice(&(batch.len() as u16).to_le_bytes());
+        input.extend_from_slice(&batch);
+    }
+    let mut seeds = vec![input.clone()];
+    for (mode, pos) in [(1u8, 100u32), (2 | 5 << 2, 77), (3, 90)] {
+        input[24] = mode;
+        input[25..29].copy_from_slice(&pos.to_le_bytes());
+        seeds.push(input.clone());
+    }
+    seeds
+}
+
+fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
+    let me = NodeId(0);
+    let cfg = Config::new(me, [NodeId(1), NodeId(2)]);
+    let mut log = TraceLog::new(me, 0, Vec::new());
+    log.restart(Duration::from_millis(1), &Server::new());
+    let msgs = messages();
+    let server: Server<Command> = Server::restart(
+        &cfg,
+        HardState {
+            current_term: 3,
+            voted_for: Some(NodeId(1)),
+            log: entries(),
+        },
+    );
+    log.record(
+        Duration::from_millis(2),
+        raft_core::trace::TraceEvent::Receive {
+            from: NodeId(1),
+            msg: msgs[2].clone(),
+        },
+        Some(&server),
+        &[(NodeId(1), msgs[4].clone())],
+    );
+    log.record(
+        Duration::from_millis(3),
+        raft_core::trace::TraceEvent::Propose {
+            command: commands()[0].clone(),
+        },
+        Some(&server),
+        &[(NodeId(2), msgs[0].clone())],
+    );
+    log.crash(Duration::from_millis(4));
+    let text = log.into_inner();
+    let first_line = text.split(|&b| b == b'\n').next().unwrap_or(&[]).to_vec();
+    vec![text, first_line]
+}
+
+fn cluster_toml_seeds() -> Vec<Vec<u8>> {
+    let nodes: Vec<NodeSpec> = (0..3)
+        .map(|i| NodeSpec {
+            id: i,
+            peer_addr: format!("127.0.0.1:{}", 7000 + i)
+                .parse()
+                .expect("an address"),
+            client_addr: format!("[::1]:{}", 7100 + i).parse().expect("an address"),
+        })
+        .collect();
+    let mut config = ClusterConfig {
+        secret_file: None,
+        cluster_id: 4242,
+        nodes,
+    };
+    let plain = config.to_toml();
+    config.secret_file = Some("cluster.secret".into());
+    vec![plain.into_bytes(), config.to_toml().into_bytes()]
+}
