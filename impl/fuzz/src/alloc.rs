@@ -13,12 +13,27 @@
 
 use raft_impl::wire::MAX_FRAME_LEN;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// The most bytes one input may have allocated and live at once, and the largest block.
 pub const LIMIT: usize = MAX_FRAME_LEN + (1 << 20);
 
-static ARMED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Whether this thread is inside [`measure`]: only the measured thread is held to the bound,
+    /// so other threads of the process (a test harness reporting results) are never refused
+    /// while the measured input holds memory near the limit. Const-initialized, no destructor:
+    /// reading it never allocates.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn armed() -> bool {
+    ARMED.try_with(Cell::get).unwrap_or(false)
+}
+
+fn arm(on: bool) {
+    let _ = ARMED.try_with(|a| a.set(on));
+}
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -41,7 +56,7 @@ impl CountingAlloc {
     /// Counts `grow` more bytes for a block of `size`; false if that breaks the bound.
     fn admit(size: usize, grow: usize) -> bool {
         let live = LIVE.fetch_add(grow, Relaxed).wrapping_add(grow);
-        if !ARMED.load(Relaxed) {
+        if !armed() {
             return true;
         }
         let used = live.saturating_sub(BASE.load(Relaxed));
@@ -119,9 +134,9 @@ pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
     PEAK.store(0, Relaxed);
     LARGEST.store(0, Relaxed);
     REFUSED.store(0, Relaxed);
-    ARMED.store(true, Relaxed);
+    arm(true);
     let r = f();
-    ARMED.store(false, Relaxed);
+    arm(false);
     let refused = REFUSED.load(Relaxed);
     assert!(
         refused == 0,
