@@ -43,6 +43,20 @@ fn append_reply(term: Term, success: bool, match_index: Index) -> Message<u8> {
     })
 }
 
+/// Server 0 restarted in term 1 with `log`, then elected leader of term 2 by server 1's vote.
+fn leader_of_term_2(c: &Config, log: Vec<Entry<u8>>) -> S {
+    let hard = HardState {
+        current_term: 1,
+        voted_for: None,
+        log,
+    };
+    let mut s = S::restart(c, hard);
+    step(&mut s, c, Event::ElectionTimeout);
+    step(&mut s, c, receive(1, vote_reply(2, true)));
+    assert_eq!(s.role, Role::Leader);
+    s
+}
+
 /// One step that must succeed.
 fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
     s.handle(c, event).expect("a step of the correct protocol")
@@ -425,16 +439,7 @@ fn an_acknowledgement_past_the_leaders_log_is_a_typed_error() {
 #[test]
 fn a_rejection_that_moves_next_index_back_probes_again_at_once() {
     let c = cfg(0, 3);
-    let mut s = S::restart(
-        &c,
-        HardState {
-            current_term: 1,
-            voted_for: None,
-            log: vec![entry(1, 1), entry(1, 2), entry(1, 3)],
-        },
-    );
-    step(&mut s, &c, Event::ElectionTimeout);
-    step(&mut s, &c, receive(1, vote_reply(2, true)));
+    let mut s = leader_of_term_2(&c, vec![entry(1, 1), entry(1, 2), entry(1, 3)]);
     assert_eq!(s.next_index[&NodeId(1)], 4);
     // The follower has only one entry: next_index moves back to 2 and the leader sends the
     // probe in the same step.
@@ -484,16 +489,7 @@ fn current_term_never_wraps() {
 fn append_entries_are_batched_by_bytes_and_always_carry_one_entry() {
     // Each u8 command counts 1 + ENTRY_OVERHEAD_BYTES = 11 bytes.
     let c = cfg(0, 3).with_max_bytes_per_append(25);
-    let mut s = S::restart(
-        &c,
-        HardState {
-            current_term: 1,
-            voted_for: None,
-            log: (1..=5).map(|k| entry(1, k)).collect(),
-        },
-    );
-    step(&mut s, &c, Event::ElectionTimeout);
-    step(&mut s, &c, receive(1, vote_reply(2, true)));
+    let mut s = leader_of_term_2(&c, (1..=5).map(|k| entry(1, k)).collect());
     // The follower has nothing: next_index goes back to 1 and the probe carries 2 entries (22
     // bytes; a third would make 33 > 25).
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
