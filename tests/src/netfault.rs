@@ -563,6 +563,12 @@ mod tests {
         if n > 0 {
             assert_eq!(c.read(&mut buf).unwrap_or(0), 0);
         }
+        // The cut is counted once the connection's threads have ended, just after its ends
+        // were shut down: wait for it rather than race it.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while proxy.stats().cuts.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(proxy.stats().cuts.load(Ordering::Relaxed), 1);
         let mut c2 = TcpStream::connect(proxy.addr()).unwrap();
         c2.write_all(b"y").unwrap();
