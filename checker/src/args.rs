@@ -48,6 +48,12 @@ pub struct ModelArgs {
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
+    /// Check liveness too (default: on): from every reachable state, once faults stop, a
+    /// fault-free continuation elects a leader and brings every server's log and commit index
+    /// to the leader's ("Progress When Faults Stop"; `--liveness false` leaves it out).
+    #[arg(long, default_value_t = ModelConfig::default().liveness, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub liveness: bool,
 }
 
 fn parse_mutant(s: &str) -> Result<Mutant, String> {
@@ -70,6 +76,7 @@ impl ModelArgs {
             max_entries_per_append: self.max_entries_per_append,
             fast_backup: self.fast_backup,
             mutant: self.mutant,
+            liveness: self.liveness,
         };
         cfg.validate()?;
         Ok(cfg)

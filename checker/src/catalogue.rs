@@ -53,6 +53,8 @@ pub fn catalogue() -> Vec<Case> {
                 b.reads = 0;
                 b.max_crashes = 0;
             }),
+            // Safe but not live: only "Progress When Faults Stop" (on by default) sees a
+            // follower left behind.
             _ => with(m, |_| {}),
         })
         .collect()

@@ -8,7 +8,7 @@ use crate::args::{RunArgs, Strategy};
 use crate::mutants;
 use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::run;
-use crate::standard::standard;
+use crate::standard::{quick as quick_configs, standard};
 use crate::table;
 use raft_model::Mutant;
 use std::path::{Path, PathBuf};
@@ -193,4 +193,36 @@ pub fn gate(args: &GateArgs) -> i32 {
         }
         EXIT_VIOLATION
     }
+}
+
+/// `raft-check gate --quick`, the mutation gate: every quick configuration on the correct
+/// protocol (or `force_mutant`), stopping at the first that fails. Exit 0 only if every one is
+/// complete, holds every Always property and reaches every witness.
+pub fn quick(force_mutant: Option<Mutant>) -> i32 {
+    for std_cfg in quick_configs() {
+        let mut bound = std_cfg.bound.clone();
+        if force_mutant.is_some() {
+            bound.mutant = force_mutant;
+        }
+        println!("gate --quick: {} — {}", std_cfg.name, std_cfg.purpose);
+        let run_args = RunArgs {
+            strategy: Strategy::Dfs,
+            threads: None,
+            symmetry: std_cfg.symmetry,
+            timeout: Some(600.0),
+            max_states: None,
+            seed: 0,
+            shorten_budget: 0.0,
+            progress: 0.0,
+        };
+        let report = run::check(&bound, &run_args).report;
+        print!("{}", report.summary());
+        let code = report.exit_code();
+        if code != EXIT_OK {
+            println!("\ngate --quick: FAIL at {}", std_cfg.name);
+            return code;
+        }
+    }
+    println!("\ngate --quick: PASS");
+    EXIT_OK
 }

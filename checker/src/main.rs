@@ -115,6 +115,11 @@ enum Command {
         /// Testing the gate itself: check the standard configurations with this mutant on.
         #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::Mutant>())]
         force_mutant: Option<raft_model::Mutant>,
+        /// The mutation gate instead: the quick configurations (`standard::quick`), stopping at
+        /// the first failure, with no baselines and no catalogue. `cargo mutants` runs it on
+        /// every mutant of raft-core (checker/tests/mutation_gate.rs).
+        #[arg(long, conflicts_with_all = ["update", "shard", "only"])]
+        quick: bool,
     },
     /// The checker's benchmark: a fixed list of bounds × strategies × threads × symmetry, each
     /// in its own process; writes results/bench.json and the table in results/README.md.
@@ -210,7 +215,11 @@ fn main() -> ExitCode {
             results,
             mutant_timeout,
             force_mutant,
+            quick,
         } => {
+            if quick {
+                return ExitCode::from(gate::quick(force_mutant) as u8);
+            }
             let shard = match shard.as_deref().map(mutants::parse_shard).transpose() {
                 Ok(s) => s,
                 Err(e) => return ExitCode::from(usage_error(e) as u8),

@@ -19,6 +19,8 @@ pub struct ConfigJson {
     pub max_entries_per_append: Option<usize>,
     pub fast_backup: bool,
     pub mutant: Option<String>,
+    /// "Progress When Faults Stop" was checked too.
+    pub liveness: bool,
 }
 
 impl From<&ModelConfig> for ConfigJson {
@@ -35,6 +37,7 @@ impl From<&ModelConfig> for ConfigJson {
             max_entries_per_append: c.max_entries_per_append,
             fast_backup: c.fast_backup,
             mutant: c.mutant.map(|m| m.name().to_string()),
+            liveness: c.liveness,
         }
     }
 }
@@ -77,6 +80,10 @@ pub struct Counterexample {
     pub actions: Vec<String>,
     /// True when a level-order search proved no shorter path to a violation exists.
     pub shortest: bool,
+    /// For "Progress When Faults Stop": the fault-free continuation from the last state that
+    /// fails to converge, step by step, then why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Clone, Debug)]

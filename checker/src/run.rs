@@ -129,6 +129,7 @@ fn drive<C: Checker<RaftModel>>(
                 length: path.clone().into_actions().len(),
                 actions: trace::actions(cfg, path),
                 shortest,
+                continuation: trace::continuation(cfg, path),
             }),
             _ => None,
         };

@@ -60,3 +60,74 @@ pub fn standard() -> Vec<Standard> {
         },
     ]
 }
+
+/// The quick configurations: the mutation gate (`raft-check gate --quick`, which `cargo
+/// mutants` runs on every mutant of raft-core). Small bounds, each aimed at one class of bug,
+/// cheapest first; together a few tens of seconds. Every one checks liveness too.
+pub fn quick() -> Vec<Standard> {
+    let base = ModelConfig {
+        max_crashes: 0,
+        reads: 0,
+        ..ModelConfig::default()
+    };
+    vec![
+        Standard {
+            name: "quick-one-entry-per-append",
+            purpose: "one entry per AppendEntries: leader_commit beyond what was sent",
+            bound: ModelConfig {
+                max_entries_per_append: Some(1),
+                reads: 1,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-duplicating",
+            purpose: "a duplicating network, two messages in flight",
+            bound: ModelConfig {
+                network: NetworkKind::UnorderedDuplicating,
+                max_in_flight: 2,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-reordering",
+            purpose: "two messages in flight (stale replies and requests)",
+            bound: ModelConfig {
+                max_in_flight: 2,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-crash",
+            purpose: "a crash and restart (what must be persisted)",
+            bound: ModelConfig {
+                max_crashes: 1,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-four-terms",
+            purpose: "terms <= 4: Figure 8 (commitment of earlier-term entries)",
+            bound: ModelConfig {
+                max_term: 4,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-fast-backup",
+            purpose: "fast log backup with terms <= 3",
+            bound: ModelConfig {
+                fast_backup: true,
+                max_term: 3,
+                reads: 1,
+                ..base
+            },
+            symmetry: true,
+        },
+    ]
+}

@@ -2,6 +2,7 @@
 //! servers whose state it changed.
 
 use raft_model::model::display::{self, actor_name, ActorDisplay};
+use raft_model::model::progress;
 use raft_model::model::{ModelConfig, RaftAction, RaftState};
 use stateright::Path;
 use std::fmt::Write as _;
@@ -22,7 +23,20 @@ pub fn actions(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> Vec<String>
         .collect()
 }
 
-/// The whole trace: the initial state, then each step with the actors it changed.
+/// With `--liveness`, when the path's last state makes no progress once faults stop: the
+/// fault-free continuation from it, step by step, ending with why it did not converge.
+pub fn continuation(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> Option<Vec<String>> {
+    if !cfg.liveness {
+        return None;
+    }
+    let last = path.last_state();
+    let model = cfg.clone().into_model();
+    let c = progress::continuation(&model, last, true);
+    (!c.converged).then_some(c.steps)
+}
+
+/// The whole trace: the initial state, then each step with the actors it changed (and, for a
+/// liveness failure, the continuation that makes no progress).
 pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
     let mut out = String::new();
     let steps = path.clone().into_vec();
@@ -58,6 +72,11 @@ pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
                     env.msg
                 );
             }
+        }
+    }
+    if let Some(steps) = continuation(cfg, path) {
+        for (k, step) in steps.iter().enumerate() {
+            let _ = writeln!(out, "      {}{step}", if k == 0 { "" } else { "  " });
         }
     }
     out

@@ -172,8 +172,12 @@ fn the_default_bound_is_verified_with_every_witness() {
             .iter()
             .filter(|p| p["expectation"] == "always")
             .count(),
-        raft_model::model::ALWAYS.len()
+        raft_model::model::ALWAYS.len() + 1,
+        "the safety properties and the liveness one"
     );
+    assert!(props
+        .iter()
+        .any(|p| p["name"] == raft_model::model::LIVENESS.0 && p["status"] == "holds"));
     assert_eq!(
         props
             .iter()

@@ -41,10 +41,13 @@ pub enum Mutant {
     /// On a successful reply the leader takes `match_index` from its own log end (where
     /// `next_index` points) instead of from the acknowledged request.
     MatchIndexFromNextIndex,
+    /// On a rejected AppendEntries the leader keeps `next_index` (no §5.3 back-off): a
+    /// follower whose log is shorter or divergent never catches up. Safe, but not live.
+    NoBackupOnReject,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 14] = [
+    pub const ALL: [Mutant; 15] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -59,6 +62,7 @@ impl Mutant {
         Mutant::MinorityQuorum,
         Mutant::FollowerCommitPastMatch,
         Mutant::MatchIndexFromNextIndex,
+        Mutant::NoBackupOnReject,
     ];
 
     /// The catalogue name used on the command line.
@@ -78,6 +82,7 @@ impl Mutant {
             Mutant::MinorityQuorum => "minority-quorum",
             Mutant::FollowerCommitPastMatch => "follower-commit-past-match",
             Mutant::MatchIndexFromNextIndex => "match-index-from-next-index",
+            Mutant::NoBackupOnReject => "no-backup-on-reject",
         }
     }
 
@@ -107,6 +112,9 @@ impl Mutant {
             }
             Mutant::MatchIndexFromNextIndex => {
                 "the leader sets match_index from its log end instead of the acknowledged request"
+            }
+            Mutant::NoBackupOnReject => {
+                "the leader keeps next_index when a follower rejects AppendEntries (liveness)"
             }
         }
     }
@@ -214,6 +222,19 @@ impl Rules for ModelRules {
             last_log_index
         } else {
             Protocol.acknowledged(reply_match_index, last_log_index)
+        }
+    }
+
+    fn next_index_after_rejection(
+        &self,
+        next_index: Index,
+        hint: Index,
+        match_index: Index,
+    ) -> Index {
+        if self.is(Mutant::NoBackupOnReject) {
+            next_index
+        } else {
+            Protocol.next_index_after_rejection(next_index, hint, match_index)
         }
     }
 

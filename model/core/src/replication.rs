@@ -253,12 +253,9 @@ impl<C: Clone + Payload> Server<C> {
             self.next_index.insert(follower, next_index_after(m)?);
             self.advance_commit_index(cfg, out)
         } else {
-            // Back to at most the entry after the follower's hint, one step at least, but never
-            // to or below match_index: those entries are known to match (a rejection at or
-            // below them is stale).
-            let back = (next - 1)
-                .min(reply.match_index.saturating_add(1))
-                .max(matched + 1);
+            let back = cfg
+                .rules
+                .next_index_after_rejection(next, reply.match_index, matched);
             if back < next {
                 self.next_index.insert(follower, back);
                 // Probe again at once rather than at the next heartbeat, so that a divergent log

@@ -77,6 +77,22 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         reply_match_index
     }
 
+    /// Leaders, on a rejected AppendEntries (§5.3: "decrement nextIndex and retry"): back to
+    /// at most the entry after the follower's hint, one step at least, but never to or below
+    /// match_index (those entries are known to match: a rejection at or below them is stale).
+    /// `next_index > match_index` holds for every peer of a leader.
+    fn next_index_after_rejection(
+        &self,
+        next_index: Index,
+        hint: Index,
+        match_index: Index,
+    ) -> Index {
+        next_index
+            .saturating_sub(1)
+            .min(hint.saturating_add(1))
+            .max(match_index.saturating_add(1))
+    }
+
     /// §5.4.2 (Figure 8): a leader commits an entry by counting replicas only if it is of its
     /// current term; earlier entries commit indirectly.
     fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {

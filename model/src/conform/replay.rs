@@ -648,6 +648,7 @@ where
         max_entries_per_append: info.max_entries_per_append,
         fast_backup: info.fast_backup,
         mutant: None,
+        liveness: false,
     };
     let model = cfg.into_model();
     let always = model

@@ -89,6 +89,10 @@ pub struct ModelConfig {
     pub fast_backup: bool,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
+    /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
+    /// state: a bounded fault-free continuation of a few core steps per state (on by default:
+    /// about a fifth more time on the default bound).
+    pub liveness: bool,
 }
 
 impl Default for ModelConfig {
@@ -106,6 +110,7 @@ impl Default for ModelConfig {
             max_entries_per_append: None,
             fast_backup: false,
             mutant: None,
+            liveness: true,
         }
     }
 }

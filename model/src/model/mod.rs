@@ -12,6 +12,7 @@ pub mod display;
 mod ghost;
 mod history;
 mod node;
+pub mod progress;
 mod properties;
 mod register;
 pub mod shared;
@@ -24,7 +25,7 @@ pub use config::{ModelConfig, NetworkKind};
 pub use ghost::{Committed, Ghost};
 pub use history::{History, Recorded};
 pub use node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
-pub use properties::{always_names, sometimes_names, ALWAYS, SOMETIMES};
+pub use properties::{always_names, sometimes_names, ALWAYS, LIVENESS, SOMETIMES};
 pub use register::{ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine, Value};
 
 pub use system::RaftModel;

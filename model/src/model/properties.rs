@@ -15,6 +15,12 @@
 //!
 //! Linearizability is also witnessed by Retried Command Deduplicated: a client's retried command
 //! sat in a log twice and the service's sessions answered the second copy without executing it.
+//!
+//! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
+//! (`progress.rs`): a bounded, fault-free continuation from every reachable state elects a
+//! leader and brings every server's log and commit index to the leader's. It has no witness
+//! (it holds in the initial state already); the catalogue mutant `no-backup-on-reject` shows it
+//! can fail where no safety property does.
 
 use super::node::ServerState;
 use super::{ModelConfig, RaftModel, RaftState};
@@ -39,6 +45,12 @@ pub const ALWAYS: [(&str, Condition); 9] = [
     ),
     ("Core Invariant", core_invariant),
 ];
+
+/// The liveness property checked with `--liveness` (see `progress.rs`).
+pub const LIVENESS: (&str, Condition) = (
+    "Progress When Faults Stop",
+    super::progress::progress_when_faults_stop,
+);
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
 pub const SOMETIMES: [(&str, Condition); 7] = [
@@ -68,11 +80,15 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
         .iter()
         .map(|(n, _)| *n)
         .collect();
-    let always = ALWAYS.iter().map(|(name, condition)| Property {
-        expectation: Expectation::Always,
-        name,
-        condition: *condition,
-    });
+    let liveness = cfg.liveness.then_some(&LIVENESS);
+    let always = ALWAYS
+        .iter()
+        .chain(liveness)
+        .map(|(name, condition)| Property {
+            expectation: Expectation::Always,
+            name,
+            condition: *condition,
+        });
     let sometimes = SOMETIMES
         .iter()
         .filter(|(name, _)| !inapplicable.contains(name))

@@ -1,0 +1,34 @@
+//! The mutation gate: `raft-check gate --quick` on the code as built. On the correct protocol it
+//! passes; `cargo mutants` (configured in .cargo/mutants.toml, run by `raft-check mutation`)
+//! builds each mutant of raft-core's rules and runs this test alone, so a mutant counts as
+//! caught exactly when some quick configuration of the gate fails on it.
+
+use std::process::Command;
+
+#[test]
+fn quick_gate_passes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_raft-check"))
+        .args(["gate", "--quick"])
+        .output()
+        .expect("run raft-check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "gate --quick failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("gate --quick: PASS"), "{stdout}");
+}
+
+/// The gate is not vacuous: with a catalogue mutant forced on, it fails.
+#[test]
+fn quick_gate_fails_on_a_mutant() {
+    let out = Command::new(env!("CARGO_BIN_EXE_raft-check"))
+        .args(["gate", "--quick", "--force-mutant", "no-backup-on-reject"])
+        .output()
+        .expect("run raft-check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Progress When Faults Stop"), "{stdout}");
+}

@@ -1,0 +1,318 @@
+//! Liveness, bounded: "Progress When Faults Stop".
+//!
+//! From a reachable state, let every fault stop: no crash, no loss, no duplicate, every crashed
+//! server restarted from storage (the model already shows a crashed server with the state it
+//! restarts with). Then run one fixed, fair schedule — the *continuation* — in rounds:
+//!
+//! 1. deliver every message in flight between servers, and every message those deliveries send,
+//!    until the network is empty (client traffic is left out: clients are observers);
+//! 2. if every server has converged, stop: the property holds in this state;
+//! 3. otherwise, if a leader of the highest term exists, it sends AppendEntries to every peer
+//!    (its heartbeat) — the first time, if it holds no entry of its own term, after the
+//!    clients still waiting for a reply have retried their requests with it; if none does, the server with the most up-to-date log (§5.4.1; the
+//!    highest term, then the lowest id, among equals) has its election timeout (or, if it is
+//!    the leader of an earlier term, which has no election timer, its heartbeat, which meets
+//!    the higher term).
+//!
+//! Converged: one server is leader of the highest term, every server is in that term, holds the
+//! leader's log (followed, possibly, by uncommitted entries of earlier terms that only a new
+//! entry of the leader would overwrite: an empty AppendEntries deletes nothing, §5.3), and has
+//! at least the leader's commit_index (a new leader learns what is committed only with an entry
+//! of its own, §5.4.2), all of it applied; and if the leader holds an entry of its own term,
+//! everything up to its last entry is committed.
+//!
+//! Why this is sound as a liveness check. *No false alarm*: with the correct rules the schedule
+//! always converges within the round limit. The chosen candidate's log is at least as
+//! up-to-date as every other (so no vote is refused for its log); a first election can fail
+//! only because some server is in a higher term or already voted in the new one, and the
+//! candidate then adopts that term, so a second or third election wins; the leader's heartbeat
+//! rounds repair each follower (a rejection moves next_index back and probes again at once) and
+//! carry at least one entry per round; commitment follows one round after replication. The
+//! round limit, [`round_limit`], is that count with room to spare. *A real bug*: if the
+//! continuation does not converge, then in a run with the bound's own faults followed by
+//! none, with a scheduler as fair as one can be, the cluster makes no progress within that
+//! many rounds; that is the paper's liveness claim failing ("available as long as a majority of
+//! the servers are operational and can communicate", §5.6), shown on one concrete schedule.
+//! The check looks at a continuation, never at a cycle of the explored graph, so stateright's
+//! documented limit of `eventually` properties (no verdict on cycles) does not apply.
+//!
+//! The continuation runs outside the model's bounds (terms and log lengths may grow past them):
+//! it asks what the protocol does next, not what the bounded search explores.
+
+use super::actor::RaftActor;
+use super::display::{actor_name, LogDisplay};
+use super::node::NodeState;
+use super::register::{Cmd, Msg};
+use super::{RaftModel, RaftState};
+use raft_core::{Event, Message, NodeId, Role, Server};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+/// Deliveries allowed in one continuation (a mutant can make servers answer each other
+/// forever; the correct protocol needs a few dozen).
+const MAX_DELIVERIES: usize = 10_000;
+
+/// What the continuation from one state did.
+#[derive(Clone, Debug)]
+pub struct Continuation {
+    /// It converged (the property holds).
+    pub converged: bool,
+    /// The continuation's steps, in the counterexample's words, then the verdict.
+    pub steps: Vec<String>,
+}
+
+/// Rounds of the continuation: elections (at most three, after a stale leader's heartbeat),
+/// one heartbeat round per entry of the
+/// longest log plus one to repair a divergent follower, one to carry commit_index, and margin.
+pub fn round_limit(longest_log: usize) -> usize {
+    2 * longest_log + 8
+}
+
+/// Whether `state` makes progress when faults stop (the property's condition). A server that
+/// the core refused (`fault`) is reported by "Core Invariant" instead: such states pass here.
+pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) -> bool {
+    continuation(model, state, false).converged
+}
+
+/// Run the continuation from `state`; `explain` records its steps.
+pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
+    let n = model.cfg.servers;
+    let mut servers: Vec<Server<Cmd>> = Vec::with_capacity(n);
+    for actor in state.actor_states.iter().take(n) {
+        match actor.as_ref() {
+            NodeState::Server(s) if s.fault.is_none() => servers.push(s.server.clone()),
+            _ => {
+                return Continuation {
+                    converged: true,
+                    steps: vec!["a server stopped on a core error (see Core Invariant)".into()],
+                }
+            }
+        }
+    }
+    let cfgs: Vec<_> = model.inner.actors[..n]
+        .iter()
+        .map(|a| match a {
+            RaftActor::Server { cfg, .. } => cfg,
+            RaftActor::Client { .. } => unreachable!("actors are numbered servers first"),
+        })
+        .collect();
+    let mut run = Run {
+        servers,
+        network: VecDeque::new(),
+        steps: Vec::new(),
+        explain,
+        deliveries: 0,
+    };
+    for env in state.network.iter_deliverable() {
+        let (src, dst) = (usize::from(env.src), usize::from(env.dst));
+        if let (true, true, Msg::Raft(m)) = (src < n, dst < n, env.msg) {
+            run.network
+                .push_back((NodeId(src as u64), NodeId(dst as u64), m.clone()));
+        }
+    }
+    if explain {
+        run.steps
+            .push("then every fault stops (no crash, no loss; a crashed server restarts):".into());
+    }
+    // The operation each waiting client has in progress.
+    let pending: Vec<Cmd> = model.inner.actors[n..]
+        .iter()
+        .zip(&state.actor_states[n..])
+        .filter_map(|(actor, s)| match (actor, s.as_client()) {
+            (RaftActor::Client { index, ops, .. }, Some(c)) => {
+                ops.get(usize::from(c.seq)).map(|op| Cmd {
+                    client: *index,
+                    seq: c.seq,
+                    op: *op,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let mut proposed = false;
+    let longest = run.servers.iter().map(|s| s.log().len()).max().unwrap_or(0) + pending.len();
+    for round in 0..round_limit(longest) {
+        if let Err(why) = run.deliver_all(&cfgs) {
+            return run.verdict(false, why);
+        }
+        if let Some(why) = run.divergence() {
+            if round + 1 == round_limit(longest) {
+                return run.verdict(false, format!("no progress: {why}"));
+            }
+        } else {
+            return run.verdict(true, "converged".into());
+        }
+        let top = run.servers.iter().map(|s| s.current_term()).max();
+        let leader = (0..n).find(|&i| {
+            run.servers[i].role == Role::Leader && Some(run.servers[i].current_term()) == top
+        });
+        let result = match leader {
+            Some(l) if !proposed && !pending.is_empty() && !run.holds_own_term_entry(l) => {
+                // A leader commits earlier-term entries only with one of its own (§5.4.2):
+                // the clients still waiting retry their requests with it, as they would.
+                proposed = true;
+                pending
+                    .iter()
+                    .try_for_each(|cmd| {
+                        run.step(
+                            &cfgs,
+                            l,
+                            Event::Propose(*cmd),
+                            &format!("client retries {cmd}"),
+                        )
+                    })
+                    .and_then(|()| run.step(&cfgs, l, Event::Heartbeat, "heartbeat"))
+            }
+            Some(l) => run.step(&cfgs, l, Event::Heartbeat, "heartbeat"),
+            None => {
+                let c = (0..n)
+                    .max_by_key(|&i| {
+                        let s = &run.servers[i];
+                        (
+                            s.last_log_term(),
+                            s.last_log_index(),
+                            s.current_term(),
+                            std::cmp::Reverse(i),
+                        )
+                    })
+                    .expect("at least one server");
+                if run.servers[c].role == Role::Leader {
+                    // A leader of an earlier term has no election timer: its heartbeat meets
+                    // the higher term and it steps down (§5.1).
+                    run.step(&cfgs, c, Event::Heartbeat, "heartbeat")
+                } else {
+                    run.step(&cfgs, c, Event::ElectionTimeout, "election timeout")
+                }
+            }
+        };
+        if let Err(why) = result {
+            return run.verdict(false, why);
+        }
+    }
+    run.verdict(false, "no progress".into())
+}
+
+struct Run {
+    servers: Vec<Server<Cmd>>,
+    network: VecDeque<(NodeId, NodeId, Message<Cmd>)>,
+    steps: Vec<String>,
+    explain: bool,
+    deliveries: usize,
+}
+
+impl Run {
+    fn name(&self, id: NodeId) -> String {
+        actor_name(self.servers.len(), id.0 as usize)
+    }
+
+    fn verdict(mut self, converged: bool, why: String) -> Continuation {
+        if self.explain {
+            self.steps.push(why);
+        }
+        Continuation {
+            converged,
+            steps: self.steps,
+        }
+    }
+
+    /// One core step on server `i`; its messages join the network (every copy: nothing is lost).
+    fn step(
+        &mut self,
+        cfgs: &[&super::ServerConfig],
+        i: usize,
+        event: Event<Cmd>,
+        label: &str,
+    ) -> Result<(), String> {
+        let id = NodeId(i as u64);
+        if self.explain && !label.is_empty() {
+            self.steps.push(format!("{}: {label}", self.name(id)));
+        }
+        let out = self.servers[i]
+            .handle(cfgs[i], event)
+            .map_err(|e| format!("{} refused a step: {e}", self.name(id)))?;
+        for (to, msg) in out.messages {
+            if (to.0 as usize) < self.servers.len() {
+                self.network.push_back((id, to, msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver_all(&mut self, cfgs: &[&super::ServerConfig]) -> Result<(), String> {
+        while let Some((from, to, msg)) = self.network.pop_front() {
+            self.deliveries += 1;
+            if self.deliveries > MAX_DELIVERIES {
+                return Err(format!(
+                    "no progress: more than {MAX_DELIVERIES} messages delivered"
+                ));
+            }
+            if self.explain {
+                let line = format!("{} → {}: {msg}", self.name(from), self.name(to));
+                self.steps.push(line);
+            }
+            self.step(cfgs, to.0 as usize, Event::Receive { from, msg }, "")?;
+        }
+        Ok(())
+    }
+
+    fn holds_own_term_entry(&self, i: usize) -> bool {
+        let s = &self.servers[i];
+        s.log().iter().any(|e| e.term == s.current_term())
+    }
+
+    /// Why the servers have not converged, or `None` if they have.
+    fn divergence(&self) -> Option<String> {
+        let top = self.servers.iter().map(|s| s.current_term()).max()?;
+        let Some(l) = self
+            .servers
+            .iter()
+            .position(|s| s.role == Role::Leader && s.current_term() == top)
+        else {
+            return Some(format!("no leader in term {top}"));
+        };
+        let leader = &self.servers[l];
+        let ln = self.name(NodeId(l as u64));
+        if leader.log().iter().any(|e| e.term == top)
+            && leader.commit_index < leader.last_log_index()
+        {
+            return Some(format!(
+                "leader {ln} (term {top}) holds an entry of its term but commit_index {} < \
+                 last log index {}",
+                leader.commit_index,
+                leader.last_log_index()
+            ));
+        }
+        for (i, s) in self.servers.iter().enumerate() {
+            let name = self.name(NodeId(i as u64));
+            let mut why = String::new();
+            if s.current_term() != top {
+                let _ = write!(why, "term {} (leader's {top}); ", s.current_term());
+            }
+            if !s.log().starts_with(leader.log()) {
+                let _ = write!(
+                    why,
+                    "log {} (leader {ln}'s {}); ",
+                    LogDisplay(s.log()),
+                    LogDisplay(leader.log())
+                );
+            }
+            if s.commit_index < leader.commit_index || s.last_applied != s.commit_index {
+                let _ = write!(
+                    why,
+                    "commit_index {} / last_applied {} (leader's commit_index {}); ",
+                    s.commit_index, s.last_applied, leader.commit_index
+                );
+            }
+            if !why.is_empty() {
+                let why = why.trim_end_matches("; ");
+                let next = leader
+                    .next_index
+                    .get(&NodeId(i as u64))
+                    .map(|n| format!(", leader's next_index for it {n}"))
+                    .unwrap_or_default();
+                return Some(format!("{name} lags behind: {why}{next}"));
+            }
+        }
+        None
+    }
+}
