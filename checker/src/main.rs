@@ -10,6 +10,7 @@ mod gate;
 mod itf;
 mod memory;
 mod mutants;
+mod mutation;
 mod report;
 mod run;
 mod shortest;
@@ -120,6 +121,27 @@ enum Command {
         /// every mutant of raft-core (checker/tests/mutation_gate.rs).
         #[arg(long, conflicts_with_all = ["update", "shard", "only"])]
         quick: bool,
+    },
+    /// Mutation testing of raft-core's rules: cargo-mutants (installed if missing) builds every
+    /// mutant of .cargo/mutants.toml and runs the mutation gate (`gate --quick`) on it; writes
+    /// results/mutation.json and results/mutation.md. Run from the workspace root. Exit 0 only
+    /// if no mutant was missed or timed out.
+    Mutation {
+        /// Where to write mutation.json and mutation.md.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// cargo-mutants' output directory (it makes mutants.out inside).
+        #[arg(long, default_value = "target/mutation")]
+        out: PathBuf,
+        /// Only write the results from the outcomes of an earlier run in --out.
+        #[arg(long)]
+        report_only: bool,
+        /// Skip the mutants an earlier run in --out caught; merge with results/mutation.json.
+        #[arg(long)]
+        iterate: bool,
+        /// More arguments for cargo mutants (after `--`), e.g. `-- --shard 0/4` or `-- -F REGEX`.
+        #[arg(last = true)]
+        extra: Vec<String>,
     },
     /// The checker's benchmark: a fixed list of bounds × strategies × threads × symmetry, each
     /// in its own process; writes results/bench.json and the table in results/README.md.
@@ -233,6 +255,19 @@ fn main() -> ExitCode {
                 mutant_timeout,
             })
         }
+        Command::Mutation {
+            results,
+            out,
+            report_only,
+            iterate,
+            extra,
+        } => mutation::mutation(&mutation::MutationArgs {
+            results,
+            out,
+            report_only,
+            iterate,
+            extra,
+        }),
         Command::Bench {
             json,
             only,

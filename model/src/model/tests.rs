@@ -210,3 +210,58 @@ fn crash_shows_the_state_the_server_restarts_with() {
     assert!(next.crashed[0]);
     assert_eq!(next.actor_states[0], s.actor_states[0]);
 }
+
+/// "Progress When Faults Stop" on hand-built states: a follower whose log is behind the
+/// leader's is repaired by the continuation; with the leader's back-off broken
+/// (`no-backup-on-reject`) the same state makes no progress, and the explanation says who lags.
+#[test]
+fn progress_when_faults_stop_sees_a_follower_left_behind() {
+    let name = LIVENESS.0;
+    let build = |m: &RaftModel| {
+        let mut state = init(m);
+        // n0 leads term 1 with two entries; n2 has both, n1 none. next_index for n1 points past
+        // n1's log (as after a leader change), so n1 rejects and must be probed back.
+        let log = vec![e(1, 1), e(1, 2)];
+        for i in 0..3 {
+            let s = &mut server_mut(&mut state, i).server;
+            s.hard.current_term = 1;
+            s.hard.log = match i {
+                0 => log.clone(),
+                1 => vec![],
+                _ => log.clone(),
+            };
+        }
+        let leader = &mut server_mut(&mut state, 0).server;
+        make_leader(leader, 1);
+        leader.hard.voted_for = Some(raft_core::NodeId(0));
+        leader.next_index = [(raft_core::NodeId(1), 3), (raft_core::NodeId(2), 3)].into();
+        leader.match_index = [(raft_core::NodeId(1), 0), (raft_core::NodeId(2), 0)].into();
+        state
+    };
+    let m = model();
+    let state = build(&m);
+    assert!(holds(&m, &state, name), "the correct rules repair n1");
+    let c = progress::continuation(&m, &state, true);
+    assert!(c.converged, "{:#?}", c.steps);
+    assert!(c.steps.iter().any(|s| s.contains("AppendEntriesResponse")));
+
+    let broken = ModelConfig {
+        mutant: Some(crate::Mutant::NoBackupOnReject),
+        ..ModelConfig::default()
+    }
+    .into_model();
+    let state = build(&broken);
+    assert!(!holds(&broken, &state, name));
+    let c = progress::continuation(&broken, &state, true);
+    assert!(!c.converged);
+    let last = c.steps.last().unwrap();
+    assert!(last.contains("n1 lags behind"), "{last}");
+
+    // Without the property, the model does not check it.
+    let off = ModelConfig {
+        liveness: false,
+        ..ModelConfig::default()
+    }
+    .into_model();
+    assert!(off.properties().iter().all(|p| p.name != name));
+}
