@@ -196,11 +196,13 @@ pub fn gate(args: &GateArgs) -> i32 {
 }
 
 /// `raft-check gate --quick`, the mutation gate: every quick configuration on the correct
-/// protocol (or `force_mutant`), stopping at the first that fails. Exit 0 only if every one is
+/// protocol (or `force_mutant`), stopping at the first that fails; `liveness: false` leaves
+/// the liveness property out. Exit 0 only if every one is
 /// complete, holds every Always property and reaches every witness.
-pub fn quick(force_mutant: Option<Mutant>) -> i32 {
+pub fn quick(force_mutant: Option<Mutant>, liveness: bool) -> i32 {
     for std_cfg in quick_configs() {
         let mut bound = std_cfg.bound.clone();
+        bound.liveness = liveness;
         if force_mutant.is_some() {
             bound.mutant = force_mutant;
         }
