@@ -8,7 +8,7 @@ use crate::args::{RunArgs, Strategy};
 use crate::mutants;
 use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::run;
-use crate::standard::{quick as quick_configs, standard};
+use crate::standard::{gate as gate_configs, quick as quick_configs};
 use crate::table;
 use raft_model::Mutant;
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ fn baseline_states(path: &Path) -> Result<Option<u64>, String> {
 }
 
 pub fn gate(args: &GateArgs) -> i32 {
-    let configs = standard();
+    let configs = gate_configs();
     let mut items: Vec<(String, Item)> = configs
         .iter()
         .enumerate()
