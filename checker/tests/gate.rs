@@ -14,11 +14,15 @@ fn text(o: &Output) -> String {
     )
 }
 
+const QUICK: &str = "quick-one-entry-per-append";
+
 fn results_copy(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("raft-gate-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/default.json");
-    std::fs::copy(&committed, dir.join("default.json")).expect("results/default.json is committed");
+    // A quick configuration's baseline: its check takes a second, the default bound's minutes.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../results/{QUICK}.json"));
+    std::fs::copy(&committed, dir.join(format!("{QUICK}.json")))
+        .expect("the quick configuration's baseline is committed");
     dir
 }
 
@@ -39,19 +43,13 @@ fn a_caught_mutant_passes_the_gate() {
 #[test]
 fn an_edited_baseline_fails_the_gate() {
     let dir = results_copy("baseline");
-    let file = dir.join("default.json");
+    let file = dir.join(format!("{QUICK}.json"));
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let real = v["unique_states"].as_u64().unwrap();
     v["unique_states"] = serde_json::json!(real + 1);
     std::fs::write(&file, v.to_string()).unwrap();
-    let out = raft_check(&[
-        "gate",
-        "--only",
-        "default",
-        "--results",
-        dir.to_str().unwrap(),
-    ]);
+    let out = raft_check(&["gate", "--only", QUICK, "--results", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("the state space changed"), "{t}");
@@ -64,7 +62,7 @@ fn a_mutant_forced_on_fails_the_gate() {
     let out = raft_check(&[
         "gate",
         "--only",
-        "default",
+        QUICK,
         "--force-mutant",
         "minority-quorum",
         "--results",
