@@ -505,3 +505,43 @@ fn append_entries_are_batched_by_bytes_and_always_carry_one_entry() {
         other => panic!("expected one AppendEntries, got {other:?}"),
     }
 }
+
+/// Fast backup (`Config::fast_backup`): a follower that rejects for a conflicting entry hints
+/// the index just before its first entry of that entry's term, so the leader skips the whole
+/// term in one round trip; with no entry at prev_log_index it hints its last index; without
+/// fast backup it always hints its last index. (The model checks that either hint is safe and
+/// live; only this says the hint is the one the node is meant to send.)
+#[test]
+fn fast_backup_hints_the_start_of_the_conflicting_term() {
+    let plain = cfg(1, 3);
+    let fast = cfg(1, 3).with_fast_backup(true);
+    let log = vec![entry(1, 1), entry(2, 2), entry(2, 3), entry(2, 4)];
+    let follower = |c: &Config| {
+        S::restart(
+            c,
+            HardState {
+                current_term: 3,
+                voted_for: None,
+                log: log.clone(),
+            },
+        )
+    };
+    let hint = |c: &Config, prev: (Index, Term)| {
+        let mut s = follower(c);
+        let out = step(&mut s, c, receive(0, append(3, prev, vec![], 0)));
+        match &out.messages[..] {
+            [(_, Message::AppendEntriesResponse(r))] if !r.success => r.match_index,
+            other => panic!("expected one rejection, got {other:?}"),
+        }
+    };
+    // Entry 4 is of term 2, the leader's of term 3: the term-2 run starts at index 2.
+    assert_eq!(hint(&fast, (4, 3)), 1);
+    assert_eq!(hint(&fast, (3, 1)), 1);
+    // Entry 1 (term 1) conflicts: its run starts at index 1, so the hint is 0.
+    assert_eq!(hint(&fast, (1, 5)), 0);
+    // No entry at prev_log_index: the follower's last index.
+    assert_eq!(hint(&fast, (9, 3)), 4);
+    // Without fast backup: always the last index.
+    assert_eq!(hint(&plain, (4, 3)), 4);
+    assert_eq!(hint(&plain, (9, 3)), 4);
+}

@@ -14,7 +14,9 @@
 //!    the leader of an earlier term, which has no election timer, its heartbeat, which meets
 //!    the higher term).
 //!
-//! Converged: one server is leader of the highest term, every server is in that term, holds the
+//! Converged: one server is leader of the highest term, every other server is its follower
+//! (role follower, leader_id the leader: §5.2, a candidate that hears from the leader of its
+//! term steps down), every server is in that term, holds the
 //! leader's log (followed, possibly, by uncommitted entries of earlier terms that only a new
 //! entry of the leader would overwrite: an empty AppendEntries deletes nothing, §5.3), and has
 //! at least the leader's commit_index (a new leader learns what is committed only with an entry
@@ -285,6 +287,14 @@ impl Run {
         for (i, s) in self.servers.iter().enumerate() {
             let name = self.name(NodeId(i as u64));
             let mut why = String::new();
+            if i != l && (s.role != Role::Follower || s.leader_id != Some(NodeId(l as u64))) {
+                let known = s.leader_id.map_or("none".to_string(), |x| x.to_string());
+                let _ = write!(
+                    why,
+                    "a {:?} that does not follow {ln} (leader_id {known}); ",
+                    s.role
+                );
+            }
             if s.current_term() != top {
                 let _ = write!(why, "term {} (leader's {top}); ", s.current_term());
             }
