@@ -123,9 +123,18 @@ pub fn exclusions(toml: &str) -> Vec<Exclusion> {
             comment.push(c.trim().to_string());
         } else if let Some(p) = t.strip_prefix('"') {
             let pattern = p.trim_end_matches(',').trim_end_matches('"');
+            // A pattern right under another shares its reason.
+            let reason = if comment.is_empty() {
+                out.last()
+                    .map(|e: &Exclusion| e.reason.clone())
+                    .unwrap_or_default()
+            } else {
+                comment.join(" ")
+            };
+            comment.clear();
             out.push(Exclusion {
                 pattern: pattern.replace("\\\\", "\\"),
-                reason: comment.join(" "),
+                reason,
             });
         }
     }
@@ -428,9 +437,10 @@ mod tests {
 
     #[test]
     fn exclusions_keep_their_reasons() {
-        let toml = "x = 1\nexclude_re = [\n  # why one\n  # and more\n  \"a\\\\+b\",\n  # two\n  \"c\",\n]\n";
+        let toml = "x = 1\nexclude_re = [\n  # why one\n  # and more\n  \"a\\\\+b\",\n  # two\n  \"c\",\n  \"d\",\n]\n";
         let e = exclusions(toml);
-        assert_eq!(e.len(), 2);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[2].reason, "two");
         assert_eq!(e[0].pattern, "a\\+b");
         assert_eq!(e[0].reason, "why one and more");
         assert_eq!(e[1].reason, "two");
