@@ -44,10 +44,14 @@ pub enum Mutant {
     /// On a rejected AppendEntries the leader keeps `next_index` (no §5.3 back-off): a
     /// follower whose log is shorter or divergent never catches up. Safe, but not live.
     NoBackupOnReject,
+    /// A candidate that hears from the leader of its own term stays a candidate (no §5.2
+    /// step-down): it follows the leader's log but never its leadership. Safe, but the cluster
+    /// never settles (the candidate's next timeout disrupts the leader).
+    CandidateIgnoresLeader,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 15] = [
+    pub const ALL: [Mutant; 16] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -63,6 +67,7 @@ impl Mutant {
         Mutant::FollowerCommitPastMatch,
         Mutant::MatchIndexFromNextIndex,
         Mutant::NoBackupOnReject,
+        Mutant::CandidateIgnoresLeader,
     ];
 
     /// The catalogue name used on the command line.
@@ -83,6 +88,7 @@ impl Mutant {
             Mutant::FollowerCommitPastMatch => "follower-commit-past-match",
             Mutant::MatchIndexFromNextIndex => "match-index-from-next-index",
             Mutant::NoBackupOnReject => "no-backup-on-reject",
+            Mutant::CandidateIgnoresLeader => "candidate-ignores-leader",
         }
     }
 
@@ -115,6 +121,9 @@ impl Mutant {
             }
             Mutant::NoBackupOnReject => {
                 "the leader keeps next_index when a follower rejects AppendEntries (liveness)"
+            }
+            Mutant::CandidateIgnoresLeader => {
+                "a candidate hearing from the leader of its term stays a candidate (liveness)"
             }
         }
     }
@@ -241,5 +250,9 @@ impl Rules for ModelRules {
     fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {
         self.is(Mutant::CommitPreviousTerm)
             || Protocol.commits_by_counting(entry_term, current_term)
+    }
+
+    fn recognizes_leader(&self) -> bool {
+        !self.is(Mutant::CandidateIgnoresLeader) && Protocol.recognizes_leader()
     }
 }

@@ -101,7 +101,7 @@ impl<C: Clone + Payload> Server<C> {
         }
         // A candidate (or anyone) hearing from the leader of its own term becomes its follower
         // (§5.2).
-        if request.term == current && self.role != Role::Follower {
+        if request.term == current && self.role != Role::Follower && cfg.rules.recognizes_leader() {
             self.become_follower();
         }
         self.leader_id = Some(leader);

@@ -98,6 +98,12 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {
         entry_term == current_term
     }
+
+    /// §5.2: a candidate that receives AppendEntries from a leader of its own term recognizes
+    /// the leader as legitimate and returns to follower state.
+    fn recognizes_leader(&self) -> bool {
+        true
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.
