@@ -112,6 +112,16 @@ pub fn quick() -> Vec<Standard> {
             symmetry: true,
         },
         Standard {
+            name: "quick-two-servers",
+            purpose: "two servers: a majority of two is both (a quorum rule that is right only \
+                      for three servers shows)",
+            bound: ModelConfig {
+                servers: 2,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
             name: "quick-duplicating",
             purpose: "a duplicating network, two messages in flight",
             bound: ModelConfig {

@@ -150,7 +150,9 @@ impl FromStr for Mutant {
 }
 
 /// The rules the model runs: the correct protocol, or the protocol with one mutant's rule
-/// broken.
+/// broken. Every method asks `Protocol` (the core's default, what the node runs) unless its
+/// mutant is on, so a bug in a default rule is a bug the checker sees (mutation testing found
+/// two methods that answered on their own).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ModelRules(pub Option<Mutant>);
 
@@ -199,7 +201,7 @@ impl Rules for ModelRules {
     }
 
     fn leader_steps_down_on_higher_term(&self) -> bool {
-        !self.is(Mutant::LeaderIgnoresHigherTerm)
+        !self.is(Mutant::LeaderIgnoresHigherTerm) && Protocol.leader_steps_down_on_higher_term()
     }
 
     fn accepts_append_term(&self, term: Term, current_term: Term) -> bool {
@@ -215,7 +217,7 @@ impl Rules for ModelRules {
     }
 
     fn truncates_matching_suffix(&self) -> bool {
-        self.is(Mutant::TruncateOnAnyAppend)
+        self.is(Mutant::TruncateOnAnyAppend) || Protocol.truncates_matching_suffix()
     }
 
     fn follower_commit(&self, leader_commit: Index, last_new: Index, commit_index: Index) -> Index {
@@ -254,5 +256,62 @@ impl Rules for ModelRules {
 
     fn recognizes_leader(&self) -> bool {
         !self.is(Mutant::CandidateIgnoresLeader) && Protocol.recognizes_leader()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no mutant on, the model's rules are the core's (every decision point, on a grid of
+    /// inputs): the checker checks the rules the node runs.
+    #[test]
+    fn no_mutant_is_the_protocol() {
+        let (m, p) = (ModelRules(None), Protocol);
+        assert_eq!(
+            m.leader_steps_down_on_higher_term(),
+            p.leader_steps_down_on_higher_term()
+        );
+        assert_eq!(m.truncates_matching_suffix(), p.truncates_matching_suffix());
+        assert_eq!(m.recognizes_leader(), p.recognizes_leader());
+        for n in 1..8 {
+            assert_eq!(m.quorum(n), p.quorum(n));
+        }
+        let ids = [None, Some(NodeId(0)), Some(NodeId(1))];
+        for a in 0..4u64 {
+            for b in 0..4u64 {
+                for c in 0..4u64 {
+                    assert_eq!(
+                        m.candidate_up_to_date((a, b), (c, a)),
+                        p.candidate_up_to_date((a, b), (c, a))
+                    );
+                    assert_eq!(m.follower_commit(a, b, c), p.follower_commit(a, b, c));
+                    assert_eq!(
+                        m.next_index_after_rejection(a + 1, b, c.min(a)),
+                        p.next_index_after_rejection(a + 1, b, c.min(a))
+                    );
+                }
+                assert_eq!(m.counts_vote(a, b), p.counts_vote(a, b));
+                assert_eq!(m.accepts_append_term(a, b), p.accepts_append_term(a, b));
+                assert_eq!(m.on_prev_log_mismatch(a, b), p.on_prev_log_mismatch(a, b));
+                assert_eq!(m.acknowledged(a, b), p.acknowledged(a, b));
+                assert_eq!(m.commits_by_counting(a, b), p.commits_by_counting(a, b));
+            }
+            for v in ids {
+                assert_eq!(
+                    m.vote_available(v, NodeId(a)),
+                    p.vote_available(v, NodeId(a))
+                );
+            }
+        }
+        let hard = HardState {
+            current_term: 3,
+            voted_for: Some(NodeId(1)),
+            log: vec![raft_core::Entry {
+                term: 1,
+                command: 7u8,
+            }],
+        };
+        assert_eq!(m.recover(hard.clone()), p.recover(hard));
     }
 }
