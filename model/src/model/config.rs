@@ -176,6 +176,14 @@ impl ModelConfig {
         if self.values == 0 || self.reads == 0 {
             v.push(("Read Returned A Value", "no reads in this bound"));
         }
+        if self.servers < 3 && !v.iter().any(|(n, _)| *n == "Log Conflict Truncated") {
+            // Every leader needs every vote, so its log is at least as up-to-date as each
+            // other server's (§5.4.1), and no follower ever holds an entry the leader lacks.
+            v.push((
+                "Log Conflict Truncated",
+                "fewer than 3 servers (a leader's log is never behind another's)",
+            ));
+        }
         if self.max_term < 2 {
             v.push(("Leaders In Two Terms", "--max-term 1"));
             if !v.iter().any(|(n, _)| *n == "Log Conflict Truncated") {
