@@ -69,17 +69,6 @@ pub fn standard() -> Vec<Standard> {
             },
             symmetry: true,
         },
-        Standard {
-            name: "in-flight-crash",
-            purpose: "two messages in flight and a crash together (two values too do not fit \
-                      CI's time)",
-            bound: ModelConfig {
-                max_in_flight: 2,
-                reads: 0,
-                ..ModelConfig::default()
-            },
-            symmetry: true,
-        },
     ]
 }
 
