@@ -168,7 +168,8 @@ fn seconds_between(start: &str, end: &str) -> Option<f64> {
         let yoe = y - era * 400;
         let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe;
+        // Days since 1970-01-01.
+        let days = era * 146_097 + doe - 719_468;
         let frac: f64 = format!("0.{frac}").parse().ok()?;
         Some((days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2]) as f64 + frac)
     }
@@ -189,6 +190,20 @@ fn caught_by(log: &str) -> Option<String> {
         })
         .unwrap_or("incomplete");
     Some(format!("{config}: {problem}"))
+}
+
+/// The civil date (YYYY-MM-DD) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 fn read_outcomes(out: &Path) -> Result<(Vec<MutantOutcome>, f64), String> {
@@ -219,7 +234,23 @@ fn read_outcomes(out: &Path) -> Result<(Vec<MutantOutcome>, f64), String> {
             caught_by: if outcome == "caught" { caught_by } else { None },
         });
     }
-    let wall = match (&parsed.start_time, &parsed.end_time) {
+    // An interrupted run has no end time: its outcomes file was last written at its end.
+    let end = parsed.end_time.clone().or_else(|| {
+        let modified = std::fs::metadata(&file).ok()?.modified().ok()?;
+        let secs = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        Some(format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            civil(days as i64),
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        ))
+    });
+    let wall = match (&parsed.start_time, &end) {
         (Some(s), Some(e)) => seconds_between(s, e).unwrap_or(0.0),
         _ => 0.0,
     };
@@ -292,7 +323,10 @@ pub fn markdown(r: &MutationResults) -> String {
             .caught_by
             .as_deref()
             .and_then(|c| c.split_once(": "))
-            .map_or("unknown".to_string(), |(_, p)| p.to_string());
+            .map_or(
+                "no verdict in the log (the gate crashed: a panic)".to_string(),
+                |(_, p)| p.to_string(),
+            );
         *by.entry(what).or_default() += 1;
     }
     if !by.is_empty() {
@@ -444,6 +478,14 @@ mod tests {
         assert_eq!(e[0].pattern, "a\\+b");
         assert_eq!(e[0].reason, "why one and more");
         assert_eq!(e[1].reason, "two");
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(civil(0), "1970-01-01");
+        assert_eq!(civil(20_789), "2026-12-02");
+        let s = seconds_between("1970-01-01T00:00:00Z", "2026-12-02T00:00:00Z").unwrap();
+        assert_eq!(s, 20_789.0 * 86_400.0);
     }
 
     #[test]
