@@ -55,6 +55,11 @@ pub fn catalogue() -> Vec<Case> {
             }),
             // Safe but not live: only "Progress When Faults Stop" (on by default) sees a
             // follower left behind.
+            // Right for three servers: two servers show it (each one alone is a "majority").
+            Mutant::QuorumRightForThreeOnly => with(m, |b| {
+                b.servers = 2;
+                b.max_crashes = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()

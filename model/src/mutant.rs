@@ -48,10 +48,13 @@ pub enum Mutant {
     /// step-down): it follows the leader's log but never its leadership. Safe, but the cluster
     /// never settles (the candidate's next timeout disrupts the leader).
     CandidateIgnoresLeader,
+    /// A quorum of `n % 2 + 1`: the majority for three servers, not for two, four or five
+    /// (found by mutation testing; three servers hide it).
+    QuorumRightForThreeOnly,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 17] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -68,6 +71,7 @@ impl Mutant {
         Mutant::MatchIndexFromNextIndex,
         Mutant::NoBackupOnReject,
         Mutant::CandidateIgnoresLeader,
+        Mutant::QuorumRightForThreeOnly,
     ];
 
     /// The catalogue name used on the command line.
@@ -89,6 +93,7 @@ impl Mutant {
             Mutant::MatchIndexFromNextIndex => "match-index-from-next-index",
             Mutant::NoBackupOnReject => "no-backup-on-reject",
             Mutant::CandidateIgnoresLeader => "candidate-ignores-leader",
+            Mutant::QuorumRightForThreeOnly => "quorum-right-for-three-only",
         }
     }
 
@@ -125,6 +130,7 @@ impl Mutant {
             Mutant::CandidateIgnoresLeader => {
                 "a candidate hearing from the leader of its term stays a candidate (liveness)"
             }
+            Mutant::QuorumRightForThreeOnly => "a quorum is n % 2 + 1 (a majority only for n = 3)",
         }
     }
 }
@@ -179,6 +185,8 @@ impl Rules for ModelRules {
     fn quorum(&self, n: usize) -> usize {
         if self.is(Mutant::MinorityQuorum) {
             n / 2
+        } else if self.is(Mutant::QuorumRightForThreeOnly) {
+            n % 2 + 1
         } else {
             Protocol.quorum(n)
         }
