@@ -56,7 +56,9 @@ pub fn standard() -> Vec<Standard> {
                 max_crashes: 0,
                 ..ModelConfig::default()
             },
-            symmetry: true,
+            // With symmetry the duplicating network's class count differs from run to run
+            // (3,136,568 and 3,136,576 seen), so its baseline could not be compared.
+            symmetry: false,
         },
         Standard {
             name: "three-terms",
@@ -118,7 +120,8 @@ pub fn quick() -> Vec<Standard> {
                 max_in_flight: 2,
                 ..base.clone()
             },
-            symmetry: true,
+            // Not with symmetry: see "duplicating".
+            symmetry: false,
         },
         Standard {
             name: "quick-reordering",

@@ -72,12 +72,31 @@ pub fn round_limit(longest_log: usize) -> usize {
 
 /// Whether `state` makes progress when faults stop (the property's condition). A server that
 /// the core refused (`fault`) is reported by "Core Invariant" instead: such states pass here.
+///
+/// The continuation breaks ties by server id (which candidate times out, in which order
+/// messages are delivered), so it runs on the state's canonical renaming
+/// (`symmetry::representative`): the verdict is then the same for every renaming of a state,
+/// as symmetry reduction requires of a property.
 pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) -> bool {
     continuation(model, state, false).converged
 }
 
-/// Run the continuation from `state`; `explain` records its steps.
+/// Run the continuation from `state` (in its canonical renaming); `explain` records its steps.
 pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
+    let canonical = super::symmetry::representative(state);
+    let mut c = continuation_of(model, &canonical, explain);
+    if explain && canonical != *state {
+        c.steps.insert(
+            0,
+            "(shown for the state with its servers renamed to the canonical order, whose \
+             verdict every renaming shares)"
+                .into(),
+        );
+    }
+    c
+}
+
+fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
     let n = model.cfg.servers;
     let mut servers: Vec<Server<Cmd>> = Vec::with_capacity(n);
     for actor in state.actor_states.iter().take(n) {

@@ -254,8 +254,9 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     assert!(!holds(&broken, &state, name));
     let c = progress::continuation(&broken, &state, true);
     assert!(!c.converged);
+    // (The continuation runs on the canonical renaming, so the laggard may carry another name.)
     let last = c.steps.last().unwrap();
-    assert!(last.contains("n1 lags behind"), "{last}");
+    assert!(last.contains("lags behind: log []"), "{last}");
 
     // Without the property, the model does not check it.
     let off = ModelConfig {
