@@ -60,6 +60,24 @@ pub fn catalogue() -> Vec<Case> {
                 b.servers = 2;
                 b.max_crashes = 0;
             }),
+            // Found by mutation testing. A leader leaves office only for a later term, so it
+            // leads again two terms on: terms <= 3, and the old reply in flight alongside the
+            // elections. Two servers suffice.
+            Mutant::StaleReplyCounted => with(m, |b| {
+                b.servers = 2;
+                b.max_term = 3;
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // Found by mutation testing. The client's retry of its write must reach the log
+            // after its read: a log of 3 and the retry in flight alongside the traffic.
+            Mutant::LateCopyExecuted => with(m, |b| {
+                b.servers = 2;
+                b.max_log_len = Some(3);
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()

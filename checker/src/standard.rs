@@ -113,6 +113,19 @@ pub fn quick() -> Vec<Standard> {
             symmetry: true,
         },
         Standard {
+            name: "quick-two-servers-three-terms",
+            purpose: "two servers, terms <= 3, two messages in flight: a reply of an earlier term \
+                      reaches its leader elected again (a leader leaves office only for a later \
+                      term, so it leads again two terms on at the earliest)",
+            bound: ModelConfig {
+                servers: 2,
+                max_term: 3,
+                max_in_flight: 2,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
             name: "quick-duplicating",
             purpose: "a duplicating network, two messages in flight",
             bound: ModelConfig {
@@ -146,6 +159,19 @@ pub fn quick() -> Vec<Standard> {
             purpose: "terms <= 4: Figure 8 (commitment of earlier-term entries)",
             bound: ModelConfig {
                 max_term: 4,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-stale-copy",
+            purpose: "a late copy of a client's write applied after its read (exactly-once \
+                      sessions): a log of 3, two messages in flight, two servers",
+            bound: ModelConfig {
+                servers: 2,
+                reads: 1,
+                max_log_len: Some(3),
+                max_in_flight: 2,
                 ..base.clone()
             },
             symmetry: true,

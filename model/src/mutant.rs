@@ -51,10 +51,17 @@ pub enum Mutant {
     /// A quorum of `n % 2 + 1`: the majority for three servers, not for two, four or five
     /// (found by mutation testing; three servers hide it).
     QuorumRightForThreeOnly,
+    /// A leader acts on AppendEntries replies of earlier terms (found by mutation testing): an
+    /// old acknowledgement counts toward commitment though the follower's log may have been
+    /// rewritten since.
+    StaleReplyCounted,
+    /// The client sessions execute a late copy of a command older than the client's latest
+    /// (found by mutation testing): a retried write lands again after the client moved on.
+    LateCopyExecuted,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 17] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -72,6 +79,8 @@ impl Mutant {
         Mutant::NoBackupOnReject,
         Mutant::CandidateIgnoresLeader,
         Mutant::QuorumRightForThreeOnly,
+        Mutant::StaleReplyCounted,
+        Mutant::LateCopyExecuted,
     ];
 
     /// The catalogue name used on the command line.
@@ -94,6 +103,8 @@ impl Mutant {
             Mutant::NoBackupOnReject => "no-backup-on-reject",
             Mutant::CandidateIgnoresLeader => "candidate-ignores-leader",
             Mutant::QuorumRightForThreeOnly => "quorum-right-for-three-only",
+            Mutant::StaleReplyCounted => "stale-reply-counted",
+            Mutant::LateCopyExecuted => "late-copy-executed",
         }
     }
 
@@ -131,6 +142,10 @@ impl Mutant {
                 "a candidate hearing from the leader of its term stays a candidate (liveness)"
             }
             Mutant::QuorumRightForThreeOnly => "a quorum is n % 2 + 1 (a majority only for n = 3)",
+            Mutant::StaleReplyCounted => "a leader acts on AppendEntries replies of earlier terms",
+            Mutant::LateCopyExecuted => {
+                "the sessions execute a late copy older than the client's latest command"
+            }
         }
     }
 }
@@ -265,6 +280,18 @@ impl Rules for ModelRules {
     fn recognizes_leader(&self) -> bool {
         !self.is(Mutant::CandidateIgnoresLeader) && Protocol.recognizes_leader()
     }
+
+    fn counts_append_reply(&self, reply_term: Term, current_term: Term) -> bool {
+        if self.is(Mutant::StaleReplyCounted) {
+            reply_term <= current_term
+        } else {
+            Protocol.counts_append_reply(reply_term, current_term)
+        }
+    }
+
+    fn is_late_copy(&self, seq: u64, latest_seq: u64) -> bool {
+        !self.is(Mutant::LateCopyExecuted) && Protocol.is_late_copy(seq, latest_seq)
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +331,8 @@ mod tests {
                 assert_eq!(m.on_prev_log_mismatch(a, b), p.on_prev_log_mismatch(a, b));
                 assert_eq!(m.acknowledged(a, b), p.acknowledged(a, b));
                 assert_eq!(m.commits_by_counting(a, b), p.commits_by_counting(a, b));
+                assert_eq!(m.counts_append_reply(a, b), p.counts_append_reply(a, b));
+                assert_eq!(m.is_late_copy(a, b), p.is_late_copy(a, b));
             }
             for v in ids {
                 assert_eq!(

@@ -162,7 +162,25 @@ impl SoakSummary {
     }
 }
 
+/// A loopback address for a node to listen on, with a port below the kernel's ephemeral range.
+/// A port from `bind(":0")` is ephemeral: while its node is down (between a SIGKILL and the
+/// restart, or before the first start) any outgoing connection (a proxy's, a client's) may be
+/// given that port as its local one, and the node then cannot bind it again. A port outside
+/// that range is only ever taken by an explicit bind.
 fn free_addr() -> std::io::Result<SocketAddr> {
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let range = low.saturating_sub(16384).max(10000)..low;
+    if !range.is_empty() {
+        for _ in 0..256 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], fastrand::u16(range.clone())));
+            if TcpListener::bind(addr).is_ok() {
+                return Ok(addr);
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
@@ -173,6 +191,9 @@ struct Cluster {
     cluster_files: Vec<PathBuf>,
     node_bin: PathBuf,
     nodes: Vec<Option<Child>>,
+    /// Nodes that exited without being killed (each a failure of the trial, with its log's
+    /// last line): a node stops only when told to.
+    exits: Vec<String>,
     trace_dir: Option<PathBuf>,
     /// `proxies[i][j]`: node i's connections to node j (none on the diagonal, none at all
     /// without network faults).
@@ -237,6 +258,7 @@ impl Cluster {
             cluster_files,
             node_bin: node_bin.to_path_buf(),
             nodes: (0..NODES).map(|_| None).collect(),
+            exits: Vec::new(),
             trace_dir,
             proxies,
         };
@@ -295,8 +317,34 @@ impl Cluster {
         Ok(())
     }
 
+    /// Records every node that has exited on its own since the last look (see `exits`).
+    fn check_alive(&mut self) {
+        for id in 0..NODES {
+            let Some(child) = self.nodes[id as usize].as_mut() else {
+                continue;
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                self.nodes[id as usize] = None;
+                let log = self.dir.join(format!("node-{id}.log"));
+                let last = fs::read_to_string(&log)
+                    .ok()
+                    .and_then(|l| {
+                        l.lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .map(String::from)
+                    })
+                    .unwrap_or_else(|| "(empty)".into());
+                self.exits.push(format!(
+                    "node {id} exited by itself ({status}); its log ends: {last}"
+                ));
+            }
+        }
+    }
+
     /// SIGKILL (`Child::kill` on Unix): nothing unsynced survives.
     fn kill9(&mut self, id: u64) {
+        self.check_alive();
         if let Some(mut child) = self.nodes[id as usize].take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -764,7 +812,15 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     net.cuts = cuts;
     net.bytes = bytes;
     figures.net = net;
+    let exits = {
+        let mut c = cluster.lock().map_err(|_| "poisoned")?;
+        c.check_alive();
+        std::mem::take(&mut c.exits)
+    };
     drop(cluster);
+    if !exits.is_empty() {
+        return Err(exits.join("; "));
+    }
     if let Some(t) = &options.trace_dir {
         cut_torn_trace_tails(&t.join(format!("trial-{n}")), n)?;
     }

@@ -225,7 +225,11 @@ impl<C: Clone + Payload> Server<C> {
         reply: AppendEntriesResponse,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        if self.role != Role::Leader || reply.term != self.hard.current_term {
+        if self.role != Role::Leader
+            || !cfg
+                .rules
+                .counts_append_reply(reply.term, self.hard.current_term)
+        {
             return Ok(());
         }
         let (Some(&next), Some(&matched)) = (

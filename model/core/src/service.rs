@@ -9,6 +9,7 @@
 //! copy returns the recorded result ([`Applied::Duplicate`]), and a copy older than the client's
 //! latest request returns [`Applied::Stale`] (its result is no longer kept).
 
+use crate::rules::{Protocol, Rules};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -61,8 +62,10 @@ struct Session<R> {
 /// its last request would run again, so the limit must be far above the number of clients that
 /// retry at once (the node's default: [`DEFAULT_MAX_SESSIONS`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Service<M: StateMachine> {
+pub struct Service<M: StateMachine, R: Rules = Protocol> {
     pub machine: M,
+    /// The session rule ([`Rules::is_late_copy`]); a node's is always [`Protocol`].
+    rules: R,
     sessions: BTreeMap<u64, Session<M::Output>>,
     /// With a limit: at most this many sessions. `None`: sessions never expire.
     max_sessions: Option<usize>,
@@ -74,16 +77,24 @@ pub struct Service<M: StateMachine> {
 /// The session limit the node uses.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 
-impl<M: StateMachine + Default> Default for Service<M> {
+impl<M: StateMachine + Default, R: Rules + Default> Default for Service<M, R> {
     fn default() -> Self {
-        Service::new(M::default())
+        Service::with_rules(M::default(), R::default())
     }
 }
 
 impl<M: StateMachine> Service<M> {
     pub fn new(machine: M) -> Self {
+        Service::with_rules(machine, Protocol)
+    }
+}
+
+impl<M: StateMachine, R: Rules> Service<M, R> {
+    /// The service deciding late copies by `rules` (the model checker's, with its mutants).
+    pub fn with_rules(machine: M, rules: R) -> Self {
         Service {
             machine,
+            rules,
             sessions: BTreeMap::new(),
             max_sessions: None,
             applied: 0,
@@ -108,7 +119,7 @@ impl<M: StateMachine> Service<M> {
             if seq == session.last_seq {
                 return Applied::Duplicate(session.result.clone());
             }
-            if seq < session.last_seq {
+            if self.rules.is_late_copy(seq, session.last_seq) {
                 return Applied::Stale {
                     last_seq: session.last_seq,
                 };

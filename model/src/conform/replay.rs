@@ -613,7 +613,7 @@ where
     for (i, t) in traces.iter().enumerate() {
         if t[0].node != NodeId(i as u64) {
             return Err(ConformError::Invalid(format!(
-                "node ids must be 0..{n} with one trace each; found node {} where n{i} was expected",
+                "node ids must be 0..{n} with one trace each; found node {} where n{i} was expected (is n{i}'s trace missing or empty?)",
                 t[0].node
             )));
         }

@@ -7,7 +7,7 @@ use super::config::ModelConfig;
 use super::ghost::Ghost;
 use super::history::History;
 use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::register::{self, ClientOp, ClientReply, Cmd, Msg, RegisterMachine};
+use super::register::{self, ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine};
 use super::shared::Shared;
 use crate::mutant::ModelRules;
 use raft_core::{Config, Event, NodeId, ProposeResult, Role, Server};
@@ -105,6 +105,8 @@ fn server_step(
     }
     let mut server = before.server.clone();
     let per_peer = matches!(event, Event::Resend { .. });
+    let stale =
+        matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
     let mut output = match server.handle(cfg, event) {
         Ok(output) => output,
         Err(fault) => {
@@ -128,6 +130,9 @@ fn server_step(
     }
     let mut ghost = before.ghost.clone();
     Ghost::record(&mut ghost, &before.server, &server, &output);
+    if stale {
+        Ghost::record_stale_step(&mut ghost, &before.server, &server);
+    }
     let ghost_changed = !Shared::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
     let mut machine = before.machine.clone();
     let role_changed = server.role != before.server.role;
@@ -199,7 +204,10 @@ impl Actor for RaftActor {
                 set_role_timers(cfg, server.role, o);
                 NodeState::Server(ServerState {
                     server,
-                    machine: Shared::new(RegisterMachine::default()),
+                    machine: Shared::new(RegisterMachine::with_rules(
+                        Register::default(),
+                        cfg.rules,
+                    )),
                     ghost,
                     fault: None,
                 })

@@ -166,6 +166,9 @@ impl ModelConfig {
         if self.values == 0 {
             v.push(("Value Committed", "--values 0"));
             v.push(("Log Conflict Truncated", "--values 0"));
+            v.push(("Leader Knows A Match", "--values 0"));
+        } else if self.servers == 1 {
+            v.push(("Leader Knows A Match", "a single server has no peers"));
         }
         if self.values == 0 || self.effective_max_log_len() < 2 {
             v.push((
@@ -175,6 +178,22 @@ impl ModelConfig {
         }
         if self.values == 0 || self.reads == 0 {
             v.push(("Read Returned A Value", "no reads in this bound"));
+        }
+        if self.max_term < 2 {
+            v.push(("Stale Message In Flight", "--max-term 1: no later term"));
+        }
+        if self.values == 0
+            || self.reads == 0
+            || self.effective_max_log_len() < 3
+            || self.max_in_flight < 2
+        {
+            // The late copy is a retry sent before the first reply came and delivered after the
+            // client's next request was appended: it is in flight alongside that traffic, and
+            // it needs the room of a third entry.
+            v.push((
+                "Stale Copy Ignored",
+                "no late copy: needs a client with two operations, a log of 3 and 2 messages in flight",
+            ));
         }
         if self.servers < 3 && !v.iter().any(|(n, _)| *n == "Log Conflict Truncated") {
             // Every leader needs every vote, so its log is at least as up-to-date as each

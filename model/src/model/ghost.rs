@@ -34,6 +34,9 @@ pub struct Ghost {
     pub append_only_violated: bool,
     /// Witness: a follower truncated conflicting entries.
     pub truncated_conflict: bool,
+    /// A step on a Raft message of an earlier term than this server's changed the server
+    /// (Stale Messages Ignored broken).
+    pub stale_message_acted_on: bool,
 }
 
 impl Ghost {
@@ -76,6 +79,15 @@ impl Ghost {
         }
         if !out.apply.is_empty() {
             Shared::make_mut(this).observe_applied(&out.apply);
+        }
+    }
+
+    /// Record that a step on a message of an earlier term than `before`'s changed the server
+    /// into `after` (§5.1: a stale request is refused with the current term, a stale reply is
+    /// dropped; neither may change the receiver).
+    pub fn record_stale_step(this: &mut Shared<Ghost>, before: &Server<Cmd>, after: &Server<Cmd>) {
+        if before != after && !this.stale_message_acted_on {
+            Shared::make_mut(this).stale_message_acted_on = true;
         }
     }
 

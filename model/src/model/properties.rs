@@ -12,6 +12,9 @@
 //! | Commit Index Within Log       | Value Committed                         |
 //! | Applied Entries Were Committed| Committed Then Crashed And Recovered    |
 //! | Core Invariant                | Leader Elected                          |
+//! | Match Index Sound             | Leader Knows A Match                    |
+//! | Exactly Once                  | Retried Command Deduplicated, Stale Copy Ignored |
+//! | Stale Messages Ignored        | Stale Message In Flight                 |
 //!
 //! Linearizability is also witnessed by Retried Command Deduplicated: a client's retried command
 //! sat in a log twice and the service's sessions answered the second copy without executing it.
@@ -23,15 +26,16 @@
 //! can fail where no safety property does.
 
 use super::node::ServerState;
+use super::register::ClientOp;
 use super::{ModelConfig, RaftModel, RaftState};
 use raft_core::Role;
 use stateright::{Expectation, Property};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 type Condition = fn(&RaftModel, &RaftState) -> bool;
 
 /// The safety properties: they must hold in every reachable state.
-pub const ALWAYS: [(&str, Condition); 9] = [
+pub const ALWAYS: [(&str, Condition); 12] = [
     ("Election Safety", election_safety),
     ("Log Matching", log_matching),
     ("Leader Completeness", leader_completeness),
@@ -44,6 +48,9 @@ pub const ALWAYS: [(&str, Condition); 9] = [
         applied_entries_were_committed,
     ),
     ("Core Invariant", core_invariant),
+    ("Match Index Sound", match_index_sound),
+    ("Exactly Once", exactly_once),
+    ("Stale Messages Ignored", stale_messages_ignored),
 ];
 
 /// The liveness property checked with `--liveness` (see `progress.rs`).
@@ -53,7 +60,7 @@ pub const LIVENESS: (&str, Condition) = (
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 7] = [
+pub const SOMETIMES: [(&str, Condition); 10] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -64,6 +71,9 @@ pub const SOMETIMES: [(&str, Condition); 7] = [
     ),
     ("Read Returned A Value", read_returned_a_value),
     ("Retried Command Deduplicated", retried_command_deduplicated),
+    ("Leader Knows A Match", leader_knows_a_match),
+    ("Stale Copy Ignored", stale_copy_ignored),
+    ("Stale Message In Flight", stale_message_in_flight),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -231,6 +241,33 @@ fn core_invariant(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).all(|s| s.fault.is_none())
 }
 
+/// Match Index Sound: a leader's match_index for a server of the leader's own term never exceeds
+/// what that server's log shares with the leader's (§5.3: match_index is the highest entry
+/// "known to be replicated" on the server). The server acknowledged a prefix in this term, and
+/// in this term only this leader changes its log, consistently with its own (a server of a later
+/// term may since have been rewritten by a newer leader, so only the leader's term is
+/// constrained). This is what commitment counts on: a reply of an earlier term taken as an
+/// acknowledgement breaks it at once, long before it commits a wrong entry.
+fn match_index_sound(_: &RaftModel, state: &RaftState) -> bool {
+    let all: Vec<&ServerState> = servers(state).collect();
+    live_servers(state)
+        .filter(|l| l.server.role == Role::Leader)
+        .all(|l| {
+            l.server.match_index.iter().all(|(p, &m)| {
+                let Some(peer) = all.get(p.0 as usize) else {
+                    return false;
+                };
+                peer.server.current_term() != l.server.current_term()
+                    || shares_prefix(l.server.log(), peer.server.log(), m)
+            })
+        })
+}
+
+/// The first `m` entries of both logs exist and are equal.
+fn shares_prefix<E: PartialEq>(a: &[E], b: &[E], m: u64) -> bool {
+    usize::try_from(m).is_ok_and(|m| m <= a.len() && m <= b.len() && a[..m] == b[..m])
+}
+
 fn leader_elected(_: &RaftModel, state: &RaftState) -> bool {
     live_servers(state).any(|s| s.server.role == Role::Leader)
 }
@@ -256,6 +293,97 @@ fn committed_then_crashed_and_recovered(_: &RaftModel, state: &RaftState) -> boo
 
 fn read_returned_a_value(_: &RaftModel, state: &RaftState) -> bool {
     state.history.read_returned_value
+}
+
+/// Exactly Once: every server that is up holds the register and client sessions that applying
+/// its applied entries exactly once gives (§8: a command whose client already saw a later or the
+/// same sequence number applied is not executed again). The reference here is independent of
+/// raft-core's `Service`: per client, an entry executes only if its sequence number exceeds every
+/// earlier one of that client; the register holds the last executed write; each client's
+/// session records its highest sequence number.
+fn exactly_once(_: &RaftModel, state: &RaftState) -> bool {
+    live_servers(state).all(|s| {
+        let Some(applied) = usize::try_from(s.server.last_applied)
+            .ok()
+            .and_then(|n| s.ghost.applied.get(..n))
+        else {
+            return false;
+        };
+        let mut last_seq: BTreeMap<u8, u8> = BTreeMap::new();
+        let mut value = None;
+        for e in applied {
+            let c = e.command;
+            if last_seq.get(&c.client).is_some_and(|&l| c.seq <= l) {
+                continue;
+            }
+            last_seq.insert(c.client, c.seq);
+            if let ClientOp::Put(v) = c.op {
+                value = Some(v);
+            }
+        }
+        s.machine.machine.value == value
+            && last_seq.iter().all(|(&client, &seq)| {
+                s.machine
+                    .recorded(u64::from(client), u64::from(seq))
+                    .is_some()
+            })
+    })
+}
+
+/// Some server applied a copy of a command older than one its client had applied already (a
+/// late retry): what Exactly Once constrains beyond the duplicate of the latest command.
+fn stale_copy_ignored(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| {
+        let applied = &s.ghost.applied;
+        applied.iter().enumerate().any(|(i, e)| {
+            applied[..i]
+                .iter()
+                .any(|f| f.command.client == e.command.client && f.command.seq > e.command.seq)
+        })
+    })
+}
+
+/// Stale Messages Ignored: a Raft message of an earlier term than its receiver's changes nothing
+/// on the receiver (§5.1: "If a server receives a request with a stale term number, it rejects
+/// the request"; a stale reply answers a request of a term that is over, so it is dropped). The
+/// adapter compares the server before and after every such step and records a change in the
+/// ghost. A leader that took an earlier term's acknowledgement as one of its own would count
+/// entries the follower may no longer hold.
+fn stale_messages_ignored(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.stale_message_acted_on)
+}
+
+/// A Raft message in flight to a server (up) whose current term is later than the message's:
+/// its delivery is what Stale Messages Ignored constrains.
+fn stale_message_in_flight(m: &RaftModel, state: &RaftState) -> bool {
+    state.network.iter_deliverable().any(|env| {
+        let dst = usize::from(env.dst);
+        match (env.msg, state.actor_states.get(dst)) {
+            (super::register::Msg::Raft(msg), Some(node)) if m.cfg.is_server(dst) => {
+                !state.crashed[dst]
+                    && node
+                        .as_server()
+                        .is_some_and(|s| msg.term() < s.server.current_term())
+            }
+            _ => false,
+        }
+    })
+}
+
+/// A leader (up) holds a positive match_index for a server of its own term: what Match Index
+/// Sound constrains.
+fn leader_knows_a_match(_: &RaftModel, state: &RaftState) -> bool {
+    let all: Vec<&ServerState> = servers(state).collect();
+    live_servers(state)
+        .filter(|l| l.server.role == Role::Leader)
+        .any(|l| {
+            l.server.match_index.iter().any(|(p, &m)| {
+                m > 0
+                    && all
+                        .get(p.0 as usize)
+                        .is_some_and(|peer| peer.server.current_term() == l.server.current_term())
+            })
+        })
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again

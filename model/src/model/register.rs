@@ -72,7 +72,7 @@ impl StateMachine for Register {
 
 /// The register with its client sessions. Volatile: rebuilt by re-applying the log after a
 /// restart.
-pub type RegisterMachine = Service<Register>;
+pub type RegisterMachine = Service<Register, crate::mutant::ModelRules>;
 
 /// Applies one committed command at most once; the reply its client gets.
 pub fn apply(machine: &mut RegisterMachine, cmd: &Cmd) -> ClientReply {

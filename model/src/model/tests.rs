@@ -196,6 +196,103 @@ fn applied_entries_must_have_been_committed() {
 }
 
 #[test]
+fn match_index_sound_rejects_an_acknowledgement_the_follower_does_not_hold() {
+    let m = model();
+    let mut s = init(&m);
+    // n0 leads term 3 with b at index 1; n1, of term 3 too, holds a (an earlier leader's entry).
+    let leader = &mut server_mut(&mut s, 0).server;
+    make_leader(leader, 3);
+    leader.hard.log = vec![e(2, 2)];
+    leader.next_index = [(raft_core::NodeId(1), 1), (raft_core::NodeId(2), 1)].into();
+    leader.match_index = [(raft_core::NodeId(1), 0), (raft_core::NodeId(2), 0)].into();
+    let follower = &mut server_mut(&mut s, 1).server;
+    follower.hard.current_term = 3;
+    follower.hard.log = vec![e(1, 1)];
+    assert!(holds(&m, &s, "Match Index Sound"));
+    // A reply of term 1 taken as an acknowledgement of index 1.
+    let leader = &mut server_mut(&mut s, 0).server;
+    leader.match_index.insert(raft_core::NodeId(1), 1);
+    leader.next_index.insert(raft_core::NodeId(1), 2);
+    assert!(!holds(&m, &s, "Match Index Sound"));
+    // Once n1 moved on to a later term a newer leader may have rewritten it: not constrained.
+    server_mut(&mut s, 1).server.hard.current_term = 4;
+    assert!(holds(&m, &s, "Match Index Sound"));
+    // The same acknowledgement of an entry n1 does hold is sound.
+    let follower = &mut server_mut(&mut s, 1).server;
+    follower.hard.current_term = 3;
+    follower.hard.log = vec![e(2, 2)];
+    assert!(holds(&m, &s, "Match Index Sound"));
+}
+
+#[test]
+fn stale_messages_ignored_rejects_a_step_on_an_earlier_term_that_changed_the_server() {
+    let m = model();
+    let mut s = init(&m);
+    let mut before = Server::<Cmd>::new();
+    make_leader(&mut before, 2);
+    before.match_index = [(raft_core::NodeId(1), 0)].into();
+    let mut ghost = shared::Shared::new(Ghost::default());
+    Ghost::record_stale_step(&mut ghost, &before, &before.clone());
+    server_mut(&mut s, 0).ghost = ghost.clone();
+    assert!(holds(&m, &s, "Stale Messages Ignored"));
+    let mut after = before.clone();
+    after.match_index.insert(raft_core::NodeId(1), 1);
+    Ghost::record_stale_step(&mut ghost, &before, &after);
+    server_mut(&mut s, 0).ghost = ghost;
+    assert!(!holds(&m, &s, "Stale Messages Ignored"));
+}
+
+#[test]
+fn exactly_once_rejects_a_stale_copy_executed_again() {
+    let m = model();
+    let mut s = init(&m);
+    // Client 0 wrote 1 (seq 0), then read (seq 1); a late copy of the write sits at index 3.
+    let cmd = |seq: u8, op| Cmd { client: 0, seq, op };
+    let log = vec![
+        Entry {
+            term: 1,
+            command: cmd(0, ClientOp::Put(1)),
+        },
+        Entry {
+            term: 1,
+            command: cmd(1, ClientOp::Get),
+        },
+        Entry {
+            term: 1,
+            command: cmd(0, ClientOp::Put(1)),
+        },
+    ];
+    let apply_all = |machine: &mut register::RegisterMachine, stale_executes: bool| {
+        for (i, entry) in log.iter().enumerate() {
+            if i == 2 && stale_executes {
+                // What a session that forgot the later command would do.
+                let mut fresh = register::RegisterMachine::default();
+                register::apply(&mut fresh, &entry.command);
+                *machine = fresh;
+            } else {
+                register::apply(machine, &entry.command);
+            }
+        }
+    };
+    let srv = server_mut(&mut s, 0);
+    srv.server.hard.log = log.clone();
+    srv.server.commit_index = 3;
+    srv.server.last_applied = 3;
+    apply_all(shared::Shared::make_mut(&mut srv.machine), false);
+    ghost_mut(&mut s, 0).applied = log.clone();
+    assert!(holds(&m, &s, "Exactly Once"));
+    let srv = server_mut(&mut s, 0);
+    let mut broken = register::RegisterMachine::default();
+    apply_all(&mut broken, true);
+    srv.machine = shared::Shared::new(broken);
+    assert!(!holds(&m, &s, "Exactly Once"));
+    // A register that lost the write is caught too.
+    let srv = server_mut(&mut s, 0);
+    srv.machine = shared::Shared::new(register::RegisterMachine::default());
+    assert!(!holds(&m, &s, "Exactly Once"));
+}
+
+#[test]
 fn crash_shows_the_state_the_server_restarts_with() {
     // The crash canonicalization keeps what survives (log, term, ghost) and drops the rest.
     let m = model();
