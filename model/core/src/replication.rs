@@ -225,11 +225,7 @@ impl<C: Clone + Payload> Server<C> {
         reply: AppendEntriesResponse,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        if self.role != Role::Leader
-            || !cfg
-                .rules
-                .counts_append_reply(reply.term, self.hard.current_term)
-        {
+        if !self.leads_the_term_of(cfg, reply.term) {
             return Ok(());
         }
         let (Some(&next), Some(&matched)) = (

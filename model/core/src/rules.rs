@@ -99,6 +99,12 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         entry_term == current_term
     }
 
+    /// §5.2: a candidate that receives AppendEntries from a leader of its own term recognizes
+    /// the leader as legitimate and returns to follower state.
+    fn recognizes_leader(&self) -> bool {
+        true
+    }
+
     /// Leaders act on an AppendEntries reply only if it is of their current term (§5.1: a
     /// reply of an earlier term answers a leadership that is over; the entries it acknowledges
     /// may have been overwritten since, so it is dropped, like a stale vote).
@@ -111,12 +117,6 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     /// on); it is not executed, and its result is no longer kept.
     fn is_late_copy(&self, seq: u64, latest_seq: u64) -> bool {
         seq < latest_seq
-    }
-
-    /// §5.2: a candidate that receives AppendEntries from a leader of its own term recognizes
-    /// the leader as legitimate and returns to follower state.
-    fn recognizes_leader(&self) -> bool {
-        true
     }
 }
 

@@ -365,3 +365,11 @@ pub(crate) fn next_index_after(index: Index) -> Result<Index, CoreError> {
         what: "a log index",
     })
 }
+
+impl<C> Server<C> {
+    /// Leaders: whether a reply of `term` answers this leadership, so that it may be acted on
+    /// ([`Rules::counts_append_reply`]: only a reply of the current term does).
+    pub(crate) fn leads_the_term_of<R: Rules>(&self, cfg: &Config<R>, term: Term) -> bool {
+        self.role == Role::Leader && cfg.rules.counts_append_reply(term, self.hard.current_term)
+    }
+}
