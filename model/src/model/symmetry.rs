@@ -107,6 +107,10 @@ struct Signature {
     servers: Vec<ServerSignature>,
     client_timers: Vec<Vec<Timer>>,
     network: Vec<(usize, usize, Msg, usize)>,
+    /// The duplicating network's last delivered message (stateright keeps it in the state so
+    /// that a delivery that changes no actor still yields a new state); it holds ids too, and
+    /// leaving it out let two renamings tie on the signature yet differ as states.
+    last_delivered: Option<(usize, usize, Msg)>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -207,10 +211,19 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
             .collect(),
     };
     network.sort_unstable();
+    let last_delivered = match &state.network {
+        Network::UnorderedDuplicating(_, Some(e)) => Some((
+            r.index(usize::from(e.src)),
+            r.index(usize::from(e.dst)),
+            rename_msg(&e.msg, &r),
+        )),
+        _ => None,
+    };
     Signature {
         servers,
         client_timers,
         network,
+        last_delivered,
     }
 }
 
