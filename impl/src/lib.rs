@@ -4,6 +4,7 @@
 pub use raft_core as core;
 
 pub mod auth;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod kv;

@@ -54,13 +54,81 @@ enum Cmd {
         old: String,
         new: String,
     },
-    /// Measure throughput and latency of puts from concurrent clients.
+    /// Measure throughput and latency: closed loop, one operation in flight per client, a
+    /// warmup and then a measured window (only operations completing inside it count);
+    /// failures are counted, not fatal.
     Bench {
+        /// Concurrent clients, each with its own session.
         #[arg(long, default_value_t = 8)]
         clients: usize,
-        #[arg(long, default_value_t = 1000)]
-        ops: usize,
+        /// Seconds measured (after the warmup).
+        #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+        duration: f64,
+        /// Seconds of load before the measured window.
+        #[arg(long, default_value_t = 2.0, value_parser = parse_seconds)]
+        warmup: f64,
+        /// Bytes per value written.
+        #[arg(long, default_value_t = 100)]
+        value_size: usize,
+        /// `distinct` (a new key per operation) or a number of keys shared by all clients.
+        #[arg(long, default_value = "distinct")]
+        keys: raft_impl::bench::Keys,
+        /// What each operation is (gets read through the log; their keys are written first).
+        #[arg(long, value_enum, default_value = "put")]
+        op: raft_impl::bench::BenchOp,
+        /// The servers' process ids (comma-separated), for their CPU time over the window.
+        #[arg(long, value_delimiter = ',')]
+        server_pids: Vec<u32>,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The old fixed-count mode instead: this many puts shared by the clients, no warmup,
+        /// the whole run timed (kept for ../shared/bench/etcd/kv-sbs.sh).
+        #[arg(long, conflicts_with_all = ["duration", "warmup", "keys", "op", "json", "server_pids"])]
+        ops: Option<usize>,
     },
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=86_400.0).contains(&x) => Ok(x),
+        Ok(_) => Err("must be between 0 and 86400 seconds".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The closed-loop bench over a warmup and a measured window (`raft_impl::bench`).
+fn timed_bench(
+    cluster: &ClusterConfig,
+    options: &raft_impl::bench::BenchOptions,
+    json: Option<&std::path::Path>,
+) -> ExitCode {
+    eprintln!(
+        "raft-kv: bench: {} clients, {:.1} s warmup, {:.1} s measured",
+        options.clients,
+        options.warmup.as_secs_f64(),
+        options.duration.as_secs_f64()
+    );
+    let report = match raft_impl::bench::run(&cluster.client_addrs(), options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("raft-kv: bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", raft_impl::bench::summary(&report));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report).expect("the report serializes");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("raft-kv: bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if report.ops == 0 {
+        eprintln!("raft-kv: bench: no operation completed in the measured window");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 fn parse_timeout_secs(s: &str) -> Result<u64, String> {
@@ -105,7 +173,32 @@ fn main() -> ExitCode {
             expected: Some(old),
             new,
         },
-        Cmd::Bench { clients, ops } => return bench(&cluster, clients, ops, timeout),
+        Cmd::Bench {
+            clients,
+            duration,
+            warmup,
+            value_size,
+            keys,
+            op,
+            server_pids,
+            json,
+            ops,
+        } => {
+            if let Some(ops) = ops {
+                return bench(&cluster, clients, ops, timeout);
+            }
+            let options = raft_impl::bench::BenchOptions {
+                clients,
+                warmup: Duration::from_secs_f64(warmup),
+                duration: Duration::from_secs_f64(duration),
+                value_size,
+                keys,
+                op,
+                op_timeout: timeout,
+                server_pids,
+            };
+            return timed_bench(&cluster, &options, json.as_deref());
+        }
     };
     let get_key = match &op {
         Op::Get { key } => Some(key.clone()),
@@ -164,7 +257,8 @@ fn read_value(path: &std::path::Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("the value in {} is not UTF-8", path.display()))
 }
 
-/// `clients` threads, each with its own session, share `ops` puts; prints ops/s, p50, p99.
+/// `--ops`: `clients` threads, each with its own session, share `ops` puts; prints ops/s, p50,
+/// p99 over the whole run (no warmup; the first operation fails the run).
 fn bench(cluster: &ClusterConfig, clients: usize, ops: usize, timeout: Duration) -> ExitCode {
     if clients == 0 || ops == 0 {
         eprintln!("raft-kv: bench needs --clients > 0 and --ops > 0");
@@ -208,14 +302,14 @@ fn bench(cluster: &ClusterConfig, clients: usize, ops: usize, timeout: Duration)
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let pct = |p: f64| raft_impl::bench::percentile(&latencies, p);
     println!(
         "{} puts, {} clients: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms",
         latencies.len(),
         clients,
         latencies.len() as f64 / elapsed.as_secs_f64(),
-        pct(50).as_secs_f64() * 1e3,
-        pct(99).as_secs_f64() * 1e3
+        pct(50.0).as_secs_f64() * 1e3,
+        pct(99.0).as_secs_f64() * 1e3
     );
     ExitCode::SUCCESS
 }
