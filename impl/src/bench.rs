@@ -399,21 +399,32 @@ mod tests {
         assert!("many".parse::<Keys>().is_err());
     }
 
-    #[test]
-    fn failures_are_counted_and_the_run_goes_on() {
-        // Nothing listens on port 1: every operation fails after its timeout, inside the window.
-        let addrs = ["127.0.0.1:1".parse().unwrap()];
-        let options = BenchOptions {
-            clients: 2,
+    /// Nothing listens on port 1.
+    const UNREACHABLE: &str = "127.0.0.1:1";
+
+    fn unreachable_options() -> BenchOptions {
+        BenchOptions {
+            clients: 1,
             warmup: Duration::ZERO,
-            duration: Duration::from_secs(3),
+            duration: Duration::from_secs(1),
             value_size: 10,
             keys: Keys::Distinct,
             op: BenchOp::Put,
-            op_timeout: Duration::from_millis(500),
+            op_timeout: Duration::from_millis(100),
             server_pids: vec![],
+        }
+    }
+
+    #[test]
+    fn failures_are_counted_and_the_run_goes_on() {
+        // Every operation fails after its timeout, inside the window.
+        let options = BenchOptions {
+            clients: 2,
+            duration: Duration::from_secs(3),
+            op_timeout: Duration::from_millis(500),
+            ..unreachable_options()
         };
-        let r = run(&addrs, &options).unwrap();
+        let r = run(&[UNREACHABLE.parse().unwrap()], &options).unwrap();
         assert_eq!(r.ops, 0);
         let failed = r.errors.get("no leader in time").copied().unwrap_or(0);
         assert!(failed >= 2, "{:?}", r.errors);
@@ -422,18 +433,11 @@ mod tests {
 
     #[test]
     fn an_oversized_value_is_refused_before_the_run() {
-        let addrs = ["127.0.0.1:1".parse().unwrap()];
         let options = BenchOptions {
-            clients: 1,
-            warmup: Duration::ZERO,
-            duration: Duration::from_secs(1),
             value_size: crate::wire::MAX_REQUEST_BYTES,
-            keys: Keys::Distinct,
-            op: BenchOp::Put,
-            op_timeout: Duration::from_millis(100),
-            server_pids: vec![],
+            ..unreachable_options()
         };
-        let e = run(&addrs, &options).unwrap_err();
+        let e = run(&[UNREACHABLE.parse().unwrap()], &options).unwrap_err();
         assert!(e.contains("--value-size"), "{e}");
     }
 

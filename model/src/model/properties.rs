@@ -249,17 +249,28 @@ fn core_invariant(_: &RaftModel, state: &RaftState) -> bool {
 /// constrained). This is what commitment counts on: a reply of an earlier term taken as an
 /// acknowledgement breaks it at once, long before it commits a wrong entry.
 fn match_index_sound(_: &RaftModel, state: &RaftState) -> bool {
+    leader_matches(state).all(|(leader, peer, m)| {
+        peer.is_some_and(|peer| {
+            peer.server.current_term() != leader.server.current_term()
+                || shares_prefix(leader.server.log(), peer.server.log(), m)
+        })
+    })
+}
+
+/// Every (leader that is up, the server its match_index entry names, that match_index); the
+/// server is `None` if the entry names no server of the state.
+fn leader_matches(
+    state: &RaftState,
+) -> impl Iterator<Item = (&ServerState, Option<&ServerState>, u64)> {
     let all: Vec<&ServerState> = servers(state).collect();
     live_servers(state)
         .filter(|l| l.server.role == Role::Leader)
-        .all(|l| {
-            l.server.match_index.iter().all(|(p, &m)| {
-                let Some(peer) = all.get(p.0 as usize) else {
-                    return false;
-                };
-                peer.server.current_term() != l.server.current_term()
-                    || shares_prefix(l.server.log(), peer.server.log(), m)
-            })
+        .flat_map(move |l| {
+            let all = all.clone();
+            l.server
+                .match_index
+                .iter()
+                .map(move |(p, &m)| (l, all.get(p.0 as usize).copied(), m))
         })
 }
 
@@ -373,17 +384,9 @@ fn stale_message_in_flight(m: &RaftModel, state: &RaftState) -> bool {
 /// A leader (up) holds a positive match_index for a server of its own term: what Match Index
 /// Sound constrains.
 fn leader_knows_a_match(_: &RaftModel, state: &RaftState) -> bool {
-    let all: Vec<&ServerState> = servers(state).collect();
-    live_servers(state)
-        .filter(|l| l.server.role == Role::Leader)
-        .any(|l| {
-            l.server.match_index.iter().any(|(p, &m)| {
-                m > 0
-                    && all
-                        .get(p.0 as usize)
-                        .is_some_and(|peer| peer.server.current_term() == l.server.current_term())
-            })
-        })
+    leader_matches(state).any(|(leader, peer, m)| {
+        m > 0 && peer.is_some_and(|p| p.server.current_term() == leader.server.current_term())
+    })
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again
