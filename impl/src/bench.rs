@@ -272,19 +272,19 @@ pub fn run(addrs: &[SocketAddr], options: &BenchOptions) -> Result<BenchReport, 
             std::thread::sleep(t - now);
         }
     };
+    let servers_cpu = || -> Result<Vec<f64>, String> {
+        options
+            .server_pids
+            .iter()
+            .map(|&p| process_cpu_seconds(p))
+            .collect()
+    };
     sleep_until(window_start);
-    let cpu_start: Vec<f64> = options
-        .server_pids
-        .iter()
-        .map(|&p| process_cpu_seconds(p))
-        .collect::<Result<_, _>>()?;
+    let cpu_start = servers_cpu();
     sleep_until(window_end);
-    let cpu_end: Vec<f64> = options
-        .server_pids
-        .iter()
-        .map(|&p| process_cpu_seconds(p))
-        .collect::<Result<_, _>>()?;
+    let cpu_end = servers_cpu();
     stop.store(true, Ordering::Relaxed);
+    let (cpu_start, cpu_end) = (cpu_start?, cpu_end?);
     let mut latencies = Vec::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     for t in threads {
