@@ -125,8 +125,10 @@ impl<S: TraceSink> TraceSink for Arc<Mutex<S>> {
 /// recovered `recovered` from its WAL. A restarted process goes on numbering where its
 /// predecessor stopped, after a `Crash` record for it (killed or shut down, its volatile state
 /// is gone). Before that, trailing records of the predecessor's last batch (the records that
-/// share the last record's time) whose hard state the disk does not hold are cut off: that
-/// batch was killed before its sync, so those steps never became durable nor sent anything.
+/// share the last record's time) whose durable hard state (`Server::durable_hard_state`) the
+/// disk does not hold are cut off: that batch was killed before its sync, so those steps never
+/// became durable nor sent anything. (A leader's steps that wrote its entries behind did send:
+/// their durable state leaves those entries out, so they stay.)
 /// Nothing older is ever cut, so a disk that loses synced data is still seen by `conform`.
 pub fn open_node_trace(
     dir: &std::path::Path,
@@ -160,7 +162,7 @@ pub fn open_node_trace(
             break;
         }
         match &record.state_after {
-            Some(s) if s.hard != *recovered => keep = start,
+            Some(s) if s.durable_hard_state() != *recovered => keep = start,
             _ => break,
         }
     }

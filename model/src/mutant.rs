@@ -58,10 +58,14 @@ pub enum Mutant {
     /// The client sessions execute a late copy of a command older than the client's latest
     /// (found by mutation testing): a retried write lands again after the client moved on.
     LateCopyExecuted,
+    /// A leader counts its own entries toward commitment before its disk made them durable
+    /// (it writes them behind, Ongaro's thesis §10.2.1): a crash can then lose an entry that
+    /// was committed on a majority counting a copy that never reached the disk.
+    OwnMatchBeforeFsync,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -81,6 +85,7 @@ impl Mutant {
         Mutant::QuorumRightForThreeOnly,
         Mutant::StaleReplyCounted,
         Mutant::LateCopyExecuted,
+        Mutant::OwnMatchBeforeFsync,
     ];
 
     /// The catalogue name used on the command line.
@@ -105,6 +110,7 @@ impl Mutant {
             Mutant::QuorumRightForThreeOnly => "quorum-right-for-three-only",
             Mutant::StaleReplyCounted => "stale-reply-counted",
             Mutant::LateCopyExecuted => "late-copy-executed",
+            Mutant::OwnMatchBeforeFsync => "own-match-before-fsync",
         }
     }
 
@@ -145,6 +151,9 @@ impl Mutant {
             Mutant::StaleReplyCounted => "a leader acts on AppendEntries replies of earlier terms",
             Mutant::LateCopyExecuted => {
                 "the sessions execute a late copy older than the client's latest command"
+            }
+            Mutant::OwnMatchBeforeFsync => {
+                "a leader counts its own entries toward commitment before they are durable"
             }
         }
     }
@@ -272,6 +281,14 @@ impl Rules for ModelRules {
         }
     }
 
+    fn own_match(&self, persisted_index: Index, last_log_index: Index) -> Index {
+        if self.is(Mutant::OwnMatchBeforeFsync) {
+            last_log_index
+        } else {
+            Protocol.own_match(persisted_index, last_log_index)
+        }
+    }
+
     fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {
         self.is(Mutant::CommitPreviousTerm)
             || Protocol.commits_by_counting(entry_term, current_term)
@@ -333,6 +350,7 @@ mod tests {
                 assert_eq!(m.commits_by_counting(a, b), p.commits_by_counting(a, b));
                 assert_eq!(m.counts_append_reply(a, b), p.counts_append_reply(a, b));
                 assert_eq!(m.is_late_copy(a, b), p.is_late_copy(a, b));
+                assert_eq!(m.own_match(a, b), p.own_match(a, b));
             }
             for v in ids {
                 assert_eq!(

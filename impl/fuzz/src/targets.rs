@@ -470,6 +470,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
             term_or_vote: true,
             truncated_after: None,
             appended_from: None,
+            write_behind: false,
         },
     );
     hard.log.extend(all[..4].iter().cloned());
@@ -479,6 +480,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
             term_or_vote: false,
             truncated_after: None,
             appended_from: Some(1),
+            write_behind: false,
         },
     );
     hard.current_term = 3;
@@ -491,6 +493,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
             term_or_vote: true,
             truncated_after: Some(2),
             appended_from: Some(3),
+            write_behind: false,
         },
     );
     batches

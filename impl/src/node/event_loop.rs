@@ -5,7 +5,7 @@
 //! the per-peer sender queues first, then the client replies to their mpsc senders. See
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
 
-use super::replica::{Replica, ReplicaInput};
+use super::replica::{Effects, Replica, ReplicaInput};
 use super::Input;
 use crate::kv::Command;
 use crate::storage::Wal;
@@ -73,9 +73,20 @@ impl EventLoop {
             }
         }
         let now = Instant::now().saturating_duration_since(self.start);
-        // Staged, synced once, applied: nothing is returned before the batch is durable.
+        // Staged, synced once, applied: nothing is returned before the batch is durable,
+        // except a leader's own entries written behind (then the flush follows the sends, and
+        // the fsync runs while the peer threads write to the network).
         let effects = self.replica.turn(now, batch)?;
-        // Send, then answer clients.
+        self.deliver(effects);
+        if self.replica.flush_due() {
+            let effects = self.replica.flush(now)?;
+            self.deliver(effects);
+        }
+        Ok(shutdown)
+    }
+
+    /// Send, then answer clients.
+    fn deliver(&self, effects: Effects<mpsc::Sender<ClientReply>>) {
         for (to, msg) in effects.messages {
             if let Some(queue) = self.peers.get(&to) {
                 let _ = queue.send(msg);
@@ -84,6 +95,5 @@ impl EventLoop {
         for (to, reply) in effects.replies {
             let _ = to.send(reply);
         }
-        Ok(shutdown)
     }
 }

@@ -18,7 +18,13 @@
 //! 4. the batch's Raft messages and then the client replies are returned, and the driver must
 //!    send them in that order (messages first, then replies).
 //!
-//! Nothing leaves the replica before step 2 returned `Ok`.
+//! Nothing leaves the replica before step 2 returned `Ok`, with one exception: a batch in
+//! which a leader only appended its own proposals (`Persist::write_behind`) skips step 2 and
+//! returns at once, so that its AppendEntries travel and the followers write while the
+//! leader's disk does (Ongaro's thesis §10.2.1); the replies it returns are for entries
+//! already committed, which a majority holds durably without this batch. The driver then
+//! calls [`Replica::flush`] (after sending): one sync, then `Event::Persisted`, which lets the
+//! leader count its own copy, then apply and replies as in steps 3 and 4.
 
 use crate::kv::{Command, KvStore};
 use crate::storage::Durable;
@@ -96,6 +102,20 @@ struct Batch<T> {
     effects: Effects<T>,
     apply: Vec<(Index, Entry<Command>)>,
     proposed: bool,
+    /// Some step persisted what must be durable before the batch's messages leave
+    /// (`Persist::must_precede_messages`).
+    sync_first: bool,
+}
+
+impl<T> Batch<T> {
+    fn new() -> Self {
+        Batch {
+            effects: Effects::default(),
+            apply: Vec::new(),
+            proposed: false,
+            sync_first: false,
+        }
+    }
 }
 
 /// One Raft node without I/O (see the module documentation).
@@ -115,6 +135,9 @@ pub struct Replica<D, T> {
     refused: Refusals,
     /// Repeated, unmovable AppendEntries rejections, for a rate-limited diagnosis.
     rejections: super::diagnose::RejectionWatch,
+    /// The last turn returned before syncing a leader's written-behind entries:
+    /// [`Replica::flush`] is due.
+    flush_due: bool,
 }
 
 /// Counts refused messages and logs at most one line per [`REFUSAL_LOG_INTERVAL`].
@@ -150,6 +173,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             trace: None,
             refused: Refusals::default(),
             rejections: Default::default(),
+            flush_due: false,
         };
         replica.reset_election_timer(now);
         replica
@@ -197,18 +221,20 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     }
 
     /// One batch at time `now`: every input, then the due timers; one sync; then apply. Returns
-    /// what to send and whom to answer, in that order. An `Err` is a storage failure: the node
-    /// can no longer promise durability and must stop.
+    /// what to send and whom to answer, in that order. If the batch only wrote a leader's own
+    /// entries behind, it returns before the sync and [`Replica::flush`] is due
+    /// ([`Replica::flush_due`]): the driver sends, then calls it. An `Err` is a storage
+    /// failure or a violated invariant: the node must stop.
     pub fn turn(
         &mut self,
         now: Duration,
         inputs: impl IntoIterator<Item = ReplicaInput<T>>,
     ) -> Result<Effects<T>, ReplicaError<D::Error>> {
-        let mut batch = Batch {
-            effects: Effects::default(),
-            apply: Vec::new(),
-            proposed: false,
-        };
+        // A driver that did not flush gets the flush's effects first.
+        let mut batch = Batch::new();
+        if self.flush_due {
+            batch.effects = self.flush(now)?;
+        }
         for input in inputs {
             match input {
                 ReplicaInput::Peer { from, msg } => self.receive(now, from, msg, &mut batch)?,
@@ -221,11 +247,54 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             }
         }
         self.fire_timers(now, &mut batch)?;
+        if self.server.awaits_persisted() && !batch.sync_first {
+            // Written behind: the messages leave (and committed entries are answered) while
+            // the disk writes.
+            self.flush_due = true;
+            self.release(&mut batch);
+            return Ok(batch.effects);
+        }
+        self.sync_and_release(now, batch)
+    }
 
-        // (1) Durable before anything that depends on it leaves this node.
+    /// Whether the last [`Replica::turn`] left a leader's written-behind entries unsynced.
+    pub fn flush_due(&self) -> bool {
+        self.flush_due
+    }
+
+    /// The second half of a turn that wrote a leader's entries behind (nothing when none is
+    /// due): one sync, `Event::Persisted` (the leader counts its own copy toward commitment),
+    /// then apply; returns the replies (and no message: `Persisted` sends none).
+    pub fn flush(&mut self, now: Duration) -> Result<Effects<T>, ReplicaError<D::Error>> {
+        if !std::mem::take(&mut self.flush_due) {
+            return Ok(Effects::default());
+        }
+        self.sync_and_release(now, Batch::new())
+    }
+
+    /// Durable before anything that depends on it leaves this node: the leader's report that
+    /// its log is durable is stepped (and traced) before the sync that makes it true, and
+    /// nothing it leads to leaves before the sync returned.
+    fn sync_and_release(
+        &mut self,
+        now: Duration,
+        mut batch: Batch<T>,
+    ) -> Result<Effects<T>, ReplicaError<D::Error>> {
+        if self.server.awaits_persisted() {
+            let event = Event::Persisted {
+                term: self.server.last_log_term(),
+                index: self.server.last_log_index(),
+            };
+            self.step(now, event, &mut batch)?;
+        }
         self.durable.sync().map_err(ReplicaError::Storage)?;
-        // (2) The messages are returned first; (3) apply, and answer the clients whose
-        // proposals were applied.
+        self.release(&mut batch);
+        Ok(batch.effects)
+    }
+
+    /// Apply the batch's committed entries and answer the clients whose proposals were applied
+    /// (the messages are already in `batch.effects`, returned first).
+    fn release(&mut self, batch: &mut Batch<T>) {
         for (index, entry) in std::mem::take(&mut batch.apply) {
             let result = self.kv.apply(&entry.command);
             if let Some(pending) = self.pending.remove(&index) {
@@ -251,7 +320,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 batch.effects.replies.push((pending.reply, reply));
             }
         }
-        Ok(batch.effects)
     }
 
     /// Every Raft step goes through here: feed one event to the server, stage what it must
@@ -288,6 +356,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         self.durable
             .stage(&self.server.hard, &out.persist)
             .map_err(ReplicaError::Storage)?;
+        batch.sync_first |= out.persist.must_precede_messages();
         if let (Some(event), Some(sink)) = (traced, self.trace.as_mut()) {
             sink.record(now, event, Some(&self.server), &out.messages);
         }
@@ -431,6 +500,7 @@ fn describe(event: &Event<Command>) -> String {
         Event::Heartbeat => "a heartbeat".into(),
         Event::Resend { to } => format!("a resend to {to}"),
         Event::Propose(c) => format!("a proposal of client {} seq {}", c.client_id, c.seq),
+        Event::Persisted { term, index } => format!("the disk's report of {index}/t{term}"),
     }
 }
 

@@ -88,6 +88,7 @@ fn write_history(dir: &Path) -> Vec<(Hard, u64)> {
             term_or_vote: true,
             truncated_after: Some(2),
             appended_from: Some(3),
+            write_behind: false,
         },
         &mut wal,
     ));

@@ -38,6 +38,8 @@ pub enum CoreError {
         next_index: Option<Index>,
         last_log_index: Index,
     },
+    /// The driver reported entries durable past the end of the log.
+    PersistedBeyondLog { index: Index, last_log_index: Index },
     /// A term or an index would overflow.
     Overflow { what: &'static str },
 }
@@ -89,6 +91,13 @@ impl fmt::Display for CoreError {
                 f,
                 "next_index for {peer} is {next_index:?}, outside 1..={} (last index {last_log_index})",
                 last_log_index.saturating_add(1)
+            ),
+            CoreError::PersistedBeyondLog {
+                index,
+                last_log_index,
+            } => write!(
+                f,
+                "the disk reported index {index} durable, past the end of the log (last index {last_log_index})"
             ),
             CoreError::Overflow { what } => write!(f, "{what} would overflow"),
         }

@@ -4,7 +4,9 @@
 //! model in raft-model, or the runnable node in raft-impl) feeds [`Event`]s into
 //! [`Server::handle`] and carries out the returned [`Output`] in this order:
 //!
-//! 1. make durable what [`Output::persist`] names (hard state and log changes),
+//! 1. make durable what [`Output::persist`] names (hard state and log changes; a leader's own
+//!    new entries may instead be written behind, reported with [`Event::Persisted`]: see
+//!    [`Persist::write_behind`]),
 //! 2. send [`Output::messages`],
 //! 3. apply [`Output::apply`] to the state machine ([`service::Service`]), in order.
 //!

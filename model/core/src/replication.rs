@@ -270,7 +270,7 @@ impl<C: Clone + Payload> Server<C> {
 
     /// Leaders: commit the largest N > commit_index such that a majority has match_index >= N and
     /// log[N].term == current_term (§5.3, §5.4.2). The largest N a majority holds is the
-    /// quorum-th highest match index (the leader's own log counts as its match). Entries of
+    /// quorum-th highest match index (the leader's own durable log counts as its match). Entries of
     /// earlier terms are never committed by counting replicas (Figure 8): they commit
     /// indirectly with a later entry (and below an earlier-term N no entry is of this term).
     pub(crate) fn advance_commit_index<R: Rules>(
@@ -282,7 +282,10 @@ impl<C: Clone + Payload> Server<C> {
             return Ok(());
         }
         let mut matches: Vec<Index> = self.match_index.values().copied().collect();
-        matches.push(self.last_log_index());
+        matches.push(
+            cfg.rules
+                .own_match(self.persisted_index, self.last_log_index()),
+        );
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let Some(&n) = matches.get(cfg.quorum().saturating_sub(1)) else {
             return Ok(()); // fewer servers than a quorum

@@ -99,6 +99,14 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         entry_term == current_term
     }
 
+    /// Leaders, counting replicas (§5.3): their own log counts as a match only as far as it is
+    /// durable, `persisted_index` (Ongaro's thesis §10.2.1: the leader writes its disk in
+    /// parallel with replication, and an entry it counted but then lost in a crash could be
+    /// committed on fewer than a majority of disks).
+    fn own_match(&self, persisted_index: Index, _last_log_index: Index) -> Index {
+        persisted_index
+    }
+
     /// §5.2: a candidate that receives AppendEntries from a leader of its own term recognizes
     /// the leader as legitimate and returns to follower state.
     fn recognizes_leader(&self) -> bool {

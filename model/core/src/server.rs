@@ -102,10 +102,15 @@ pub enum Event<C> {
     Receive { from: NodeId, msg: Message<C> },
     /// A client asks to append `command` to the log.
     Propose(C),
+    /// The driver made this server's log durable up to `index`, whose entry has term `term`
+    /// (the answer to a step whose [`Persist::write_behind`] was set). A leader counts its own
+    /// log toward commitment only up to there (Ongaro's thesis §10.2.1); others: nothing.
+    Persisted { term: Term, index: Index },
 }
 
 /// Which parts of the hard state a step changed. The driver must make them durable before it
-/// sends any of the step's messages or tells a client anything.
+/// sends any of the step's messages or tells a client anything, with one exception:
+/// [`Persist::write_behind`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Persist {
     /// `current_term` or `voted_for` changed.
@@ -114,11 +119,28 @@ pub struct Persist {
     pub truncated_after: Option<Index>,
     /// Entries from this index to the end of the log are new and must be written.
     pub appended_from: Option<Index>,
+    /// The appended entries are a leader's own new ones (its [`Event::Propose`]). The leader
+    /// sends them to its followers while its disk writes them (Ongaro's thesis §10.2.1), so
+    /// they need not be durable before this or a later step's messages leave: the driver
+    /// writes them in log order with everything else and reports their durability with
+    /// [`Event::Persisted`], and only then does the leader count its own copy toward
+    /// commitment. Everything else a step persists (term, vote, a follower's entries, a
+    /// truncation) is durable before the step's messages leave.
+    #[serde(default)]
+    pub write_behind: bool,
 }
 
 impl Persist {
     pub fn is_empty(&self) -> bool {
         !self.term_or_vote && self.truncated_after.is_none() && self.appended_from.is_none()
+    }
+
+    /// Whether what this step persists must be durable before its messages are sent (all of
+    /// it but a leader's own new entries, [`Persist::write_behind`]).
+    pub fn must_precede_messages(&self) -> bool {
+        self.term_or_vote
+            || self.truncated_after.is_some()
+            || (self.appended_from.is_some() && !self.write_behind)
     }
 }
 
@@ -182,6 +204,11 @@ pub struct Server<C> {
     pub next_index: BTreeMap<NodeId, Index>,
     /// Leader only: highest index known to be replicated on each peer.
     pub match_index: BTreeMap<NodeId, Index>,
+    /// Leader only: the highest index its own disk is known to hold ([`Event::Persisted`]),
+    /// its own match in the commit count. Invariant: `persisted_index <= last_log_index()`;
+    /// `last_log_index()` on election (a candidate's log is durable: every step but a
+    /// leader's proposal persists before it sends), 0 in any other role.
+    pub persisted_index: Index,
 }
 
 impl<C: Clone> Server<C> {
@@ -196,6 +223,7 @@ impl<C: Clone> Server<C> {
             votes_granted: BTreeSet::new(),
             next_index: BTreeMap::new(),
             match_index: BTreeMap::new(),
+            persisted_index: 0,
         }
     }
 
@@ -250,6 +278,23 @@ impl<C: Clone> Server<C> {
             _ => &[],
         }
     }
+
+    /// What this server's disk holds by the durability contract once the step that left it in
+    /// this state was carried out: the whole hard state, except a leader's own entries past
+    /// `persisted_index` ([`Persist::write_behind`]), which a crash may lose.
+    pub fn durable_hard_state(&self) -> HardState<C> {
+        let mut hard = self.hard.clone();
+        if self.role == Role::Leader {
+            let keep = usize::try_from(self.persisted_index).unwrap_or(usize::MAX);
+            hard.log.truncate(keep);
+        }
+        hard
+    }
+
+    /// Leaders: whether some of their own entries wait for [`Event::Persisted`].
+    pub fn awaits_persisted(&self) -> bool {
+        self.role == Role::Leader && self.persisted_index < self.last_log_index()
+    }
 }
 
 impl<C: Clone + Payload> Server<C> {
@@ -264,8 +309,9 @@ impl<C: Clone + Payload> Server<C> {
         match event {
             Event::ElectionTimeout => self.on_election_timeout(cfg, &mut out)?,
             Event::Heartbeat => self.on_heartbeat(cfg, &mut out)?,
-            Event::Propose(command) => self.on_propose(cfg, command, &mut out)?,
+            Event::Propose(command) => self.on_propose(command, &mut out),
             Event::Resend { to } => self.on_resend(cfg, to, &mut out)?,
+            Event::Persisted { term, index } => self.on_persisted(cfg, term, index, &mut out)?,
             Event::Receive { from, msg } => {
                 if msg.term() > MAX_TERM {
                     return Err(CoreError::AbsurdTerm {
@@ -312,28 +358,52 @@ impl<C: Clone + Payload> Server<C> {
         self.votes_granted.clear();
         self.next_index.clear();
         self.match_index.clear();
+        self.persisted_index = 0;
     }
 
     /// Client requests go to the leader, which appends them to its own log (§5.3); other servers
     /// redirect the client to the leader they know of.
-    fn on_propose<R: Rules>(
-        &mut self,
-        cfg: &Config<R>,
-        command: C,
-        out: &mut Output<C>,
-    ) -> Result<(), CoreError> {
+    fn on_propose(&mut self, command: C, out: &mut Output<C>) {
         if self.role != Role::Leader {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: self.leader_id,
             });
-            return Ok(());
+            return;
         }
         let term = self.hard.current_term;
         self.hard.log.push(Entry { term, command });
         let index = self.last_log_index();
+        // The leader's own entry is written behind: it may be replicated before it is durable
+        // here, and counts toward commitment once it is (`on_persisted`).
         out.persist.appended_from = Some(index);
+        out.persist.write_behind = true;
         out.propose = Some(ProposeResult::Accepted { index, term });
-        // A single-server cluster commits on its own.
+    }
+
+    /// Leaders: the disk holds the log up to `index`; count it as this server's own match
+    /// (Ongaro's thesis §10.2.1) and commit what a majority now holds (a single-server cluster
+    /// commits here). A report for an entry the log no longer holds is stale and changes
+    /// nothing; one past the end of the log is a violated invariant.
+    fn on_persisted<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        term: Term,
+        index: Index,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        if index > self.last_log_index() {
+            return Err(CoreError::PersistedBeyondLog {
+                index,
+                last_log_index: self.last_log_index(),
+            });
+        }
+        if self.role != Role::Leader
+            || index <= self.persisted_index
+            || self.term_at(index) != Some(term)
+        {
+            return Ok(());
+        }
+        self.persisted_index = index;
         self.advance_commit_index(cfg, out)
     }
 

@@ -208,7 +208,85 @@ fn leader_never_commits_earlier_term_entries_by_counting() {
     );
     step(&mut s, &c, Event::Propose(3));
     step(&mut s, &c, receive(1, append_reply(3, true, 3)));
+    assert_eq!(
+        s.commit_index, 0,
+        "the leader's own copy is not durable yet"
+    );
+    step(&mut s, &c, persisted(3, 3));
     assert_eq!(s.commit_index, 3, "commits indirectly with a term-3 entry");
+}
+
+fn persisted(term: Term, index: Index) -> Event<u8> {
+    Event::Persisted { term, index }
+}
+
+#[test]
+fn a_leader_writes_its_own_entries_behind_and_counts_them_once_durable() {
+    let c = cfg(0, 3);
+    let mut s = leader_of_term_2(&c, vec![]);
+    let out = step(&mut s, &c, Event::Propose(7));
+    assert!(out.persist.write_behind && !out.persist.must_precede_messages());
+    assert_eq!(out.persist.appended_from, Some(1));
+    // Replicated before it is durable here.
+    let out = step(&mut s, &c, Event::Heartbeat);
+    assert!(out.messages.iter().all(|(_, m)| matches!(
+        m,
+        Message::AppendEntries(ae) if ae.entries.len() == 1
+    )));
+    step(&mut s, &c, receive(1, append_reply(2, true, 1)));
+    assert_eq!(
+        s.commit_index, 0,
+        "one follower and an undurable leader are no majority"
+    );
+    let out = step(&mut s, &c, persisted(2, 1));
+    assert_eq!((s.persisted_index, s.commit_index), (1, 1));
+    assert_eq!(out.apply.len(), 1);
+}
+
+#[test]
+fn followers_alone_commit_what_the_leader_has_not_yet_made_durable() {
+    let c = cfg(0, 3);
+    let mut s = leader_of_term_2(&c, vec![]);
+    step(&mut s, &c, Event::Propose(7));
+    step(&mut s, &c, receive(1, append_reply(2, true, 1)));
+    step(&mut s, &c, receive(2, append_reply(2, true, 1)));
+    assert_eq!((s.persisted_index, s.commit_index), (0, 1));
+    assert_eq!(
+        s.durable_hard_state().log,
+        vec![],
+        "a crash may lose the leader's copy"
+    );
+}
+
+#[test]
+fn a_followers_append_is_durable_before_its_reply() {
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    let out = step(
+        &mut s,
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1)], 0)),
+    );
+    assert!(!out.persist.write_behind && out.persist.must_precede_messages());
+    assert_eq!(s.durable_hard_state(), s.hard);
+}
+
+#[test]
+fn a_stale_persisted_report_changes_nothing_and_one_past_the_log_is_refused() {
+    let c = cfg(0, 3);
+    let mut s = leader_of_term_2(&c, vec![entry(1, 1)]);
+    assert_eq!(s.persisted_index, 1, "a new leader's log is durable");
+    step(&mut s, &c, Event::Propose(7));
+    let before = s.clone();
+    step(&mut s, &c, persisted(1, 2)); // the entry at 2 is of term 2
+    assert_eq!(s, before);
+    assert!(matches!(
+        s.handle(&c, persisted(2, 3)),
+        Err(CoreError::PersistedBeyondLog {
+            index: 3,
+            last_log_index: 2
+        })
+    ));
 }
 
 #[test]
@@ -229,6 +307,11 @@ fn restart_keeps_hard_state_and_resets_volatile_state() {
     let mut s = S::new();
     step(&mut s, &c, Event::ElectionTimeout);
     step(&mut s, &c, Event::Propose(1));
+    assert_eq!(
+        s.commit_index, 0,
+        "a single server commits once its disk holds the entry"
+    );
+    step(&mut s, &c, persisted(1, 1));
     assert_eq!(s.commit_index, 1);
     let r = S::restart(&c, s.hard.clone());
     assert_eq!(r.hard, s.hard);
@@ -277,6 +360,8 @@ fn arb_event() -> impl Strategy<Value = Event<u8>> {
         Just(Event::Heartbeat),
         (1u64..3).prop_map(|to| Event::Resend { to: NodeId(to) }),
         (0u8..4).prop_map(Event::Propose),
+        // The driver's report, made valid in the loop (the log's last entry, as drivers send).
+        Just(Event::Persisted { term: 0, index: 0 }),
         (1u64..3, arb_message()).prop_map(|(from, msg)| Event::Receive {
             from: NodeId(from),
             msg
@@ -304,7 +389,11 @@ proptest! {
         let c = cfg(0, 3);
         let mut s = S::new();
         let mut applied = 0;
-        for event in events {
+        for mut event in events {
+            if let Event::Persisted { .. } = event {
+                event = Event::Persisted { term: s.last_log_term(), index: s.last_log_index() };
+            }
+            let proposal = matches!(event, Event::Propose(_));
             let before = s.clone();
             let out = match s.handle(&c, event) {
                 Ok(out) => out,
@@ -330,6 +419,10 @@ proptest! {
                 != (before.current_term(), before.voted_for());
             prop_assert_eq!(term_vote_changed, out.persist.term_or_vote);
             prop_assert_eq!(replay_persist(before.log(), s.log(), &out.persist), s.log().to_vec());
+            // Only a leader's own proposal is written behind; its durable index stays in the log.
+            prop_assert!(!out.persist.write_behind || (proposal && s.role == Role::Leader));
+            prop_assert!(s.persisted_index <= s.last_log_index());
+            prop_assert!(s.role == Role::Leader || s.persisted_index == 0);
             // Commit bounds; applies are contiguous and keep up with the commit index.
             prop_assert!(s.commit_index >= before.commit_index);
             prop_assert!(s.commit_index <= s.last_log_index());

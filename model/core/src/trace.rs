@@ -5,7 +5,7 @@
 
 use super::message::Message;
 use super::server::{Event, Server};
-use super::types::NodeId;
+use super::types::{Index, NodeId, Term};
 use serde::{Deserialize, Serialize};
 
 /// What happened to a node in one step.
@@ -25,6 +25,11 @@ pub enum TraceEvent<C> {
     Propose {
         command: C,
     },
+    /// The disk made the log durable up to `index` (of term `term`).
+    Persisted {
+        term: Term,
+        index: Index,
+    },
     /// The process died (volatile state gone).
     Crash,
     /// The process (re)started from what its disk recovered (also the first start).
@@ -43,6 +48,10 @@ impl<C: Clone> TraceEvent<C> {
                 msg: msg.clone(),
             },
             Event::Propose(c) => TraceEvent::Propose { command: c.clone() },
+            Event::Persisted { term, index } => TraceEvent::Persisted {
+                term: *term,
+                index: *index,
+            },
         }
     }
 }

@@ -5,7 +5,8 @@
 //! * `Receive{from, msg}` → `Deliver{from, node, msg}`; the message must be in the model's
 //!   network (on a non-duplicating run a message received twice is not).
 //! * `ElectionTimeout` → `Timeout(node, Election)`; `Resend{to}` → `Timeout(node, Send(to))`;
-//!   `Heartbeat` → nothing by itself.
+//!   `Persisted` → `Timeout(node, Persist)` (the model's disk makes the whole log durable; the
+//!   runtime reports its last index too); `Heartbeat` → nothing by itself.
 //! * The model drops the broadcast copies of requests (see `is_reply` in the actor adapter) and
 //!   sends requests one peer at a time: after any step but a `Resend`, each request the record
 //!   sent is replayed as `Timeout(node, Send(to))` from the state the step left.
@@ -326,6 +327,10 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 model_sent.extend(self.act(i, action).unwrap_or_default());
             }
             TraceEvent::Heartbeat => {}
+            TraceEvent::Persisted { .. } => {
+                let action = ActorModelAction::Timeout(id, Timer::Persist);
+                model_sent.extend(self.act(i, action).unwrap_or_default());
+            }
             TraceEvent::Propose { command } => {
                 let cmd = self.commands.intern(command.clone())?;
                 let env = self.inject_request(i, cmd);

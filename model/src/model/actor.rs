@@ -105,6 +105,7 @@ fn server_step(
     }
     let mut server = before.server.clone();
     let per_peer = matches!(event, Event::Resend { .. });
+    let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
     let mut output = match server.handle(cfg, event) {
@@ -137,10 +138,14 @@ fn server_step(
     let mut machine = before.machine.clone();
     let role_changed = server.role != before.server.role;
 
-    // 1. Persist: hard state and ghost are saved before anything produced by this step is sent.
-    if !output.persist.is_empty() || ghost_changed {
+    // 1. Persist: what the step made durable, and the ghost, are saved before anything produced
+    //    by this step is sent. A leader's own new entries are written behind: storage gets
+    //    them when `Timer::Persist` fires (`Server::durable_hard_state`).
+    let durable_changed =
+        role_changed || persisted || server.persisted_index != before.server.persisted_index;
+    if !output.persist.is_empty() || ghost_changed || durable_changed {
         o.save(ServerStorage {
-            hard: Shared::new(server.hard.clone()),
+            hard: Shared::new(server.durable_hard_state()),
             ghost: ghost.clone(),
         });
     }
@@ -175,6 +180,11 @@ fn server_step(
     }
     if role_changed {
         set_role_timers(cfg, server.role, o);
+    }
+    if server.awaits_persisted() {
+        o.set_timer(Timer::Persist, model_timeout());
+    } else if before.server.awaits_persisted() {
+        o.cancel_timer(Timer::Persist);
     }
     *state = Cow::Owned(NodeState::Server(ServerState {
         server,
@@ -265,6 +275,14 @@ impl Actor for RaftActor {
             let event = match timer {
                 Timer::Election => Event::ElectionTimeout,
                 Timer::Send(to) => Event::Resend { to: *to },
+                // The disk completes every write issued so far.
+                Timer::Persist => match state.as_ref() {
+                    NodeState::Server(s) => Event::Persisted {
+                        term: s.server.last_log_term(),
+                        index: s.server.last_log_index(),
+                    },
+                    NodeState::Client(_) => return,
+                },
                 Timer::Request(_) => return,
             };
             server_step(cfg, *actors, state, event, None, o);
@@ -273,6 +291,7 @@ impl Actor for RaftActor {
                 let keep = match timer {
                     Timer::Election => s.server.role != Role::Leader,
                     Timer::Send(_) => s.server.role != Role::Follower,
+                    Timer::Persist => s.server.awaits_persisted(),
                     Timer::Request(_) => false,
                 };
                 if keep {

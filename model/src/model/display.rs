@@ -176,6 +176,7 @@ impl fmt::Display for Timer {
             Timer::Election => f.write_str("election"),
             Timer::Send(to) => write!(f, "send to {to}"),
             Timer::Request(to) => write!(f, "request to {to}"),
+            Timer::Persist => f.write_str("disk write"),
         }
     }
 }
@@ -204,6 +205,9 @@ pub fn format_action(servers: usize, action: &RaftAction) -> String {
         }
         ActorModelAction::Timeout(id, Timer::Request(to)) => {
             format!("{}: sends its pending request to {}", name(*id), to)
+        }
+        ActorModelAction::Timeout(id, Timer::Persist) => {
+            format!("{}: its disk makes its log durable", name(*id))
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),

@@ -15,10 +15,16 @@ pub enum Timer {
     Send(NodeId),
     /// Clients waiting for a reply: send the pending request to this server.
     Request(NodeId),
+    /// Leaders whose own entries are written behind (`Persist::write_behind`): the disk
+    /// completes, making the whole log durable (`Event::Persisted`). Armed while
+    /// `Server::awaits_persisted`; until it fires, a crash loses those entries.
+    Persist,
 }
 
-/// What a server saves: the core's hard state, plus the model's ghost records (which must
-/// survive crashes to speak about history).
+/// What a server saves: the core's hard state as far as it is durable
+/// (`Server::durable_hard_state`: a leader's entries written behind are not, until
+/// `Timer::Persist` fires), plus the model's ghost records (which must survive crashes to
+/// speak about history).
 /// Shared (`Arc`) because every successor state clones every server's storage.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerStorage {

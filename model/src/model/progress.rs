@@ -5,7 +5,8 @@
 //! restarts with). Then run one fixed, fair schedule — the *continuation* — in rounds:
 //!
 //! 1. deliver every message in flight between servers, and every message those deliveries send,
-//!    until the network is empty (client traffic is left out: clients are observers);
+//!    until the network is empty (client traffic is left out: clients are observers); a
+//!    leader's disk completes its written-behind entries right after the step that wrote them;
 //! 2. if every server has converged, stop: the property holds in this state;
 //! 3. otherwise, if a leader of the highest term exists, it sends AppendEntries to every peer
 //!    (its heartbeat) — the first time, if it holds no entry of its own term, after the
@@ -255,6 +256,15 @@ impl Run {
             if (to.0 as usize) < self.servers.len() {
                 self.network.push_back((id, to, msg));
             }
+        }
+        // Faults have stopped, so a leader's disk completes what it writes behind at once.
+        let s = &self.servers[i];
+        if s.awaits_persisted() {
+            let event = Event::Persisted {
+                term: s.last_log_term(),
+                index: s.last_log_index(),
+            };
+            self.step(cfgs, i, event, "its disk makes its log durable")?;
         }
         Ok(())
     }

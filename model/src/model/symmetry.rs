@@ -400,6 +400,7 @@ fn rename_timer(t: Timer, r: &Renaming) -> Timer {
         Timer::Election => Timer::Election,
         Timer::Send(n) => Timer::Send(r.node(n)),
         Timer::Request(n) => Timer::Request(r.node(n)),
+        Timer::Persist => Timer::Persist,
     }
 }
 

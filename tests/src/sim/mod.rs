@@ -22,7 +22,7 @@ use disk::{DiskFaults, SimDisk};
 use network::{is_reply, ClientToken, Delivery, NetParams, Network};
 use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
 use raft_impl::kv::Command;
-use raft_impl::node::replica::{Replica, ReplicaInput, ReplicaOptions};
+use raft_impl::node::replica::{Effects, Replica, ReplicaInput, ReplicaOptions};
 use raft_impl::trace::TraceLog;
 use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
 use std::collections::BTreeMap;
@@ -496,6 +496,25 @@ impl Sim {
             }
         };
         self.observe(i);
+        self.carry_out(i, effects);
+        // A leader's entries written behind: its messages are in the network, now its disk
+        // syncs (the real node's order).
+        let Some(replica) = self.nodes[i].replica.as_mut() else {
+            return;
+        };
+        if replica.flush_due() {
+            match replica.flush(self.now) {
+                Ok(effects) => {
+                    self.observe(i);
+                    self.carry_out(i, effects);
+                }
+                Err(e) => self.violate(format!("server {i} stopped: {e}")),
+            }
+        }
+    }
+
+    /// A batch's effects: messages into the network, then replies.
+    fn carry_out(&mut self, i: usize, effects: Effects<ClientToken>) {
         for (to, msg) in effects.messages {
             self.send_peer(i, to.0 as usize, msg);
         }
