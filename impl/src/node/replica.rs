@@ -522,3 +522,7 @@ impl Refusals {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "replica_tests.rs"]
+mod tests;

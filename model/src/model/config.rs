@@ -182,6 +182,14 @@ impl ModelConfig {
         if self.max_term < 2 {
             v.push(("Stale Message In Flight", "--max-term 1: no later term"));
         }
+        if self.values == 0 {
+            v.push(("Committed Before The Leader's Disk", "--values 0"));
+        } else if self.servers < 3 {
+            v.push((
+                "Committed Before The Leader's Disk",
+                "fewer than 3 servers: every majority includes the leader's own copy",
+            ));
+        }
         if self.values == 0
             || self.reads == 0
             || self.effective_max_log_len() < 3

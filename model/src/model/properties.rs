@@ -15,6 +15,7 @@
 //! | Match Index Sound             | Leader Knows A Match                    |
 //! | Exactly Once                  | Retried Command Deduplicated, Stale Copy Ignored |
 //! | Stale Messages Ignored        | Stale Message In Flight                 |
+//! | Committed Entries Durable     | Committed Before The Leader's Disk      |
 //!
 //! Linearizability is also witnessed by Retried Command Deduplicated: a client's retried command
 //! sat in a log twice and the service's sessions answered the second copy without executing it.
@@ -35,7 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 type Condition = fn(&RaftModel, &RaftState) -> bool;
 
 /// The safety properties: they must hold in every reachable state.
-pub const ALWAYS: [(&str, Condition); 12] = [
+pub const ALWAYS: [(&str, Condition); 13] = [
     ("Election Safety", election_safety),
     ("Log Matching", log_matching),
     ("Leader Completeness", leader_completeness),
@@ -51,6 +52,7 @@ pub const ALWAYS: [(&str, Condition); 12] = [
     ("Match Index Sound", match_index_sound),
     ("Exactly Once", exactly_once),
     ("Stale Messages Ignored", stale_messages_ignored),
+    ("Committed Entries Durable", committed_entries_durable),
 ];
 
 /// The liveness property checked with `--liveness` (see `progress.rs`).
@@ -60,7 +62,7 @@ pub const LIVENESS: (&str, Condition) = (
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 10] = [
+pub const SOMETIMES: [(&str, Condition); 11] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -74,6 +76,10 @@ pub const SOMETIMES: [(&str, Condition); 10] = [
     ("Leader Knows A Match", leader_knows_a_match),
     ("Stale Copy Ignored", stale_copy_ignored),
     ("Stale Message In Flight", stale_message_in_flight),
+    (
+        "Committed Before The Leader's Disk",
+        committed_before_the_leaders_disk,
+    ),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -387,6 +393,34 @@ fn leader_knows_a_match(_: &RaftModel, state: &RaftState) -> bool {
     leader_matches(state).any(|(leader, peer, m)| {
         m > 0 && peer.is_some_and(|p| p.server.current_term() == leader.server.current_term())
     })
+}
+
+/// Committed Entries Durable: every entry a server (up) knows is committed is held, at its
+/// index, on the disks of a majority of the servers (what each server saved, which is what a
+/// crash leaves it). A leader writes its own entries behind (`Persist::write_behind`), so this
+/// is what its commit rule must ensure by counting its own copy only once it is durable; the
+/// mutant `own-match-before-fsync` breaks it. (The majority is the correct one, whatever the
+/// rules under check say.)
+fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
+    let n = model.cfg.servers;
+    let disks: Vec<&[raft_core::Entry<super::register::Cmd>]> = state.actor_storages[..n]
+        .iter()
+        .map(|s| s.as_ref().map_or(&[][..], |s| s.hard.log.as_slice()))
+        .collect();
+    let majority = n / 2 + 1;
+    live_servers(state).all(|s| {
+        s.server.log()[..(s.server.commit_index as usize).min(s.server.log().len())]
+            .iter()
+            .enumerate()
+            .all(|(k, e)| disks.iter().filter(|d| d.get(k) == Some(e)).count() >= majority)
+    })
+}
+
+/// A leader (up) committed an entry its own disk does not hold yet: the followers' durable
+/// copies made the majority while it wrote behind (what Committed Entries Durable constrains).
+fn committed_before_the_leaders_disk(_: &RaftModel, state: &RaftState) -> bool {
+    live_servers(state)
+        .any(|s| s.server.role == Role::Leader && s.server.commit_index > s.server.persisted_index)
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again

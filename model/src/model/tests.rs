@@ -363,3 +363,41 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     .into_model();
     assert!(off.properties().iter().all(|p| p.name != name));
 }
+
+fn save(state: &mut RaftState, i: usize, log: Vec<Entry<Cmd>>) {
+    let ghost = server_mut(state, i).ghost.clone();
+    let hard = raft_core::HardState {
+        current_term: 1,
+        voted_for: None,
+        log,
+    };
+    state.actor_storages[i] = Some(ServerStorage {
+        hard: shared::Shared::new(hard),
+        ghost,
+    });
+}
+
+#[test]
+fn committed_entries_durable_rejects_a_commit_held_by_a_minority_of_disks() {
+    let m = model();
+    let mut s = init(&m);
+    // n0 leads term 1 with a committed; only n1's disk holds a (n0 wrote it behind).
+    let leader = &mut server_mut(&mut s, 0).server;
+    make_leader(leader, 1);
+    leader.hard.log = vec![e(1, 1)];
+    leader.commit_index = 1;
+    save(&mut s, 1, vec![e(1, 1)]);
+    assert!(!holds(&m, &s, "Committed Entries Durable"));
+    assert!(holds(&m, &s, "Committed Before The Leader's Disk"));
+    // n2's disk holds it too: a majority.
+    save(&mut s, 2, vec![e(1, 1)]);
+    assert!(holds(&m, &s, "Committed Entries Durable"));
+    // Another entry at that index on n2's disk is no copy.
+    save(&mut s, 2, vec![e(1, 2)]);
+    assert!(!holds(&m, &s, "Committed Entries Durable"));
+    // Once the leader's own disk holds it, the witness no longer applies and a majority holds.
+    server_mut(&mut s, 0).server.persisted_index = 1;
+    save(&mut s, 0, vec![e(1, 1)]);
+    assert!(holds(&m, &s, "Committed Entries Durable"));
+    assert!(!holds(&m, &s, "Committed Before The Leader's Disk"));
+}
