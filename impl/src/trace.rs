@@ -217,6 +217,63 @@ mod tests {
         s
     }
 
+    /// A leader of term 1 with `entries` entries, `persisted` of them durable.
+    fn leader(entries: usize, persisted: u64) -> Server<Command> {
+        let mut s = server(1, entries);
+        s.role = raft_core::Role::Leader;
+        s.persisted_index = persisted;
+        s
+    }
+
+    #[test]
+    fn a_restart_keeps_a_leaders_written_behind_steps_and_cuts_its_unsynced_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = NodeId(1);
+        {
+            let mut log = open_node_trace(dir.path(), node, &HardState::default()).unwrap();
+            log.time_offset = Duration::ZERO;
+            log.restart(Duration::from_millis(1), &server(0, 0));
+            // Batch at 2 ms: the leader's first entry, durable.
+            log.record(
+                Duration::from_millis(2),
+                TraceEvent::Heartbeat,
+                Some(&leader(1, 1)),
+                &[],
+            );
+            // Batch at 3 ms: its second entry, written behind (its AppendEntries left), then
+            // the flush's report, killed before the sync.
+            log.record(
+                Duration::from_millis(3),
+                TraceEvent::Heartbeat,
+                Some(&leader(2, 1)),
+                &[],
+            );
+            log.record(
+                Duration::from_millis(3),
+                TraceEvent::Persisted { term: 1, index: 2 },
+                Some(&leader(2, 2)),
+                &[],
+            );
+        }
+        drop(open_node_trace(dir.path(), node, &server(1, 1).hard).unwrap());
+        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
+        let events: Vec<_> = parse_jsonl::<Command>(&text, "node-1")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event)
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                TraceEvent::Restart,
+                TraceEvent::Heartbeat,
+                TraceEvent::Heartbeat,
+                TraceEvent::Crash
+            ],
+            "the step that sent stays; the report that never became true goes"
+        );
+    }
+
     #[test]
     fn a_restart_cuts_only_the_unsynced_last_batch_and_records_the_crash() {
         let dir = tempfile::tempdir().unwrap();
