@@ -225,45 +225,48 @@ mod tests {
         s
     }
 
+    /// Node 1's trace in `dir`: its first start at 1 ms, then one record per `(ms, event,
+    /// state after)`, as a process that is then killed leaves it.
+    fn write_trace(dir: &std::path::Path, steps: Vec<(u64, TraceEvent<Command>, Server<Command>)>) {
+        let mut log = open_node_trace(dir, NodeId(1), &HardState::default()).unwrap();
+        log.time_offset = Duration::ZERO;
+        log.restart(Duration::from_millis(1), &server(0, 0));
+        for (ms, event, state) in steps {
+            log.record(Duration::from_millis(ms), event, Some(&state), &[]);
+        }
+    }
+
+    /// The trace's records after node 1 restarts having recovered `recovered`.
+    fn after_restart(
+        dir: &std::path::Path,
+        recovered: &HardState<Command>,
+    ) -> Vec<TraceRecord<Command>> {
+        drop(open_node_trace(dir, NodeId(1), recovered).unwrap());
+        let text = std::fs::read_to_string(dir.join("node-1.jsonl")).unwrap();
+        parse_jsonl::<Command>(&text, "node-1").unwrap()
+    }
+
+    fn events(records: &[TraceRecord<Command>]) -> Vec<TraceEvent<Command>> {
+        records.iter().map(|r| r.event.clone()).collect()
+    }
+
     #[test]
     fn a_restart_keeps_a_leaders_written_behind_steps_and_cuts_its_unsynced_report() {
         let dir = tempfile::tempdir().unwrap();
-        let node = NodeId(1);
-        {
-            let mut log = open_node_trace(dir.path(), node, &HardState::default()).unwrap();
-            log.time_offset = Duration::ZERO;
-            log.restart(Duration::from_millis(1), &server(0, 0));
-            // Batch at 2 ms: the leader's first entry, durable.
-            log.record(
-                Duration::from_millis(2),
-                TraceEvent::Heartbeat,
-                Some(&leader(1, 1)),
-                &[],
-            );
-            // Batch at 3 ms: its second entry, written behind (its AppendEntries left), then
-            // the flush's report, killed before the sync.
-            log.record(
-                Duration::from_millis(3),
-                TraceEvent::Heartbeat,
-                Some(&leader(2, 1)),
-                &[],
-            );
-            log.record(
-                Duration::from_millis(3),
-                TraceEvent::Persisted { term: 1, index: 2 },
-                Some(&leader(2, 2)),
-                &[],
-            );
-        }
-        drop(open_node_trace(dir.path(), node, &server(1, 1).hard).unwrap());
-        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
-        let events: Vec<_> = parse_jsonl::<Command>(&text, "node-1")
-            .unwrap()
-            .into_iter()
-            .map(|r| r.event)
-            .collect();
+        write_trace(
+            dir.path(),
+            vec![
+                // Batch at 2 ms: the leader's first entry, durable.
+                (2, TraceEvent::Heartbeat, leader(1, 1)),
+                // Batch at 3 ms: its second entry, written behind (its AppendEntries left),
+                // then the flush's report, killed before the sync.
+                (3, TraceEvent::Heartbeat, leader(2, 1)),
+                (3, TraceEvent::Persisted { term: 1, index: 2 }, leader(2, 2)),
+            ],
+        );
+        let records = after_restart(dir.path(), &server(1, 1).hard);
         assert_eq!(
-            events,
+            events(&records),
             vec![
                 TraceEvent::Restart,
                 TraceEvent::Heartbeat,
@@ -277,39 +280,19 @@ mod tests {
     #[test]
     fn a_restart_cuts_only_the_unsynced_last_batch_and_records_the_crash() {
         let dir = tempfile::tempdir().unwrap();
-        let node = NodeId(1);
-        {
-            let mut log = open_node_trace(dir.path(), node, &HardState::default()).unwrap();
-            log.time_offset = Duration::ZERO;
-            log.restart(Duration::from_millis(1), &server(0, 0));
-            // Batch at 2 ms: synced (the disk will hold term 1, one entry).
-            log.record(
-                Duration::from_millis(2),
-                TraceEvent::Heartbeat,
-                Some(&server(1, 1)),
-                &[],
-            );
-            // Batch at 3 ms: killed before its sync (two steps).
-            log.record(
-                Duration::from_millis(3),
-                TraceEvent::Heartbeat,
-                Some(&server(1, 2)),
-                &[],
-            );
-            log.record(
-                Duration::from_millis(3),
-                TraceEvent::Heartbeat,
-                Some(&server(1, 3)),
-                &[],
-            );
-        }
-        let recovered = server(1, 1).hard;
-        drop(open_node_trace(dir.path(), node, &recovered).unwrap());
-        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
-        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
-        let events: Vec<_> = records.iter().map(|r| r.event.clone()).collect();
+        write_trace(
+            dir.path(),
+            vec![
+                // Batch at 2 ms: synced (the disk will hold term 1, one entry).
+                (2, TraceEvent::Heartbeat, server(1, 1)),
+                // Batch at 3 ms: killed before its sync (two steps).
+                (3, TraceEvent::Heartbeat, server(1, 2)),
+                (3, TraceEvent::Heartbeat, server(1, 3)),
+            ],
+        );
+        let records = after_restart(dir.path(), &server(1, 1).hard);
         assert_eq!(
-            events,
+            events(&records),
             vec![
                 TraceEvent::Restart,
                 TraceEvent::Heartbeat,
@@ -318,11 +301,8 @@ mod tests {
         );
 
         // A disk that lost synced data is not explained away: only the last batch is cut.
-        let stale = server(0, 0).hard;
-        drop(open_node_trace(dir.path(), node, &stale).unwrap());
-        let text = std::fs::read_to_string(dir.path().join("node-1.jsonl")).unwrap();
-        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
-        assert_eq!(records.len(), 4, "{text}");
+        let records = after_restart(dir.path(), &server(0, 0).hard);
+        assert_eq!(records.len(), 4, "{records:?}");
         assert_eq!(records[3].event, TraceEvent::Crash);
     }
 }
