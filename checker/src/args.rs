@@ -45,6 +45,12 @@ pub struct ModelArgs {
     /// setting; `Config::fast_backup` in the core).
     #[arg(long)]
     pub fast_backup: bool,
+    /// A leader's disk completes its own new entries in a step of its own, interleaved with
+    /// everything else, as the node writes them behind (default: on); `--write-behind false`
+    /// makes them durable in the step that appended them (a subset of the node's behaviours).
+    #[arg(long, default_value_t = ModelConfig::default().write_behind, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub write_behind: bool,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -75,6 +81,7 @@ impl ModelArgs {
             max_log_len: self.max_log_len,
             max_entries_per_append: self.max_entries_per_append,
             fast_backup: self.fast_backup,
+            write_behind: self.write_behind,
             mutant: self.mutant,
             liveness: self.liveness,
         };

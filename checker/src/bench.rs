@@ -197,6 +197,9 @@ pub fn check_args(c: &Case) -> Vec<String> {
     if b.fast_backup {
         a.push("--fast-backup".into());
     }
+    if !b.write_behind {
+        a.push("--write-behind=false".into());
+    }
     if let Some(n) = b.max_entries_per_append {
         a.push(format!("--max-entries-per-append={n}"));
     }

@@ -18,6 +18,8 @@ pub struct ConfigJson {
     pub max_in_flight: usize,
     pub max_entries_per_append: Option<usize>,
     pub fast_backup: bool,
+    /// The leader's disk completes in a step of its own (`ModelConfig::write_behind`).
+    pub write_behind: bool,
     pub mutant: Option<String>,
     /// "Progress When Faults Stop" was checked too.
     pub liveness: bool,
@@ -36,6 +38,7 @@ impl From<&ModelConfig> for ConfigJson {
             max_in_flight: c.max_in_flight,
             max_entries_per_append: c.max_entries_per_append,
             fast_backup: c.fast_backup,
+            write_behind: c.write_behind,
             mutant: c.mutant.map(|m| m.name().to_string()),
             liveness: c.liveness,
         }

@@ -24,6 +24,9 @@ fn config_text(c: &Value) -> String {
     if c["fast_backup"] == true {
         s.push_str(", fast backup");
     }
+    if c["write_behind"] == false {
+        s.push_str(", leader's disk synchronous");
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }

@@ -652,6 +652,7 @@ where
         max_log_len: Some(usize::MAX),
         max_entries_per_append: info.max_entries_per_append,
         fast_backup: info.fast_backup,
+        write_behind: true,
         mutant: None,
         liveness: false,
     };

@@ -28,6 +28,8 @@ pub enum RaftActor {
     Server {
         cfg: ServerConfig,
         actors: Actors,
+        /// `ModelConfig::write_behind`.
+        write_behind: bool,
     },
     Client {
         /// This client's index among clients (its identity in commands).
@@ -49,6 +51,7 @@ impl RaftActor {
         RaftActor::Server {
             cfg,
             actors: Actors::new(model.servers),
+            write_behind: model.write_behind,
         }
     }
 
@@ -92,6 +95,7 @@ fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
 fn server_step(
     cfg: &ServerConfig,
     actors: Actors,
+    write_behind: bool,
     state: &mut Cow<NodeState>,
     event: Event<Cmd>,
     client: Option<(Id, u8)>,
@@ -108,7 +112,20 @@ fn server_step(
     let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
-    let mut output = match server.handle(cfg, event) {
+    let stepped = server.handle(cfg, event).and_then(|mut output| {
+        if !write_behind && server.awaits_persisted() {
+            // The bound's synchronous leader disk: durable in the step that appended it.
+            let event = Event::Persisted {
+                term: server.last_log_term(),
+                index: server.last_log_index(),
+            };
+            let more = server.handle(cfg, event)?;
+            output.messages.extend(more.messages);
+            output.apply.extend(more.apply);
+        }
+        Ok(output)
+    });
+    let mut output = match stepped {
         Ok(output) => output,
         Err(fault) => {
             *state = Cow::Owned(NodeState::Server(ServerState {
@@ -230,13 +247,17 @@ impl Actor for RaftActor {
 
     fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match self {
-            RaftActor::Server { cfg, actors } => match msg {
+            RaftActor::Server {
+                cfg,
+                actors,
+                write_behind,
+            } => match msg {
                 Msg::Raft(msg) => {
                     let event = Event::Receive {
                         from: Actors::node(src),
                         msg,
                     };
-                    server_step(cfg, *actors, state, event, None, o)
+                    server_step(cfg, *actors, *write_behind, state, event, None, o)
                 }
                 // The node's retry policy: every request is proposed, a retried one again (it
                 // may then sit in the log twice), and the service's sessions deduplicate it
@@ -252,7 +273,15 @@ impl Actor for RaftActor {
                         op,
                     };
                     let event = Event::Propose(command);
-                    server_step(cfg, *actors, state, event, Some((src, seq)), o)
+                    server_step(
+                        cfg,
+                        *actors,
+                        *write_behind,
+                        state,
+                        event,
+                        Some((src, seq)),
+                        o,
+                    )
                 }
                 Msg::Reply { .. } => {}
             },
@@ -271,7 +300,12 @@ impl Actor for RaftActor {
             }
             return;
         }
-        if let RaftActor::Server { cfg, actors } = self {
+        if let RaftActor::Server {
+            cfg,
+            actors,
+            write_behind,
+        } = self
+        {
             let event = match timer {
                 Timer::Election => Event::ElectionTimeout,
                 Timer::Send(to) => Event::Resend { to: *to },
@@ -285,7 +319,7 @@ impl Actor for RaftActor {
                 },
                 Timer::Request(_) => return,
             };
-            server_step(cfg, *actors, state, event, None, o);
+            server_step(cfg, *actors, *write_behind, state, event, None, o);
             // A timer that fired stays armed for its role (stateright cancels it on firing).
             if let NodeState::Server(s) = state.as_ref() {
                 let keep = match timer {

@@ -87,6 +87,13 @@ pub struct ModelConfig {
     /// Rejecting followers hint the start of the conflicting term (`Config::fast_backup`), as
     /// the runnable node does.
     pub fast_backup: bool,
+    /// A leader's disk completes its own new entries in a step of its own (`Timer::Persist`),
+    /// interleaved with everything else, as the node writes them behind (on by default).
+    /// `false`: in the very step that appended them, as if the leader's proposal were durable
+    /// at once; a subset of the node's behaviours, for bounds whose point lies elsewhere (the
+    /// gate's no-crash configurations with larger bounds).
+    #[serde(default = "write_behind_default")]
+    pub write_behind: bool,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
     /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
@@ -109,10 +116,15 @@ impl Default for ModelConfig {
             max_log_len: None,
             max_entries_per_append: None,
             fast_backup: false,
+            write_behind: true,
             mutant: None,
             liveness: true,
         }
     }
+}
+
+fn write_behind_default() -> bool {
+    true
 }
 
 impl ModelConfig {
@@ -184,6 +196,11 @@ impl ModelConfig {
         }
         if self.values == 0 {
             v.push(("Committed Before The Leader's Disk", "--values 0"));
+        } else if !self.write_behind {
+            v.push((
+                "Committed Before The Leader's Disk",
+                "--write-behind false: the leader's disk completes with its proposal",
+            ));
         } else if self.servers < 3 {
             v.push((
                 "Committed Before The Leader's Disk",
