@@ -78,11 +78,12 @@ fn leader() -> Replica<CountingDisk, u64> {
     )
 }
 
-fn ack(term: u64, match_index: u64) -> ReplicaInput<u64> {
+/// Follower `from`'s successful reply of term 1 acknowledging `match_index`.
+fn ack_from(from: u64, match_index: u64) -> ReplicaInput<u64> {
     ReplicaInput::Peer {
-        from: NodeId(1),
+        from: NodeId(from),
         msg: Message::AppendEntriesResponse(AppendEntriesResponse {
-            term,
+            term: 1,
             success: true,
             match_index,
         }),
@@ -113,7 +114,7 @@ fn a_leader_sends_its_new_entries_before_its_own_sync_and_counts_them_after() {
         (1, 0)
     );
     // With one follower's acknowledgement, two durable copies: committed and answered.
-    let effects = r.turn(now, [ack(1, 1)]).unwrap();
+    let effects = r.turn(now, [ack_from(1, 1)]).unwrap();
     assert_eq!(r.server().commit_index, 1);
     assert!(matches!(effects.replies[..], [(1, ClientReply::Ok(_))]));
 }
@@ -123,7 +124,7 @@ fn a_turn_after_a_missed_flush_flushes_first() {
     let mut r = leader();
     let now = Duration::from_millis(1);
     r.turn(now, [put(1)]).unwrap();
-    let effects = r.turn(now, [ack(1, 1)]).unwrap();
+    let effects = r.turn(now, [ack_from(1, 1)]).unwrap();
     assert_eq!(r.durable().unsynced(), 0);
     assert!(!r.flush_due());
     assert!(matches!(effects.replies[..], [(1, ClientReply::Ok(_))]));
@@ -136,15 +137,9 @@ fn an_entry_committed_by_the_followers_is_answered_without_waiting_for_newer_syn
     r.turn(now, [put(1)]).unwrap();
     // Both followers acknowledge entry 1 while the client's next write arrives: the reply for
     // entry 1 leaves in the same turn, before the sync of entry 2.
-    let second_ack = ReplicaInput::Peer {
-        from: NodeId(2),
-        msg: Message::AppendEntriesResponse(AppendEntriesResponse {
-            term: 1,
-            success: true,
-            match_index: 1,
-        }),
-    };
-    let effects = r.turn(now, [ack(1, 1), second_ack, put(2)]).unwrap();
+    let effects = r
+        .turn(now, [ack_from(1, 1), ack_from(2, 1), put(2)])
+        .unwrap();
     assert!(matches!(effects.replies[..], [(1, ClientReply::Ok(_))]));
     assert_eq!(r.durable().unsynced(), 1, "entry 2 is still being written");
     assert!(r.flush_due());
