@@ -34,7 +34,7 @@ pub use message::{
     AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
 };
 pub use rules::{Protocol, Rules};
-pub use server::{Config, Event, Output, Persist, ProposeResult, Server};
+pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
     Entry, HardState, Index, NodeId, Payload, Role, Term, ENTRY_OVERHEAD_BYTES, MAX_TERM,
 };

@@ -4,12 +4,13 @@
 use super::error::CoreError;
 use super::message::{AppendEntries, AppendEntriesResponse};
 use super::rules::Rules;
-use super::server::{next_index_after, Config, Output, Server};
+use super::server::{next_index_after, Config, Output, Server, Window};
 use super::types::{Index, NodeId, Payload, Role, ENTRY_OVERHEAD_BYTES};
 
 impl<C: Clone + Payload> Server<C> {
     /// Leaders: send AppendEntries to every peer, carrying the entries from next_index on
-    /// (an empty one is the heartbeat).
+    /// (an empty one is the heartbeat; a pipelining leader's is empty too while its window is
+    /// full).
     pub(crate) fn on_heartbeat<R: Rules>(
         &mut self,
         cfg: &Config<R>,
@@ -19,8 +20,7 @@ impl<C: Clone + Payload> Server<C> {
             return Ok(());
         }
         for peer in &cfg.peers {
-            let request = self.append_entries_for(cfg, *peer)?;
-            out.send(*peer, request);
+            self.send_append(cfg, *peer, out)?;
         }
         Ok(())
     }
@@ -36,10 +36,7 @@ impl<C: Clone + Payload> Server<C> {
             return Ok(());
         }
         match self.role {
-            Role::Leader => {
-                let request = self.append_entries_for(cfg, to)?;
-                out.send(to, request);
-            }
+            Role::Leader => self.send_append(cfg, to, out)?,
             Role::Candidate if !self.votes_granted.contains(&to) => {
                 out.send(to, self.request_vote());
             }
@@ -48,13 +45,90 @@ impl<C: Clone + Payload> Server<C> {
         Ok(())
     }
 
-    /// The AppendEntries for `peer`: the entries from next_index[peer] on, at most
-    /// max_entries_per_append of them and at most max_bytes_per_append bytes of them, but always
-    /// one (etcd's MaxSizePerMsg), so leader_commit may lie beyond the last entry sent.
-    fn append_entries_for<R: Rules>(
-        &self,
+    /// Sends `peer` its AppendEntries from next_index[peer]: at most max_entries_per_append
+    /// entries and max_bytes_per_append bytes of them, but always one (etcd's MaxSizePerMsg),
+    /// so leader_commit may lie beyond the last entry sent. A pipelining leader sends no more
+    /// than its window has room for (none while it is full: a heartbeat) and moves next_index
+    /// past what it sent.
+    fn send_append<R: Rules>(
+        &mut self,
         cfg: &Config<R>,
         peer: NodeId,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        let (max_entries, max_bytes) = match cfg.pipeline {
+            None => (cfg.max_entries_per_append, cfg.max_bytes_per_append),
+            Some(window) => match self.window_room(peer, window) {
+                Some(room) => (cfg.max_entries_per_append.min(room), cfg.max_bytes_per_append),
+                None => (0, 0),
+            },
+        };
+        let request = self.append_entries_for(peer, max_entries, max_bytes)?;
+        if cfg.pipeline.is_some() && !request.entries.is_empty() {
+            let last_sent = request.prev_log_index + request.entries.len() as Index;
+            self.next_index.insert(peer, next_index_after(last_sent)?);
+            if let Some(matched) = self.match_index.get_mut(&peer) {
+                *matched = cfg.rules.match_after_send(*matched, last_sent);
+            }
+        }
+        out.send(peer, request);
+        Ok(())
+    }
+
+    /// Pipelining leaders: while the window for `peer` has room, send it the entries from
+    /// next_index (after an acknowledgement, so a follower that is behind catches up at
+    /// network speed rather than one AppendEntries per heartbeat).
+    fn fill_window<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        peer: NodeId,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
+        let Some(window) = cfg.pipeline else {
+            return Ok(());
+        };
+        while self.next_index.get(&peer).is_some_and(|&n| n <= self.last_log_index())
+            && self.window_room(peer, window).is_some()
+        {
+            self.send_append(cfg, peer, out)?;
+        }
+        Ok(())
+    }
+
+    /// How many more entries `window` lets the leader send to `peer` (`None`: it is full).
+    /// The entries in flight are those sent and not acknowledged, from match_index + 1 to
+    /// next_index - 1 (after a rejection they may include entries the follower holds but has
+    /// not acknowledged; the window is then smaller than it could be, never larger).
+    fn window_room(&self, peer: NodeId, window: Window) -> Option<usize> {
+        let next = self.next_index.get(&peer).copied().unwrap_or(0);
+        let matched = self.match_index.get(&peer).copied().unwrap_or(0);
+        let in_flight = usize::try_from(next.saturating_sub(matched).saturating_sub(1))
+            .unwrap_or(usize::MAX);
+        let room = window.entries.saturating_sub(in_flight);
+        if room == 0 {
+            return None;
+        }
+        if window.bytes < usize::MAX {
+            let in_flight_bytes: usize = self
+                .entries_from(matched.saturating_add(1))
+                .iter()
+                .take(in_flight)
+                .map(|e| ENTRY_OVERHEAD_BYTES.saturating_add(e.command.payload_bytes()))
+                .fold(0, usize::saturating_add);
+            if in_flight_bytes >= window.bytes {
+                return None;
+            }
+        }
+        Some(room)
+    }
+
+    /// The AppendEntries for `peer` from next_index[peer], with at most `max_entries` entries
+    /// and `max_bytes` bytes of them (but one, if `max_entries` is not 0).
+    fn append_entries_for(
+        &self,
+        peer: NodeId,
+        max_entries: usize,
+        max_bytes: usize,
     ) -> Result<AppendEntries<C>, CoreError> {
         let next = self.next_index.get(&peer).copied();
         let matched = self.match_index.get(&peer).copied().unwrap_or(0);
@@ -78,8 +152,8 @@ impl<C: Clone + Payload> Server<C> {
             prev_log_term,
             entries: batch(
                 self.entries_from(prev_log_index + 1),
-                cfg.max_entries_per_append,
-                cfg.max_bytes_per_append,
+                max_entries,
+                max_bytes,
             ),
             leader_commit: self.commit_index,
         })
@@ -247,10 +321,14 @@ impl<C: Clone + Payload> Server<C> {
             let acknowledged = cfg
                 .rules
                 .acknowledged(reply.match_index, self.last_log_index());
-            // A reordered, older acknowledgement never moves match_index back.
+            // A reordered, older acknowledgement never moves match_index back, nor a
+            // pipelining leader's next_index (its entries may still be in flight).
             let m = matched.max(acknowledged);
             self.match_index.insert(follower, m);
-            self.next_index.insert(follower, next_index_after(m)?);
+            let after = next_index_after(m)?;
+            let next = if cfg.pipeline.is_some() { next.max(after) } else { after };
+            self.next_index.insert(follower, next);
+            self.fill_window(cfg, follower, out)?;
             self.advance_commit_index(cfg, out)
         } else {
             let back = cfg

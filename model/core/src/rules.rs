@@ -77,6 +77,13 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         reply_match_index
     }
 
+    /// Pipelining leaders, having sent the entries up to `last_sent` and moved next_index past
+    /// them: match_index stays what the follower acknowledged (Figure 2: "highest log entry
+    /// known to be replicated"); an entry in flight may be lost, or never written.
+    fn match_after_send(&self, match_index: Index, _last_sent: Index) -> Index {
+        match_index
+    }
+
     /// Leaders, on a rejected AppendEntries (§5.3: "decrement nextIndex and retry"): back to
     /// at most the entry after the follower's hint, one step at least, but never to or below
     /// match_index (those entries are known to match: a rejection at or below them is stale).

@@ -27,8 +27,32 @@ pub struct Config<R = Protocol> {
     /// its last log index. Only `next_index` moves on this hint. Off by default (the model's
     /// bounds are checked without it); the runnable node turns it on.
     pub fast_backup: bool,
+    /// Pipelining AppendEntries (see [`Window`]); `None`: a leader moves next_index only on an
+    /// acknowledgement, so every AppendEntries carries all the entries not yet acknowledged
+    /// (the model's default bounds are checked this way).
+    pub pipeline: Option<Window>,
     /// The protocol's decision points (see [`Rules`]).
     pub rules: R,
+}
+
+/// The flow control of a pipelining leader (etcd's MaxInflightMsgs and MaxInflightBytes,
+/// counted in entries rather than messages). The leader moves a follower's next_index past
+/// the entries it sends at once (etcd's StateReplicate), so each entry goes out once and
+/// several AppendEntries travel to one follower at the same time, while the entries sent and
+/// not acknowledged, those from `match_index + 1` to `next_index - 1`, number fewer than
+/// `entries` and take fewer than `bytes` bytes. The window is derived from next_index and
+/// match_index, so it adds no state. A lost AppendEntries shows when the next one (or the
+/// heartbeat, an empty AppendEntries at the optimistic next_index) is rejected: next_index
+/// moves back and the leader sends again from there.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Window {
+    /// Most entries unacknowledged per follower (at least 1).
+    pub entries: usize,
+    /// Most bytes of entries unacknowledged per follower, by [`Payload::payload_bytes`] plus
+    /// [`crate::ENTRY_OVERHEAD_BYTES`] each; the first entry is always sent, however large.
+    pub bytes: usize,
 }
 
 impl Config<Protocol> {
@@ -43,6 +67,7 @@ impl Config<Protocol> {
             max_entries_per_append: usize::MAX,
             max_bytes_per_append: usize::MAX,
             fast_backup: false,
+            pipeline: None,
             rules: Protocol,
         }
     }
@@ -68,6 +93,16 @@ impl<R: Rules> Config<R> {
         self
     }
 
+    /// The same configuration with or without pipelining ([`Config::pipeline`]); a window of
+    /// 0 entries is 1.
+    pub fn with_pipeline(mut self, window: Option<Window>) -> Self {
+        self.pipeline = window.map(|w| Window {
+            entries: w.entries.max(1),
+            bytes: w.bytes,
+        });
+        self
+    }
+
     /// The same configuration following other rules (the model checker's mutants).
     pub fn with_rules<S: Rules>(self, rules: S) -> Config<S> {
         Config {
@@ -76,6 +111,7 @@ impl<R: Rules> Config<R> {
             max_entries_per_append: self.max_entries_per_append,
             max_bytes_per_append: self.max_bytes_per_append,
             fast_backup: self.fast_backup,
+            pipeline: self.pipeline,
             rules,
         }
     }
@@ -200,9 +236,12 @@ pub struct Server<C> {
     /// Candidate only: servers that granted their vote in `current_term` (self included).
     pub votes_granted: BTreeSet<NodeId>,
     /// Leader only: index of the next entry to send to each peer. Invariant:
-    /// `match_index[p] < next_index[p] <= last_log_index() + 1`.
+    /// `match_index[p] < next_index[p] <= last_log_index() + 1`. A pipelining leader
+    /// ([`Config::pipeline`]) moves it past what it sent; otherwise only acknowledgements and
+    /// rejections move it.
     pub next_index: BTreeMap<NodeId, Index>,
-    /// Leader only: highest index known to be replicated on each peer.
+    /// Leader only: highest index known to be replicated on each peer (acknowledged by it;
+    /// sending an entry never moves it).
     pub match_index: BTreeMap<NodeId, Index>,
     /// Leader only: the highest index its own disk is known to hold ([`Event::Persisted`]),
     /// its own match in the commit count. Invariant: `persisted_index <= last_log_index()`;

@@ -385,8 +385,12 @@ fn replay_persist(old: &[Entry<u8>], new: &[Entry<u8>], p: &Persist) -> Vec<Entr
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
     #[test]
-    fn local_invariants_hold_under_random_events(events in prop::collection::vec(arb_event(), 1..60)) {
-        let c = cfg(0, 3);
+    fn local_invariants_hold_under_random_events(
+        events in prop::collection::vec(arb_event(), 1..60),
+        window in prop::option::of(1usize..4),
+    ) {
+        let c = cfg(0, 3)
+            .with_pipeline(window.map(|entries| Window { entries, bytes: usize::MAX }));
         let mut s = S::new();
         let mut applied = 0;
         for mut event in events {
@@ -444,6 +448,18 @@ proptest! {
                 for p in &c.peers {
                     let (n, m) = (s.next_index[p], s.match_index[p]);
                     prop_assert!(m < n && n <= s.last_log_index() + 1);
+                }
+                // A pipelining leader sends no entry beyond its window.
+                if let Some(w) = c.pipeline {
+                    for (to, m) in &out.messages {
+                        if let Message::AppendEntries(ae) = m {
+                            let last_sent = ae.prev_log_index + ae.entries.len() as Index;
+                            prop_assert!(
+                                ae.entries.is_empty()
+                                    || last_sent - s.match_index[to] <= w.entries as Index
+                            );
+                        }
+                    }
                 }
             } else {
                 prop_assert!(s.next_index.is_empty() && s.match_index.is_empty());
@@ -637,4 +653,107 @@ fn fast_backup_hints_the_start_of_the_conflicting_term() {
     // Without fast backup: always the last index.
     assert_eq!(hint(&plain, (4, 3)), 4);
     assert_eq!(hint(&plain, (9, 3)), 4);
+}
+
+// ---- pipelining (Config::pipeline) --------------------------------------------------------
+
+fn pipelined(entries: usize, bytes: usize) -> Config {
+    cfg(0, 3).with_pipeline(Some(Window { entries, bytes }))
+}
+
+/// The AppendEntries in `out` to `to`, as (prev_log_index, number of entries).
+fn appends_to(out: &Output<u8>, to: u64) -> Vec<(Index, usize)> {
+    out.messages
+        .iter()
+        .filter_map(|(t, m)| match m {
+            Message::AppendEntries(ae) if *t == NodeId(to) => {
+                Some((ae.prev_log_index, ae.entries.len()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
+    let c = pipelined(2, usize::MAX);
+    let mut s = leader_of_term_2(&c, vec![]);
+    // Each proposal's heartbeat carries only the new entry: next_index moved past the first.
+    step(&mut s, &c, Event::Propose(1));
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(0, 1)]);
+    step(&mut s, &c, Event::Propose(2));
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(1, 1)]);
+    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (3, 0));
+    // Two entries in flight fill the window: the heartbeat is empty, at the optimistic
+    // next_index.
+    step(&mut s, &c, Event::Propose(3));
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(2, 0)]);
+    // The first acknowledgement frees room for one entry, sent at once; match_index is what
+    // was acknowledged, never what was sent.
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
+    assert_eq!(appends_to(&out, 1), [(2, 1)]);
+    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 1));
+    // A reordered, older acknowledgement moves nothing back.
+    step(&mut s, &c, receive(1, append_reply(2, true, 0)));
+    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 1));
+    // Without a pipeline the same leader sends every unacknowledged entry again.
+    let plain = cfg(0, 3);
+    let mut p = leader_of_term_2(&plain, vec![]);
+    step(&mut p, &plain, Event::Propose(1));
+    step(&mut p, &plain, Event::Heartbeat);
+    step(&mut p, &plain, Event::Propose(2));
+    assert_eq!(appends_to(&step(&mut p, &plain, Event::Heartbeat), 1), [(0, 2)]);
+}
+
+#[test]
+fn a_lost_pipelined_append_is_sent_again_after_the_rejection_it_causes() {
+    let c = pipelined(8, usize::MAX);
+    let mut s = leader_of_term_2(&c, vec![]);
+    for k in 1..=3 {
+        step(&mut s, &c, Event::Propose(k));
+        step(&mut s, &c, Event::Heartbeat);
+    }
+    assert_eq!(s.next_index[&NodeId(1)], 4);
+    // The AppendEntries with entry 1 was lost: the follower rejects the next (prev 1) with
+    // its last index 0, and the leader goes back and sends all three again, in one message.
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
+    assert_eq!(appends_to(&out, 1), [(0, 3)]);
+    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 0));
+}
+
+#[test]
+fn a_new_pipelining_leader_probes_before_it_streams() {
+    // Elected with 5 entries and a window of 2: next_index is past the whole log, so nothing is
+    // "in flight" that it may send; its heartbeat probes at its last index.
+    let c = pipelined(2, usize::MAX).with_max_entries_per_append(1);
+    let mut s = leader_of_term_2(&c, (1..=5).map(|k| entry(1, k)).collect());
+    step(&mut s, &c, Event::Propose(6));
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(5, 0)]);
+    // The follower holds only entry 1: the leader streams from 2, one entry per message, at
+    // most two unacknowledged (the window).
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 1)));
+    assert_eq!(appends_to(&out, 1), [(1, 1)]);
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
+    assert_eq!(appends_to(&out, 1), [(2, 1)]);
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 3)));
+    assert_eq!(appends_to(&out, 1), [(3, 1), (4, 1)]);
+    assert_eq!(s.next_index[&NodeId(1)], 6);
+}
+
+#[test]
+fn a_pipelining_leaders_window_is_bounded_in_bytes_too() {
+    // Each u8 command counts 11 bytes: with 20 bytes, the second entry in flight fills it.
+    let c = pipelined(100, 20).with_max_entries_per_append(1);
+    let mut s = leader_of_term_2(&c, vec![]);
+    step(&mut s, &c, Event::Propose(1));
+    step(&mut s, &c, Event::Propose(2));
+    step(&mut s, &c, Event::Propose(3));
+    let out = step(&mut s, &c, Event::Heartbeat);
+    assert_eq!(appends_to(&out, 1), [(0, 1)]);
+    // One entry in flight (11 bytes) leaves room: an acknowledgement of nothing new sends the
+    // second, and the 22 bytes then in flight fill the window.
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 0)));
+    assert_eq!(appends_to(&out, 1), [(1, 1)]);
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
+    assert_eq!(appends_to(&out, 1), [(2, 1)]);
 }
