@@ -51,6 +51,12 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = ModelConfig::default().write_behind, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub write_behind: bool,
+    /// Leaders pipeline AppendEntries: at most N entries sent and not acknowledged per
+    /// follower, next_index moving past what was sent (`Config::pipeline`; default: no
+    /// pipelining, next_index moves only on acknowledgements). Use with --max-in-flight 2 or
+    /// more and --max-entries-per-append 1 to have two AppendEntries in flight to a follower.
+    #[arg(long)]
+    pub pipeline: Option<usize>,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -82,6 +88,10 @@ impl ModelArgs {
             max_entries_per_append: self.max_entries_per_append,
             fast_backup: self.fast_backup,
             write_behind: self.write_behind,
+            pipeline: self.pipeline.map(|entries| raft_core::Window {
+                entries,
+                bytes: usize::MAX,
+            }),
             mutant: self.mutant,
             liveness: self.liveness,
         };

@@ -29,6 +29,16 @@ pub fn catalogue() -> Vec<Case> {
     Mutant::ALL
         .iter()
         .map(|&m| match m {
+            // A pipelining leader: the entry it sent (and counted) is lost, or not yet written,
+            // when it commits on the strength of that count.
+            Mutant::MatchOnSend => with(m, |b| {
+                b.pipeline = Some(raft_core::Window {
+                    entries: 2,
+                    bytes: usize::MAX,
+                });
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             // A stale heartbeat must arrive after the entry it predates: two messages in flight.
             Mutant::TruncateOnAnyAppend => with(m, |b| {
                 b.max_in_flight = 2;

@@ -20,6 +20,10 @@ pub struct ConfigJson {
     pub fast_backup: bool,
     /// The leader's disk completes in a step of its own (`ModelConfig::write_behind`).
     pub write_behind: bool,
+    /// Entries a pipelining leader may have unacknowledged per follower
+    /// (`ModelConfig::pipeline`; absent: no pipelining).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<usize>,
     pub mutant: Option<String>,
     /// "Progress When Faults Stop" was checked too.
     pub liveness: bool,
@@ -39,6 +43,7 @@ impl From<&ModelConfig> for ConfigJson {
             max_entries_per_append: c.max_entries_per_append,
             fast_backup: c.fast_backup,
             write_behind: c.write_behind,
+            pipeline: c.pipeline.map(|w| w.entries),
             mutant: c.mutant.map(|m| m.name().to_string()),
             liveness: c.liveness,
         }

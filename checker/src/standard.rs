@@ -1,6 +1,7 @@
 //! The standard configurations: the bounds whose results are committed in results/ and re-run
 //! by `raft-check gate`. Each must finish well within CI's time on a 2-core machine.
 
+use raft_core::Window;
 use raft_model::model::{ModelConfig, NetworkKind};
 
 pub struct Standard {
@@ -83,8 +84,28 @@ pub fn standard() -> Vec<Standard> {
             },
             symmetry: true,
         },
+        Standard {
+            name: "pipelined-crash",
+            purpose: "pipelined AppendEntries (as the node sends them: a window of 2 entries per \
+                      follower) with two messages in flight and a crash, two servers (with three, \
+                      the same bound takes over ten minutes)",
+            bound: ModelConfig {
+                servers: 2,
+                max_in_flight: 2,
+                pipeline: Some(WINDOW_OF_TWO),
+                ..ModelConfig::default()
+            },
+            symmetry: true,
+        },
     ]
 }
+
+/// A pipelining leader's window in the model: two entries unacknowledged per follower, so two
+/// AppendEntries, each with an entry, may travel to one follower at once.
+const WINDOW_OF_TWO: Window = Window {
+    entries: 2,
+    bytes: usize::MAX,
+};
 
 /// What the CI gate checks: the standard configurations, then the quick ones (so the gate is
 /// at least as strong as the mutation gate that results/mutation.md measures).
@@ -183,6 +204,19 @@ pub fn quick() -> Vec<Standard> {
                 reads: 1,
                 max_log_len: Some(3),
                 max_in_flight: 2,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-pipelined",
+            purpose: "pipelined AppendEntries: two in flight to one follower, acknowledged, \
+                      rejected and probed again out of order (two servers, a write and a read)",
+            bound: ModelConfig {
+                servers: 2,
+                reads: 1,
+                max_in_flight: 2,
+                pipeline: Some(WINDOW_OF_TWO),
                 ..base.clone()
             },
             symmetry: true,

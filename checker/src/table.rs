@@ -24,6 +24,9 @@ fn config_text(c: &Value) -> String {
     if c["fast_backup"] == true {
         s.push_str(", fast backup");
     }
+    if let Some(n) = c["pipeline"].as_u64() {
+        let _ = write!(s, ", pipelined (≤ {n} entries in flight per follower)");
+    }
     if c["write_behind"] == false {
         s.push_str(", leader's disk synchronous");
     }

@@ -62,10 +62,13 @@ pub enum Mutant {
     /// (it writes them behind, Ongaro's thesis §10.2.1): a crash can then lose an entry that
     /// was committed on a majority counting a copy that never reached the disk.
     OwnMatchBeforeFsync,
+    /// A pipelining leader counts the entries it sent as replicated (it sets match_index
+    /// where it moved next_index): an entry lost in flight, or never written, is counted.
+    MatchOnSend,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 21] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -86,6 +89,7 @@ impl Mutant {
         Mutant::StaleReplyCounted,
         Mutant::LateCopyExecuted,
         Mutant::OwnMatchBeforeFsync,
+        Mutant::MatchOnSend,
     ];
 
     /// The catalogue name used on the command line.
@@ -111,6 +115,7 @@ impl Mutant {
             Mutant::StaleReplyCounted => "stale-reply-counted",
             Mutant::LateCopyExecuted => "late-copy-executed",
             Mutant::OwnMatchBeforeFsync => "own-match-before-fsync",
+            Mutant::MatchOnSend => "match-on-send",
         }
     }
 
@@ -154,6 +159,9 @@ impl Mutant {
             }
             Mutant::OwnMatchBeforeFsync => {
                 "a leader counts its own entries toward commitment before they are durable"
+            }
+            Mutant::MatchOnSend => {
+                "a pipelining leader counts the entries it sent as replicated on the follower"
             }
         }
     }
@@ -289,6 +297,14 @@ impl Rules for ModelRules {
         }
     }
 
+    fn match_after_send(&self, match_index: Index, last_sent: Index) -> Index {
+        if self.is(Mutant::MatchOnSend) {
+            last_sent
+        } else {
+            Protocol.match_after_send(match_index, last_sent)
+        }
+    }
+
     fn commits_by_counting(&self, entry_term: Term, current_term: Term) -> bool {
         self.is(Mutant::CommitPreviousTerm)
             || Protocol.commits_by_counting(entry_term, current_term)
@@ -351,6 +367,7 @@ mod tests {
                 assert_eq!(m.counts_append_reply(a, b), p.counts_append_reply(a, b));
                 assert_eq!(m.is_late_copy(a, b), p.is_late_copy(a, b));
                 assert_eq!(m.own_match(a, b), p.own_match(a, b));
+                assert_eq!(m.match_after_send(a, b), p.match_after_send(a, b));
             }
             for v in ids {
                 assert_eq!(

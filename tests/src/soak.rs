@@ -209,10 +209,15 @@ impl Cluster {
     ) -> Result<Self, String> {
         if let Some(t) = &trace_dir {
             fs::create_dir_all(t).map_err(|e| format!("{}: {e}", t.display()))?;
-            // The real node: fast backup, 256 entries per AppendEntries; TCP neither
-            // duplicates nor replays frames, and nor does the proxy (its cuts lose frames,
-            // which a lossy network may).
-            let info = raft_model::conform::RunInfo::default();
+            // The real node's configuration; TCP neither duplicates nor replays frames, and
+            // nor does the proxy (its cuts lose frames, which a lossy network may).
+            let info = raft_model::conform::RunInfo::of(
+                &raft_impl::node::node_config(
+                    raft_impl::core::NodeId(0),
+                    (0..NODES).map(raft_impl::core::NodeId),
+                ),
+                false,
+            );
             let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
             fs::write(t.join("run.json"), json).map_err(|e| e.to_string())?;
         }

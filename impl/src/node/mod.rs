@@ -15,7 +15,7 @@ use crate::kv::Command;
 use crate::storage::{Wal, WalIdentity};
 use crate::wire::ClientReply;
 use anyhow::Context;
-use raft_core::{Config, Message, NodeId, Server};
+use raft_core::{Config, Message, NodeId, Server, Window};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
@@ -105,6 +105,28 @@ impl NodeHandle {
 /// Most log entries one AppendEntries carries.
 pub const MAX_ENTRIES_PER_APPEND: usize = 256;
 
+/// How far a leader pipelines AppendEntries to one follower: entries sent and not yet
+/// acknowledged (16 full AppendEntries) and their bytes (four full-size ones).
+pub const PIPELINE: Window = Window {
+    entries: 16 * MAX_ENTRIES_PER_APPEND,
+    bytes: 4 * crate::wire::MAX_APPEND_BATCH_BYTES,
+};
+
+/// The protocol configuration of node `id` in a cluster of `ids`. Bounded AppendEntries: a
+/// lagging follower catches up in messages of at most [`MAX_ENTRIES_PER_APPEND`] entries, far
+/// below the wire's frame limit. Fast backup: a divergent follower is repaired in one rejected
+/// AppendEntries per conflicting term (6.5840's Backup and Figure8Unreliable need it).
+/// Pipelining within [`PIPELINE`]: each entry goes to a follower once, while earlier ones are
+/// in flight. (`raft_core::trace::RunInfo::default()`, what conformance assumes of a node's
+/// traces without a `run.json`, is this configuration: a test below pins it.)
+pub fn node_config(id: NodeId, ids: impl IntoIterator<Item = NodeId>) -> Config {
+    Config::new(id, ids)
+        .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
+        .with_max_bytes_per_append(crate::wire::MAX_APPEND_BATCH_BYTES)
+        .with_fast_backup(true)
+        .with_pipeline(Some(PIPELINE))
+}
+
 /// Recovers the node's state from its WAL, binds its listeners and starts its threads.
 pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     let me = options
@@ -112,14 +134,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         .node(options.id)
         .with_context(|| format!("node id {} is not in the cluster file", options.id))?
         .clone();
-    // Bounded AppendEntries: a lagging follower catches up in messages of at most this many
-    // entries, far below the wire's frame limit. Fast backup: a divergent follower is repaired
-    // in one rejected AppendEntries per conflicting term (6.5840's Backup and
-    // Figure8Unreliable need it).
-    let cfg = Config::new(NodeId(options.id), options.cluster.ids())
-        .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
-        .with_max_bytes_per_append(crate::wire::MAX_APPEND_BATCH_BYTES)
-        .with_fast_backup(true);
+    let cfg = node_config(NodeId(options.id), options.cluster.ids());
     // Locks the data directory first: a second instance stops here, before touching the WAL.
     let identity = WalIdentity {
         cluster_id: options.cluster.cluster_id,
@@ -209,4 +224,18 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         input: input_tx,
         event_loop: handle,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_core::trace::RunInfo;
+
+    /// Conformance replays a node's traces without a `run.json` as `RunInfo::default()`: that
+    /// must be the node's own configuration.
+    #[test]
+    fn conformance_assumes_the_nodes_configuration() {
+        let cfg = node_config(NodeId(0), (0..3).map(NodeId));
+        assert_eq!(RunInfo::of(&cfg, false), RunInfo::default());
+    }
 }

@@ -115,6 +115,10 @@ impl<C: Clone + Payload> Server<C> {
         let next = super::server::next_index_after(self.last_log_index())?;
         self.next_index = cfg.peers.iter().map(|p| (*p, next)).collect();
         self.match_index = cfg.peers.iter().map(|p| (*p, 0)).collect();
+        // A pipelining leader probes each peer until it acknowledges (etcd's StateProbe).
+        if cfg.pipeline.is_some() {
+            self.probing = cfg.peers.iter().copied().collect();
+        }
         // Everything a candidate holds is durable: it persisted before it sent.
         self.persisted_index = self.last_log_index();
         self.on_heartbeat(cfg, out)?;

@@ -47,16 +47,17 @@ impl<C: Clone + Payload> Server<C> {
 
     /// Sends `peer` its AppendEntries from next_index[peer]: at most max_entries_per_append
     /// entries and max_bytes_per_append bytes of them, but always one (etcd's MaxSizePerMsg),
-    /// so leader_commit may lie beyond the last entry sent. A pipelining leader sends no more
-    /// than its window has room for (none while it is full: a heartbeat) and moves next_index
-    /// past what it sent.
+    /// so leader_commit may lie beyond the last entry sent. A pipelining leader that is not
+    /// probing the peer sends no more than its window has room for (none while it is full: a
+    /// heartbeat) and moves next_index past what it sent.
     fn send_append<R: Rules>(
         &mut self,
         cfg: &Config<R>,
         peer: NodeId,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        let (max_entries, max_bytes) = match cfg.pipeline {
+        let pipeline = cfg.pipeline.filter(|_| !self.probing.contains(&peer));
+        let (max_entries, max_bytes) = match pipeline {
             None => (cfg.max_entries_per_append, cfg.max_bytes_per_append),
             Some(window) => match self.window_room(peer, window) {
                 Some(room) => (cfg.max_entries_per_append.min(room), cfg.max_bytes_per_append),
@@ -64,7 +65,7 @@ impl<C: Clone + Payload> Server<C> {
             },
         };
         let request = self.append_entries_for(peer, max_entries, max_bytes)?;
-        if cfg.pipeline.is_some() && !request.entries.is_empty() {
+        if pipeline.is_some() && !request.entries.is_empty() {
             let last_sent = request.prev_log_index + request.entries.len() as Index;
             self.next_index.insert(peer, next_index_after(last_sent)?);
             if let Some(matched) = self.match_index.get_mut(&peer) {
@@ -75,8 +76,8 @@ impl<C: Clone + Payload> Server<C> {
         Ok(())
     }
 
-    /// Pipelining leaders: while the window for `peer` has room, send it the entries from
-    /// next_index (after an acknowledgement, so a follower that is behind catches up at
+    /// Pipelining leaders, not probing `peer`: while its window has room, send it the entries
+    /// from next_index (after an acknowledgement, so a follower that is behind catches up at
     /// network speed rather than one AppendEntries per heartbeat).
     fn fill_window<R: Rules>(
         &mut self,
@@ -84,7 +85,7 @@ impl<C: Clone + Payload> Server<C> {
         peer: NodeId,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        let Some(window) = cfg.pipeline else {
+        let Some(window) = cfg.pipeline.filter(|_| !self.probing.contains(&peer)) else {
             return Ok(());
         };
         while self.next_index.get(&peer).is_some_and(|&n| n <= self.last_log_index())
@@ -322,15 +323,27 @@ impl<C: Clone + Payload> Server<C> {
                 .rules
                 .acknowledged(reply.match_index, self.last_log_index());
             // A reordered, older acknowledgement never moves match_index back, nor a
-            // pipelining leader's next_index (its entries may still be in flight).
+            // pipelining leader's next_index (its entries may still be in flight); the
+            // first acknowledgement ends a probe.
             let m = matched.max(acknowledged);
             self.match_index.insert(follower, m);
             let after = next_index_after(m)?;
-            let next = if cfg.pipeline.is_some() { next.max(after) } else { after };
+            let next = if cfg.pipeline.is_some() {
+                self.probing.remove(&follower);
+                next.max(after)
+            } else {
+                after
+            };
             self.next_index.insert(follower, next);
             self.fill_window(cfg, follower, out)?;
             self.advance_commit_index(cfg, out)
         } else {
+            // A pipelining leader's next_index was a guess past what the follower holds: it
+            // probes from here on (the rule below moves a probed next_index back at least one
+            // entry per rejection; a guess that kept moving forward could loop).
+            if cfg.pipeline.is_some() {
+                self.probing.insert(follower);
+            }
             let back = cfg
                 .rules
                 .next_index_after_rejection(next, reply.match_index, matched);

@@ -243,6 +243,13 @@ pub struct Server<C> {
     /// Leader only: highest index known to be replicated on each peer (acknowledged by it;
     /// sending an entry never moves it).
     pub match_index: BTreeMap<NodeId, Index>,
+    /// Pipelining leaders only ([`Config::pipeline`]): the peers whose next_index is a guess
+    /// being probed (etcd's StateProbe), every peer on election and a peer whose AppendEntries
+    /// was rejected. Sending to such a peer does not move its next_index, so each rejection
+    /// moves it back at least one entry, as without pipelining; its first acknowledgement
+    /// takes it out (etcd's StateReplicate), and the leader then pipelines. Empty otherwise.
+    #[serde(default)]
+    pub probing: BTreeSet<NodeId>,
     /// Leader only: the highest index its own disk is known to hold ([`Event::Persisted`]),
     /// its own match in the commit count. Invariant: `persisted_index <= last_log_index()`;
     /// `last_log_index()` on election (a candidate's log is durable: every step but a
@@ -262,6 +269,7 @@ impl<C: Clone> Server<C> {
             votes_granted: BTreeSet::new(),
             next_index: BTreeMap::new(),
             match_index: BTreeMap::new(),
+            probing: BTreeSet::new(),
             persisted_index: 0,
         }
     }
@@ -397,6 +405,7 @@ impl<C: Clone + Payload> Server<C> {
         self.votes_granted.clear();
         self.next_index.clear();
         self.match_index.clear();
+        self.probing.clear();
         self.persisted_index = 0;
     }
 

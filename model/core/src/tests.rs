@@ -449,20 +449,25 @@ proptest! {
                     let (n, m) = (s.next_index[p], s.match_index[p]);
                     prop_assert!(m < n && n <= s.last_log_index() + 1);
                 }
-                // A pipelining leader sends no entry beyond its window.
+                // A pipelining leader sends no entry beyond its window to a peer it does not
+                // probe (a probe is one AppendEntries, as without pipelining); only it probes.
                 if let Some(w) = c.pipeline {
                     for (to, m) in &out.messages {
                         if let Message::AppendEntries(ae) = m {
                             let last_sent = ae.prev_log_index + ae.entries.len() as Index;
                             prop_assert!(
                                 ae.entries.is_empty()
+                                    || s.probing.contains(to)
                                     || last_sent - s.match_index[to] <= w.entries as Index
                             );
                         }
                     }
+                } else {
+                    prop_assert!(s.probing.is_empty());
                 }
             } else {
                 prop_assert!(s.next_index.is_empty() && s.match_index.is_empty());
+                prop_assert!(s.probing.is_empty());
             }
             // Every reply carries the sender's current term.
             for (_, m) in &out.messages {
@@ -674,10 +679,22 @@ fn appends_to(out: &Output<u8>, to: u64) -> Vec<(Index, usize)> {
         .collect()
 }
 
+/// A leader of term 2 with `log`, whose followers acknowledged its first heartbeat (they
+/// hold its whole log): it pipelines to both.
+fn replicating(c: &Config, log: Vec<Entry<u8>>) -> S {
+    let last = log.len() as Index;
+    let mut s = leader_of_term_2(c, log);
+    assert_eq!(s.probing.len(), 2, "a new pipelining leader probes every peer");
+    step(&mut s, c, receive(1, append_reply(2, true, last)));
+    step(&mut s, c, receive(2, append_reply(2, true, last)));
+    assert!(s.probing.is_empty());
+    s
+}
+
 #[test]
 fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     let c = pipelined(2, usize::MAX);
-    let mut s = leader_of_term_2(&c, vec![]);
+    let mut s = replicating(&c, vec![]);
     // Each proposal's heartbeat carries only the new entry: next_index moved past the first.
     step(&mut s, &c, Event::Propose(1));
     assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(0, 1)]);
@@ -699,6 +716,7 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     // Without a pipeline the same leader sends every unacknowledged entry again.
     let plain = cfg(0, 3);
     let mut p = leader_of_term_2(&plain, vec![]);
+    assert!(p.probing.is_empty());
     step(&mut p, &plain, Event::Propose(1));
     step(&mut p, &plain, Event::Heartbeat);
     step(&mut p, &plain, Event::Propose(2));
@@ -708,43 +726,71 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
 #[test]
 fn a_lost_pipelined_append_is_sent_again_after_the_rejection_it_causes() {
     let c = pipelined(8, usize::MAX);
-    let mut s = leader_of_term_2(&c, vec![]);
+    let mut s = replicating(&c, vec![]);
     for k in 1..=3 {
         step(&mut s, &c, Event::Propose(k));
         step(&mut s, &c, Event::Heartbeat);
     }
     assert_eq!(s.next_index[&NodeId(1)], 4);
     // The AppendEntries with entry 1 was lost: the follower rejects the next (prev 1) with
-    // its last index 0, and the leader goes back and sends all three again, in one message.
+    // its last index 0, and the leader probes from 1 with all three entries, in one message;
+    // next_index stays there until that is acknowledged.
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
     assert_eq!(appends_to(&out, 1), [(0, 3)]);
-    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 0));
+    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (1, 0));
+    assert!(s.probing.contains(&NodeId(1)));
+    // The rejection of the heartbeat that followed (prev 3) is stale: it cannot move
+    // next_index below match_index + 1, and sends nothing.
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
+    assert!(appends_to(&out, 1).is_empty());
+    step(&mut s, &c, receive(1, append_reply(2, true, 3)));
+    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 3));
+    assert!(s.probing.is_empty());
+}
+
+#[test]
+fn a_probed_next_index_moves_back_one_entry_per_rejection_so_no_exchange_loops() {
+    // The follower's entry 2 conflicts (a term-1 entry where the leader has a term-2 one) and
+    // it hints its last index, 2: a guess that moved forward with each probe sent would send
+    // the same AppendEntries (prev 2) for ever; probing moves back to prev 1.
+    let c = pipelined(8, usize::MAX);
+    let mut s = replicating(&c, vec![entry(1, 1)]);
+    step(&mut s, &c, Event::Propose(2));
+    step(&mut s, &c, Event::Propose(3));
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(1, 2)]);
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 2)));
+    assert_eq!(appends_to(&out, 1), [(2, 1)]);
+    let out = step(&mut s, &c, receive(1, append_reply(2, false, 2)));
+    assert_eq!(appends_to(&out, 1), [(1, 2)]);
+    assert_eq!(s.next_index[&NodeId(1)], 2);
 }
 
 #[test]
 fn a_new_pipelining_leader_probes_before_it_streams() {
-    // Elected with 5 entries and a window of 2: next_index is past the whole log, so nothing is
-    // "in flight" that it may send; its heartbeat probes at its last index.
+    // Elected with 5 entries: it probes at its last index, as without pipelining, and moves
+    // next_index on rejections alone until the follower acknowledges.
     let c = pipelined(2, usize::MAX).with_max_entries_per_append(1);
     let mut s = leader_of_term_2(&c, (1..=5).map(|k| entry(1, k)).collect());
     step(&mut s, &c, Event::Propose(6));
-    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(5, 0)]);
-    // The follower holds only entry 1: the leader streams from 2, one entry per message, at
-    // most two unacknowledged (the window).
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(5, 1)]);
+    assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(5, 1)]);
+    // The follower holds only entry 1: the probe goes back to 2; its acknowledgement starts
+    // the stream, one entry per message, at most two unacknowledged (the window).
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 1)));
     assert_eq!(appends_to(&out, 1), [(1, 1)]);
-    let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
-    assert_eq!(appends_to(&out, 1), [(2, 1)]);
-    let out = step(&mut s, &c, receive(1, append_reply(2, true, 3)));
-    assert_eq!(appends_to(&out, 1), [(3, 1), (4, 1)]);
-    assert_eq!(s.next_index[&NodeId(1)], 6);
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 2)));
+    assert_eq!(appends_to(&out, 1), [(2, 1), (3, 1)]);
+    assert_eq!(s.next_index[&NodeId(1)], 5);
+    let out = step(&mut s, &c, receive(1, append_reply(2, true, 4)));
+    assert_eq!(appends_to(&out, 1), [(4, 1), (5, 1)]);
+    assert_eq!(s.next_index[&NodeId(1)], 7);
 }
 
 #[test]
 fn a_pipelining_leaders_window_is_bounded_in_bytes_too() {
     // Each u8 command counts 11 bytes: with 20 bytes, the second entry in flight fills it.
     let c = pipelined(100, 20).with_max_entries_per_append(1);
-    let mut s = leader_of_term_2(&c, vec![]);
+    let mut s = replicating(&c, vec![]);
     step(&mut s, &c, Event::Propose(1));
     step(&mut s, &c, Event::Propose(2));
     step(&mut s, &c, Event::Propose(3));

@@ -81,15 +81,37 @@ pub struct RunInfo {
     pub fast_backup: bool,
     /// The runtime's `Config::max_entries_per_append` (`None`: unbounded).
     pub max_entries_per_append: Option<usize>,
+    /// The runtime's `Config::pipeline` (absent in traces from before pipelining: none).
+    #[serde(default)]
+    pub pipeline: Option<crate::Window>,
+}
+
+impl RunInfo {
+    /// The run of servers configured as `cfg`, on a network that does or does not duplicate.
+    pub fn of<R: crate::Rules>(cfg: &crate::Config<R>, duplicating: bool) -> Self {
+        RunInfo {
+            duplicating,
+            fast_backup: cfg.fast_backup,
+            max_entries_per_append: (cfg.max_entries_per_append < usize::MAX)
+                .then_some(cfg.max_entries_per_append),
+            pipeline: cfg.pipeline,
+        }
+    }
 }
 
 impl Default for RunInfo {
-    /// The runnable node: fast backup, 256 entries per AppendEntries, no duplication.
+    /// The runnable node (raft-impl's `node::node_config`, which a test there pins to this):
+    /// fast backup, 256 entries per AppendEntries, pipelined within 4,096 entries and 16 MiB
+    /// per follower, no duplication.
     fn default() -> Self {
         RunInfo {
             duplicating: false,
             fast_backup: true,
             max_entries_per_append: Some(256),
+            pipeline: Some(crate::Window {
+                entries: 4096,
+                bytes: 16 << 20,
+            }),
         }
     }
 }

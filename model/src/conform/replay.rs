@@ -653,6 +653,7 @@ where
         max_entries_per_append: info.max_entries_per_append,
         fast_backup: info.fast_backup,
         write_behind: true,
+        pipeline: info.pipeline,
         mutant: None,
         liveness: false,
     };

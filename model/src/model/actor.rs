@@ -44,7 +44,8 @@ impl RaftActor {
         let peers = (0..model.servers).map(|j| NodeId(j as u64));
         let mut cfg = Config::new(NodeId(i as u64), peers)
             .with_rules(ModelRules(model.mutant))
-            .with_fast_backup(model.fast_backup);
+            .with_fast_backup(model.fast_backup)
+            .with_pipeline(model.pipeline);
         if let Some(n) = model.max_entries_per_append {
             cfg = cfg.with_max_entries_per_append(n);
         }

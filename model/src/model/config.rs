@@ -3,7 +3,7 @@
 
 use super::RaftState;
 use crate::mutant::Mutant;
-use raft_core::Term;
+use raft_core::{Term, Window};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -94,6 +94,11 @@ pub struct ModelConfig {
     /// gate's no-crash configurations with larger bounds).
     #[serde(default = "write_behind_default")]
     pub write_behind: bool,
+    /// Leaders pipeline AppendEntries within this window (`Config::pipeline`): next_index moves
+    /// past what they send, so several AppendEntries travel to one follower at once. `None`
+    /// (the default): next_index moves only on acknowledgements.
+    #[serde(default)]
+    pub pipeline: Option<Window>,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
     /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
@@ -117,6 +122,7 @@ impl Default for ModelConfig {
             max_entries_per_append: None,
             fast_backup: false,
             write_behind: true,
+            pipeline: None,
             mutant: None,
             liveness: true,
         }
@@ -162,6 +168,9 @@ impl ModelConfig {
         if self.max_log_len == Some(0) {
             return Err("--max-log-len must be at least 1".into());
         }
+        if self.pipeline.is_some_and(|w| w.entries == 0) {
+            return Err("--pipeline must be at least 1 (entries in flight per follower)".into());
+        }
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());
         }
@@ -206,6 +215,22 @@ impl ModelConfig {
                 "Committed Before The Leader's Disk",
                 "fewer than 3 servers: every majority includes the leader's own copy",
             ));
+        }
+        match self.pipeline {
+            None => v.push(("Pipelined Appends In Flight", "no --pipeline")),
+            Some(w) if w.entries < 2 => v.push((
+                "Pipelined Appends In Flight",
+                "--pipeline 1: one entry in flight per follower",
+            )),
+            Some(_) if self.max_in_flight < 2 => v.push((
+                "Pipelined Appends In Flight",
+                "--max-in-flight 1: one message in the network",
+            )),
+            Some(_) if self.values == 0 || self.effective_max_log_len() < 2 => v.push((
+                "Pipelined Appends In Flight",
+                "fewer than two entries in the log",
+            )),
+            Some(_) => {}
         }
         if self.values == 0
             || self.reads == 0

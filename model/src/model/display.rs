@@ -109,6 +109,14 @@ impl fmt::Display for ServerState {
                 write!(f, "{sep}{p}: {m}")?;
             }
             f.write_str("}")?;
+            if !s.probing.is_empty() {
+                f.write_str(" probing {")?;
+                for (i, p) in s.probing.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    write!(f, "{sep}{p}")?;
+                }
+                f.write_str("}")?;
+            }
         }
         if s.role == Role::Candidate {
             write!(f, "{sep}votes {{")?;

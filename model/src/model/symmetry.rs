@@ -121,6 +121,7 @@ struct ServerSignature {
     votes_granted: Vec<NodeId>,
     next_index: Vec<(NodeId, u64)>,
     match_index: Vec<(NodeId, u64)>,
+    probing: Vec<NodeId>,
     timers: Vec<Timer>,
 }
 
@@ -157,6 +158,8 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
                 .map(|(n, i)| (r.node(*n), *i))
                 .collect();
             matched.sort_unstable();
+            let mut probing: Vec<NodeId> = s.probing.iter().map(|n| r.node(*n)).collect();
+            probing.sort_unstable();
             ServerSignature {
                 voted_for: s.hard.voted_for.map(|n| r.node(n)),
                 saved_vote: state.actor_storages[old]
@@ -167,6 +170,7 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
                 votes_granted: votes,
                 next_index: next,
                 match_index: matched,
+                probing,
                 timers: sorted_timers(old),
             }
         })
@@ -305,6 +309,7 @@ fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
         .then(x.votes_granted.len().cmp(&y.votes_granted.len()))
         .then_with(|| sorted(x.match_index.values()).cmp(&sorted(y.match_index.values())))
         .then_with(|| sorted(x.next_index.values()).cmp(&sorted(y.next_index.values())))
+        .then(x.probing.len().cmp(&y.probing.len()))
         .then_with(|| sa.machine.cmp(&sb.machine))
         .then_with(|| sa.ghost.cmp(&sb.ghost))
 }
@@ -369,6 +374,7 @@ fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super
         .iter()
         .map(|(n, i)| (r.node(*n), *i))
         .collect();
+    s.probing = s.probing.iter().map(|n| r.node(*n)).collect();
     s
 }
 

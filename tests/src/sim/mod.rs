@@ -54,6 +54,8 @@ pub struct SimOptions {
     pub election_timeout: (Duration, Duration),
     /// Most entries per AppendEntries (the real node's `MAX_ENTRIES_PER_APPEND`).
     pub max_entries_per_append: usize,
+    /// Pipelining AppendEntries (the real node's `PIPELINE`; `None`: none).
+    pub pipeline: Option<raft_impl::core::Window>,
     /// Most replica turns before the run is declared stuck (a livelock or message storm is a
     /// failure, not a hang).
     pub max_turns: u64,
@@ -70,6 +72,7 @@ impl SimOptions {
             heartbeat: ms(100),
             election_timeout: (ms(300), ms(600)),
             max_entries_per_append: raft_impl::node::MAX_ENTRIES_PER_APPEND,
+            pipeline: Some(raft_impl::node::PIPELINE),
             max_turns: 3_000_000,
             trace: std::env::var_os(TRACE_DIR_ENV).is_some(),
         }
@@ -129,6 +132,7 @@ impl Sim {
                 Config::new(*id, ids.iter().copied())
                     .with_max_entries_per_append(opts.max_entries_per_append)
                     .with_fast_backup(true)
+                    .with_pipeline(opts.pipeline)
             })
             .collect();
         let options = ReplicaOptions {
@@ -190,11 +194,7 @@ impl Sim {
 
     /// How this run was made, for `conform`.
     pub fn run_info(&self) -> RunInfo {
-        RunInfo {
-            duplicating: self.duplicated,
-            fast_backup: true,
-            max_entries_per_append: Some(self.cfgs[0].max_entries_per_append),
-        }
+        RunInfo::of(&self.cfgs[0], self.duplicated)
     }
 
     /// The per-node traces as JSON Lines (empty without `SimOptions::trace`).
