@@ -60,7 +60,10 @@ impl<C: Clone + Payload> Server<C> {
         let (max_entries, max_bytes) = match pipeline {
             None => (cfg.max_entries_per_append, cfg.max_bytes_per_append),
             Some(window) => match self.window_room(peer, window) {
-                Some(room) => (cfg.max_entries_per_append.min(room), cfg.max_bytes_per_append),
+                Some(room) => (
+                    cfg.max_entries_per_append.min(room),
+                    cfg.max_bytes_per_append,
+                ),
                 None => (0, 0),
             },
         };
@@ -88,7 +91,10 @@ impl<C: Clone + Payload> Server<C> {
         let Some(window) = cfg.pipeline.filter(|_| !self.probing.contains(&peer)) else {
             return Ok(());
         };
-        while self.next_index.get(&peer).is_some_and(|&n| n <= self.last_log_index())
+        while self
+            .next_index
+            .get(&peer)
+            .is_some_and(|&n| n <= self.last_log_index())
             && self.window_room(peer, window).is_some()
         {
             self.send_append(cfg, peer, out)?;
@@ -103,8 +109,8 @@ impl<C: Clone + Payload> Server<C> {
     fn window_room(&self, peer: NodeId, window: Window) -> Option<usize> {
         let next = self.next_index.get(&peer).copied().unwrap_or(0);
         let matched = self.match_index.get(&peer).copied().unwrap_or(0);
-        let in_flight = usize::try_from(next.saturating_sub(matched).saturating_sub(1))
-            .unwrap_or(usize::MAX);
+        let in_flight =
+            usize::try_from(next.saturating_sub(matched).saturating_sub(1)).unwrap_or(usize::MAX);
         let room = window.entries.saturating_sub(in_flight);
         if room == 0 {
             return None;

@@ -44,9 +44,7 @@ pub struct Config<R = Protocol> {
 /// match_index, so it adds no state. A lost AppendEntries shows when the next one (or the
 /// heartbeat, an empty AppendEntries at the optimistic next_index) is rejected: next_index
 /// moves back and the leader sends again from there.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Window {
     /// Most entries unacknowledged per follower (at least 1).
     pub entries: usize,

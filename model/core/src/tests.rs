@@ -684,7 +684,11 @@ fn appends_to(out: &Output<u8>, to: u64) -> Vec<(Index, usize)> {
 fn replicating(c: &Config, log: Vec<Entry<u8>>) -> S {
     let last = log.len() as Index;
     let mut s = leader_of_term_2(c, log);
-    assert_eq!(s.probing.len(), 2, "a new pipelining leader probes every peer");
+    assert_eq!(
+        s.probing.len(),
+        2,
+        "a new pipelining leader probes every peer"
+    );
     step(&mut s, c, receive(1, append_reply(2, true, last)));
     step(&mut s, c, receive(2, append_reply(2, true, last)));
     assert!(s.probing.is_empty());
@@ -700,7 +704,10 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(0, 1)]);
     step(&mut s, &c, Event::Propose(2));
     assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(1, 1)]);
-    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (3, 0));
+    assert_eq!(
+        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (3, 0)
+    );
     // Two entries in flight fill the window: the heartbeat is empty, at the optimistic
     // next_index.
     step(&mut s, &c, Event::Propose(3));
@@ -709,10 +716,16 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     // was acknowledged, never what was sent.
     let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
     assert_eq!(appends_to(&out, 1), [(2, 1)]);
-    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 1));
+    assert_eq!(
+        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (4, 1)
+    );
     // A reordered, older acknowledgement moves nothing back.
     step(&mut s, &c, receive(1, append_reply(2, true, 0)));
-    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 1));
+    assert_eq!(
+        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (4, 1)
+    );
     // Without a pipeline the same leader sends every unacknowledged entry again.
     let plain = cfg(0, 3);
     let mut p = leader_of_term_2(&plain, vec![]);
@@ -720,7 +733,10 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     step(&mut p, &plain, Event::Propose(1));
     step(&mut p, &plain, Event::Heartbeat);
     step(&mut p, &plain, Event::Propose(2));
-    assert_eq!(appends_to(&step(&mut p, &plain, Event::Heartbeat), 1), [(0, 2)]);
+    assert_eq!(
+        appends_to(&step(&mut p, &plain, Event::Heartbeat), 1),
+        [(0, 2)]
+    );
 }
 
 #[test]
@@ -737,14 +753,20 @@ fn a_lost_pipelined_append_is_sent_again_after_the_rejection_it_causes() {
     // next_index stays there until that is acknowledged.
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
     assert_eq!(appends_to(&out, 1), [(0, 3)]);
-    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (1, 0));
+    assert_eq!(
+        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (1, 0)
+    );
     assert!(s.probing.contains(&NodeId(1)));
     // The rejection of the heartbeat that followed (prev 3) is stale: it cannot move
     // next_index below match_index + 1, and sends nothing.
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
     assert!(appends_to(&out, 1).is_empty());
     step(&mut s, &c, receive(1, append_reply(2, true, 3)));
-    assert_eq!((s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]), (4, 3));
+    assert_eq!(
+        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (4, 3)
+    );
     assert!(s.probing.is_empty());
 }
 
