@@ -213,9 +213,11 @@ fn the_default_bound_is_verified_with_every_witness() {
         assert_eq!(p["status"], want, "{p}");
         assert!(p["counterexample"].is_null());
     }
+    // Two by construction: Stale Copy Ignored needs a duplicating network, Pipelined Appends
+    // In Flight a pipelining leader (the gate's pipelined configurations reach it).
     assert!(
-        inapplicable.len() <= 1,
-        "the default bound reaches all but at most one witness: {inapplicable:?}"
+        inapplicable.len() <= 2,
+        "the default bound reaches all but at most two witnesses: {inapplicable:?}"
     );
     for key in [
         "servers",

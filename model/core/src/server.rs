@@ -340,6 +340,13 @@ impl<C: Clone> Server<C> {
     pub fn awaits_persisted(&self) -> bool {
         self.role == Role::Leader && self.persisted_index < self.last_log_index()
     }
+
+    /// Leaders: whether sending `peer` entries moves next_index past them (a pipelining leader
+    /// that is not probing `peer`), so that the same AppendEntries cannot be sent again from
+    /// the state the send left.
+    pub fn sends_move_next_index<R>(&self, cfg: &Config<R>, peer: NodeId) -> bool {
+        self.role == Role::Leader && cfg.pipeline.is_some() && !self.probing.contains(&peer)
+    }
 }
 
 impl<C: Clone + Payload> Server<C> {

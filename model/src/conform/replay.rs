@@ -9,7 +9,9 @@
 //!   runtime reports its last index too); `Heartbeat` → nothing by itself.
 //! * The model drops the broadcast copies of requests (see `is_reply` in the actor adapter) and
 //!   sends requests one peer at a time: after any step but a `Resend`, each request the record
-//!   sent is replayed as `Timeout(node, Send(to))` from the state the step left.
+//!   sent is replayed as `Timeout(node, Send(to))` from the state the step left, unless the
+//!   model's step sent it itself (a pipelining leader's entries to a peer it is not probing:
+//!   `Server::sends_move_next_index`).
 //! * `Propose{command}` → the model's client sends `Request` and it is delivered. Each distinct
 //!   runtime command becomes one model command (the k-th: client 0, seq k % 256, `Put(k / 256)`),
 //!   and a retry (the same runtime command proposed again) the same one: the model, like the
@@ -277,8 +279,10 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
             Ok(sent) => sent,
             Err(problems) => return Ok(problems),
         };
-        let problems = self.match_sent(pos, record, model_sent);
+        let mut problems = self.match_sent(pos, record, model_sent);
         if !problems.is_empty() {
+            // The states after the step too: where they differ is usually why.
+            problems.extend(self.check_state(record));
             return Ok(problems);
         }
         self.release(release);
@@ -345,12 +349,34 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 }
             }
         }
-        // The model sends requests one peer at a time (see the module documentation).
+        // The model sends requests one peer at a time (see the module documentation), but for
+        // those the step itself sent (a pipelining leader's entries).
         if !matches!(record.event, TraceEvent::Resend { .. }) {
+            let mut sent_by_step: Vec<(usize, Option<Message<C>>)> = model_sent
+                .iter()
+                .map(|env| {
+                    let mapped = match &env.msg {
+                        Msg::Raft(m) => self.commands.message(m),
+                        _ => None,
+                    };
+                    (usize::from(env.dst), mapped)
+                })
+                .collect();
             for (to, msg) in &record.sent {
-                if is_request(msg) {
-                    let action = ActorModelAction::Timeout(id, Timer::Send(*to));
-                    model_sent.extend(self.act(i, action).unwrap_or_default());
+                if !is_request(msg) {
+                    continue;
+                }
+                let same = sent_by_step
+                    .iter()
+                    .position(|(dst, m)| *dst == to.0 as usize && m.as_ref() == Some(msg));
+                match same {
+                    Some(k) => {
+                        sent_by_step.swap_remove(k);
+                    }
+                    None => {
+                        let action = ActorModelAction::Timeout(id, Timer::Send(*to));
+                        model_sent.extend(self.act(i, action).unwrap_or_default());
+                    }
                 }
             }
         }
@@ -569,6 +595,11 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
             "match_index",
             format!("{:?}", model.match_index),
             format!("{:?}", actual.match_index),
+        );
+        field(
+            "probing",
+            format!("{:?}", model.probing),
+            format!("{:?}", actual.probing),
         );
         match self.commands.entries(model.log()) {
             None => {

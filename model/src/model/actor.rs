@@ -10,7 +10,7 @@ use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{self, ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine};
 use super::shared::Shared;
 use crate::mutant::ModelRules;
-use raft_core::{Config, Event, NodeId, ProposeResult, Role, Server};
+use raft_core::{Config, Event, Message, NodeId, ProposeResult, Role, Server};
 use stateright::actor::{model_timeout, Actor, ActorModelAction, ActorModelState, Id, Out};
 use std::borrow::Cow;
 
@@ -89,7 +89,10 @@ fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
 /// and the core resends the same request from the same state) and loses none (the per-peer send
 /// is enabled in the very state the broadcast left, before anything else happens), while a
 /// burst of n - 1 messages no longer has to fit into the in-flight bound at once. (The same
-/// holds for the core's immediate probe after a rejection that moved next_index back.)
+/// holds for the core's immediate probe after a rejection that moved next_index back.) The
+/// exception is a pipelining leader's entries to a peer it is not probing
+/// (`Server::sends_move_next_index`): sending them moved next_index, so they are sent where
+/// the step sends them.
 ///
 /// Run one core step on a server and carry out its output. Returns without touching `state`
 /// when the step changed nothing and produced nothing (stateright then prunes the action).
@@ -138,7 +141,14 @@ fn server_step(
         }
     };
     if !per_peer {
-        output.messages.retain(|(_, m)| m.is_reply());
+        // Requests go one peer at a time, except a pipelining leader's entries to a peer it
+        // replicates to: that send moved next_index past them, so `Event::Resend` would not
+        // send them again (dropping them here would lose every one, in every behaviour).
+        output.messages.retain(|(to, m)| {
+            m.is_reply()
+                || matches!(m, Message::AppendEntries(a)
+                    if !a.entries.is_empty() && server.sends_move_next_index(cfg, *to))
+        });
     }
     let unchanged = server == before.server
         && output.messages.is_empty()
