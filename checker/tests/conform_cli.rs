@@ -3,7 +3,7 @@
 //! here with the protocol core itself (an election among 3 nodes).
 
 use raft_core::{Config, Event, Message, NodeId, Server};
-use raft_model::conform::{TraceEvent, TraceRecord};
+use raft_model::conform::{RunInfo, TraceEvent, TraceRecord};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -28,9 +28,12 @@ struct Node {
 
 impl Node {
     fn new(i: u64) -> Self {
+        // What a trace without run.json is replayed as: the node's configuration.
+        let info = RunInfo::default();
         let cfg = Config::new(NodeId(i), (0..3).map(NodeId))
-            .with_fast_backup(true)
-            .with_max_entries_per_append(256);
+            .with_fast_backup(info.fast_backup)
+            .with_max_entries_per_append(info.max_entries_per_append.unwrap())
+            .with_pipeline(info.pipeline);
         let server = Server::new();
         let records = vec![Rec {
             node: NodeId(i),
