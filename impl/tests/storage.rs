@@ -8,7 +8,8 @@ use common::*;
 use raft_impl::core::Entry;
 use raft_impl::kv::{Command as KvCommand, Op, OpResult};
 use raft_impl::storage::{
-    encode_batch, Record, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN, WAL_FILE_NAME,
+    decode_records, encode_batch, Record, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN,
+    WAL_FILE_NAME,
 };
 use std::fs;
 use std::path::Path;
@@ -189,7 +190,10 @@ fn a_value_that_embeds_valid_frames_then_a_torn_tail_the_node_restarts_and_recov
     // The last sync torn: its last 20 bytes never reached the disk (the embedded frames did).
     let wal = data.join(WAL_FILE_NAME);
     let bytes = fs::read(&wal).unwrap();
-    fs::write(&wal, &bytes[..bytes.len() - 20]).unwrap();
+    // The log's frames end where the preallocated zeros begin.
+    let end = decode_records::<KvCommand>(&bytes).unwrap().valid_len as usize;
+    assert!(bytes[end..].iter().all(|b| *b == 0));
+    fs::write(&wal, &bytes[..end - 20]).unwrap();
     let _node = start_locked(0, &cluster_file, &data, &log);
     let get = |key: &str| execute(&cluster, Op::Get { key: key.into() }, START);
     assert_eq!(

@@ -171,6 +171,12 @@ fn check_decoded(bytes: &[u8], d: &DecodedWal<Command>) {
     assert!(d.valid_len <= len);
     assert!(d.header_probes <= len, "{} probes", d.header_probes);
     assert!(d.payload_bytes_checked <= len);
+    // Preallocated space is zeros from the end of the valid frames to the end of the file.
+    if d.preallocated > 0 {
+        assert_eq!(d.valid_len + d.preallocated, len);
+        assert!(d.torn_tail.is_none());
+        assert!(bytes[d.valid_len as usize..].iter().all(|b| *b == 0));
+    }
     if let Some(h) = d.header {
         assert_eq!(h.encode()[..], bytes[..FILE_HEADER_LEN]);
     }

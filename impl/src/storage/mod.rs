@@ -10,7 +10,7 @@ pub use record::{
     decode_records, encode_batch, encode_persist, DecodedWal, FrameTooLarge, Record, ScanError,
     ScanProblem, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, WAL_MAGIC, WAL_VERSION,
 };
-pub use wal::{Wal, WalError, WalIdentity, WAL_FILE_NAME};
+pub use wal::{Wal, WalError, WalIdentity, PREALLOCATE_BYTES, WAL_FILE_NAME};
 
 use raft_core::{HardState, Persist};
 

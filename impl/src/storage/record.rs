@@ -22,6 +22,12 @@
 //! file's length whatever the bytes are. Because a sync writes exactly one frame, a torn sync is
 //! always the last frame, however the disk reordered the pages of that write.
 //!
+//! A file may end in zero bytes: space [`crate::storage::Wal`] preallocated (fdatasync of a
+//! write into allocated space does not wait for a block allocation) and has not written yet.
+//! Frames start with a non-zero magic, so a run of zeros from the end of the last frame to the
+//! end of the file is neither a frame nor damage: the log ends there ([`DecodedWal::preallocated`]).
+//! A sync torn inside that space leaves non-zero bytes, and is a torn tail as above.
+//!
 //! Decoding is a pure function over bytes so that it can be tested on arbitrary input.
 
 use raft_core::{Entry, HardState, Index, NodeId, Persist, Term};
@@ -294,10 +300,14 @@ pub struct DecodedWal<C> {
     pub records: usize,
     /// Number of valid frames (syncs).
     pub frames: usize,
-    /// Length of the valid prefix; bytes after it are a torn tail to cut off.
+    /// Length of the valid prefix; bytes after it are a torn tail to cut off, or preallocated
+    /// zeros.
     pub valid_len: u64,
     /// Why the tail was cut, if it was.
     pub torn_tail: Option<ScanProblem>,
+    /// Zero bytes after the valid prefix, to the end of the file: preallocated space, kept.
+    /// Zero when there is a torn tail (the bytes after the valid prefix are not all zero).
+    pub preallocated: u64,
     /// Work done: frame headers probed (each O(1)) and payload bytes checksummed. Both are at
     /// most the file's length: the decoder is linear whatever the bytes are.
     pub header_probes: u64,
@@ -360,6 +370,7 @@ pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>
         frames: 0,
         valid_len: 0,
         torn_tail: None,
+        preallocated: 0,
         header_probes: 0,
         payload_bytes_checked: 0,
     };
@@ -403,6 +414,12 @@ pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>
         let (mut payload, frame_len) = match frame {
             Ok(frame) => frame,
             Err(problem) => {
+                // Preallocated space that no sync has written into: the log ends here.
+                if bytes[offset..].iter().all(|b| *b == 0) {
+                    decoded.valid_len = offset as u64;
+                    decoded.preallocated = (bytes.len() - offset) as u64;
+                    return Ok(decoded);
+                }
                 // Torn tail or corruption: is there a valid frame header anywhere after?
                 for p in offset + 1..bytes.len() {
                     decoded.header_probes += 1;

@@ -25,8 +25,10 @@ fn entry(term: u64, s: &str) -> Entry<String> {
     }
 }
 
+/// Opens without preallocation, so that the file is exactly the log's frames: the tests of the
+/// format below cut and flip its bytes by offset. Preallocation has tests of its own.
 fn open(dir: &Path) -> Result<(Wal<String>, Hard), WalError> {
-    Wal::<String>::open(dir, ID)
+    Wal::<String>::open_with(dir, ID, 0)
 }
 
 fn append<C: serde::Serialize + serde::de::DeserializeOwned + Clone>(
@@ -292,7 +294,7 @@ pub(crate) fn embeddable_frames() -> String {
 fn a_value_that_embeds_valid_frames_then_a_torn_tail_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(WAL_FILE_NAME);
-    let (mut wal, mut hard) = Wal::<Vec<u8>>::open(dir.path(), ID).unwrap();
+    let (mut wal, mut hard) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 0).unwrap();
     append(
         &mut wal,
         &mut hard,
@@ -335,7 +337,7 @@ fn a_value_that_embeds_valid_frames_then_a_torn_tail_recovers() {
     reordered[start] ^= 0xff;
     assert_eq!(decode_records::<Vec<u8>>(&reordered).unwrap().hard, before);
     fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
-    let (_, recovered) = Wal::<Vec<u8>>::open(dir.path(), ID).unwrap();
+    let (_, recovered) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 0).unwrap();
     assert_eq!(recovered, before);
 }
 
@@ -345,7 +347,7 @@ fn recovery_is_linear_in_the_file_length_whatever_the_torn_tail_holds() {
     // magics with small plausible lengths, and one huge payload cut short.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(WAL_FILE_NAME);
-    let (mut wal, mut hard) = Wal::<Vec<u8>>::open(dir.path(), ID).unwrap();
+    let (mut wal, mut hard) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 0).unwrap();
     append(
         &mut wal,
         &mut hard,
@@ -544,5 +546,139 @@ proptest::proptest! {
         bytes.extend_from_slice(&tail);
         let decoded = decode_records::<String>(&bytes).unwrap();
         proptest::prop_assert_eq!(&decoded.hard, &history.last().unwrap().0);
+        // All zeros: preallocated space, kept; anything else: a torn tail, cut.
+        if tail.iter().all(|b| *b == 0) {
+            proptest::prop_assert_eq!(decoded.preallocated, tail.len() as u64);
+            proptest::prop_assert!(decoded.torn_tail.is_none());
+        } else {
+            proptest::prop_assert!(decoded.torn_tail.is_some());
+            proptest::prop_assert_eq!(decoded.preallocated, 0);
+        }
+        proptest::prop_assert_eq!(decoded.valid_len, history.last().unwrap().1);
     }
+}
+
+// ---- Preallocation: the file is the log's frames, then zeros up to the allocated length ----
+
+fn open_preallocated(dir: &Path, bytes: u64) -> (Wal<String>, Hard) {
+    Wal::<String>::open_with(dir, ID, bytes).expect("open")
+}
+
+/// The file's bytes after the log's frames: all zero, and the file is as long as the WAL says.
+fn assert_zero_tail(dir: &Path, wal: &Wal<String>) {
+    let bytes = fs::read(dir.join(WAL_FILE_NAME)).unwrap();
+    assert_eq!(bytes.len() as u64, wal.allocated_bytes());
+    assert!(wal.log_bytes() <= wal.allocated_bytes());
+    let tail = &bytes[wal.log_bytes() as usize..];
+    assert!(tail.iter().all(|b| *b == 0), "non-zero byte after the log");
+}
+
+#[test]
+fn a_preallocated_wal_reopens_with_its_zeros_kept_and_appends_after_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut hard) = open_preallocated(dir.path(), 4096);
+    for s in ["a", "b", "c"] {
+        append(&mut wal, &mut hard, entry(1, s));
+    }
+    assert!(wal.allocated_bytes() > wal.log_bytes() + 4000);
+    assert_zero_tail(dir.path(), &wal);
+    let (log_bytes, allocated) = (wal.log_bytes(), wal.allocated_bytes());
+    drop(wal);
+
+    let (mut wal, recovered) = open_preallocated(dir.path(), 4096);
+    assert_eq!(recovered, hard);
+    // Not a torn tail: nothing was cut, and the next frame goes where the log ends.
+    assert_eq!(
+        (wal.log_bytes(), wal.allocated_bytes()),
+        (log_bytes, allocated)
+    );
+    let decoded =
+        decode_records::<String>(&fs::read(dir.path().join(WAL_FILE_NAME)).unwrap()).unwrap();
+    assert_eq!(decoded.torn_tail, None);
+    assert_eq!(decoded.preallocated, allocated - log_bytes);
+    append(&mut wal, &mut hard, entry(2, "d"));
+    assert_eq!(
+        wal.allocated_bytes(),
+        allocated,
+        "the frame fit in the allocated space"
+    );
+    assert_zero_tail(dir.path(), &wal);
+    drop(wal);
+    let (_, again) = open_preallocated(dir.path(), 4096);
+    assert_eq!(again, hard);
+    assert_eq!(again.log.len(), 4);
+}
+
+#[test]
+fn syncs_past_the_allocated_space_allocate_more_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 bytes ahead, entries of 150: nearly every sync allocates.
+    let (mut wal, mut hard) = open_preallocated(dir.path(), 100);
+    let mut grew = 0;
+    for i in 0..40 {
+        let before = wal.allocated_bytes();
+        append(&mut wal, &mut hard, entry(1, &format!("{i:0>150}")));
+        grew += usize::from(wal.allocated_bytes() > before);
+        assert_zero_tail(dir.path(), &wal);
+    }
+    assert!(grew >= 20, "allocated only {grew} times");
+    drop(wal);
+    let (_, recovered) = open_preallocated(dir.path(), 100);
+    assert_eq!(recovered, hard);
+    // And a WAL opened without preallocation reads the same file.
+    let (_, plain) = open(dir.path()).unwrap();
+    assert_eq!(plain, hard);
+}
+
+#[test]
+fn a_sync_torn_inside_the_preallocated_space_is_cut_and_appends_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut hard) = open_preallocated(dir.path(), 4096);
+    append(&mut wal, &mut hard, entry(1, "a"));
+    let before = hard.clone();
+    let start = wal.log_bytes();
+    append(&mut wal, &mut hard, entry(1, "b"));
+    let end = wal.log_bytes();
+    drop(wal);
+    // The last sync reached the disk only in part: its first bytes, then zeros.
+    let path = dir.path().join(WAL_FILE_NAME);
+    let mut bytes = fs::read(&path).unwrap();
+    for b in &mut bytes[(start as usize + FRAME_HEADER_LEN + 2)..end as usize] {
+        *b = 0;
+    }
+    fs::write(&path, &bytes).unwrap();
+    let decoded = decode_records::<String>(&bytes).unwrap();
+    assert!(decoded.torn_tail.is_some());
+    assert_eq!((decoded.valid_len, decoded.preallocated), (start, 0));
+    let (mut wal, recovered) = open_preallocated(dir.path(), 4096);
+    assert_eq!(recovered, before);
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        start,
+        "the torn tail was cut"
+    );
+    hard = recovered;
+    append(&mut wal, &mut hard, entry(2, "c"));
+    assert_zero_tail(dir.path(), &wal);
+    drop(wal);
+    let (_, again) = open_preallocated(dir.path(), 4096);
+    assert_eq!(again, hard);
+    assert_eq!(again.log, vec![entry(1, "a"), entry(2, "c")]);
+}
+
+#[test]
+fn zeros_after_a_corrupt_middle_frame_do_not_hide_it() {
+    // Preallocation must not turn corruption into a clean end: a flipped bit in a frame that
+    // has valid frames after it is refused, zeros or not after the last one.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut hard) = open_preallocated(dir.path(), 4096);
+    append(&mut wal, &mut hard, entry(1, "a"));
+    let second = wal.log_bytes();
+    append(&mut wal, &mut hard, entry(1, "b"));
+    append(&mut wal, &mut hard, entry(1, "c"));
+    drop(wal);
+    let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    bytes[second as usize + FRAME_HEADER_LEN] ^= 0x10;
+    let err = decode_records::<String>(&bytes).expect_err("corruption must be refused");
+    assert_eq!(err.offset, second);
 }

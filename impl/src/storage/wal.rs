@@ -2,7 +2,11 @@
 //! and recovery. The data directory is locked ([`DirLock`]) before the file is opened, for as
 //! long as the [`Wal`] lives.
 //!
-//! Compaction/rotation is not implemented: the file grows with the log.
+//! The file grows in preallocated steps ([`PREALLOCATE_BYTES`]): an append with fdatasync into
+//! space already allocated does not wait for a block allocation and a size change, which on
+//! this machine's ext4 makes it about 1.6 times as fast (impl/README.md, "Preallocation"). The decoder takes
+//! the zeros after the last frame for what they are (record.rs). Compaction/rotation is not
+//! implemented: the file grows with the log.
 
 use super::lock::{DirLock, LockError};
 use super::record::{decode_records, encode_batch, encode_persist, ScanError, WalHeader};
@@ -11,12 +15,17 @@ use raft_core::{HardState, Persist};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::marker::PhantomData;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The WAL's file name inside the data directory.
 pub const WAL_FILE_NAME: &str = "raft.wal";
+
+/// Bytes allocated ahead of the end of the log each time a sync would write past the
+/// allocated space.
+pub const PREALLOCATE_BYTES: u64 = 16 << 20;
 
 /// Which node of which cluster a WAL belongs to; written into a new WAL's header and checked
 /// against an existing one's.
@@ -68,8 +77,12 @@ pub struct Wal<C> {
     path: PathBuf,
     file: File,
     header: WalHeader,
-    /// The file's length: where the next frame starts.
+    /// Where the next frame starts: the end of the last valid frame.
     len: u64,
+    /// The file's length: `len` plus the preallocated zeros after it. Invariant: len <= allocated.
+    allocated: u64,
+    /// Bytes to allocate ahead; 0 when preallocation is off (or the file system refused it).
+    preallocate: u64,
     staged: Vec<u8>,
     frame: Vec<u8>,
     _lock: DirLock,
@@ -83,6 +96,16 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
     /// the file truncated to its valid prefix; any other damage is an error, and a refused
     /// file is never modified.
     pub fn open(dir: &Path, identity: WalIdentity) -> Result<(Self, HardState<C>), WalError> {
+        Self::open_with(dir, identity, PREALLOCATE_BYTES)
+    }
+
+    /// [`Wal::open`], allocating `preallocate` bytes ahead of the log (0: none, the file grows
+    /// with each sync).
+    pub fn open_with(
+        dir: &Path,
+        identity: WalIdentity,
+        preallocate: u64,
+    ) -> Result<(Self, HardState<C>), WalError> {
         let lock = DirLock::acquire(dir).map_err(|e| match e {
             LockError::Held { .. } => WalError::Locked(e),
             LockError::Io { path, op, error } => WalError::Io { path, op, error },
@@ -95,8 +118,9 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
         let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)
-            .append(true)
+            .write(true)
             .create(true)
+            .truncate(false)
             .open(&path)
             .map_err(io_err("open"))?;
         let bytes = fs::read(&path).map_err(io_err("read"))?;
@@ -140,13 +164,19 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
                 .map_err(io_err("truncate torn tail"))?;
         }
         let mut len = decoded.valid_len;
+        let mut allocated = if decoded.torn_tail.is_some() {
+            decoded.valid_len
+        } else {
+            bytes.len() as u64
+        };
         if decoded.header.is_none() {
             // A new file (or one whose creation was interrupted): its header first, durable
             // before any record.
-            (&file)
-                .write_all(&header.encode())
+            let encoded = header.encode();
+            file.write_all_at(&encoded, 0)
                 .map_err(io_err("write header"))?;
-            len = header.encode().len() as u64;
+            len = encoded.len() as u64;
+            allocated = allocated.max(len);
         }
         if decoded.torn_tail.is_some() || decoded.header.is_none() {
             file.sync_all().map_err(io_err("fsync"))?;
@@ -161,6 +191,7 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
             path = %path.display(),
             records = decoded.records,
             frames = decoded.frames,
+            preallocated = decoded.preallocated,
             term = decoded.hard.current_term,
             log_len = decoded.hard.log.len(),
             "WAL recovered"
@@ -170,6 +201,8 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
             file,
             header,
             len,
+            allocated,
+            preallocate,
             staged: Vec::new(),
             frame: Vec::new(),
             _lock: lock,
@@ -205,18 +238,70 @@ impl<C: Serialize + DeserializeOwned + Clone> Wal<C> {
                 error: e.to_string(),
             }
         })?;
+        let frame_len = self.frame.len() as u64;
+        let end = self
+            .len
+            .checked_add(frame_len)
+            .ok_or_else(|| WalError::Io {
+                path: self.path.clone(),
+                op: "write",
+                error: io::Error::new(io::ErrorKind::InvalidInput, "WAL offset overflows u64"),
+            })?;
+        if end > self.allocated {
+            self.preallocate_through(end);
+        }
         let io_err = |op: &'static str, error| WalError::Io {
             path: self.path.clone(),
             op,
             error,
         };
         self.file
-            .write_all(&self.frame)
+            .write_all_at(&self.frame, self.len)
             .map_err(|e| io_err("write", e))?;
         self.file.sync_data().map_err(|e| io_err("fsync", e))?;
-        self.len += self.frame.len() as u64;
+        self.len = end;
+        self.allocated = self.allocated.max(end);
         self.staged.clear();
         Ok(true)
+    }
+
+    /// Allocates the file through `end` plus [`PREALLOCATE_BYTES`] (zeros, which the decoder
+    /// reads as the end of the log). The size change becomes durable with the fdatasync of the
+    /// frame written into it. A file system that refuses (no fallocate support, or no space for
+    /// the extra) turns preallocation off with a warning: the write that follows then grows the
+    /// file itself, and fails on its own if the disk is really full.
+    fn preallocate_through(&mut self, end: u64) {
+        if self.preallocate == 0 {
+            return;
+        }
+        let target = end.saturating_add(self.preallocate);
+        let from = self.allocated;
+        match rustix::fs::fallocate(
+            &self.file,
+            rustix::fs::FallocateFlags::empty(),
+            from,
+            target - from,
+        ) {
+            Ok(()) => self.allocated = target,
+            Err(error) => {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    %error,
+                    "cannot preallocate WAL space; going on without preallocation"
+                );
+                self.preallocate = 0;
+            }
+        }
+    }
+
+    /// Where the next frame will start: the length of the log's valid bytes.
+    pub fn log_bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// The file's length on disk, preallocated space included.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated
     }
 
     pub fn path(&self) -> &Path {
