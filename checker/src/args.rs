@@ -57,6 +57,12 @@ pub struct ModelArgs {
     /// more and --max-entries-per-append 1 to have two AppendEntries in flight to a follower.
     #[arg(long)]
     pub pipeline: Option<usize>,
+    /// Clients' reads go through ReadIndex, as the node's do (thesis §6.4): a leader answers
+    /// a read from its register once a majority confirmed its leadership, without a log entry
+    /// (default: every read is proposed to the log). Each leader's read rounds are bounded by
+    /// the bound's reads (--values × --reads).
+    #[arg(long)]
+    pub read_index: bool,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -92,6 +98,7 @@ impl ModelArgs {
                 entries,
                 bytes: usize::MAX,
             }),
+            read_index: self.read_index,
             mutant: self.mutant,
             liveness: self.liveness,
         };

@@ -200,6 +200,9 @@ pub fn check_args(c: &Case) -> Vec<String> {
     if !b.write_behind {
         a.push("--write-behind=false".into());
     }
+    if b.read_index {
+        a.push("--read-index".into());
+    }
     if let Some(n) = b.max_entries_per_append {
         a.push(format!("--max-entries-per-append={n}"));
     }

@@ -45,6 +45,13 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_crashes = 0;
                 b.reads = 0;
             }),
+            // A new leader of term 2 holds the entry committed in term 1 but not its commit:
+            // reading at its commit_index (0) misses the completed write.
+            Mutant::ReadBeforeTermCommit => with(m, |b| {
+                b.read_index = true;
+                b.max_crashes = 0;
+                b.write_behind = false;
+            }),
             // An acknowledgement must be in flight while the leader appends a new entry.
             Mutant::MatchIndexFromNextIndex => with(m, |b| {
                 b.max_in_flight = 2;

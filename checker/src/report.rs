@@ -24,6 +24,10 @@ pub struct ConfigJson {
     /// (`ModelConfig::pipeline`; absent: no pipelining).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<usize>,
+    /// Clients' reads go through ReadIndex (`ModelConfig::read_index`; absent: through the
+    /// log).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_index: bool,
     pub mutant: Option<String>,
     /// "Progress When Faults Stop" was checked too.
     pub liveness: bool,
@@ -44,6 +48,7 @@ impl From<&ModelConfig> for ConfigJson {
             fast_backup: c.fast_backup,
             write_behind: c.write_behind,
             pipeline: c.pipeline.map(|w| w.entries),
+            read_index: c.read_index,
             mutant: c.mutant.map(|m| m.name().to_string()),
             liveness: c.liveness,
         }

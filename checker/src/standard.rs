@@ -222,6 +222,19 @@ pub fn quick() -> Vec<Standard> {
             symmetry: true,
         },
         Standard {
+            name: "quick-read-index",
+            purpose: "reads through ReadIndex (thesis §6.4): a leader answers a read from its \
+                      register after a majority confirmed its leadership, with no log entry, or \
+                      proposes it while it has committed no entry of its term",
+            bound: ModelConfig {
+                reads: 1,
+                read_index: true,
+                write_behind: false,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
             name: "quick-fast-backup",
             purpose: "fast log backup with terms <= 3",
             bound: ModelConfig {

@@ -30,6 +30,9 @@ fn config_text(c: &Value) -> String {
     if c["write_behind"] == false {
         s.push_str(", leader's disk synchronous");
     }
+    if c["read_index"] == true {
+        s.push_str(", reads through ReadIndex");
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }

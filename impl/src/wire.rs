@@ -35,8 +35,8 @@ pub const MAX_REQUEST_BYTES: usize = 1536 * 1024;
 pub const MAX_ENTRY_BYTES: usize = MAX_REQUEST_BYTES + 10;
 
 /// A generous bound on what an AppendEntries frame holds besides its entries: the sender id,
-/// the enum tags, term, prev_log_index, prev_log_term, leader_commit and the entry count, each
-/// a varint of at most 10 bytes.
+/// the enum tags, term, prev_log_index, prev_log_term, leader_commit, read_round and the entry
+/// count, each a varint of at most 10 bytes.
 pub const APPEND_ENTRIES_OVERHEAD_BYTES: usize = 128;
 
 /// The byte budget of one AppendEntries batch (etcd's `MaxSizePerMsg` in spirit): a batcher
@@ -292,6 +292,7 @@ mod tests {
                     },
                 }],
                 leader_commit: 1,
+                read_round: 0,
             }),
         }
     }
@@ -370,6 +371,7 @@ mod tests {
                     command,
                 }],
                 leader_commit: u64::MAX,
+                read_round: 0,
             }),
         };
         let encoded = encode_frame(&frame).unwrap();

@@ -213,8 +213,7 @@ fn node_on_a_terminal(no_color: Option<&str>) -> Option<String> {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (cluster, cluster_file) = write_cluster(dir.path(), 1);
-    let _taken = TcpListener::bind(cluster.nodes[0].client_addr).unwrap();
+    let (_taken, cluster_file) = write_cluster_with_taken_client_port(dir.path());
     let node = format!(
         "{NODE} --id 0 --cluster {} --data-dir {}",
         cluster_file.display(),
@@ -252,8 +251,7 @@ fn colours_only_on_a_terminal_and_never_with_no_color() {
     );
     // And never when stderr is a pipe or a file.
     let dir = tempfile::tempdir().unwrap();
-    let (cluster, cluster_file) = write_cluster(dir.path(), 1);
-    let _taken = TcpListener::bind(cluster.nodes[0].client_addr).unwrap();
+    let (_taken, cluster_file) = write_cluster_with_taken_client_port(dir.path());
     let out = output_within(
         &mut node_command(0, &cluster_file, &dir.path().join("data")),
         Duration::from_secs(20),

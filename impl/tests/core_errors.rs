@@ -40,6 +40,7 @@ fn append(from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry<Command>>) 
             prev_log_term: prev.1,
             entries,
             leader_commit: 2,
+            read_round: 0,
         }),
     })
     .expect("encode")

@@ -65,10 +65,14 @@ pub enum Mutant {
     /// A pipelining leader counts the entries it sent as replicated (it sets match_index
     /// where it moved next_index): an entry lost in flight, or never written, is counted.
     MatchOnSend,
+    /// A leader takes its commit_index as the read index before it has committed an entry of
+    /// its term (thesis §6.4 step 1 skipped): it may not know of entries the previous leader
+    /// committed, and serves a read that misses them.
+    ReadBeforeTermCommit,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 21] = [
+    pub const ALL: [Mutant; 22] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -90,6 +94,7 @@ impl Mutant {
         Mutant::LateCopyExecuted,
         Mutant::OwnMatchBeforeFsync,
         Mutant::MatchOnSend,
+        Mutant::ReadBeforeTermCommit,
     ];
 
     /// The catalogue name used on the command line.
@@ -116,6 +121,7 @@ impl Mutant {
             Mutant::LateCopyExecuted => "late-copy-executed",
             Mutant::OwnMatchBeforeFsync => "own-match-before-fsync",
             Mutant::MatchOnSend => "match-on-send",
+            Mutant::ReadBeforeTermCommit => "read-before-term-commit",
         }
     }
 
@@ -162,6 +168,9 @@ impl Mutant {
             }
             Mutant::MatchOnSend => {
                 "a pipelining leader counts the entries it sent as replicated on the follower"
+            }
+            Mutant::ReadBeforeTermCommit => {
+                "a leader serves ReadIndex reads before committing an entry of its term"
             }
         }
     }
@@ -297,6 +306,10 @@ impl Rules for ModelRules {
         }
     }
 
+    fn read_index_known(&self, commit_term: Option<Term>, current_term: Term) -> bool {
+        self.is(Mutant::ReadBeforeTermCommit)
+            || Protocol.read_index_known(commit_term, current_term)
+    }
     fn match_after_send(&self, match_index: Index, last_sent: Index) -> Index {
         if self.is(Mutant::MatchOnSend) {
             last_sent

@@ -369,6 +369,7 @@ fn messages() -> Vec<Message<Command>> {
             prev_log_term: 1,
             entries: entries(),
             leader_commit: 1,
+            read_round: 0,
         }),
         Message::AppendEntries(AppendEntries {
             term: u64::MAX,
@@ -376,11 +377,13 @@ fn messages() -> Vec<Message<Command>> {
             prev_log_term: 0,
             entries: vec![],
             leader_commit: 0,
+            read_round: 0,
         }),
         Message::AppendEntriesResponse(AppendEntriesResponse {
             term: 3,
             success: false,
             match_index: 4,
+            read_round: 0,
         }),
     ]
 }

@@ -26,14 +26,14 @@
 //! calls [`Replica::flush`] (after sending): one sync, then `Event::Persisted`, which lets the
 //! leader count its own copy, then apply and replies as in steps 3 and 4.
 
-use crate::kv::{Command, KvStore};
+use crate::kv::{Command, KvStore, Op, OpResult};
 use crate::storage::Durable;
 use crate::trace::TraceSink;
 use crate::wire::ClientReply;
 use raft_core::trace::TraceEvent;
 use raft_core::{
-    Config, CoreError, Entry, Event, Index, Message, NodeId, Output, ProposeResult, Role, Server,
-    Term,
+    Config, CoreError, Entry, Event, Index, Message, NodeId, Output, ProposeResult, ReadResult,
+    Role, Server, Term,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -101,6 +101,10 @@ struct Pending<T> {
 struct Batch<T> {
     effects: Effects<T>,
     apply: Vec<(Index, Entry<Command>)>,
+    /// What the core said of reads in this batch, answered after `apply`.
+    reads: Vec<ReadResult>,
+    /// Some step proposed an entry or took a read: a heartbeat goes out at the end of the
+    /// batch (it replicates the entries and confirms the reads' round, thesis §6.4).
     proposed: bool,
     /// Some step persisted what must be durable before the batch's messages leave
     /// (`Persist::must_precede_messages`).
@@ -112,6 +116,7 @@ impl<T> Batch<T> {
         Batch {
             effects: Effects::default(),
             apply: Vec::new(),
+            reads: Vec::new(),
             proposed: false,
             sync_first: false,
         }
@@ -125,6 +130,11 @@ pub struct Replica<D, T> {
     durable: D,
     kv: KvStore,
     pending: BTreeMap<Index, Pending<T>>,
+    /// Clients waiting for a read (thesis §6.4: answered from the store, no log write), by the
+    /// id the core knows the read by, with the key they read.
+    reads: BTreeMap<u64, (T, String)>,
+    /// The id of the next read.
+    next_read_id: u64,
     options: ReplicaOptions,
     rng: fastrand::Rng,
     election_deadline: Duration,
@@ -166,6 +176,8 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             durable,
             kv: KvStore::new(),
             pending: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            next_read_id: 0,
             options,
             rng: fastrand::Rng::with_seed(seed),
             election_deadline: now,
@@ -241,9 +253,13 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 ReplicaInput::PeerConnected(to) => {
                     self.step(now, Event::Resend { to }, &mut batch)?;
                 }
-                ReplicaInput::Client { command, reply } => {
-                    self.propose(now, command, reply, &mut batch)?
-                }
+                ReplicaInput::Client { command, reply } => match &command.op {
+                    Op::Get { key } => {
+                        let key = key.clone();
+                        self.read(now, command, key, reply, &mut batch)?
+                    }
+                    _ => self.propose(now, command, reply, &mut batch)?,
+                },
             }
         }
         self.fire_timers(now, &mut batch)?;
@@ -309,6 +325,29 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 batch.effects.replies.push((pending.reply, reply));
             }
         }
+        // Reads, after the apply: a ready read sees every entry up to its read index.
+        for read in std::mem::take(&mut batch.reads) {
+            match read {
+                ReadResult::Ready { id, .. } => {
+                    if let Some((reply, key)) = self.reads.remove(&id) {
+                        let value = self.kv.get(&key).cloned();
+                        let answer = ClientReply::Ok(OpResult::Value(value));
+                        batch.effects.replies.push((reply, answer));
+                    }
+                }
+                ReadResult::NotLeader { id, leader_hint } => {
+                    if let Some((reply, _)) = self.reads.remove(&id) {
+                        let hint = leader_hint
+                            .filter(|l| *l != self.cfg.id)
+                            .and_then(|l| self.options.client_addrs.get(&l).cloned());
+                        let answer = ClientReply::NotLeader { leader_hint: hint };
+                        batch.effects.replies.push((reply, answer));
+                    }
+                }
+                // Proposed instead: `read` moved the client to the pending proposals.
+                ReadResult::ThroughLog { .. } => {}
+            }
+        }
         if self.server.role != Role::Leader && !self.pending.is_empty() {
             // Lost leadership: the proposals may still commit, but this node will not learn of
             // it soon. The client retries elsewhere with the same seq (applied at most once).
@@ -369,6 +408,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         }
         batch.effects.messages.extend(out.messages);
         batch.apply.extend(out.apply);
+        batch.reads.extend(out.reads);
         Ok(out.propose)
     }
 
@@ -431,6 +471,33 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         self.rejections.reported
     }
 
+    /// A client's read (thesis §6.4): the leader answers it from the store once a majority has
+    /// confirmed its leadership, without writing the log; until the leader has committed an
+    /// entry of its term, the core proposes the read instead and it is answered as a proposal.
+    fn read(
+        &mut self,
+        now: Duration,
+        command: Command,
+        key: String,
+        reply: T,
+        batch: &mut Batch<T>,
+    ) -> Result<(), ReplicaError<D::Error>> {
+        let id = self.next_read_id;
+        self.next_read_id = id.wrapping_add(1);
+        self.reads.insert(id, (reply, key));
+        let event = Event::ReadIndex { id, command };
+        let proposed = self.step(now, event, batch)?;
+        if self.server.role == Role::Leader {
+            batch.proposed = true;
+        }
+        if proposed.is_some() {
+            if let Some((reply, _)) = self.reads.remove(&id) {
+                self.await_proposal(proposed, reply, batch);
+            }
+        }
+        Ok(())
+    }
+
     fn propose(
         &mut self,
         now: Duration,
@@ -438,7 +505,14 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         reply: T,
         batch: &mut Batch<T>,
     ) -> Result<(), ReplicaError<D::Error>> {
-        match self.step(now, Event::Propose(command), batch)? {
+        let proposed = self.step(now, Event::Propose(command), batch)?;
+        self.await_proposal(proposed, reply, batch);
+        Ok(())
+    }
+
+    /// The client of a proposal waits for its entry to be applied, or is told where to go.
+    fn await_proposal(&mut self, proposed: Option<ProposeResult>, reply: T, batch: &mut Batch<T>) {
+        match proposed {
             Some(ProposeResult::Accepted { index, term }) => {
                 batch.proposed = true;
                 if let Some(old) = self.pending.insert(index, Pending { term, reply }) {
@@ -462,7 +536,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 batch.effects.replies.push((reply, ClientReply::Error(msg)));
             }
         }
-        Ok(())
     }
 
     fn leader_hint(&self) -> Option<String> {
@@ -501,6 +574,12 @@ fn describe(event: &Event<Command>) -> String {
         Event::Resend { to } => format!("a resend to {to}"),
         Event::Propose(c) => format!("a proposal of client {} seq {}", c.client_id, c.seq),
         Event::Persisted { term, index } => format!("the disk's report of {index}/t{term}"),
+        Event::ReadIndex { id, command } => {
+            format!(
+                "read {id} of client {} seq {}",
+                command.client_id, command.seq
+            )
+        }
     }
 }
 

@@ -86,6 +86,7 @@ fn ack_from(from: u64, match_index: u64) -> ReplicaInput<u64> {
             term: 1,
             success: true,
             match_index,
+            read_round: 0,
         }),
     }
 }
@@ -188,6 +189,7 @@ fn a_followers_reply_waits_for_its_sync() {
         prev_log_term: 0,
         entries: vec![raft_core::Entry { term: 1, command }],
         leader_commit: 0,
+        read_round: 0,
     });
     let effects = r
         .turn(

@@ -38,6 +38,21 @@ pub fn write_cluster(dir: &Path, n: u64) -> (ClusterConfig, PathBuf) {
     (cluster, path)
 }
 
+/// A one-node cluster file whose client port is held by the returned listener, so that the node
+/// fails to bind it. The listener is bound before the file is written: a port found free and
+/// then released could be taken by a parallel test before this one binds it again.
+pub fn write_cluster_with_taken_client_port(dir: &Path) -> (TcpListener, PathBuf) {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let cluster = ClusterConfig::new(vec![NodeSpec {
+        id: 0,
+        peer_addr: free_addr(),
+        client_addr: taken.local_addr().expect("the listener's address"),
+    }]);
+    let path = dir.join("cluster.toml");
+    fs::write(&path, cluster.to_toml()).expect("write cluster file");
+    (taken, path)
+}
+
 /// The raft-node command for node `id` on `data_dir` (stdin and stdout closed).
 pub fn node_command(id: u64, cluster_file: &Path, data_dir: &Path) -> Command {
     let mut command = Command::new(NODE);

@@ -40,6 +40,12 @@ pub enum CoreError {
     },
     /// The driver reported entries durable past the end of the log.
     PersistedBeyondLog { index: Index, last_log_index: Index },
+    /// A reply of the leader's term echoes a read round this leader never started.
+    ReadAckBeyondRound {
+        follower: NodeId,
+        round: u64,
+        read_round: u64,
+    },
     /// A term or an index would overflow.
     Overflow { what: &'static str },
 }
@@ -98,6 +104,14 @@ impl fmt::Display for CoreError {
             } => write!(
                 f,
                 "the disk reported index {index} durable, past the end of the log (last index {last_log_index})"
+            ),
+            CoreError::ReadAckBeyondRound {
+                follower,
+                round,
+                read_round,
+            } => write!(
+                f,
+                "{follower} echoed read round {round}, past this leader's latest round {read_round}"
             ),
             CoreError::Overflow { what } => write!(f, "{what} would overflow"),
         }

@@ -36,6 +36,9 @@ pub struct AppendEntries<C> {
     pub entries: Vec<Entry<C>>,
     /// The leader's commit_index.
     pub leader_commit: Index,
+    /// The leader's read round ([`crate::read`]): the reply echoes it. 0 before its first read.
+    #[serde(default)]
+    pub read_round: u64,
 }
 
 /// Reply to [`AppendEntries`].
@@ -49,6 +52,10 @@ pub struct AppendEntriesResponse {
     /// the follower's last log index (with `Config::fast_backup`, the index before its first
     /// entry of the conflicting term).
     pub match_index: Index,
+    /// The request's read round, echoed: a reply of the leader's term confirms its leadership
+    /// for the reads of this round and earlier ([`crate::read`]).
+    #[serde(default)]
+    pub read_round: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -75,6 +82,7 @@ impl<C> Message<C> {
                 prev_log_term: m.prev_log_term,
                 entries: f(&m.entries)?,
                 leader_commit: m.leader_commit,
+                read_round: m.read_round,
             }),
             Message::AppendEntriesResponse(m) => Message::AppendEntriesResponse(*m),
         })

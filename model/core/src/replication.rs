@@ -163,6 +163,7 @@ impl<C: Clone + Payload> Server<C> {
                 max_bytes,
             ),
             leader_commit: self.commit_index,
+            read_round: self.read_round,
         })
     }
 
@@ -177,7 +178,10 @@ impl<C: Clone + Payload> Server<C> {
         let current = self.hard.current_term;
         // 1. Reply false if term < current_term (§5.1).
         if !cfg.rules.accepts_append_term(request.term, current) {
-            out.send(leader, self.append_reply(false, self.last_log_index()));
+            out.send(
+                leader,
+                self.append_reply(false, self.last_log_index(), request.read_round),
+            );
             return Ok(());
         }
         // A candidate (or anyone) hearing from the leader of its own term becomes its follower
@@ -203,7 +207,7 @@ impl<C: Clone + Payload> Server<C> {
                     } else {
                         self.last_log_index()
                     };
-                    out.send(leader, self.append_reply(false, hint));
+                    out.send(leader, self.append_reply(false, hint, request.read_round));
                     return Ok(());
                 }
             }
@@ -239,7 +243,10 @@ impl<C: Clone + Payload> Server<C> {
                     .follower_commit(request.leader_commit, last_new, self.commit_index);
             self.apply_committed(out)?;
         }
-        out.send(leader, self.append_reply(true, last_new));
+        out.send(
+            leader,
+            self.append_reply(true, last_new, request.read_round),
+        );
         Ok(())
     }
 
@@ -259,11 +266,17 @@ impl<C: Clone + Payload> Server<C> {
         }
     }
 
-    fn append_reply(&self, success: bool, match_index: Index) -> AppendEntriesResponse {
+    fn append_reply(
+        &self,
+        success: bool,
+        match_index: Index,
+        read_round: u64,
+    ) -> AppendEntriesResponse {
         AppendEntriesResponse {
             term: self.hard.current_term,
             success,
             match_index,
+            read_round,
         }
     }
 
@@ -315,6 +328,8 @@ impl<C: Clone + Payload> Server<C> {
         ) else {
             return Ok(()); // not a peer of this server
         };
+        // Any reply of this term, success or not, confirms the leadership for its read round.
+        self.note_read_ack(follower, reply.read_round)?;
         if reply.success {
             // The reply covers entries of this leader's own log (it sent them in its term, and
             // its log only grows while it leads).
@@ -411,7 +426,8 @@ fn batch<C: Clone + Payload>(
     let mut bytes = 0usize;
     let mut taken = Vec::new();
     for entry in entries.iter().take(max_entries) {
-        bytes = bytes.saturating_add(ENTRY_OVERHEAD_BYTES + entry.command.payload_bytes());
+        bytes = bytes
+            .saturating_add(ENTRY_OVERHEAD_BYTES.saturating_add(entry.command.payload_bytes()));
         if !taken.is_empty() && bytes > max_bytes {
             break;
         }

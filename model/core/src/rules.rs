@@ -133,6 +133,19 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn is_late_copy(&self, seq: u64, latest_seq: u64) -> bool {
         seq < latest_seq
     }
+
+    /// Thesis §6.4, ReadIndex step 1: a leader's commit_index is a safe read index only once
+    /// it has committed an entry of its current term (until then it may lag behind entries a
+    /// previous leader committed). `commit_term` is the term of the entry at commit_index.
+    fn read_index_known(&self, commit_term: Option<Term>, current_term: Term) -> bool {
+        commit_term == Some(current_term)
+    }
+
+    /// Thesis §6.4, ReadIndex step 2: a read is answered only once `acks` servers, the leader
+    /// included, have confirmed its leadership after the read arrived, a majority (`quorum`).
+    fn read_confirmed(&self, acks: usize, quorum: usize) -> bool {
+        acks >= quorum
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

@@ -3,6 +3,7 @@
 
 use super::error::CoreError;
 use super::message::Message;
+use super::read::{PendingRead, ReadResult};
 use super::rules::{Protocol, Rules};
 use super::types::{Entry, HardState, Index, NodeId, Payload, Role, Term, MAX_TERM};
 use serde::{Deserialize, Serialize};
@@ -140,6 +141,11 @@ pub enum Event<C> {
     /// (the answer to a step whose [`Persist::write_behind`] was set). A leader counts its own
     /// log toward commitment only up to there (Ongaro's thesis §10.2.1); others: nothing.
     Persisted { term: Term, index: Index },
+    /// A client asks for a linearizable read, tagged `id` by the driver (thesis §6.4: see
+    /// [`crate::read`]); the answer comes in [`Output::reads`], at once or in a later step.
+    /// `command` is the read as a log command: a leader that knows no read index yet proposes
+    /// it instead ([`ReadResult::ThroughLog`]).
+    ReadIndex { id: u64, command: C },
 }
 
 /// Which parts of the hard state a step changed. The driver must make them durable before it
@@ -198,6 +204,9 @@ pub struct Output<C> {
     pub reset_election_timer: bool,
     /// The answer to an [`Event::Propose`].
     pub propose: Option<ProposeResult>,
+    /// Reads answered in this step ([`Event::ReadIndex`], now or earlier), in arrival order.
+    /// The driver serves a ready read after applying [`Output::apply`].
+    pub reads: Vec<ReadResult>,
 }
 
 impl<C> Default for Output<C> {
@@ -208,6 +217,7 @@ impl<C> Default for Output<C> {
             apply: Vec::new(),
             reset_election_timer: false,
             propose: None,
+            reads: Vec::new(),
         }
     }
 }
@@ -253,6 +263,20 @@ pub struct Server<C> {
     /// `last_log_index()` on election (a candidate's log is durable: every step but a
     /// leader's proposal persists before it sends), 0 in any other role.
     pub persisted_index: Index,
+    /// Leader only: the latest read round of this leadership (see [`crate::read`]); every
+    /// AppendEntries carries it and every reply echoes it. 0 in any other role, and until the
+    /// leader's first read.
+    #[serde(default)]
+    pub read_round: u64,
+    /// Leader only: the highest read round each peer echoed in a reply of this term.
+    /// Invariant: every value is at most `read_round`. Empty in any other role.
+    #[serde(default)]
+    pub read_acks: BTreeMap<NodeId, u64>,
+    /// Leader only: the reads not yet answered, in arrival order (their rounds and indices
+    /// never decrease along it). Invariant: every index is at most `commit_index`. Empty in
+    /// any other role (a leader that steps down answers them `NotLeader`).
+    #[serde(default)]
+    pub pending_reads: Vec<PendingRead>,
 }
 
 impl<C: Clone> Server<C> {
@@ -269,6 +293,9 @@ impl<C: Clone> Server<C> {
             match_index: BTreeMap::new(),
             probing: BTreeSet::new(),
             persisted_index: 0,
+            read_round: 0,
+            read_acks: BTreeMap::new(),
+            pending_reads: Vec::new(),
         }
     }
 
@@ -364,6 +391,7 @@ impl<C: Clone + Payload> Server<C> {
             Event::Propose(command) => self.on_propose(command, &mut out),
             Event::Resend { to } => self.on_resend(cfg, to, &mut out)?,
             Event::Persisted { term, index } => self.on_persisted(cfg, term, index, &mut out)?,
+            Event::ReadIndex { id, command } => self.on_read_index(cfg, id, command, &mut out)?,
             Event::Receive { from, msg } => {
                 if msg.term() > MAX_TERM {
                     return Err(CoreError::AbsurdTerm {
@@ -386,6 +414,7 @@ impl<C: Clone + Payload> Server<C> {
                 }
             }
         }
+        self.release_reads(cfg, &mut out);
         Ok(out)
     }
 
@@ -412,11 +441,14 @@ impl<C: Clone + Payload> Server<C> {
         self.match_index.clear();
         self.probing.clear();
         self.persisted_index = 0;
+        self.read_round = 0;
+        self.read_acks.clear();
+        // pending_reads are answered NotLeader at the end of the step (`release_reads`).
     }
 
     /// Client requests go to the leader, which appends them to its own log (§5.3); other servers
     /// redirect the client to the leader they know of.
-    fn on_propose(&mut self, command: C, out: &mut Output<C>) {
+    pub(crate) fn on_propose(&mut self, command: C, out: &mut Output<C>) {
         if self.role != Role::Leader {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: self.leader_id,

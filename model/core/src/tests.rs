@@ -28,6 +28,7 @@ fn append(term: Term, prev: (Index, Term), entries: Vec<Entry<u8>>, commit: Inde
         prev_log_term: prev.1,
         entries,
         leader_commit: commit,
+        read_round: 0,
     })
 }
 
@@ -40,6 +41,7 @@ fn append_reply(term: Term, success: bool, match_index: Index) -> Message<u8> {
         term,
         success,
         match_index,
+        read_round: 0,
     })
 }
 
@@ -287,6 +289,52 @@ fn a_stale_persisted_report_changes_nothing_and_one_past_the_log_is_refused() {
             last_log_index: 2
         })
     ));
+}
+
+/// Every report the drivers make (the model's disk, the node's sync) is a leader's whole log,
+/// at its last index and term; the rules for any other report are pinned here.
+#[test]
+fn a_persisted_report_counts_only_for_a_leader_and_its_own_log() {
+    let c = cfg(0, 3);
+    let mut s = leader_of_term_2(&c, vec![]);
+    for k in 1..=3 {
+        step(&mut s, &c, Event::Propose(k));
+    }
+    step(&mut s, &c, receive(1, append_reply(2, true, 3)));
+    assert_eq!((s.persisted_index, s.commit_index), (0, 0));
+    // A report below the end of the log (the disk caught up with part of it) counts as far as
+    // it goes: the leader and follower 1 are a majority holding 2 entries.
+    let out = step(&mut s, &c, persisted(2, 2));
+    assert_eq!((s.persisted_index, s.commit_index), (2, 2));
+    assert_eq!(out.apply.len(), 2);
+    // A report at or below persisted_index, or for an entry of another term, changes nothing.
+    for (term, index) in [(2, 2), (2, 1), (0, 0), (1, 3)] {
+        let before = s.clone();
+        let out = step(&mut s, &c, persisted(term, index));
+        assert_eq!(s, before, "Persisted {{ term: {term}, index: {index} }}");
+        assert!(out.apply.is_empty());
+    }
+    // One past the end of the log is refused and changes nothing.
+    let before = s.clone();
+    assert_eq!(
+        s.handle(&c, persisted(2, 4)).unwrap_err(),
+        CoreError::PersistedBeyondLog {
+            index: 4,
+            last_log_index: 3
+        }
+    );
+    assert_eq!(s, before);
+    // A follower's log is durable before it replies: a report changes nothing there either.
+    let mut f = S::new();
+    step(
+        &mut f,
+        &c,
+        receive(1, append(1, (0, 0), vec![entry(1, 1), entry(1, 2)], 0)),
+    );
+    let before = f.clone();
+    step(&mut f, &c, persisted(1, 2));
+    assert_eq!(f, before);
+    assert_eq!(f.persisted_index, 0);
 }
 
 #[test]
@@ -824,4 +872,106 @@ fn a_pipelining_leaders_window_is_bounded_in_bytes_too() {
     assert_eq!(appends_to(&out, 1), [(1, 1)]);
     let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
     assert_eq!(appends_to(&out, 1), [(2, 1)]);
+}
+
+/// What the model's adapter asks before it keeps a step's AppendEntries (rather than leaving
+/// it to the per-peer send): whether the send moved next_index past its entries, so that no
+/// later step sends them again. True exactly for a pipelining leader not probing the peer.
+#[test]
+fn sends_move_next_index_exactly_for_a_pipelining_leader_not_probing_the_peer() {
+    let c = pipelined(2, usize::MAX);
+    let plain = cfg(0, 3);
+    // Whether a send of a new entry to `peer` moves its next_index, and what the server says.
+    let check = |s: &S, c: &Config, peer: u64, expected: bool| {
+        let mut t = s.clone();
+        step(&mut t, c, Event::Propose(9));
+        let before = t.next_index.get(&NodeId(peer)).copied();
+        let out = step(&mut t, c, Event::Resend { to: NodeId(peer) });
+        let moved = t.next_index.get(&NodeId(peer)).copied() != before;
+        assert_eq!(moved, expected, "next_index moved");
+        assert_eq!(s.sends_move_next_index(c, NodeId(peer)), expected);
+        if s.role == Role::Leader {
+            assert!(
+                matches!(appends_to(&out, peer)[..], [(_, 1)]),
+                "one entry sent"
+            );
+        }
+    };
+    // Followers and candidates send no AppendEntries, with or without a pipeline.
+    let mut f = S::new();
+    check(&f, &c, 1, false);
+    check(&f, &plain, 1, false);
+    step(&mut f, &c, Event::ElectionTimeout);
+    assert_eq!(f.role, Role::Candidate);
+    check(&f, &c, 1, false);
+    check(&f, &plain, 1, false);
+    // A leader without a pipeline moves next_index on replies alone.
+    let p = leader_of_term_2(&plain, vec![entry(1, 1)]);
+    assert!(p.probing.is_empty());
+    check(&p, &plain, 1, false);
+    // A new pipelining leader probes every peer; the first acknowledgement ends the probe of
+    // that peer only.
+    let mut s = leader_of_term_2(&c, vec![entry(1, 1)]);
+    check(&s, &c, 1, false);
+    check(&s, &c, 2, false);
+    step(&mut s, &c, receive(1, append_reply(2, true, 1)));
+    check(&s, &c, 1, true);
+    check(&s, &c, 2, false);
+}
+
+/// A command as large as an entry can count: with its entry's overhead, usize::MAX bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Huge;
+
+impl Payload for Huge {
+    fn payload_bytes(&self) -> usize {
+        usize::MAX - ENTRY_OVERHEAD_BYTES
+    }
+}
+
+#[test]
+fn a_window_of_usize_max_bytes_has_no_byte_limit() {
+    // A leader sends two entries of usize::MAX bytes each, one heartbeat apart, to a follower
+    // it replicates to. The window has room for two entries: with usize::MAX bytes (no byte
+    // limit, as for max_bytes_per_append) the second goes out while the first is in flight;
+    // with any finite byte limit the first one fills the window.
+    let second_heartbeat = |bytes: usize| {
+        let c = cfg(0, 3).with_pipeline(Some(Window { entries: 2, bytes }));
+        let mut s = Server::<Huge>::restart(
+            &c,
+            HardState {
+                current_term: 1,
+                voted_for: None,
+                log: vec![],
+            },
+        );
+        let mut step = |event: Event<Huge>| s.handle(&c, event).expect("a correct step");
+        // Follower 1's replies (they carry no command).
+        let from_1 = |reply: Message<u8>| Event::Receive {
+            from: NodeId(1),
+            msg: reply
+                .try_map_entries(|_| Some(Vec::new()))
+                .expect("a reply"),
+        };
+        step(Event::ElectionTimeout);
+        step(from_1(vote_reply(2, true)));
+        step(from_1(append_reply(2, true, 0)));
+        step(Event::Propose(Huge));
+        let first = step(Event::Heartbeat);
+        step(Event::Propose(Huge));
+        let second = step(Event::Heartbeat);
+        [first, second].map(|out| {
+            out.messages
+                .iter()
+                .find_map(|(to, m)| match m {
+                    Message::AppendEntries(ae) if *to == NodeId(1) => {
+                        Some((ae.prev_log_index, ae.entries.len()))
+                    }
+                    _ => None,
+                })
+                .expect("an AppendEntries to follower 1")
+        })
+    };
+    assert_eq!(second_heartbeat(usize::MAX), [(0, 1), (1, 1)]);
+    assert_eq!(second_heartbeat(usize::MAX - 1), [(0, 1), (1, 0)]);
 }

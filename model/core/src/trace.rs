@@ -30,6 +30,11 @@ pub enum TraceEvent<C> {
         term: Term,
         index: Index,
     },
+    /// A client's read was handed to the core (thesis §6.4, [`crate::read`]).
+    ReadIndex {
+        id: u64,
+        command: C,
+    },
     /// The process died (volatile state gone).
     Crash,
     /// The process (re)started from what its disk recovered (also the first start).
@@ -51,6 +56,10 @@ impl<C: Clone> TraceEvent<C> {
             Event::Persisted { term, index } => TraceEvent::Persisted {
                 term: *term,
                 index: *index,
+            },
+            Event::ReadIndex { id, command } => TraceEvent::ReadIndex {
+                id: *id,
+                command: command.clone(),
             },
         }
     }
@@ -84,6 +93,10 @@ pub struct RunInfo {
     /// The runtime's `Config::pipeline` (absent in traces from before pipelining: none).
     #[serde(default)]
     pub pipeline: Option<crate::Window>,
+    /// The runtime serves reads through ReadIndex (`Event::ReadIndex`; absent in traces from
+    /// before it: no).
+    #[serde(default)]
+    pub read_index: bool,
 }
 
 impl RunInfo {
@@ -95,6 +108,7 @@ impl RunInfo {
             max_entries_per_append: (cfg.max_entries_per_append < usize::MAX)
                 .then_some(cfg.max_entries_per_append),
             pipeline: cfg.pipeline,
+            read_index: true,
         }
     }
 }
@@ -102,7 +116,7 @@ impl RunInfo {
 impl Default for RunInfo {
     /// The runnable node (raft-impl's `node::node_config`, which a test there pins to this):
     /// fast backup, 256 entries per AppendEntries, pipelined within 4,096 entries and 16 MiB
-    /// per follower, no duplication.
+    /// per follower, reads through ReadIndex, no duplication.
     fn default() -> Self {
         RunInfo {
             duplicating: false,
@@ -112,6 +126,7 @@ impl Default for RunInfo {
                 entries: 4096,
                 bytes: 16 << 20,
             }),
+            read_index: true,
         }
     }
 }

@@ -25,6 +25,7 @@ pub fn describe_event<C>(event: &TraceEvent<C>) -> String {
         TraceEvent::Heartbeat => "heartbeat".into(),
         TraceEvent::Resend { to } => format!("resend to {to}"),
         TraceEvent::Propose { .. } => "client proposal".into(),
+        TraceEvent::ReadIndex { id, .. } => format!("client read {id}"),
         TraceEvent::Persisted { term, index } => format!("disk durable up to {index}/t{term}"),
         TraceEvent::Crash => "crash".into(),
         TraceEvent::Restart => "restart".into(),

@@ -13,7 +13,9 @@
 //!   model's step sent it itself (a pipelining leader's entries to a peer it is not probing:
 //!   `Server::sends_move_next_index`).
 //! * `Propose{command}` → the model's client sends `Request` and it is delivered. Each distinct
-//!   runtime command becomes one model command (the k-th: client 0, seq k % 256, `Put(k / 256)`),
+//!   runtime command becomes one model command (the k-th: client 0, seq k % 256, `Put(k / 256)`;
+//!   `ReadIndex{command}`, a read: client 1 + k / 256's `Get`, seq k % 256, which the model,
+//!   run with `read_index`, hands to its core as a read as the node does),
 //!   and a retry (the same runtime command proposed again) the same one: the model, like the
 //!   node, proposes it again and its sessions deduplicate it when applying. Logs and messages
 //!   are compared after mapping model commands back to the runtime's.
@@ -112,6 +114,30 @@ impl<C: Clone + Serialize> Commands<C> {
     /// The model command of a runtime command: the same one for a retry (the same runtime
     /// command proposed again), so the model's sessions deduplicate it as the node's do.
     fn intern(&mut self, command: C) -> Result<Cmd, String> {
+        let k = self.position(command)?;
+        Ok(Cmd {
+            client: 0,
+            seq: (k % 256) as u8,
+            op: ClientOp::Put((k / 256) as u8),
+        })
+    }
+
+    /// The model command of a runtime read (`ReadIndex`): the k-th distinct runtime command
+    /// is client `1 + k / 256`'s `Get` with seq `k % 256`, so that a read the leader proposes
+    /// instead maps back to the runtime's command like any other entry.
+    fn intern_read(&mut self, command: C) -> Result<Cmd, String> {
+        let k = self.position(command)?;
+        if k >= 255 * 256 {
+            return Err("more than 65280 distinct commands in a run with reads".into());
+        }
+        Ok(Cmd {
+            client: (1 + k / 256) as u8,
+            seq: (k % 256) as u8,
+            op: ClientOp::Get,
+        })
+    }
+
+    fn position(&mut self, command: C) -> Result<usize, String> {
         let key = serde_json::to_string(&command)
             .map_err(|e| format!("a command that cannot be serialized: {e}"))?;
         let k = match self.known.get(&key) {
@@ -126,17 +152,16 @@ impl<C: Clone + Serialize> Commands<C> {
                 k
             }
         };
-        Ok(Cmd {
-            client: 0,
-            seq: (k % 256) as u8,
-            op: ClientOp::Put((k / 256) as u8),
-        })
+        Ok(k)
     }
 
     fn back(&self, cmd: &Cmd) -> Option<&C> {
         match cmd.op {
             ClientOp::Put(v) => self.runtime.get(v as usize * 256 + cmd.seq as usize),
-            ClientOp::Get => None,
+            ClientOp::Get => {
+                let client = usize::from(cmd.client.checked_sub(1)?);
+                self.runtime.get(client * 256 + cmd.seq as usize)
+            }
         }
     }
 
@@ -240,7 +265,7 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
 
     fn inject_request(&mut self, i: usize, cmd: Cmd) -> Envelope<Msg> {
         let env = Envelope {
-            src: Id::from(self.n),
+            src: Id::from(self.n + usize::from(cmd.client)),
             dst: Id::from(i),
             msg: Msg::Request {
                 seq: cmd.seq,
@@ -335,8 +360,11 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 let action = ActorModelAction::Timeout(id, Timer::Persist);
                 model_sent.extend(self.act(i, action).unwrap_or_default());
             }
-            TraceEvent::Propose { command } => {
-                let cmd = self.commands.intern(command.clone())?;
+            TraceEvent::Propose { command } | TraceEvent::ReadIndex { command, .. } => {
+                let cmd = match &record.event {
+                    TraceEvent::ReadIndex { .. } => self.commands.intern_read(command.clone())?,
+                    _ => self.commands.intern(command.clone())?,
+                };
                 let env = self.inject_request(i, cmd);
                 let action = ActorModelAction::Deliver {
                     src: env.src,
@@ -601,6 +629,25 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
             format!("{:?}", model.probing),
             format!("{:?}", actual.probing),
         );
+        field(
+            "read_round",
+            model.read_round.to_string(),
+            actual.read_round.to_string(),
+        );
+        field(
+            "read_acks",
+            format!("{:?}", model.read_acks),
+            format!("{:?}", actual.read_acks),
+        );
+        // The reads' ids are each side's own tags: their indices and rounds must agree.
+        fn reads<D>(s: &Server<D>) -> Vec<(u64, u64)> {
+            s.pending_reads.iter().map(|r| (r.index, r.round)).collect()
+        }
+        field(
+            "pending_reads",
+            format!("{:?}", reads(model)),
+            format!("{:?}", reads(actual)),
+        );
         match self.commands.entries(model.log()) {
             None => {
                 diffs.push("log: the model's log holds a command the run never proposed".into())
@@ -685,6 +732,7 @@ where
         fast_backup: info.fast_backup,
         write_behind: true,
         pipeline: info.pipeline,
+        read_index: info.read_index,
         mutant: None,
         liveness: false,
     };

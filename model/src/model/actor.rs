@@ -10,7 +10,7 @@ use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{self, ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine};
 use super::shared::Shared;
 use crate::mutant::ModelRules;
-use raft_core::{Config, Event, Message, NodeId, ProposeResult, Role, Server};
+use raft_core::{Config, Event, Message, NodeId, ProposeResult, ReadResult, Role, Server};
 use stateright::actor::{model_timeout, Actor, ActorModelAction, ActorModelState, Id, Out};
 use std::borrow::Cow;
 
@@ -30,6 +30,8 @@ pub enum RaftActor {
         actors: Actors,
         /// `ModelConfig::write_behind`.
         write_behind: bool,
+        /// `ModelConfig::read_index`.
+        read_index: bool,
     },
     Client {
         /// This client's index among clients (its identity in commands).
@@ -53,6 +55,7 @@ impl RaftActor {
             cfg,
             actors: Actors::new(model.servers),
             write_behind: model.write_behind,
+            read_index: model.read_index,
         }
     }
 
@@ -94,6 +97,16 @@ fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
 /// (`Server::sends_move_next_index`): sending them moved next_index, so they are sent where
 /// the step sends them.
 ///
+/// The core's tag for client `client`'s read with sequence number `seq`.
+fn read_id(client: u8, seq: u8) -> u64 {
+    u64::from(client) << 8 | u64::from(seq)
+}
+
+/// The client and sequence number a read tag names.
+fn read_client(id: u64) -> (u8, u8) {
+    ((id >> 8) as u8, id as u8)
+}
+
 /// Run one core step on a server and carry out its output. Returns without touching `state`
 /// when the step changed nothing and produced nothing (stateright then prunes the action).
 fn server_step(
@@ -153,6 +166,7 @@ fn server_step(
     let unchanged = server == before.server
         && output.messages.is_empty()
         && output.apply.is_empty()
+        && output.reads.is_empty()
         && !matches!(output.propose, Some(ProposeResult::NotLeader { .. }));
     if unchanged {
         return;
@@ -193,6 +207,27 @@ fn server_step(
                     reply,
                 },
             );
+        }
+    }
+    // 4. Reads (ReadIndex): a ready one is answered from the register as applied above.
+    for read in &output.reads {
+        match *read {
+            ReadResult::Ready { id, .. } => {
+                let (client, seq) = read_client(id);
+                let value = machine.machine.value;
+                if value.is_some() && !ghost.read_served_by_index {
+                    Shared::make_mut(&mut ghost).read_served_by_index = true;
+                }
+                let reply = ClientReply::GetOk(value);
+                o.send(actors.client(client), Msg::Reply { seq, reply });
+            }
+            ReadResult::NotLeader { id, leader_hint } => {
+                let (client, seq) = read_client(id);
+                let reply = ClientReply::NotLeader(leader_hint);
+                o.send(actors.client(client), Msg::Reply { seq, reply });
+            }
+            // Proposed: answered when its entry is applied, like any command.
+            ReadResult::ThroughLog { .. } => {}
         }
     }
     if let (Some(ProposeResult::NotLeader { leader_hint }), Some((client, seq))) =
@@ -262,6 +297,7 @@ impl Actor for RaftActor {
                 cfg,
                 actors,
                 write_behind,
+                read_index,
             } => match msg {
                 Msg::Raft(msg) => {
                     let event = Event::Receive {
@@ -283,7 +319,15 @@ impl Actor for RaftActor {
                         seq,
                         op,
                     };
-                    let event = Event::Propose(command);
+                    // With ReadIndex, a read is the node's read: no log entry unless the
+                    // leader knows no read index yet.
+                    let event = match op {
+                        ClientOp::Get if *read_index => Event::ReadIndex {
+                            id: read_id(index, seq),
+                            command,
+                        },
+                        _ => Event::Propose(command),
+                    };
                     server_step(
                         cfg,
                         *actors,
@@ -315,6 +359,7 @@ impl Actor for RaftActor {
             cfg,
             actors,
             write_behind,
+            ..
         } = self
         {
             let event = match timer {

@@ -99,6 +99,14 @@ pub struct ModelConfig {
     /// (the default): next_index moves only on acknowledgements.
     #[serde(default)]
     pub pipeline: Option<Window>,
+    /// Clients' reads go through ReadIndex (thesis §6.4, raft-core's `read`), as the node's
+    /// do: a leader answers them from its register once a majority confirmed its leadership,
+    /// without a log entry (until it has committed an entry of its term, it proposes the read
+    /// instead). `false` (the default): every read is proposed to the log. With it, no
+    /// leader's read round exceeds `values * reads` (the read operations of the bound; a
+    /// retried read starts a round of its own), which bounds the retries.
+    #[serde(default)]
+    pub read_index: bool,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
     /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
@@ -123,6 +131,7 @@ impl Default for ModelConfig {
             fast_backup: false,
             write_behind: true,
             pipeline: None,
+            read_index: false,
             mutant: None,
             liveness: true,
         }
@@ -216,6 +225,11 @@ impl ModelConfig {
                 "fewer than 3 servers: every majority includes the leader's own copy",
             ));
         }
+        if !self.read_index {
+            v.push(("Read Served Without The Log", "no --read-index"));
+        } else if self.values == 0 || self.reads == 0 {
+            v.push(("Read Served Without The Log", "no reads in this bound"));
+        }
         match self.pipeline {
             None => v.push(("Pipelined Appends In Flight", "no --pipeline")),
             Some(w) if w.entries < 2 => v.push((
@@ -267,6 +281,11 @@ impl ModelConfig {
         self.max_log_len.unwrap_or(self.values * (1 + self.reads))
     }
 
+    /// The bound on each leader's read round (see [`ModelConfig::read_index`]).
+    pub fn max_read_rounds(&self) -> u64 {
+        (self.values * self.reads) as u64
+    }
+
     /// Number of actors that are servers; the rest are clients.
     pub fn is_server(&self, actor_index: usize) -> bool {
         actor_index < self.servers
@@ -285,9 +304,14 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
         }
     }
     let max_log_len = cfg.effective_max_log_len();
+    let max_read_rounds = cfg.max_read_rounds();
     state
         .actor_states
         .iter()
         .filter_map(|s| s.as_server())
-        .all(|s| s.server.current_term() <= cfg.max_term && s.server.log().len() <= max_log_len)
+        .all(|s| {
+            s.server.current_term() <= cfg.max_term
+                && s.server.log().len() <= max_log_len
+                && s.server.read_round <= max_read_rounds
+        })
 }

@@ -117,6 +117,22 @@ impl fmt::Display for ServerState {
                 }
                 f.write_str("}")?;
             }
+            if s.read_round > 0 {
+                write!(f, " read_round {} read_acks {{", s.read_round)?;
+                for (i, (p, k)) in s.read_acks.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    write!(f, "{sep}{p}: {k}")?;
+                }
+                f.write_str("}")?;
+                if !s.pending_reads.is_empty() {
+                    f.write_str(" pending reads {")?;
+                    for (i, r) in s.pending_reads.iter().enumerate() {
+                        let sep = if i > 0 { ", " } else { "" };
+                        write!(f, "{sep}@{} round {}", r.index, r.round)?;
+                    }
+                    f.write_str("}")?;
+                }
+            }
         }
         if s.role == Role::Candidate {
             write!(f, "{sep}votes {{")?;

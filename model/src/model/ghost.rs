@@ -37,6 +37,9 @@ pub struct Ghost {
     /// A step on a Raft message of an earlier term than this server's changed the server
     /// (Stale Messages Ignored broken).
     pub stale_message_acted_on: bool,
+    /// Witness: as leader, this server answered a read from its register without a log entry
+    /// (ReadIndex), and the read returned a written value.
+    pub read_served_by_index: bool,
 }
 
 impl Ghost {

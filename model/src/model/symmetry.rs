@@ -122,6 +122,7 @@ struct ServerSignature {
     next_index: Vec<(NodeId, u64)>,
     match_index: Vec<(NodeId, u64)>,
     probing: Vec<NodeId>,
+    read_acks: Vec<(NodeId, u64)>,
     timers: Vec<Timer>,
 }
 
@@ -160,6 +161,9 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
             matched.sort_unstable();
             let mut probing: Vec<NodeId> = s.probing.iter().map(|n| r.node(*n)).collect();
             probing.sort_unstable();
+            let mut read_acks: Vec<(NodeId, u64)> =
+                s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
+            read_acks.sort_unstable();
             ServerSignature {
                 voted_for: s.hard.voted_for.map(|n| r.node(n)),
                 saved_vote: state.actor_storages[old]
@@ -171,6 +175,7 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
                 next_index: next,
                 match_index: matched,
                 probing,
+                read_acks,
                 timers: sorted_timers(old),
             }
         })
@@ -310,6 +315,9 @@ fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
         .then_with(|| sorted(x.match_index.values()).cmp(&sorted(y.match_index.values())))
         .then_with(|| sorted(x.next_index.values()).cmp(&sorted(y.next_index.values())))
         .then(x.probing.len().cmp(&y.probing.len()))
+        .then(x.read_round.cmp(&y.read_round))
+        .then_with(|| x.pending_reads.cmp(&y.pending_reads))
+        .then_with(|| sorted(x.read_acks.values()).cmp(&sorted(y.read_acks.values())))
         .then_with(|| sa.machine.cmp(&sb.machine))
         .then_with(|| sa.ghost.cmp(&sb.ghost))
 }
@@ -375,6 +383,7 @@ fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super
         .map(|(n, i)| (r.node(*n), *i))
         .collect();
     s.probing = s.probing.iter().map(|n| r.node(*n)).collect();
+    s.read_acks = s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
     s
 }
 
