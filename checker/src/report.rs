@@ -17,6 +17,10 @@ pub struct ConfigJson {
     pub lossy: bool,
     pub max_in_flight: usize,
     pub max_entries_per_append: Option<usize>,
+    /// The log bound when set explicitly (`ModelConfig::max_log_len`; absent: the default,
+    /// one entry per client operation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_log_len: Option<usize>,
     pub fast_backup: bool,
     /// The leader's disk completes in a step of its own (`ModelConfig::write_behind`).
     pub write_behind: bool,
@@ -45,6 +49,7 @@ impl From<&ModelConfig> for ConfigJson {
             lossy: c.lossy,
             max_in_flight: c.max_in_flight,
             max_entries_per_append: c.max_entries_per_append,
+            max_log_len: c.max_log_len,
             fast_backup: c.fast_backup,
             write_behind: c.write_behind,
             pipeline: c.pipeline.map(|w| w.entries),

@@ -235,6 +235,21 @@ pub fn quick() -> Vec<Standard> {
             symmetry: true,
         },
         Standard {
+            name: "quick-read-index-three-terms",
+            purpose: "ReadIndex with terms <= 3 and two messages in flight (two servers): a \
+                      leader elected again two terms on meets replies to its earlier \
+                      leadership's read rounds",
+            bound: ModelConfig {
+                servers: 2,
+                max_term: 3,
+                max_in_flight: 2,
+                reads: 1,
+                read_index: true,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
             name: "quick-fast-backup",
             purpose: "fast log backup with terms <= 3",
             bound: ModelConfig {

@@ -21,6 +21,9 @@ fn config_text(c: &Value) -> String {
     if let Some(n) = c["max_entries_per_append"].as_u64() {
         let _ = write!(s, ", ≤ {n} entries per append");
     }
+    if let Some(n) = c["max_log_len"].as_u64() {
+        let _ = write!(s, ", logs ≤ {n} entries");
+    }
     if c["fast_backup"] == true {
         s.push_str(", fast backup");
     }

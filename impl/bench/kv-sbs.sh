@@ -12,13 +12,18 @@
 #   bash impl/bench/kv-sbs.sh                       # 3 members, CS="1 8 64", DUR=25 (~9 min)
 #   MEMBERS=1 CS=64 bash impl/bench/kv-sbs.sh       # 1 member, 64 clients (~3 min)
 #   DUR=3 CS=8 bash impl/bench/kv-sbs.sh            # smoke run
+#   OP=get bash impl/bench/kv-sbs.sh                # linearizable gets instead of puts
+# With OP=get both sides write the keys bench-0 .. bench-999 (100-byte values) before the run and
+# then read them, one get in flight per client: etcd through kvread.go beside this script (built
+# here with the harness's Go setup; etcd's default, linearizable Get), raft-kv through
+# `raft-kv bench --op get` (ReadIndex).
 # then `python3 impl/bench/kv-report.py OUT...` writes results/kv-bench.json from one or more OUT dirs.
 #
 # For each c in $CS the order is etcd, raft, raft, etcd (two runs per system, ABBA). Every run
 # starts a fresh cluster in a fresh data directory under $SBS/tmp, waits for a leader, loads it,
 # accounts the server processes' CPU (meter.py), stops the cluster by PID and removes the data.
 #
-# Environment: MEMBERS (3 or 1), DUR (25, integer seconds measured), CS ("1 8 64"), WARM (2),
+# Environment: MEMBERS (3 or 1), OP (put or get), DUR (25, integer seconds measured), CS ("1 8 64"), WARM (2),
 #   STOP_GRACE (10), RAFT_BIN (target/release), HARNESS (../shared/bench/etcd), SBS (work dir,
 #   ${TMPDIR:-/tmp}/etcd-sbs), OUT (results dir, $SBS/results/<timestamp>-m<MEMBERS>).
 # Output in $OUT: results.tsv (summarize.py's columns), table.md, raw.txt, json/<label>.json
@@ -28,15 +33,17 @@ ROOT=$PWD
 HARNESS=${HARNESS:-$ROOT/../shared/bench/etcd}
 SBS=${SBS:-${TMPDIR:-/tmp}/etcd-sbs}
 MEMBERS=${MEMBERS:-3}
+OP=${OP:-put}
 DUR=${DUR:-25}
 CS=${CS:-"1 8 64"}
 WARM=${WARM:-2}
 STOP_GRACE=${STOP_GRACE:-10}
 RAFT_BIN=${RAFT_BIN:-$ROOT/target/release}
 KVLOAD=${KVLOAD:-$SBS/kvload}
-OUT=${OUT:-$SBS/results/$(date +%Y%m%d-%H%M%S)-m$MEMBERS}
+OUT=${OUT:-$SBS/results/$(date +%Y%m%d-%H%M%S)-m$MEMBERS-$OP}
 
 case "$MEMBERS" in 1|3) ;; *) echo "kv-sbs.sh: MEMBERS must be 1 or 3, not '$MEMBERS'" >&2; exit 2 ;; esac
+case "$OP" in put|get) ;; *) echo "kv-sbs.sh: OP must be put or get, not '$OP'" >&2; exit 2 ;; esac
 [[ "$DUR" =~ ^[1-9][0-9]*$ ]] || { echo "kv-sbs.sh: DUR must be a positive integer, not '$DUR'" >&2; exit 2; }
 [[ "$WARM" =~ ^[0-9]+$ ]] || { echo "kv-sbs.sh: WARM must be a non-negative integer, not '$WARM'" >&2; exit 2; }
 
@@ -50,6 +57,15 @@ die() { log "FATAL: $*"; exit 1; }
 
 [ -d "$HARNESS" ] || die "no etcd harness at $HARNESS (set HARNESS)"
 [ -x "$KVLOAD" ] || SBS=$SBS bash "$HARNESS/setup.sh" || die "$HARNESS/setup.sh failed"
+if [ "$OP" = get ]; then
+  # kvread (the etcd side of gets), built like the harness's kvload (setup.sh installed Go and
+  # Debian's etcd client sources).
+  mkdir -p "$SBS/gopath/src/kvread" "$SBS/gocache"
+  cp "$ROOT/impl/bench/kvread.go" "$SBS/gopath/src/kvread/main.go"
+  (cd "$SBS/gopath/src/kvread" && GO111MODULE=off GOPATH="$SBS/gopath:/usr/share/gocode" \
+     GOCACHE="$SBS/gocache" go build -o "$SBS/kvread" kvread) || die "building kvread failed"
+  KVLOAD=$SBS/kvread
+fi
 for f in "$KVLOAD" "$HARNESS/run.py" "$HARNESS/start-cluster.sh" "$HARNESS/meter.py" "$HARNESS/summarize.py" \
          "$RAFT_BIN/raft-cluster" "$RAFT_BIN/raft-node" "$RAFT_BIN/raft-kv"; do
   [ -e "$f" ] || die "missing $f"
@@ -142,7 +158,7 @@ start_etcd() { # DIR: MEMBERS members; writes DIR/pids-3node.txt ("nI PID" lines
 }
 
 run_etcd() { # C RUN
-  local c=$1 r=$2 label="etcd-m$MEMBERS-c$1-r$2" conns=$(($1 < 8 ? $1 : 8)) t busy lpid=""
+  local c=$1 r=$2 label="etcd-m$MEMBERS-$OP-c$1-r$2" conns=$(($1 < 8 ? $1 : 8)) t busy lpid=""
   for ((t = 0; t < 30; t++)); do busy=$(ports_busy); [ -z "$busy" ] && break; sleep 1; done
   if [ -n "$busy" ]; then log "$label: etcd ports busy ($busy); skipped"; row etcd "$c" "$r" - - - - - - - - - - - "ports busy"; return; fi
   local dir; dir=$(mktemp -d "$SBS/tmp/$label.XXXX")
@@ -195,7 +211,7 @@ if len(s) == int(sys.argv[2]) and len(ls) == 1 and 0 not in ls:
 
 # ---------- raft ----------
 run_raft() { # C RUN
-  local c=$1 r=$2 label="raft-m$MEMBERS-c$1-r$2" t
+  local c=$1 r=$2 label="raft-m$MEMBERS-$OP-c$1-r$2" t
   local dir; dir=$(mktemp -d "$SBS/tmp/$label.XXXX")
   local kv="$RAFT_BIN/raft-kv --cluster $dir/c/cluster.toml"
   CUR_KIND=raft CUR_DIR=$dir
@@ -220,7 +236,7 @@ run_raft() { # C RUN
     local json="$OUT/json/$label.json" out met vals note="" w
     log "$label: leader $leader; bench --clients $c --warmup $WARM --duration $DUR"
     out=$(python3 "$HARNESS/meter.py" $CUR_PIDS -- timeout $((DUR + WARM + 60)) \
-            $kv bench --clients "$c" --warmup "$WARM" --duration "$DUR" \
+            $kv bench --op "$OP" --clients "$c" --warmup "$WARM" --duration "$DUR" \
             --server-pids "$(tr ' ' ',' <<<"$CUR_PIDS")" --json "$json" 2>&1)
     echo "$label: $out" >> "$RAW"
     met=$(grep '^METER' <<<"$out")
@@ -255,12 +271,12 @@ print(round(d["ops_per_sec"], 1), round(l["p50"], 3), round(l["p99"], 3), d["win
 }
 
 {
-  echo "members=$MEMBERS dur=$DUR cs=$CS warm=$WARM"
+  echo "members=$MEMBERS op=$OP dur=$DUR cs=$CS warm=$WARM"
   echo "raft_commit=$(git -C "$ROOT" log -1 --format=%h 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- model impl 2>/dev/null || echo -dirty)"
   echo "etcd=$(etcd --version | head -1 | awk '{print $3}')"
   echo "cores=$(nproc) start=$(date -u +%FT%TZ) loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
 } > "$OUT/meta.txt"
-log "kv-sbs: MEMBERS=$MEMBERS DUR=$DUR CS=\"$CS\" WARM=$WARM OUT=$OUT; $(nproc) cores; load avg $(cut -d' ' -f1-3 /proc/loadavg)"
+log "kv-sbs: MEMBERS=$MEMBERS OP=$OP DUR=$DUR CS=\"$CS\" WARM=$WARM OUT=$OUT; $(nproc) cores; load avg $(cut -d' ' -f1-3 /proc/loadavg)"
 fsync_probe before
 for c in $CS; do
   run_etcd "$c" 1

@@ -13,7 +13,9 @@ pub enum Op {
         key: String,
         value: String,
     },
-    /// Reads go through the log too, so they see every write committed before them.
+    /// A read: the leader answers it without a log entry once a majority confirmed its
+    /// leadership (ReadIndex, raft-core's `read`), or proposes it while it has committed no
+    /// entry of its term; either way it sees every write committed before it.
     Get {
         key: String,
     },

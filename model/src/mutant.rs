@@ -65,6 +65,10 @@ pub enum Mutant {
     /// A pipelining leader counts the entries it sent as replicated (it sets match_index
     /// where it moved next_index): an entry lost in flight, or never written, is counted.
     MatchOnSend,
+    /// A leader answers a ReadIndex read without confirming its leadership with a majority
+    /// (thesis §6.4 step 2 skipped): a deposed leader that does not know it serves a stale
+    /// read.
+    ReadWithoutQuorum,
     /// A leader takes its commit_index as the read index before it has committed an entry of
     /// its term (thesis §6.4 step 1 skipped): it may not know of entries the previous leader
     /// committed, and serves a read that misses them.
@@ -72,7 +76,7 @@ pub enum Mutant {
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 23] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -94,6 +98,7 @@ impl Mutant {
         Mutant::LateCopyExecuted,
         Mutant::OwnMatchBeforeFsync,
         Mutant::MatchOnSend,
+        Mutant::ReadWithoutQuorum,
         Mutant::ReadBeforeTermCommit,
     ];
 
@@ -121,6 +126,7 @@ impl Mutant {
             Mutant::LateCopyExecuted => "late-copy-executed",
             Mutant::OwnMatchBeforeFsync => "own-match-before-fsync",
             Mutant::MatchOnSend => "match-on-send",
+            Mutant::ReadWithoutQuorum => "read-without-quorum",
             Mutant::ReadBeforeTermCommit => "read-before-term-commit",
         }
     }
@@ -168,6 +174,9 @@ impl Mutant {
             }
             Mutant::MatchOnSend => {
                 "a pipelining leader counts the entries it sent as replicated on the follower"
+            }
+            Mutant::ReadWithoutQuorum => {
+                "a leader answers a ReadIndex read without a majority confirming its leadership"
             }
             Mutant::ReadBeforeTermCommit => {
                 "a leader serves ReadIndex reads before committing an entry of its term"
@@ -309,6 +318,9 @@ impl Rules for ModelRules {
     fn read_index_known(&self, commit_term: Option<Term>, current_term: Term) -> bool {
         self.is(Mutant::ReadBeforeTermCommit)
             || Protocol.read_index_known(commit_term, current_term)
+    }
+    fn read_confirmed(&self, acks: usize, quorum: usize) -> bool {
+        self.is(Mutant::ReadWithoutQuorum) || Protocol.read_confirmed(acks, quorum)
     }
     fn match_after_send(&self, match_index: Index, last_sent: Index) -> Index {
         if self.is(Mutant::MatchOnSend) {

@@ -3,7 +3,7 @@
 //! and a follower's reply still waits for the follower's sync.
 
 use super::*;
-use crate::kv::Op;
+use crate::kv::{Op, OpResult};
 use raft_core::{AppendEntries, AppendEntriesResponse, HardState, Persist};
 
 /// A disk that counts what was staged and what was synced.
@@ -80,15 +80,102 @@ fn leader() -> Replica<CountingDisk, u64> {
 
 /// Follower `from`'s successful reply of term 1 acknowledging `match_index`.
 fn ack_from(from: u64, match_index: u64) -> ReplicaInput<u64> {
+    ack_of_round(from, match_index, 0)
+}
+
+/// The same, answering an AppendEntries of read round `read_round`.
+fn ack_of_round(from: u64, match_index: u64, read_round: u64) -> ReplicaInput<u64> {
     ReplicaInput::Peer {
         from: NodeId(from),
         msg: Message::AppendEntriesResponse(AppendEntriesResponse {
             term: 1,
             success: true,
             match_index,
-            read_round: 0,
+            read_round,
         }),
     }
+}
+
+fn get(seq: u64) -> ReplicaInput<u64> {
+    ReplicaInput::Client {
+        command: Command {
+            client_id: 2,
+            seq,
+            op: Op::Get { key: "k".into() },
+        },
+        reply: 100 + seq,
+    }
+}
+
+#[test]
+fn a_get_is_answered_after_a_heartbeat_round_without_writing_the_log() {
+    let mut r = leader();
+    let now = Duration::from_millis(1);
+    r.turn(now, [put(1)]).unwrap();
+    r.flush(now).unwrap();
+    r.turn(now, [ack_from(1, 1)]).unwrap();
+    assert_eq!(r.server().commit_index, 1);
+    let staged = r.durable().staged;
+
+    // The read: nothing staged, no reply yet, a heartbeat round carrying read round 1.
+    let effects = r.turn(now, [get(1)]).unwrap();
+    assert_eq!(r.durable().staged, staged, "a read writes nothing");
+    assert!(!r.flush_due());
+    assert!(effects.replies.is_empty());
+    let rounds: Vec<u64> = effects
+        .messages
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Message::AppendEntries(ae) => Some(ae.read_round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rounds, vec![1, 1]);
+    assert_eq!(r.server().last_log_index(), 1);
+
+    // An echo of round 0 confirms nothing; one of round 1 makes a majority with the leader.
+    let effects = r.turn(now, [ack_of_round(2, 1, 0)]).unwrap();
+    assert!(effects.replies.is_empty());
+    let effects = r.turn(now, [ack_of_round(2, 1, 1)]).unwrap();
+    match &effects.replies[..] {
+        [(101, ClientReply::Ok(OpResult::Value(Some(v))))] => assert_eq!(v, "v"),
+        other => panic!("expected the read's value, got {other:?}"),
+    }
+    assert_eq!(r.durable().staged, staged);
+}
+
+#[test]
+fn a_get_before_the_leader_commits_an_entry_of_its_term_goes_through_the_log() {
+    let mut r = leader();
+    let now = Duration::from_millis(1);
+    let effects = r.turn(now, [get(1)]).unwrap();
+    assert!(effects.replies.is_empty());
+    assert_eq!(r.server().last_log_index(), 1, "the read was proposed");
+    r.flush(now).unwrap();
+    let effects = r.turn(now, [ack_from(1, 1)]).unwrap();
+    assert!(matches!(
+        effects.replies[..],
+        [(101, ClientReply::Ok(OpResult::Value(None)))]
+    ));
+}
+
+#[test]
+fn a_follower_redirects_a_get() {
+    let cfg = Config::new(NodeId(1), [NodeId(0), NodeId(2)]);
+    let mut r: Replica<CountingDisk, u64> = Replica::new(
+        cfg,
+        Server::new(),
+        CountingDisk::default(),
+        options(),
+        7,
+        Duration::ZERO,
+    );
+    let effects = r.turn(Duration::from_millis(1), [get(1)]).unwrap();
+    assert!(matches!(
+        effects.replies[..],
+        [(101, ClientReply::NotLeader { .. })]
+    ));
+    assert_eq!(r.durable().staged, 0);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //!    [`Persist::write_behind`]),
 //! 2. send [`Output::messages`],
 //! 3. apply [`Output::apply`] to the state machine ([`service::Service`]), in order,
-//! 4. answer the reads of [`Output::reads`] ([`read`]: linearizable reads without the log).
+//! 4. answer the reads of [`Output::reads`] (read.rs: linearizable reads without the log).
 //!
 //! A state the correct protocol can never reach is a [`CoreError`], never a silent drop or
 //! clamp: the node logs it and stops, the model reports it as a violated property.
@@ -23,7 +23,7 @@
 mod election;
 mod error;
 mod message;
-pub mod read;
+mod read;
 mod replication;
 pub mod rules;
 mod server;
@@ -35,11 +35,11 @@ pub use error::CoreError;
 pub use message::{
     AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
 };
-pub use read::{PendingRead, ReadResult};
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
-    Entry, HardState, Index, NodeId, Payload, Role, Term, ENTRY_OVERHEAD_BYTES, MAX_TERM,
+    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term,
+    ENTRY_OVERHEAD_BYTES, MAX_TERM,
 };
 
 #[cfg(test)]

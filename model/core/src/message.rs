@@ -36,7 +36,7 @@ pub struct AppendEntries<C> {
     pub entries: Vec<Entry<C>>,
     /// The leader's commit_index.
     pub leader_commit: Index,
-    /// The leader's read round ([`crate::read`]): the reply echoes it. 0 before its first read.
+    /// The leader's read round (read.rs): the reply echoes it. 0 before its first read.
     #[serde(default)]
     pub read_round: u64,
 }
@@ -53,7 +53,7 @@ pub struct AppendEntriesResponse {
     /// entry of the conflicting term).
     pub match_index: Index,
     /// The request's read round, echoed: a reply of the leader's term confirms its leadership
-    /// for the reads of this round and earlier ([`crate::read`]).
+    /// for the reads of this round and earlier (read.rs).
     #[serde(default)]
     pub read_round: u64,
 }

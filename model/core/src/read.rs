@@ -24,38 +24,7 @@
 use super::error::CoreError;
 use super::rules::Rules;
 use super::server::{Config, Output, Server};
-use super::types::{Index, NodeId, Payload, Role};
-use serde::{Deserialize, Serialize};
-
-/// A read a leader holds until it may be answered (steps 2 and 3 above).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PendingRead {
-    /// The driver's tag for this read (it names the read in [`ReadResult`]).
-    pub id: u64,
-    /// The read index: the leader's commit_index when the read arrived.
-    pub index: Index,
-    /// The read round it started; replies echoing this round or a later one confirm it.
-    pub round: u64,
-}
-
-/// What became of a read ([`crate::Event::ReadIndex`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ReadResult {
-    /// Answer read `id` from the state machine now: a majority confirmed this server's
-    /// leadership after the read arrived, and the state machine holds the log up to `index`
-    /// once the driver has applied the step's [`Output::apply`] (which it does first).
-    Ready { id: u64, index: Index },
-    /// This server is not the leader, or stopped leading before the read could be answered;
-    /// `leader_hint` is the leader it last heard from.
-    NotLeader {
-        id: u64,
-        leader_hint: Option<NodeId>,
-    },
-    /// The leader has not yet committed an entry of its term, so it knows no safe read index:
-    /// it proposed the read's command instead ([`Output::propose`] says where), and the read is
-    /// answered like any proposal, when that entry is applied.
-    ThroughLog { id: u64 },
-}
+use super::types::{NodeId, Payload, PendingRead, ReadResult, Role};
 
 impl<C: Clone + Payload> Server<C> {
     /// Leaders: take a read (§6.4 steps 1 and 2), or propose its `command` when no read index

@@ -204,3 +204,34 @@ fn a_single_server_answers_a_read_at_once() {
     let out = step(&mut s, &c, Event::ReadIndex { id: 6, command: 0 });
     assert_eq!(ready(&out), vec![(6, 1)]);
 }
+
+#[test]
+fn a_rejection_for_an_earlier_term_echoes_no_read_round() {
+    // Server 1 is in term 2; the request of term 1 (round 6, from the same server's earlier
+    // leadership, say) is refused with term 2 and round 0: as leader of term 2, server 0's
+    // rounds started afresh, and this reply confirms none of them.
+    let c = cfg(1, 3);
+    let mut s = S::new();
+    s.hard.current_term = 2;
+    let out = step(
+        &mut s,
+        &c,
+        Event::Receive {
+            from: NodeId(0),
+            msg: Message::AppendEntries(AppendEntries {
+                term: 1,
+                prev_log_index: 0,
+                prev_log_term: 0,
+                entries: vec![],
+                leader_commit: 0,
+                read_round: 6,
+            }),
+        },
+    );
+    match &out.messages[..] {
+        [(_, Message::AppendEntriesResponse(r))] => {
+            assert_eq!((r.term, r.success, r.read_round), (2, false, 0))
+        }
+        other => panic!("expected one rejection, got {other:?}"),
+    }
+}

@@ -176,12 +176,12 @@ impl<C: Clone + Payload> Server<C> {
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
         let current = self.hard.current_term;
-        // 1. Reply false if term < current_term (§5.1).
+        // 1. Reply false if term < current_term (§5.1). The reply carries this server's later
+        //    term, not the request's: it echoes no read round (a leader of that later term may
+        //    be the same server, whose rounds started afresh; found by the simulator's
+        //    partition tests, and by the gate's quick-read-index-three-terms).
         if !cfg.rules.accepts_append_term(request.term, current) {
-            out.send(
-                leader,
-                self.append_reply(false, self.last_log_index(), request.read_round),
-            );
+            out.send(leader, self.append_reply(false, self.last_log_index(), 0));
             return Ok(());
         }
         // A candidate (or anyone) hearing from the leader of its own term becomes its follower

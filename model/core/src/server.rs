@@ -3,9 +3,10 @@
 
 use super::error::CoreError;
 use super::message::Message;
-use super::read::{PendingRead, ReadResult};
 use super::rules::{Protocol, Rules};
-use super::types::{Entry, HardState, Index, NodeId, Payload, Role, Term, MAX_TERM};
+use super::types::{
+    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term, MAX_TERM,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -142,7 +143,7 @@ pub enum Event<C> {
     /// log toward commitment only up to there (Ongaro's thesis §10.2.1); others: nothing.
     Persisted { term: Term, index: Index },
     /// A client asks for a linearizable read, tagged `id` by the driver (thesis §6.4: see
-    /// [`crate::read`]); the answer comes in [`Output::reads`], at once or in a later step.
+    /// read.rs); the answer comes in [`Output::reads`], at once or in a later step.
     /// `command` is the read as a log command: a leader that knows no read index yet proposes
     /// it instead ([`ReadResult::ThroughLog`]).
     ReadIndex { id: u64, command: C },
@@ -263,7 +264,7 @@ pub struct Server<C> {
     /// `last_log_index()` on election (a candidate's log is durable: every step but a
     /// leader's proposal persists before it sends), 0 in any other role.
     pub persisted_index: Index,
-    /// Leader only: the latest read round of this leadership (see [`crate::read`]); every
+    /// Leader only: the latest read round of this leadership (see read.rs); every
     /// AppendEntries carries it and every reply echoes it. 0 in any other role, and until the
     /// leader's first read.
     #[serde(default)]

@@ -30,7 +30,7 @@ pub enum TraceEvent<C> {
         term: Term,
         index: Index,
     },
-    /// A client's read was handed to the core (thesis §6.4, [`crate::read`]).
+    /// A client's read was handed to the core (thesis §6.4, read.rs).
     ReadIndex {
         id: u64,
         command: C,
