@@ -159,17 +159,22 @@ fn a_get_before_the_leader_commits_an_entry_of_its_term_goes_through_the_log() {
     ));
 }
 
-#[test]
-fn a_follower_redirects_a_get() {
+/// Server 1 of three, a follower that has never run.
+fn follower() -> Replica<CountingDisk, u64> {
     let cfg = Config::new(NodeId(1), [NodeId(0), NodeId(2)]);
-    let mut r: Replica<CountingDisk, u64> = Replica::new(
+    Replica::new(
         cfg,
         Server::new(),
         CountingDisk::default(),
         options(),
         7,
         Duration::ZERO,
-    );
+    )
+}
+
+#[test]
+fn a_follower_redirects_a_get() {
+    let mut r = follower();
     let effects = r.turn(Duration::from_millis(1), [get(1)]).unwrap();
     assert!(matches!(
         effects.replies[..],
@@ -258,15 +263,7 @@ fn a_single_server_commits_at_its_flush() {
 
 #[test]
 fn a_followers_reply_waits_for_its_sync() {
-    let cfg = Config::new(NodeId(1), [NodeId(0), NodeId(2)]);
-    let mut r: Replica<CountingDisk, u64> = Replica::new(
-        cfg,
-        Server::new(),
-        CountingDisk::default(),
-        options(),
-        7,
-        Duration::ZERO,
-    );
+    let mut r = follower();
     let Some(ReplicaInput::Client { command, .. }) = Some(put(1)) else {
         unreachable!()
     };

@@ -25,9 +25,8 @@ fn reply(from: u64, term: Term, success: bool, match_index: Index, read_round: u
     }
 }
 
-/// Server 0 of three, leader of term 1 (elected by server 1), with one entry of its term
-/// proposed, durable and acknowledged by server 1: committed and applied.
-fn leader_with_a_committed_entry() -> (S, Config) {
+/// Server 0 of three, leader of term 1 (elected by server 1), its log empty.
+fn new_leader() -> (S, Config) {
     let c = cfg(0, 3);
     let mut s = S::new();
     step(&mut s, &c, Event::ElectionTimeout);
@@ -43,6 +42,13 @@ fn leader_with_a_committed_entry() -> (S, Config) {
         },
     );
     assert_eq!(s.role, Role::Leader);
+    (s, c)
+}
+
+/// The same leader with one entry of its term proposed, durable and acknowledged by server 1:
+/// committed and applied.
+fn leader_with_a_committed_entry() -> (S, Config) {
+    let (mut s, c) = new_leader();
     step(&mut s, &c, Event::Propose(7));
     step(&mut s, &c, Event::Persisted { term: 1, index: 1 });
     let out = step(&mut s, &c, reply(1, 1, true, 1, 0));
@@ -104,20 +110,7 @@ fn the_read_index_is_the_commit_index_when_the_read_arrived() {
 
 #[test]
 fn a_leader_without_a_committed_entry_of_its_term_sends_the_read_through_the_log() {
-    let c = cfg(0, 3);
-    let mut s = S::new();
-    step(&mut s, &c, Event::ElectionTimeout);
-    step(
-        &mut s,
-        &c,
-        Event::Receive {
-            from: NodeId(1),
-            msg: Message::RequestVoteResponse(RequestVoteResponse {
-                term: 1,
-                vote_granted: true,
-            }),
-        },
-    );
+    let (mut s, c) = new_leader();
     let out = step(&mut s, &c, Event::ReadIndex { id: 4, command: 5 });
     assert_eq!(out.reads, vec![ReadResult::ThroughLog { id: 4 }]);
     assert_eq!(s.read_round, 0);
