@@ -57,6 +57,21 @@ fn leader_with_a_committed_entry() -> (S, Config) {
     (s, c)
 }
 
+/// An empty AppendEntries (a heartbeat) of `term` from server 0, in read round `read_round`.
+fn heartbeat_from_0(term: Term, read_round: u64) -> Event<u8> {
+    Event::Receive {
+        from: NodeId(0),
+        msg: Message::AppendEntries(AppendEntries {
+            term,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+            read_round,
+        }),
+    }
+}
+
 fn ready(out: &Output<u8>) -> Vec<(u64, Index)> {
     out.reads
         .iter()
@@ -131,21 +146,7 @@ fn a_leader_without_a_committed_entry_of_its_term_sends_the_read_through_the_log
 fn a_follower_redirects_a_read_and_echoes_the_read_round() {
     let c = cfg(1, 3);
     let mut s = S::new();
-    let out = step(
-        &mut s,
-        &c,
-        Event::Receive {
-            from: NodeId(0),
-            msg: Message::AppendEntries(AppendEntries {
-                term: 1,
-                prev_log_index: 0,
-                prev_log_term: 0,
-                entries: vec![],
-                leader_commit: 0,
-                read_round: 5,
-            }),
-        },
-    );
+    let out = step(&mut s, &c, heartbeat_from_0(1, 5));
     match &out.messages[..] {
         [(_, Message::AppendEntriesResponse(r))] => assert_eq!(r.read_round, 5),
         other => panic!("expected one reply, got {other:?}"),
@@ -206,21 +207,7 @@ fn a_rejection_for_an_earlier_term_echoes_no_read_round() {
     let c = cfg(1, 3);
     let mut s = S::new();
     s.hard.current_term = 2;
-    let out = step(
-        &mut s,
-        &c,
-        Event::Receive {
-            from: NodeId(0),
-            msg: Message::AppendEntries(AppendEntries {
-                term: 1,
-                prev_log_index: 0,
-                prev_log_term: 0,
-                entries: vec![],
-                leader_commit: 0,
-                read_round: 6,
-            }),
-        },
-    );
+    let out = step(&mut s, &c, heartbeat_from_0(1, 6));
     match &out.messages[..] {
         [(_, Message::AppendEntriesResponse(r))] => {
             assert_eq!((r.term, r.success, r.read_round), (2, false, 0))
