@@ -98,39 +98,22 @@ impl fmt::Display for ServerState {
             s.last_applied
         )?;
         if s.role == Role::Leader {
-            write!(f, "{sep}next_index {{")?;
-            for (i, (p, n)) in s.next_index.iter().enumerate() {
-                let sep = if i > 0 { ", " } else { "" };
-                write!(f, "{sep}{p}: {n}")?;
-            }
-            f.write_str("} match_index {")?;
-            for (i, (p, m)) in s.match_index.iter().enumerate() {
-                let sep = if i > 0 { ", " } else { "" };
-                write!(f, "{sep}{p}: {m}")?;
-            }
-            f.write_str("}")?;
+            write!(f, "{sep}next_index ")?;
+            braced(f, &s.next_index, |f, (p, n)| write!(f, "{p}: {n}"))?;
+            f.write_str(" match_index ")?;
+            braced(f, &s.match_index, |f, (p, m)| write!(f, "{p}: {m}"))?;
             if !s.probing.is_empty() {
-                f.write_str(" probing {")?;
-                for (i, p) in s.probing.iter().enumerate() {
-                    let sep = if i > 0 { ", " } else { "" };
-                    write!(f, "{sep}{p}")?;
-                }
-                f.write_str("}")?;
+                f.write_str(" probing ")?;
+                braced(f, &s.probing, |f, p| write!(f, "{p}"))?;
             }
             if s.read_round > 0 {
-                write!(f, " read_round {} read_acks {{", s.read_round)?;
-                for (i, (p, k)) in s.read_acks.iter().enumerate() {
-                    let sep = if i > 0 { ", " } else { "" };
-                    write!(f, "{sep}{p}: {k}")?;
-                }
-                f.write_str("}")?;
+                write!(f, " read_round {} read_acks ", s.read_round)?;
+                braced(f, &s.read_acks, |f, (p, k)| write!(f, "{p}: {k}"))?;
                 if !s.pending_reads.is_empty() {
-                    f.write_str(" pending reads {")?;
-                    for (i, r) in s.pending_reads.iter().enumerate() {
-                        let sep = if i > 0 { ", " } else { "" };
-                        write!(f, "{sep}@{} round {}", r.index, r.round)?;
-                    }
-                    f.write_str("}")?;
+                    f.write_str(" pending reads ")?;
+                    braced(f, &s.pending_reads, |f, r| {
+                        write!(f, "@{} round {}", r.index, r.round)
+                    })?;
                 }
             }
         }
@@ -305,4 +288,20 @@ impl fmt::Display for StateDisplay<'_> {
         }
         Ok(())
     }
+}
+
+/// `{a, b, c}`: each item of `items` written by `each`, comma-separated, in braces.
+fn braced<I: IntoIterator>(
+    f: &mut fmt::Formatter<'_>,
+    items: I,
+    each: impl Fn(&mut fmt::Formatter<'_>, I::Item) -> fmt::Result,
+) -> fmt::Result {
+    f.write_str("{")?;
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        each(f, item)?;
+    }
+    f.write_str("}")
 }
