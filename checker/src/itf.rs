@@ -57,14 +57,24 @@ fn message(m: &MessageView) -> Value {
         r.insert(k.to_string(), v);
     };
     match &m.raw {
-        Msg::Raft(Message::RequestVote(m)) => {
-            put("mtype", json!("RequestVoteRequest"));
+        Msg::Raft(raw @ (Message::RequestVote(m) | Message::PreVote(m))) => {
+            let kind = if matches!(raw, Message::PreVote(_)) {
+                "PreVoteRequest"
+            } else {
+                "RequestVoteRequest"
+            };
+            put("mtype", json!(kind));
             put("mterm", big(m.term));
             put("mlastLogIndex", big(m.last_log_index));
             put("mlastLogTerm", big(m.last_log_term));
         }
-        Msg::Raft(Message::RequestVoteResponse(m)) => {
-            put("mtype", json!("RequestVoteResponse"));
+        Msg::Raft(raw @ (Message::RequestVoteResponse(m) | Message::PreVoteResponse(m))) => {
+            let kind = if matches!(raw, Message::PreVoteResponse(_)) {
+                "PreVoteResponse"
+            } else {
+                "RequestVoteResponse"
+            };
+            put("mtype", json!(kind));
             put("mterm", big(m.term));
             put("mvoteGranted", json!(m.vote_granted));
         }

@@ -81,6 +81,7 @@ pub struct TraceView {
 fn role(r: Role) -> &'static str {
     match r {
         Role::Follower => "Follower",
+        Role::PreCandidate => "PreCandidate",
         Role::Candidate => "Candidate",
         Role::Leader => "Leader",
     }
@@ -134,7 +135,7 @@ pub fn step(
                 } else {
                     BTreeMap::new()
                 },
-                votes_granted: if s.role == Role::Candidate {
+                votes_granted: if matches!(s.role, Role::Candidate | Role::PreCandidate) {
                     s.votes_granted.iter().map(|v| v.to_string()).collect()
                 } else {
                     Vec::new()

@@ -7,16 +7,31 @@ use super::server::{Config, Output, Server};
 use super::types::{NodeId, Payload, Role};
 
 impl<C: Clone + Payload> Server<C> {
-    /// Followers and candidates: on election timeout, start an election: increment current_term,
-    /// vote for self, and send RequestVote to every other server (§5.2).
+    /// On election timeout (§5.2): a leader checks its quorum (CheckQuorum, lease.rs); a
+    /// follower or candidate starts an election, with a pre-vote round first under
+    /// [`Config::pre_vote`] (lease.rs).
     pub(crate) fn on_election_timeout<R: Rules>(
         &mut self,
         cfg: &Config<R>,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        if self.role == Role::Leader {
-            return Ok(());
+        match self.role {
+            Role::Leader => {
+                self.check_quorum(cfg);
+                Ok(())
+            }
+            _ if cfg.pre_vote => self.start_pre_vote(cfg, out),
+            _ => self.campaign(cfg, out),
         }
+    }
+
+    /// Start an election (§5.2): increment current_term, vote for self, and send RequestVote
+    /// to every other server.
+    pub(crate) fn campaign<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
         self.hard.current_term =
             self.hard
                 .current_term

@@ -14,14 +14,16 @@
 //! A state the correct protocol can never reach is a [`CoreError`], never a silent drop or
 //! clamp: the node logs it and stops, the model reports it as a violated property.
 //!
-//! The rules are split by concern: [`election`] (RequestVote), [`replication`] (AppendEntries
-//! and commitment), [`server`] (state, the higher-term rule, restart); [`rules`] names each
+//! The rules are split by concern: [`election`] (RequestVote), [`lease`] (PreVote,
+//! CheckQuorum and the leader's lease on votes), [`replication`] (AppendEntries and
+//! commitment), [`read`] (ReadIndex), [`server`] (state, the higher-term rule, restart); [`rules`] names each
 //! decision point of the paper once, with the correct rule as its only implementation in this
 //! crate ([`Protocol`]). The model checker supplies broken implementations of its own (the
 //! mutant catalogue) to show that its properties have teeth; nothing here can name one.
 
 mod election;
 mod error;
+mod lease;
 mod message;
 mod read;
 mod replication;
@@ -42,6 +44,8 @@ pub use types::{
     ENTRY_OVERHEAD_BYTES, MAX_TERM,
 };
 
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod read_tests;
 #[cfg(test)]

@@ -64,6 +64,13 @@ pub enum Message<C> {
     RequestVoteResponse(RequestVoteResponse),
     AppendEntries(AppendEntries<C>),
     AppendEntriesResponse(AppendEntriesResponse),
+    /// Thesis §9.6: a pre-candidate asks whether it could win an election in `term` (its
+    /// current term + 1) without raising its own; a receiver neither adopts the term nor
+    /// records a vote (lease.rs).
+    PreVote(RequestVote),
+    /// Reply to a [`Message::PreVote`]: granted ones carry the proposed term, which the
+    /// pre-candidate does not adopt; a refusal carries the voter's current term.
+    PreVoteResponse(RequestVoteResponse),
 }
 
 impl<C> Message<C> {
@@ -85,6 +92,8 @@ impl<C> Message<C> {
                 read_round: m.read_round,
             }),
             Message::AppendEntriesResponse(m) => Message::AppendEntriesResponse(*m),
+            Message::PreVote(m) => Message::PreVote(*m),
+            Message::PreVoteResponse(m) => Message::PreVoteResponse(*m),
         })
     }
 
@@ -95,7 +104,26 @@ impl<C> Message<C> {
             Message::RequestVoteResponse(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesResponse(m) => m.term,
+            Message::PreVote(m) => m.term,
+            Message::PreVoteResponse(m) => m.term,
         }
+    }
+
+    /// Whether receiving this message makes a server adopt its term (§5.1). A PreVote's term
+    /// is only proposed, and so is a granted PreVoteResponse's (thesis §9.6); a refused one
+    /// carries the voter's term, which the pre-candidate adopts.
+    pub fn raises_term(&self) -> bool {
+        match self {
+            Message::PreVote(_) => false,
+            Message::PreVoteResponse(m) => !m.vote_granted,
+            _ => true,
+        }
+    }
+
+    /// Whether this is a request for a vote (RequestVote or PreVote): what a server in a
+    /// leader's lease ignores (thesis §9.6).
+    pub fn asks_for_vote(&self) -> bool {
+        matches!(self, Message::RequestVote(_) | Message::PreVote(_))
     }
 
     /// Whether this is a reply (RequestVoteResponse, AppendEntriesResponse) rather than a
@@ -103,7 +131,9 @@ impl<C> Message<C> {
     pub fn is_reply(&self) -> bool {
         matches!(
             self,
-            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_)
+            Message::RequestVoteResponse(_)
+                | Message::AppendEntriesResponse(_)
+                | Message::PreVoteResponse(_)
         )
     }
 }
@@ -209,6 +239,8 @@ impl<C> Message<C> {
             Message::RequestVoteResponse(m) => m.to_string(),
             Message::AppendEntries(m) => m.summary(),
             Message::AppendEntriesResponse(m) => m.to_string(),
+            Message::PreVote(m) => format!("Pre{m}"),
+            Message::PreVoteResponse(m) => format!("Pre{m}"),
         }
     }
 }
@@ -220,6 +252,8 @@ impl<C: fmt::Display> fmt::Display for Message<C> {
             Message::RequestVoteResponse(m) => m.fmt(f),
             Message::AppendEntries(m) => m.fmt(f),
             Message::AppendEntriesResponse(m) => m.fmt(f),
+            Message::PreVote(m) => write!(f, "Pre{m}"),
+            Message::PreVoteResponse(m) => write!(f, "Pre{m}"),
         }
     }
 }

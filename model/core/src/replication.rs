@@ -2,7 +2,7 @@
 //! commit rule.
 
 use super::error::CoreError;
-use super::message::{AppendEntries, AppendEntriesResponse};
+use super::message::{AppendEntries, AppendEntriesResponse, Message};
 use super::rules::Rules;
 use super::server::{next_index_after, Config, Output, Server, Window};
 use super::types::{Index, NodeId, Payload, Role, ENTRY_OVERHEAD_BYTES};
@@ -39,6 +39,9 @@ impl<C: Clone + Payload> Server<C> {
             Role::Leader => self.send_append(cfg, to, out)?,
             Role::Candidate if !self.votes_granted.contains(&to) => {
                 out.send(to, self.request_vote());
+            }
+            Role::PreCandidate if !self.votes_granted.contains(&to) => {
+                out.send(to, Message::PreVote(self.pre_vote_request()?));
             }
             _ => {}
         }
@@ -328,8 +331,12 @@ impl<C: Clone + Payload> Server<C> {
         ) else {
             return Ok(()); // not a peer of this server
         };
-        // Any reply of this term, success or not, confirms the leadership for its read round.
+        // Any reply of this term, success or not, confirms the leadership for its read round,
+        // and shows the follower active for CheckQuorum (lease.rs).
         self.note_read_ack(follower, reply.read_round)?;
+        if cfg.check_quorum {
+            self.recent_active.insert(follower);
+        }
         if reply.success {
             // The reply covers entries of this leader's own log (it sent them in its term, and
             // its log only grows while it leads).

@@ -146,6 +146,32 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn read_confirmed(&self, acks: usize, quorum: usize) -> bool {
         acks >= quorum
     }
+
+    /// Thesis §9.6, the leader's lease on votes (with CheckQuorum): a server that knows a
+    /// leader of its current term (it heard from it since its own last election timeout, or
+    /// is that leader) disregards RequestVote and PreVote, so a server that cannot reach the
+    /// leader cannot depose it.
+    fn lease_ignores_votes(&self, check_quorum: bool, knows_leader: bool) -> bool {
+        check_quorum && knows_leader
+    }
+
+    /// Thesis §9.6, PreVote: a pre-candidate asks at its current term, which it does not
+    /// raise; it proposes `current_term + 1` in its PreVote. `false`: it raises its own term.
+    fn pre_vote_raises_own_term(&self) -> bool {
+        false
+    }
+
+    /// Thesis §9.6, PreVote: a pre-candidate starts the real election only with the grants
+    /// of a majority (`quorum`), itself included.
+    fn pre_vote_won(&self, grants: usize, quorum: usize) -> bool {
+        grants >= quorum
+    }
+
+    /// Thesis §9.6, CheckQuorum: a leader stays leader across an election timeout only if a
+    /// majority (`quorum`), itself included, answered it since the previous one.
+    fn quorum_active(&self, active: usize, quorum: usize) -> bool {
+        active >= quorum
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

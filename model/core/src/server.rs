@@ -33,6 +33,16 @@ pub struct Config<R = Protocol> {
     /// acknowledgement, so every AppendEntries carries all the entries not yet acknowledged
     /// (the model's default bounds are checked this way).
     pub pipeline: Option<Window>,
+    /// Thesis §9.6, PreVote: an election timeout starts a pre-vote round at the current term
+    /// (role [`Role::PreCandidate`]); only a majority of grants starts the election, so a
+    /// server that cannot win raises no term (lease.rs). Off by default (the model's default
+    /// bounds); the runnable node turns it on.
+    pub pre_vote: bool,
+    /// Thesis §9.6, CheckQuorum: a leader's election timeout checks that a majority, itself
+    /// included, answered it since the last one, and otherwise it steps down; and a server
+    /// that knows a leader of its term (its lease, lease.rs) ignores requests for votes. Off
+    /// by default (the model's default bounds); the runnable node turns it on.
+    pub check_quorum: bool,
     /// The protocol's decision points (see [`Rules`]).
     pub rules: R,
 }
@@ -68,6 +78,8 @@ impl Config<Protocol> {
             max_bytes_per_append: usize::MAX,
             fast_backup: false,
             pipeline: None,
+            pre_vote: false,
+            check_quorum: false,
             rules: Protocol,
         }
     }
@@ -103,6 +115,18 @@ impl<R: Rules> Config<R> {
         self
     }
 
+    /// The same configuration with or without [`Config::pre_vote`].
+    pub fn with_pre_vote(mut self, on: bool) -> Self {
+        self.pre_vote = on;
+        self
+    }
+
+    /// The same configuration with or without [`Config::check_quorum`].
+    pub fn with_check_quorum(mut self, on: bool) -> Self {
+        self.check_quorum = on;
+        self
+    }
+
     /// The same configuration following other rules (the model checker's mutants).
     pub fn with_rules<S: Rules>(self, rules: S) -> Config<S> {
         Config {
@@ -112,6 +136,8 @@ impl<R: Rules> Config<R> {
             max_bytes_per_append: self.max_bytes_per_append,
             fast_backup: self.fast_backup,
             pipeline: self.pipeline,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
             rules,
         }
     }
@@ -125,7 +151,10 @@ impl<R: Rules> Config<R> {
 /// Something that happens to a server.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event<C> {
-    /// The election timer fired (follower or candidate: start an election; leader: nothing).
+    /// The election timer fired. Followers and candidates start an election (with
+    /// [`Config::pre_vote`], a pre-vote round first); a leader with [`Config::check_quorum`]
+    /// checks that a majority answered it since its last election timeout (the driver keeps
+    /// a leader's election timer running for this); other leaders: nothing.
     ElectionTimeout,
     /// Leader: send AppendEntries to every peer now (the heartbeat timer fired, or new entries
     /// wait to be replicated). Others: nothing.
@@ -278,6 +307,10 @@ pub struct Server<C> {
     /// any other role (a leader that steps down answers them `NotLeader`).
     #[serde(default)]
     pub pending_reads: Vec<PendingRead>,
+    /// Leader with [`Config::check_quorum`] only: the peers that answered it (a reply of its
+    /// term) since its last election timeout (lease.rs). Empty in any other role.
+    #[serde(default)]
+    pub recent_active: BTreeSet<NodeId>,
 }
 
 impl<C: Clone> Server<C> {
@@ -297,6 +330,7 @@ impl<C: Clone> Server<C> {
             read_round: 0,
             read_acks: BTreeMap::new(),
             pending_reads: Vec::new(),
+            recent_active: BTreeSet::new(),
         }
     }
 
@@ -400,9 +434,16 @@ impl<C: Clone + Payload> Server<C> {
                         term: msg.term(),
                     });
                 }
+                // Thesis §9.6: a server in a leader's lease ignores requests for votes, before
+                // it looks at their term (lease.rs).
+                if msg.asks_for_vote() && self.in_lease(cfg) {
+                    return Ok(out);
+                }
                 // All servers: a message from a later term makes this server adopt that term and
-                // become a follower (§5.1).
-                self.observe_term(cfg, msg.term(), &mut out);
+                // become a follower (§5.1); a pre-vote's proposed term does not (§9.6).
+                if msg.raises_term() {
+                    self.observe_term(cfg, msg.term(), &mut out);
+                }
                 match msg {
                     Message::RequestVote(m) => self.on_request_vote(cfg, from, m, &mut out),
                     Message::RequestVoteResponse(m) => {
@@ -411,6 +452,10 @@ impl<C: Clone + Payload> Server<C> {
                     Message::AppendEntries(m) => self.on_append_entries(cfg, from, m, &mut out)?,
                     Message::AppendEntriesResponse(m) => {
                         self.on_append_response(cfg, from, m, &mut out)?
+                    }
+                    Message::PreVote(m) => self.on_pre_vote(cfg, from, m, &mut out),
+                    Message::PreVoteResponse(m) => {
+                        self.on_pre_vote_response(cfg, from, m, &mut out)?
                     }
                 }
             }
@@ -444,6 +489,7 @@ impl<C: Clone + Payload> Server<C> {
         self.persisted_index = 0;
         self.read_round = 0;
         self.read_acks.clear();
+        self.recent_active.clear();
         // pending_reads are answered NotLeader at the end of the step (`release_reads`).
     }
 

@@ -65,6 +65,9 @@ impl<C> Default for HardState<C> {
 pub enum Role {
     #[default]
     Follower,
+    /// Thesis §9.6, PreVote: asking whether it could win an election, at its current term,
+    /// before it starts one ([`crate::Config::pre_vote`]).
+    PreCandidate,
     Candidate,
     Leader,
 }

@@ -70,6 +70,7 @@ impl fmt::Display for Msg {
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::Follower => "follower",
+        Role::PreCandidate => "pre-candidate",
         Role::Candidate => "candidate",
         Role::Leader => "LEADER",
     }
@@ -106,6 +107,10 @@ impl fmt::Display for ServerState {
                 f.write_str(" probing ")?;
                 braced(f, &s.probing, |f, p| write!(f, "{p}"))?;
             }
+            if !s.recent_active.is_empty() {
+                f.write_str(" recent_active ")?;
+                braced(f, &s.recent_active, |f, p| write!(f, "{p}"))?;
+            }
             if s.read_round > 0 {
                 write!(f, " read_round {} read_acks ", s.read_round)?;
                 braced(f, &s.read_acks, |f, (p, k)| write!(f, "{p}: {k}"))?;
@@ -117,13 +122,14 @@ impl fmt::Display for ServerState {
                 }
             }
         }
-        if s.role == Role::Candidate {
-            write!(f, "{sep}votes {{")?;
-            for (i, v) in s.votes_granted.iter().enumerate() {
-                let sep = if i > 0 { ", " } else { "" };
-                write!(f, "{sep}{v}")?;
-            }
-            f.write_str("}")?;
+        if matches!(s.role, Role::Candidate | Role::PreCandidate) {
+            let what = if s.role == Role::Candidate {
+                "votes"
+            } else {
+                "pre-votes"
+            };
+            write!(f, "{sep}{what} ")?;
+            braced(f, &s.votes_granted, |f, v| write!(f, "{v}"))?;
         }
         // The block form also shows the ghost history the properties read.
         if f.alternate() && !self.ghost.led_terms.is_empty() {
