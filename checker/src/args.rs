@@ -63,6 +63,21 @@ pub struct ModelArgs {
     /// the bound's reads (--values × --reads).
     #[arg(long)]
     pub read_index: bool,
+    /// Servers run PreVote, as the node does (thesis §9.6): an election timeout starts a
+    /// pre-vote round that changes no term; only a majority of grants starts the election.
+    #[arg(long)]
+    pub pre_vote: bool,
+    /// Servers run CheckQuorum and the lease on votes, as the node does (thesis §9.6): a
+    /// leader whose election timer fires steps down unless a majority answered it since the
+    /// last time; a server that knows a leader of its term ignores requests for votes.
+    #[arg(long)]
+    pub check_quorum: bool,
+    /// The partial partition of the 2020 Cloudflare outage (3 servers, no crashes): the link
+    /// between the first and the last server is cut, and the middle one keeps hearing from a
+    /// leader it follows. Adds the property "Stable Leader Not Deposed", which holds with
+    /// --pre-vote --check-quorum. Not with --symmetry (the cut breaks it).
+    #[arg(long)]
+    pub partial_partition: bool,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -99,6 +114,9 @@ impl ModelArgs {
                 bytes: usize::MAX,
             }),
             read_index: self.read_index,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
+            partial_partition: self.partial_partition,
             mutant: self.mutant,
             liveness: self.liveness,
         };

@@ -65,6 +65,22 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_crashes = 0;
                 b.write_behind = false;
             }),
+            // Thesis §9.6: a server cut off from a stable leader, but not from the third
+            // server, deposes it.
+            Mutant::VoteDespiteLease => Case {
+                mutant: m,
+                bound: ModelConfig {
+                    mutant: Some(m),
+                    ..crate::standard::partial_partition()
+                },
+            },
+            // Thesis §9.6: the first election timeout raises a term without a majority.
+            Mutant::PreVoteRaisesTerm | Mutant::PreVoteWithoutMajority => with(m, |b| {
+                b.pre_vote = true;
+                b.check_quorum = true;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             // An acknowledgement must be in flight while the leader appends a new entry.
             Mutant::MatchIndexFromNextIndex => with(m, |b| {
                 b.max_in_flight = 2;

@@ -356,14 +356,28 @@ fn cmd_check(
     if let Err(e) = run.validate() {
         return usage_error(e);
     }
+    if run.symmetry && cfg.partial_partition {
+        return usage_error(
+            "--symmetry cannot be used with --partial-partition: the cut link tells the servers apart",
+        );
+    }
     if let Err(e) = trace_args.validate() {
         return usage_error(e);
     }
     if let Some(Err(e)) = json.map(|path| args::writable("--json", path)) {
         return usage_error(e);
     }
+    let lease = [
+        (cfg.pre_vote, ", PreVote"),
+        (cfg.check_quorum, ", CheckQuorum"),
+        (cfg.partial_partition, ", partial partition"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, s)| *s)
+    .collect::<String>();
     println!(
-        "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{}",
+        "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{lease}{}",
         cfg.servers,
         cfg.max_term,
         cfg.values,

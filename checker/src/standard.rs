@@ -100,6 +100,21 @@ pub fn standard() -> Vec<Standard> {
     ]
 }
 
+/// The partial partition with PreVote and CheckQuorum: 3 servers, no crash, elections only
+/// (no client), terms <= 3. Also the catalogue's bound for the mutants of §9.6.
+pub fn partial_partition() -> ModelConfig {
+    ModelConfig {
+        values: 0,
+        reads: 0,
+        max_crashes: 0,
+        max_term: 3,
+        pre_vote: true,
+        check_quorum: true,
+        partial_partition: true,
+        ..ModelConfig::default()
+    }
+}
+
 /// A pipelining leader's window in the model: two entries unacknowledged per follower, so two
 /// AppendEntries, each with an entry, may travel to one follower at once.
 const WINDOW_OF_TWO: Window = Window {
@@ -248,6 +263,27 @@ pub fn quick() -> Vec<Standard> {
                 ..base.clone()
             },
             symmetry: true,
+        },
+        Standard {
+            name: "quick-pre-vote-check-quorum",
+            purpose: "PreVote and CheckQuorum (thesis §9.6), as the node runs: pre-vote rounds \
+                      that change no term, leaders stepping down without a majority, servers \
+                      that know a leader ignoring requests for votes",
+            bound: ModelConfig {
+                pre_vote: true,
+                check_quorum: true,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-partial-partition",
+            purpose: "the partial partition of the 2020 Cloudflare outage (the link between two \
+                      of three servers cut) with PreVote and CheckQuorum: no leader a follower \
+                      acknowledged is ever deposed (Stable Leader Not Deposed); without \
+                      symmetry, which the cut breaks",
+            bound: partial_partition(),
+            symmetry: false,
         },
         Standard {
             name: "quick-fast-backup",

@@ -73,10 +73,18 @@ pub enum Mutant {
     /// its term (thesis §6.4 step 1 skipped): it may not know of entries the previous leader
     /// committed, and serves a read that misses them.
     ReadBeforeTermCommit,
+    /// A server that knows a leader of its term still answers (pre-)votes (thesis §9.6's
+    /// lease ignored): a server cut off from the leader but not from the others deposes it.
+    VoteDespiteLease,
+    /// A pre-candidate raises its own term when it starts the pre-vote round (thesis §9.6:
+    /// PreVote must not change terms): a server that cannot win still disrupts the leader.
+    PreVoteRaisesTerm,
+    /// A pre-candidate starts the election without a majority of pre-vote grants.
+    PreVoteWithoutMajority,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 23] = [
+    pub const ALL: [Mutant; 26] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -100,6 +108,9 @@ impl Mutant {
         Mutant::MatchOnSend,
         Mutant::ReadWithoutQuorum,
         Mutant::ReadBeforeTermCommit,
+        Mutant::VoteDespiteLease,
+        Mutant::PreVoteRaisesTerm,
+        Mutant::PreVoteWithoutMajority,
     ];
 
     /// The catalogue name used on the command line.
@@ -128,6 +139,9 @@ impl Mutant {
             Mutant::MatchOnSend => "match-on-send",
             Mutant::ReadWithoutQuorum => "read-without-quorum",
             Mutant::ReadBeforeTermCommit => "read-before-term-commit",
+            Mutant::VoteDespiteLease => "vote-despite-lease",
+            Mutant::PreVoteRaisesTerm => "pre-vote-raises-term",
+            Mutant::PreVoteWithoutMajority => "pre-vote-without-majority",
         }
     }
 
@@ -180,6 +194,13 @@ impl Mutant {
             }
             Mutant::ReadBeforeTermCommit => {
                 "a leader serves ReadIndex reads before committing an entry of its term"
+            }
+            Mutant::VoteDespiteLease => {
+                "a server that knows a leader of its term still answers (pre-)votes"
+            }
+            Mutant::PreVoteRaisesTerm => "a pre-candidate raises its own term (PreVote)",
+            Mutant::PreVoteWithoutMajority => {
+                "a pre-candidate starts the election without a majority of pre-votes"
             }
         }
     }
@@ -350,6 +371,23 @@ impl Rules for ModelRules {
     fn is_late_copy(&self, seq: u64, latest_seq: u64) -> bool {
         !self.is(Mutant::LateCopyExecuted) && Protocol.is_late_copy(seq, latest_seq)
     }
+
+    fn lease_ignores_votes(&self, check_quorum: bool, knows_leader: bool) -> bool {
+        !self.is(Mutant::VoteDespiteLease)
+            && Protocol.lease_ignores_votes(check_quorum, knows_leader)
+    }
+
+    fn pre_vote_raises_own_term(&self) -> bool {
+        self.is(Mutant::PreVoteRaisesTerm) || Protocol.pre_vote_raises_own_term()
+    }
+
+    fn pre_vote_won(&self, grants: usize, quorum: usize) -> bool {
+        if self.is(Mutant::PreVoteWithoutMajority) {
+            grants >= 1
+        } else {
+            Protocol.pre_vote_won(grants, quorum)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +405,10 @@ mod tests {
         );
         assert_eq!(m.truncates_matching_suffix(), p.truncates_matching_suffix());
         assert_eq!(m.recognizes_leader(), p.recognizes_leader());
+        assert_eq!(m.pre_vote_raises_own_term(), p.pre_vote_raises_own_term());
+        for (q, k) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert_eq!(m.lease_ignores_votes(q, k), p.lease_ignores_votes(q, k));
+        }
         for n in 1..8 {
             assert_eq!(m.quorum(n), p.quorum(n));
         }
@@ -393,6 +435,10 @@ mod tests {
                 assert_eq!(m.is_late_copy(a, b), p.is_late_copy(a, b));
                 assert_eq!(m.own_match(a, b), p.own_match(a, b));
                 assert_eq!(m.match_after_send(a, b), p.match_after_send(a, b));
+                let (a, b) = (a as usize, b as usize);
+                assert_eq!(m.pre_vote_won(a, b), p.pre_vote_won(a, b));
+                assert_eq!(m.quorum_active(a, b), p.quorum_active(a, b));
+                assert_eq!(m.read_confirmed(a, b), p.read_confirmed(a, b));
             }
             for v in ids {
                 assert_eq!(

@@ -97,6 +97,12 @@ pub struct RunInfo {
     /// before it: no).
     #[serde(default)]
     pub read_index: bool,
+    /// The runtime's `Config::pre_vote` (absent in traces from before it: off).
+    #[serde(default)]
+    pub pre_vote: bool,
+    /// The runtime's `Config::check_quorum` (absent in traces from before it: off).
+    #[serde(default)]
+    pub check_quorum: bool,
 }
 
 impl RunInfo {
@@ -109,6 +115,8 @@ impl RunInfo {
                 .then_some(cfg.max_entries_per_append),
             pipeline: cfg.pipeline,
             read_index: true,
+            pre_vote: cfg.pre_vote,
+            check_quorum: cfg.check_quorum,
         }
     }
 }
@@ -116,7 +124,7 @@ impl RunInfo {
 impl Default for RunInfo {
     /// The runnable node (raft-impl's `node::node_config`, which a test there pins to this):
     /// fast backup, 256 entries per AppendEntries, pipelined within 4,096 entries and 16 MiB
-    /// per follower, reads through ReadIndex, no duplication.
+    /// per follower, reads through ReadIndex, PreVote and CheckQuorum, no duplication.
     fn default() -> Self {
         RunInfo {
             duplicating: false,
@@ -127,6 +135,8 @@ impl Default for RunInfo {
                 bytes: 16 << 20,
             }),
             read_index: true,
+            pre_vote: true,
+            check_quorum: true,
         }
     }
 }

@@ -733,6 +733,9 @@ where
         write_behind: true,
         pipeline: info.pipeline,
         read_index: info.read_index,
+        pre_vote: info.pre_vote,
+        check_quorum: info.check_quorum,
+        partial_partition: false,
         mutant: None,
         liveness: false,
     };

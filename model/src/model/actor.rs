@@ -10,7 +10,7 @@ use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{self, ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine};
 use super::shared::Shared;
 use crate::mutant::ModelRules;
-use raft_core::{Config, Event, Message, NodeId, ProposeResult, ReadResult, Role, Server};
+use raft_core::{Config, Event, Message, NodeId, ProposeResult, ReadResult, Role, Rules, Server};
 use stateright::actor::{model_timeout, Actor, ActorModelAction, ActorModelState, Id, Out};
 use std::borrow::Cow;
 
@@ -28,10 +28,7 @@ pub enum RaftActor {
     Server {
         cfg: ServerConfig,
         actors: Actors,
-        /// `ModelConfig::write_behind`.
-        write_behind: bool,
-        /// `ModelConfig::read_index`.
-        read_index: bool,
+        driver: Driver,
     },
     Client {
         /// This client's index among clients (its identity in commands).
@@ -41,21 +38,49 @@ pub enum RaftActor {
     },
 }
 
+/// How the model drives one server, besides the core's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Driver {
+    /// `ModelConfig::write_behind`.
+    write_behind: bool,
+    /// `ModelConfig::read_index`.
+    read_index: bool,
+    /// `ModelConfig::partial_partition`: the peer whose link to this server is cut.
+    cut: Option<NodeId>,
+    /// `ModelConfig::partial_partition`: a follower's election timer does not fire while it
+    /// knows a leader, and the ghost records stable leaderships.
+    partial_partition: bool,
+    /// `ModelConfig::pre_vote`: the ghost records terms raised without a pre-vote majority.
+    pre_vote: bool,
+    /// Number of servers.
+    servers: usize,
+}
+
 impl RaftActor {
     pub(crate) fn server(i: usize, model: &ModelConfig) -> Self {
         let peers = (0..model.servers).map(|j| NodeId(j as u64));
         let mut cfg = Config::new(NodeId(i as u64), peers)
             .with_rules(ModelRules(model.mutant))
             .with_fast_backup(model.fast_backup)
-            .with_pipeline(model.pipeline);
+            .with_pipeline(model.pipeline)
+            .with_pre_vote(model.pre_vote)
+            .with_check_quorum(model.check_quorum);
         if let Some(n) = model.max_entries_per_append {
             cfg = cfg.with_max_entries_per_append(n);
         }
         RaftActor::Server {
             cfg,
             actors: Actors::new(model.servers),
-            write_behind: model.write_behind,
-            read_index: model.read_index,
+            driver: Driver {
+                write_behind: model.write_behind,
+                read_index: model.read_index,
+                cut: (0..model.servers)
+                    .find(|&j| model.link_cut(i, j))
+                    .map(|j| NodeId(j as u64)),
+                partial_partition: model.partial_partition,
+                pre_vote: model.pre_vote,
+                servers: model.servers,
+            },
         }
     }
 
@@ -70,8 +95,14 @@ impl RaftActor {
     }
 }
 
+/// Whether a server in `role` has its election timer armed: every role but leader, and a
+/// leader too with CheckQuorum (its election timeout checks its quorum).
+fn election_timer_armed(cfg: &ServerConfig, role: Role) -> bool {
+    role != Role::Leader || cfg.check_quorum
+}
+
 fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
-    if role == Role::Leader {
+    if !election_timer_armed(cfg, role) {
         o.cancel_timer(Timer::Election);
     } else {
         o.set_timer(Timer::Election, model_timeout());
@@ -112,7 +143,7 @@ fn read_client(id: u64) -> (u8, u8) {
 fn server_step(
     cfg: &ServerConfig,
     actors: Actors,
-    write_behind: bool,
+    driver: Driver,
     state: &mut Cow<NodeState>,
     event: Event<Cmd>,
     client: Option<(Id, u8)>,
@@ -129,8 +160,44 @@ fn server_step(
     let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
+    // Witness "Vote Ignored In A Lease" (the core drops such a request without a trace).
+    let ignored_in_lease = matches!(&event, Event::Receive { msg, .. } if msg.asks_for_vote())
+        && cfg
+            .rules
+            .lease_ignores_votes(cfg.check_quorum, before.server.leader_id.is_some());
+    // "Stable Leader Not Deposed": the peer that acknowledged an AppendEntries of this
+    // leader's term.
+    let acknowledged_by = match &event {
+        Event::Receive {
+            from,
+            msg: Message::AppendEntriesResponse(r),
+        } if driver.partial_partition
+            && before.server.role == Role::Leader
+            && r.success
+            && r.term == before.server.current_term() =>
+        {
+            Some(*from)
+        }
+        _ => None,
+    };
+    // "Elections Follow A Pre-Vote Majority": the pre-vote grants this server holds after the
+    // step's message (counted here, independently of the core).
+    let mut pre_votes = before.server.votes_granted.clone();
+    if let Event::Receive {
+        from,
+        msg: Message::PreVoteResponse(r),
+    } = &event
+    {
+        if r.vote_granted && before.server.role == Role::PreCandidate {
+            pre_votes.insert(*from);
+        }
+    }
+    let adopted_term = match &event {
+        Event::Receive { msg, .. } if msg.raises_term() => Some(msg.term()),
+        _ => None,
+    };
     let stepped = server.handle(cfg, event).and_then(|mut output| {
-        if !write_behind && server.awaits_persisted() {
+        if !driver.write_behind && server.awaits_persisted() {
             // The bound's synchronous leader disk: durable in the step that appended it.
             let event = Event::Persisted {
                 term: server.last_log_term(),
@@ -153,6 +220,10 @@ fn server_step(
             return;
         }
     };
+    if let Some(cut) = driver.cut {
+        // The partial partition: what this server sends the peer across the cut is lost.
+        output.messages.retain(|(to, _)| *to != cut);
+    }
     if !per_peer {
         // Requests go one peer at a time, except a pipelining leader's entries to a peer it
         // replicates to: that send moved next_index past them, so `Event::Resend` would not
@@ -164,6 +235,13 @@ fn server_step(
         });
     }
     let unchanged = server == before.server
+        && !(ignored_in_lease && !before.ghost.vote_ignored_in_lease)
+        && !acknowledged_by.is_some_and(|p| {
+            !before
+                .ghost
+                .stable_acks
+                .contains(&(server.current_term(), p))
+        })
         && output.messages.is_empty()
         && output.apply.is_empty()
         && output.reads.is_empty()
@@ -175,6 +253,36 @@ fn server_step(
     Ghost::record(&mut ghost, &before.server, &server, &output);
     if stale {
         Ghost::record_stale_step(&mut ghost, &before.server, &server);
+    }
+    if ignored_in_lease && !ghost.vote_ignored_in_lease {
+        Shared::make_mut(&mut ghost).vote_ignored_in_lease = true;
+    }
+    if driver.partial_partition {
+        let reachable = (0..driver.servers as u64)
+            .map(NodeId)
+            .filter(|p| *p != cfg.id && Some(*p) != driver.cut)
+            .count();
+        Ghost::record_stability(
+            &mut ghost,
+            &before.server,
+            &server,
+            acknowledged_by,
+            reachable,
+        );
+    }
+    if driver.pre_vote
+        && server.current_term() > before.server.current_term()
+        && adopted_term != Some(server.current_term())
+    {
+        // A term this server raised itself: only a campaign after a majority of pre-votes
+        // for exactly that term may do it (thesis §9.6).
+        let won = before.server.role == Role::PreCandidate
+            && server.current_term() == before.server.current_term() + 1
+            && pre_votes.len() > driver.servers / 2
+            || driver.servers == 1;
+        if !won && !ghost.term_raised_without_pre_vote {
+            Shared::make_mut(&mut ghost).term_raised_without_pre_vote = true;
+        }
     }
     let ghost_changed = !Shared::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
     let mut machine = before.machine.clone();
@@ -296,15 +404,14 @@ impl Actor for RaftActor {
             RaftActor::Server {
                 cfg,
                 actors,
-                write_behind,
-                read_index,
+                driver,
             } => match msg {
                 Msg::Raft(msg) => {
                     let event = Event::Receive {
                         from: Actors::node(src),
                         msg,
                     };
-                    server_step(cfg, *actors, *write_behind, state, event, None, o)
+                    server_step(cfg, *actors, *driver, state, event, None, o)
                 }
                 // The node's retry policy: every request is proposed, a retried one again (it
                 // may then sit in the log twice), and the service's sessions deduplicate it
@@ -322,21 +429,13 @@ impl Actor for RaftActor {
                     // With ReadIndex, a read is the node's read: no log entry unless the
                     // leader knows no read index yet.
                     let event = match op {
-                        ClientOp::Get if *read_index => Event::ReadIndex {
+                        ClientOp::Get if driver.read_index => Event::ReadIndex {
                             id: read_id(index, seq),
                             command,
                         },
                         _ => Event::Propose(command),
                     };
-                    server_step(
-                        cfg,
-                        *actors,
-                        *write_behind,
-                        state,
-                        event,
-                        Some((src, seq)),
-                        o,
-                    )
+                    server_step(cfg, *actors, *driver, state, event, Some((src, seq)), o)
                 }
                 Msg::Reply { .. } => {}
             },
@@ -358,11 +457,19 @@ impl Actor for RaftActor {
         if let RaftActor::Server {
             cfg,
             actors,
-            write_behind,
-            ..
+            driver,
         } = self
         {
             let event = match timer {
+                // The partial partition's timing assumption: a follower hears from the leader
+                // it follows before its election timer fires.
+                Timer::Election
+                    if driver.partial_partition
+                        && matches!(state.as_ref(), NodeState::Server(s)
+                            if s.server.role == Role::Follower && s.server.leader_id.is_some()) =>
+                {
+                    return
+                }
                 Timer::Election => Event::ElectionTimeout,
                 Timer::Send(to) => Event::Resend { to: *to },
                 // The disk completes every write issued so far.
@@ -375,11 +482,11 @@ impl Actor for RaftActor {
                 },
                 Timer::Request(_) => return,
             };
-            server_step(cfg, *actors, *write_behind, state, event, None, o);
+            server_step(cfg, *actors, *driver, state, event, None, o);
             // A timer that fired stays armed for its role (stateright cancels it on firing).
             if let NodeState::Server(s) = state.as_ref() {
                 let keep = match timer {
-                    Timer::Election => s.server.role != Role::Leader,
+                    Timer::Election => election_timer_armed(cfg, s.server.role),
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
                     Timer::Request(_) => false,

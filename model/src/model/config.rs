@@ -107,6 +107,26 @@ pub struct ModelConfig {
     /// retried read starts a round of its own), which bounds the retries.
     #[serde(default)]
     pub read_index: bool,
+    /// Servers run PreVote (thesis §9.6, `Config::pre_vote`), as the node does: an election
+    /// timeout starts a pre-vote round at the current term, and only a majority of grants
+    /// starts the election. Off by default.
+    #[serde(default)]
+    pub pre_vote: bool,
+    /// Servers run CheckQuorum and the lease on votes (thesis §9.6, `Config::check_quorum`),
+    /// as the node does: a leader's election timer stays armed, and when it fires the leader
+    /// steps down unless a majority answered it since the last time; a server that knows a
+    /// leader of its term ignores requests for votes. Off by default.
+    #[serde(default)]
+    pub check_quorum: bool,
+    /// The partial partition of the 2020 Cloudflare outage, on 3 servers with no crashes: the
+    /// link between the first and the last server is cut both ways (what one sends the other
+    /// is lost at once), and a follower keeps hearing from a leader it follows (its election
+    /// timer does not fire while it knows a leader: the timing assumption of a stable
+    /// leader). Adds the Always property "Stable Leader Not Deposed": no leader that every
+    /// peer it reaches acknowledged in its term ever meets a higher term while it leads. It
+    /// holds with `--check-quorum` (the lease on votes), and fails without it.
+    #[serde(default)]
+    pub partial_partition: bool,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
     /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
@@ -132,6 +152,9 @@ impl Default for ModelConfig {
             write_behind: true,
             pipeline: None,
             read_index: false,
+            pre_vote: false,
+            check_quorum: false,
+            partial_partition: false,
             mutant: None,
             liveness: true,
         }
@@ -183,6 +206,13 @@ impl ModelConfig {
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());
         }
+        if self.partial_partition && (self.servers != 3 || self.max_crashes != 0) {
+            return Err(
+                "--partial-partition needs --servers 3 --max-crashes 0 (it cuts the link \
+                 between the first and the last server, and its stable leader must not crash)"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -224,6 +254,19 @@ impl ModelConfig {
                 "Committed Before The Leader's Disk",
                 "fewer than 3 servers: every majority includes the leader's own copy",
             ));
+        }
+        if !self.pre_vote {
+            v.push(("Election After A Pre-Vote", "no --pre-vote"));
+        }
+        if !self.check_quorum {
+            v.push(("Leader Stepped Down Without A Quorum", "no --check-quorum"));
+            v.push(("Vote Ignored In A Lease", "no --check-quorum"));
+        } else if self.servers < 2 {
+            v.push((
+                "Leader Stepped Down Without A Quorum",
+                "a single server is its own majority",
+            ));
+            v.push(("Vote Ignored In A Lease", "a single server asks no one"));
         }
         if !self.read_index {
             v.push(("Read Served Without The Log", "no --read-index"));
@@ -284,6 +327,16 @@ impl ModelConfig {
     /// The bound on each leader's read round (see [`ModelConfig::read_index`]).
     pub fn max_read_rounds(&self) -> u64 {
         (self.values * self.reads) as u64
+    }
+
+    /// With `partial_partition`: whether messages from server `from` to server `to` are lost
+    /// at once (the link between the first and the last server is cut).
+    pub fn link_cut(&self, from: usize, to: usize) -> bool {
+        let last = self.servers.saturating_sub(1);
+        self.partial_partition
+            && from != to
+            && (from == 0 || from == last)
+            && (to == 0 || to == last)
     }
 
     /// Number of actors that are servers; the rest are clients.

@@ -7,7 +7,7 @@
 
 use super::register::Cmd;
 use super::shared::Shared;
-use raft_core::{Entry, Index, Output, Role, Server, Term};
+use raft_core::{Entry, Index, NodeId, Output, Role, Server, Term};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An entry a leader marked committed: the entry at `index` was committed while the leader was in
@@ -40,6 +40,25 @@ pub struct Ghost {
     /// Witness: as leader, this server answered a read from its register without a log entry
     /// (ReadIndex), and the read returned a written value.
     pub read_served_by_index: bool,
+    /// Witness: this server became a candidate after winning a pre-vote round (§9.6).
+    pub pre_vote_won: bool,
+    /// Witness: as leader, this server stepped down in its own term (CheckQuorum, §9.6).
+    pub stepped_down_without_quorum: bool,
+    /// Witness: this server ignored a RequestVote or PreVote because it knew a leader (§9.6).
+    pub vote_ignored_in_lease: bool,
+    /// With `--partial-partition` only: the peers that acknowledged an AppendEntries of this
+    /// server's leadership, by term.
+    pub stable_acks: BTreeSet<(Term, NodeId)>,
+    /// With `--partial-partition` only: the latest term in which every peer this server
+    /// reaches acknowledged its leadership (0: none): that leadership is stable.
+    pub stable_term: Term,
+    /// With `--pre-vote` only: this server raised its own term other than by a campaign after
+    /// a majority granted its pre-vote for that term ("Elections Follow A Pre-Vote Majority"
+    /// broken).
+    pub term_raised_without_pre_vote: bool,
+    /// With `--partial-partition` only: a stable leadership of this server ended because it
+    /// met a higher term ("Stable Leader Not Deposed" broken).
+    pub stable_leader_deposed: bool,
 }
 
 impl Ghost {
@@ -75,6 +94,19 @@ impl Ghost {
                 }
             }
         }
+        if before.role == Role::PreCandidate
+            && after.current_term() > before.current_term()
+            && !this.pre_vote_won
+        {
+            Shared::make_mut(this).pre_vote_won = true;
+        }
+        if before.role == Role::Leader
+            && after.role == Role::Follower
+            && after.current_term() == before.current_term()
+            && !this.stepped_down_without_quorum
+        {
+            Shared::make_mut(this).stepped_down_without_quorum = true;
+        }
         if let Some(after_index) = out.persist.truncated_after {
             if after_index < before.last_log_index() && !this.truncated_conflict {
                 Shared::make_mut(this).truncated_conflict = true;
@@ -91,6 +123,39 @@ impl Ghost {
     pub fn record_stale_step(this: &mut Shared<Ghost>, before: &Server<Cmd>, after: &Server<Cmd>) {
         if before != after && !this.stale_message_acted_on {
             Shared::make_mut(this).stale_message_acted_on = true;
+        }
+    }
+
+    /// With `--partial-partition`: record that the leader `before` had an AppendEntries of its
+    /// term acknowledged by `acknowledged_by`, its leadership stable once all `reachable`
+    /// peers did, and that a stable leadership ended in a higher term.
+    pub fn record_stability(
+        this: &mut Shared<Ghost>,
+        before: &Server<Cmd>,
+        after: &Server<Cmd>,
+        acknowledged_by: Option<NodeId>,
+        reachable: usize,
+    ) {
+        let term = before.current_term();
+        if let Some(peer) = acknowledged_by {
+            if !this.stable_acks.contains(&(term, peer)) {
+                let acks = Shared::make_mut(this);
+                acks.stable_acks.insert((term, peer));
+                let by = acks
+                    .stable_acks
+                    .range((term, NodeId(0))..)
+                    .filter(|(t, _)| *t == term);
+                if by.count() >= reachable && acks.stable_term < term {
+                    acks.stable_term = term;
+                }
+            }
+        }
+        if before.role == Role::Leader
+            && this.stable_term == before.current_term()
+            && after.current_term() > before.current_term()
+            && !this.stable_leader_deposed
+        {
+            Shared::make_mut(this).stable_leader_deposed = true;
         }
     }
 

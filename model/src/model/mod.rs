@@ -25,7 +25,9 @@ pub use config::{ModelConfig, NetworkKind};
 pub use ghost::{Committed, Ghost};
 pub use history::{History, Recorded};
 pub use node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
-pub use properties::{always_names, sometimes_names, ALWAYS, LIVENESS, SOMETIMES};
+pub use properties::{
+    always_names, sometimes_names, ALWAYS, LIVENESS, PRE_VOTE, SOMETIMES, UNDISTURBED,
+};
 pub use register::{ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine, Value};
 
 pub use system::RaftModel;

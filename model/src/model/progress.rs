@@ -64,11 +64,12 @@ pub struct Continuation {
     pub steps: Vec<String>,
 }
 
-/// Rounds of the continuation: elections (at most three, after a stale leader's heartbeat),
-/// one heartbeat round per entry of the
-/// longest log plus one to repair a divergent follower, one to carry commit_index, and margin.
+/// Rounds of the continuation: elections (at most three, after a stale leader's heartbeat;
+/// with CheckQuorum, a round may end leases only, and with PreVote a round may see two
+/// pre-candidates split the vote), one heartbeat round per entry of the longest log plus one
+/// to repair a divergent follower, one to carry commit_index, and margin.
 pub fn round_limit(longest_log: usize) -> usize {
-    2 * longest_log + 8
+    2 * longest_log + 12
 }
 
 /// Whether `state` makes progress when faults stop (the property's condition). A server that
@@ -198,13 +199,30 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
                         )
                     })
                     .expect("at least one server");
-                if run.servers[c].role == Role::Leader {
-                    // A leader of an earlier term has no election timer: its heartbeat meets
-                    // the higher term and it steps down (§5.1).
-                    run.step(&cfgs, c, Event::Heartbeat, "heartbeat")
-                } else {
-                    run.step(&cfgs, c, Event::ElectionTimeout, "election timeout")
-                }
+                // With CheckQuorum, a server that still knows a leader ignores requests for
+                // votes (§9.6): time passes for it too. A follower's lease ends with its own
+                // election timeout; a leader of an earlier term sends its heartbeat, which
+                // meets the higher term.
+                let in_lease: Vec<usize> = (0..n)
+                    .filter(|&j| j != c && cfgs[j].check_quorum)
+                    .filter(|&j| run.servers[j].leader_id.is_some())
+                    .collect();
+                let ended = in_lease.into_iter().try_for_each(|j| {
+                    if run.servers[j].role == Role::Leader {
+                        run.step(&cfgs, j, Event::Heartbeat, "heartbeat")
+                    } else {
+                        run.step(&cfgs, j, Event::ElectionTimeout, "election timeout")
+                    }
+                });
+                ended.and_then(|()| {
+                    if run.servers[c].role == Role::Leader {
+                        // A leader of an earlier term has no election timer: its heartbeat
+                        // meets the higher term and it steps down (§5.1).
+                        run.step(&cfgs, c, Event::Heartbeat, "heartbeat")
+                    } else {
+                        run.step(&cfgs, c, Event::ElectionTimeout, "election timeout")
+                    }
+                })
             }
         };
         if let Err(why) = result {

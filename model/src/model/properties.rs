@@ -29,6 +29,15 @@
 //! Linearizability is also witnessed by Retried Command Deduplicated: a client's retried command
 //! sat in a log twice and the service's sessions answered the second copy without executing it.
 //!
+//! PreVote (`--pre-vote`) adds the Always property [`PRE_VOTE`], "Elections Follow A Pre-Vote
+//! Majority" (mutants `pre-vote-raises-term`, `pre-vote-without-majority`), witnessed by
+//! Election After A Pre-Vote; CheckQuorum (`--check-quorum`) is witnessed by Leader Stepped
+//! Down Without A Quorum and Vote Ignored In A Lease; every property above holds with them.
+//! With `--partial-partition` (the 2020 Cloudflare outage: one server cut off from another but
+//! not from the third), also the Always property [`UNDISTURBED`], "Stable Leader Not Deposed":
+//! it holds with the lease (`--check-quorum`) and fails without it (mutant
+//! `vote-despite-lease`).
+//!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
 //! (`progress.rs`): a bounded, fault-free continuation from every reachable state elects a
 //! leader and brings every server's log and commit index to the leader's. It has no witness
@@ -64,6 +73,19 @@ pub const ALWAYS: [(&str, Condition); 13] = [
     ("Committed Entries Durable", committed_entries_durable),
 ];
 
+/// The property checked with `--partial-partition` (thesis §9.6; see
+/// `ModelConfig::partial_partition`): under the partial partition and its timing assumption, no
+/// leader that a follower acknowledged in its term ever meets a higher term while it leads.
+pub const UNDISTURBED: (&str, Condition) = ("Stable Leader Not Deposed", stable_leader_not_deposed);
+
+/// The property checked with `--pre-vote` (thesis §9.6): a server raises its own term only
+/// by a campaign after a majority granted its pre-vote for exactly that term (any other rise
+/// adopts a term it received, §5.1).
+pub const PRE_VOTE: (&str, Condition) = (
+    "Elections Follow A Pre-Vote Majority",
+    elections_follow_a_pre_vote_majority,
+);
+
 /// The liveness property checked with `--liveness` (see `progress.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
@@ -71,7 +93,7 @@ pub const LIVENESS: (&str, Condition) = (
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 13] = [
+pub const SOMETIMES: [(&str, Condition); 16] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -91,6 +113,12 @@ pub const SOMETIMES: [(&str, Condition); 13] = [
     ),
     ("Pipelined Appends In Flight", pipelined_appends_in_flight),
     ("Read Served Without The Log", read_served_without_the_log),
+    ("Election After A Pre-Vote", election_after_a_pre_vote),
+    (
+        "Leader Stepped Down Without A Quorum",
+        leader_stepped_down_without_a_quorum,
+    ),
+    ("Vote Ignored In A Lease", vote_ignored_in_a_lease),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -108,8 +136,12 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
         .map(|(n, _)| *n)
         .collect();
     let liveness = cfg.liveness.then_some(&LIVENESS);
+    let undisturbed = cfg.partial_partition.then_some(&UNDISTURBED);
+    let pre_vote = cfg.pre_vote.then_some(&PRE_VOTE);
     let always = ALWAYS
         .iter()
+        .chain(pre_vote)
+        .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
             expectation: Expectation::Always,
@@ -327,6 +359,30 @@ fn read_returned_a_value(_: &RaftModel, state: &RaftState) -> bool {
 /// saw a written value: Linearizability then covers reads that never entered a log.
 fn read_served_without_the_log(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.ghost.read_served_by_index)
+}
+
+fn election_after_a_pre_vote(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.pre_vote_won)
+}
+
+fn leader_stepped_down_without_a_quorum(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.stepped_down_without_quorum)
+}
+
+fn vote_ignored_in_a_lease(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.vote_ignored_in_lease)
+}
+
+/// Elections Follow A Pre-Vote Majority (thesis §9.6, with `--pre-vote`): no server's ghost
+/// records a term it raised itself without a majority of pre-vote grants for it.
+fn elections_follow_a_pre_vote_majority(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.term_raised_without_pre_vote)
+}
+
+/// Stable Leader Not Deposed (thesis §9.6, with `--partial-partition`): no server's stable
+/// leadership (a follower acknowledged an AppendEntries of its term) ended in a higher term.
+fn stable_leader_not_deposed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.stable_leader_deposed)
 }
 
 /// Exactly Once: every server that is up holds the register and client sessions that applying

@@ -123,6 +123,7 @@ struct ServerSignature {
     match_index: Vec<(NodeId, u64)>,
     probing: Vec<NodeId>,
     read_acks: Vec<(NodeId, u64)>,
+    recent_active: Vec<NodeId>,
     timers: Vec<Timer>,
 }
 
@@ -164,6 +165,9 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
             let mut read_acks: Vec<(NodeId, u64)> =
                 s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
             read_acks.sort_unstable();
+            let mut recent_active: Vec<NodeId> =
+                s.recent_active.iter().map(|n| r.node(*n)).collect();
+            recent_active.sort_unstable();
             ServerSignature {
                 voted_for: s.hard.voted_for.map(|n| r.node(n)),
                 saved_vote: state.actor_storages[old]
@@ -176,6 +180,7 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
                 match_index: matched,
                 probing,
                 read_acks,
+                recent_active,
                 timers: sorted_timers(old),
             }
         })
@@ -318,6 +323,7 @@ fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
         .then(x.read_round.cmp(&y.read_round))
         .then_with(|| x.pending_reads.cmp(&y.pending_reads))
         .then_with(|| sorted(x.read_acks.values()).cmp(&sorted(y.read_acks.values())))
+        .then(x.recent_active.len().cmp(&y.recent_active.len()))
         .then_with(|| sa.machine.cmp(&sb.machine))
         .then_with(|| sa.ghost.cmp(&sb.ghost))
 }
@@ -384,6 +390,7 @@ fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super
         .collect();
     s.probing = s.probing.iter().map(|n| r.node(*n)).collect();
     s.read_acks = s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
+    s.recent_active = s.recent_active.iter().map(|n| r.node(*n)).collect();
     s
 }
 
