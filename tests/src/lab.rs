@@ -47,7 +47,12 @@ pub struct Lab {
 
 impl Lab {
     pub fn new(servers: usize, params: &Params) -> Self {
-        let mut opts = SimOptions::new(servers, params.seed);
+        Self::with_options(SimOptions::new(servers, params.seed), params)
+    }
+
+    /// A lab over a simulator configured by `opts` (its seed and disk faults from `params`).
+    pub fn with_options(mut opts: SimOptions, params: &Params) -> Self {
+        opts.seed = params.seed;
         opts.disk = params.faults;
         Lab {
             sim: Sim::new(&opts),

@@ -1,7 +1,8 @@
 //! The 6.5840 Raft lab suite over the deterministic simulator, each test on
 //! `raft_tests::seeds::DEFAULT_SEEDS` seeds (`RAFT_SEEDS=K` for more, `RAFT_SEED=N` to replay
 //! one). The tests themselves are in `tests/src/suite/` (their one list: `for_each_lab_test!`). Also here: a broken runtime is caught
-//! (`broken_runtime`), and a seed replays a run exactly (`determinism`).
+//! (`broken_runtime`), the partial-partition test can fail (`partial_partition_control`), and a
+//! seed replays a run exactly (`determinism`).
 
 use raft_tests::seeds;
 use raft_tests::suite;
@@ -98,6 +99,62 @@ mod broken_runtime {
     #[test]
     fn power_failure_history_catches_a_runtime_that_acknowledges_before_fsync() {
         caught_on_at_least("linearizable_kv_power_failures", 15);
+    }
+}
+
+mod partial_partition_control {
+    //! The partial-partition test (`suite::partial_partition`) can fail: the same scenario
+    //! without PreVote and CheckQuorum deposes the leader on every one of seeds 1–20 (the
+    //! cut-off follower's elections raise the third server's term, whose next answer makes
+    //! the leader step down, its term risen); and so does PreVote alone, Cloudflare's 2020
+    //! configuration (the third server grants the pre-vote of a follower whose log is as
+    //! up-to-date as its own).
+
+    use raft_tests::lab::Params;
+    use raft_tests::seeds;
+    use raft_tests::suite::{partially_partitioned_leader, PartialPartition};
+
+    fn every_seed(pre_vote: bool, check_quorum: bool) -> Vec<(u64, PartialPartition)> {
+        (1..=seeds::DEFAULT_SEEDS)
+            .map(|seed| {
+                let params = Params {
+                    seed,
+                    ..Params::default()
+                };
+                match partially_partitioned_leader(&params, pre_vote, check_quorum) {
+                    Ok((_, r)) => (seed, r),
+                    Err(e) => panic!("seed {seed}: {e}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_pre_vote_and_check_quorum_the_leader_is_deposed() {
+        for (seed, r) in every_seed(false, false) {
+            assert!(
+                r.deposed.is_some(),
+                "seed {seed}: the leader kept its leadership without PreVote and CheckQuorum: {r:?}"
+            );
+            assert!(
+                r.terms[r.leader] > r.term,
+                "seed {seed}: the leader's term did not rise: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_pre_vote_alone_the_leader_is_deposed() {
+        for (seed, r) in every_seed(true, false) {
+            assert!(
+                r.deposed.is_some(),
+                "seed {seed}: the leader kept its leadership with PreVote alone: {r:?}"
+            );
+            assert!(
+                r.terms[r.leader] > r.term,
+                "seed {seed}: the leader's term did not rise: {r:?}"
+            );
+        }
     }
 }
 

@@ -385,6 +385,16 @@ fn messages() -> Vec<Message<Command>> {
             match_index: 4,
             read_round: 0,
         }),
+        // PreVote (thesis §9.6): the term the sender would campaign in, and its log.
+        Message::PreVote(RequestVote {
+            term: 4,
+            last_log_index: 2,
+            last_log_term: 1,
+        }),
+        Message::PreVoteResponse(RequestVoteResponse {
+            term: 4,
+            vote_granted: false,
+        }),
     ]
 }
 
@@ -574,7 +584,25 @@ fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
         Some(&server),
         &[(NodeId(2), msgs[0].clone())],
     );
-    log.crash(Duration::from_millis(4));
+    // A pre-candidate's round (thesis §9.6): its PreVote out, a PreVoteResponse in.
+    let mut pre_candidate = server.clone();
+    pre_candidate.role = raft_core::Role::PreCandidate;
+    log.record(
+        Duration::from_millis(4),
+        raft_core::trace::TraceEvent::ElectionTimeout,
+        Some(&pre_candidate),
+        &[(NodeId(1), msgs[5].clone()), (NodeId(2), msgs[5].clone())],
+    );
+    log.record(
+        Duration::from_millis(5),
+        raft_core::trace::TraceEvent::Receive {
+            from: NodeId(2),
+            msg: msgs[6].clone(),
+        },
+        Some(&pre_candidate),
+        &[],
+    );
+    log.crash(Duration::from_millis(6));
     let text = log.into_inner();
     let first_line = text.split(|&b| b == b'\n').next().unwrap_or(&[]).to_vec();
     vec![text, first_line]

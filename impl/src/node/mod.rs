@@ -117,14 +117,20 @@ pub const PIPELINE: Window = Window {
 /// below the wire's frame limit. Fast backup: a divergent follower is repaired in one rejected
 /// AppendEntries per conflicting term (6.5840's Backup and Figure8Unreliable need it).
 /// Pipelining within [`PIPELINE`]: each entry goes to a follower once, while earlier ones are
-/// in flight. (`raft_core::trace::RunInfo::default()`, what conformance assumes of a node's
-/// traces without a `run.json`, is this configuration: a test below pins it.)
+/// in flight. PreVote and CheckQuorum (Ongaro's thesis §9.6, raft-core's lease.rs): a server
+/// that cannot reach the leader but reaches another server (a partial partition) raises no
+/// term and deposes no leader; a leader that has not heard from a majority for an election
+/// timeout steps down (the replica keeps a leader's election timer running for this check).
+/// (`raft_core::trace::RunInfo::default()`, what conformance assumes of a node's traces
+/// without a `run.json`, is this configuration: a test below pins it.)
 pub fn node_config(id: NodeId, ids: impl IntoIterator<Item = NodeId>) -> Config {
     Config::new(id, ids)
         .with_max_entries_per_append(MAX_ENTRIES_PER_APPEND)
         .with_max_bytes_per_append(crate::wire::MAX_APPEND_BATCH_BYTES)
         .with_fast_backup(true)
         .with_pipeline(Some(PIPELINE))
+        .with_pre_vote(true)
+        .with_check_quorum(true)
 }
 
 /// Recovers the node's state from its WAL, binds its listeners and starts its threads.

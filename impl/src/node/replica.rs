@@ -215,12 +215,15 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     }
 
     /// When the replica next wants a (possibly empty) turn: the heartbeat deadline of a
-    /// leader, the election deadline of anyone else.
+    /// leader (or its election deadline, its CheckQuorum, if that comes first), the election
+    /// deadline of anyone else.
     pub fn next_deadline(&self) -> Duration {
-        if self.server.role == Role::Leader {
-            self.heartbeat_deadline
-        } else {
-            self.election_deadline
+        match self.server.role {
+            Role::Leader if self.cfg.check_quorum => {
+                self.heartbeat_deadline.min(self.election_deadline)
+            }
+            Role::Leader => self.heartbeat_deadline,
+            _ => self.election_deadline,
         }
     }
 
@@ -399,10 +402,13 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         if let (Some(event), Some(sink)) = (traced, self.trace.as_mut()) {
             sink.record(now, event, Some(&self.server), &out.messages);
         }
-        if out.reset_election_timer {
+        let became_leader = !was_leader && self.server.role == Role::Leader;
+        // A new leader with CheckQuorum starts a fresh election timer: its first check comes
+        // a full election timeout after it won, so its followers have time to answer.
+        if out.reset_election_timer || (became_leader && self.cfg.check_quorum) {
             self.reset_election_timer(now);
         }
-        if !was_leader && self.server.role == Role::Leader {
+        if became_leader {
             tracing::info!(id = %self.cfg.id, term = self.server.current_term(), "became leader");
             self.heartbeat_deadline = now + self.options.heartbeat_interval;
         }
@@ -545,16 +551,28 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             .and_then(|id| self.options.client_addrs.get(&id).cloned())
     }
 
-    /// Election timeout (followers, candidates); heartbeat (leaders, also right after new
-    /// proposals so that they replicate at once).
+    /// Election timeout: followers, candidates and pre-candidates start a (pre-)election; with
+    /// [`Config::check_quorum`] a leader's election timer runs too, and its timeout is the
+    /// CheckQuorum tick (the leader steps down, same term, unless a majority answered it since
+    /// the previous one); either way the timer then restarts. Then heartbeat (leaders, also
+    /// right after new proposals so that they replicate at once).
     fn fire_timers(
         &mut self,
         now: Duration,
         batch: &mut Batch<T>,
     ) -> Result<(), ReplicaError<D::Error>> {
-        if self.server.role != Role::Leader && now >= self.election_deadline {
-            tracing::debug!(id = %self.cfg.id, term = self.server.current_term(), "election timeout");
+        let timer_runs = self.server.role != Role::Leader || self.cfg.check_quorum;
+        if timer_runs && now >= self.election_deadline {
+            let leader = self.server.role == Role::Leader;
+            tracing::debug!(id = %self.cfg.id, term = self.server.current_term(), leader, "election timeout");
             self.step(now, Event::ElectionTimeout, batch)?;
+            if leader && self.server.role != Role::Leader {
+                tracing::info!(
+                    id = %self.cfg.id,
+                    term = self.server.current_term(),
+                    "stepped down: no majority answered for an election timeout (CheckQuorum)"
+                );
+            }
             self.reset_election_timer(now);
         }
         if self.server.role == Role::Leader && (batch.proposed || now >= self.heartbeat_deadline) {

@@ -1,10 +1,11 @@
 //! The replica's durability order with a leader's entries written behind: its AppendEntries
 //! leave before its own sync, nothing it counts on its own copy is answered before that sync,
-//! and a follower's reply still waits for the follower's sync.
+//! and a follower's reply still waits for the follower's sync. Also: a leader's election
+//! timer under CheckQuorum (the node's configuration).
 
 use super::*;
 use crate::kv::{Op, OpResult};
-use raft_core::{AppendEntries, AppendEntriesResponse, HardState, Persist};
+use raft_core::{AppendEntries, AppendEntriesResponse, HardState, Persist, RequestVoteResponse};
 
 /// A disk that counts what was staged and what was synced.
 #[derive(Default)]
@@ -291,4 +292,153 @@ fn a_followers_reply_waits_for_its_sync() {
         "synced before the reply was returned"
     );
     assert!(!r.flush_due());
+}
+
+/// Server 0 of three in the node's configuration (PreVote, CheckQuorum), leader of term 1
+/// since time zero, with an empty log; its election timeout is exactly 10 s.
+fn checked_leader() -> Replica<CountingDisk, u64> {
+    let cfg = crate::node::node_config(NodeId(0), (0..3).map(NodeId));
+    assert!(cfg.check_quorum && cfg.pre_vote);
+    let mut r = leader();
+    r.cfg = cfg;
+    r
+}
+
+/// What follower `from` answers to the AppendEntries `effects` sent it (success, at the
+/// leader's last index: the log is empty or holds only what was sent), if any.
+fn answers(effects: &Effects<u64>, from: u64, last_index: Index) -> Vec<ReplicaInput<u64>> {
+    effects
+        .messages
+        .iter()
+        .filter(|(to, m)| *to == NodeId(from) && matches!(m, Message::AppendEntries(_)))
+        .map(|_| ack_from(from, last_index))
+        .collect()
+}
+
+#[test]
+fn a_leader_that_hears_from_no_peer_steps_down_after_its_election_timeout() {
+    let mut r = checked_leader();
+    // The heartbeats go out every second and nobody answers; the leader wakes for its check.
+    let mut now = Duration::ZERO;
+    while now < Duration::from_secs(10) {
+        now = r.next_deadline();
+        assert!(now <= Duration::from_secs(10), "the check is a deadline");
+        let was = r.server().role;
+        r.turn(now, []).unwrap();
+        if now < Duration::from_secs(10) {
+            assert_eq!(r.server().role, Role::Leader, "still leader at {now:?}");
+        } else {
+            assert_eq!(was, Role::Leader);
+        }
+    }
+    assert_eq!(now, Duration::from_secs(10));
+    assert_eq!(
+        r.server().role,
+        Role::Follower,
+        "stepped down at its timeout"
+    );
+    assert_eq!(r.server().current_term(), 1, "in the same term");
+    assert_eq!(r.server().leader_id, None);
+    // Its election timer restarted: the next wake-up is its own pre-vote, 10 s later.
+    assert_eq!(r.next_deadline(), Duration::from_secs(20));
+    let effects = r.turn(Duration::from_secs(20), []).unwrap();
+    assert_eq!(r.server().role, Role::PreCandidate);
+    assert_eq!(r.server().current_term(), 1, "a pre-vote raises no term");
+    let pre_votes = effects
+        .messages
+        .iter()
+        .filter(|(_, m)| matches!(m, Message::PreVote(_)))
+        .count();
+    assert_eq!(pre_votes, 2);
+}
+
+#[test]
+fn a_leader_that_hears_from_one_peer_stays_leader() {
+    let mut r = checked_leader();
+    // Peer 1 answers every AppendEntries at once; peer 2 is gone. Leader and peer 1 are a
+    // majority of three, through many election timeouts.
+    let mut inputs = Vec::new();
+    let mut now = Duration::ZERO;
+    while now < Duration::from_secs(60) {
+        now = r.next_deadline();
+        let effects = r.turn(now, std::mem::take(&mut inputs)).unwrap();
+        assert_eq!(r.server().role, Role::Leader, "still leader at {now:?}");
+        inputs = answers(&effects, 1, r.server().last_log_index());
+    }
+    assert_eq!(r.server().current_term(), 1);
+}
+
+#[test]
+fn a_leader_whose_peer_falls_silent_steps_down_at_the_next_check() {
+    let mut r = checked_leader();
+    // Peer 1 answers the heartbeats until the one of 8 s (its answer arrives at 9 s): the
+    // check at 10 s passes, the one at 20 s does not.
+    let mut inputs = Vec::new();
+    let mut now = Duration::ZERO;
+    while r.server().role == Role::Leader {
+        now = r.next_deadline();
+        let effects = r.turn(now, std::mem::take(&mut inputs)).unwrap();
+        if now < Duration::from_secs(9) {
+            inputs = answers(&effects, 1, r.server().last_log_index());
+        }
+    }
+    assert_eq!(now, Duration::from_secs(20));
+    assert_eq!(r.server().current_term(), 1);
+}
+
+#[test]
+fn without_check_quorum_a_lone_leader_stays_leader() {
+    let mut r = leader();
+    assert!(!r.config().check_quorum);
+    let mut now = Duration::ZERO;
+    while now < Duration::from_secs(60) {
+        now = r.next_deadline();
+        r.turn(now, []).unwrap();
+        assert_eq!(r.server().role, Role::Leader);
+    }
+}
+
+#[test]
+fn a_new_leader_checks_its_quorum_a_full_election_timeout_after_it_won() {
+    let cfg = crate::node::node_config(NodeId(0), (0..3).map(NodeId));
+    let mut r: Replica<CountingDisk, u64> = Replica::new(
+        cfg,
+        Server::new(),
+        CountingDisk::default(),
+        options(),
+        7,
+        Duration::ZERO,
+    );
+    let secs = Duration::from_secs;
+    // 10 s: the election timeout, a pre-vote round; 11 s: peer 1 grants it, the election
+    // (its timer restarts: 21 s); 12 s: peer 1 votes, a leader.
+    assert_eq!(r.next_deadline(), secs(10));
+    r.turn(secs(10), []).unwrap();
+    assert_eq!(r.server().role, Role::PreCandidate);
+    let grant = |term, pre: bool| {
+        let reply = RequestVoteResponse {
+            term,
+            vote_granted: true,
+        };
+        ReplicaInput::Peer {
+            from: NodeId(1),
+            msg: if pre {
+                Message::PreVoteResponse(reply)
+            } else {
+                Message::RequestVoteResponse(reply)
+            },
+        }
+    };
+    r.turn(secs(11), [grant(1, true)]).unwrap();
+    assert_eq!(r.server().role, Role::Candidate);
+    r.turn(secs(12), [grant(1, false)]).unwrap();
+    assert_eq!(r.server().role, Role::Leader);
+    // Nobody answers its heartbeats: its first check is at 22 s, not at the candidate's 21 s.
+    let mut now = secs(12);
+    while r.server().role == Role::Leader {
+        now = r.next_deadline();
+        r.turn(now, []).unwrap();
+    }
+    assert_eq!(now, secs(22));
+    assert_eq!(r.server().current_term(), 1);
 }

@@ -234,14 +234,16 @@ fn server_step(
                     if !a.entries.is_empty() && server.sends_move_next_index(cfg, *to))
         });
     }
-    let unchanged = server == before.server
-        && !(ignored_in_lease && !before.ghost.vote_ignored_in_lease)
-        && !acknowledged_by.is_some_and(|p| {
+    // A step that only teaches the ghost something new still counts as a step.
+    let ghost_news = (ignored_in_lease && !before.ghost.vote_ignored_in_lease)
+        || acknowledged_by.is_some_and(|p| {
             !before
                 .ghost
                 .stable_acks
                 .contains(&(server.current_term(), p))
-        })
+        });
+    let unchanged = server == before.server
+        && !ghost_news
         && output.messages.is_empty()
         && output.apply.is_empty()
         && output.reads.is_empty()

@@ -56,6 +56,11 @@ pub struct SimOptions {
     pub max_entries_per_append: usize,
     /// Pipelining AppendEntries (the real node's `PIPELINE`; `None`: none).
     pub pipeline: Option<raft_impl::core::Window>,
+    /// PreVote (`Config::pre_vote`; on, as in the real node's `node_config`).
+    pub pre_vote: bool,
+    /// CheckQuorum and the leader's lease on votes (`Config::check_quorum`; on, as in the
+    /// real node's `node_config`).
+    pub check_quorum: bool,
     /// Most replica turns before the run is declared stuck (a livelock or message storm is a
     /// failure, not a hang).
     pub max_turns: u64,
@@ -73,6 +78,8 @@ impl SimOptions {
             election_timeout: (ms(300), ms(600)),
             max_entries_per_append: raft_impl::node::MAX_ENTRIES_PER_APPEND,
             pipeline: Some(raft_impl::node::PIPELINE),
+            pre_vote: true,
+            check_quorum: true,
             max_turns: 3_000_000,
             trace: std::env::var_os(TRACE_DIR_ENV).is_some(),
         }
@@ -133,6 +140,8 @@ impl Sim {
                     .with_max_entries_per_append(opts.max_entries_per_append)
                     .with_fast_backup(true)
                     .with_pipeline(opts.pipeline)
+                    .with_pre_vote(opts.pre_vote)
+                    .with_check_quorum(opts.check_quorum)
             })
             .collect();
         let options = ReplicaOptions {

@@ -1,8 +1,11 @@
-//! 3A: leader election (`TestInitialElection`, `TestReElection`, `TestManyElections`).
+//! 3A: leader election (`TestInitialElection`, `TestReElection`, `TestManyElections`); and,
+//! beyond the lab, a leader that a partial partition must not depose ([`partial_partition`]).
 
 use super::ensure;
-use crate::lab::{Lab, LabResult, Params, ELECTION_TIMEOUT};
-use crate::sim::ms;
+use crate::lab::{cmd, Lab, LabResult, Params, ELECTION_TIMEOUT};
+use crate::sim::{ms, SimOptions};
+use raft_impl::core::{Index, Term};
+use raft_impl::kv::Command;
 
 /// 3A TestInitialElection: a leader is elected, terms stay put without failures.
 pub fn initial_election(p: &Params) -> LabResult {
@@ -64,5 +67,149 @@ pub fn many_elections(p: &Params) -> LabResult {
         lab.connect(i3);
     }
     lab.check_one_leader()?;
+    Ok(())
+}
+
+/// What a partial partition did to the leader ([`partially_partitioned_leader`]).
+#[derive(Clone, Debug)]
+pub struct PartialPartition {
+    /// The leader elected before the cut, and its term.
+    pub leader: usize,
+    pub term: Term,
+    /// The follower cut off from it (it still reaches the third server).
+    pub follower: usize,
+    /// The first check at which the leader no longer led in `term` or some server's term had
+    /// passed `term`: how long after the cut, and every server's (term, leads).
+    pub deposed: Option<String>,
+    /// Every server's term at the end.
+    pub terms: Vec<Term>,
+    /// Writes the leader accepted, and how many of them were then applied by at least two
+    /// servers (the leader and the server it reaches) with the written value.
+    pub writes: usize,
+    pub committed: usize,
+}
+
+/// How long the cluster idles after the cut, then how long the client writes, in the
+/// servers' longest election timeouts.
+pub const PARTIAL_PARTITION_IDLE: u32 = 10;
+pub const PARTIAL_PARTITION_WRITING: u32 = 25;
+
+/// The 2020 Cloudflare outage, in small (Ongaro's thesis §9.6): 3 servers; once a leader L
+/// is elected, the link between L and one follower F is cut both ways, while F and the third
+/// server M still reach each other, and M still reaches L. The cluster idles for
+/// [`PARTIAL_PARTITION_IDLE`] of the servers' longest election timeouts (F's log as
+/// up-to-date as M's), then a client writes through L every 100 ms for
+/// [`PARTIAL_PARTITION_WRITING`] more (F's log falls behind); every 100 ms the run checks
+/// that L still leads in its term and that no server's term rose.
+///
+/// Without PreVote and CheckQuorum, F times out, raises its term and asks M for its vote; M
+/// adopts the term, and its next answer to L deposes L. PreVote alone (Cloudflare's etcd
+/// configuration) does not help while F's log is as up-to-date as M's: M grants the
+/// pre-vote, then the vote. With both (the node's configuration, `SimOptions::new`'s
+/// default), M, hearing from L, is in L's lease and ignores F's pre-votes, and L, hearing
+/// from M, passes every CheckQuorum. Returns the lab (the cut still in place) and the outcome.
+pub fn partially_partitioned_leader(
+    p: &Params,
+    pre_vote: bool,
+    check_quorum: bool,
+) -> LabResult<(Lab, PartialPartition)> {
+    let mut opts = SimOptions::new(3, p.seed);
+    opts.pre_vote = pre_vote;
+    opts.check_quorum = check_quorum;
+    let longest_timeout = opts.election_timeout.1;
+    let mut lab = Lab::with_options(opts, p);
+    let leader = lab.check_one_leader()?;
+    // Every server has heard from the leader of this term.
+    lab.sleep(ms(200))?;
+    let term = lab.check_terms()?;
+    ensure(lab.state(leader) == Some((term, true)), || {
+        format!("server {leader} no longer leads in term {term} before the cut")
+    })?;
+    let follower = (leader + 1 + lab.rng.usize(0..2)) % 3;
+    lab.sim.partition(&[leader], &[follower]);
+
+    let mut writes: Vec<(Index, Command)> = Vec::new();
+    let mut deposed = None;
+    let cut = lab.sim.now;
+    let writing = cut + PARTIAL_PARTITION_IDLE * longest_timeout;
+    let end = writing + PARTIAL_PARTITION_WRITING * longest_timeout;
+    while lab.sim.now < end {
+        if lab.sim.now >= writing {
+            let command = cmd(lab.value());
+            if let Some((index, t)) = lab.start(leader, command.clone()) {
+                if t == term {
+                    writes.push((index, command));
+                }
+            }
+        }
+        lab.sleep(ms(100))?;
+        let states: Vec<Option<(Term, bool)>> = (0..3).map(|i| lab.state(i)).collect();
+        let kept = states[leader] == Some((term, true))
+            && states.iter().all(|s| s.is_some_and(|(t, _)| t == term));
+        if !kept && deposed.is_none() {
+            deposed = Some(format!(
+                "{:?} after the cut, (term, leads) of each server: {states:?}",
+                lab.sim.now - cut
+            ));
+        }
+    }
+    // The last write's round trip.
+    lab.sleep(ms(100))?;
+    let mut committed = 0;
+    for (index, command) in &writes {
+        let (n, applied) = lab.n_committed(*index)?;
+        if n >= 2 && applied.as_ref() == Some(command) {
+            committed += 1;
+        }
+    }
+    let terms = (0..3).map(|i| lab.state(i).map_or(0, |(t, _)| t)).collect();
+    let outcome = PartialPartition {
+        leader,
+        term,
+        follower,
+        deposed,
+        terms,
+        writes: writes.len(),
+        committed,
+    };
+    Ok((lab, outcome))
+}
+
+/// Beyond the lab: a partially partitioned server (it reaches one peer but not the leader)
+/// deposes no one, with PreVote and CheckQuorum (see [`partially_partitioned_leader`]). The
+/// leader stays leader in its term, no server's term rises, and every write commits; once the
+/// cut heals, the cut-off follower catches up under the same leader.
+pub fn partial_partition(p: &Params) -> LabResult {
+    let (mut lab, r) = partially_partitioned_leader(p, true, true)?;
+    let (leader, term) = (r.leader, r.term);
+    ensure(r.deposed.is_none(), || {
+        format!(
+            "leader {leader} of term {term} was deposed, follower {} cut off from it: {}",
+            r.follower,
+            r.deposed.clone().unwrap_or_default()
+        )
+    })?;
+    ensure(r.terms.iter().all(|t| *t == term), || {
+        format!("a term rose past {term}: {:?}", r.terms)
+    })?;
+    let expected = (PARTIAL_PARTITION_WRITING as usize) * 5;
+    ensure(r.writes >= expected, || {
+        format!(
+            "the leader accepted {} writes, expected {expected}",
+            r.writes
+        )
+    })?;
+    ensure(r.committed == r.writes, || {
+        format!("{} of {} writes committed", r.committed, r.writes)
+    })?;
+    lab.sim.heal();
+    let last = lab.sim.server(leader).map_or(0, |s| s.last_log_index());
+    lab.wait(last, 3, None)?;
+    ensure(lab.state(leader) == Some((term, true)), || {
+        format!("server {leader} no longer leads in term {term} after the heal")
+    })?;
+    ensure(lab.check_terms()? == term, || {
+        format!("a term rose past {term} after the heal")
+    })?;
     Ok(())
 }

@@ -31,6 +31,7 @@ macro_rules! for_each_lab_test {
             initial_election,
             re_election,
             many_elections,
+            partial_partition,
             basic_agree,
             rpc_bytes,
             follower_failure,
