@@ -78,6 +78,11 @@ pub struct ModelArgs {
     /// --pre-vote --check-quorum. Not with --symmetry (the cut breaks it).
     #[arg(long)]
     pub partial_partition: bool,
+    /// Leadership transfers an operator may ask for, in all (thesis §3.10): any leader may be
+    /// asked at any moment to hand over to any peer. Adds the property "Transfer Target Up To
+    /// Date" (default: 0, none).
+    #[arg(long, default_value_t = ModelConfig::default().max_transfers)]
+    pub max_transfers: usize,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -117,6 +122,7 @@ impl ModelArgs {
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
             partial_partition: self.partial_partition,
+            max_transfers: self.max_transfers,
             mutant: self.mutant,
             liveness: self.liveness,
         };

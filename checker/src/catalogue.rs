@@ -74,6 +74,12 @@ pub fn catalogue() -> Vec<Case> {
                     ..crate::standard::partial_partition()
                 },
             },
+            // Thesis §3.10: the leader holds an entry the target lacks when it hands over.
+            Mutant::TransferBeforeCaughtUp => with(m, |b| {
+                b.max_transfers = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             // Thesis §9.6: the first election timeout raises a term without a majority.
             Mutant::PreVoteRaisesTerm | Mutant::PreVoteWithoutMajority => with(m, |b| {
                 b.pre_vote = true;

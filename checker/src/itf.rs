@@ -91,6 +91,12 @@ fn message(m: &MessageView) -> Value {
             put("mentries", Value::Array(es));
             put("mcommitIndex", big(m.leader_commit));
         }
+        Msg::Raft(Message::TimeoutNow(m)) => {
+            put("mtype", json!("TimeoutNow"));
+            put("mterm", big(m.term));
+            put("mlastLogIndex", big(m.last_log_index));
+            put("mlastLogTerm", big(m.last_log_term));
+        }
         Msg::Raft(Message::AppendEntriesResponse(m)) => {
             put("mtype", json!("AppendEntriesResponse"));
             put("mterm", big(m.term));

@@ -281,12 +281,25 @@ pub fn quick() -> Vec<Standard> {
         },
         Standard {
             name: "quick-pre-vote-check-quorum",
-            purpose: "PreVote and CheckQuorum (thesis §9.6) on two servers (the three-server \
+            purpose: "PreVote and CheckQuorum (thesis §9.6) on two servers, with a leadership \
+                      transfer (§3.10) whose RequestVote passes the lease (the three-server \
                       bound is the standard `pre-vote-check-quorum`)",
             bound: ModelConfig {
                 servers: 2,
                 pre_vote: true,
                 check_quorum: true,
+                max_transfers: 1,
+                ..base.clone()
+            },
+            symmetry: true,
+        },
+        Standard {
+            name: "quick-transfer",
+            purpose: "a leadership transfer (thesis §3.10): the leader catches the target up, \
+                      refuses proposals meanwhile, sends TimeoutNow; the target's election \
+                      deposes it (Transfer Target Up To Date)",
+            bound: ModelConfig {
+                max_transfers: 1,
                 ..base.clone()
             },
             symmetry: true,

@@ -81,10 +81,14 @@ pub enum Mutant {
     PreVoteRaisesTerm,
     /// A pre-candidate starts the election without a majority of pre-vote grants.
     PreVoteWithoutMajority,
+    /// A leader handing over its leadership sends TimeoutNow before the target's log matches
+    /// its own (thesis §3.10): the target starts an election it cannot win, or wins one
+    /// without an entry the old leader had.
+    TransferBeforeCaughtUp,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 26] = [
+    pub const ALL: [Mutant; 27] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -111,6 +115,7 @@ impl Mutant {
         Mutant::VoteDespiteLease,
         Mutant::PreVoteRaisesTerm,
         Mutant::PreVoteWithoutMajority,
+        Mutant::TransferBeforeCaughtUp,
     ];
 
     /// The catalogue name used on the command line.
@@ -142,6 +147,7 @@ impl Mutant {
             Mutant::VoteDespiteLease => "vote-despite-lease",
             Mutant::PreVoteRaisesTerm => "pre-vote-raises-term",
             Mutant::PreVoteWithoutMajority => "pre-vote-without-majority",
+            Mutant::TransferBeforeCaughtUp => "transfer-before-caught-up",
         }
     }
 
@@ -201,6 +207,9 @@ impl Mutant {
             Mutant::PreVoteRaisesTerm => "a pre-candidate raises its own term (PreVote)",
             Mutant::PreVoteWithoutMajority => {
                 "a pre-candidate starts the election without a majority of pre-votes"
+            }
+            Mutant::TransferBeforeCaughtUp => {
+                "a leader sends TimeoutNow before the transfer target's log matches its own"
             }
         }
     }
@@ -381,6 +390,11 @@ impl Rules for ModelRules {
         self.is(Mutant::PreVoteRaisesTerm) || Protocol.pre_vote_raises_own_term()
     }
 
+    fn transfer_ready(&self, target_match: Index, last_log_index: Index) -> bool {
+        self.is(Mutant::TransferBeforeCaughtUp)
+            || Protocol.transfer_ready(target_match, last_log_index)
+    }
+
     fn pre_vote_won(&self, grants: usize, quorum: usize) -> bool {
         if self.is(Mutant::PreVoteWithoutMajority) {
             grants >= 1
@@ -435,6 +449,7 @@ mod tests {
                 assert_eq!(m.is_late_copy(a, b), p.is_late_copy(a, b));
                 assert_eq!(m.own_match(a, b), p.own_match(a, b));
                 assert_eq!(m.match_after_send(a, b), p.match_after_send(a, b));
+                assert_eq!(m.transfer_ready(a, b), p.transfer_ready(a, b));
                 let (a, b) = (a as usize, b as usize);
                 assert_eq!(m.pre_vote_won(a, b), p.pre_vote_won(a, b));
                 assert_eq!(m.quorum_active(a, b), p.quorum_active(a, b));

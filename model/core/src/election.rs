@@ -17,19 +17,23 @@ impl<C: Clone + Payload> Server<C> {
     ) -> Result<(), CoreError> {
         match self.role {
             Role::Leader => {
+                // A transfer not done within an election timeout is abandoned (§3.10).
+                self.transferee = None;
                 self.check_quorum(cfg);
                 Ok(())
             }
             _ if cfg.pre_vote => self.start_pre_vote(cfg, out),
-            _ => self.campaign(cfg, out),
+            _ => self.campaign(cfg, false, out),
         }
     }
 
     /// Start an election (§5.2): increment current_term, vote for self, and send RequestVote
-    /// to every other server.
+    /// to every other server. `transfer`: on a leader's TimeoutNow (§3.10), so the
+    /// RequestVote passes the voters' leases.
     pub(crate) fn campaign<R: Rules>(
         &mut self,
         cfg: &Config<R>,
+        transfer: bool,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
         self.hard.current_term =
@@ -43,6 +47,7 @@ impl<C: Clone + Payload> Server<C> {
         out.persist.term_or_vote = true;
         out.reset_election_timer = true;
         self.role = Role::Candidate;
+        self.transfer_campaign = transfer;
         self.leader_id = None;
         self.votes_granted.clear();
         self.votes_granted.insert(cfg.id);
@@ -59,6 +64,7 @@ impl<C: Clone + Payload> Server<C> {
             term: self.hard.current_term,
             last_log_index: self.last_log_index(),
             last_log_term: self.last_log_term(),
+            transfer: self.role == Role::Candidate && self.transfer_campaign,
         }
     }
 
@@ -127,6 +133,7 @@ impl<C: Clone + Payload> Server<C> {
         self.role = Role::Leader;
         self.leader_id = Some(cfg.id);
         self.votes_granted.clear();
+        self.transfer_campaign = false;
         let next = super::server::next_index_after(self.last_log_index())?;
         self.next_index = cfg.peers.iter().map(|p| (*p, next)).collect();
         self.match_index = cfg.peers.iter().map(|p| (*p, 0)).collect();

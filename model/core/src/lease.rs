@@ -42,6 +42,7 @@ impl<C: Clone + Payload> Server<C> {
             })?;
         Ok(RequestVote {
             term,
+            transfer: false,
             ..self.request_vote()
         })
     }
@@ -66,6 +67,7 @@ impl<C: Clone + Payload> Server<C> {
         }
         out.reset_election_timer = true;
         self.role = Role::PreCandidate;
+        self.transfer_campaign = false;
         self.leader_id = None;
         self.votes_granted.clear();
         self.votes_granted.insert(cfg.id);
@@ -135,7 +137,7 @@ impl<C: Clone + Payload> Server<C> {
                 .rules
                 .pre_vote_won(self.votes_granted.len(), cfg.quorum())
         {
-            self.campaign(cfg, out)?;
+            self.campaign(cfg, false, out)?;
         }
         Ok(())
     }

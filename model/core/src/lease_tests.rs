@@ -26,6 +26,7 @@ fn pre_vote(term: Term, last_log_index: Index, last_log_term: Term) -> Message<u
         term,
         last_log_index,
         last_log_term,
+        transfer: false,
     })
 }
 
@@ -164,6 +165,7 @@ fn a_follower_in_a_lease_ignores_pre_votes_and_votes() {
         term: 2,
         last_log_index: 0,
         last_log_term: 0,
+        transfer: false,
     });
     let out = step(&mut s, &c, receive(2, vote.clone()));
     assert!(out.messages.is_empty() && out.persist.is_empty());
@@ -193,6 +195,7 @@ fn a_leader_in_its_lease_ignores_a_later_vote() {
         term: 7,
         last_log_index: 5,
         last_log_term: 5,
+        transfer: false,
     });
     let out = step(&mut s, &c, receive(2, vote));
     assert!(out.messages.is_empty());

@@ -16,7 +16,7 @@
 //!
 //! The rules are split by concern: [`election`] (RequestVote), [`lease`] (PreVote,
 //! CheckQuorum and the leader's lease on votes), [`replication`] (AppendEntries and
-//! commitment), [`read`] (ReadIndex), [`server`] (state, the higher-term rule, restart); [`rules`] names each
+//! commitment), [`read`] (ReadIndex), [`transfer`] (leadership transfer), [`server`] (state, the higher-term rule, restart); [`rules`] names each
 //! decision point of the paper once, with the correct rule as its only implementation in this
 //! crate ([`Protocol`]). The model checker supplies broken implementations of its own (the
 //! mutant catalogue) to show that its properties have teeth; nothing here can name one.
@@ -31,16 +31,17 @@ pub mod rules;
 mod server;
 pub mod service;
 pub mod trace;
+mod transfer;
 mod types;
 
 pub use error::CoreError;
 pub use message::{
-    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
+    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse, TimeoutNow,
 };
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
-    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term,
+    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term, TransferResult,
     ENTRY_OVERHEAD_BYTES, MAX_TERM,
 };
 
@@ -50,3 +51,5 @@ mod lease_tests;
 mod read_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

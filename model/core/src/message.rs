@@ -13,6 +13,21 @@ pub struct RequestVote {
     /// Index and term of the candidate's last log entry (§5.4.1).
     pub last_log_index: Index,
     pub last_log_term: Term,
+    /// The candidate campaigns because the leader of its previous term handed leadership to
+    /// it (thesis §3.10, [`TimeoutNow`]): a voter in that leader's lease answers anyway.
+    #[serde(default)]
+    pub transfer: bool,
+}
+
+/// Thesis §3.10, leadership transfer: the leader tells the target, whose log it knows holds
+/// everything up to `last_log_index` (of term `last_log_term`), to start an election now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TimeoutNow {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader's last log entry when it sent this, which the target holds.
+    pub last_log_index: Index,
+    pub last_log_term: Term,
 }
 
 /// Reply to [`RequestVote`].
@@ -71,6 +86,8 @@ pub enum Message<C> {
     /// Reply to a [`Message::PreVote`]: granted ones carry the proposed term, which the
     /// pre-candidate does not adopt; a refusal carries the voter's current term.
     PreVoteResponse(RequestVoteResponse),
+    /// Thesis §3.10: the leader hands its leadership to the receiver (transfer.rs).
+    TimeoutNow(TimeoutNow),
 }
 
 impl<C> Message<C> {
@@ -94,6 +111,7 @@ impl<C> Message<C> {
             Message::AppendEntriesResponse(m) => Message::AppendEntriesResponse(*m),
             Message::PreVote(m) => Message::PreVote(*m),
             Message::PreVoteResponse(m) => Message::PreVoteResponse(*m),
+            Message::TimeoutNow(m) => Message::TimeoutNow(*m),
         })
     }
 
@@ -106,6 +124,7 @@ impl<C> Message<C> {
             Message::AppendEntriesResponse(m) => m.term,
             Message::PreVote(m) => m.term,
             Message::PreVoteResponse(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
         }
     }
 
@@ -120,10 +139,14 @@ impl<C> Message<C> {
         }
     }
 
-    /// Whether this is a request for a vote (RequestVote or PreVote): what a server in a
-    /// leader's lease ignores (thesis §9.6).
+    /// Whether this is a request for a vote (RequestVote or PreVote) that a server in a
+    /// leader's lease ignores (thesis §9.6): all but a transfer's RequestVote (§3.10).
     pub fn asks_for_vote(&self) -> bool {
-        matches!(self, Message::RequestVote(_) | Message::PreVote(_))
+        match self {
+            Message::RequestVote(m) => !m.transfer,
+            Message::PreVote(_) => true,
+            _ => false,
+        }
     }
 
     /// Whether this is a reply (RequestVoteResponse, AppendEntriesResponse) rather than a
@@ -153,6 +176,11 @@ impl<C> From<AppendEntries<C>> for Message<C> {
         Message::AppendEntries(m)
     }
 }
+impl<C> From<TimeoutNow> for Message<C> {
+    fn from(m: TimeoutNow) -> Self {
+        Message::TimeoutNow(m)
+    }
+}
 impl<C> From<AppendEntriesResponse> for Message<C> {
     fn from(m: AppendEntriesResponse) -> Self {
         Message::AppendEntriesResponse(m)
@@ -163,9 +191,20 @@ impl<C> From<AppendEntriesResponse> for Message<C> {
 
 impl fmt::Display for RequestVote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let transfer = if self.transfer { ", transfer" } else { "" };
         write!(
             f,
-            "RequestVote(term {}, last log {}/t{})",
+            "RequestVote(term {}, last log {}/t{}{transfer})",
+            self.term, self.last_log_index, self.last_log_term
+        )
+    }
+}
+
+impl fmt::Display for TimeoutNow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TimeoutNow(term {}, last log {}/t{})",
             self.term, self.last_log_index, self.last_log_term
         )
     }
@@ -241,6 +280,7 @@ impl<C> Message<C> {
             Message::AppendEntriesResponse(m) => m.to_string(),
             Message::PreVote(m) => format!("Pre{m}"),
             Message::PreVoteResponse(m) => format!("Pre{m}"),
+            Message::TimeoutNow(m) => m.to_string(),
         }
     }
 }
@@ -254,6 +294,7 @@ impl<C: fmt::Display> fmt::Display for Message<C> {
             Message::AppendEntriesResponse(m) => m.fmt(f),
             Message::PreVote(m) => write!(f, "Pre{m}"),
             Message::PreVoteResponse(m) => write!(f, "Pre{m}"),
+            Message::TimeoutNow(m) => m.fmt(f),
         }
     }
 }

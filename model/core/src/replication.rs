@@ -364,7 +364,10 @@ impl<C: Clone + Payload> Server<C> {
             };
             self.next_index.insert(follower, next);
             self.fill_window(cfg, follower, out)?;
-            self.advance_commit_index(cfg, out)
+            self.advance_commit_index(cfg, out)?;
+            // A transfer waits for the target to catch up (§3.10).
+            self.send_timeout_now_if_ready(cfg, out);
+            Ok(())
         } else {
             // A pipelining leader's next_index was a guess past what the follower holds: it
             // probes from here on (the rule below moves a probed next_index back at least one

@@ -172,6 +172,13 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn quorum_active(&self, active: usize, quorum: usize) -> bool {
         active >= quorum
     }
+
+    /// Thesis §3.10, leadership transfer: the leader sends TimeoutNow only once the target's
+    /// match_index reaches its last log index (the target then holds the leader's whole log,
+    /// and wins the election it starts).
+    fn transfer_ready(&self, target_match: Index, last_log_index: Index) -> bool {
+        target_match >= last_log_index
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

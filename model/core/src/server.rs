@@ -5,7 +5,8 @@ use super::error::CoreError;
 use super::message::Message;
 use super::rules::{Protocol, Rules};
 use super::types::{
-    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term, MAX_TERM,
+    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term, TransferResult,
+    MAX_TERM,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -176,6 +177,9 @@ pub enum Event<C> {
     /// `command` is the read as a log command: a leader that knows no read index yet proposes
     /// it instead ([`ReadResult::ThroughLog`]).
     ReadIndex { id: u64, command: C },
+    /// An operator asks the leader to hand its leadership to `to` (thesis §3.10, transfer.rs);
+    /// the answer comes in [`Output::transfer`].
+    TransferLeadership { to: NodeId },
 }
 
 /// Which parts of the hard state a step changed. The driver must make them durable before it
@@ -237,6 +241,8 @@ pub struct Output<C> {
     /// Reads answered in this step ([`Event::ReadIndex`], now or earlier), in arrival order.
     /// The driver serves a ready read after applying [`Output::apply`].
     pub reads: Vec<ReadResult>,
+    /// The answer to an [`Event::TransferLeadership`].
+    pub transfer: Option<TransferResult>,
 }
 
 impl<C> Default for Output<C> {
@@ -248,6 +254,7 @@ impl<C> Default for Output<C> {
             reset_election_timer: false,
             propose: None,
             reads: Vec::new(),
+            transfer: None,
         }
     }
 }
@@ -311,6 +318,14 @@ pub struct Server<C> {
     /// term) since its last election timeout (lease.rs). Empty in any other role.
     #[serde(default)]
     pub recent_active: BTreeSet<NodeId>,
+    /// Leader only: the server it is handing its leadership to (transfer.rs); it proposes
+    /// nothing meanwhile. `None` in any other role.
+    #[serde(default)]
+    pub transferee: Option<NodeId>,
+    /// Candidate only: it campaigns on a leader's TimeoutNow (transfer.rs), so its
+    /// RequestVote passes the voters' leases. `false` in any other role.
+    #[serde(default)]
+    pub transfer_campaign: bool,
 }
 
 impl<C: Clone> Server<C> {
@@ -331,6 +346,8 @@ impl<C: Clone> Server<C> {
             read_acks: BTreeMap::new(),
             pending_reads: Vec::new(),
             recent_active: BTreeSet::new(),
+            transferee: None,
+            transfer_campaign: false,
         }
     }
 
@@ -427,6 +444,7 @@ impl<C: Clone + Payload> Server<C> {
             Event::Resend { to } => self.on_resend(cfg, to, &mut out)?,
             Event::Persisted { term, index } => self.on_persisted(cfg, term, index, &mut out)?,
             Event::ReadIndex { id, command } => self.on_read_index(cfg, id, command, &mut out)?,
+            Event::TransferLeadership { to } => self.on_transfer_leadership(cfg, to, &mut out)?,
             Event::Receive { from, msg } => {
                 if msg.term() > MAX_TERM {
                     return Err(CoreError::AbsurdTerm {
@@ -457,6 +475,7 @@ impl<C: Clone + Payload> Server<C> {
                     Message::PreVoteResponse(m) => {
                         self.on_pre_vote_response(cfg, from, m, &mut out)?
                     }
+                    Message::TimeoutNow(m) => self.on_timeout_now(cfg, from, m, &mut out)?,
                 }
             }
         }
@@ -490,6 +509,8 @@ impl<C: Clone + Payload> Server<C> {
         self.read_round = 0;
         self.read_acks.clear();
         self.recent_active.clear();
+        self.transferee = None;
+        self.transfer_campaign = false;
         // pending_reads are answered NotLeader at the end of the step (`release_reads`).
     }
 
@@ -499,6 +520,13 @@ impl<C: Clone + Payload> Server<C> {
         if self.role != Role::Leader {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: self.leader_id,
+            });
+            return;
+        }
+        // A leader handing over its leadership sends clients to the target (thesis §3.10).
+        if let Some(target) = self.transferee {
+            out.propose = Some(ProposeResult::NotLeader {
+                leader_hint: Some(target),
             });
             return;
         }

@@ -111,6 +111,7 @@ fn vote_requires_up_to_date_log_and_is_given_once_per_term() {
             term: 2,
             last_log_index: last_index,
             last_log_term: last_term,
+            transfer: false,
         })
     };
     let mut vote =
@@ -389,6 +390,7 @@ fn arb_message() -> impl Strategy<Value = Message<u8>> {
                 term,
                 last_log_index: i,
                 last_log_term: t.min(term),
+                transfer: false,
             })
         }),
         (0u64..5, any::<bool>()).prop_map(|(term, granted)| vote_reply(term, granted)),
@@ -564,6 +566,7 @@ fn a_term_beyond_max_term_is_refused_and_changes_nothing() {
         term: u64::MAX,
         last_log_index: 0,
         last_log_term: 0,
+        transfer: false,
     });
     let err = s.handle(&c, receive(2, forged)).unwrap_err();
     assert_eq!(

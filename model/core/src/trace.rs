@@ -35,6 +35,10 @@ pub enum TraceEvent<C> {
         id: u64,
         command: C,
     },
+    /// An operator asked the leader to hand its leadership to `to` (thesis §3.10).
+    TransferLeadership {
+        to: NodeId,
+    },
     /// The process died (volatile state gone).
     Crash,
     /// The process (re)started from what its disk recovered (also the first start).
@@ -61,6 +65,7 @@ impl<C: Clone> TraceEvent<C> {
                 id: *id,
                 command: command.clone(),
             },
+            Event::TransferLeadership { to } => TraceEvent::TransferLeadership { to: *to },
         }
     }
 }

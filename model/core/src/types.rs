@@ -123,3 +123,19 @@ pub enum ReadResult {
     /// answered like any proposal, when that entry is applied.
     ThroughLog { id: u64 },
 }
+
+/// What a leadership transfer request ([`crate::Event::TransferLeadership`]) came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TransferResult {
+    /// This leader is handing over to the target: it sends TimeoutNow once the target's log
+    /// matches its own, and refuses proposals meanwhile (they go to the target). The transfer
+    /// ends when the target's election deposes it, or is abandoned at this leader's next
+    /// election timeout.
+    Started,
+    /// The target is this server, already the leader.
+    AlreadyLeader,
+    /// The target is not a member of this cluster.
+    NotAPeer,
+    /// This server is not the leader; `leader_hint` is the leader it last heard from.
+    NotLeader { leader_hint: Option<NodeId> },
+}

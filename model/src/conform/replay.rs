@@ -355,6 +355,10 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
                 let action = ActorModelAction::Timeout(id, Timer::Send(*to));
                 model_sent.extend(self.act(i, action).unwrap_or_default());
             }
+            TraceEvent::TransferLeadership { to } => {
+                let action = ActorModelAction::Timeout(id, Timer::Transfer(*to));
+                model_sent.extend(self.act(i, action).unwrap_or_default());
+            }
             TraceEvent::Heartbeat => {}
             TraceEvent::Persisted { .. } => {
                 let action = ActorModelAction::Timeout(id, Timer::Persist);
@@ -736,6 +740,7 @@ where
         pre_vote: info.pre_vote,
         check_quorum: info.check_quorum,
         partial_partition: false,
+        max_transfers: usize::MAX,
         mutant: None,
         liveness: false,
     };

@@ -25,6 +25,7 @@ fn a_receive_of_a_message_nobody_sent_has_no_causal_order() {
                 term: 1,
                 last_log_index: 0,
                 last_log_term: 0,
+                transfer: false,
             }),
         },
         state_after: Some(Server::new()),

@@ -54,6 +54,8 @@ pub struct Driver {
     pre_vote: bool,
     /// Number of servers.
     servers: usize,
+    /// `ModelConfig::max_transfers` is not 0: leaders have `Timer::Transfer` armed.
+    transfers: bool,
 }
 
 impl RaftActor {
@@ -80,6 +82,7 @@ impl RaftActor {
                 partial_partition: model.partial_partition,
                 pre_vote: model.pre_vote,
                 servers: model.servers,
+                transfers: model.max_transfers > 0,
             },
         }
     }
@@ -101,7 +104,7 @@ fn election_timer_armed(cfg: &ServerConfig, role: Role) -> bool {
     role != Role::Leader || cfg.check_quorum
 }
 
-fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
+fn set_role_timers(cfg: &ServerConfig, driver: Driver, role: Role, o: &mut Out<RaftActor>) {
     if !election_timer_armed(cfg, role) {
         o.cancel_timer(Timer::Election);
     } else {
@@ -112,6 +115,12 @@ fn set_role_timers(cfg: &ServerConfig, role: Role, o: &mut Out<RaftActor>) {
             o.cancel_timer(Timer::Send(*peer));
         } else {
             o.set_timer(Timer::Send(*peer), model_timeout());
+        }
+        // An operator may ask a leader to hand over to any peer at any moment.
+        if driver.transfers && role == Role::Leader {
+            o.set_timer(Timer::Transfer(*peer), model_timeout());
+        } else if driver.transfers {
+            o.cancel_timer(Timer::Transfer(*peer));
         }
     }
 }
@@ -196,6 +205,14 @@ fn server_step(
         Event::Receive { msg, .. } if msg.raises_term() => Some(msg.term()),
         _ => None,
     };
+    // A campaign on a leader's TimeoutNow skips the pre-vote (thesis §3.10).
+    let handed_term = match &event {
+        Event::Receive {
+            msg: Message::TimeoutNow(t),
+            ..
+        } => t.term.checked_add(1),
+        _ => None,
+    };
     let stepped = server.handle(cfg, event).and_then(|mut output| {
         if !driver.write_behind && server.awaits_persisted() {
             // The bound's synchronous leader disk: durable in the step that appended it.
@@ -228,8 +245,10 @@ fn server_step(
         // Requests go one peer at a time, except a pipelining leader's entries to a peer it
         // replicates to: that send moved next_index past them, so `Event::Resend` would not
         // send them again (dropping them here would lose every one, in every behaviour).
+        // A TimeoutNow goes where the step sends it too: no resend repeats it.
         output.messages.retain(|(to, m)| {
             m.is_reply()
+                || matches!(m, Message::TimeoutNow(_))
                 || matches!(m, Message::AppendEntries(a)
                     if !a.entries.is_empty() && server.sends_move_next_index(cfg, *to))
         });
@@ -275,6 +294,7 @@ fn server_step(
     if driver.pre_vote
         && server.current_term() > before.server.current_term()
         && adopted_term != Some(server.current_term())
+        && handed_term != Some(server.current_term())
     {
         // A term this server raised itself: only a campaign after a majority of pre-votes
         // for exactly that term may do it (thesis §9.6).
@@ -352,7 +372,7 @@ fn server_step(
         );
     }
     if role_changed {
-        set_role_timers(cfg, server.role, o);
+        set_role_timers(cfg, driver, server.role, o);
     }
     if server.awaits_persisted() {
         o.set_timer(Timer::Persist, model_timeout());
@@ -376,7 +396,7 @@ impl Actor for RaftActor {
 
     fn on_start(&self, _id: Id, storage: &Option<ServerStorage>, o: &mut Out<Self>) -> NodeState {
         match self {
-            RaftActor::Server { cfg, .. } => {
+            RaftActor::Server { cfg, driver, .. } => {
                 let (server, ghost) = match storage {
                     Some(saved) => (
                         Server::restart(cfg, (*saved.hard).clone()),
@@ -384,7 +404,7 @@ impl Actor for RaftActor {
                     ),
                     None => (Server::new(), Shared::new(Ghost::default())),
                 };
-                set_role_timers(cfg, server.role, o);
+                set_role_timers(cfg, *driver, server.role, o);
                 NodeState::Server(ServerState {
                     server,
                     machine: Shared::new(RegisterMachine::with_rules(
@@ -482,6 +502,7 @@ impl Actor for RaftActor {
                     },
                     NodeState::Client(_) => return,
                 },
+                Timer::Transfer(to) => Event::TransferLeadership { to: *to },
                 Timer::Request(_) => return,
             };
             server_step(cfg, *actors, *driver, state, event, None, o);
@@ -491,6 +512,7 @@ impl Actor for RaftActor {
                     Timer::Election => election_timer_armed(cfg, s.server.role),
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
+                    Timer::Transfer(_) => s.server.role == Role::Leader,
                     Timer::Request(_) => false,
                 };
                 if keep {

@@ -127,6 +127,12 @@ pub struct ModelConfig {
     /// holds with `--check-quorum` (the lease on votes), and fails without it.
     #[serde(default)]
     pub partial_partition: bool,
+    /// Leadership transfers an operator may ask for, in all (thesis §3.10): a leader may be
+    /// asked, at any moment, to hand its leadership to any peer (`Event::TransferLeadership`);
+    /// each request a leader takes up counts. 0 (the default): none. Adds the Always property
+    /// "Transfer Target Up To Date".
+    #[serde(default)]
+    pub max_transfers: usize,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
     /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
@@ -155,6 +161,7 @@ impl Default for ModelConfig {
             pre_vote: false,
             check_quorum: false,
             partial_partition: false,
+            max_transfers: 0,
             mutant: None,
             liveness: true,
         }
@@ -205,6 +212,13 @@ impl ModelConfig {
         }
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());
+        }
+        if self.partial_partition && self.max_transfers > 0 {
+            return Err(
+                "--partial-partition excludes --max-transfers (a transfer deposes a stable \
+                 leader on purpose)"
+                    .into(),
+            );
         }
         if self.partial_partition && (self.servers != 3 || self.max_crashes != 0) {
             return Err(
@@ -267,6 +281,14 @@ impl ModelConfig {
                 "a single server is its own majority",
             ));
             v.push(("Vote Ignored In A Lease", "a single server asks no one"));
+        }
+        if self.max_transfers == 0 {
+            v.push(("Leadership Transferred", "no --max-transfers"));
+        } else if self.servers < 2 {
+            v.push((
+                "Leadership Transferred",
+                "a single server has no one to hand over to",
+            ));
         }
         if !self.read_index {
             v.push(("Read Served Without The Log", "no --read-index"));
@@ -358,6 +380,15 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     }
     let max_log_len = cfg.effective_max_log_len();
     let max_read_rounds = cfg.max_read_rounds();
+    let transfers: usize = state
+        .actor_states
+        .iter()
+        .filter_map(|s| s.as_server())
+        .map(|s| usize::from(s.ghost.transfers))
+        .sum();
+    if transfers > cfg.max_transfers {
+        return false;
+    }
     state
         .actor_states
         .iter()

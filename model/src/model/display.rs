@@ -107,6 +107,9 @@ impl fmt::Display for ServerState {
                 f.write_str(" probing ")?;
                 braced(f, &s.probing, |f, p| write!(f, "{p}"))?;
             }
+            if let Some(t) = s.transferee {
+                write!(f, " transferring to {t}")?;
+            }
             if !s.recent_active.is_empty() {
                 f.write_str(" recent_active ")?;
                 braced(f, &s.recent_active, |f, p| write!(f, "{p}"))?;
@@ -190,6 +193,7 @@ impl fmt::Display for Timer {
             Timer::Send(to) => write!(f, "send to {to}"),
             Timer::Request(to) => write!(f, "request to {to}"),
             Timer::Persist => f.write_str("disk write"),
+            Timer::Transfer(to) => write!(f, "transfer to {to}"),
         }
     }
 }
@@ -221,6 +225,13 @@ pub fn format_action(servers: usize, action: &RaftAction) -> String {
         }
         ActorModelAction::Timeout(id, Timer::Persist) => {
             format!("{}: its disk makes its log durable", name(*id))
+        }
+        ActorModelAction::Timeout(id, Timer::Transfer(to)) => {
+            format!(
+                "{}: an operator asks it to hand leadership to {}",
+                name(*id),
+                to
+            )
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),

@@ -59,6 +59,10 @@ pub struct Ghost {
     /// With `--partial-partition` only: a stable leadership of this server ended because it
     /// met a higher term ("Stable Leader Not Deposed" broken).
     pub stable_leader_deposed: bool,
+    /// Leadership transfers this server took up as leader (bounded by `--max-transfers`).
+    pub transfers: u8,
+    /// Witness: this server won an election it started on a leader's TimeoutNow (§3.10).
+    pub won_by_transfer: bool,
 }
 
 impl Ghost {
@@ -99,6 +103,17 @@ impl Ghost {
             && !this.pre_vote_won
         {
             Shared::make_mut(this).pre_vote_won = true;
+        }
+        if before.transferee.is_none() && after.transferee.is_some() {
+            let ghost = Shared::make_mut(this);
+            ghost.transfers = ghost.transfers.saturating_add(1);
+        }
+        if after.role == Role::Leader
+            && before.role == Role::Candidate
+            && before.transfer_campaign
+            && !this.won_by_transfer
+        {
+            Shared::make_mut(this).won_by_transfer = true;
         }
         if before.role == Role::Leader
             && after.role == Role::Follower

@@ -19,6 +19,9 @@ pub enum Timer {
     /// completes, making the whole log durable (`Event::Persisted`). Armed while
     /// `Server::awaits_persisted`; until it fires, a crash loses those entries.
     Persist,
+    /// Leaders, with `--max-transfers`: an operator asks to hand the leadership to this peer
+    /// (`Event::TransferLeadership`, thesis §3.10).
+    Transfer(NodeId),
 }
 
 /// What a server saves: the core's hard state as far as it is durable

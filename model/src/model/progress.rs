@@ -13,7 +13,9 @@
 //!    clients still waiting for a reply have retried their requests with it; if none does, the server with the most up-to-date log (§5.4.1; the
 //!    highest term, then the lowest id, among equals) has its election timeout (or, if it is
 //!    the leader of an earlier term, which has no election timer, its heartbeat, which meets
-//!    the higher term).
+//!    the higher term); with CheckQuorum, every other server still in a lease (it knows a
+//!    leader, so it would ignore the requests for votes) first has its election timeout, or,
+//!    a leader of an earlier term, its heartbeat: time passes for every server.
 //!
 //! Converged: one server is leader of the highest term, every other server is its follower
 //! (role follower, leader_id the leader: §5.2, a candidate that hears from the leader of its

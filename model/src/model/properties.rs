@@ -38,6 +38,10 @@
 //! it holds with the lease (`--check-quorum`) and fails without it (mutant
 //! `vote-despite-lease`).
 //!
+//! Leadership transfer (`--max-transfers`) adds the Always property [`TRANSFER`], "Transfer
+//! Target Up To Date" (mutant `transfer-before-caught-up`), witnessed by Leadership
+//! Transferred; Election Safety covers "no two leaders in one term" through it.
+//!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
 //! (`progress.rs`): a bounded, fault-free continuation from every reachable state elects a
 //! leader and brings every server's log and commit index to the leader's. It has no witness
@@ -45,8 +49,9 @@
 //! can fail where no safety property does.
 
 use super::node::ServerState;
-use super::register::ClientOp;
+use super::register::{ClientOp, Msg};
 use super::{ModelConfig, RaftModel, RaftState};
+use raft_core::Message;
 use raft_core::Role;
 use stateright::{Expectation, Property};
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,12 +84,18 @@ pub const ALWAYS: [(&str, Condition); 13] = [
 pub const UNDISTURBED: (&str, Condition) = ("Stable Leader Not Deposed", stable_leader_not_deposed);
 
 /// The property checked with `--pre-vote` (thesis §9.6): a server raises its own term only
-/// by a campaign after a majority granted its pre-vote for exactly that term (any other rise
-/// adopts a term it received, §5.1).
+/// by a campaign after a majority granted its pre-vote for exactly that term, or on its
+/// leader's TimeoutNow (§3.10, the leader vouching for it); any other rise adopts a term it
+/// received (§5.1).
 pub const PRE_VOTE: (&str, Condition) = (
     "Elections Follow A Pre-Vote Majority",
     elections_follow_a_pre_vote_majority,
 );
+
+/// The property checked with `--max-transfers` (thesis §3.10): every TimeoutNow in flight to
+/// a server still in the sender's term names a last entry that server's log holds, so the
+/// target starts its election with the leader's whole log.
+pub const TRANSFER: (&str, Condition) = ("Transfer Target Up To Date", transfer_target_up_to_date);
 
 /// The liveness property checked with `--liveness` (see `progress.rs`).
 pub const LIVENESS: (&str, Condition) = (
@@ -93,7 +104,7 @@ pub const LIVENESS: (&str, Condition) = (
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 16] = [
+pub const SOMETIMES: [(&str, Condition); 17] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -119,6 +130,7 @@ pub const SOMETIMES: [(&str, Condition); 16] = [
         leader_stepped_down_without_a_quorum,
     ),
     ("Vote Ignored In A Lease", vote_ignored_in_a_lease),
+    ("Leadership Transferred", leadership_transferred),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -138,9 +150,11 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
     let liveness = cfg.liveness.then_some(&LIVENESS);
     let undisturbed = cfg.partial_partition.then_some(&UNDISTURBED);
     let pre_vote = cfg.pre_vote.then_some(&PRE_VOTE);
+    let transfer = (cfg.max_transfers > 0).then_some(&TRANSFER);
     let always = ALWAYS
         .iter()
         .chain(pre_vote)
+        .chain(transfer)
         .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
@@ -371,6 +385,32 @@ fn leader_stepped_down_without_a_quorum(_: &RaftModel, state: &RaftState) -> boo
 
 fn vote_ignored_in_a_lease(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.ghost.vote_ignored_in_lease)
+}
+
+fn leadership_transferred(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.won_by_transfer)
+}
+
+/// Transfer Target Up To Date (thesis §3.10, with `--max-transfers`): for every TimeoutNow in
+/// the network whose receiver is still in the sender's term, the receiver's log holds the
+/// entry it names (its index and term): the leader sent it only once the target held its
+/// whole log, and within one term a follower's log only grows past what its leader sent it.
+fn transfer_target_up_to_date(_: &RaftModel, state: &RaftState) -> bool {
+    state.network.iter_deliverable().all(|env| {
+        let Msg::Raft(Message::TimeoutNow(t)) = env.msg else {
+            return true;
+        };
+        match state
+            .actor_states
+            .get(usize::from(env.dst))
+            .and_then(|s| s.as_server())
+        {
+            Some(s) if s.server.current_term() == t.term => {
+                s.server.term_at(t.last_log_index) == Some(t.last_log_term)
+            }
+            _ => true,
+        }
+    })
 }
 
 /// Elections Follow A Pre-Vote Majority (thesis §9.6, with `--pre-vote`): no server's ghost

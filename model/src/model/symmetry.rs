@@ -124,6 +124,7 @@ struct ServerSignature {
     probing: Vec<NodeId>,
     read_acks: Vec<(NodeId, u64)>,
     recent_active: Vec<NodeId>,
+    transferee: Option<NodeId>,
     timers: Vec<Timer>,
 }
 
@@ -181,6 +182,7 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
                 probing,
                 read_acks,
                 recent_active,
+                transferee: s.transferee.map(|n| r.node(n)),
                 timers: sorted_timers(old),
             }
         })
@@ -324,6 +326,8 @@ fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
         .then_with(|| x.pending_reads.cmp(&y.pending_reads))
         .then_with(|| sorted(x.read_acks.values()).cmp(&sorted(y.read_acks.values())))
         .then(x.recent_active.len().cmp(&y.recent_active.len()))
+        .then(x.transferee.is_some().cmp(&y.transferee.is_some()))
+        .then(x.transfer_campaign.cmp(&y.transfer_campaign))
         .then_with(|| sa.machine.cmp(&sb.machine))
         .then_with(|| sa.ghost.cmp(&sb.ghost))
 }
@@ -391,6 +395,7 @@ fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super
     s.probing = s.probing.iter().map(|n| r.node(*n)).collect();
     s.read_acks = s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
     s.recent_active = s.recent_active.iter().map(|n| r.node(*n)).collect();
+    s.transferee = s.transferee.map(|n| r.node(n));
     s
 }
 
@@ -423,6 +428,7 @@ fn rename_timer(t: Timer, r: &Renaming) -> Timer {
         Timer::Send(n) => Timer::Send(r.node(n)),
         Timer::Request(n) => Timer::Request(r.node(n)),
         Timer::Persist => Timer::Persist,
+        Timer::Transfer(n) => Timer::Transfer(r.node(n)),
     }
 }
 
