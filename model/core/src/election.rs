@@ -36,13 +36,7 @@ impl<C: Clone + Payload> Server<C> {
         transfer: bool,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        self.hard.current_term =
-            self.hard
-                .current_term
-                .checked_add(1)
-                .ok_or(CoreError::Overflow {
-                    what: "current_term",
-                })?;
+        self.hard.current_term = super::server::next_term(self.hard.current_term)?;
         self.hard.voted_for = Some(cfg.id);
         out.persist.term_or_vote = true;
         out.reset_election_timer = true;

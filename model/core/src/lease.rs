@@ -21,7 +21,7 @@
 use super::error::CoreError;
 use super::message::{Message, RequestVote, RequestVoteResponse};
 use super::rules::Rules;
-use super::server::{Config, Output, Server};
+use super::server::{next_term, Config, Output, Server};
 use super::types::{NodeId, Payload, Role};
 
 impl<C: Clone + Payload> Server<C> {
@@ -33,13 +33,7 @@ impl<C: Clone + Payload> Server<C> {
 
     /// The PreVote this pre-candidate sends: the term it would campaign in, and its log.
     pub(crate) fn pre_vote_request(&self) -> Result<RequestVote, CoreError> {
-        let term = self
-            .hard
-            .current_term
-            .checked_add(1)
-            .ok_or(CoreError::Overflow {
-                what: "current_term",
-            })?;
+        let term = next_term(self.hard.current_term)?;
         Ok(RequestVote {
             term,
             transfer: false,
@@ -55,13 +49,7 @@ impl<C: Clone + Payload> Server<C> {
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
         if cfg.rules.pre_vote_raises_own_term() {
-            self.hard.current_term =
-                self.hard
-                    .current_term
-                    .checked_add(1)
-                    .ok_or(CoreError::Overflow {
-                        what: "current_term",
-                    })?;
+            self.hard.current_term = next_term(self.hard.current_term)?;
             self.hard.voted_for = None;
             out.persist.term_or_vote = true;
         }

@@ -2,19 +2,19 @@
 
 use super::*;
 
-type S = Server<u8>;
+pub(super) type S = Server<u8>;
 
-fn cfg(id: u64, n: u64) -> Config {
+pub(super) fn cfg(id: u64, n: u64) -> Config {
     Config::new(NodeId(id), (0..n).map(NodeId))
         .with_pre_vote(true)
         .with_check_quorum(true)
 }
 
-fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
+pub(super) fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
     s.handle(c, event).expect("a step of the correct protocol")
 }
 
-fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
+pub(super) fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
     Event::Receive {
         from: NodeId(from),
         msg,

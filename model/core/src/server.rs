@@ -589,6 +589,13 @@ fn log_position(index: Index) -> Option<usize> {
     usize::try_from(index.checked_sub(1)?).ok()
 }
 
+/// The term after `term`, checked (an election's, or the one a pre-vote proposes).
+pub(crate) fn next_term(term: Term) -> Result<Term, CoreError> {
+    term.checked_add(1).ok_or(CoreError::Overflow {
+        what: "current_term",
+    })
+}
+
 /// `index + 1`, checked.
 pub(crate) fn next_index_after(index: Index) -> Result<Index, CoreError> {
     index.checked_add(1).ok_or(CoreError::Overflow {

@@ -2,23 +2,11 @@
 
 use super::*;
 
-type S = Server<u8>;
+use super::lease_tests::{receive, step, S};
 
+/// A server of three running PreVote and CheckQuorum, as the node does.
 fn cfg(id: u64) -> Config {
-    Config::new(NodeId(id), (0..3).map(NodeId))
-        .with_pre_vote(true)
-        .with_check_quorum(true)
-}
-
-fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
-    s.handle(c, event).expect("a step of the correct protocol")
-}
-
-fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
-    Event::Receive {
-        from: NodeId(from),
-        msg,
-    }
+    super::lease_tests::cfg(id, 3)
 }
 
 fn ack(term: Term, match_index: Index) -> Message<u8> {
