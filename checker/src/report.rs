@@ -32,6 +32,18 @@ pub struct ConfigJson {
     /// log).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_index: bool,
+    /// PreVote (`ModelConfig::pre_vote`; absent: off).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pre_vote: bool,
+    /// CheckQuorum and the lease on votes (`ModelConfig::check_quorum`; absent: off).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub check_quorum: bool,
+    /// The partial partition (`ModelConfig::partial_partition`; absent: none).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial_partition: bool,
+    /// Leadership transfers (`ModelConfig::max_transfers`; absent: none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_transfers: usize,
     pub mutant: Option<String>,
     /// "Progress When Faults Stop" was checked too.
     pub liveness: bool,
@@ -54,10 +66,18 @@ impl From<&ModelConfig> for ConfigJson {
             write_behind: c.write_behind,
             pipeline: c.pipeline.map(|w| w.entries),
             read_index: c.read_index,
+            pre_vote: c.pre_vote,
+            check_quorum: c.check_quorum,
+            partial_partition: c.partial_partition,
+            max_transfers: c.max_transfers,
             mutant: c.mutant.map(|m| m.name().to_string()),
             liveness: c.liveness,
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]

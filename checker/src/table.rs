@@ -36,6 +36,18 @@ fn config_text(c: &Value) -> String {
     if c["read_index"] == true {
         s.push_str(", reads through ReadIndex");
     }
+    if c["pre_vote"] == true {
+        s.push_str(", PreVote");
+    }
+    if c["check_quorum"] == true {
+        s.push_str(", CheckQuorum");
+    }
+    if c["partial_partition"] == true {
+        s.push_str(", partial partition");
+    }
+    if let Some(n) = c["max_transfers"].as_u64() {
+        let _ = write!(s, ", ≤ {n} leadership transfer(s)");
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }
