@@ -165,6 +165,9 @@ fn error_kind(e: &ClientError) -> String {
         ClientError::NoQuorum { .. } => "no leader in time".into(),
         ClientError::NoNodes => "no nodes".into(),
         ClientError::TooLarge { .. } => "too large".into(),
+        // Admin requests only; the bench sends none.
+        ClientError::Refused { .. } => "refused".into(),
+        ClientError::TransferNotDone { .. } => "transfer not done".into(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! A client of the replicated KV service: finds the leader by following hints, and retries a
-//! request (with the same seq, so it is applied at most once) until a deadline.
+//! request (with the same seq, so it is applied at most once) until a deadline. Also the
+//! operators' requests: which node leads ([`Client::leader_info`]), and a leadership transfer
+//! ([`Client::transfer_leadership`]).
 
 use crate::kv::{Command, Op, OpResult};
 use crate::wire::{
@@ -24,6 +26,24 @@ pub enum ClientError {
     /// Refused before sending: the server would refuse it too.
     #[error("request of {size} bytes exceeds the maximum request size of {max} bytes ; the key and value together must be smaller")]
     TooLarge { size: usize, max: usize },
+    /// A server refused an admin request that cannot succeed as asked (not retried).
+    #[error("refused by {addr}: {reason}")]
+    Refused { addr: SocketAddr, reason: String },
+    /// A leadership transfer that did not end within the timeout (abandoned by the leader each
+    /// time it was asked, or no leader reached).
+    #[error("leadership transfer to node {to} not done within {timeout:?} (last problem: {last})")]
+    TransferNotDone {
+        to: u64,
+        timeout: Duration,
+        last: String,
+    },
+}
+
+/// Who leads, as an admin request's answer says ([`ClientReply::Leader`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaderInfo {
+    pub id: u64,
+    pub term: u64,
 }
 
 struct Connection {
@@ -87,7 +107,7 @@ impl Client {
     fn round_trip(
         &mut self,
         addr: SocketAddr,
-        command: &Command,
+        request: &ClientRequest,
         budget: Duration,
     ) -> Result<ClientReply, String> {
         // std refuses zero timeouts.
@@ -117,10 +137,7 @@ impl Client {
             self.conn = None;
             return Err(format!("{addr}: cannot set a timeout: {e}"));
         }
-        let request = ClientRequest {
-            command: command.clone(),
-        };
-        let result = write_frame(&mut conn.writer, &request)
+        let result = write_frame(&mut conn.writer, request)
             .and_then(|()| read_frame::<ClientReply>(&mut conn.reader))
             .and_then(|r| r.ok_or(WireError::Malformed("connection closed".into())));
         result.map_err(|e| {
@@ -150,6 +167,73 @@ impl Client {
             });
         }
         self.seq += 1;
+        let request = ClientRequest::Command(command);
+        match self.call(&request, timeout)? {
+            (addr, ClientReply::Ok(result)) => {
+                self.leader = Some(addr);
+                self.hinted = Some(addr);
+                Ok(result)
+            }
+            (addr, reply) => unreachable!("call returned {reply:?} from {addr} to a command"),
+        }
+    }
+
+    /// Which node leads: asks any node and follows its hint to the leader, which names itself
+    /// (as it believes: a leader cut off from its majority believes it for at most an election
+    /// timeout). Retries until `timeout` like [`Client::execute`].
+    pub fn leader_info(&mut self, timeout: Duration) -> Result<LeaderInfo, ClientError> {
+        match self.call(&ClientRequest::Leader, timeout)? {
+            (addr, ClientReply::Leader { id, term }) => {
+                self.leader = Some(addr);
+                self.hinted = Some(addr);
+                Ok(LeaderInfo { id, term })
+            }
+            (addr, ClientReply::Refused(reason)) => Err(ClientError::Refused { addr, reason }),
+            (addr, reply) => unreachable!("call returned {reply:?} from {addr} to a query"),
+        }
+    }
+
+    /// Asks the leader to hand its leadership to node `to` (Ongaro's thesis §3.10) and waits
+    /// for the end of the transfer: the leader answers once it has stepped down and knows the
+    /// new leader, which this returns (`to`, unless another server won meanwhile: the caller
+    /// checks). A transfer the leader abandoned (the target did not win within its election
+    /// timeout) is asked again until `timeout`; a target that is not a member is
+    /// [`ClientError::Refused`].
+    pub fn transfer_leadership(
+        &mut self,
+        to: u64,
+        timeout: Duration,
+    ) -> Result<LeaderInfo, ClientError> {
+        let request = ClientRequest::TransferLeadership { to };
+        match self.call(&request, timeout) {
+            Ok((_, ClientReply::Leader { id, term })) => {
+                // The answer comes from the old leader: the next request goes to the new one.
+                self.hinted = None;
+                self.conn = None;
+                Ok(LeaderInfo { id, term })
+            }
+            Ok((addr, ClientReply::Refused(reason))) => Err(ClientError::Refused { addr, reason }),
+            Ok((addr, reply)) => unreachable!("call returned {reply:?} from {addr} to a transfer"),
+            Err(ClientError::NoQuorum { timeout, last }) => {
+                Err(ClientError::TransferNotDone { to, timeout, last })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends `request` to the leader, following hints and retrying across nodes until
+    /// `timeout` has passed: it returns within about `timeout` (every connect, write and read
+    /// is cut to the time left), after at least one attempt even when `timeout` is zero.
+    /// Returns the first answer that is neither `NotLeader` nor `Error` (nor a reply of the
+    /// wrong kind for the request), with the address that gave it.
+    fn call(
+        &mut self,
+        request: &ClientRequest,
+        timeout: Duration,
+    ) -> Result<(SocketAddr, ClientReply), ClientError> {
+        if self.nodes.is_empty() {
+            return Err(ClientError::NoNodes);
+        }
         let deadline = Instant::now() + timeout;
         let mut last = String::from("no attempt");
         let mut first = true;
@@ -159,11 +243,14 @@ impl Client {
                 return Err(ClientError::NoNodes);
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.round_trip(addr, &command, left) {
-                Ok(ClientReply::Ok(result)) => {
-                    self.leader = Some(addr);
-                    self.hinted = Some(addr);
-                    return Ok(result);
+            match self.round_trip(addr, request, left) {
+                Ok(reply @ ClientReply::Ok(_)) if matches!(request, ClientRequest::Command(_)) => {
+                    return Ok((addr, reply));
+                }
+                Ok(reply @ (ClientReply::Leader { .. } | ClientReply::Refused(_)))
+                    if !matches!(request, ClientRequest::Command(_)) =>
+                {
+                    return Ok((addr, reply));
                 }
                 Ok(ClientReply::NotLeader {
                     leader_hint: Some(hint),
@@ -178,6 +265,10 @@ impl Client {
                 }
                 Ok(ClientReply::Error(e)) => {
                     last = format!("{addr}: {e}");
+                    self.next_node();
+                }
+                Ok(other) => {
+                    last = format!("{addr}: an answer of the wrong kind: {other:?}");
                     self.next_node();
                 }
                 Err(e) => {

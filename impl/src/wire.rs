@@ -3,11 +3,14 @@
 //! connection starts with the handshake of [`crate::auth`] when the cluster has a secret.
 //!
 //! Size limits, and why they agree with each other:
-//! - a client request (the postcard encoding of [`ClientRequest`], which is exactly the
-//!   encoding of its [`Command`]) is at most [`MAX_REQUEST_BYTES`] (1.5 MiB, etcd's default);
-//!   the client port refuses a larger one with an `Error` reply before reading its payload;
-//! - so one log entry (its term, at most 10 bytes, plus its command) is at most
-//!   [`MAX_ENTRY_BYTES`];
+//! - a client request (the postcard encoding of [`ClientRequest`]: its variant tag, one byte,
+//!   then for a key-value command the encoding of its [`Command`]; [`request_size`] measures
+//!   it) is at most [`MAX_REQUEST_BYTES`] (1.5 MiB, etcd's default); the client port refuses a
+//!   larger one with an `Error` reply before reading its payload;
+//! - so one log entry (its term, at most 10 bytes, plus its command, shorter than the request
+//!   that carried it) is at most [`MAX_ENTRY_BYTES`]; the admin requests
+//!   ([`ClientRequest::TransferLeadership`], [`ClientRequest::Leader`]) are a few bytes and
+//!   write no log entry;
 //! - a peer frame is at most [`MAX_FRAME_LEN`] (16 MiB): one AppendEntries carrying one
 //!   maximum-size entry, with every integer field at its largest, needs at most
 //!   `MAX_ENTRY_BYTES + APPEND_ENTRIES_OVERHEAD_BYTES`, far below it (checked at compile time
@@ -55,10 +58,30 @@ pub struct PeerFrame {
     pub msg: Message<Command>,
 }
 
-/// A client's request.
+/// A client's request. The key-value command is variant 0 (its tag is one byte); the others
+/// are operators' (admin) requests, answered without a log entry of their own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientRequest {
-    pub command: Command,
+pub enum ClientRequest {
+    /// A key-value command: answered once applied (a get: once read, thesis §6.4).
+    Command(Command),
+    /// Hand the leadership to node `to` (Ongaro's thesis §3.10). The leader answers
+    /// [`ClientReply::Leader`] once it has stepped down and knows the new leader (`to`, unless
+    /// something else happened meanwhile), [`ClientReply::Error`] if it abandoned the transfer
+    /// (not done within its election timeout) and still leads; a transfer to the leader itself
+    /// is answered `Leader` at once; `to` not a member: [`ClientReply::Refused`]. Any other
+    /// server answers [`ClientReply::NotLeader`].
+    TransferLeadership { to: u64 },
+    /// Which node leads? The leader answers [`ClientReply::Leader`] with itself, as it
+    /// believes (a leader cut off from its majority believes it for at most an election
+    /// timeout: CheckQuorum); any other server answers [`ClientReply::NotLeader`].
+    Leader,
+}
+
+/// The encoding of `ClientRequest::Command(command)` without cloning the command: a mirror of
+/// [`ClientRequest`]'s first variant (a test checks that the two agree).
+#[derive(Serialize)]
+enum CommandRequestRef<'a> {
+    Command(&'a Command),
 }
 
 /// A server's answer to a [`ClientRequest`].
@@ -71,6 +94,12 @@ pub enum ClientReply {
     NotLeader { leader_hint: Option<String> },
     /// The request may or may not have been applied; retry it (with the same seq).
     Error(String),
+    /// The answer to an admin request: node `id` leads term `term`, as the answering server
+    /// knows it (see [`ClientRequest::TransferLeadership`] and [`ClientRequest::Leader`]).
+    Leader { id: u64, term: u64 },
+    /// An admin request that cannot succeed as asked (e.g. a transfer to a node that is not a
+    /// member of the cluster); retrying it is pointless.
+    Refused(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,9 +176,10 @@ pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> Result<(), Wi
     Ok(())
 }
 
-/// The encoded size of the request carrying `command`, to compare with [`MAX_REQUEST_BYTES`].
+/// The encoded size of the request carrying `command` (`ClientRequest::Command`, the payload
+/// of its frame), to compare with [`MAX_REQUEST_BYTES`].
 pub fn request_size(command: &Command) -> Result<usize, WireError> {
-    postcard::experimental::serialized_size(command)
+    postcard::experimental::serialized_size(&CommandRequestRef::Command(command))
         .map_err(|e| WireError::Malformed(e.to_string()))
 }
 
@@ -384,19 +414,59 @@ mod tests {
     }
 
     #[test]
+    fn request_size_is_the_encoded_size_of_the_request() {
+        for size in [40, 300, MAX_REQUEST_BYTES] {
+            let command = command_of_size(size);
+            let request = ClientRequest::Command(command.clone());
+            let encoded = postcard::to_allocvec(&request).unwrap();
+            assert_eq!(encoded.len(), size);
+            // The tag, then exactly the command: an entry is shorter than its request.
+            assert_eq!(encoded[0], 0);
+            assert_eq!(encoded[1..], postcard::to_allocvec(&command).unwrap()[..]);
+        }
+    }
+
+    #[test]
+    fn admin_requests_and_replies_round_trip_and_are_small() {
+        let requests = [
+            ClientRequest::TransferLeadership { to: u64::MAX },
+            ClientRequest::Leader,
+        ];
+        for request in requests {
+            let frame = encode_frame(&request).unwrap();
+            assert!(frame.len() - 4 <= 16, "{request:?}: {} bytes", frame.len());
+            assert_eq!(
+                read_frame_limited::<ClientRequest>(&mut &frame[..], MAX_REQUEST_BYTES).unwrap(),
+                Some(request)
+            );
+        }
+        let replies = [
+            ClientReply::Leader {
+                id: 2,
+                term: u64::MAX,
+            },
+            ClientReply::Refused("node 9 is not a member".into()),
+        ];
+        for reply in replies {
+            let frame = encode_frame(&reply).unwrap();
+            assert_eq!(
+                read_frame::<ClientReply>(&mut &frame[..]).unwrap(),
+                Some(reply)
+            );
+        }
+    }
+
+    #[test]
     fn a_request_limit_refuses_the_header_before_its_payload() {
-        let at = encode_frame(&ClientRequest {
-            command: command_of_size(MAX_REQUEST_BYTES),
-        })
-        .unwrap();
+        let at = encode_frame(&ClientRequest::Command(command_of_size(MAX_REQUEST_BYTES))).unwrap();
         assert!(
             read_frame_limited::<ClientRequest>(&mut &at[..], MAX_REQUEST_BYTES)
                 .unwrap()
                 .is_some()
         );
-        let over = encode_frame(&ClientRequest {
-            command: command_of_size(MAX_REQUEST_BYTES + 1),
-        })
+        let over = encode_frame(&ClientRequest::Command(command_of_size(
+            MAX_REQUEST_BYTES + 1,
+        )))
         .unwrap();
         // Only the header is there: the limit is enforced before any payload is read.
         assert!(matches!(

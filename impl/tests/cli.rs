@@ -1,6 +1,6 @@
 //! The command lines' contracts, scripted from outside on loopback: raft-cluster's errors and
-//! its reaction to a node that exits, raft-kv's timeout and missing keys, and logs without
-//! colour codes.
+//! its reaction to a node that exits, raft-kv's timeout and missing keys, its leadership
+//! commands (`leader show`, `leader transfer`), and logs without colour codes.
 
 mod common;
 
@@ -204,6 +204,78 @@ fn raft_kv_get_tells_a_stored_nil_from_a_missing_key() {
     assert!(text(&cas.stdout).contains("not set"), "{cas:?}");
     let cas = kv(&cluster_file, &["cas", "k", "x", "y"]);
     assert!(text(&cas.stdout).contains("\"(nil)\""), "{cas:?}");
+}
+
+#[test]
+fn raft_kv_leader_transfer_hands_the_leadership_to_the_named_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, cluster_file) = write_cluster(dir.path(), 3);
+    let _nodes: Vec<Node> = (0..3)
+        .map(|id| {
+            Node::start(
+                id,
+                &cluster_file,
+                &dir.path().join(format!("node-{id}")),
+                &dir.path().join(format!("node-{id}.log")),
+            )
+        })
+        .collect();
+    let put = kv(&cluster_file, &["put", "k", "before"]);
+    assert!(put.status.success(), "{put:?}");
+    let leader_id = |what: &str| -> u64 {
+        let show = kv(&cluster_file, &["leader", "show"]);
+        assert_eq!(show.status.code(), Some(0), "{what}: {show:?}");
+        text(&show.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{what}: not an id ({e}): {show:?}"))
+    };
+    let leader = leader_id("before");
+    let target = (leader + 1) % 3;
+    let to = target.to_string();
+
+    let out = kv(&cluster_file, &["leader", "transfer", "--to", &to]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with(&format!("OK: node {target} leads term ")),
+        "{said}"
+    );
+    assert_eq!(leader_id("after"), target);
+    // The key is still there, and the new leader takes writes.
+    let get = kv(&cluster_file, &["get", "k"]);
+    assert_eq!(text(&get.stdout), "before\n", "{get:?}");
+    let put = kv(&cluster_file, &["put", "k", "after"]);
+    assert!(put.status.success(), "{put:?}");
+    let get = kv(&cluster_file, &["get", "k"]);
+    assert_eq!(text(&get.stdout), "after\n", "{get:?}");
+    // To the leader itself: nothing to do.
+    let again = kv(&cluster_file, &["leader", "transfer", "--to", &to]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert_eq!(leader_id("again"), target);
+
+    // Not a member: exit 2 with one line, before anything is sent.
+    let bad = kv(&cluster_file, &["leader", "transfer", "--to", "99"]);
+    let stderr = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(
+        stderr.contains("node 99 is not in the cluster file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // The leader refuses it too (a client with another cluster file), without retrying.
+    let started = Instant::now();
+    let refused = raft_impl::client::Client::new(cluster.client_addrs())
+        .transfer_leadership(99, Duration::from_secs(10));
+    assert!(
+        matches!(&refused, Err(raft_impl::client::ClientError::Refused { reason, .. }) if reason.contains("node 99 is not a member")),
+        "{refused:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "retried: {refused:?}"
+    );
+    assert_eq!(leader_id("at the end"), target);
 }
 
 /// Runs raft-node under a pseudo-terminal (util-linux `script`) until it exits: it logs

@@ -203,6 +203,7 @@ fn a_forged_request_vote_without_the_handshake_changes_neither_the_leader_nor_th
                 term: u64::MAX,
                 last_log_index: u64::MAX,
                 last_log_term: u64::MAX,
+                transfer: false,
             }),
         };
         let mut s = TcpStream::connect(spec.peer_addr).expect("connect to the peer port");
@@ -300,6 +301,7 @@ fn a_peer_connection_with_a_wrong_secret_is_rejected() {
                 term: u64::MAX,
                 last_log_index: 0,
                 last_log_term: 0,
+                transfer: false,
             }),
         };
         let _ = write_frame(&mut s, &forged);
@@ -451,16 +453,14 @@ fn a_value_just_over_the_request_limit_is_refused_and_one_at_the_limit_is_accept
         let mut s = TcpStream::connect(leader).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        let request = ClientRequest {
-            command: Command {
-                client_id: 1,
-                seq: 1,
-                op: Op::Put {
-                    key: "raw".into(),
-                    value: "x".repeat(MAX_REQUEST_BYTES),
-                },
+        let request = ClientRequest::Command(Command {
+            client_id: 1,
+            seq: 1,
+            op: Op::Put {
+                key: "raw".into(),
+                value: "x".repeat(MAX_REQUEST_BYTES),
             },
-        };
+        });
         let frame = encode_frame(&request).expect("encode");
         assert!(frame.len() - 4 > MAX_REQUEST_BYTES);
         let _ = s.write_all(&frame);
@@ -583,16 +583,14 @@ fn idle_and_slow_client_connections_are_closed_after_their_timeouts() {
         // A frame sent one byte every 200 ms (a slowloris): every read is well within the
         // timeout, but the frame is not complete within a second of its first byte.
         let mut s = TcpStream::connect(addr).expect("connect");
-        let frame = encode_frame(&ClientRequest {
-            command: Command {
-                client_id: 1,
-                seq: 1,
-                op: Op::Put {
-                    key: "k".into(),
-                    value: "v".repeat(40),
-                },
+        let frame = encode_frame(&ClientRequest::Command(Command {
+            client_id: 1,
+            seq: 1,
+            op: Op::Put {
+                key: "k".into(),
+                value: "v".repeat(40),
             },
-        })
+        }))
         .expect("encode");
         assert!(frame.len() > 40, "the trickle lasts well past the timeout");
         let t = Instant::now();
@@ -623,13 +621,11 @@ fn idle_and_slow_client_connections_are_closed_after_their_timeouts() {
             .expect("timeout");
         write_frame(
             &mut s,
-            &ClientRequest {
-                command: Command {
-                    client_id: 1,
-                    seq: 1,
-                    op: Op::Get { key: "k".into() },
-                },
-            },
+            &ClientRequest::Command(Command {
+                client_id: 1,
+                seq: 1,
+                op: Op::Get { key: "k".into() },
+            }),
         )
         .expect("request");
         let reply = read_frame::<ClientReply>(&mut s).expect("reply");

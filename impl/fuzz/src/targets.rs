@@ -144,11 +144,14 @@ fn peer_frame(data: &[u8]) {
 
 fn client_request(data: &[u8]) {
     for request in frames::<ClientRequest>(data, MAX_REQUEST_BYTES) {
-        // What the client port accepted is within the request limit by the client library's
-        // measure too (a canonical encoding is never longer than the one received).
-        let size = request_size(&request.command).expect("a decoded command has a size");
+        // What the client port accepted is within the request limit (a canonical encoding is
+        // never longer than the one received), by the client library's measure too.
+        let size = postcard::to_allocvec(&request).unwrap().len();
         assert!(size <= MAX_REQUEST_BYTES);
-        assert_eq!(size, postcard::to_allocvec(&request).unwrap().len());
+        if let ClientRequest::Command(command) = &request {
+            let measured = request_size(command).expect("a decoded command has a size");
+            assert_eq!(measured, size);
+        }
     }
 }
 
@@ -358,6 +361,7 @@ fn messages() -> Vec<Message<Command>> {
             term: 3,
             last_log_index: 2,
             last_log_term: 1,
+            transfer: false,
         }),
         Message::RequestVoteResponse(RequestVoteResponse {
             term: 3,
@@ -390,6 +394,7 @@ fn messages() -> Vec<Message<Command>> {
             term: 4,
             last_log_index: 2,
             last_log_term: 1,
+            transfer: false,
         }),
         Message::PreVoteResponse(RequestVoteResponse {
             term: 4,
@@ -422,10 +427,10 @@ fn peer_frame_seeds() -> Vec<Vec<u8>> {
 }
 
 fn client_request_seeds() -> Vec<Vec<u8>> {
-    let requests: Vec<ClientRequest> = commands()
-        .into_iter()
-        .map(|command| ClientRequest { command })
-        .collect();
+    let mut requests: Vec<ClientRequest> =
+        commands().into_iter().map(ClientRequest::Command).collect();
+    requests.push(ClientRequest::TransferLeadership { to: 2 });
+    requests.push(ClientRequest::Leader);
     frame_seeds(&requests)
 }
 
@@ -442,6 +447,8 @@ fn client_reply_seeds() -> Vec<Vec<u8>> {
         },
         ClientReply::NotLeader { leader_hint: None },
         ClientReply::Error("not applied".into()),
+        ClientReply::Leader { id: 2, term: 7 },
+        ClientReply::Refused("node 9 is not a member of this cluster".into()),
     ])
 }
 

@@ -1,13 +1,16 @@
-//! `raft-kv --cluster cluster.toml put K V | get K | del K | cas K OLD NEW | bench`:
-//! a command-line client of the replicated key-value service.
+//! `raft-kv --cluster cluster.toml put K V | get K | del K | cas K OLD NEW | bench |
+//! leader show | leader transfer --to N`: a command-line client of the replicated key-value
+//! service, and the operators' leadership commands.
 //!
 //! Exit codes: 0 done; 1 no leader with a quorum within `--timeout-secs` (or another runtime
-//! failure); 2 bad command line or cluster file; 3 `cas` found another value; 4 `get` of a key
-//! that is not set (nothing on stdout, `KEY: not set` on stderr), so that a stored value such
-//! as "(nil)" is never confused with a missing key.
+//! failure; `leader transfer`: not done in time, each try abandoned by the leader, or another
+//! node won the election); 2 bad command line or cluster file (`leader transfer`: N is not a
+//! member); 3 `cas` found another value; 4 `get` of a key that is not set (nothing on stdout,
+//! `KEY: not set` on stderr), so that a stored value such as "(nil)" is never confused with a
+//! missing key.
 
 use clap::{Parser, Subcommand};
-use raft_impl::client::{Client, ClientError};
+use raft_impl::client::{Client, ClientError, LeaderInfo};
 use raft_impl::config::ClusterConfig;
 use raft_impl::kv::{Op, OpResult};
 use std::path::PathBuf;
@@ -17,8 +20,10 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(
     about = "Client of the Raft key-value service",
-    after_help = "Exit codes: 0 done, 1 no leader with a quorum in time, 2 bad usage, \
-                  3 cas found another value, 4 get: the key is not set (nothing on stdout)."
+    after_help = "Exit codes: 0 done, 1 no leader with a quorum in time (leader transfer: \
+                  not done in time, or another node won), 2 bad usage (leader transfer: the \
+                  node is not a member), 3 cas found another value, 4 get: the key is not set \
+                  (nothing on stdout)."
 )]
 struct Args {
     /// The cluster file.
@@ -54,6 +59,11 @@ enum Cmd {
         old: String,
         new: String,
     },
+    /// Which node leads, or hand the leadership to another node (for maintenance).
+    Leader {
+        #[command(subcommand)]
+        command: LeaderCmd,
+    },
     /// Measure throughput and latency: closed loop, one operation in flight per client, a
     /// warmup and then a measured window (only operations completing inside it count);
     /// failures are counted, not fatal.
@@ -87,6 +97,75 @@ enum Cmd {
         #[arg(long, conflicts_with_all = ["duration", "warmup", "keys", "op", "json", "server_pids"])]
         ops: Option<usize>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum LeaderCmd {
+    /// Print the id of the node that leads.
+    ///
+    /// Any node's hint is followed to the leader, which names itself (as it believes: a
+    /// leader cut off from its majority believes it for at most an election timeout).
+    Show,
+    /// Hand the leadership to node N, and wait until N leads.
+    ///
+    /// The leader (Raft thesis §3.10) stops taking writes, brings N's log up to date, and N
+    /// starts an election at once; the command ends when the old leader has stepped down
+    /// with N as leader. A transfer the leader abandons (N did not win within an election
+    /// timeout) is asked again until --timeout-secs.
+    #[command(
+        after_help = "Exit codes: 0 N leads (prints \"OK: node N leads term T\"), \
+                            1 not done in time, or another node won, 2 N is not a member."
+    )]
+    Transfer {
+        /// The id of the node to hand the leadership to (a member of the cluster file).
+        #[arg(long, value_name = "N")]
+        to: u64,
+    },
+}
+
+/// `raft-kv leader show | transfer --to N`.
+fn leader(cluster: &ClusterConfig, command: LeaderCmd, timeout: Duration) -> ExitCode {
+    let mut client = Client::new(cluster.client_addrs());
+    match command {
+        LeaderCmd::Show => match client.leader_info(timeout) {
+            Ok(LeaderInfo { id, .. }) => {
+                println!("{id}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("raft-kv: leader show: {e}");
+                ExitCode::from(1)
+            }
+        },
+        LeaderCmd::Transfer { to } => {
+            if cluster.node(to).is_none() {
+                let ids: Vec<String> = cluster.ids().iter().map(|id| id.0.to_string()).collect();
+                eprintln!(
+                    "raft-kv: leader transfer: node {to} is not in the cluster file (its nodes: {})",
+                    ids.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+            match client.transfer_leadership(to, timeout) {
+                Ok(LeaderInfo { id, term }) if id == to => {
+                    println!("OK: node {id} leads term {term}");
+                    ExitCode::SUCCESS
+                }
+                Ok(LeaderInfo { id, term }) => {
+                    eprintln!("raft-kv: leader transfer: node {id} won term {term}, not node {to}");
+                    ExitCode::from(1)
+                }
+                Err(e @ ClientError::Refused { .. }) => {
+                    eprintln!("raft-kv: leader transfer: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("raft-kv: leader transfer: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -173,6 +252,7 @@ fn main() -> ExitCode {
             expected: Some(old),
             new,
         },
+        Cmd::Leader { command } => return leader(&cluster, command, timeout),
         Cmd::Bench {
             clients,
             duration,

@@ -69,6 +69,10 @@ impl EventLoop {
                 Input::Client { command, reply } => {
                     batch.push(ReplicaInput::Client { command, reply })
                 }
+                Input::TransferLeadership { to, reply } => {
+                    batch.push(ReplicaInput::TransferLeadership { to, reply })
+                }
+                Input::Leader { reply } => batch.push(ReplicaInput::Leader { reply }),
                 Input::Shutdown => shutdown = true,
             }
         }

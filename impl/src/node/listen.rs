@@ -35,8 +35,8 @@ pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 256;
 pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one frame may take from its first byte to its last (client and peer ports).
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client connection waits for its command to be committed before answering
-/// `Error` (the client then retries with the same seq).
+/// How long a client connection waits for its command to be committed (or a leadership
+/// transfer to end) before answering `Error` (the client then retries with the same seq).
 const CLIENT_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// At most one warning per this interval for events a remote party can cause at will.
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -303,7 +303,8 @@ fn refuse(stream: &TcpStream, message: String) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Client requests: each is handed to the event loop and answered once it is applied.
+/// Client requests: each is handed to the event loop and answered once it is applied (an
+/// operator's leadership transfer: once it is over; see `ClientRequest`).
 pub(crate) fn spawn_client_listener(
     listener: TcpListener,
     options: ListenOptions,
@@ -436,18 +437,29 @@ fn serve_client(
             return;
         }
         let (reply_tx, reply_rx) = mpsc::channel();
-        let input = Input::Client {
-            command: request.command,
-            reply: reply_tx,
+        let (input, too_late) = match request {
+            ClientRequest::Command(command) => (
+                Input::Client {
+                    command,
+                    reply: reply_tx,
+                },
+                "not committed in time; retry with the same seq",
+            ),
+            ClientRequest::TransferLeadership { to } => (
+                Input::TransferLeadership {
+                    to: NodeId(to),
+                    reply: reply_tx,
+                },
+                "the leadership transfer did not end in time; ask for the leader, or retry",
+            ),
+            ClientRequest::Leader => (Input::Leader { reply: reply_tx }, "no answer in time"),
         };
         if events.send(input).is_err() {
             return;
         }
         let reply = reply_rx
             .recv_timeout(CLIENT_REPLY_TIMEOUT)
-            .unwrap_or_else(|_| {
-                ClientReply::Error("not committed in time; retry with the same seq".into())
-            });
+            .unwrap_or_else(|_| ClientReply::Error(too_late.into()));
         if let Err(e) = write_frame(&mut writer, &reply) {
             tracing::debug!(?remote, error = %e, "cannot answer client");
             return;

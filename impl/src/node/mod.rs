@@ -74,6 +74,13 @@ pub(crate) enum Input {
         command: Command,
         reply: mpsc::Sender<ClientReply>,
     },
+    /// An operator's request to hand the leadership to `to` (`ClientRequest::TransferLeadership`).
+    TransferLeadership {
+        to: NodeId,
+        reply: mpsc::Sender<ClientReply>,
+    },
+    /// An operator's question: which node leads? (`ClientRequest::Leader`).
+    Leader { reply: mpsc::Sender<ClientReply> },
     /// Stop after the current batch is durable.
     Shutdown,
 }

@@ -33,7 +33,7 @@ use crate::wire::ClientReply;
 use raft_core::trace::TraceEvent;
 use raft_core::{
     Config, CoreError, Entry, Event, Index, Message, NodeId, Output, ProposeResult, ReadResult,
-    Role, Server, Term,
+    Role, Server, Term, TransferResult,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,6 +59,13 @@ pub enum ReplicaInput<T> {
     PeerConnected(NodeId),
     /// A client's command, and where its answer goes.
     Client { command: Command, reply: T },
+    /// An operator's request to hand the leadership to `to` (Ongaro's thesis §3.10), and where
+    /// its answer goes: at once unless the transfer starts, then once it is over (see
+    /// [`Replica`]'s `transfer`).
+    TransferLeadership { to: NodeId, reply: T },
+    /// An operator's question "which node leads?": the leader answers `Leader` with itself,
+    /// any other server `NotLeader` with its hint (no Raft step).
+    Leader { reply: T },
 }
 
 /// What a batch asks the driver to do, after the batch was made durable: send `messages`,
@@ -95,6 +102,20 @@ pub enum ReplicaError<E: std::error::Error + 'static> {
 struct Pending<T> {
     term: Term,
     reply: T,
+}
+
+/// An operator waiting for the leadership transfer this leader started in `term`.
+struct PendingTransfer<T> {
+    to: NodeId,
+    term: Term,
+    reply: T,
+}
+
+/// What the core answered in one step.
+#[derive(Default)]
+struct Answers {
+    propose: Option<ProposeResult>,
+    transfer: Option<TransferResult>,
 }
 
 /// What one batch collects from its steps.
@@ -135,6 +156,11 @@ pub struct Replica<D, T> {
     reads: BTreeMap<u64, (T, String)>,
     /// The id of the next read.
     next_read_id: u64,
+    /// The leadership transfer under way, started by this leader in its current term (the
+    /// core's `transferee`), whose requester waits for its end: answered once this server no
+    /// longer leads that term and knows who leads (`Leader`), or with `Error` if the core
+    /// abandoned it (an election timeout came first) while this server still leads.
+    transfer: Option<PendingTransfer<T>>,
     options: ReplicaOptions,
     rng: fastrand::Rng,
     election_deadline: Duration,
@@ -178,6 +204,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             pending: BTreeMap::new(),
             reads: BTreeMap::new(),
             next_read_id: 0,
+            transfer: None,
             options,
             rng: fastrand::Rng::with_seed(seed),
             election_deadline: now,
@@ -263,6 +290,22 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                     }
                     _ => self.propose(now, command, reply, &mut batch)?,
                 },
+                ReplicaInput::TransferLeadership { to, reply } => {
+                    self.transfer_leadership(now, to, reply, &mut batch)?
+                }
+                ReplicaInput::Leader { reply } => {
+                    let answer = if self.server.role == Role::Leader {
+                        ClientReply::Leader {
+                            id: self.cfg.id.0,
+                            term: self.server.current_term(),
+                        }
+                    } else {
+                        ClientReply::NotLeader {
+                            leader_hint: self.leader_hint(),
+                        }
+                    };
+                    batch.effects.replies.push((reply, answer));
+                }
             }
         }
         self.fire_timers(now, &mut batch)?;
@@ -362,6 +405,45 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 batch.effects.replies.push((pending.reply, reply));
             }
         }
+        self.settle_transfer(batch);
+    }
+
+    /// Answers the transfer under way once it is over: this server no longer leads the term
+    /// it started it in and knows who leads now (normally the target, whose election deposed
+    /// it); or it still leads that term but the core dropped the target (its election timeout
+    /// abandoned the transfer). A deposed server that knows no leader yet keeps waiting (the
+    /// new leader's first AppendEntries names it).
+    fn settle_transfer(&mut self, batch: &mut Batch<T>) {
+        let Some(transfer) = &self.transfer else {
+            return;
+        };
+        let s = &self.server;
+        let answer = if s.role == Role::Leader && s.current_term() == transfer.term {
+            if s.transferee == Some(transfer.to) {
+                return;
+            }
+            ClientReply::Error(format!(
+                "leadership transfer to node {} abandoned: not done within an election timeout \
+                 (node {} still leads term {}); retry",
+                transfer.to.0, self.cfg.id.0, transfer.term
+            ))
+        } else {
+            match s.leader_id {
+                Some(leader) => ClientReply::Leader {
+                    id: leader.0,
+                    term: s.current_term(),
+                },
+                None => return,
+            }
+        };
+        if let Some(transfer) = self.transfer.take() {
+            if matches!(answer, ClientReply::Leader { .. }) {
+                tracing::info!(id = %self.cfg.id, to = %transfer.to, ?answer, "leadership transfer over");
+            } else {
+                tracing::info!(id = %self.cfg.id, to = %transfer.to, "leadership transfer abandoned");
+            }
+            batch.effects.replies.push((transfer.reply, answer));
+        }
     }
 
     /// Every Raft step goes through here: feed one event to the server, stage what it must
@@ -378,7 +460,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         now: Duration,
         event: Event<Command>,
         batch: &mut Batch<T>,
-    ) -> Result<Option<ProposeResult>, ReplicaError<D::Error>> {
+    ) -> Result<Answers, ReplicaError<D::Error>> {
         let was_leader = self.server.role == Role::Leader;
         let traced = self.trace.is_some().then(|| TraceEvent::of(&event));
         let described = describe(&event);
@@ -386,7 +468,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             Ok(out) => out,
             Err(error) if !error.is_fatal() => {
                 self.refused.note(now, &self.cfg, &error);
-                return Ok(None);
+                return Ok(Answers::default());
             }
             Err(error) => {
                 return Err(ReplicaError::Core {
@@ -415,7 +497,10 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         batch.effects.messages.extend(out.messages);
         batch.apply.extend(out.apply);
         batch.reads.extend(out.reads);
-        Ok(out.propose)
+        Ok(Answers {
+            propose: out.propose,
+            transfer: out.transfer,
+        })
     }
 
     /// A peer's message, and what the rejection watch learns from it (both sides).
@@ -492,7 +577,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         self.next_read_id = id.wrapping_add(1);
         self.reads.insert(id, (reply, key));
         let event = Event::ReadIndex { id, command };
-        let proposed = self.step(now, event, batch)?;
+        let proposed = self.step(now, event, batch)?.propose;
         if self.server.role == Role::Leader {
             batch.proposed = true;
         }
@@ -511,8 +596,57 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         reply: T,
         batch: &mut Batch<T>,
     ) -> Result<(), ReplicaError<D::Error>> {
-        let proposed = self.step(now, Event::Propose(command), batch)?;
+        let proposed = self.step(now, Event::Propose(command), batch)?.propose;
         self.await_proposal(proposed, reply, batch);
+        Ok(())
+    }
+
+    /// An operator's leadership transfer (thesis §3.10, raft-core's transfer.rs): the core
+    /// answers at once; a transfer it starts is answered when it is over
+    /// ([`Replica::settle_transfer`], at the end of each batch).
+    fn transfer_leadership(
+        &mut self,
+        now: Duration,
+        to: NodeId,
+        reply: T,
+        batch: &mut Batch<T>,
+    ) -> Result<(), ReplicaError<D::Error>> {
+        let event = Event::TransferLeadership { to };
+        let answer = match self.step(now, event, batch)?.transfer {
+            Some(TransferResult::Started) => {
+                tracing::info!(id = %self.cfg.id, %to, "leadership transfer started");
+                let started = PendingTransfer {
+                    to,
+                    term: self.server.current_term(),
+                    reply,
+                };
+                if let Some(old) = self.transfer.replace(started) {
+                    let msg = format!(
+                        "a newer leadership transfer request (to node {}) replaced this one",
+                        to.0
+                    );
+                    batch
+                        .effects
+                        .replies
+                        .push((old.reply, ClientReply::Error(msg)));
+                }
+                return Ok(());
+            }
+            Some(TransferResult::AlreadyLeader) => ClientReply::Leader {
+                id: self.cfg.id.0,
+                term: self.server.current_term(),
+            },
+            Some(TransferResult::NotAPeer) => {
+                ClientReply::Refused(format!("node {} is not a member of this cluster", to.0))
+            }
+            Some(TransferResult::NotLeader { leader_hint }) => ClientReply::NotLeader {
+                leader_hint: leader_hint
+                    .filter(|l| *l != self.cfg.id)
+                    .and_then(|l| self.options.client_addrs.get(&l).cloned()),
+            },
+            None => ClientReply::Error("the server gave no answer to a leadership transfer".into()),
+        };
+        batch.effects.replies.push((reply, answer));
         Ok(())
     }
 
@@ -592,6 +726,7 @@ fn describe(event: &Event<Command>) -> String {
         Event::Resend { to } => format!("a resend to {to}"),
         Event::Propose(c) => format!("a proposal of client {} seq {}", c.client_id, c.seq),
         Event::Persisted { term, index } => format!("the disk's report of {index}/t{term}"),
+        Event::TransferLeadership { to } => format!("a leadership transfer to {to}"),
         Event::ReadIndex { id, command } => {
             format!(
                 "read {id} of client {} seq {}",

@@ -1,7 +1,8 @@
 //! The replica's durability order with a leader's entries written behind: its AppendEntries
 //! leave before its own sync, nothing it counts on its own copy is answered before that sync,
 //! and a follower's reply still waits for the follower's sync. Also: a leader's election
-//! timer under CheckQuorum (the node's configuration).
+//! timer under CheckQuorum (the node's configuration). And the answers to an operator's
+//! leadership transfer.
 
 use super::*;
 use crate::kv::{Op, OpResult};
@@ -441,4 +442,140 @@ fn a_new_leader_checks_its_quorum_a_full_election_timeout_after_it_won() {
     }
     assert_eq!(now, secs(22));
     assert_eq!(r.server().current_term(), 1);
+}
+
+/// An operator's transfer request, answered to `reply`.
+fn transfer(to: u64, reply: u64) -> ReplicaInput<u64> {
+    ReplicaInput::TransferLeadership {
+        to: NodeId(to),
+        reply,
+    }
+}
+
+fn timeouts_now(effects: &Effects<u64>) -> Vec<NodeId> {
+    effects
+        .messages
+        .iter()
+        .filter(|(_, m)| matches!(m, Message::TimeoutNow(_)))
+        .map(|(to, _)| *to)
+        .collect()
+}
+
+#[test]
+fn a_transfer_is_answered_once_the_leader_has_stepped_down_and_knows_the_target_leads() {
+    let mut r = checked_leader();
+    let now = Duration::from_millis(1);
+    // Peer 1's log matches the (empty) log: TimeoutNow at once, and no answer yet.
+    let effects = r.turn(now, [transfer(1, 7)]).unwrap();
+    assert_eq!(timeouts_now(&effects), vec![NodeId(1)]);
+    assert!(effects.replies.is_empty());
+    assert_eq!(r.server().transferee, Some(NodeId(1)));
+    // Meanwhile writes go to the target.
+    let mut addrs = BTreeMap::new();
+    addrs.insert(NodeId(1), "node-1".to_string());
+    r.options.client_addrs = addrs;
+    let effects = r.turn(now, [put(1)]).unwrap();
+    assert!(matches!(
+        &effects.replies[..],
+        [(1, ClientReply::NotLeader { leader_hint: Some(h) })] if h == "node-1"
+    ));
+    // The target's election deposes the leader, which does not know the new leader yet.
+    let vote = ReplicaInput::Peer {
+        from: NodeId(1),
+        msg: Message::RequestVote(raft_core::RequestVote {
+            term: 2,
+            last_log_index: 0,
+            last_log_term: 0,
+            transfer: true,
+        }),
+    };
+    let effects = r.turn(now, [vote]).unwrap();
+    assert_eq!(r.server().role, Role::Follower);
+    assert!(effects.replies.is_empty(), "{:?}", effects.replies);
+    // The new leader's first AppendEntries: the answer names it and its term.
+    let heartbeat = ReplicaInput::Peer {
+        from: NodeId(1),
+        msg: Message::AppendEntries(AppendEntries {
+            term: 2,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+            read_round: 0,
+        }),
+    };
+    let effects = r.turn(now, [heartbeat]).unwrap();
+    assert!(matches!(
+        effects.replies[..],
+        [(7, ClientReply::Leader { id: 1, term: 2 })]
+    ));
+    assert!(r.transfer.is_none());
+}
+
+#[test]
+fn a_transfer_abandoned_at_the_election_timeout_is_answered_with_an_error() {
+    let mut r = checked_leader();
+    let now = Duration::from_millis(1);
+    // Entry 1, acknowledged by peer 1 only: peer 2 is behind.
+    r.turn(now, [put(1)]).unwrap();
+    r.flush(now).unwrap();
+    r.turn(now, [ack_from(1, 1)]).unwrap();
+    let effects = r.turn(now, [transfer(2, 7)]).unwrap();
+    assert!(
+        timeouts_now(&effects).is_empty(),
+        "peer 2 must catch up first"
+    );
+    assert!(effects.replies.is_empty());
+    // Peer 2 never answers; at the election timeout (10 s) the leader, which heard from peer
+    // 1, stays leader and abandons the transfer.
+    let mut replies = Vec::new();
+    while replies.is_empty() {
+        let at = r.next_deadline();
+        assert!(at <= Duration::from_secs(10), "no answer by {at:?}");
+        let effects = r.turn(at, []).unwrap();
+        replies = effects.replies;
+    }
+    assert_eq!(r.server().role, Role::Leader);
+    match &replies[..] {
+        [(7, ClientReply::Error(e))] => assert!(e.contains("abandoned"), "{e}"),
+        other => panic!("expected the abandonment, got {other:?}"),
+    }
+    // Writes are taken again.
+    r.turn(Duration::from_secs(10), [put(2)]).unwrap();
+    assert_eq!(r.server().last_log_index(), 2);
+}
+
+#[test]
+fn transfers_that_cannot_start_are_answered_at_once() {
+    let mut r = checked_leader();
+    let now = Duration::from_millis(1);
+    let effects = r
+        .turn(
+            now,
+            [
+                transfer(0, 1),
+                transfer(9, 2),
+                ReplicaInput::Leader { reply: 3 },
+            ],
+        )
+        .unwrap();
+    match &effects.replies[..] {
+        [(1, ClientReply::Leader { id: 0, term: 1 }), (2, ClientReply::Refused(why)), (3, ClientReply::Leader { id: 0, term: 1 })] =>
+        {
+            assert!(why.contains("node 9 is not a member"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(r.transfer.is_none());
+    let mut f = follower();
+    let effects = f
+        .turn(now, [transfer(2, 1), ReplicaInput::Leader { reply: 2 }])
+        .unwrap();
+    assert!(matches!(
+        effects.replies[..],
+        [
+            (1, ClientReply::NotLeader { leader_hint: None }),
+            (2, ClientReply::NotLeader { leader_hint: None })
+        ]
+    ));
 }

@@ -68,6 +68,8 @@ pub struct KvClient {
     pub indefinite: u32,
     /// Acknowledged puts and successful compare-and-swaps.
     pub acked_writes: u32,
+    /// The same writes, with when they were acknowledged.
+    pub acked: Vec<(Duration, Command)>,
 }
 
 impl KvClient {
@@ -96,6 +98,7 @@ impl Sim {
                 attempts: 0,
                 indefinite: 0,
                 acked_writes: 0,
+                acked: Vec::new(),
             });
         }
     }
@@ -222,17 +225,20 @@ impl Sim {
         current.awaiting = false;
         match reply {
             ClientReply::Ok(result) => {
-                let op = current.command.op.clone();
+                let command = current.command.clone();
+                let op = command.op.clone();
                 let thread = client.thread;
                 client.current = None;
                 client.ops_left -= 1;
                 match (&op, &result) {
                     (Op::Put { key, value }, _) => {
                         client.acked_writes += 1;
+                        client.acked.push((now, command));
                         client.known.insert(key.clone(), Some(value.clone()));
                     }
                     (Op::Cas { key, new, .. }, OpResult::Value(_)) => {
                         client.acked_writes += 1;
+                        client.acked.push((now, command));
                         client.known.insert(key.clone(), Some(new.clone()));
                     }
                     (Op::Cas { key, .. }, OpResult::CasMismatch { current }) => {
@@ -259,7 +265,8 @@ impl Sim {
                     }
                 }
             }
-            ClientReply::Error(_) => {
+            // Admin answers never come to a command; as an error if one did.
+            ClientReply::Error(_) | ClientReply::Leader { .. } | ClientReply::Refused(_) => {
                 client.target = (client.target + 1) % n;
                 client.wake = Some(now + ms(20));
             }

@@ -24,6 +24,7 @@ use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
 use raft_impl::kv::Command;
 use raft_impl::node::replica::{Effects, Replica, ReplicaInput, ReplicaOptions};
 use raft_impl::trace::TraceLog;
+use raft_impl::wire::ClientReply;
 use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -120,6 +121,9 @@ pub struct Sim {
     traces: Vec<MemTrace>,
     /// Some message may have been delivered twice by the network (a duplicating run).
     duplicated: bool,
+    /// The answers to the harness's admin requests ([`Sim::transfer_leadership`]): when, from
+    /// which server, what.
+    pub admin_replies: Vec<(Duration, usize, ClientReply)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -169,6 +173,7 @@ impl Sim {
             history_threads: 0,
             traces: Vec::new(),
             duplicated: false,
+            admin_replies: Vec::new(),
         };
         if opts.trace {
             sim.traces = ids
@@ -340,19 +345,35 @@ impl Sim {
     }
 
     /// Lab `Start`: proposes `command` at server `i` if it is a live leader; returns the index
-    /// and term it was appended at.
+    /// and term it was appended at (`None` also when the leader refused it: a leader handing
+    /// over its leadership takes no proposal).
     pub fn start(&mut self, i: usize, command: Command) -> Option<(Index, Term)> {
         let (_, leader) = self.state(i)?;
         if !leader {
             return None;
         }
+        let before = self.server(i)?.last_log_index();
         let input = ReplicaInput::Client {
-            command,
+            command: command.clone(),
             reply: ClientToken::LAB,
         };
         self.turn(i, vec![input]);
         let s = self.server(i)?;
-        (s.role == Role::Leader).then(|| (s.last_log_index(), s.current_term()))
+        let index = s.last_log_index();
+        let appended = index > before && s.entry(index).is_some_and(|e| e.command == command);
+        (s.role == Role::Leader && appended).then(|| (index, s.current_term()))
+    }
+
+    /// An operator asks server `from` to hand its leadership to server `to` (Ongaro's thesis
+    /// §3.10, `ReplicaInput::TransferLeadership`), directly (not over the network). The
+    /// answer, at once or when the transfer is over, goes to [`Sim::admin_replies`]; nothing
+    /// happens if `from` is down.
+    pub fn transfer_leadership(&mut self, from: usize, to: usize) {
+        let input = ReplicaInput::TransferLeadership {
+            to: NodeId(to as u64),
+            reply: ClientToken::ADMIN,
+        };
+        self.turn(from, vec![input]);
     }
 
     /// Commands applied at `index`: how many servers applied one, and which (lab
@@ -529,6 +550,10 @@ impl Sim {
         }
         for (token, reply) in effects.replies {
             if token == ClientToken::LAB {
+                continue;
+            }
+            if token == ClientToken::ADMIN {
+                self.admin_replies.push((self.now, i, reply));
                 continue;
             }
             for delay in self.net.fate(&mut self.rng, true) {

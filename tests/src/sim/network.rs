@@ -21,6 +21,12 @@ impl ClientToken {
         client: usize::MAX,
         attempt: 0,
     };
+    /// Operators' requests made by the harness itself ([`crate::sim::Sim::transfer_leadership`]):
+    /// their answers are kept in [`crate::sim::Sim::admin_replies`].
+    pub const ADMIN: ClientToken = ClientToken {
+        client: usize::MAX,
+        attempt: 1,
+    };
 }
 
 /// Fault parameters.

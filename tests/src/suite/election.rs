@@ -1,11 +1,15 @@
 //! 3A: leader election (`TestInitialElection`, `TestReElection`, `TestManyElections`); and,
-//! beyond the lab, a leader that a partial partition must not depose ([`partial_partition`]).
+//! beyond the lab, a leader that a partial partition must not depose ([`partial_partition`]),
+//! and a leadership transfer under writes ([`leadership_transfer`]).
 
 use super::ensure;
 use crate::lab::{cmd, Lab, LabResult, Params, ELECTION_TIMEOUT};
+use crate::sim::clients::Workload;
 use crate::sim::{ms, SimOptions};
 use raft_impl::core::{Index, Term};
 use raft_impl::kv::Command;
+use raft_impl::wire::ClientReply;
+use std::collections::BTreeMap;
 
 /// 3A TestInitialElection: a leader is elected, terms stay put without failures.
 pub fn initial_election(p: &Params) -> LabResult {
@@ -212,4 +216,152 @@ pub fn partial_partition(p: &Params) -> LabResult {
         format!("a term rose past {term} after the heal")
     })?;
     Ok(())
+}
+
+/// Beyond the lab: leadership transfer (Ongaro's thesis §3.10) while clients write. 3 servers;
+/// once a leader L of term T is elected, two key-value clients write (and read) continuously
+/// for a second; then an operator asks L to hand its leadership to a follower F (chosen by
+/// the seed). F must lead within two of the servers' longest election timeouts, in term T + 1
+/// exactly (its TimeoutNow skips the pre-vote and its RequestVote passes the leases: no other
+/// election), and L must answer the request with F and T + 1 once it has stepped down. The
+/// clients go on under F to the end; then every write acknowledged to them, before or after
+/// the transfer, has been applied by all three servers, their history is linearizable, and no
+/// term passed T + 1. The simulator checks Election Safety and State Machine Safety at every
+/// turn. (A transfer that L abandons, its election timeout coming before F's election, is
+/// asked again, as `raft-kv leader transfer` does.)
+pub fn leadership_transfer(p: &Params) -> LabResult {
+    let opts = SimOptions::new(3, p.seed);
+    let longest_timeout = opts.election_timeout.1;
+    let mut lab = Lab::with_options(opts, p);
+    let leader = lab.check_one_leader()?;
+    lab.sleep(ms(200))?;
+    let term = lab.check_terms()?;
+    ensure(lab.state(leader) == Some((term, true)), || {
+        format!("server {leader} no longer leads in term {term} before the transfer")
+    })?;
+    let target = (leader + 1 + lab.rng.usize(0..2)) % 3;
+    let workload = Workload {
+        clients: 2,
+        ops_per_client: 400,
+        think: ms(20),
+        ..Workload::default()
+    };
+    lab.sim.add_clients(&workload);
+    lab.sleep(ELECTION_TIMEOUT)?;
+    let acked = |lab: &Lab| -> usize { lab.sim.clients.iter().map(|c| c.acked.len()).sum() };
+    ensure(acked(&lab) > 0, || {
+        "no write acknowledged before the transfer".into()
+    })?;
+
+    // The transfer, asked again (of whoever leads) if the leader answers that it abandoned it.
+    let asked = lab.sim.now;
+    let deadline = asked + 2 * longest_timeout;
+    let mut from = leader;
+    let mut asks = 0;
+    let mut answers = 0;
+    lab.sim.transfer_leadership(from, target);
+    asks += 1;
+    while lab.state(target) != Some((term + 1, true)) {
+        ensure(lab.sim.now < deadline, || {
+            format!(
+                "server {target} does not lead {:?} after the transfer from {leader} was asked \
+                 ({asks} asks, answers {:?}):\n{}",
+                lab.sim.now - asked,
+                lab.sim.admin_replies,
+                lab.sim.describe()
+            )
+        })?;
+        lab.sleep(ms(5))?;
+        if lab.sim.admin_replies.len() > answers {
+            answers = lab.sim.admin_replies.len();
+            if let Some((_, _, ClientReply::Error(_))) = lab.sim.admin_replies.last() {
+                if let Some(l) = (0..3).find(|&i| lab.state(i).is_some_and(|(_, l)| l)) {
+                    from = l;
+                    lab.sim.transfer_leadership(from, target);
+                    asks += 1;
+                }
+            }
+        }
+    }
+    let led = lab.sim.now;
+    // The old leader answers once it has heard from the new one (its first AppendEntries).
+    lab.sleep(ms(50))?;
+    let expected = ClientReply::Leader {
+        id: target as u64,
+        term: term + 1,
+    };
+    ensure(
+        lab.sim
+            .admin_replies
+            .iter()
+            .any(|(_, i, r)| *i == from && *r == expected),
+        || {
+            format!(
+                "server {from} did not answer the transfer with {expected:?}: {:?}",
+                lab.sim.admin_replies
+            )
+        },
+    )?;
+
+    // The clients go on under the new leader, to the end.
+    lab.sleep(ELECTION_TIMEOUT)?;
+    let end = lab.sim.now + ms(30_000);
+    while !lab.sim.clients_done() && lab.sim.now < end {
+        lab.sleep(ms(100))?;
+    }
+    ensure(lab.sim.clients_done(), || {
+        "the clients did not finish".into()
+    })?;
+    // The followers learn the last commit index from the next heartbeat.
+    lab.sleep(ms(500))?;
+    lab.sim.check()?;
+    let after = lab
+        .sim
+        .clients
+        .iter()
+        .flat_map(|c| &c.acked)
+        .filter(|(at, _)| *at > led)
+        .count();
+    ensure(after > 0, || {
+        "no write acknowledged after the transfer".into()
+    })?;
+    // Every acknowledged write, before and after, is applied by every server.
+    let last = (0..3)
+        .filter_map(|i| lab.sim.server(i).map(|s| s.last_applied))
+        .max()
+        .unwrap_or(0);
+    let mut applied: BTreeMap<(u64, u64), Vec<(Command, usize)>> = BTreeMap::new();
+    for index in 1..=last {
+        if let (n, Some(command)) = lab.n_committed(index)? {
+            let session = (command.client_id, command.seq);
+            applied.entry(session).or_default().push((command, n));
+        }
+    }
+    for client in &lab.sim.clients {
+        for (at, command) in &client.acked {
+            let n = applied
+                .get(&(command.client_id, command.seq))
+                .into_iter()
+                .flatten()
+                .filter(|(c, _)| c == command)
+                .map(|(_, n)| *n)
+                .max()
+                .unwrap_or(0);
+            ensure(n == 3, || {
+                format!("the write {command:?} acknowledged at {at:?} is applied by {n} servers")
+            })?;
+        }
+    }
+    let terms: Vec<Option<(Term, bool)>> = (0..3).map(|i| lab.state(i)).collect();
+    ensure(
+        terms[target] == Some((term + 1, true))
+            && terms.iter().all(|s| s.is_some_and(|(t, _)| t == term + 1)),
+        || {
+            format!(
+                "after the transfer to {target} in term {}: (term, leads) of each server {terms:?}",
+                term + 1
+            )
+        },
+    )?;
+    lab.sim.history.check()
 }

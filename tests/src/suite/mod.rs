@@ -32,6 +32,7 @@ macro_rules! for_each_lab_test {
             re_election,
             many_elections,
             partial_partition,
+            leadership_transfer,
             basic_agree,
             rpc_bytes,
             follower_failure,
