@@ -18,7 +18,8 @@ pub struct Faults {
 }
 
 /// The CI scenario: 5 servers of the real runtime, 3 clients, labrpc's unreliable network
-/// (10% of messages lost, 0–26 ms delays), one crash every third 250 ms round and restarts,
+/// (10% of messages lost, 0–26 ms delays), one crash every third 250 ms round and restarts, a
+/// leadership transfer to a live server in the round after each crash,
 /// for `rounds` rounds; then every server restarts and the cluster runs one more second.
 pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
     let mut opts = SimOptions::new(5, seed);
@@ -43,6 +44,12 @@ pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
             sim.crash(i);
         } else if !sim.alive(i) {
             sim.restart(i);
+        } else if round % 3 == 1 {
+            // An operator hands the leadership, if any, to server i (thesis §3.10).
+            let leader = (0..5).find(|&l| sim.state(l).is_some_and(|(_, leads)| leads));
+            if let Some(l) = leader.filter(|&l| l != i) {
+                sim.transfer_leadership(l, i);
+            }
         }
     }
     for i in 0..5 {

@@ -3,7 +3,7 @@
 //! (switches in the simulator's fake disk and network, never in raft-impl) caught with a
 //! readable report.
 
-use raft_model::conform::ConformError;
+use raft_model::conform::{ConformError, TraceEvent};
 use raft_tests::conformance::{ci_faults, traced_run, validate, Faults};
 use raft_tests::sim::disk::DiskFaults;
 use rayon::prelude::*;
@@ -19,12 +19,20 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
         .into_par_iter()
         .map(|seed| {
             let sim = traced_run(seed, ci_faults(seed), ROUNDS);
-            (seed, validate(&sim))
+            let transfers = sim.traces().map_or(0, |traces| {
+                traces
+                    .iter()
+                    .flatten()
+                    .filter(|r| matches!(r.event, TraceEvent::TransferLeadership { .. }))
+                    .count()
+            });
+            (seed, validate(&sim), transfers)
         })
         .collect();
     let mut steps = 0;
     let mut crashes = 0;
-    for (seed, result) in &results {
+    let transfers: usize = results.iter().map(|(_, _, t)| t).sum();
+    for (seed, result, _) in &results {
         match result {
             Ok(s) => {
                 steps += s.steps;
@@ -34,12 +42,13 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
         }
     }
     eprintln!(
-        "{} runs, {steps} steps, {crashes} crashes: all conform ({:.1} s)",
+        "{} runs, {steps} steps, {crashes} crashes, {transfers} leadership transfers: all conform ({:.1} s)",
         results.len(),
         start.elapsed().as_secs_f64()
     );
     assert!(steps > 50 * 300, "too few steps to mean anything: {steps}");
     assert!(crashes >= 50 * 4, "too few crashes: {crashes}");
+    assert!(transfers >= 50, "too few leadership transfers: {transfers}");
 }
 
 /// The first of `seeds` whose run the broken runtime makes non-conforming, with its report.
