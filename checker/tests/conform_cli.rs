@@ -33,7 +33,9 @@ impl Node {
         let cfg = Config::new(NodeId(i), (0..3).map(NodeId))
             .with_fast_backup(info.fast_backup)
             .with_max_entries_per_append(info.max_entries_per_append.unwrap())
-            .with_pipeline(info.pipeline);
+            .with_pipeline(info.pipeline)
+            .with_pre_vote(info.pre_vote)
+            .with_check_quorum(info.check_quorum);
         let server = Server::new();
         let records = vec![Rec {
             node: NodeId(i),
@@ -68,11 +70,32 @@ impl Node {
     }
 }
 
-/// An election: n0 times out, n1 grants its vote, n0 becomes leader. With `twice`, n1 is
-/// handed the RequestVote a second time (a non-duplicating run must not do that).
+/// An election as the node runs it: n0 times out, n1 grants its pre-vote, n0 campaigns, n1
+/// grants its vote, n0 becomes leader. With `twice`, n1 is handed the RequestVote a second
+/// time (a non-duplicating run must not do that).
 fn election(dir: &Path, twice: bool) {
     let mut nodes: Vec<Node> = (0..3).map(Node::new).collect();
     let sent = nodes[0].step(10, Event::ElectionTimeout);
+    let (_, pre_vote) = sent
+        .iter()
+        .find(|(to, _)| *to == NodeId(1))
+        .unwrap()
+        .clone();
+    let replies = nodes[1].step(
+        15,
+        Event::Receive {
+            from: NodeId(0),
+            msg: pre_vote,
+        },
+    );
+    let (_, pre_grant) = replies[0].clone();
+    let sent = nodes[0].step(
+        18,
+        Event::Receive {
+            from: NodeId(1),
+            msg: pre_grant,
+        },
+    );
     let (_, rv) = sent
         .iter()
         .find(|(to, _)| *to == NodeId(1))
