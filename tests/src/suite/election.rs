@@ -74,6 +74,19 @@ pub fn many_elections(p: &Params) -> LabResult {
     Ok(())
 }
 
+/// Of three servers: the leader once every server has heard from it, its term, and one of
+/// the other two (chosen by the seed), before `what` happens to them.
+fn settled_leader(lab: &mut Lab, what: &str) -> LabResult<(usize, Term, usize)> {
+    let leader = lab.check_one_leader()?;
+    lab.sleep(ms(200))?;
+    let term = lab.check_terms()?;
+    ensure(lab.state(leader) == Some((term, true)), || {
+        format!("server {leader} no longer leads in term {term} before {what}")
+    })?;
+    let other = (leader + 1 + lab.rng.usize(0..2)) % 3;
+    Ok((leader, term, other))
+}
+
 /// What a partial partition did to the leader ([`partially_partitioned_leader`]).
 #[derive(Clone, Debug)]
 pub struct PartialPartition {
@@ -122,14 +135,7 @@ pub fn partially_partitioned_leader(
     opts.check_quorum = check_quorum;
     let longest_timeout = opts.election_timeout.1;
     let mut lab = Lab::with_options(opts, p);
-    let leader = lab.check_one_leader()?;
-    // Every server has heard from the leader of this term.
-    lab.sleep(ms(200))?;
-    let term = lab.check_terms()?;
-    ensure(lab.state(leader) == Some((term, true)), || {
-        format!("server {leader} no longer leads in term {term} before the cut")
-    })?;
-    let follower = (leader + 1 + lab.rng.usize(0..2)) % 3;
+    let (leader, term, follower) = settled_leader(&mut lab, "the cut")?;
     lab.sim.partition(&[leader], &[follower]);
 
     let mut writes: Vec<(Index, Command)> = Vec::new();
@@ -233,13 +239,7 @@ pub fn leadership_transfer(p: &Params) -> LabResult {
     let opts = SimOptions::new(3, p.seed);
     let longest_timeout = opts.election_timeout.1;
     let mut lab = Lab::with_options(opts, p);
-    let leader = lab.check_one_leader()?;
-    lab.sleep(ms(200))?;
-    let term = lab.check_terms()?;
-    ensure(lab.state(leader) == Some((term, true)), || {
-        format!("server {leader} no longer leads in term {term} before the transfer")
-    })?;
-    let target = (leader + 1 + lab.rng.usize(0..2)) % 3;
+    let (leader, term, target) = settled_leader(&mut lab, "the transfer")?;
     let workload = Workload {
         clients: 2,
         ops_per_client: 400,
