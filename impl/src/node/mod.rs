@@ -196,7 +196,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     }
     let listen_options = listen::ListenOptions {
         me: cfg.id,
-        peers: cfg.peers.clone(),
+        peers: cfg.initial.members().filter(|p| *p != cfg.id).collect(),
         secret,
         client_idle_timeout: options.client_idle_timeout,
         frame_timeout: options.frame_timeout,

@@ -671,6 +671,10 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                     .replies
                     .push((reply, ClientReply::NotLeader { leader_hint: hint }));
             }
+            Some(ProposeResult::ConfigRefused(why)) => {
+                let refusal = ClientReply::Refused(format!("membership change refused: {why}"));
+                batch.effects.replies.push((reply, refusal));
+            }
             None => {
                 let msg = "the server gave no answer to a proposal".to_string();
                 batch.effects.replies.push((reply, ClientReply::Error(msg)));

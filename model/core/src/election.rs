@@ -22,6 +22,8 @@ impl<C: Clone + Payload> Server<C> {
                 self.check_quorum(cfg);
                 Ok(())
             }
+            // Only a voter of its configuration campaigns (membership.rs).
+            _ if !self.is_voter(cfg) => Ok(()),
             _ if cfg.pre_vote => self.start_pre_vote(cfg, out),
             _ => self.campaign(cfg, false, out),
         }
@@ -46,8 +48,8 @@ impl<C: Clone + Payload> Server<C> {
         self.votes_granted.clear();
         self.votes_granted.insert(cfg.id);
         let request = self.request_vote();
-        for peer in &cfg.peers {
-            out.send(*peer, request);
+        for peer in self.voting_peers(cfg) {
+            out.send(peer, request);
         }
         // A single-server cluster may already have a majority.
         self.become_leader_if_elected(cfg, out)
@@ -105,7 +107,7 @@ impl<C: Clone + Payload> Server<C> {
     ) -> Result<(), CoreError> {
         if self.role != Role::Candidate
             || !reply.vote_granted
-            || !cfg.peers.contains(&voter)
+            || !self.membership(cfg).contains(voter)
             || !cfg.rules.counts_vote(reply.term, self.hard.current_term)
         {
             return Ok(());
@@ -119,7 +121,9 @@ impl<C: Clone + Payload> Server<C> {
         cfg: &Config<R>,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        if self.role != Role::Candidate || self.votes_granted.len() < cfg.quorum() {
+        // Only the voters of its configuration count (membership.rs).
+        let votes = self.counted(cfg, self.votes_granted.iter().copied());
+        if self.role != Role::Candidate || votes < self.quorum(cfg) {
             return Ok(());
         }
         // Leaders: reinitialize next_index to last log index + 1 and match_index to 0, then send
@@ -128,13 +132,12 @@ impl<C: Clone + Payload> Server<C> {
         self.leader_id = Some(cfg.id);
         self.votes_granted.clear();
         self.transfer_campaign = false;
-        let next = super::server::next_index_after(self.last_log_index())?;
-        self.next_index = cfg.peers.iter().map(|p| (*p, next)).collect();
-        self.match_index = cfg.peers.iter().map(|p| (*p, 0)).collect();
-        // A pipelining leader probes each peer until it acknowledges (etcd's StateProbe).
-        if cfg.pipeline.is_some() {
-            self.probing = cfg.peers.iter().copied().collect();
-        }
+        // Every voter and learner of its configuration (membership.rs); a pipelining leader
+        // probes each until it acknowledges (etcd's StateProbe).
+        self.next_index.clear();
+        self.match_index.clear();
+        self.probing.clear();
+        self.track_members(cfg)?;
         // Everything a candidate holds is durable: it persisted before it sent.
         self.persisted_index = self.last_log_index();
         self.on_heartbeat(cfg, out)?;

@@ -60,8 +60,8 @@ impl<C: Clone + Payload> Server<C> {
         self.votes_granted.clear();
         self.votes_granted.insert(cfg.id);
         let request = self.pre_vote_request()?;
-        for peer in &cfg.peers {
-            out.send(*peer, Message::PreVote(request));
+        for peer in self.voting_peers(cfg) {
+            out.send(peer, Message::PreVote(request));
         }
         // A single-server cluster needs no one else's grant.
         self.campaign_if_pre_vote_won(cfg, out)
@@ -106,7 +106,7 @@ impl<C: Clone + Payload> Server<C> {
     ) -> Result<(), CoreError> {
         if self.role != Role::PreCandidate
             || !reply.vote_granted
-            || !cfg.peers.contains(&voter)
+            || !self.membership(cfg).contains(voter)
             || Some(reply.term) != self.hard.current_term.checked_add(1)
         {
             return Ok(());
@@ -120,11 +120,8 @@ impl<C: Clone + Payload> Server<C> {
         cfg: &Config<R>,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        if self.role == Role::PreCandidate
-            && cfg
-                .rules
-                .pre_vote_won(self.votes_granted.len(), cfg.quorum())
-        {
+        let grants = self.counted(cfg, self.votes_granted.iter().copied());
+        if self.role == Role::PreCandidate && cfg.rules.pre_vote_won(grants, self.quorum(cfg)) {
             self.campaign(cfg, false, out)?;
         }
         Ok(())
@@ -137,8 +134,8 @@ impl<C: Clone + Payload> Server<C> {
         if !cfg.check_quorum {
             return;
         }
-        let active = 1 + self.recent_active.len();
-        if cfg.rules.quorum_active(active, cfg.quorum()) {
+        let active = self.counted(cfg, self.recent_active.iter().copied());
+        if cfg.rules.quorum_active(active, self.quorum(cfg)) {
             self.recent_active.clear();
         } else {
             self.become_follower();

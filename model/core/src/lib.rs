@@ -16,7 +16,7 @@
 //!
 //! The rules are split by concern: [`election`] (RequestVote), [`lease`] (PreVote,
 //! CheckQuorum and the leader's lease on votes), [`replication`] (AppendEntries and
-//! commitment), [`read`] (ReadIndex), [`transfer`] (leadership transfer), [`server`] (state, the higher-term rule, restart); [`rules`] names each
+//! commitment), [`read`] (ReadIndex), [`transfer`] (leadership transfer), [`membership`] (configuration changes), [`server`] (state, the higher-term rule, restart); [`rules`] names each
 //! decision point of the paper once, with the correct rule as its only implementation in this
 //! crate ([`Protocol`]). The model checker supplies broken implementations of its own (the
 //! mutant catalogue) to show that its properties have teeth; nothing here can name one.
@@ -24,6 +24,7 @@
 mod election;
 mod error;
 mod lease;
+mod membership;
 mod message;
 mod read;
 mod replication;
@@ -41,12 +42,14 @@ pub use message::{
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
-    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term, TransferResult,
-    ENTRY_OVERHEAD_BYTES, MAX_TERM,
+    ConfigChange, ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead,
+    ReadResult, Role, Term, TransferResult, ENTRY_OVERHEAD_BYTES, MAX_TERM,
 };
 
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod membership_tests;
 #[cfg(test)]
 mod read_tests;
 #[cfg(test)]

@@ -51,7 +51,7 @@ impl<C: Clone + Payload> Server<C> {
             .read_index_known(commit_term, self.hard.current_term)
         {
             out.reads.push(ReadResult::ThroughLog { id });
-            self.on_propose(command, out);
+            self.on_propose(cfg, command, out)?;
             return Ok(());
         }
         // 2. A new read round, confirmed by the replies to the AppendEntries sent from now on.
@@ -103,12 +103,13 @@ impl<C: Clone + Payload> Server<C> {
         // Rounds only grow along the queue: once the first read must wait, so must every
         // later one.
         while let Some(&read) = self.pending_reads.first() {
-            let acks = 1 + self
+            let confirmed = self
                 .read_acks
-                .values()
-                .filter(|&&acked| acked >= read.round)
-                .count();
-            if !cfg.rules.read_confirmed(acks, cfg.quorum()) {
+                .iter()
+                .filter(|(_, &acked)| acked >= read.round)
+                .map(|(p, _)| *p);
+            let acks = self.counted(cfg, confirmed);
+            if !cfg.rules.read_confirmed(acks, self.quorum(cfg)) {
                 break;
             }
             self.pending_reads.remove(0);

@@ -19,8 +19,8 @@ impl<C: Clone + Payload> Server<C> {
         if self.role != Role::Leader {
             return Ok(());
         }
-        for peer in &cfg.peers {
-            self.send_append(cfg, *peer, out)?;
+        for peer in self.replication_peers(cfg) {
+            self.send_append(cfg, peer, out)?;
         }
         Ok(())
     }
@@ -32,15 +32,14 @@ impl<C: Clone + Payload> Server<C> {
         to: NodeId,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        if !cfg.peers.contains(&to) {
-            return Ok(());
-        }
+        // A leader sends to the members it tracks, a (pre-)candidate to the voters.
+        let voter = to != cfg.id && self.membership(cfg).voters.contains(&to);
         match self.role {
-            Role::Leader => self.send_append(cfg, to, out)?,
-            Role::Candidate if !self.votes_granted.contains(&to) => {
+            Role::Leader if self.next_index.contains_key(&to) => self.send_append(cfg, to, out)?,
+            Role::Candidate if voter && !self.votes_granted.contains(&to) => {
                 out.send(to, self.request_vote());
             }
-            Role::PreCandidate if !self.votes_granted.contains(&to) => {
+            Role::PreCandidate if voter && !self.votes_granted.contains(&to) => {
                 out.send(to, Message::PreVote(self.pre_vote_request()?));
             }
             _ => {}
@@ -231,6 +230,8 @@ impl<C: Clone + Payload> Server<C> {
                 None => {}
             }
             self.hard.log.push(entry.clone());
+            // A configuration takes effect once appended (thesis §4.1).
+            self.config_appended(cfg, index)?;
             let first_new = out.persist.appended_from.map_or(index, |f| f.min(index));
             out.persist.appended_from = Some(first_new);
         }
@@ -303,6 +304,7 @@ impl<C: Clone + Payload> Server<C> {
         }
         let keep = usize::try_from(index).expect("index < last_log_index, a log length");
         self.hard.log.truncate(keep);
+        self.config_truncated(index);
         let after = out.persist.truncated_after.map_or(index, |a| a.min(index));
         out.persist.truncated_after = Some(after);
         if let Some(from) = out.persist.appended_from {
@@ -403,14 +405,34 @@ impl<C: Clone + Payload> Server<C> {
         if self.role != Role::Leader {
             return Ok(());
         }
-        let mut matches: Vec<Index> = self.match_index.values().copied().collect();
-        matches.push(
+        // The voters of its latest configuration (thesis §4.1, membership.rs).
+        let old;
+        let m = if cfg.rules.counts_latest_config() {
+            self.membership(cfg)
+        } else {
+            old = self.config_at(cfg, self.commit_index);
+            &old
+        };
+        let counts = |p: &NodeId| {
             cfg.rules
-                .own_match(self.persisted_index, self.last_log_index()),
-        );
+                .counts_toward_quorum(m.voters.contains(p), m.learners.contains(p))
+        };
+        let mut matches: Vec<Index> = self
+            .match_index
+            .iter()
+            .filter(|(p, _)| counts(p))
+            .map(|(_, &i)| i)
+            .collect();
+        if cfg.rules.counts_itself(m.voters.contains(&cfg.id)) {
+            matches.push(
+                cfg.rules
+                    .own_match(self.persisted_index, self.last_log_index()),
+            );
+        }
         matches.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&n) = matches.get(cfg.quorum().saturating_sub(1)) else {
-            return Ok(()); // fewer servers than a quorum
+        let quorum = cfg.rules.quorum(m.voters.len());
+        let Some(&n) = matches.get(quorum.saturating_sub(1)) else {
+            return Ok(()); // fewer voters than a quorum
         };
         if n <= self.commit_index {
             return Ok(());
@@ -422,6 +444,8 @@ impl<C: Clone + Payload> Server<C> {
         if cfg.rules.commits_by_counting(term, self.hard.current_term) {
             self.commit_index = n;
             self.apply_committed(out)?;
+            // A leader whose removal is now committed steps down (§4.2.2).
+            self.step_down_if_removed(cfg);
         }
         Ok(())
     }

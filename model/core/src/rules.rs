@@ -179,6 +179,37 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn transfer_ready(&self, target_match: Index, last_log_index: Index) -> bool {
         target_match >= last_log_index
     }
+
+    /// Membership changes, the condition of July 2015 (raft-dev): a leader starts a
+    /// configuration change only once it has committed an entry of its own term (the entry
+    /// at its commit_index has term `commit_term`).
+    fn config_change_ready(&self, commit_term: Option<Term>, current_term: Term) -> bool {
+        commit_term == Some(current_term)
+    }
+
+    /// Thesis §4.2: one change at a time; a change waits while the log's latest
+    /// configuration entry (at `config_index`, 0 if none) is not yet committed.
+    fn config_change_pending(&self, config_index: Index, commit_index: Index) -> bool {
+        config_index > commit_index
+    }
+
+    /// Thesis §4.1: a leader counts commitments over its latest configuration, committed or
+    /// not. `false`: over the configuration of its committed prefix.
+    fn counts_latest_config(&self) -> bool {
+        true
+    }
+
+    /// Thesis §4.2.2: a leader counts itself toward a majority only while it is a voter of
+    /// its configuration (a leader that removed itself does not).
+    fn counts_itself(&self, voter: bool) -> bool {
+        voter
+    }
+
+    /// Thesis §4.2.1: only voters count toward a majority (votes, commitments, read
+    /// confirmations, the quorum check); learners never do.
+    fn counts_toward_quorum(&self, voter: bool, _learner: bool) -> bool {
+        voter
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

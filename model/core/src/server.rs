@@ -5,8 +5,8 @@ use super::error::CoreError;
 use super::message::Message;
 use super::rules::{Protocol, Rules};
 use super::types::{
-    Entry, HardState, Index, NodeId, Payload, PendingRead, ReadResult, Role, Term, TransferResult,
-    MAX_TERM,
+    ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead, ReadResult,
+    Role, Term, TransferResult, MAX_TERM,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,8 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Config<R = Protocol> {
     /// This server.
     pub id: NodeId,
-    /// Every other member of the cluster (sorted, without `id`).
-    pub peers: Vec<NodeId>,
+    /// The configuration the cluster started with (membership.rs): a server's configuration
+    /// is this one changed by the configuration entries in its log. Empty for a server that
+    /// joins a running cluster ([`Config::joining`]): it neither campaigns nor votes until a
+    /// leader's log makes it a member.
+    pub initial: Membership,
     /// Most entries one AppendEntries carries (the rest follow once these are acknowledged).
     pub max_entries_per_append: usize,
     /// Most bytes of entries one AppendEntries carries (etcd's MaxSizePerMsg), by
@@ -67,14 +70,24 @@ pub struct Window {
 }
 
 impl Config<Protocol> {
-    /// The correct protocol for server `id` in a cluster of `id` plus `peers`.
+    /// The correct protocol for server `id` in a cluster that starts with `id` and `peers` as
+    /// its voters.
     pub fn new(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
-        let mut peers: Vec<NodeId> = peers.into_iter().filter(|p| *p != id).collect();
-        peers.sort();
-        peers.dedup();
+        let voters = peers.into_iter().chain([id]);
+        Self::with_initial(id, Membership::voters(voters))
+    }
+
+    /// The correct protocol for server `id`, new to a running cluster: it waits for a leader
+    /// to add it (membership.rs).
+    pub fn joining(id: NodeId) -> Self {
+        Self::with_initial(id, Membership::default())
+    }
+
+    /// The correct protocol for server `id` in a cluster that starts as `initial`.
+    pub fn with_initial(id: NodeId, initial: Membership) -> Self {
         Config {
             id,
-            peers,
+            initial,
             max_entries_per_append: usize::MAX,
             max_bytes_per_append: usize::MAX,
             fast_backup: false,
@@ -132,7 +145,7 @@ impl<R: Rules> Config<R> {
     pub fn with_rules<S: Rules>(self, rules: S) -> Config<S> {
         Config {
             id: self.id,
-            peers: self.peers,
+            initial: self.initial,
             max_entries_per_append: self.max_entries_per_append,
             max_bytes_per_append: self.max_bytes_per_append,
             fast_backup: self.fast_backup,
@@ -141,11 +154,6 @@ impl<R: Rules> Config<R> {
             check_quorum: self.check_quorum,
             rules,
         }
-    }
-
-    /// Number of servers needed for a majority (§5.2).
-    pub fn quorum(&self) -> usize {
-        self.rules.quorum(self.peers.len() + 1)
     }
 }
 
@@ -225,6 +233,9 @@ pub enum ProposeResult {
     Accepted { index: Index, term: Term },
     /// This server is not the leader; `leader_hint` is the leader it last heard from.
     NotLeader { leader_hint: Option<NodeId> },
+    /// A configuration change (a command whose [`Payload::configuration`] is set) that the
+    /// leader refused; nothing was appended (membership.rs).
+    ConfigRefused(ConfigRefusal),
 }
 
 /// What one step asks the driver to do, in this order: persist, send, apply.
@@ -326,6 +337,12 @@ pub struct Server<C> {
     /// RequestVote passes the voters' leases. `false` in any other role.
     #[serde(default)]
     pub transfer_campaign: bool,
+    /// The configuration the log ends in (membership.rs): the index of the log's latest
+    /// configuration entry and the configuration it leads to; `None` while the log holds no
+    /// configuration entry ([`Config::initial`] applies). Derived from the log, never
+    /// persisted: kept up to date on every append and truncation, rebuilt on restart.
+    #[serde(default)]
+    pub config: Option<(Index, Membership)>,
 }
 
 impl<C: Clone> Server<C> {
@@ -348,17 +365,23 @@ impl<C: Clone> Server<C> {
             recent_active: BTreeSet::new(),
             transferee: None,
             transfer_campaign: false,
+            config: None,
         }
     }
 
     /// A server restarting from what it had made durable. Volatile state starts afresh: a
     /// follower with commit_index = last_applied = 0; committed entries are re-applied once a
     /// leader tells it the commit index.
-    pub fn restart<R: Rules>(cfg: &Config<R>, hard: HardState<C>) -> Self {
-        Server {
+    pub fn restart<R: Rules>(cfg: &Config<R>, hard: HardState<C>) -> Self
+    where
+        C: Payload,
+    {
+        let mut server = Server {
             hard: cfg.rules.recover(hard),
             ..Server::new()
-        }
+        };
+        server.rebuild_config();
+        server
     }
 
     pub fn current_term(&self) -> Term {
@@ -440,7 +463,7 @@ impl<C: Clone + Payload> Server<C> {
         match event {
             Event::ElectionTimeout => self.on_election_timeout(cfg, &mut out)?,
             Event::Heartbeat => self.on_heartbeat(cfg, &mut out)?,
-            Event::Propose(command) => self.on_propose(command, &mut out),
+            Event::Propose(command) => self.on_propose(cfg, command, &mut out)?,
             Event::Resend { to } => self.on_resend(cfg, to, &mut out)?,
             Event::Persisted { term, index } => self.on_persisted(cfg, term, index, &mut out)?,
             Event::ReadIndex { id, command } => self.on_read_index(cfg, id, command, &mut out)?,
@@ -515,29 +538,44 @@ impl<C: Clone + Payload> Server<C> {
     }
 
     /// Client requests go to the leader, which appends them to its own log (§5.3); other servers
-    /// redirect the client to the leader they know of.
-    pub(crate) fn on_propose(&mut self, command: C, out: &mut Output<C>) {
+    /// redirect the client to the leader they know of. A configuration change is appended only
+    /// if the leader may start it now (membership.rs).
+    pub(crate) fn on_propose<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        command: C,
+        out: &mut Output<C>,
+    ) -> Result<(), CoreError> {
         if self.role != Role::Leader {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: self.leader_id,
             });
-            return;
+            return Ok(());
         }
         // A leader handing over its leadership sends clients to the target (thesis §3.10).
         if let Some(target) = self.transferee {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: Some(target),
             });
-            return;
+            return Ok(());
+        }
+        if let Some(next) = command.configuration() {
+            if let Err(refusal) = self.may_change_config(cfg, &next) {
+                out.propose = Some(ProposeResult::ConfigRefused(refusal));
+                return Ok(());
+            }
         }
         let term = self.hard.current_term;
         self.hard.log.push(Entry { term, command });
         let index = self.last_log_index();
+        // A configuration takes effect once appended (thesis §4.1).
+        self.config_appended(cfg, index)?;
         // The leader's own entry is written behind: it may be replicated before it is durable
         // here, and counts toward commitment once it is (`on_persisted`).
         out.persist.appended_from = Some(index);
         out.persist.write_behind = true;
         out.propose = Some(ProposeResult::Accepted { index, term });
+        Ok(())
     }
 
     /// Leaders: the disk holds the log up to `index`; count it as this server's own match

@@ -495,7 +495,7 @@ proptest! {
                 if before.role == Role::Leader {
                     prop_assert!(s.log().starts_with(before.log()));
                 }
-                for p in &c.peers {
+                for p in c.initial.voters.iter().filter(|p| **p != c.id) {
                     let (n, m) = (s.next_index[p], s.match_index[p]);
                     prop_assert!(m < n && n <= s.last_log_index() + 1);
                 }

@@ -32,7 +32,7 @@ impl<C: Clone + Payload> Server<C> {
             }
         } else if to == cfg.id {
             TransferResult::AlreadyLeader
-        } else if !cfg.peers.contains(&to) {
+        } else if !self.membership(cfg).voters.contains(&to) {
             TransferResult::NotAPeer
         } else {
             self.transferee = Some(to);
@@ -77,7 +77,8 @@ impl<C: Clone + Payload> Server<C> {
     ) -> Result<(), CoreError> {
         if request.term != self.hard.current_term
             || self.role != Role::Follower
-            || !cfg.peers.contains(&leader)
+            || !self.membership(cfg).contains(leader)
+            || !self.is_voter(cfg)
         {
             return Ok(());
         }

@@ -1,6 +1,7 @@
 //! Basic Raft types shared by the model and the runtime.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// A term number (paper §5.1). Starts at 0; the first election produces term 1.
@@ -76,6 +77,14 @@ pub enum Role {
 /// message, for batching AppendEntries by bytes ([`crate::Config::max_bytes_per_append`]).
 pub trait Payload {
     fn payload_bytes(&self) -> usize;
+
+    /// The configuration this command installs, if it is a configuration entry
+    /// (membership.rs): the whole membership after the change, so that a log read from its
+    /// start, by a server that joined later too, yields every configuration. A client's
+    /// command is `None`.
+    fn configuration(&self) -> Option<Membership> {
+        None
+    }
 }
 
 impl Payload for u8 {
@@ -138,4 +147,164 @@ pub enum TransferResult {
     NotAPeer,
     /// This server is not the leader; `leader_hint` is the leader it last heard from.
     NotLeader { leader_hint: Option<NodeId> },
+}
+
+/// A cluster configuration (Ongaro's thesis ch. 4, membership.rs): the voters, whose
+/// majorities elect leaders and commit entries, and the learners, who receive the log but
+/// neither vote nor count toward any majority. Invariant: the two sets are disjoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    pub voters: BTreeSet<NodeId>,
+    pub learners: BTreeSet<NodeId>,
+}
+
+impl Membership {
+    /// A configuration of these voters and no learners.
+    pub fn voters(voters: impl IntoIterator<Item = NodeId>) -> Self {
+        Membership {
+            voters: voters.into_iter().collect(),
+            learners: BTreeSet::new(),
+        }
+    }
+
+    /// Whether `id` is a voter or a learner.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.learners.contains(&id)
+    }
+
+    /// Every voter and learner, in order.
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.union(&self.learners).copied()
+    }
+
+    /// The configuration after `change` (whether the change makes sense here is the
+    /// leader's to check: membership.rs).
+    pub fn changed(&self, change: ConfigChange) -> Membership {
+        let mut m = self.clone();
+        match change {
+            ConfigChange::AddLearner(id) => {
+                if !m.voters.contains(&id) {
+                    m.learners.insert(id);
+                }
+            }
+            ConfigChange::Promote(id) => {
+                m.learners.remove(&id);
+                m.voters.insert(id);
+            }
+            ConfigChange::Remove(id) => {
+                m.voters.remove(&id);
+                m.learners.remove(&id);
+            }
+        }
+        m
+    }
+
+    /// The one single-server change that leads from this configuration to `next`, if there is
+    /// exactly one: a server added as a learner, a learner promoted, or a member removed.
+    /// `None` for any other difference (none, several, or a server added straight as a voter
+    /// or demoted).
+    pub fn change_to(&self, next: &Membership) -> Option<ConfigChange> {
+        let ids: BTreeSet<NodeId> = self.members().chain(next.members()).collect();
+        let mut changes = ids.into_iter().filter_map(|id| {
+            let was = (self.voters.contains(&id), self.learners.contains(&id));
+            let is = (next.voters.contains(&id), next.learners.contains(&id));
+            match (was, is) {
+                _ if was == is => None,
+                ((false, false), (false, true)) => Some(Some(ConfigChange::AddLearner(id))),
+                ((false, true), (true, false)) => Some(Some(ConfigChange::Promote(id))),
+                (_, (false, false)) => Some(Some(ConfigChange::Remove(id))),
+                _ => Some(None),
+            }
+        });
+        match (changes.next(), changes.next()) {
+            (Some(change), None) => change,
+            _ => None,
+        }
+    }
+
+    /// Whether every majority of this configuration's voters shares a voter with every
+    /// majority of `other`'s: the condition that makes a change between them safe (any two
+    /// configurations one single-server change apart satisfy it, thesis §4.2).
+    pub fn majorities_overlap(&self, other: &Membership) -> bool {
+        let majority = |n: usize| n / 2 + 1;
+        let shared = self.voters.intersection(&other.voters).count();
+        let only_self = self.voters.len() - shared;
+        let only_other = other.voters.len() - shared;
+        // Two disjoint majorities exist iff each can be filled from its own voters first
+        // and the shared voters they still need fit side by side.
+        let need_self = majority(self.voters.len()).saturating_sub(only_self);
+        let need_other = majority(other.voters.len()).saturating_sub(only_other);
+        need_self + need_other > shared
+    }
+}
+
+/// One single-server membership change (thesis §4.2), as an operator asks for it; the
+/// configuration entry carries the configuration it leads to, which takes effect on every
+/// server as soon as the entry is in its log, committed or not (§4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ConfigChange {
+    /// A new server joins as a learner: it receives the log and catches up, but does not
+    /// vote.
+    AddLearner(NodeId),
+    /// A learner that has caught up becomes a voter.
+    Promote(NodeId),
+    /// A voter or learner leaves the cluster (a leader may remove itself: it steps down once
+    /// the change is committed, §4.2.2).
+    Remove(NodeId),
+}
+
+impl fmt::Display for ConfigChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigChange::AddLearner(id) => write!(f, "+learner {id}"),
+            ConfigChange::Promote(id) => write!(f, "promote {id}"),
+            ConfigChange::Remove(id) => write!(f, "remove {id}"),
+        }
+    }
+}
+
+/// Why a leader refused a configuration change (membership.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConfigRefusal {
+    /// The proposed configuration is not one single-server change from the leader's
+    /// (it changed meanwhile, or the change adds a voter directly or demotes one).
+    NotASingleChange,
+    /// The leader has not yet committed an entry of its own term (the condition announced on
+    /// raft-dev in July 2015: without it, single-server changes are unsafe).
+    NotCommittedInTerm,
+    /// An earlier configuration entry is not yet committed: one change at a time.
+    ChangePending,
+    /// The server to add is already a voter or a learner.
+    AlreadyMember,
+    /// Only a learner can be promoted.
+    NotALearner,
+    /// The learner to promote has not yet caught up with the leader's commit index (§4.2.1).
+    LearnerBehind,
+    /// The server to remove is not a member.
+    NotAMember,
+    /// A cluster keeps at least one voter.
+    LastVoter,
+}
+
+impl fmt::Display for ConfigRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigRefusal::NotASingleChange => {
+                "not one single-server change from the current configuration"
+            }
+            ConfigRefusal::NotCommittedInTerm => {
+                "the leader has not yet committed an entry of its term; retry shortly"
+            }
+            ConfigRefusal::ChangePending => {
+                "an earlier membership change is not yet committed; retry shortly"
+            }
+            ConfigRefusal::AlreadyMember => "that server is already a member",
+            ConfigRefusal::NotALearner => "only a learner can be promoted (add it first)",
+            ConfigRefusal::LearnerBehind => {
+                "that learner has not caught up with the leader yet; retry shortly"
+            }
+            ConfigRefusal::NotAMember => "that server is not a member",
+            ConfigRefusal::LastVoter => "the cluster must keep at least one voter",
+        })
+    }
 }

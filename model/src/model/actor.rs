@@ -110,17 +110,21 @@ fn set_role_timers(cfg: &ServerConfig, driver: Driver, role: Role, o: &mut Out<R
     } else {
         o.set_timer(Timer::Election, model_timeout());
     }
-    for peer in &cfg.peers {
+    // Every other server: the core sends only to the members of its configuration.
+    let peers = (0..driver.servers as u64)
+        .map(NodeId)
+        .filter(|p| *p != cfg.id);
+    for peer in peers {
         if role == Role::Follower {
-            o.cancel_timer(Timer::Send(*peer));
+            o.cancel_timer(Timer::Send(peer));
         } else {
-            o.set_timer(Timer::Send(*peer), model_timeout());
+            o.set_timer(Timer::Send(peer), model_timeout());
         }
         // An operator may ask a leader to hand over to any peer at any moment.
         if driver.transfers && role == Role::Leader {
-            o.set_timer(Timer::Transfer(*peer), model_timeout());
+            o.set_timer(Timer::Transfer(peer), model_timeout());
         } else if driver.transfers {
-            o.cancel_timer(Timer::Transfer(*peer));
+            o.cancel_timer(Timer::Transfer(peer));
         }
     }
 }
