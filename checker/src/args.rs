@@ -83,6 +83,16 @@ pub struct ModelArgs {
     /// Date" (default: 0, none).
     #[arg(long, default_value_t = ModelConfig::default().max_transfers)]
     pub max_transfers: usize,
+    /// Membership changes an operator may ask for, in all (thesis ch. 4: single-server
+    /// changes with learners): any leader may be asked at any moment to add a server as a
+    /// learner, promote a learner, or remove a member. Adds the property "Quorums Overlap"
+    /// (default: 0, none). Not with --symmetry (the configuration tells servers apart).
+    #[arg(long, default_value_t = ModelConfig::default().max_config_changes)]
+    pub max_config_changes: usize,
+    /// The initial configuration's voters: the first N servers; the others start outside
+    /// the cluster and join only through membership changes (default: every server).
+    #[arg(long)]
+    pub initial_voters: Option<usize>,
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -123,6 +133,8 @@ impl ModelArgs {
             check_quorum: self.check_quorum,
             partial_partition: self.partial_partition,
             max_transfers: self.max_transfers,
+            max_config_changes: self.max_config_changes,
+            initial_voters: self.initial_voters,
             mutant: self.mutant,
             liveness: self.liveness,
         };

@@ -130,6 +130,49 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_in_flight = 2;
                 b.max_crashes = 0;
             }),
+            // Thesis §4.2.2: two voters; the leader removes itself and commits a write on
+            // its own copy, which the remaining voter lacks.
+            Mutant::RemovedLeaderCountsItself => with(m, |b| {
+                b.servers = 2;
+                b.max_config_changes = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // Two voters and a learner: the write counted on the learner's copy is on one
+            // voter only.
+            Mutant::LearnerCountedAsVoter => with(m, |b| {
+                b.initial_voters = Some(2);
+                b.max_config_changes = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // Thesis §4.1: two voters, the leader removes the other and still waits for its
+            // acknowledgement; only the liveness continuation sees the stall on two servers
+            // (three servers and two changes reach a write on too few voters).
+            Mutant::QuorumOverOldConfig => with(m, |b| {
+                b.servers = 2;
+                b.max_config_changes = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // The July 2015 condition: a leader of term 2 that has committed nothing of its
+            // term changes the configuration. The published counterexample (two leaders each
+            // changing the same configuration, one way each) needs four voters and three
+            // terms: not found within 160 s (10 M states) here; "Configuration Changes Follow
+            // A Term Commit" sees its first step.
+            Mutant::ConfigChangeBeforeTermCommit => with(m, |b| {
+                b.servers = 2;
+                b.max_config_changes = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // Two removals in a row leave one voter whose majority shares no voter with the
+            // first configuration's: "Quorums Overlap".
+            Mutant::TwoConfigChangesInFlight => with(m, |b| {
+                b.max_config_changes = 2;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()

@@ -111,6 +111,7 @@ fn message(m: &MessageView) -> Value {
                 json!(match op {
                     ClientOp::Put(_) => "put",
                     ClientOp::Get => "get",
+                    ClientOp::Config(_) => "config",
                 }),
             );
             if let ClientOp::Put(v) = op {

@@ -361,6 +361,11 @@ fn cmd_check(
             "--symmetry cannot be used with --partial-partition: the cut link tells the servers apart",
         );
     }
+    if run.symmetry && cfg.max_config_changes > 0 {
+        return usage_error(
+            "--symmetry cannot be used with --max-config-changes: configurations tell the servers apart",
+        );
+    }
     if let Err(e) = trace_args.validate() {
         return usage_error(e);
     }
@@ -376,6 +381,15 @@ fn cmd_check(
     .filter(|(on, _)| *on)
     .map(|(_, s)| *s)
     .collect::<String>();
+    let lease = if cfg.max_config_changes > 0 {
+        let voters = cfg.initial_voters.unwrap_or(cfg.servers);
+        format!(
+            "{lease}, <= {} membership change(s) from {voters} voter(s)",
+            cfg.max_config_changes
+        )
+    } else {
+        lease
+    };
     println!(
         "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{lease}{}",
         cfg.servers,

@@ -44,6 +44,12 @@ pub struct ConfigJson {
     /// Leadership transfers (`ModelConfig::max_transfers`; absent: none).
     #[serde(skip_serializing_if = "is_zero")]
     pub max_transfers: usize,
+    /// Membership changes (`ModelConfig::max_config_changes`; absent: none).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub max_config_changes: usize,
+    /// The initial voters (`ModelConfig::initial_voters`; absent: every server).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub initial_voters: Option<usize>,
     pub mutant: Option<String>,
     /// "Progress When Faults Stop" was checked too.
     pub liveness: bool,
@@ -70,6 +76,8 @@ impl From<&ModelConfig> for ConfigJson {
             check_quorum: c.check_quorum,
             partial_partition: c.partial_partition,
             max_transfers: c.max_transfers,
+            max_config_changes: c.max_config_changes,
+            initial_voters: c.initial_voters,
             mutant: c.mutant.map(|m| m.name().to_string()),
             liveness: c.liveness,
         }

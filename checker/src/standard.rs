@@ -100,6 +100,34 @@ pub fn standard() -> Vec<Standard> {
             symmetry: true,
         },
         Standard {
+            name: "membership",
+            purpose: "single-server membership changes (thesis ch. 4) with learners: two voters \
+                      and a third server outside, one change (add it as a learner, or remove a \
+                      voter, the leader itself included); a write, no crash; without symmetry, \
+                      which configurations break",
+            bound: ModelConfig {
+                initial_voters: Some(2),
+                max_config_changes: 1,
+                max_crashes: 0,
+                reads: 0,
+                ..ModelConfig::default()
+            },
+            symmetry: false,
+        },
+        Standard {
+            name: "membership-promote",
+            purpose: "one voter and two servers outside, two changes: a learner added, caught \
+                      up and promoted (or two learners, or a learner removed); a write, no crash",
+            bound: ModelConfig {
+                initial_voters: Some(1),
+                max_config_changes: 2,
+                max_crashes: 0,
+                reads: 0,
+                ..ModelConfig::default()
+            },
+            symmetry: false,
+        },
+        Standard {
             name: "pipelined-crash",
             purpose: "pipelined AppendEntries (as the node sends them: a window of 2 entries per \
                       follower) with two messages in flight and a crash, two servers (with three, \
@@ -303,6 +331,18 @@ pub fn quick() -> Vec<Standard> {
                 ..base.clone()
             },
             symmetry: true,
+        },
+        Standard {
+            name: "quick-membership",
+            purpose: "a membership change on two voters (thesis ch. 4): either may be removed, \
+                      the leader itself included, which steps down once its removal is \
+                      committed; without symmetry",
+            bound: ModelConfig {
+                servers: 2,
+                max_config_changes: 1,
+                ..base.clone()
+            },
+            symmetry: false,
         },
         Standard {
             name: "quick-partial-partition",

@@ -48,6 +48,12 @@ fn config_text(c: &Value) -> String {
     if let Some(n) = c["max_transfers"].as_u64() {
         let _ = write!(s, ", ≤ {n} leadership transfer(s)");
     }
+    if let Some(n) = c["max_config_changes"].as_u64() {
+        let _ = write!(s, ", ≤ {n} membership change(s)");
+        if let Some(v) = c["initial_voters"].as_u64() {
+            let _ = write!(s, " from {v} initial voter(s)");
+        }
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }

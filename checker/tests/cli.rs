@@ -215,9 +215,11 @@ fn the_default_bound_is_verified_with_every_witness() {
     }
     // By construction: Stale Copy Ignored needs a log of 3 and two messages in flight,
     // Pipelined Appends In Flight a pipelining leader, Read Served Without The Log reads
-    // through ReadIndex, and the witnesses of PreVote, CheckQuorum and leadership transfer
-    // their flags (the gate's configurations with those bounds reach them).
+    // through ReadIndex, and the witnesses of PreVote, CheckQuorum, leadership transfer and
+    // membership changes their flags (the gate's configurations with those bounds reach them).
     let mut expected = vec![
+        "Configuration Change Committed",
+        "Removed Leader Stepped Down",
         "Election After A Pre-Vote",
         "Leader Stepped Down Without A Quorum",
         "Vote Ignored In A Lease",

@@ -85,10 +85,24 @@ pub enum Mutant {
     /// its own (thesis §3.10): the target starts an election it cannot win, or wins one
     /// without an entry the old leader had.
     TransferBeforeCaughtUp,
+    /// A leader starts a configuration change before it has committed an entry of its own
+    /// term (single-server changes as published in 2014, without the July 2015 fix): two
+    /// leaders of different terms can each change the same configuration, one way each.
+    ConfigChangeBeforeTermCommit,
+    /// A leader starts a configuration change while an earlier one is uncommitted: two
+    /// changes in flight, whose configurations need not share a majority.
+    TwoConfigChangesInFlight,
+    /// A leader counts commitments over the configuration of its committed prefix instead
+    /// of its latest one (thesis §4.1: a configuration takes effect when appended).
+    QuorumOverOldConfig,
+    /// A leader that removed itself keeps counting its own log toward commitment (§4.2.2).
+    RemovedLeaderCountsItself,
+    /// A leader counts learners' acknowledgements toward commitment, as if they voted.
+    LearnerCountedAsVoter,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 27] = [
+    pub const ALL: [Mutant; 32] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -116,6 +130,11 @@ impl Mutant {
         Mutant::PreVoteRaisesTerm,
         Mutant::PreVoteWithoutMajority,
         Mutant::TransferBeforeCaughtUp,
+        Mutant::ConfigChangeBeforeTermCommit,
+        Mutant::TwoConfigChangesInFlight,
+        Mutant::QuorumOverOldConfig,
+        Mutant::RemovedLeaderCountsItself,
+        Mutant::LearnerCountedAsVoter,
     ];
 
     /// The catalogue name used on the command line.
@@ -148,6 +167,11 @@ impl Mutant {
             Mutant::PreVoteRaisesTerm => "pre-vote-raises-term",
             Mutant::PreVoteWithoutMajority => "pre-vote-without-majority",
             Mutant::TransferBeforeCaughtUp => "transfer-before-caught-up",
+            Mutant::ConfigChangeBeforeTermCommit => "config-change-before-term-commit",
+            Mutant::TwoConfigChangesInFlight => "two-config-changes-in-flight",
+            Mutant::QuorumOverOldConfig => "quorum-over-old-config",
+            Mutant::RemovedLeaderCountsItself => "removed-leader-counts-itself",
+            Mutant::LearnerCountedAsVoter => "learner-counted-as-voter",
         }
     }
 
@@ -210,6 +234,21 @@ impl Mutant {
             }
             Mutant::TransferBeforeCaughtUp => {
                 "a leader sends TimeoutNow before the transfer target's log matches its own"
+            }
+            Mutant::ConfigChangeBeforeTermCommit => {
+                "a leader changes the configuration before committing an entry of its term"
+            }
+            Mutant::TwoConfigChangesInFlight => {
+                "a leader starts a configuration change while another is uncommitted"
+            }
+            Mutant::QuorumOverOldConfig => {
+                "a leader counts commitments over its committed configuration, not its latest"
+            }
+            Mutant::RemovedLeaderCountsItself => {
+                "a leader that removed itself still counts its own log toward commitment"
+            }
+            Mutant::LearnerCountedAsVoter => {
+                "a leader counts learners' acknowledgements toward commitment"
             }
         }
     }
@@ -402,6 +441,29 @@ impl Rules for ModelRules {
             Protocol.pre_vote_won(grants, quorum)
         }
     }
+
+    fn config_change_ready(&self, commit_term: Option<Term>, current_term: Term) -> bool {
+        self.is(Mutant::ConfigChangeBeforeTermCommit)
+            || Protocol.config_change_ready(commit_term, current_term)
+    }
+
+    fn config_change_pending(&self, config_index: Index, commit_index: Index) -> bool {
+        !self.is(Mutant::TwoConfigChangesInFlight)
+            && Protocol.config_change_pending(config_index, commit_index)
+    }
+
+    fn counts_latest_config(&self) -> bool {
+        !self.is(Mutant::QuorumOverOldConfig) && Protocol.counts_latest_config()
+    }
+
+    fn counts_itself(&self, voter: bool) -> bool {
+        self.is(Mutant::RemovedLeaderCountsItself) || Protocol.counts_itself(voter)
+    }
+
+    fn counts_toward_quorum(&self, voter: bool, learner: bool) -> bool {
+        (self.is(Mutant::LearnerCountedAsVoter) && learner)
+            || Protocol.counts_toward_quorum(voter, learner)
+    }
 }
 
 #[cfg(test)]
@@ -420,6 +482,11 @@ mod tests {
         assert_eq!(m.truncates_matching_suffix(), p.truncates_matching_suffix());
         assert_eq!(m.recognizes_leader(), p.recognizes_leader());
         assert_eq!(m.pre_vote_raises_own_term(), p.pre_vote_raises_own_term());
+        assert_eq!(m.counts_latest_config(), p.counts_latest_config());
+        for (v, l) in [(false, false), (false, true), (true, false)] {
+            assert_eq!(m.counts_itself(v), p.counts_itself(v));
+            assert_eq!(m.counts_toward_quorum(v, l), p.counts_toward_quorum(v, l));
+        }
         for (q, k) in [(false, false), (false, true), (true, false), (true, true)] {
             assert_eq!(m.lease_ignores_votes(q, k), p.lease_ignores_votes(q, k));
         }
@@ -450,6 +517,13 @@ mod tests {
                 assert_eq!(m.own_match(a, b), p.own_match(a, b));
                 assert_eq!(m.match_after_send(a, b), p.match_after_send(a, b));
                 assert_eq!(m.transfer_ready(a, b), p.transfer_ready(a, b));
+                assert_eq!(
+                    m.config_change_pending(a, b),
+                    p.config_change_pending(a, b)
+                );
+                for t in [None, Some(a)] {
+                    assert_eq!(m.config_change_ready(t, b), p.config_change_ready(t, b));
+                }
                 let (a, b) = (a as usize, b as usize);
                 assert_eq!(m.pre_vote_won(a, b), p.pre_vote_won(a, b));
                 assert_eq!(m.quorum_active(a, b), p.quorum_active(a, b));

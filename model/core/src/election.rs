@@ -22,8 +22,8 @@ impl<C: Clone + Payload> Server<C> {
                 self.check_quorum(cfg);
                 Ok(())
             }
-            // Only a voter of its configuration campaigns (membership.rs).
-            _ if !self.is_voter(cfg) => Ok(()),
+            // Only a voter campaigns (membership.rs).
+            _ if !self.may_campaign(cfg) => Ok(()),
             _ if cfg.pre_vote => self.start_pre_vote(cfg, out),
             _ => self.campaign(cfg, false, out),
         }

@@ -16,8 +16,11 @@
 //! 3. A learner receives the log but neither votes, campaigns nor counts; it is promoted
 //!    once it has caught up with the leader's commit index (§4.2.1).
 //! 4. A leader that removed itself keeps leading, without counting itself, until the change
-//!    is committed, then steps down (§4.2.2). A server outside its configuration, or a
-//!    learner, never starts an election.
+//!    is committed, then steps down (§4.2.2). A server that its latest configuration removed
+//!    still starts elections while that configuration is not known committed, since it may
+//!    still be needed to commit it (§4.2.2: otherwise the remaining voters can wait forever
+//!    for its vote), but never counts its own vote; a learner, or a server whose removal it
+//!    knows committed, never starts one.
 //!
 //! The configuration is derived from the log: nothing about it is persisted besides the
 //! entries themselves.
@@ -98,6 +101,16 @@ pub(crate) fn counted_in<R: Rules>(
 }
 
 impl<C: Clone + Payload> Server<C> {
+    /// Whether this server starts elections (step 4 above): a voter of its configuration,
+    /// or a voter of the previous one while its removal is not known committed.
+    pub fn may_campaign<R>(&self, cfg: &Config<R>) -> bool {
+        if self.is_voter(cfg) {
+            return true;
+        }
+        let latest = self.config_index();
+        latest > self.commit_index && self.config_at(cfg, latest - 1).voters.contains(&cfg.id)
+    }
+
     /// The configuration of the log's prefix up to `index`: the initial one changed by every
     /// configuration entry at or below it.
     pub fn config_at<R>(&self, cfg: &Config<R>, index: Index) -> Membership {

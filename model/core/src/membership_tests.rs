@@ -298,6 +298,36 @@ fn a_removed_leader_does_not_count_itself_and_steps_down_once_committed() {
 }
 
 #[test]
+fn a_leader_that_removed_itself_campaigns_until_its_removal_is_committed() {
+    // Server 0 appended its own removal and lost its leadership before committing it;
+    // server 1 lacks the entry, so only server 0 can win, counting 1's vote alone.
+    let c = cfg(0);
+    let mut s = settled_leader(&c);
+    propose_change(&mut s, &c, ConfigChange::Remove(n(0)));
+    let later = Message::AppendEntriesResponse(AppendEntriesResponse {
+        term: 2,
+        success: false,
+        match_index: 0,
+        read_round: 0,
+    });
+    step(&mut s, &c, receive(2, later));
+    assert_eq!(s.role, Role::Follower);
+    assert!(!s.is_voter(&c) && s.may_campaign(&c));
+    let out = step(&mut s, &c, Event::ElectionTimeout);
+    assert_eq!(s.role, Role::Candidate);
+    let asked: Vec<u64> = out.messages.iter().map(|(to, _)| to.0).collect();
+    assert_eq!(asked, vec![1, 2], "it asks the voters of its latest configuration");
+    let granted = Message::RequestVoteResponse(RequestVoteResponse {
+        term: 3,
+        vote_granted: true,
+    });
+    step(&mut s, &c, receive(1, granted.clone()));
+    assert_eq!(s.role, Role::Candidate, "its own vote does not count");
+    step(&mut s, &c, receive(2, granted));
+    assert_eq!(s.role, Role::Leader);
+}
+
+#[test]
 fn a_joining_server_waits_to_be_added_and_a_restart_rebuilds_the_configuration() {
     let c = Config::joining(n(3));
     let mut s = S::new();

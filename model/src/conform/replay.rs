@@ -162,6 +162,7 @@ impl<C: Clone + Serialize> Commands<C> {
                 let client = usize::from(cmd.client.checked_sub(1)?);
                 self.runtime.get(client * 256 + cmd.seq as usize)
             }
+            ClientOp::Config(_) => None,
         }
     }
 
@@ -741,6 +742,8 @@ where
         check_quorum: info.check_quorum,
         partial_partition: false,
         max_transfers: usize::MAX,
+        max_config_changes: 0,
+        initial_voters: None,
         mutant: None,
         liveness: false,
     };

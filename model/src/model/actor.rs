@@ -10,7 +10,9 @@ use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{self, ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine};
 use super::shared::Shared;
 use crate::mutant::ModelRules;
-use raft_core::{Config, Event, Message, NodeId, ProposeResult, ReadResult, Role, Rules, Server};
+use raft_core::{
+    Config, ConfigChange, Event, Message, NodeId, ProposeResult, ReadResult, Role, Rules, Server,
+};
 use stateright::actor::{model_timeout, Actor, ActorModelAction, ActorModelState, Id, Out};
 use std::borrow::Cow;
 
@@ -56,12 +58,13 @@ pub struct Driver {
     servers: usize,
     /// `ModelConfig::max_transfers` is not 0: leaders have `Timer::Transfer` armed.
     transfers: bool,
+    /// `ModelConfig::max_config_changes` is not 0: leaders have `Timer::Reconfigure` armed.
+    reconfigures: bool,
 }
 
 impl RaftActor {
     pub(crate) fn server(i: usize, model: &ModelConfig) -> Self {
-        let peers = (0..model.servers).map(|j| NodeId(j as u64));
-        let mut cfg = Config::new(NodeId(i as u64), peers)
+        let mut cfg = Config::with_initial(NodeId(i as u64), model.initial_membership())
             .with_rules(ModelRules(model.mutant))
             .with_fast_backup(model.fast_backup)
             .with_pipeline(model.pipeline)
@@ -83,6 +86,7 @@ impl RaftActor {
                 pre_vote: model.pre_vote,
                 servers: model.servers,
                 transfers: model.max_transfers > 0,
+                reconfigures: model.max_config_changes > 0,
             },
         }
     }
@@ -125,6 +129,23 @@ fn set_role_timers(cfg: &ServerConfig, driver: Driver, role: Role, o: &mut Out<R
             o.set_timer(Timer::Transfer(peer), model_timeout());
         } else if driver.transfers {
             o.cancel_timer(Timer::Transfer(peer));
+        }
+    }
+    // An operator may ask a leader for any membership change at any moment (the core refuses
+    // those that make no sense, or come too early).
+    if driver.reconfigures {
+        for id in (0..driver.servers as u64).map(NodeId) {
+            for change in [
+                ConfigChange::AddLearner(id),
+                ConfigChange::Promote(id),
+                ConfigChange::Remove(id),
+            ] {
+                if role == Role::Leader {
+                    o.set_timer(Timer::Reconfigure(change), model_timeout());
+                } else {
+                    o.cancel_timer(Timer::Reconfigure(change));
+                }
+            }
         }
     }
 }
@@ -170,6 +191,7 @@ fn server_step(
     }
     let mut server = before.server.clone();
     let per_peer = matches!(event, Event::Resend { .. });
+    let reconfigure = matches!(&event, Event::Propose(c) if c.is_config());
     let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
@@ -310,6 +332,18 @@ fn server_step(
             Shared::make_mut(&mut ghost).term_raised_without_pre_vote = true;
         }
     }
+    if reconfigure && matches!(output.propose, Some(ProposeResult::Accepted { .. })) {
+        let g = Shared::make_mut(&mut ghost);
+        g.config_changes = g.config_changes.saturating_add(1);
+    }
+    if before.server.role == Role::Leader
+        && server.role == Role::Follower
+        && server.current_term() == before.server.current_term()
+        && !server.is_voter(cfg)
+        && !ghost.removed_leader_stepped_down
+    {
+        Shared::make_mut(&mut ghost).removed_leader_stepped_down = true;
+    }
     let ghost_changed = !Shared::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
     let mut machine = before.machine.clone();
     let role_changed = server.role != before.server.role;
@@ -331,6 +365,9 @@ fn server_step(
     }
     // 3. Apply; the leader answers the client whose command it applied.
     for (_, entry) in &output.apply {
+        if entry.command.is_config() {
+            continue; // a configuration entry: nothing to apply, no client to answer
+        }
         let reply = register::apply(Shared::make_mut(&mut machine), &entry.command);
         if server.role == Role::Leader {
             let cmd = entry.command;
@@ -507,6 +544,16 @@ impl Actor for RaftActor {
                     NodeState::Client(_) => return,
                 },
                 Timer::Transfer(to) => Event::TransferLeadership { to: *to },
+                // The operator's tool builds the entry from the leader's configuration.
+                Timer::Reconfigure(change) => match state.as_ref() {
+                    NodeState::Server(s) if s.server.role == Role::Leader => {
+                        match s.server.configuration_after(cfg, *change) {
+                            Ok(m) => Event::Propose(Cmd::config(&m)),
+                            Err(_) => return,
+                        }
+                    }
+                    _ => return,
+                },
                 Timer::Request(_) => return,
             };
             server_step(cfg, *actors, *driver, state, event, None, o);
@@ -516,7 +563,7 @@ impl Actor for RaftActor {
                     Timer::Election => election_timer_armed(cfg, s.server.role),
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
-                    Timer::Transfer(_) => s.server.role == Role::Leader,
+                    Timer::Transfer(_) | Timer::Reconfigure(_) => s.server.role == Role::Leader,
                     Timer::Request(_) => false,
                 };
                 if keep {

@@ -78,7 +78,8 @@ pub struct ModelConfig {
     /// No server's log grows beyond this many entries (states beyond it are not explored).
     /// Servers propose every client request they receive, a retried one again (deduplicated
     /// when applied), as the node does; this bounds the retries. `None`: as many entries as the
-    /// clients have operations (`values * (1 + reads)`): a retried copy takes the room of a
+    /// clients have operations, plus one per membership change (`values * (1 + reads) +
+    /// max_config_changes`): a retried copy takes the room of a
     /// later operation, which is enough to reach the deduplication path (the witness "Retried
     /// Command Deduplicated") while the default bound stays small.
     pub max_log_len: Option<usize>,
@@ -133,6 +134,17 @@ pub struct ModelConfig {
     /// "Transfer Target Up To Date".
     #[serde(default)]
     pub max_transfers: usize,
+    /// Membership changes an operator may ask for, in all (thesis ch. 4, single-server
+    /// changes with learners): a leader may be asked, at any moment, to add any server as a
+    /// learner, promote a learner, or remove a member; each configuration entry a leader
+    /// appends counts. 0 (the default): none. Adds the Always property "Quorums Overlap".
+    #[serde(default)]
+    pub max_config_changes: usize,
+    /// The initial configuration's voters: servers `0..initial_voters`; the others start
+    /// outside the cluster, and only a membership change brings them in. `None` (the
+    /// default): every server.
+    #[serde(default)]
+    pub initial_voters: Option<usize>,
     /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
     pub mutant: Option<Mutant>,
     /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
@@ -162,6 +174,8 @@ impl Default for ModelConfig {
             check_quorum: false,
             partial_partition: false,
             max_transfers: 0,
+            max_config_changes: 0,
+            initial_voters: None,
             mutant: None,
             liveness: true,
         }
@@ -220,6 +234,23 @@ impl ModelConfig {
                     .into(),
             );
         }
+        if let Some(v) = self.initial_voters {
+            if v == 0 || v > self.servers {
+                return Err(format!(
+                    "--initial-voters must be between 1 and --servers ({})",
+                    self.servers
+                ));
+            }
+            if v < self.servers && self.max_config_changes == 0 {
+                return Err(
+                    "--initial-voters below --servers leaves servers outside the cluster for                      good: add --max-config-changes"
+                        .into(),
+                );
+            }
+        }
+        if self.max_config_changes > 0 && self.partial_partition {
+            return Err("--partial-partition excludes --max-config-changes".into());
+        }
         if self.partial_partition && (self.servers != 3 || self.max_crashes != 0) {
             return Err(
                 "--partial-partition needs --servers 3 --max-crashes 0 (it cuts the link \
@@ -268,6 +299,11 @@ impl ModelConfig {
                 "Committed Before The Leader's Disk",
                 "fewer than 3 servers: every majority includes the leader's own copy",
             ));
+        } else if self.max_voters() < 3 {
+            v.push((
+                "Committed Before The Leader's Disk",
+                "fewer than 3 voters: every majority includes the leader's own copy",
+            ));
         }
         if !self.pre_vote {
             v.push(("Election After A Pre-Vote", "no --pre-vote"));
@@ -288,6 +324,21 @@ impl ModelConfig {
             v.push((
                 "Leadership Transferred",
                 "a single server has no one to hand over to",
+            ));
+        }
+        if self.max_config_changes == 0 {
+            v.push(("Configuration Change Committed", "no --max-config-changes"));
+            v.push(("Removed Leader Stepped Down", "no --max-config-changes"));
+        } else if self.values == 0 {
+            // A change waits for an entry of the leader's term, and only clients write one.
+            v.push(("Configuration Change Committed", "--values 0"));
+            v.push(("Removed Leader Stepped Down", "--values 0"));
+        } else if self.initial_voters.unwrap_or(self.servers) < 2 && self.max_config_changes < 3
+        {
+            v.push((
+                "Removed Leader Stepped Down",
+                "a single voter cannot remove itself, and the bound's changes cannot add a \
+                 second voter and then remove the leader",
             ));
         }
         if !self.read_index {
@@ -324,6 +375,15 @@ impl ModelConfig {
                 "no late copy: needs a client with two operations, a log of 3 and 2 messages in flight",
             ));
         }
+        if self.servers >= 3
+            && self.max_voters() < 3
+            && !v.iter().any(|(n, _)| *n == "Log Conflict Truncated")
+        {
+            v.push((
+                "Log Conflict Truncated",
+                "fewer than 3 voters (a leader's log is never behind another voter's)",
+            ));
+        }
         if self.servers < 3 && !v.iter().any(|(n, _)| *n == "Log Conflict Truncated") {
             // Every leader needs every vote, so its log is at least as up-to-date as each
             // other server's (§5.4.1), and no follower ever holds an entry the leader lacks.
@@ -343,7 +403,8 @@ impl ModelConfig {
 
     /// The log bound in force (see [`ModelConfig::max_log_len`]).
     pub fn effective_max_log_len(&self) -> usize {
-        self.max_log_len.unwrap_or(self.values * (1 + self.reads))
+        self.max_log_len
+            .unwrap_or(self.values * (1 + self.reads) + self.max_config_changes)
     }
 
     /// The bound on each leader's read round (see [`ModelConfig::read_index`]).
@@ -359,6 +420,19 @@ impl ModelConfig {
             && from != to
             && (from == 0 || from == last)
             && (to == 0 || to == last)
+    }
+
+    /// The most voters a configuration of this bound can have: the initial ones, plus one per
+    /// two changes (a server is added as a learner, then promoted).
+    pub fn max_voters(&self) -> usize {
+        let initial = self.initial_voters.unwrap_or(self.servers);
+        (initial + self.max_config_changes / 2).min(self.servers)
+    }
+
+    /// The configuration every server starts with (see [`ModelConfig::initial_voters`]).
+    pub fn initial_membership(&self) -> raft_core::Membership {
+        let voters = self.initial_voters.unwrap_or(self.servers);
+        raft_core::Membership::voters((0..voters as u64).map(raft_core::NodeId))
     }
 
     /// Number of actors that are servers; the rest are clients.
@@ -387,6 +461,15 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
         .map(|s| usize::from(s.ghost.transfers))
         .sum();
     if transfers > cfg.max_transfers {
+        return false;
+    }
+    let config_changes: usize = state
+        .actor_states
+        .iter()
+        .filter_map(|s| s.as_server())
+        .map(|s| usize::from(s.ghost.config_changes))
+        .sum();
+    if config_changes > cfg.max_config_changes {
         return false;
     }
     state

@@ -3,7 +3,7 @@
 
 use super::actor::{RaftAction, RaftState};
 use super::node::{ClientState, NodeState, ServerState, Timer};
-use super::register::{ClientOp, ClientReply, Cmd, Msg};
+use super::register::{ClientOp, ClientReply, Cmd, Members, Msg};
 use raft_core::{Entry, Role};
 use stateright::actor::ActorModelAction;
 use std::fmt;
@@ -18,13 +18,37 @@ impl fmt::Display for ClientOp {
         match self {
             ClientOp::Put(v) => write!(f, "put {v}"),
             ClientOp::Get => write!(f, "get"),
+            ClientOp::Config(m) => write!(f, "{}", MembersDisplay(*m)),
         }
     }
 }
 
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_config() {
+            return write!(f, "{}", self.op);
+        }
         write!(f, "c{}#{} {}", self.client, self.seq, self.op)
+    }
+}
+
+/// A configuration as `config{voters n0,n1 learners n2}`.
+pub struct MembersDisplay(pub Members);
+
+impl fmt::Display for MembersDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0.membership();
+        let list = |set: &std::collections::BTreeSet<raft_core::NodeId>| {
+            set.iter()
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        write!(f, "config{{voters {}", list(&m.voters))?;
+        if !m.learners.is_empty() {
+            write!(f, " learners {}", list(&m.learners))?;
+        }
+        f.write_str("}")
     }
 }
 
@@ -194,6 +218,7 @@ impl fmt::Display for Timer {
             Timer::Request(to) => write!(f, "request to {to}"),
             Timer::Persist => f.write_str("disk write"),
             Timer::Transfer(to) => write!(f, "transfer to {to}"),
+            Timer::Reconfigure(change) => write!(f, "reconfigure: {change}"),
         }
     }
 }
@@ -232,6 +257,9 @@ pub fn format_action(servers: usize, action: &RaftAction) -> String {
                 name(*id),
                 to
             )
+        }
+        ActorModelAction::Timeout(id, Timer::Reconfigure(change)) => {
+            format!("{}: an operator asks it to {}", name(*id), change)
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),

@@ -63,6 +63,12 @@ pub struct Ghost {
     pub transfers: u8,
     /// Witness: this server won an election it started on a leader's TimeoutNow (§3.10).
     pub won_by_transfer: bool,
+    /// Configuration entries this server appended as leader (bounded by
+    /// `--max-config-changes`).
+    pub config_changes: u8,
+    /// Witness: as leader, this server stepped down, in its term, once its own removal was
+    /// committed (§4.2.2).
+    pub removed_leader_stepped_down: bool,
 }
 
 impl Ghost {
@@ -88,6 +94,12 @@ impl Ghost {
             {
                 Shared::make_mut(this).append_only_violated = true;
             }
+        }
+        // What a leader commits, also in the step in which it steps down because its own
+        // removal is now committed (§4.2.2).
+        let leads = after.role == Role::Leader
+            || (before.role == Role::Leader && after.current_term() == before.current_term());
+        if leads {
             for index in before.commit_index + 1..=after.commit_index {
                 if let Some(entry) = after.entry(index) {
                     if !this.committed.contains_key(&(index, entry.clone())) {

@@ -65,6 +65,7 @@ pub(crate) fn record_out(_cfg: &ModelConfig, h: &History, env: Envelope<&Msg>) -
     let op = match op {
         ClientOp::Put(v) => RegisterOp::Write(Some(*v)),
         ClientOp::Get => RegisterOp::Read,
+        ClientOp::Config(_) => return None,
     };
     let _ = h.tester.on_invoke(env.src, op);
     Some(History(Shared::new(h)))

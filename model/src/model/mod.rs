@@ -26,7 +26,8 @@ pub use ghost::{Committed, Ghost};
 pub use history::{History, Recorded};
 pub use node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
 pub use properties::{
-    always_names, sometimes_names, ALWAYS, LIVENESS, PRE_VOTE, SOMETIMES, UNDISTURBED,
+    always_names, sometimes_names, ALWAYS, LIVENESS, PRE_VOTE, QUORUMS, SOMETIMES, TERM_COMMIT,
+    UNDISTURBED,
 };
 pub use register::{ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine, Value};
 

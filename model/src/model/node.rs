@@ -4,7 +4,7 @@
 use super::ghost::Ghost;
 use super::register::{Cmd, RegisterMachine};
 use super::shared::Shared;
-use raft_core::{CoreError, HardState, NodeId, Server};
+use raft_core::{ConfigChange, CoreError, HardState, NodeId, Server};
 
 /// The model's timers. Timeouts may fire at any moment.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,6 +22,9 @@ pub enum Timer {
     /// Leaders, with `--max-transfers`: an operator asks to hand the leadership to this peer
     /// (`Event::TransferLeadership`, thesis §3.10).
     Transfer(NodeId),
+    /// Leaders, with `--max-config-changes`: an operator asks for this membership change
+    /// (a configuration entry proposed, membership.rs).
+    Reconfigure(ConfigChange),
 }
 
 /// What a server saves: the core's hard state as far as it is durable

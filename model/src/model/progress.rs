@@ -17,6 +17,14 @@
 //!    leader, so it would ignore the requests for votes) first has its election timeout, or,
 //!    a leader of an earlier term, its heartbeat: time passes for every server.
 //!
+//! With membership changes, the cluster is what an operator sees in the most up-to-date log
+//! (§5.4.1): the members of its latest configuration, and, while that configuration is not
+//! known committed there, those of the one before (they may still be needed to commit it).
+//! A server outside the cluster has been removed, and its operator stops it: it neither
+//! sends nor receives, and "every server" below means every server of the cluster (convergence
+//! asks it of the members of the leader's configuration). Only a server that may campaign
+//! (`Server::may_campaign`) is chosen to time out.
+//!
 //! Converged: one server is leader of the highest term, every other server is its follower
 //! (role follower, leader_id the leader: §5.2, a candidate that hears from the leader of its
 //! term steps down), every server is in that term, holds the
@@ -87,7 +95,12 @@ pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) ->
 
 /// Run the continuation from `state` (in its canonical renaming); `explain` records its steps.
 pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
-    let canonical = super::symmetry::representative(state);
+    // Configurations tell servers apart: no renaming then (symmetry is refused with them).
+    let canonical = if model.cfg.max_config_changes > 0 {
+        state.clone()
+    } else {
+        super::symmetry::representative(state)
+    };
     let mut c = continuation_of(model, &canonical, explain);
     if explain && canonical != *state {
         c.steps.insert(
@@ -123,6 +136,7 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
         .collect();
     let mut run = Run {
         servers,
+        outside: vec![false; n],
         network: VecDeque::new(),
         steps: Vec::new(),
         explain,
@@ -157,17 +171,18 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
     let mut proposed = false;
     let longest = run.servers.iter().map(|s| s.log().len()).max().unwrap_or(0) + pending.len();
     for round in 0..round_limit(longest) {
+        run.outside = run.outside_the_cluster(&cfgs);
         if let Err(why) = run.deliver_all(&cfgs) {
             return run.verdict(false, why);
         }
-        if let Some(why) = run.divergence() {
+        if let Some(why) = run.divergence(&cfgs) {
             if round + 1 == round_limit(longest) {
                 return run.verdict(false, format!("no progress: {why}"));
             }
         } else {
             return run.verdict(true, "converged".into());
         }
-        let top = run.servers.iter().map(|s| s.current_term()).max();
+        let top = run.top_term(&cfgs);
         let leader = (0..n).find(|&i| {
             run.servers[i].role == Role::Leader && Some(run.servers[i].current_term()) == top
         });
@@ -191,6 +206,7 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
             Some(l) => run.step(&cfgs, l, Event::Heartbeat, "heartbeat"),
             None => {
                 let c = (0..n)
+                    .filter(|&i| !run.outside[i] && run.servers[i].may_campaign(cfgs[i]))
                     .max_by_key(|&i| {
                         let s = &run.servers[i];
                         (
@@ -200,13 +216,13 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
                             std::cmp::Reverse(i),
                         )
                     })
-                    .expect("at least one server");
+                    .unwrap_or(0);
                 // With CheckQuorum, a server that still knows a leader ignores requests for
                 // votes (§9.6): time passes for it too. A follower's lease ends with its own
                 // election timeout; a leader of an earlier term sends its heartbeat, which
                 // meets the higher term.
                 let in_lease: Vec<usize> = (0..n)
-                    .filter(|&j| j != c && cfgs[j].check_quorum)
+                    .filter(|&j| j != c && cfgs[j].check_quorum && !run.outside[j])
                     .filter(|&j| run.servers[j].leader_id.is_some())
                     .collect();
                 let ended = in_lease.into_iter().try_for_each(|j| {
@@ -236,6 +252,8 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
 
 struct Run {
     servers: Vec<Server<Cmd>>,
+    /// Servers removed from the cluster (see the module's comment): stopped.
+    outside: Vec<bool>,
     network: VecDeque<(NodeId, NodeId, Message<Cmd>)>,
     steps: Vec<String>,
     explain: bool,
@@ -273,7 +291,7 @@ impl Run {
             .handle(cfgs[i], event)
             .map_err(|e| format!("{} refused a step: {e}", self.name(id)))?;
         for (to, msg) in out.messages {
-            if (to.0 as usize) < self.servers.len() {
+            if (to.0 as usize) < self.servers.len() && !self.outside[to.0 as usize] {
                 self.network.push_back((id, to, msg));
             }
         }
@@ -291,6 +309,9 @@ impl Run {
 
     fn deliver_all(&mut self, cfgs: &[&super::ServerConfig]) -> Result<(), String> {
         while let Some((from, to, msg)) = self.network.pop_front() {
+            if self.outside[to.0 as usize] || self.outside[from.0 as usize] {
+                continue; // a stopped server
+            }
             self.deliveries += 1;
             if self.deliveries > MAX_DELIVERIES {
                 return Err(format!(
@@ -311,9 +332,44 @@ impl Run {
         s.log().iter().any(|e| e.term == s.current_term())
     }
 
+    /// Which servers the operator has stopped: those outside the cluster of the most
+    /// up-to-date log (see the module's comment). None without membership changes.
+    fn outside_the_cluster(&self, cfgs: &[&super::ServerConfig]) -> Vec<bool> {
+        let Some(star) = (0..self.servers.len()).max_by_key(|&i| {
+            let s = &self.servers[i];
+            (
+                s.last_log_term(),
+                s.last_log_index(),
+                s.current_term(),
+                std::cmp::Reverse(i),
+            )
+        }) else {
+            return Vec::new();
+        };
+        let s = &self.servers[star];
+        let mut cluster: Vec<NodeId> = s.membership(cfgs[star]).members().collect();
+        let latest = s.config_index();
+        if latest > s.commit_index {
+            cluster.extend(s.config_at(cfgs[star], latest - 1).members());
+        }
+        (0..self.servers.len())
+            .map(|i| !cluster.contains(&NodeId(i as u64)))
+            .collect()
+    }
+
+    /// The highest term in the cluster.
+    fn top_term(&self, _cfgs: &[&super::ServerConfig]) -> Option<raft_core::Term> {
+        self.servers
+            .iter()
+            .zip(&self.outside)
+            .filter(|(_, out)| !**out)
+            .map(|(s, _)| s.current_term())
+            .max()
+    }
+
     /// Why the servers have not converged, or `None` if they have.
-    fn divergence(&self) -> Option<String> {
-        let top = self.servers.iter().map(|s| s.current_term()).max()?;
+    fn divergence(&self, cfgs: &[&super::ServerConfig]) -> Option<String> {
+        let top = self.top_term(cfgs)?;
         let Some(l) = self
             .servers
             .iter()
@@ -333,7 +389,11 @@ impl Run {
                 leader.last_log_index()
             ));
         }
+        let members = leader.membership(cfgs[l]);
         for (i, s) in self.servers.iter().enumerate() {
+            if !members.contains(NodeId(i as u64)) {
+                continue; // outside the cluster
+            }
             let name = self.name(NodeId(i as u64));
             let mut why = String::new();
             if i != l && (s.role != Role::Follower || s.leader_id != Some(NodeId(l as u64))) {

@@ -42,6 +42,13 @@
 //! Target Up To Date" (mutant `transfer-before-caught-up`), witnessed by Leadership
 //! Transferred; Election Safety covers "no two leaders in one term" through it.
 //!
+//! Membership changes (`--max-config-changes`) add the Always property [`QUORUMS`], "Quorums
+//! Overlap" (mutant `two-config-changes-in-flight`), witnessed by Configuration Change
+//! Committed and Removed Leader Stepped Down; Election Safety, Leader Completeness and State
+//! Machine Safety are stated over every server, member or not, so they cover every
+//! configuration (mutants `config-change-before-term-commit`, `quorum-over-old-config`,
+//! `removed-leader-counts-itself`, `learner-counted-as-voter`).
+//!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
 //! (`progress.rs`): a bounded, fault-free continuation from every reachable state elects a
 //! leader and brings every server's log and commit index to the leader's. It has no witness
@@ -51,7 +58,7 @@
 use super::node::ServerState;
 use super::register::{ClientOp, Msg};
 use super::{ModelConfig, RaftModel, RaftState};
-use raft_core::Message;
+use raft_core::{Message, Payload};
 use raft_core::Role;
 use stateright::{Expectation, Property};
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +104,21 @@ pub const PRE_VOTE: (&str, Condition) = (
 /// target starts its election with the leader's whole log.
 pub const TRANSFER: (&str, Condition) = ("Transfer Target Up To Date", transfer_target_up_to_date);
 
+/// The property checked with `--max-config-changes` (thesis §4.2): the configurations a
+/// leader may count a majority in, the one of its committed prefix and every later one in its
+/// log, pairwise share a voter in every two of their majorities.
+pub const QUORUMS: (&str, Condition) = ("Quorums Overlap", quorums_overlap);
+
+/// The other property checked with `--max-config-changes` (the July 2015 condition): every
+/// configuration entry of term T in any log follows, in that log, an entry of term T that a
+/// leader committed. Its violation is the precondition of the published counterexample
+/// (two leaders of different terms each change the same configuration, one way each); the
+/// counterexample itself needs four voters and three terms, beyond the gate's bounds.
+pub const TERM_COMMIT: (&str, Condition) = (
+    "Configuration Changes Follow A Term Commit",
+    configuration_changes_follow_a_term_commit,
+);
+
 /// The liveness property checked with `--liveness` (see `progress.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
@@ -104,7 +126,7 @@ pub const LIVENESS: (&str, Condition) = (
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 17] = [
+pub const SOMETIMES: [(&str, Condition); 19] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -131,6 +153,11 @@ pub const SOMETIMES: [(&str, Condition); 17] = [
     ),
     ("Vote Ignored In A Lease", vote_ignored_in_a_lease),
     ("Leadership Transferred", leadership_transferred),
+    (
+        "Configuration Change Committed",
+        configuration_change_committed,
+    ),
+    ("Removed Leader Stepped Down", removed_leader_stepped_down),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -151,10 +178,14 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
     let undisturbed = cfg.partial_partition.then_some(&UNDISTURBED);
     let pre_vote = cfg.pre_vote.then_some(&PRE_VOTE);
     let transfer = (cfg.max_transfers > 0).then_some(&TRANSFER);
+    let quorums = (cfg.max_config_changes > 0).then_some(&QUORUMS);
+    let term_commit = (cfg.max_config_changes > 0).then_some(&TERM_COMMIT);
     let always = ALWAYS
         .iter()
         .chain(pre_vote)
         .chain(transfer)
+        .chain(quorums)
+        .chain(term_commit)
         .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
@@ -391,6 +422,63 @@ fn leadership_transferred(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.ghost.won_by_transfer)
 }
 
+fn configuration_change_committed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.committed.keys().any(|(_, e)| e.command.is_config()))
+}
+
+fn removed_leader_stepped_down(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.removed_leader_stepped_down)
+}
+
+/// Configuration Changes Follow A Term Commit (see [`TERM_COMMIT`]): the committed entries
+/// are those some leader's ghost recorded committing.
+fn configuration_changes_follow_a_term_commit(_: &RaftModel, state: &RaftState) -> bool {
+    let committed: BTreeSet<_> = servers(state)
+        .flat_map(|s| s.ghost.committed.keys())
+        .collect();
+    servers(state).all(|s| {
+        let log = s.server.log();
+        log.iter().enumerate().all(|(j, e)| {
+            !e.command.is_config()
+                || log[..j].iter().enumerate().any(|(i, f)| {
+                    f.term == e.term && committed.contains(&(i as u64 + 1, f.clone()))
+                })
+        })
+    })
+}
+
+/// Quorums Overlap (thesis §4.2, with `--max-config-changes`): for every leader that is up,
+/// every two of the configurations it may count a majority in (that of its log up to its
+/// commit_index, and each configuration entry after it) are such that every majority of the
+/// one shares a voter with every majority of the other. One change at a time, each a single
+/// server, keeps this so.
+fn quorums_overlap(model: &RaftModel, state: &RaftState) -> bool {
+    let initial = model.cfg.initial_membership();
+    live_servers(state)
+        .filter(|s| s.server.role == Role::Leader)
+        .all(|s| {
+            let committed = s
+                .server
+                .log()
+                .iter()
+                .take(usize::try_from(s.server.commit_index).unwrap_or(usize::MAX))
+                .rev()
+                .find_map(|e| e.command.configuration())
+                .unwrap_or_else(|| initial.clone());
+            let mut configs = vec![committed];
+            configs.extend(
+                s.server
+                    .entries_from(s.server.commit_index.saturating_add(1))
+                    .iter()
+                    .filter_map(|e| e.command.configuration()),
+            );
+            configs
+                .iter()
+                .enumerate()
+                .all(|(i, a)| configs[i + 1..].iter().all(|b| a.majorities_overlap(b)))
+        })
+}
+
 /// Transfer Target Up To Date (thesis §3.10, with `--max-transfers`): for every TimeoutNow in
 /// the network whose receiver is still in the sender's term, the receiver's log holds the
 /// entry it names (its index and term): the leader sent it only once the target held its
@@ -441,7 +529,7 @@ fn exactly_once(_: &RaftModel, state: &RaftState) -> bool {
         };
         let mut last_seq: BTreeMap<u8, u8> = BTreeMap::new();
         let mut value = None;
-        for e in applied {
+        for e in applied.iter().filter(|e| !e.command.is_config()) {
             let c = e.command;
             if last_seq.get(&c.client).is_some_and(|&l| c.seq <= l) {
                 continue;
@@ -547,12 +635,31 @@ fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
         .iter()
         .map(|s| s.as_ref().map_or(&[][..], |s| s.hard.log.as_slice()))
         .collect();
-    let majority = n / 2 + 1;
+    let initial = model.cfg.initial_membership();
     live_servers(state).all(|s| {
-        s.server.log()[..(s.server.commit_index as usize).min(s.server.log().len())]
+        let log = s.server.log();
+        log[..(s.server.commit_index as usize).min(log.len())]
             .iter()
             .enumerate()
-            .all(|(k, e)| disks.iter().filter(|d| d.get(k) == Some(e)).count() >= majority)
+            .all(|(k, e)| {
+                // On a majority of the voters of a configuration the committing leader may
+                // have counted over: that of the log up to the entry, or a later one (thesis
+                // §4.1). Without membership changes: a majority of all servers.
+                let at = log[..k + 1]
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.command.configuration())
+                    .unwrap_or_else(|| initial.clone());
+                let later = log[k + 1..].iter().filter_map(|e| e.command.configuration());
+                std::iter::once(at).chain(later).any(|m| {
+                    let holders = m
+                        .voters
+                        .iter()
+                        .filter(|v| disks.get(v.0 as usize).and_then(|d| d.get(k)) == Some(e))
+                        .count();
+                    holders > m.voters.len() / 2
+                })
+            })
     })
 }
 
@@ -571,6 +678,8 @@ fn retried_command_deduplicated(_: &RaftModel, state: &RaftState) -> bool {
         applied
             .iter()
             .enumerate()
-            .any(|(i, e)| applied[i + 1..].iter().any(|f| f.command == e.command))
+            .any(|(i, e)| {
+                !e.command.is_config() && applied[i + 1..].iter().any(|f| f.command == e.command)
+            })
     })
 }

@@ -3,7 +3,7 @@
 //! and the client/server messages around the Raft messages.
 
 use raft_core::service::{Applied, Service, StateMachine};
-use raft_core::{Message, NodeId};
+use raft_core::{Membership, Message, NodeId};
 use serde::{Deserialize, Serialize};
 
 /// A value a client writes. Client `c` writes `c + 1`; reads of the empty register return None.
@@ -13,6 +13,37 @@ pub type Value = u8;
 pub enum ClientOp {
     Put(Value),
     Get,
+    /// Not a client's: a configuration entry (`--max-config-changes`), proposed by a leader
+    /// on an operator's request; never applied to the register.
+    Config(Members),
+}
+
+/// A configuration in the model's compact form: bit `i` of `voters` (`learners`) is set if
+/// server `i` is a voter (a learner). The model has at most 9 servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Members {
+    pub voters: u16,
+    pub learners: u16,
+}
+
+impl Members {
+    pub fn of(m: &Membership) -> Self {
+        let bits = |set: &std::collections::BTreeSet<NodeId>| {
+            set.iter().fold(0u16, |b, id| b | 1 << id.0)
+        };
+        Members {
+            voters: bits(&m.voters),
+            learners: bits(&m.learners),
+        }
+    }
+
+    pub fn membership(self) -> Membership {
+        let ids = |bits: u16| (0..16u64).filter(move |i| bits >> i & 1 == 1).map(NodeId);
+        Membership {
+            voters: ids(self.voters).collect(),
+            learners: ids(self.learners).collect(),
+        }
+    }
 }
 
 /// A log command: the client's operation with its identity for exactly-once application.
@@ -28,6 +59,28 @@ pub struct Cmd {
 impl raft_core::Payload for Cmd {
     fn payload_bytes(&self) -> usize {
         3
+    }
+
+    fn configuration(&self) -> Option<Membership> {
+        match self.op {
+            ClientOp::Config(m) => Some(m.membership()),
+            _ => None,
+        }
+    }
+}
+
+impl Cmd {
+    /// The configuration entry installing `m` (an operator's, not a client's).
+    pub fn config(m: &Membership) -> Self {
+        Cmd {
+            client: u8::MAX,
+            seq: 0,
+            op: ClientOp::Config(Members::of(m)),
+        }
+    }
+
+    pub fn is_config(&self) -> bool {
+        matches!(self.op, ClientOp::Config(_))
     }
 }
 
@@ -66,6 +119,8 @@ impl StateMachine for Register {
                 ClientReply::PutOk
             }
             ClientOp::Get => ClientReply::GetOk(self.value),
+            // Configuration entries never reach the register (the model's driver skips them).
+            ClientOp::Config(_) => ClientReply::GetOk(self.value),
         }
     }
 }

@@ -429,6 +429,8 @@ fn rename_timer(t: Timer, r: &Renaming) -> Timer {
         Timer::Request(n) => Timer::Request(r.node(n)),
         Timer::Persist => Timer::Persist,
         Timer::Transfer(n) => Timer::Transfer(r.node(n)),
+        // Symmetry is refused with membership changes (`ModelConfig::validate`).
+        Timer::Reconfigure(c) => Timer::Reconfigure(c),
     }
 }
 
