@@ -517,10 +517,7 @@ mod tests {
                 assert_eq!(m.own_match(a, b), p.own_match(a, b));
                 assert_eq!(m.match_after_send(a, b), p.match_after_send(a, b));
                 assert_eq!(m.transfer_ready(a, b), p.transfer_ready(a, b));
-                assert_eq!(
-                    m.config_change_pending(a, b),
-                    p.config_change_pending(a, b)
-                );
+                assert_eq!(m.config_change_pending(a, b), p.config_change_pending(a, b));
                 for t in [None, Some(a)] {
                     assert_eq!(m.config_change_ready(t, b), p.config_change_ready(t, b));
                 }

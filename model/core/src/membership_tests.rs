@@ -316,7 +316,11 @@ fn a_leader_that_removed_itself_campaigns_until_its_removal_is_committed() {
     let out = step(&mut s, &c, Event::ElectionTimeout);
     assert_eq!(s.role, Role::Candidate);
     let asked: Vec<u64> = out.messages.iter().map(|(to, _)| to.0).collect();
-    assert_eq!(asked, vec![1, 2], "it asks the voters of its latest configuration");
+    assert_eq!(
+        asked,
+        vec![1, 2],
+        "it asks the voters of its latest configuration"
+    );
     let granted = Message::RequestVoteResponse(RequestVoteResponse {
         term: 3,
         vote_granted: true,

@@ -333,8 +333,7 @@ impl ModelConfig {
             // A change waits for an entry of the leader's term, and only clients write one.
             v.push(("Configuration Change Committed", "--values 0"));
             v.push(("Removed Leader Stepped Down", "--values 0"));
-        } else if self.initial_voters.unwrap_or(self.servers) < 2 && self.max_config_changes < 3
-        {
+        } else if self.initial_voters.unwrap_or(self.servers) < 2 && self.max_config_changes < 3 {
             v.push((
                 "Removed Leader Stepped Down",
                 "a single voter cannot remove itself, and the bound's changes cannot add a \

@@ -58,8 +58,8 @@
 use super::node::ServerState;
 use super::register::{ClientOp, Msg};
 use super::{ModelConfig, RaftModel, RaftState};
-use raft_core::{Message, Payload};
 use raft_core::Role;
+use raft_core::{Message, Payload};
 use stateright::{Expectation, Property};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -650,7 +650,9 @@ fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
                     .rev()
                     .find_map(|e| e.command.configuration())
                     .unwrap_or_else(|| initial.clone());
-                let later = log[k + 1..].iter().filter_map(|e| e.command.configuration());
+                let later = log[k + 1..]
+                    .iter()
+                    .filter_map(|e| e.command.configuration());
                 std::iter::once(at).chain(later).any(|m| {
                     let holders = m
                         .voters
@@ -675,11 +677,8 @@ fn committed_before_the_leaders_disk(_: &RaftModel, state: &RaftState) -> bool {
 fn retried_command_deduplicated(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| {
         let applied = &s.ghost.applied;
-        applied
-            .iter()
-            .enumerate()
-            .any(|(i, e)| {
-                !e.command.is_config() && applied[i + 1..].iter().any(|f| f.command == e.command)
-            })
+        applied.iter().enumerate().any(|(i, e)| {
+            !e.command.is_config() && applied[i + 1..].iter().any(|f| f.command == e.command)
+        })
     })
 }

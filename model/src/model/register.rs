@@ -28,9 +28,8 @@ pub struct Members {
 
 impl Members {
     pub fn of(m: &Membership) -> Self {
-        let bits = |set: &std::collections::BTreeSet<NodeId>| {
-            set.iter().fold(0u16, |b, id| b | 1 << id.0)
-        };
+        let bits =
+            |set: &std::collections::BTreeSet<NodeId>| set.iter().fold(0u16, |b, id| b | 1 << id.0);
         Members {
             voters: bits(&m.voters),
             learners: bits(&m.learners),
