@@ -5,7 +5,8 @@
 
 use crate::kv::{Command, Op, OpResult};
 use crate::wire::{
-    read_frame, request_size, write_frame, ClientReply, ClientRequest, WireError, MAX_REQUEST_BYTES,
+    read_frame, request_size, write_frame, ClientReply, ClientRequest, MemberRequest, WireError,
+    MAX_REQUEST_BYTES,
 };
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
@@ -221,6 +222,45 @@ impl Client {
         }
     }
 
+    /// A membership request (`raft-kv member`): the configuration's voters and learners,
+    /// once the change is committed (at once for `List`). A change the leader cannot make yet
+    /// is asked again until `timeout`: one waiting for the leader's first commit of its term
+    /// after a read (which a leader that knows no read index yet proposes through the log,
+    /// committing an entry of its term), one waiting for an earlier change or for a learner
+    /// to catch up after a pause. Any other refusal is [`ClientError::Refused`].
+    pub fn member(
+        &mut self,
+        request: MemberRequest,
+        timeout: Duration,
+    ) -> Result<(Vec<u64>, Vec<u64>), ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.call(&ClientRequest::Member(request), left)? {
+                (addr, ClientReply::Members { voters, learners }) => {
+                    self.leader = Some(addr);
+                    self.hinted = Some(addr);
+                    return Ok((voters, learners));
+                }
+                (addr, ClientReply::Refused(reason)) => {
+                    if !reason.contains("retry shortly") || Instant::now() >= deadline {
+                        return Err(ClientError::Refused { addr, reason });
+                    }
+                    if reason.contains("entry of its term") {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let read = Op::Get { key: String::new() };
+                        self.execute(read, left)?;
+                    } else {
+                        thread::sleep(RETRY_PAUSE);
+                    }
+                }
+                (addr, reply) => {
+                    unreachable!("call returned {reply:?} from {addr} to a member request")
+                }
+            }
+        }
+    }
+
     /// Sends `request` to the leader, following hints and retrying across nodes until
     /// `timeout` has passed: it returns within about `timeout` (every connect, write and read
     /// is cut to the time left), after at least one attempt even when `timeout` is zero.
@@ -247,9 +287,11 @@ impl Client {
                 Ok(reply @ ClientReply::Ok(_)) if matches!(request, ClientRequest::Command(_)) => {
                     return Ok((addr, reply));
                 }
-                Ok(reply @ (ClientReply::Leader { .. } | ClientReply::Refused(_)))
-                    if !matches!(request, ClientRequest::Command(_)) =>
-                {
+                Ok(
+                    reply @ (ClientReply::Leader { .. }
+                    | ClientReply::Refused(_)
+                    | ClientReply::Members { .. }),
+                ) if !matches!(request, ClientRequest::Command(_)) => {
                     return Ok((addr, reply));
                 }
                 Ok(ClientReply::NotLeader {

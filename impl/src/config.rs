@@ -27,6 +27,20 @@ pub struct NodeSpec {
     pub peer_addr: SocketAddr,
     /// Where the node listens for client requests.
     pub client_addr: SocketAddr,
+    /// Whether the node is a voter of the cluster's initial configuration (the default). A
+    /// node listed with `initial_member = false` starts outside the cluster and joins only
+    /// when a leader adds it (`raft-kv member add`): the file is the address book of every
+    /// node that is or may become a member.
+    #[serde(default = "initial_member_default", skip_serializing_if = "is_true")]
+    pub initial_member: bool,
+}
+
+fn initial_member_default() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +118,9 @@ impl ClusterConfig {
         if config.nodes.is_empty() {
             return Err("no [[node]] entries".into());
         }
+        if !config.nodes.iter().any(|n| n.initial_member) {
+            return Err("no node is an initial member (initial_member = false everywhere)".into());
+        }
         let mut ids = BTreeSet::new();
         let mut addrs = BTreeSet::new();
         for node in &config.nodes {
@@ -138,6 +155,15 @@ impl ClusterConfig {
 
     pub fn ids(&self) -> Vec<NodeId> {
         self.nodes.iter().map(|n| NodeId(n.id)).collect()
+    }
+
+    /// The voters of the cluster's initial configuration.
+    pub fn initial_ids(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|n| n.initial_member)
+            .map(|n| NodeId(n.id))
+            .collect()
     }
 
     pub fn client_addrs(&self) -> Vec<SocketAddr> {

@@ -3,6 +3,7 @@
 //! sessions are raft-core's [`Service`]; only the map is the node's own.
 
 use raft_core::service::{Applied, Service, StateMachine};
+use raft_core::{Membership, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,6 +29,13 @@ pub enum Op {
         expected: Option<String>,
         new: String,
     },
+    /// Not a client's: a configuration entry (raft-core's membership.rs), the whole
+    /// membership after one change an operator asked for (`raft-kv member`). It changes the
+    /// cluster, never the map.
+    Reconfigure {
+        voters: Vec<u64>,
+        learners: Vec<u64>,
+    },
 }
 
 /// The command stored in the Raft log.
@@ -49,8 +57,34 @@ impl raft_core::Payload for Command {
             Op::Cas { key, expected, new } => {
                 31 + key.len() + expected.as_ref().map_or(0, |e| 10 + e.len()) + new.len()
             }
+            Op::Reconfigure { voters, learners } => 20 + 10 * (voters.len() + learners.len()),
         };
         21 + strings
+    }
+
+    fn configuration(&self) -> Option<Membership> {
+        match &self.op {
+            Op::Reconfigure { voters, learners } => Some(Membership {
+                voters: voters.iter().map(|id| NodeId(*id)).collect(),
+                learners: learners.iter().map(|id| NodeId(*id)).collect(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Command {
+    /// The configuration entry installing `m` (an operator's, not a client's: its session
+    /// fields are 0 and never reach the sessions).
+    pub fn reconfigure(m: &Membership) -> Self {
+        Command {
+            client_id: 0,
+            seq: 0,
+            op: Op::Reconfigure {
+                voters: m.voters.iter().map(|id| id.0).collect(),
+                learners: m.learners.iter().map(|id| id.0).collect(),
+            },
+        }
     }
 }
 
@@ -89,6 +123,8 @@ impl StateMachine for KvMap {
                     OpResult::CasMismatch { current }
                 }
             }
+            // Never reaches the map (`KvStore::apply` stops it).
+            Op::Reconfigure { .. } => OpResult::Value(None),
         }
     }
 }
@@ -125,6 +161,11 @@ impl KvStore {
     /// Applies one committed command. A duplicate of a client's latest request returns the
     /// cached result without executing it again; an older one is refused.
     pub fn apply(&mut self, command: &Command) -> OpResult {
+        // A configuration entry took effect when it was appended (raft-core); the map and
+        // the sessions have nothing to do with it.
+        if matches!(command.op, Op::Reconfigure { .. }) {
+            return OpResult::Value(None);
+        }
         match self
             .service
             .apply(command.client_id, command.seq, &command.op)

@@ -75,6 +75,25 @@ pub enum ClientRequest {
     /// believes (a leader cut off from its majority believes it for at most an election
     /// timeout: CheckQuorum); any other server answers [`ClientReply::NotLeader`].
     Leader,
+    /// A membership change, or the membership (raft-core's membership.rs). The leader answers
+    /// [`ClientReply::Members`] with the configuration once the change is committed (at once
+    /// for `List`), [`ClientReply::Refused`] with the reason if it cannot be made now or at
+    /// all; any other server answers [`ClientReply::NotLeader`].
+    Member(MemberRequest),
+}
+
+/// What `raft-kv member` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberRequest {
+    /// The configuration as the leader knows it (its log's latest, committed or not).
+    List,
+    /// Add node `id` (listed in the cluster file) as a learner: it receives the log but does
+    /// not vote.
+    AddLearner { id: u64 },
+    /// Make learner `id` a voter (once it has caught up with the leader's commit index).
+    Promote { id: u64 },
+    /// Remove voter or learner `id` (the leader itself too: it steps down once committed).
+    Remove { id: u64 },
 }
 
 /// The encoding of `ClientRequest::Command(command)` without cloning the command: a mirror of
@@ -100,6 +119,11 @@ pub enum ClientReply {
     /// An admin request that cannot succeed as asked (e.g. a transfer to a node that is not a
     /// member of the cluster); retrying it is pointless.
     Refused(String),
+    /// The answer to a [`ClientRequest::Member`]: the configuration's voters and learners.
+    Members {
+        voters: Vec<u64>,
+        learners: Vec<u64>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

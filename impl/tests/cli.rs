@@ -1,6 +1,7 @@
 //! The command lines' contracts, scripted from outside on loopback: raft-cluster's errors and
 //! its reaction to a node that exits, raft-kv's timeout and missing keys, its leadership
-//! commands (`leader show`, `leader transfer`), and logs without colour codes.
+//! commands (`leader show`, `leader transfer`), its membership commands (`member list | add |
+//! promote | remove`), and logs without colour codes.
 
 mod common;
 
@@ -145,6 +146,7 @@ fn raft_kv_keeps_its_timeout_and_refuses_zero() {
         id: 0,
         peer_addr: free_addr(),
         client_addr: addr,
+        initial_member: true,
     }]);
     let file = dir.path().join("cluster.toml");
     fs::write(&file, cluster.to_toml()).unwrap();
@@ -331,4 +333,74 @@ fn colours_only_on_a_terminal_and_never_with_no_color() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("WAL recovered"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "colours in a pipe: {stderr}");
+}
+
+#[test]
+fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four nodes in the address book; node 3 is not an initial member: it starts empty and
+    // waits to be added.
+    let (mut cluster, cluster_file) = write_cluster(dir.path(), 4);
+    cluster.nodes[3].initial_member = false;
+    fs::write(&cluster_file, cluster.to_toml()).unwrap();
+    let mut nodes: Vec<Node> = (0..4)
+        .map(|id| {
+            Node::start(
+                id,
+                &cluster_file,
+                &dir.path().join(format!("node-{id}")),
+                &dir.path().join(format!("node-{id}.log")),
+            )
+        })
+        .collect();
+    let member = |args: &[&str]| {
+        let mut all = vec!["member"];
+        all.extend_from_slice(args);
+        kv(&cluster_file, &all)
+    };
+    let put = kv(&cluster_file, &["put", "k", "before"]);
+    assert!(put.status.success(), "{put:?}");
+    let list = member(&["list"]);
+    assert_eq!(text(&list.stdout), "voters 0,1,2 learners -\n", "{list:?}");
+
+    // Not in the address book: refused with the reason, exit 2.
+    let bad = member(&["add", "9"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(
+        text(&bad.stderr).contains("not in the cluster file"),
+        "{bad:?}"
+    );
+    // Only a learner can be promoted.
+    let bad = member(&["promote", "3"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(text(&bad.stderr).contains("only a learner"), "{bad:?}");
+
+    let add = member(&["add", "3"]);
+    assert_eq!(text(&add.stdout), "voters 0,1,2 learners 3\n", "{add:?}");
+    let promote = member(&["promote", "3"]);
+    assert_eq!(
+        text(&promote.stdout),
+        "voters 0,1,2,3 learners -\n",
+        "{promote:?}"
+    );
+    let put = kv(&cluster_file, &["put", "k", "with-four"]);
+    assert!(put.status.success(), "{put:?}");
+
+    // Replace node 0 by node 3: remove it (the leader too, if it leads), then stop it.
+    let remove = member(&["remove", "0"]);
+    assert_eq!(
+        text(&remove.stdout),
+        "voters 1,2,3 learners -\n",
+        "{remove:?}"
+    );
+    nodes[0].kill9();
+    // With node 1 stopped as well, nodes 2 and 3 are a majority of {1, 2, 3}: the new
+    // member holds the log, and every acknowledged write is there.
+    nodes[1].kill9();
+    let get = kv(&cluster_file, &["get", "k"]);
+    assert_eq!(text(&get.stdout), "with-four\n", "{get:?}");
+    let put = kv(&cluster_file, &["put", "k", "after"]);
+    assert!(put.status.success(), "{put:?}");
+    let list = member(&["list"]);
+    assert_eq!(text(&list.stdout), "voters 1,2,3 learners -\n", "{list:?}");
 }

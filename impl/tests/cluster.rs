@@ -35,6 +35,7 @@ impl TestCluster {
                     id,
                     peer_addr: free_addr(),
                     client_addr: free_addr(),
+                    initial_member: true,
                 })
                 .collect(),
         );
@@ -279,6 +280,7 @@ fn raft_kv_reports_no_quorum_with_a_nonzero_exit() {
                 id,
                 peer_addr: free_addr(),
                 client_addr: free_addr(),
+                initial_member: true,
             })
             .collect(),
     );

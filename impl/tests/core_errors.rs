@@ -65,6 +65,7 @@ fn an_append_entries_deleting_a_committed_entry_stops_the_node_with_the_typed_er
             id,
             peer_addr: free_addr(),
             client_addr: free_addr(),
+            initial_member: true,
         })
         .collect();
     let config = ClusterConfig::new(nodes.clone());

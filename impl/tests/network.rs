@@ -53,6 +53,7 @@ impl Cluster {
                     id,
                     peer_addr: free_addr(),
                     client_addr: free_addr(),
+                    initial_member: true,
                 })
                 .collect(),
         };
@@ -325,6 +326,7 @@ fn a_node_refuses_a_secret_file_that_others_can_read_or_that_is_missing() {
             id: 0,
             peer_addr: free_addr(),
             client_addr: free_addr(),
+            initial_member: true,
         }],
     };
     let file = dir.path().join("cluster.toml");

@@ -274,6 +274,7 @@ fn a_data_dir_moved_to_another_node_or_cluster_or_an_old_wal_is_refused() {
         id: 1,
         peer_addr: free_addr(),
         client_addr: free_addr(),
+        initial_member: true,
     });
     let two_file = dir.path().join("two.toml");
     fs::write(&two_file, two.to_toml()).unwrap();

@@ -227,6 +227,7 @@ impl Cluster {
                 id,
                 peer_addr: free_addr().map_err(|e| e.to_string())?,
                 client_addr: free_addr().map_err(|e| e.to_string())?,
+                initial_member: true,
             });
         }
         // Peers authenticate (the HMAC handshake passes through the proxies unchanged).

@@ -623,6 +623,7 @@ fn cluster_toml_seeds() -> Vec<Vec<u8>> {
                 .parse()
                 .expect("an address"),
             client_addr: format!("[::1]:{}", 7100 + i).parse().expect("an address"),
+            initial_member: true,
         })
         .collect();
     let mut config = ClusterConfig {

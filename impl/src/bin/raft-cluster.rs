@@ -71,6 +71,7 @@ fn write_cluster(dir: &Path, nodes: u64) -> anyhow::Result<(ClusterConfig, PathB
             id,
             peer_addr: free_loopback_addr()?,
             client_addr: free_loopback_addr()?,
+            initial_member: true,
         });
     }
     // The peers' secret: made once, kept across runs of `up` on the same directory.

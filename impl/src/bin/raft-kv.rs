@@ -1,6 +1,7 @@
 //! `raft-kv --cluster cluster.toml put K V | get K | del K | cas K OLD NEW | bench |
-//! leader show | leader transfer --to N`: a command-line client of the replicated key-value
-//! service, and the operators' leadership commands.
+//! leader show | leader transfer --to N | member list | member add N | member promote N |
+//! member remove N`: a command-line client of the replicated key-value service, and the
+//! operators' leadership and membership commands.
 //!
 //! Exit codes: 0 done; 1 no leader with a quorum within `--timeout-secs` (or another runtime
 //! failure; `leader transfer`: not done in time, each try abandoned by the leader, or another
@@ -64,6 +65,11 @@ enum Cmd {
         #[command(subcommand)]
         command: LeaderCmd,
     },
+    /// The cluster's membership: list it, or change it one node at a time.
+    Member {
+        #[command(subcommand)]
+        command: MemberCmd,
+    },
     /// Measure throughput and latency: closed loop, one operation in flight per client, a
     /// warmup and then a measured window (only operations completing inside it count);
     /// failures are counted, not fatal.
@@ -121,6 +127,69 @@ enum LeaderCmd {
         #[arg(long, value_name = "N")]
         to: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+#[command(
+    after_help = "Exit codes: 0 done (prints the configuration), 1 not done in time, \
+                        2 refused (the reason is printed)."
+)]
+enum MemberCmd {
+    /// Print the configuration, as the leader knows it: its voters and learners.
+    List,
+    /// Add node N as a learner: it receives the log and catches up, but does not vote.
+    ///
+    /// N must be listed in the cluster file (every node's copy; a node that is not an initial
+    /// member has `initial_member = false`) and running, started empty.
+    Add {
+        #[arg(value_name = "N")]
+        id: u64,
+    },
+    /// Make learner N a voter, once it has caught up with the leader.
+    Promote {
+        #[arg(value_name = "N")]
+        id: u64,
+    },
+    /// Remove node N (a voter or a learner; the leader too, which steps down once the
+    /// removal is committed). Stop N's process afterwards.
+    Remove {
+        #[arg(value_name = "N")]
+        id: u64,
+    },
+}
+
+/// `raft-kv member list | add N | promote N | remove N`.
+fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> ExitCode {
+    use raft_impl::wire::MemberRequest;
+    let request = match command {
+        MemberCmd::List => MemberRequest::List,
+        MemberCmd::Add { id } => MemberRequest::AddLearner { id },
+        MemberCmd::Promote { id } => MemberRequest::Promote { id },
+        MemberCmd::Remove { id } => MemberRequest::Remove { id },
+    };
+    let mut client = Client::new(cluster.client_addrs());
+    let list = |ids: &[u64]| {
+        let v: Vec<String> = ids.iter().map(u64::to_string).collect();
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    match client.member(request, timeout) {
+        Ok((voters, learners)) => {
+            println!("voters {} learners {}", list(&voters), list(&learners));
+            ExitCode::SUCCESS
+        }
+        Err(e @ ClientError::Refused { .. }) => {
+            eprintln!("raft-kv: member: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("raft-kv: member: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `raft-kv leader show | transfer --to N`.
@@ -253,6 +322,7 @@ fn main() -> ExitCode {
             new,
         },
         Cmd::Leader { command } => return leader(&cluster, command, timeout),
+        Cmd::Member { command } => return member(&cluster, command, timeout),
         Cmd::Bench {
             clients,
             duration,

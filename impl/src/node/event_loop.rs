@@ -73,6 +73,9 @@ impl EventLoop {
                     batch.push(ReplicaInput::TransferLeadership { to, reply })
                 }
                 Input::Leader { reply } => batch.push(ReplicaInput::Leader { reply }),
+                Input::Member { request, reply } => {
+                    batch.push(ReplicaInput::Member { request, reply })
+                }
                 Input::Shutdown => shutdown = true,
             }
         }

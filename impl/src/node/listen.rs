@@ -453,6 +453,13 @@ fn serve_client(
                 "the leadership transfer did not end in time; ask for the leader, or retry",
             ),
             ClientRequest::Leader => (Input::Leader { reply: reply_tx }, "no answer in time"),
+            ClientRequest::Member(request) => (
+                Input::Member {
+                    request,
+                    reply: reply_tx,
+                },
+                "the membership change was not committed in time; list the members, or retry",
+            ),
         };
         if events.send(input).is_err() {
             return;

@@ -81,6 +81,11 @@ pub(crate) enum Input {
     },
     /// An operator's question: which node leads? (`ClientRequest::Leader`).
     Leader { reply: mpsc::Sender<ClientReply> },
+    /// An operator's membership request (`ClientRequest::Member`).
+    Member {
+        request: crate::wire::MemberRequest,
+        reply: mpsc::Sender<ClientReply>,
+    },
     /// Stop after the current batch is durable.
     Shutdown,
 }
@@ -147,7 +152,9 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         .node(options.id)
         .with_context(|| format!("node id {} is not in the cluster file", options.id))?
         .clone();
-    let cfg = node_config(NodeId(options.id), options.cluster.ids());
+    // The initial configuration: the cluster file's initial members (a node listed with
+    // `initial_member = false` starts outside it, and waits for a leader to add it).
+    let cfg = node_config(NodeId(options.id), options.cluster.initial_ids());
     // Locks the data directory first: a second instance stops here, before touching the WAL.
     let identity = WalIdentity {
         cluster_id: options.cluster.cluster_id,
@@ -196,7 +203,14 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     }
     let listen_options = listen::ListenOptions {
         me: cfg.id,
-        peers: cfg.initial.members().filter(|p| *p != cfg.id).collect(),
+        // Every node of the cluster file may become a member (and a removed one may still
+        // send until it learns of its removal).
+        peers: options
+            .cluster
+            .ids()
+            .into_iter()
+            .filter(|p| *p != cfg.id)
+            .collect(),
         secret,
         client_idle_timeout: options.client_idle_timeout,
         frame_timeout: options.frame_timeout,

@@ -29,11 +29,11 @@
 use crate::kv::{Command, KvStore, Op, OpResult};
 use crate::storage::Durable;
 use crate::trace::TraceSink;
-use crate::wire::ClientReply;
+use crate::wire::{ClientReply, MemberRequest};
 use raft_core::trace::TraceEvent;
 use raft_core::{
-    Config, CoreError, Entry, Event, Index, Message, NodeId, Output, ProposeResult, ReadResult,
-    Role, Server, Term, TransferResult,
+    Config, ConfigChange, CoreError, Entry, Event, Index, Membership, Message, NodeId, Output,
+    Payload, ProposeResult, ReadResult, Role, Server, Term, TransferResult,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -45,7 +45,9 @@ pub struct ReplicaOptions {
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
     pub heartbeat_interval: Duration,
-    /// Each member's client address, for `NotLeader` hints.
+    /// The client address of every node of the cluster file (its address book: every node
+    /// that is or may become a member), for `NotLeader` hints; a membership change may add
+    /// only a node listed here.
     pub client_addrs: BTreeMap<NodeId, String>,
 }
 
@@ -66,6 +68,9 @@ pub enum ReplicaInput<T> {
     /// An operator's question "which node leads?": the leader answers `Leader` with itself,
     /// any other server `NotLeader` with its hint (no Raft step).
     Leader { reply: T },
+    /// An operator's membership request (raft-core's membership.rs): a change is proposed as
+    /// a configuration entry and answered with the configuration once applied.
+    Member { request: MemberRequest, reply: T },
 }
 
 /// What a batch asks the driver to do, after the batch was made durable: send `messages`,
@@ -293,6 +298,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 ReplicaInput::TransferLeadership { to, reply } => {
                     self.transfer_leadership(now, to, reply, &mut batch)?
                 }
+                ReplicaInput::Member { request, reply } => {
+                    self.member(now, request, reply, &mut batch)?
+                }
                 ReplicaInput::Leader { reply } => {
                     let answer = if self.server.role == Role::Leader {
                         ClientReply::Leader {
@@ -361,7 +369,10 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             let result = self.kv.apply(&entry.command);
             if let Some(pending) = self.pending.remove(&index) {
                 let reply = if pending.term == entry.term {
-                    ClientReply::Ok(result)
+                    match entry.command.configuration() {
+                        Some(m) => members_reply(&m),
+                        None => ClientReply::Ok(result),
+                    }
                 } else {
                     ClientReply::Error(format!(
                         "proposal at index {index} was replaced by an entry of term {}; retry",
@@ -601,6 +612,63 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         Ok(())
     }
 
+    /// An operator's membership request: the leader builds the configuration entry from its
+    /// own configuration (raft-core checks the change again when it is proposed) and answers
+    /// once the entry is applied; `List` is answered at once.
+    fn member(
+        &mut self,
+        now: Duration,
+        request: MemberRequest,
+        reply: T,
+        batch: &mut Batch<T>,
+    ) -> Result<(), ReplicaError<D::Error>> {
+        if self.server.role != Role::Leader {
+            let answer = ClientReply::NotLeader {
+                leader_hint: self.leader_hint(),
+            };
+            batch.effects.replies.push((reply, answer));
+            return Ok(());
+        }
+        let change = match request {
+            MemberRequest::List => {
+                let m = self.server.membership(&self.cfg);
+                batch.effects.replies.push((reply, members_reply(m)));
+                return Ok(());
+            }
+            MemberRequest::AddLearner { id } => ConfigChange::AddLearner(NodeId(id)),
+            MemberRequest::Promote { id } => ConfigChange::Promote(NodeId(id)),
+            MemberRequest::Remove { id } => ConfigChange::Remove(NodeId(id)),
+        };
+        if let ConfigChange::AddLearner(id) = change {
+            if !self.options.client_addrs.contains_key(&id) {
+                let msg = format!(
+                    "node {} is not in the cluster file: list it there (on every node, with \
+                     initial_member = false) and restart the members first",
+                    id.0
+                );
+                batch
+                    .effects
+                    .replies
+                    .push((reply, ClientReply::Refused(msg)));
+                return Ok(());
+            }
+        }
+        match self.server.configuration_after(&self.cfg, change) {
+            Ok(m) => {
+                tracing::info!(id = %self.cfg.id, %change, "membership change proposed");
+                self.propose(now, Command::reconfigure(&m), reply, batch)
+            }
+            Err(why) => {
+                let msg = format!("membership change refused: {why}");
+                batch
+                    .effects
+                    .replies
+                    .push((reply, ClientReply::Refused(msg)));
+                Ok(())
+            }
+        }
+    }
+
     /// An operator's leadership transfer (thesis §3.10, raft-core's transfer.rs): the core
     /// answers at once; a transfer it starts is answered when it is over
     /// ([`Replica::settle_transfer`], at the end of each batch).
@@ -762,3 +830,11 @@ impl Refusals {
 #[cfg(test)]
 #[path = "replica_tests.rs"]
 mod tests;
+
+/// The answer to a membership request: the configuration's voters and learners.
+fn members_reply(m: &Membership) -> ClientReply {
+    ClientReply::Members {
+        voters: m.voters.iter().map(|id| id.0).collect(),
+        learners: m.learners.iter().map(|id| id.0).collect(),
+    }
+}

@@ -30,6 +30,7 @@ pub fn write_cluster(dir: &Path, n: u64) -> (ClusterConfig, PathBuf) {
                 id,
                 peer_addr: free_addr(),
                 client_addr: free_addr(),
+                initial_member: true,
             })
             .collect(),
     );
@@ -47,6 +48,7 @@ pub fn write_cluster_with_taken_client_port(dir: &Path) -> (TcpListener, PathBuf
         id: 0,
         peer_addr: free_addr(),
         client_addr: taken.local_addr().expect("the listener's address"),
+        initial_member: true,
     }]);
     let path = dir.join("cluster.toml");
     fs::write(&path, cluster.to_toml()).expect("write cluster file");
