@@ -292,6 +292,7 @@ mod tests {
                             OpResult::CasMismatch { current }
                         }
                     }
+                    Op::Reconfigure { .. } => unreachable!("arb_op makes no configuration entry"),
                 };
                 prop_assert_eq!(kv.apply(&command), expected.clone());
                 if duplicate {

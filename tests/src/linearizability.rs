@@ -73,6 +73,7 @@ pub fn key_op(op: &Op) -> Result<(String, KeyOp), String> {
             },
         )),
         Op::Delete { key } => Ok((key.clone(), KeyOp::Delete)),
+        Op::Reconfigure { .. } => Err("a configuration entry is not a client operation".into()),
     }
 }
 

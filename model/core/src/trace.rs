@@ -108,6 +108,11 @@ pub struct RunInfo {
     /// The runtime's `Config::check_quorum` (absent in traces from before it: off).
     #[serde(default)]
     pub check_quorum: bool,
+    /// The initial configuration's voters, when they are not every traced node: nodes
+    /// `0..initial_voters` (the others started outside the cluster, membership.rs). Absent:
+    /// every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_voters: Option<usize>,
 }
 
 impl RunInfo {
@@ -122,6 +127,7 @@ impl RunInfo {
             read_index: true,
             pre_vote: cfg.pre_vote,
             check_quorum: cfg.check_quorum,
+            initial_voters: None,
         }
     }
 }
@@ -142,6 +148,7 @@ impl Default for RunInfo {
             read_index: true,
             pre_vote: true,
             check_quorum: true,
+            initial_voters: None,
         }
     }
 }

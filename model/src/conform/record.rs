@@ -34,6 +34,36 @@ impl Opaque {
     }
 }
 
+/// The replay needs of a command only whether it is a configuration entry: the runtime's
+/// (raft-impl's `Op::Reconfigure`) is `{"op": {"Reconfigure": {"voters": [..], "learners":
+/// [..]}}}` in JSON. Its size never matters to the replay (the runtime's batching is replayed
+/// as recorded).
+impl raft_core::Payload for Opaque {
+    fn payload_bytes(&self) -> usize {
+        self.0.len()
+    }
+
+    fn configuration(&self) -> Option<raft_core::Membership> {
+        if !self.0.contains("\"Reconfigure\"") {
+            return None;
+        }
+        let value: serde_json::Value = serde_json::from_str(&self.0).ok()?;
+        let config = value.get("op")?.get("Reconfigure")?;
+        let ids = |key: &str| -> Option<std::collections::BTreeSet<raft_core::NodeId>> {
+            config
+                .get(key)?
+                .as_array()?
+                .iter()
+                .map(|id| id.as_u64().map(raft_core::NodeId))
+                .collect()
+        };
+        Some(raft_core::Membership {
+            voters: ids("voters")?,
+            learners: ids("learners")?,
+        })
+    }
+}
+
 impl fmt::Debug for Opaque {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

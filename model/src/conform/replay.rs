@@ -30,10 +30,10 @@ use super::merge::merge;
 use super::record::{RunInfo, TraceEvent, TraceRecord};
 use super::{describe_event, describe_msg};
 use crate::model::{
-    ClientOp, Cmd, ModelConfig, Msg, NetworkKind, NodeState, RaftAction, RaftModel, RaftState,
-    Timer,
+    ClientOp, Cmd, Members, ModelConfig, Msg, NetworkKind, NodeState, RaftAction, RaftModel,
+    RaftState, Timer,
 };
-use raft_core::{Entry, Message, NodeId, Server};
+use raft_core::{Entry, Message, NodeId, Payload, Server};
 use serde::Serialize;
 use stateright::actor::{Actor, ActorModelAction, Envelope, Id, Network, Out};
 use stateright::{Expectation, Model, Property};
@@ -106,6 +106,8 @@ fn is_request<C>(msg: &Message<C>) -> bool {
 /// Model commands ↔ runtime commands.
 struct Commands<C> {
     runtime: Vec<C>,
+    /// The runtime's configuration entries, by the model's form of their configuration.
+    configs: std::collections::BTreeMap<Members, C>,
     /// Each distinct runtime command (by its JSON) → its position in `runtime`.
     known: std::collections::BTreeMap<String, usize>,
 }
@@ -162,7 +164,7 @@ impl<C: Clone + Serialize> Commands<C> {
                 let client = usize::from(cmd.client.checked_sub(1)?);
                 self.runtime.get(client * 256 + cmd.seq as usize)
             }
-            ClientOp::Config(_) => None,
+            ClientOp::Config(m) => self.configs.get(&m),
         }
     }
 
@@ -205,7 +207,17 @@ fn present(state: &RaftState, env: &Envelope<Msg>) -> bool {
         .any(|e| e.src == env.src && e.dst == env.dst && *e.msg == env.msg)
 }
 
-impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
+impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
+    /// Server `i`'s configuration in the model.
+    fn server_cfg(&self, i: usize) -> &crate::model::ServerConfig {
+        match &self.model.inner.actors[i] {
+            crate::model::RaftActor::Server { cfg, .. } => cfg,
+            crate::model::RaftActor::Client { .. } => {
+                unreachable!("actors are numbered servers first")
+            }
+        }
+    }
+
     fn apply(&mut self, action: RaftAction) -> bool {
         match self.model.next_state(&self.state, action) {
             Some(next) => {
@@ -364,6 +376,22 @@ impl<C: Clone + PartialEq + Debug + Serialize> Replay<'_, C> {
             TraceEvent::Persisted { .. } => {
                 let action = ActorModelAction::Timeout(id, Timer::Persist);
                 model_sent.extend(self.act(i, action).unwrap_or_default());
+            }
+            // A configuration entry (membership.rs): the operator's change, as the model asks
+            // for it (`Timer::Reconfigure`), from the server's configuration.
+            TraceEvent::Propose { command } if command.configuration().is_some() => {
+                let next = command.configuration().unwrap_or_default();
+                let change = match self.state.actor_states[i].as_server() {
+                    Some(s) => s.server.membership(self.server_cfg(i)).change_to(&next),
+                    None => None,
+                };
+                self.commands
+                    .configs
+                    .insert(Members::of(&next), command.clone());
+                if let Some(change) = change {
+                    let action = ActorModelAction::Timeout(id, Timer::Reconfigure(change));
+                    model_sent.extend(self.act(i, action).unwrap_or_default());
+                }
             }
             TraceEvent::Propose { command } | TraceEvent::ReadIndex { command, .. } => {
                 let cmd = match &record.event {
@@ -690,7 +718,7 @@ pub fn conform<C>(
     info: &RunInfo,
 ) -> Result<Summary, ConformError>
 where
-    C: Clone + PartialEq + Debug + Serialize,
+    C: Clone + PartialEq + Debug + Serialize + Payload,
 {
     traces.retain(|t| !t.is_empty());
     traces.sort_by_key(|t| t[0].node);
@@ -742,8 +770,8 @@ where
         check_quorum: info.check_quorum,
         partial_partition: false,
         max_transfers: usize::MAX,
-        max_config_changes: 0,
-        initial_voters: None,
+        max_config_changes: usize::MAX,
+        initial_voters: info.initial_voters,
         mutant: None,
         liveness: false,
     };
@@ -766,6 +794,7 @@ where
         state,
         commands: Commands {
             runtime: Vec::new(),
+            configs: Default::default(),
             known: Default::default(),
         },
         in_flight: HashMap::new(),

@@ -29,7 +29,7 @@ pub use properties::{
     always_names, sometimes_names, ALWAYS, LIVENESS, PRE_VOTE, QUORUMS, SOMETIMES, TERM_COMMIT,
     UNDISTURBED,
 };
-pub use register::{ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine, Value};
+pub use register::{ClientOp, ClientReply, Cmd, Members, Msg, Register, RegisterMachine, Value};
 
 pub use system::RaftModel;
 

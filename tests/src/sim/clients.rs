@@ -266,7 +266,10 @@ impl Sim {
                 }
             }
             // Admin answers never come to a command; as an error if one did.
-            ClientReply::Error(_) | ClientReply::Leader { .. } | ClientReply::Refused(_) => {
+            ClientReply::Error(_)
+            | ClientReply::Leader { .. }
+            | ClientReply::Refused(_)
+            | ClientReply::Members { .. } => {
                 client.target = (client.target + 1) % n;
                 client.wake = Some(now + ms(20));
             }
