@@ -5,6 +5,8 @@ use crate::sim::clients::Workload;
 use crate::sim::disk::DiskFaults;
 use crate::sim::network::NetParams;
 use crate::sim::{ms, Sim, SimOptions};
+use raft_impl::core::NodeId;
+use raft_impl::wire::MemberRequest;
 use raft_model::conform::{conform, ConformError, Summary};
 
 /// The faults of one traced run.
@@ -19,8 +21,10 @@ pub struct Faults {
 
 /// The CI scenario: 5 servers of the real runtime, 3 clients, labrpc's unreliable network
 /// (10% of messages lost, 0–26 ms delays), one crash every third 250 ms round and restarts, a
-/// leadership transfer to a live server in the round after each crash,
-/// for `rounds` rounds; then every server restarts and the cluster runs one more second.
+/// leadership transfer to a live server in the round after each crash, and a membership
+/// change in the round after that (the leader removes a live voter while more than three are
+/// left, adds a removed server back as a learner, or promotes a learner), for `rounds`
+/// rounds; then every server restarts and the cluster runs one more second.
 pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
     let mut opts = SimOptions::new(5, seed);
     opts.trace = true;
@@ -49,6 +53,25 @@ pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
             let leader = (0..5).find(|&l| sim.state(l).is_some_and(|(_, leads)| leads));
             if let Some(l) = leader.filter(|&l| l != i) {
                 sim.transfer_leadership(l, i);
+            }
+        } else if let Some(l) = (0..5).find(|&l| sim.state(l).is_some_and(|(_, leads)| leads)) {
+            // An operator changes the membership concerning server i (thesis ch. 4).
+            let id = i as u64;
+            let request = sim.server(l).and_then(|s| {
+                let m = s.membership(sim.config(l));
+                let voter = m.voters.contains(&NodeId(id));
+                if voter && m.voters.len() > 3 {
+                    Some(MemberRequest::Remove { id })
+                } else if m.learners.contains(&NodeId(id)) {
+                    Some(MemberRequest::Promote { id })
+                } else if !voter {
+                    Some(MemberRequest::AddLearner { id })
+                } else {
+                    None
+                }
+            });
+            if let Some(request) = request {
+                sim.member(l, request);
             }
         }
     }

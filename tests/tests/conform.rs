@@ -3,6 +3,7 @@
 //! (switches in the simulator's fake disk and network, never in raft-impl) caught with a
 //! readable report.
 
+use raft_impl::core::Payload;
 use raft_model::conform::{ConformError, TraceEvent};
 use raft_tests::conformance::{ci_faults, traced_run, validate, Faults};
 use raft_tests::sim::disk::DiskFaults;
@@ -19,19 +20,22 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
         .into_par_iter()
         .map(|seed| {
             let sim = traced_run(seed, ci_faults(seed), ROUNDS);
-            let transfers = sim.traces().map_or(0, |traces| {
-                traces
-                    .iter()
-                    .flatten()
-                    .filter(|r| matches!(r.event, TraceEvent::TransferLeadership { .. }))
-                    .count()
+            let count = |f: &dyn Fn(&TraceEvent<_>) -> bool| {
+                sim.traces().map_or(0, |traces| {
+                    traces.iter().flatten().filter(|r| f(&r.event)).count()
+                })
+            };
+            let transfers = count(&|e| matches!(e, TraceEvent::TransferLeadership { .. }));
+            let changes = count(&|e| {
+                matches!(e, TraceEvent::Propose { command } if command.configuration().is_some())
             });
-            (seed, validate(&sim), transfers)
+            (seed, validate(&sim), (transfers, changes))
         })
         .collect();
     let mut steps = 0;
     let mut crashes = 0;
-    let transfers: usize = results.iter().map(|(_, _, t)| t).sum();
+    let transfers: usize = results.iter().map(|(_, _, (t, _))| t).sum();
+    let changes: usize = results.iter().map(|(_, _, (_, c))| c).sum();
     for (seed, result, _) in &results {
         match result {
             Ok(s) => {
@@ -42,13 +46,14 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
         }
     }
     eprintln!(
-        "{} runs, {steps} steps, {crashes} crashes, {transfers} leadership transfers: all conform ({:.1} s)",
+        "{} runs, {steps} steps, {crashes} crashes, {transfers} leadership transfers, {changes} membership changes proposed: all conform ({:.1} s)",
         results.len(),
         start.elapsed().as_secs_f64()
     );
     assert!(steps > 50 * 300, "too few steps to mean anything: {steps}");
     assert!(crashes >= 50 * 4, "too few crashes: {crashes}");
     assert!(transfers >= 50, "too few leadership transfers: {transfers}");
+    assert!(changes >= 50, "too few membership changes: {changes}");
 }
 
 /// The first of `seeds` whose run the broken runtime makes non-conforming, with its report.

@@ -324,10 +324,13 @@ fn server_step(
     {
         // A term this server raised itself: only a campaign after a majority of pre-votes
         // for exactly that term may do it (thesis §9.6).
+        // A majority of the voters of its configuration (membership.rs).
+        let voters = &before.server.membership(cfg).voters;
+        let grants = pre_votes.iter().filter(|p| voters.contains(p)).count();
         let won = before.server.role == Role::PreCandidate
             && server.current_term() == before.server.current_term() + 1
-            && pre_votes.len() > driver.servers / 2
-            || driver.servers == 1;
+            && grants > voters.len() / 2
+            || voters.len() == 1;
         if !won && !ghost.term_raised_without_pre_vote {
             Shared::make_mut(&mut ghost).term_raised_without_pre_vote = true;
         }

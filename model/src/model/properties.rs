@@ -448,28 +448,36 @@ fn configuration_changes_follow_a_term_commit(_: &RaftModel, state: &RaftState) 
 }
 
 /// Quorums Overlap (thesis §4.2, with `--max-config-changes`): for every leader that is up,
-/// every two of the configurations it may count a majority in (that of its log up to its
-/// commit_index, and each configuration entry after it) are such that every majority of the
-/// one shares a voter with every majority of the other. One change at a time, each a single
+/// every two of the configurations it may count a majority in (that of its log up to the
+/// last entry some leader committed, and each configuration entry after it) are such that
+/// every majority of the one shares a voter with every majority of the other. One change at a time, each a single
 /// server, keeps this so.
 fn quorums_overlap(model: &RaftModel, state: &RaftState) -> bool {
     let initial = model.cfg.initial_membership();
+    // Committed: what any leader committed (a new leader's own commit_index may lag behind
+    // entries an earlier leader committed, changes included).
+    let all_committed: BTreeSet<_> = servers(state)
+        .flat_map(|s| s.ghost.committed.keys())
+        .collect();
     live_servers(state)
         .filter(|s| s.server.role == Role::Leader)
         .all(|s| {
-            let committed = s
-                .server
-                .log()
+            let log = s.server.log();
+            let known = (1..=log.len())
+                .rev()
+                .find(|&k| all_committed.contains(&(k as u64, log[k - 1].clone())))
+                .unwrap_or(0)
+                .max(usize::try_from(s.server.commit_index).unwrap_or(usize::MAX));
+            let committed = log
                 .iter()
-                .take(usize::try_from(s.server.commit_index).unwrap_or(usize::MAX))
+                .take(known)
                 .rev()
                 .find_map(|e| e.command.configuration())
                 .unwrap_or_else(|| initial.clone());
             let mut configs = vec![committed];
             configs.extend(
-                s.server
-                    .entries_from(s.server.commit_index.saturating_add(1))
-                    .iter()
+                log.iter()
+                    .skip(known)
                     .filter_map(|e| e.command.configuration()),
             );
             configs

@@ -67,6 +67,10 @@ pub struct SimOptions {
     pub max_turns: u64,
     /// Record a per-node trace of every step (for trace conformance).
     pub trace: bool,
+    /// The initial configuration's voters: servers `0..initial_voters`; the others start
+    /// outside the cluster and join when a leader adds them ([`Sim::member`]). `None`: every
+    /// server.
+    pub initial_voters: Option<usize>,
 }
 
 impl SimOptions {
@@ -83,6 +87,7 @@ impl SimOptions {
             check_quorum: true,
             max_turns: 3_000_000,
             trace: std::env::var_os(TRACE_DIR_ENV).is_some(),
+            initial_voters: None,
         }
     }
 }
@@ -137,10 +142,12 @@ impl Sim {
     pub fn new(opts: &SimOptions) -> Self {
         let n = opts.servers;
         let ids: Vec<NodeId> = (0..n as u64).map(NodeId).collect();
+        let voters = opts.initial_voters.unwrap_or(n) as u64;
+        let initial = raft_impl::core::Membership::voters((0..voters).map(NodeId));
         let cfgs = ids
             .iter()
             .map(|id| {
-                Config::new(*id, ids.iter().copied())
+                Config::with_initial(*id, initial.clone())
                     .with_max_entries_per_append(opts.max_entries_per_append)
                     .with_fast_backup(true)
                     .with_pipeline(opts.pipeline)
@@ -208,7 +215,11 @@ impl Sim {
 
     /// How this run was made, for `conform`.
     pub fn run_info(&self) -> RunInfo {
-        RunInfo::of(&self.cfgs[0], self.duplicated)
+        let voters = self.cfgs[0].initial.voters.len();
+        RunInfo {
+            initial_voters: (voters < self.cfgs.len()).then_some(voters),
+            ..RunInfo::of(&self.cfgs[0], self.duplicated)
+        }
     }
 
     /// The per-node traces as JSON Lines (empty without `SimOptions::trace`).
@@ -374,6 +385,22 @@ impl Sim {
             reply: ClientToken::ADMIN,
         };
         self.turn(from, vec![input]);
+    }
+
+    /// Server `i`'s protocol configuration.
+    pub fn config(&self, i: usize) -> &Config {
+        &self.cfgs[i]
+    }
+
+    /// An operator's membership request to server `at` (`ReplicaInput::Member`), directly
+    /// (not over the network). The answer, at once or once the change is applied, goes to
+    /// [`Sim::admin_replies`]; nothing happens if `at` is down.
+    pub fn member(&mut self, at: usize, request: raft_impl::wire::MemberRequest) {
+        let input = ReplicaInput::Member {
+            request,
+            reply: ClientToken::ADMIN,
+        };
+        self.turn(at, vec![input]);
     }
 
     /// Commands applied at `index`: how many servers applied one, and which (lab

@@ -12,11 +12,13 @@
 mod agreement;
 mod election;
 mod histories;
+mod membership;
 mod persistence;
 
 pub use agreement::*;
 pub use election::*;
 pub use histories::*;
+pub use membership::*;
 pub use persistence::*;
 
 use crate::lab::{LabResult, Params};
@@ -33,6 +35,7 @@ macro_rules! for_each_lab_test {
             many_elections,
             partial_partition,
             leadership_transfer,
+            membership_change,
             basic_agree,
             rpc_bytes,
             follower_failure,
