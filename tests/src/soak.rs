@@ -1,6 +1,9 @@
-//! The process-level soak: a 3-node cluster of real `raft-node` processes on loopback, client
-//! threads writing and reading through `raft_impl::client::Client`, and a nemesis that
-//! SIGKILLs a random node at random times and restarts it (now and then every node at once). At the end of each trial every
+//! The process-level soak: a 3-node cluster of real `raft-node` processes on loopback (and a
+//! fourth, started empty outside the cluster), client threads writing and reading through
+//! `raft_impl::client::Client`, and a nemesis that SIGKILLs a random voter at random times and
+//! restarts it (now and then every voter at once); in its second round it replaces a random
+//! voter by the fourth node (`raft-kv member` add, promote, remove; the old node is then
+//! stopped for good). At the end of each trial every
 //! acknowledged write must read back, and the whole history (wall-clock timestamps) must be
 //! linearizable (stateright's `LinearizabilityTester`, per key; a timed-out operation is
 //! indefinite, Jepsen style).
@@ -19,6 +22,7 @@ use raft_impl::auth::ClusterSecret;
 use raft_impl::client::Client;
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::kv::{Op, OpResult};
+use raft_impl::wire::MemberRequest;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -29,6 +33,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const NODES: u64 = 3;
+/// Nodes started outside the cluster (`initial_member = false`), for the nemesis's
+/// replacement of a voter (`replace_node`).
+const SPARES: u64 = 1;
+/// Every node of the cluster file.
+const SERVERS: u64 = NODES + SPARES;
 const CLIENTS: u64 = 3;
 const SHARED_KEYS: u64 = 3;
 /// After this long a client gives up on an operation (its outcome is then unknown).
@@ -108,6 +117,9 @@ pub struct SoakSummary {
     pub failures: Vec<String>,
     pub seconds: f64,
     pub net: NetFigures,
+    /// Voters replaced under load by a node that started empty (added, promoted, the old one
+    /// removed and stopped for good).
+    pub replacements: u64,
 }
 
 impl SoakSummary {
@@ -133,6 +145,10 @@ impl SoakSummary {
             self.failures.len(),
             self.seconds
         );
+        s.push_str(&format!(
+            "\nmembership: {} voter(s) replaced under load by a node started empty (add, promote, remove, stop)\n",
+            self.replacements
+        ));
         if o.net_faults {
             let n = &self.net;
             s.push_str(&format!(
@@ -211,23 +227,26 @@ impl Cluster {
             fs::create_dir_all(t).map_err(|e| format!("{}: {e}", t.display()))?;
             // The real node's configuration; TCP neither duplicates nor replays frames, and
             // nor does the proxy (its cuts lose frames, which a lossy network may).
-            let info = raft_model::conform::RunInfo::of(
-                &raft_impl::node::node_config(
-                    raft_impl::core::NodeId(0),
-                    (0..NODES).map(raft_impl::core::NodeId),
-                ),
-                false,
-            );
+            let info = raft_model::conform::RunInfo {
+                initial_voters: Some(NODES as usize),
+                ..raft_model::conform::RunInfo::of(
+                    &raft_impl::node::node_config(
+                        raft_impl::core::NodeId(0),
+                        (0..NODES).map(raft_impl::core::NodeId),
+                    ),
+                    false,
+                )
+            };
             let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
             fs::write(t.join("run.json"), json).map_err(|e| e.to_string())?;
         }
         let mut nodes = Vec::new();
-        for id in 0..NODES {
+        for id in 0..SERVERS {
             nodes.push(NodeSpec {
                 id,
                 peer_addr: free_addr().map_err(|e| e.to_string())?,
                 client_addr: free_addr().map_err(|e| e.to_string())?,
-                initial_member: true,
+                initial_member: id < NODES,
             });
         }
         // Peers authenticate (the HMAC handshake passes through the proxies unchanged).
@@ -236,10 +255,10 @@ impl Cluster {
         cluster.secret_file = Some(PathBuf::from("cluster.secret"));
         let mut proxies: Vec<Vec<Option<Proxy>>> = Vec::new();
         let mut cluster_files = Vec::new();
-        for i in 0..NODES as usize {
+        for i in 0..SERVERS as usize {
             let mut row = Vec::new();
             let mut own = cluster.clone();
-            for j in 0..NODES as usize {
+            for j in 0..SERVERS as usize {
                 if i == j || !net_faults {
                     row.push(None);
                     continue;
@@ -263,12 +282,12 @@ impl Cluster {
             cluster,
             cluster_files,
             node_bin: node_bin.to_path_buf(),
-            nodes: (0..NODES).map(|_| None).collect(),
+            nodes: (0..SERVERS).map(|_| None).collect(),
             exits: Vec::new(),
             trace_dir,
             proxies,
         };
-        for id in 0..NODES {
+        for id in 0..SERVERS {
             c.start_node(id)?;
         }
         Ok(c)
@@ -325,7 +344,7 @@ impl Cluster {
 
     /// Records every node that has exited on its own since the last look (see `exits`).
     fn check_alive(&mut self) {
-        for id in 0..NODES {
+        for id in 0..SERVERS {
             let Some(child) = self.nodes[id as usize].as_mut() else {
                 continue;
             };
@@ -364,7 +383,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for id in 0..NODES {
+        for id in 0..SERVERS {
             self.kill9(id);
         }
     }
@@ -500,6 +519,7 @@ fn client_loop(
 
 struct TrialFigures {
     kills: u64,
+    replacements: u64,
     ops: u64,
     acked_unique: u64,
     acked_shared: u64,
@@ -710,6 +730,10 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     let mut net = NetFigures::default();
     let stop = AtomicBool::new(false);
     let mut kills = 0u64;
+    // The voters the nemesis may kill, and the spare that replaces one of them.
+    let mut members: Vec<u64> = (0..NODES).collect();
+    let mut spare = Some(NODES);
+    let mut replacements = 0u64;
     let seeds: Vec<u64> = (0..CLIENTS).map(|_| rng.u64(..)).collect();
     let results: Vec<Result<ClientFigures, String>> = thread::scope(|scope| {
         let handles: Vec<_> = (0..CLIENTS)
@@ -727,6 +751,28 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         while Instant::now() < end {
             thread::sleep(Duration::from_millis(rng.u64(200..900)));
             round += 1;
+            // The second round replaces a random voter by the spare, under load (and whatever
+            // faults the earlier rounds left behind: none persist past their round).
+            if round == 2 {
+                if let Some(new) = spare.take() {
+                    let old = members[rng.usize(0..members.len())];
+                    let done = replace_node(&addrs, old, new);
+                    if done.promoted {
+                        members.push(new);
+                    }
+                    if done.removed {
+                        if let Ok(mut c) = cluster.lock() {
+                            c.kill9(old);
+                        }
+                        members.retain(|m| *m != old);
+                        replacements += 1;
+                    }
+                    if let Some(e) = done.error {
+                        eprintln!("trial {n}: replacing node {old} by node {new}: {e}");
+                    }
+                }
+                continue;
+            }
             if options.net_faults && (round == 1 || rng.u32(0..10) < 6) {
                 let kind = if round == 1 {
                     NetFault::LEADER[rng.usize(0..NetFault::LEADER.len())]
@@ -739,9 +785,9 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
                 continue;
             }
             let victims: Vec<u64> = if rng.u32(0..6) == 0 {
-                (0..NODES).collect()
+                members.clone()
             } else {
-                vec![rng.u64(0..NODES)]
+                vec![members[rng.usize(0..members.len())]]
             };
             if let Ok(mut c) = cluster.lock() {
                 for &id in &victims {
@@ -773,6 +819,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     });
     let mut figures = TrialFigures {
         kills,
+        replacements,
         ops: 0,
         acked_unique: 0,
         acked_shared: 0,
@@ -847,12 +894,46 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     Ok(figures)
 }
 
+/// How far a replacement got (`replace_node`).
+struct Replacement {
+    promoted: bool,
+    removed: bool,
+    error: Option<String>,
+}
+
+/// An operator replaces voter `old` by node `new` (started empty, outside the cluster):
+/// `raft-kv member add`, `promote`, then `remove` of the old one; each asked again (by the
+/// client) while the leader cannot make it yet. The caller stops `old` once removed.
+fn replace_node(addrs: &[SocketAddr], old: u64, new: u64) -> Replacement {
+    let mut admin = Client::new(addrs.to_vec());
+    let limit = Duration::from_secs(20);
+    let mut done = Replacement {
+        promoted: false,
+        removed: false,
+        error: None,
+    };
+    let steps = [
+        MemberRequest::AddLearner { id: new },
+        MemberRequest::Promote { id: new },
+        MemberRequest::Remove { id: old },
+    ];
+    for (k, request) in steps.into_iter().enumerate() {
+        if let Err(e) = admin.member(request, limit) {
+            done.error = Some(format!("{request:?}: {e}"));
+            return done;
+        }
+        done.promoted = k >= 1;
+        done.removed = k >= 2;
+    }
+    done
+}
+
 /// The trial ends with a SIGKILL of every node, which may land in the middle of a trace
 /// record's write (one `write` of a large record can be cut at a page). A restarted node cuts
 /// such a torn last line itself (`raft_impl::trace::open_node_trace`: whole lines only); after
 /// the last kill nothing restarts, so the soak cuts it the same way, and says so.
 fn cut_torn_trace_tails(dir: &Path, n: u32) -> Result<(), String> {
-    for id in 0..NODES {
+    for id in 0..SERVERS {
         let path = dir.join(format!("node-{id}.jsonl"));
         let Ok(bytes) = fs::read(&path) else {
             continue;
@@ -885,6 +966,7 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
             Ok(f) => {
                 s.trials += 1;
                 s.kills += f.kills;
+                s.replacements += f.replacements;
                 s.ops += f.ops;
                 s.acked_unique_writes += f.acked_unique;
                 s.acked_shared_writes += f.acked_shared;
@@ -892,10 +974,11 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
                 s.lost += f.lost.len() as u64;
                 s.net.add(&f.net);
                 eprintln!(
-                    "trial {n}/{}: {} ops, {} kills, {} partitions ({} of the leader, {} with a new leader), {} + {} acknowledged writes, {} indefinite, {} lost, {} in {:.1} s",
+                    "trial {n}/{}: {} ops, {} kills, {} replaced, {} partitions ({} of the leader, {} with a new leader), {} + {} acknowledged writes, {} indefinite, {} lost, {} in {:.1} s",
                     options.trials,
                     f.ops,
                     f.kills,
+                    f.replacements,
                     f.net.two_way + f.net.one_way,
                     f.net.leader_isolations,
                     f.net.new_leaders,

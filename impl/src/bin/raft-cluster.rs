@@ -1,4 +1,5 @@
-//! `raft-cluster up --nodes 3 --dir DIR`: a local cluster on free loopback ports. Writes
+//! `raft-cluster up --nodes 3 [--spares K] --dir DIR`: a local cluster on free loopback ports
+//! (with K more nodes started outside the cluster, for `raft-kv member add`). Writes
 //! DIR/cluster.secret (a fresh cluster secret, mode 0600, unless one is there already) and
 //! DIR/cluster.toml (which names it), starts one raft-node process per server (data in
 //! DIR/node-N, logs in DIR/node-N.log) and stops them on Ctrl-C. DIR is locked (DIR/LOCK) while
@@ -32,6 +33,11 @@ enum Cmd {
     Up {
         #[arg(long, default_value_t = 3)]
         nodes: u64,
+        /// Also start this many nodes outside the cluster (ids after the members', listed in
+        /// cluster.toml with `initial_member = false`), which `raft-kv member add N` and
+        /// `member promote N` bring in: the cluster grows and shrinks while it runs.
+        #[arg(long, default_value_t = 0)]
+        spares: u64,
         #[arg(long)]
         dir: PathBuf,
         /// The raft-node binary (default: next to this one).
@@ -51,27 +57,29 @@ fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
 
 /// Writes DIR/cluster.toml with fresh loopback ports. An existing cluster file's id is kept
 /// (the nodes' WALs carry it), and it must describe as many nodes.
-fn write_cluster(dir: &Path, nodes: u64) -> anyhow::Result<(ClusterConfig, PathBuf)> {
+fn write_cluster(dir: &Path, nodes: u64, spares: u64) -> anyhow::Result<(ClusterConfig, PathBuf)> {
     let path = dir.join("cluster.toml");
     let cluster_id = if path.exists() {
         let old = ClusterConfig::load(&path)?;
+        let members = old.initial_ids().len() as u64;
+        let others = old.nodes.len() as u64 - members;
         anyhow::ensure!(
-            old.nodes.len() as u64 == nodes,
-            "{} describes {} nodes, not {nodes}: use another --dir for another cluster",
+            members == nodes && others == spares,
+            "{} describes {members} nodes and {others} spares, not {nodes} and {spares}: use \
+             another --dir for another cluster",
             path.display(),
-            old.nodes.len()
         );
         old.cluster_id
     } else {
         ClusterConfig::random_id()
     };
     let mut specs = Vec::new();
-    for id in 0..nodes {
+    for id in 0..nodes + spares {
         specs.push(NodeSpec {
             id,
             peer_addr: free_loopback_addr()?,
             client_addr: free_loopback_addr()?,
-            initial_member: true,
+            initial_member: id < nodes,
         });
     }
     // The peers' secret: made once, kept across runs of `up` on the same directory.
@@ -164,7 +172,7 @@ fn last_log_line(path: &Path) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-fn up(nodes: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
+fn up(nodes: u64, spares: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
     let bin = match node_bin {
         Some(b) => b,
         None => std::env::current_exe()
@@ -179,7 +187,7 @@ fn up(nodes: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
     // Held until this process exits: a second `up` on the same directory stops here, before it
     // rewrites the cluster file.
     let _lock = DirLock::acquire(dir).map_err(|e| anyhow::anyhow!("cluster directory {e}"))?;
-    let (cluster, path) = write_cluster(dir, nodes)?;
+    let (cluster, path) = write_cluster(dir, nodes, spares)?;
     let stopping = Arc::new(AtomicBool::new(false));
     let flag = stopping.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -194,11 +202,16 @@ fn up(nodes: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
             }
         }
         println!(
-            "node {} peer {} client {} (log {})",
+            "node {} peer {} client {} (log {}){}",
             spec.id,
             spec.peer_addr,
             spec.client_addr,
-            log_path(dir, spec.id).display()
+            log_path(dir, spec.id).display(),
+            if spec.initial_member {
+                ""
+            } else {
+                " — a spare: raft-kv member add, then promote"
+            }
         );
     }
     println!(
@@ -240,6 +253,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Cmd::Up {
             nodes,
+            spares,
             dir,
             node_bin,
         } => {
@@ -247,7 +261,7 @@ fn main() -> ExitCode {
                 eprintln!("raft-cluster: --nodes must be at least 1");
                 return ExitCode::from(2);
             }
-            up(nodes, &dir, node_bin)
+            up(nodes, spares, &dir, node_bin)
         }
     };
     match result {
