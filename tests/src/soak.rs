@@ -1024,6 +1024,14 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
             ));
         }
     }
+    // The replacement must have happened: each trial tries once (its second nemesis round,
+    // which a very short trial may not reach).
+    if s.trials >= 3 && s.replacements == 0 {
+        s.failures.push(format!(
+            "membership: no voter was replaced in {} trials",
+            s.trials
+        ));
+    }
     s.seconds = started.elapsed().as_secs_f64();
     Ok(s)
 }
