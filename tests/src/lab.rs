@@ -75,6 +75,35 @@ impl Lab {
         self.sim.run_for(d)
     }
 
+    /// Lets the simulated clients finish (within `limit` of virtual time; `what` says whose
+    /// clients, on failure), then the followers learn the last commit index from the next
+    /// heartbeat, and the history is checked.
+    pub fn finish_clients(
+        &mut self,
+        limit: Duration,
+        what: impl FnOnce(&Self) -> String,
+    ) -> LabResult {
+        let end = self.sim.now + limit;
+        while !self.sim.clients_done() && self.sim.now < end {
+            self.sleep(ms(100))?;
+        }
+        if !self.sim.clients_done() {
+            return Err(format!("the clients did not finish: {}", what(self)));
+        }
+        self.sleep(ms(500))?;
+        self.sim.check()
+    }
+
+    /// Writes the simulated clients had acknowledged after virtual time `t`.
+    pub fn acked_since(&self, t: Duration) -> usize {
+        self.sim
+            .clients
+            .iter()
+            .flat_map(|c| &c.acked)
+            .filter(|(at, _)| *at > t)
+            .count()
+    }
+
     pub fn connect(&mut self, i: usize) {
         self.sim.connect(i);
     }

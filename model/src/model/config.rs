@@ -453,22 +453,18 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     }
     let max_log_len = cfg.effective_max_log_len();
     let max_read_rounds = cfg.max_read_rounds();
-    let transfers: usize = state
-        .actor_states
-        .iter()
-        .filter_map(|s| s.as_server())
-        .map(|s| usize::from(s.ghost.transfers))
-        .sum();
-    if transfers > cfg.max_transfers {
-        return false;
-    }
-    let config_changes: usize = state
-        .actor_states
-        .iter()
-        .filter_map(|s| s.as_server())
-        .map(|s| usize::from(s.ghost.config_changes))
-        .sum();
-    if config_changes > cfg.max_config_changes {
+    // Operator requests, counted over all servers' ghosts.
+    let requests = |count: fn(&super::Ghost) -> u8| -> usize {
+        state
+            .actor_states
+            .iter()
+            .filter_map(|s| s.as_server())
+            .map(|s| usize::from(count(&s.ghost)))
+            .sum()
+    };
+    if requests(|g| g.transfers) > cfg.max_transfers
+        || requests(|g| g.config_changes) > cfg.max_config_changes
+    {
         return false;
     }
     state

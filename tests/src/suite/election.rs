@@ -305,24 +305,8 @@ pub fn leadership_transfer(p: &Params) -> LabResult {
 
     // The clients go on under the new leader, to the end.
     lab.sleep(ELECTION_TIMEOUT)?;
-    let end = lab.sim.now + ms(30_000);
-    while !lab.sim.clients_done() && lab.sim.now < end {
-        lab.sleep(ms(100))?;
-    }
-    ensure(lab.sim.clients_done(), || {
-        "the clients did not finish".into()
-    })?;
-    // The followers learn the last commit index from the next heartbeat.
-    lab.sleep(ms(500))?;
-    lab.sim.check()?;
-    let after = lab
-        .sim
-        .clients
-        .iter()
-        .flat_map(|c| &c.acked)
-        .filter(|(at, _)| *at > led)
-        .count();
-    ensure(after > 0, || {
+    lab.finish_clients(ms(30_000), |_| "after the transfer".into())?;
+    ensure(lab.acked_since(led) > 0, || {
         "no write acknowledged after the transfer".into()
     })?;
     // Every acknowledged write, before and after, is applied by every server.

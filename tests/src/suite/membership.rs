@@ -55,26 +55,13 @@ pub fn membership_change(p: &Params) -> LabResult {
     let next = lab.check_one_leader()?;
     ensure(next != leader, || format!("server {leader} still leads"))?;
 
-    let end = lab.sim.now + ms(60_000);
-    while !lab.sim.clients_done() && lab.sim.now < end {
-        lab.sleep(ms(100))?;
-    }
-    ensure(lab.sim.clients_done(), || {
+    lab.finish_clients(ms(60_000), |lab| {
         format!(
-            "the clients did not finish (first leader {first}, removed {leader}):\n{}",
+            "first leader {first}, removed {leader}:\n{}",
             lab.sim.describe()
         )
     })?;
-    lab.sleep(ms(500))?;
-    lab.sim.check()?;
-    let after = lab
-        .sim
-        .clients
-        .iter()
-        .flat_map(|c| &c.acked)
-        .filter(|(at, _)| *at > stopped)
-        .count();
-    ensure(after > 0, || {
+    ensure(lab.acked_since(stopped) > 0, || {
         format!(
             "no write acknowledged in the new configuration (stopped at {stopped:?}, now {:?}, \
              acked {})",
