@@ -142,12 +142,26 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
         explain,
         deliveries: 0,
     };
-    for env in state.network.iter_deliverable() {
-        let (src, dst) = (usize::from(env.src), usize::from(env.dst));
-        if let (true, true, Msg::Raft(m)) = (src < n, dst < n, env.msg) {
-            run.network
-                .push_back((NodeId(src as u64), NodeId(dst as u64), m.clone()));
-        }
+    // In a fixed order: stateright's unordered network iterates in an order that depends on
+    // how the state was reached (and on a per-process hasher), and a mutant's verdict may
+    // depend on the order of delivery; sorted, the verdict is a function of the state alone
+    // (symmetry reduction, which keeps one state per renaming class, requires it).
+    let mut in_flight: Vec<(NodeId, NodeId, &Message<Cmd>)> = state
+        .network
+        .iter_deliverable()
+        .filter_map(|env| {
+            let (src, dst) = (usize::from(env.src), usize::from(env.dst));
+            match env.msg {
+                Msg::Raft(m) if src < n && dst < n => {
+                    Some((NodeId(src as u64), NodeId(dst as u64), m))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    in_flight.sort();
+    for (src, dst, m) in in_flight {
+        run.network.push_back((src, dst, m.clone()));
     }
     if explain {
         run.steps
