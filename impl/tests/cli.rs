@@ -212,16 +212,7 @@ fn raft_kv_get_tells_a_stored_nil_from_a_missing_key() {
 fn raft_kv_leader_transfer_hands_the_leadership_to_the_named_node() {
     let dir = tempfile::tempdir().unwrap();
     let (cluster, cluster_file) = write_cluster(dir.path(), 3);
-    let _nodes: Vec<Node> = (0..3)
-        .map(|id| {
-            Node::start(
-                id,
-                &cluster_file,
-                &dir.path().join(format!("node-{id}")),
-                &dir.path().join(format!("node-{id}.log")),
-            )
-        })
-        .collect();
+    let _nodes = start_nodes(dir.path(), &cluster_file, 3);
     let put = kv(&cluster_file, &["put", "k", "before"]);
     assert!(put.status.success(), "{put:?}");
     let leader_id = |what: &str| -> u64 {
@@ -343,16 +334,7 @@ fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
     let (mut cluster, cluster_file) = write_cluster(dir.path(), 4);
     cluster.nodes[3].initial_member = false;
     fs::write(&cluster_file, cluster.to_toml()).unwrap();
-    let mut nodes: Vec<Node> = (0..4)
-        .map(|id| {
-            Node::start(
-                id,
-                &cluster_file,
-                &dir.path().join(format!("node-{id}")),
-                &dir.path().join(format!("node-{id}.log")),
-            )
-        })
-        .collect();
+    let mut nodes = start_nodes(dir.path(), &cluster_file, 4);
     let member = |args: &[&str]| {
         let mut all = vec!["member"];
         all.extend_from_slice(args);
@@ -403,4 +385,18 @@ fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
     assert!(put.status.success(), "{put:?}");
     let list = member(&["list"]);
     assert_eq!(text(&list.stdout), "voters 1,2,3 learners -\n", "{list:?}");
+}
+
+/// Nodes `0..n` of `cluster_file`, each with its data and log under `dir`.
+fn start_nodes(dir: &std::path::Path, cluster_file: &std::path::Path, n: u64) -> Vec<Node> {
+    (0..n)
+        .map(|id| {
+            Node::start(
+                id,
+                cluster_file,
+                &dir.join(format!("node-{id}")),
+                &dir.join(format!("node-{id}.log")),
+            )
+        })
+        .collect()
 }

@@ -266,6 +266,16 @@ mod tests {
     /// Conformance replays a node's traces without a `run.json` as `RunInfo::default()`: that
     /// must be the node's own configuration.
     #[test]
+    fn a_node_outside_the_initial_voters_is_not_a_voter() {
+        let initial = [0, 1, 2].map(NodeId);
+        let spare = node_config(NodeId(3), initial);
+        assert_eq!(spare.initial.voters, initial.into());
+        assert!(!spare.initial.contains(NodeId(3)));
+        let member = node_config(NodeId(1), initial);
+        assert!(member.initial.voters.contains(&NodeId(1)));
+    }
+
+    #[test]
     fn conformance_assumes_the_nodes_configuration() {
         let cfg = node_config(NodeId(0), (0..3).map(NodeId));
         assert_eq!(RunInfo::of(&cfg, false), RunInfo::default());
