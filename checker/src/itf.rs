@@ -97,6 +97,12 @@ fn message(m: &MessageView) -> Value {
             put("mlastLogIndex", big(m.last_log_index));
             put("mlastLogTerm", big(m.last_log_term));
         }
+        Msg::Raft(Message::InstallSnapshot(m)) => {
+            put("mtype", json!("InstallSnapshotRequest"));
+            put("mterm", big(m.term));
+            put("mlastIncludedIndex", big(m.snapshot.last_included_index));
+            put("mlastIncludedTerm", big(m.snapshot.last_included_term));
+        }
         Msg::Raft(Message::AppendEntriesResponse(m)) => {
             put("mtype", json!("AppendEntriesResponse"));
             put("mterm", big(m.term));

@@ -534,6 +534,7 @@ mod tests {
             }
         }
         let hard = HardState {
+            snapshot: Default::default(),
             current_term: 3,
             voted_for: Some(NodeId(1)),
             log: vec![raft_core::Entry {

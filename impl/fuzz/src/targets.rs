@@ -480,6 +480,7 @@ fn auth_seeds() -> Vec<Vec<u8>> {
 fn wal_batches() -> Vec<Vec<u8>> {
     let all = entries();
     let mut hard: HardState<Command> = HardState {
+        snapshot: Default::default(),
         current_term: 1,
         voted_for: Some(NodeId(0)),
         log: vec![],
@@ -497,6 +498,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
             truncated_after: None,
             appended_from: None,
             write_behind: false,
+            snapshot: false,
         },
     );
     hard.log.extend(all[..4].iter().cloned());
@@ -507,6 +509,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
             truncated_after: None,
             appended_from: Some(1),
             write_behind: false,
+            snapshot: false,
         },
     );
     hard.current_term = 3;
@@ -520,6 +523,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
             truncated_after: Some(2),
             appended_from: Some(3),
             write_behind: false,
+            snapshot: false,
         },
     );
     batches
@@ -569,6 +573,7 @@ fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
     let server: Server<Command> = Server::restart(
         &cfg,
         HardState {
+            snapshot: Default::default(),
             current_term: 3,
             voted_for: Some(NodeId(1)),
             log: entries(),

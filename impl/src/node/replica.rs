@@ -799,6 +799,9 @@ fn describe(event: &Event<Command>) -> String {
         Event::Propose(c) => format!("a proposal of client {} seq {}", c.client_id, c.seq),
         Event::Persisted { term, index } => format!("the disk's report of {index}/t{term}"),
         Event::TransferLeadership { to } => format!("a leadership transfer to {to}"),
+        Event::Compact { index, data } => {
+            format!("a compaction up to {index} ({} bytes)", data.len())
+        }
         Event::ReadIndex { id, command } => {
             format!(
                 "read {id} of client {} seq {}",

@@ -91,6 +91,7 @@ fn write_history(dir: &Path) -> Vec<(Hard, u64)> {
             truncated_after: Some(2),
             appended_from: Some(3),
             write_behind: false,
+            snapshot: false,
         },
         &mut wal,
     ));

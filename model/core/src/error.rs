@@ -46,6 +46,12 @@ pub enum CoreError {
         round: u64,
         read_round: u64,
     },
+    /// The driver asked to compact up to `index`, past what it has applied (§7: a snapshot is
+    /// the state machine's image, which holds only applied, committed entries).
+    CompactBeyondApplied { index: Index, last_applied: Index },
+    /// A step needs the entry at `index`, which a snapshot replaced (its index
+    /// `snapshot_index`): applying or deleting it again.
+    CompactedEntry { index: Index, snapshot_index: Index },
     /// A term or an index would overflow.
     Overflow { what: &'static str },
 }
@@ -112,6 +118,20 @@ impl fmt::Display for CoreError {
             } => write!(
                 f,
                 "{follower} echoed read round {round}, past this leader's latest round {read_round}"
+            ),
+            CoreError::CompactBeyondApplied {
+                index,
+                last_applied,
+            } => write!(
+                f,
+                "asked to compact the log up to index {index}, past last_applied {last_applied}"
+            ),
+            CoreError::CompactedEntry {
+                index,
+                snapshot_index,
+            } => write!(
+                f,
+                "the entry at index {index} is needed, but the snapshot replaced it (up to index {snapshot_index})"
             ),
             CoreError::Overflow { what } => write!(f, "{what} would overflow"),
         }

@@ -16,11 +16,12 @@
 //!
 //! The rules are split by concern: [`election`] (RequestVote), [`lease`] (PreVote,
 //! CheckQuorum and the leader's lease on votes), [`replication`] (AppendEntries and
-//! commitment), [`read`] (ReadIndex), [`transfer`] (leadership transfer), [`membership`] (configuration changes), [`server`] (state, the higher-term rule, restart); [`rules`] names each
+//! commitment), [`read`] (ReadIndex), [`transfer`] (leadership transfer), [`membership`] (configuration changes), [`compaction`] (snapshots and InstallSnapshot), [`server`] (state, the higher-term rule, restart); [`rules`] names each
 //! decision point of the paper once, with the correct rule as its only implementation in this
 //! crate ([`Protocol`]). The model checker supplies broken implementations of its own (the
 //! mutant catalogue) to show that its properties have teeth; nothing here can name one.
 
+mod compaction;
 mod election;
 mod error;
 mod lease;
@@ -37,15 +38,18 @@ mod types;
 
 pub use error::CoreError;
 pub use message::{
-    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse, TimeoutNow,
+    AppendEntries, AppendEntriesResponse, InstallSnapshot, Message, RequestVote,
+    RequestVoteResponse, TimeoutNow,
 };
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
     ConfigChange, ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead,
-    ReadResult, Role, Term, TransferResult, ENTRY_OVERHEAD_BYTES, MAX_TERM,
+    ReadResult, Role, Snapshot, Term, TransferResult, ENTRY_OVERHEAD_BYTES, MAX_TERM,
 };
 
+#[cfg(test)]
+mod compaction_tests;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]

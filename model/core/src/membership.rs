@@ -112,29 +112,36 @@ impl<C: Clone + Payload> Server<C> {
     }
 
     /// The configuration of the log's prefix up to `index`: the initial one changed by every
-    /// configuration entry at or below it.
+    /// configuration entry at or below it (the snapshot's stands for those it covers; for an
+    /// index inside the snapshot, the snapshot's configuration is the latest known).
     pub fn config_at<R>(&self, cfg: &Config<R>, index: Index) -> Membership {
-        let end = usize::try_from(index).unwrap_or(usize::MAX);
-        let prefix = &self.hard.log[..end.min(self.hard.log.len())];
-        prefix
-            .iter()
-            .rev()
-            .find_map(|e| e.command.configuration())
-            .unwrap_or_else(|| cfg.initial.clone())
+        self.config_entry_at(index)
+            .map_or_else(|| cfg.initial.clone(), |(_, m)| m)
     }
 
-    /// Rebuild [`Server::config`] from the whole log (on restart, and after a truncation
-    /// removed a configuration entry).
-    pub(crate) fn rebuild_config(&mut self) {
-        let last = self
-            .hard
-            .log
+    /// The latest configuration entry at or below `index`, with its index: in the log, or
+    /// else the snapshot's; `None` if there is none (the initial configuration applies).
+    pub(crate) fn config_entry_at(&self, index: Index) -> Option<(Index, Membership)> {
+        let end = self
+            .log_position(index)
+            .map_or(0, |p| p.saturating_add(1))
+            .min(self.hard.log.len());
+        let in_log = self.hard.log[..end]
             .iter()
             .rposition(|e| e.command.configuration().is_some());
-        self.config = last.and_then(|p| {
-            let m = self.hard.log[p].command.configuration()?;
-            Some((p as Index + 1, m))
-        });
+        match in_log {
+            Some(p) => {
+                let index = self.snapshot_index() + p as Index + 1;
+                Some((index, self.hard.log[p].command.configuration()?))
+            }
+            None => self.hard.snapshot.config.clone(),
+        }
+    }
+
+    /// Rebuild [`Server::config`] from the snapshot and the whole log (on restart, after an
+    /// installed snapshot, and after a truncation removed a configuration entry).
+    pub(crate) fn rebuild_config(&mut self) {
+        self.config = self.config_entry_at(self.last_log_index());
     }
 
     /// The entry at `index`, just appended, takes effect if it is a configuration entry

@@ -199,6 +199,7 @@ fn learners_neither_campaign_nor_count() {
     let mut learner = S::restart(
         &c3,
         HardState {
+            snapshot: Default::default(),
             current_term: 1,
             voted_for: None,
             log: s.log().to_vec(),
@@ -347,6 +348,7 @@ fn a_joining_server_waits_to_be_added_and_a_restart_rebuilds_the_configuration()
     let promote = change(&leader, &leader_cfg, ConfigChange::Promote(n(3)));
     propose(&mut leader, &leader_cfg, promote);
     let hard = HardState {
+        snapshot: Default::default(),
         current_term: 1,
         voted_for: None,
         log: leader.log().to_vec(),

@@ -1,7 +1,7 @@
 //! The Raft RPCs (Figure 2), one struct per RPC, passed whole. The sender's id travels in the
 //! envelope ([`crate::Event::Receive`]), not in the message.
 
-use super::types::{Entry, Index, Term};
+use super::types::{Entry, Index, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -73,6 +73,21 @@ pub struct AppendEntriesResponse {
     pub read_round: u64,
 }
 
+/// Invoked by the leader to send a follower its snapshot (§7, Figure 13) when the entries the
+/// follower needs next are compacted away. The leader is the sender. The snapshot travels
+/// whole (Figure 13's offset and done fields are the transport's business: the node splits
+/// a large one into chunks and the receiver reassembles it before the core sees it). The
+/// follower answers with an [`AppendEntriesResponse`], whose match_index on success is the
+/// snapshot's last included index: the leader treats it like any acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InstallSnapshot {
+    /// The leader's term.
+    pub term: Term,
+    pub snapshot: Snapshot,
+    /// The leader's read round (read.rs), echoed by the reply like an AppendEntries'.
+    pub read_round: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Message<C> {
     RequestVote(RequestVote),
@@ -88,6 +103,8 @@ pub enum Message<C> {
     PreVoteResponse(RequestVoteResponse),
     /// Thesis §3.10: the leader hands its leadership to the receiver (transfer.rs).
     TimeoutNow(TimeoutNow),
+    /// §7: the leader's snapshot, for a follower that needs compacted entries.
+    InstallSnapshot(InstallSnapshot),
 }
 
 impl<C> Message<C> {
@@ -112,6 +129,7 @@ impl<C> Message<C> {
             Message::PreVote(m) => Message::PreVote(*m),
             Message::PreVoteResponse(m) => Message::PreVoteResponse(*m),
             Message::TimeoutNow(m) => Message::TimeoutNow(*m),
+            Message::InstallSnapshot(m) => Message::InstallSnapshot(m.clone()),
         })
     }
 
@@ -125,6 +143,7 @@ impl<C> Message<C> {
             Message::PreVote(m) => m.term,
             Message::PreVoteResponse(m) => m.term,
             Message::TimeoutNow(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
         }
     }
 
@@ -181,6 +200,11 @@ impl<C> From<TimeoutNow> for Message<C> {
         Message::TimeoutNow(m)
     }
 }
+impl<C> From<InstallSnapshot> for Message<C> {
+    fn from(m: InstallSnapshot) -> Self {
+        Message::InstallSnapshot(m)
+    }
+}
 impl<C> From<AppendEntriesResponse> for Message<C> {
     fn from(m: AppendEntriesResponse) -> Self {
         Message::AppendEntriesResponse(m)
@@ -188,6 +212,19 @@ impl<C> From<AppendEntriesResponse> for Message<C> {
 }
 
 // How messages read in logs, traces and the Explorer: `RequestVote(term 2, last log 1/t1)`.
+
+impl fmt::Display for InstallSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "InstallSnapshot(term {}, last included {}/t{}, {} bytes)",
+            self.term,
+            self.snapshot.last_included_index,
+            self.snapshot.last_included_term,
+            self.snapshot.data.len()
+        )
+    }
+}
 
 impl fmt::Display for RequestVote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -281,6 +318,7 @@ impl<C> Message<C> {
             Message::PreVote(m) => format!("Pre{m}"),
             Message::PreVoteResponse(m) => format!("Pre{m}"),
             Message::TimeoutNow(m) => m.to_string(),
+            Message::InstallSnapshot(m) => m.to_string(),
         }
     }
 }
@@ -295,6 +333,7 @@ impl<C: fmt::Display> fmt::Display for Message<C> {
             Message::PreVote(m) => write!(f, "Pre{m}"),
             Message::PreVoteResponse(m) => write!(f, "Pre{m}"),
             Message::TimeoutNow(m) => m.fmt(f),
+            Message::InstallSnapshot(m) => m.fmt(f),
         }
     }
 }

@@ -5,6 +5,7 @@ use super::error::CoreError;
 use super::message::{AppendEntries, AppendEntriesResponse, Message};
 use super::rules::Rules;
 use super::server::{next_index_after, Config, Output, Server, Window};
+use super::types::{Entry, Term};
 use super::types::{Index, NodeId, Payload, Role, ENTRY_OVERHEAD_BYTES};
 
 impl<C: Clone + Payload> Server<C> {
@@ -69,13 +70,21 @@ impl<C: Clone + Payload> Server<C> {
                 None => (0, 0),
             },
         };
-        let request = self.append_entries_for(peer, max_entries, max_bytes)?;
-        if pipeline.is_some() && !request.entries.is_empty() {
-            let last_sent = request.prev_log_index + request.entries.len() as Index;
-            self.next_index.insert(peer, next_index_after(last_sent)?);
-            if let Some(matched) = self.match_index.get_mut(&peer) {
-                *matched = cfg.rules.match_after_send(*matched, last_sent);
+        let request = self.append_entries_for(cfg, peer, max_entries, max_bytes)?;
+        match &request {
+            Message::AppendEntries(r) if pipeline.is_some() && !r.entries.is_empty() => {
+                let last_sent = r.prev_log_index + r.entries.len() as Index;
+                self.next_index.insert(peer, next_index_after(last_sent)?);
+                if let Some(matched) = self.match_index.get_mut(&peer) {
+                    *matched = cfg.rules.match_after_send(*matched, last_sent);
+                }
             }
+            // A pipelining leader sends nothing more to a follower that gets its snapshot until
+            // the follower acknowledges it (etcd's StateSnapshot): it probes from there.
+            Message::InstallSnapshot(_) if cfg.pipeline.is_some() => {
+                self.probing.insert(peer);
+            }
+            _ => {}
         }
         out.send(peer, request);
         Ok(())
@@ -132,13 +141,15 @@ impl<C: Clone + Payload> Server<C> {
     }
 
     /// The AppendEntries for `peer` from next_index[peer], with at most `max_entries` entries
-    /// and `max_bytes` bytes of them (but one, if `max_entries` is not 0).
-    fn append_entries_for(
+    /// and `max_bytes` bytes of them (but one, if `max_entries` is not 0); the leader's
+    /// snapshot instead if the entry before next_index was compacted away (§7).
+    fn append_entries_for<R: Rules>(
         &self,
+        cfg: &Config<R>,
         peer: NodeId,
         max_entries: usize,
         max_bytes: usize,
-    ) -> Result<AppendEntries<C>, CoreError> {
+    ) -> Result<Message<C>, CoreError> {
         let next = self.next_index.get(&peer).copied();
         let matched = self.match_index.get(&peer).copied().unwrap_or(0);
         // Invariant (Figure 2, leaders): match_index < next_index <= last log index + 1.
@@ -152,10 +163,13 @@ impl<C: Clone + Payload> Server<C> {
                 })
             }
         };
-        let prev_log_term = self
-            .term_at(prev_log_index)
-            .expect("prev_log_index <= last_log_index was checked above");
-        Ok(AppendEntries {
+        let Some(prev_log_term) = cfg.rules.prev_log_term(
+            self.term_at(prev_log_index),
+            self.snapshot().last_included_term,
+        ) else {
+            return Ok(self.install_snapshot_request());
+        };
+        Ok(Message::AppendEntries(AppendEntries {
             term: self.hard.current_term,
             prev_log_index,
             prev_log_term,
@@ -166,7 +180,35 @@ impl<C: Clone + Payload> Server<C> {
             ),
             leader_commit: self.commit_index,
             read_round: self.read_round,
-        })
+        }))
+    }
+
+    /// §7: the part of `request` this server's snapshot covers is committed, so it matches
+    /// the leader's log; a request that starts inside the snapshot is checked from the
+    /// snapshot's index on. Returns the request's prev_log_index and prev_log_term and
+    /// entries after skipping that part (if all of it lies inside, a prev_log_index below the
+    /// snapshot's index and no entries: nothing to check).
+    fn skip_compacted<'a>(&self, request: &'a AppendEntries<C>) -> (Index, Term, &'a [Entry<C>]) {
+        let snapshot_index = self.snapshot_index();
+        if request.prev_log_index >= snapshot_index {
+            return (
+                request.prev_log_index,
+                request.prev_log_term,
+                &request.entries,
+            );
+        }
+        let inside = usize::try_from(snapshot_index - request.prev_log_index)
+            .unwrap_or(usize::MAX)
+            .min(request.entries.len());
+        let prev_log_term = match inside {
+            0 => request.prev_log_term,
+            k => request.entries[k - 1].term,
+        };
+        (
+            request.prev_log_index + inside as Index,
+            prev_log_term,
+            &request.entries[inside..],
+        )
     }
 
     /// AppendEntries receiver (Figure 2).
@@ -194,18 +236,22 @@ impl<C: Clone + Payload> Server<C> {
         self.leader_id = Some(leader);
         out.reset_election_timer = true;
 
-        // 2. Reply false if the log has no entry at prev_log_index whose term is prev_log_term.
-        let prev = if self.term_at(request.prev_log_index) == Some(request.prev_log_term) {
-            request.prev_log_index
+        // 2. Reply false if the log has no entry at prev_log_index whose term is prev_log_term
+        //    (entries inside the snapshot match: `skip_compacted`).
+        let (prev_log_index, prev_log_term, entries) = self.skip_compacted(&request);
+        let prev = if prev_log_index < self.snapshot_index()
+            || self.term_at(prev_log_index) == Some(prev_log_term)
+        {
+            prev_log_index
         } else {
             match cfg
                 .rules
-                .on_prev_log_mismatch(request.prev_log_index, self.last_log_index())
+                .on_prev_log_mismatch(prev_log_index, self.last_log_index())
             {
                 Some(prev) => prev,
                 None => {
                     let hint = if cfg.fast_backup {
-                        self.conflict_hint(request.prev_log_index)
+                        self.conflict_hint(prev_log_index)
                     } else {
                         self.last_log_index()
                     };
@@ -222,7 +268,7 @@ impl<C: Clone + Payload> Server<C> {
             self.truncate_after(leader, prev, out)?;
         }
         let mut index = prev;
-        for entry in &request.entries {
+        for entry in entries {
             index = next_index_after(index)?;
             match self.term_at(index) {
                 Some(t) if t == entry.term => continue,
@@ -270,7 +316,7 @@ impl<C: Clone + Payload> Server<C> {
         }
     }
 
-    fn append_reply(
+    pub(crate) fn append_reply(
         &self,
         success: bool,
         match_index: Index,
@@ -302,7 +348,12 @@ impl<C: Clone + Payload> Server<C> {
                 commit_index: self.commit_index,
             });
         }
-        let keep = usize::try_from(index).expect("index < last_log_index, a log length");
+        let keep =
+            self.log_position(next_index_after(index)?)
+                .ok_or(CoreError::CompactedEntry {
+                    index: index + 1,
+                    snapshot_index: self.snapshot_index(),
+                })?;
         self.hard.log.truncate(keep);
         self.config_truncated(index);
         let after = out.persist.truncated_after.map_or(index, |a| a.min(index));

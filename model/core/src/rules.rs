@@ -210,6 +210,45 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn counts_toward_quorum(&self, voter: bool, _learner: bool) -> bool {
         voter
     }
+
+    /// §7: a server compacts only entries its state machine has applied (so only committed
+    /// ones): the highest index a snapshot may cover.
+    fn compact_limit(&self, last_applied: Index, _last_log_index: Index) -> Index {
+        last_applied
+    }
+
+    /// Figure 13, receiver: a snapshot is installed only if it covers more than this server
+    /// knows committed; an older one (at or below `commit_index`) says nothing new, and
+    /// installing it would throw away entries.
+    fn installs_snapshot(&self, snapshot_index: Index, commit_index: Index) -> bool {
+        snapshot_index > commit_index
+    }
+
+    /// Figure 13, receiver steps 6 and 7: if the log holds the snapshot's last included
+    /// entry (`own_term` is this log's term at its index), the entries after it are kept;
+    /// otherwise the whole log is discarded.
+    fn retains_log_after_snapshot(&self, own_term: Option<Term>, snapshot_term: Term) -> bool {
+        own_term == Some(snapshot_term)
+    }
+
+    /// Leaders: the prev_log_term of an AppendEntries, from the term of the entry at
+    /// prev_log_index (`None` once the snapshot replaced it). `None`: the follower needs
+    /// compacted entries, and gets the snapshot instead (§7).
+    fn prev_log_term(&self, term_at_prev: Option<Term>, _snapshot_term: Term) -> Option<Term> {
+        term_at_prev
+    }
+
+    /// §7: a server restarting from a snapshot restores its state machine from it, so it has
+    /// applied everything up to the snapshot's index.
+    fn applied_after_restart(&self, snapshot_index: Index) -> Index {
+        snapshot_index
+    }
+
+    /// Figure 13, receiver: a follower that installed a snapshot acknowledges its last
+    /// included index (the entries it kept after it were never checked against this leader's).
+    fn install_acknowledges(&self, snapshot_index: Index, _last_log_index: Index) -> Index {
+        snapshot_index
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

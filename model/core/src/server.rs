@@ -6,7 +6,7 @@ use super::message::Message;
 use super::rules::{Protocol, Rules};
 use super::types::{
     ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead, ReadResult,
-    Role, Term, TransferResult, MAX_TERM,
+    Role, Snapshot, Term, TransferResult, MAX_TERM,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -188,6 +188,9 @@ pub enum Event<C> {
     /// An operator asks the leader to hand its leadership to `to` (thesis §3.10, transfer.rs);
     /// the answer comes in [`Output::transfer`].
     TransferLeadership { to: NodeId },
+    /// The driver's state machine, having applied the log up to `index`, made the image
+    /// `data` of itself: the log up to `index` becomes a snapshot (§7, compaction.rs).
+    Compact { index: Index, data: Vec<u8> },
 }
 
 /// Which parts of the hard state a step changed. The driver must make them durable before it
@@ -210,17 +213,26 @@ pub struct Persist {
     /// truncation) is durable before the step's messages leave.
     #[serde(default)]
     pub write_behind: bool,
+    /// The snapshot is new (compacted, or installed from the leader): write it durably; the
+    /// log entries it covers need not be kept any longer. When the step also sets
+    /// `truncated_after` (the snapshot's index), the log after the snapshot was discarded.
+    #[serde(default)]
+    pub snapshot: bool,
 }
 
 impl Persist {
     pub fn is_empty(&self) -> bool {
-        !self.term_or_vote && self.truncated_after.is_none() && self.appended_from.is_none()
+        !self.term_or_vote
+            && self.truncated_after.is_none()
+            && self.appended_from.is_none()
+            && !self.snapshot
     }
 
     /// Whether what this step persists must be durable before its messages are sent (all of
     /// it but a leader's own new entries, [`Persist::write_behind`]).
     pub fn must_precede_messages(&self) -> bool {
         self.term_or_vote
+            || self.snapshot
             || self.truncated_after.is_some()
             || (self.appended_from.is_some() && !self.write_behind)
     }
@@ -243,6 +255,9 @@ pub enum ProposeResult {
 pub struct Output<C> {
     pub persist: Persist,
     pub messages: Vec<(NodeId, Message<C>)>,
+    /// The server installed a leader's snapshot (§7): replace the state machine with its
+    /// image ([`Server::snapshot`]), before applying `apply`.
+    pub restore: bool,
     /// Newly committed entries, in index order, to apply to the state machine.
     pub apply: Vec<(Index, Entry<C>)>,
     /// The server heard from a current leader or granted a vote: restart the election timer.
@@ -261,6 +276,7 @@ impl<C> Default for Output<C> {
         Output {
             persist: Persist::default(),
             messages: Vec::new(),
+            restore: false,
             apply: Vec::new(),
             reset_election_timer: false,
             propose: None,
@@ -370,8 +386,9 @@ impl<C: Clone> Server<C> {
     }
 
     /// A server restarting from what it had made durable. Volatile state starts afresh: a
-    /// follower with commit_index = last_applied = 0; committed entries are re-applied once a
-    /// leader tells it the commit index.
+    /// follower whose commit_index and last_applied are its snapshot's index (§7: the driver
+    /// restores its state machine from the snapshot); later committed entries are re-applied
+    /// once a leader tells it the commit index.
     pub fn restart<R: Rules>(cfg: &Config<R>, hard: HardState<C>) -> Self
     where
         C: Payload,
@@ -380,6 +397,9 @@ impl<C: Clone> Server<C> {
             hard: cfg.rules.recover(hard),
             ..Server::new()
         };
+        let snapshot_index = server.snapshot_index();
+        server.commit_index = snapshot_index;
+        server.last_applied = cfg.rules.applied_after_restart(snapshot_index);
         server.rebuild_config();
         server
     }
@@ -392,38 +412,62 @@ impl<C: Clone> Server<C> {
         self.hard.voted_for
     }
 
+    /// The entries after the snapshot: `log()[0]` has index `snapshot_index() + 1`.
     pub fn log(&self) -> &[Entry<C>] {
         &self.hard.log
     }
 
+    /// The compacted prefix (§7).
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.hard.snapshot
+    }
+
+    /// The index of the last entry the snapshot replaces (0: no snapshot).
+    pub fn snapshot_index(&self) -> Index {
+        self.hard.snapshot.last_included_index
+    }
+
     pub fn last_log_index(&self) -> Index {
-        self.hard.log.len() as Index
+        self.snapshot_index()
+            .saturating_add(self.hard.log.len() as Index)
     }
 
     pub fn last_log_term(&self) -> Term {
-        self.hard.log.last().map_or(0, |e| e.term)
+        self.hard
+            .log
+            .last()
+            .map_or(self.hard.snapshot.last_included_term, |e| e.term)
     }
 
-    /// Term of the entry at `index` (0 for index 0); `None` past the end of the log.
+    /// Term of the entry at `index`: the snapshot's last included term at its index (0 for
+    /// index 0 without a snapshot); `None` inside the snapshot (compacted) and past the end of
+    /// the log.
     pub fn term_at(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            Some(0)
+        if index == self.snapshot_index() {
+            Some(self.hard.snapshot.last_included_term)
         } else {
             self.entry(index).map(|e| e.term)
         }
     }
 
-    /// The entry at `index` (1-based); `None` for 0 and past the end of the log.
+    /// The entry at `index` (1-based); `None` inside the snapshot and past the end of the log.
     pub fn entry(&self, index: Index) -> Option<&Entry<C>> {
-        self.hard.log.get(log_position(index)?)
+        self.hard.log.get(self.log_position(index)?)
     }
 
-    /// The entries from `index` (1-based) to the end of the log; empty past the end.
+    /// The entries from `index` (1-based) to the end of the log, those the log still holds
+    /// (from the snapshot's index + 1 on); empty past the end.
     pub fn entries_from(&self, index: Index) -> &[Entry<C>] {
-        match log_position(index) {
-            Some(p) if p < self.hard.log.len() => &self.hard.log[p..],
-            _ => &[],
-        }
+        let p = self.log_position(index).unwrap_or(0);
+        self.hard.log.get(p..).unwrap_or(&[])
+    }
+
+    /// Where the entry at `index` sits in the log vector; `None` for the snapshot's index and
+    /// below (compacted) or an index no vector can reach. The one place index and position
+    /// meet.
+    pub(crate) fn log_position(&self, index: Index) -> Option<usize> {
+        let offset = self.snapshot_index().checked_add(1)?;
+        usize::try_from(index.checked_sub(offset)?).ok()
     }
 
     /// What this server's disk holds by the durability contract once the step that left it in
@@ -432,8 +476,9 @@ impl<C: Clone> Server<C> {
     pub fn durable_hard_state(&self) -> HardState<C> {
         let mut hard = self.hard.clone();
         if self.role == Role::Leader {
-            let keep = usize::try_from(self.persisted_index).unwrap_or(usize::MAX);
-            hard.log.truncate(keep);
+            let keep = self.persisted_index.saturating_sub(self.snapshot_index());
+            hard.log
+                .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
         }
         hard
     }
@@ -468,6 +513,7 @@ impl<C: Clone + Payload> Server<C> {
             Event::Persisted { term, index } => self.on_persisted(cfg, term, index, &mut out)?,
             Event::ReadIndex { id, command } => self.on_read_index(cfg, id, command, &mut out)?,
             Event::TransferLeadership { to } => self.on_transfer_leadership(cfg, to, &mut out)?,
+            Event::Compact { index, data } => self.on_compact(cfg, index, data, &mut out)?,
             Event::Receive { from, msg } => {
                 if msg.term() > MAX_TERM {
                     return Err(CoreError::AbsurdTerm {
@@ -499,6 +545,9 @@ impl<C: Clone + Payload> Server<C> {
                         self.on_pre_vote_response(cfg, from, m, &mut out)?
                     }
                     Message::TimeoutNow(m) => self.on_timeout_now(cfg, from, m, &mut out)?,
+                    Message::InstallSnapshot(m) => {
+                        self.on_install_snapshot(cfg, from, m, &mut out)?
+                    }
                 }
             }
         }
@@ -610,6 +659,12 @@ impl<C: Clone + Payload> Server<C> {
     pub(crate) fn apply_committed(&mut self, out: &mut Output<C>) -> Result<(), CoreError> {
         while self.last_applied < self.commit_index {
             let index = next_index_after(self.last_applied)?;
+            if index <= self.snapshot_index() {
+                return Err(CoreError::CompactedEntry {
+                    index,
+                    snapshot_index: self.snapshot_index(),
+                });
+            }
             let entry = self.entry(index).ok_or(CoreError::CommitBeyondLog {
                 commit_index: self.commit_index,
                 last_log_index: self.last_log_index(),
@@ -619,12 +674,6 @@ impl<C: Clone + Payload> Server<C> {
         }
         Ok(())
     }
-}
-
-/// Where the entry at `index` (1-based) sits in the log vector; `None` for index 0 (the empty
-/// prefix) or an index no vector can reach. The one place index and position meet.
-fn log_position(index: Index) -> Option<usize> {
-    usize::try_from(index.checked_sub(1)?).ok()
 }
 
 /// The term after `term`, checked (an election's, or the one a pre-vote proposes).

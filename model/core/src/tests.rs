@@ -48,6 +48,7 @@ fn append_reply(term: Term, success: bool, match_index: Index) -> Message<u8> {
 /// Server 0 restarted in term 1 with `log`, then elected leader of term 2 by server 1's vote.
 fn leader_of_term_2(c: &Config, log: Vec<Entry<u8>>) -> S {
     let hard = HardState {
+        snapshot: Default::default(),
         current_term: 1,
         voted_for: None,
         log,
@@ -196,6 +197,7 @@ fn leader_never_commits_earlier_term_entries_by_counting() {
     let mut s = S::restart(
         &c,
         HardState {
+            snapshot: Default::default(),
             current_term: 2,
             voted_for: None,
             log: vec![entry(1, 1), entry(2, 2)],
@@ -637,6 +639,7 @@ fn current_term_never_wraps() {
     let mut s = S::restart(
         &c,
         HardState {
+            snapshot: Default::default(),
             current_term: u64::MAX,
             voted_for: None,
             log: vec![],
@@ -685,6 +688,7 @@ fn fast_backup_hints_the_start_of_the_conflicting_term() {
         S::restart(
             c,
             HardState {
+                snapshot: Default::default(),
                 current_term: 3,
                 voted_for: None,
                 log: log.clone(),
@@ -943,6 +947,7 @@ fn a_window_of_usize_max_bytes_has_no_byte_limit() {
         let mut s = Server::<Huge>::restart(
             &c,
             HardState {
+                snapshot: Default::default(),
                 current_term: 1,
                 voted_for: None,
                 log: vec![],

@@ -39,6 +39,11 @@ pub enum TraceEvent<C> {
     TransferLeadership {
         to: NodeId,
     },
+    /// The state machine's image up to `index` became the snapshot (§7, compaction.rs).
+    Compact {
+        index: Index,
+        data: Vec<u8>,
+    },
     /// The process died (volatile state gone).
     Crash,
     /// The process (re)started from what its disk recovered (also the first start).
@@ -66,6 +71,10 @@ impl<C: Clone> TraceEvent<C> {
                 command: command.clone(),
             },
             Event::TransferLeadership { to } => TraceEvent::TransferLeadership { to: *to },
+            Event::Compact { index, data } => TraceEvent::Compact {
+                index: *index,
+                data: data.clone(),
+            },
         }
     }
 }

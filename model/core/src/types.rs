@@ -36,6 +36,27 @@ pub struct Entry<C> {
     pub command: C,
 }
 
+/// A snapshot (§7, Figure 13): the state machine after applying every entry up to
+/// `last_included_index`, standing for those entries, which the log no longer holds.
+/// Invariant: it holds only committed state (`last_included_index <= commit_index` on every
+/// server that has it), so every server's copy of the entries it covers is the same.
+/// The default, index 0, is the empty prefix: no snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The index of the last entry the snapshot replaces.
+    pub last_included_index: Index,
+    /// The term of that entry (the AppendEntries consistency check at the snapshot point).
+    pub last_included_term: Term,
+    /// The latest configuration entry at or before `last_included_index` and the
+    /// configuration it leads to (membership.rs); `None`: [`crate::Config::initial`]. A
+    /// server that restarts or installs from the snapshot knows its cluster from it.
+    pub config: Option<(Index, Membership)>,
+    /// The state machine's image, client sessions included; opaque to the core (the driver
+    /// makes it in [`crate::Event::Compact`] and restores it when [`crate::Output::restore`]
+    /// says so, or after a restart).
+    pub data: Vec<u8>,
+}
+
 /// The state a server keeps on stable storage (Figure 2, "Persistent state on all servers").
 /// It must be durable before the server answers or sends anything that depends on it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,7 +66,12 @@ pub struct HardState<C> {
     /// Candidate that received this server's vote in `current_term`, if any. Reset to `None`
     /// whenever `current_term` changes.
     pub voted_for: Option<NodeId>,
-    /// The log; `log[i - 1]` is the entry at index `i`.
+    /// The compacted prefix of the log (§7); the default stands for no entry.
+    #[serde(default)]
+    pub snapshot: Snapshot,
+    /// The log after the snapshot: `log[i]` is the entry at index
+    /// `snapshot.last_included_index + 1 + i` (`Server::entry` is the one place that
+    /// converts).
     pub log: Vec<Entry<C>>,
 }
 
@@ -54,6 +80,7 @@ impl<C> Default for HardState<C> {
         HardState {
             current_term: 0,
             voted_for: None,
+            snapshot: Snapshot::default(),
             log: Vec::new(),
         }
     }

@@ -28,6 +28,7 @@ pub fn describe_event<C>(event: &TraceEvent<C>) -> String {
         TraceEvent::ReadIndex { id, .. } => format!("client read {id}"),
         TraceEvent::Persisted { term, index } => format!("disk durable up to {index}/t{term}"),
         TraceEvent::TransferLeadership { to } => format!("leadership transfer to {to}"),
+        TraceEvent::Compact { index, .. } => format!("compaction up to {index}"),
         TraceEvent::Crash => "crash".into(),
         TraceEvent::Restart => "restart".into(),
     }

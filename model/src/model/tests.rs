@@ -367,6 +367,7 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
 fn save(state: &mut RaftState, i: usize, log: Vec<Entry<Cmd>>) {
     let ghost = server_mut(state, i).ghost.clone();
     let hard = raft_core::HardState {
+        snapshot: Default::default(),
         current_term: 1,
         voted_for: None,
         log,
