@@ -10,6 +10,7 @@
 //! latest request returns [`Applied::Stale`] (its result is no longer kept).
 
 use crate::rules::{Protocol, Rules};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -72,6 +73,16 @@ pub struct Service<M: StateMachine, R: Rules = Protocol> {
     /// With a limit: commands applied so far, and each session's client by its `last_used`.
     applied: u64,
     by_use: BTreeMap<u64, u64>,
+}
+
+/// What a snapshot (§7) holds of a service besides its state machine: the client sessions, so
+/// that a replica restored from it deduplicates exactly as the one that took it (thesis §6.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SessionsImage<O> {
+    /// Per client: (client, last_seq, result, last_used), by client.
+    pub sessions: Vec<(u64, u64, O, u64)>,
+    /// Commands applied so far (with a session limit).
+    pub applied: u64,
 }
 
 /// The session limit the node uses.
@@ -178,6 +189,40 @@ impl<M: StateMachine, R: Rules> Service<M, R> {
             .map(|s| &s.result)
     }
 
+    /// The client sessions, for a snapshot.
+    pub fn sessions_image(&self) -> SessionsImage<M::Output> {
+        SessionsImage {
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(c, s)| (*c, s.last_seq, s.result.clone(), s.last_used))
+                .collect(),
+            applied: self.applied,
+        }
+    }
+
+    /// Replaces the state machine and the sessions with a snapshot's (`Output::restore`, or a
+    /// restart from a snapshot); the session limit and the rules stay.
+    pub fn restore(&mut self, machine: M, image: SessionsImage<M::Output>) {
+        self.machine = machine;
+        self.applied = image.applied;
+        self.sessions.clear();
+        self.by_use.clear();
+        for (client, last_seq, result, last_used) in image.sessions {
+            if self.max_sessions.is_some() {
+                self.by_use.insert(last_used, client);
+            }
+            self.sessions.insert(
+                client,
+                Session {
+                    last_seq,
+                    result,
+                    last_used,
+                },
+            );
+        }
+    }
+
     /// Number of client sessions kept.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
@@ -213,6 +258,24 @@ mod tests {
         assert_eq!(s.machine.0, 16);
         assert_eq!(s.recorded(1, 2), Some(&16));
         assert_eq!(s.recorded(1, 1), None);
+    }
+
+    #[test]
+    fn a_restored_service_deduplicates_like_the_one_imaged() {
+        let mut s = Service::new(Counter::default()).with_max_sessions(2);
+        s.apply(1, 1, &5);
+        s.apply(2, 1, &1);
+        let image = s.sessions_image();
+        let mut r = Service::new(Counter::default()).with_max_sessions(2);
+        r.restore(Counter(s.machine.0), image);
+        assert_eq!(r.apply(1, 1, &5), Applied::Duplicate(5));
+        assert_eq!(r.apply(3, 1, &1), Applied::Executed(7));
+        assert_eq!(
+            r.recorded(2, 1),
+            None,
+            "client 2 was the least recently used"
+        );
+        assert_eq!(r.session_count(), 2);
     }
 
     #[test]
