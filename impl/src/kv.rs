@@ -2,7 +2,7 @@
 //! writes through per-client sessions (each command carries `client_id` and `seq`). The
 //! sessions are raft-core's [`Service`]; only the map is the node's own.
 
-use raft_core::service::{Applied, Service, StateMachine};
+use raft_core::service::{Applied, Service, SessionsImage, StateMachine};
 use raft_core::{Membership, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -129,6 +129,27 @@ impl StateMachine for KvMap {
     }
 }
 
+/// A snapshot image of the store (§7): the map and the client sessions, postcard-encoded by
+/// [`KvStore::image`]. Versioned, so that a node never takes another layout for its own.
+#[derive(Serialize, Deserialize)]
+struct Image {
+    version: u32,
+    data: BTreeMap<String, String>,
+    sessions: SessionsImage<OpResult>,
+}
+
+/// The layout of [`Image`] this code writes and reads.
+const IMAGE_VERSION: u32 = 1;
+
+/// Why a snapshot image could not be restored (the store is left unchanged).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("snapshot image does not decode: {0}")]
+    Malformed(String),
+    #[error("snapshot image of version {found}, this node reads version {IMAGE_VERSION}")]
+    Version { found: u32 },
+}
+
 /// The replicated key-value store: the map behind raft-core's exactly-once client sessions
 /// ([`Service`], the same type the model checker's register uses, so the deduplication path the
 /// node relies on is the one the checker explores).
@@ -173,6 +194,47 @@ impl KvStore {
             Applied::Executed(result) | Applied::Duplicate(result) => result,
             Applied::Stale { last_seq } => OpResult::StaleRequest { last_seq },
         }
+    }
+
+    /// The store's snapshot image (§7): the map and the exactly-once client sessions, so that
+    /// a replica restored from it answers and deduplicates exactly as this one.
+    pub fn image(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct ImageRef<'a> {
+            version: u32,
+            data: &'a BTreeMap<String, String>,
+            sessions: SessionsImage<OpResult>,
+        }
+        let image = ImageRef {
+            version: IMAGE_VERSION,
+            data: &self.service.machine.data,
+            sessions: self.service.sessions_image(),
+        };
+        // Encoding strings, integers and vectors into a Vec cannot fail.
+        postcard::to_allocvec(&image).unwrap_or_default()
+    }
+
+    /// Replaces the map and the sessions with those of `image` (from [`KvStore::image`]); the
+    /// session limit stays. A corrupt or foreign image is an error and changes nothing.
+    pub fn restore(&mut self, image: &[u8]) -> Result<(), ImageError> {
+        let found = match postcard::take_from_bytes::<u32>(image) {
+            Ok((version, _)) => version,
+            Err(e) => return Err(ImageError::Malformed(e.to_string())),
+        };
+        if found != IMAGE_VERSION {
+            return Err(ImageError::Version { found });
+        }
+        let image: Image = match postcard::take_from_bytes(image) {
+            Ok((image, [])) => image,
+            Ok((_, rest)) => {
+                let msg = format!("{} trailing bytes", rest.len());
+                return Err(ImageError::Malformed(msg));
+            }
+            Err(e) => return Err(ImageError::Malformed(e.to_string())),
+        };
+        self.service
+            .restore(KvMap { data: image.data }, image.sessions);
+        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Option<&String> {
@@ -251,6 +313,52 @@ mod tests {
             OpResult::Value(Some("x".into()))
         );
         assert_eq!(kv.get("k").map(String::as_str), Some("z"));
+    }
+
+    #[test]
+    fn an_image_restores_the_map_and_the_sessions() {
+        let mut kv = KvStore::new();
+        kv.apply(&cmd(1, 1, put("a", "1")));
+        kv.apply(&cmd(2, 1, put("b", "2")));
+        kv.apply(&cmd(1, 2, Op::Delete { key: "b".into() }));
+        let image = kv.image();
+        let mut restored = KvStore::new();
+        restored.apply(&cmd(9, 1, put("junk", "x")));
+        restored.restore(&image).unwrap();
+        assert_eq!(restored, kv);
+        // The sessions came along: a retry is answered from them, an older request refused.
+        assert_eq!(
+            restored.apply(&cmd(1, 2, Op::Delete { key: "b".into() })),
+            OpResult::Value(Some("2".into()))
+        );
+        assert_eq!(
+            restored.apply(&cmd(1, 1, put("a", "1"))),
+            OpResult::StaleRequest { last_seq: 2 }
+        );
+        assert_eq!(restored.get("a").map(String::as_str), Some("1"));
+        assert_eq!(restored.get("b"), None);
+    }
+
+    #[test]
+    fn a_corrupt_image_is_an_error_and_changes_nothing() {
+        let mut kv = KvStore::new();
+        kv.apply(&cmd(1, 1, put("a", "1")));
+        let image = kv.image();
+        let before = kv.clone();
+        for bad in [
+            Vec::new(),
+            image[..image.len() - 1].to_vec(),
+            [image.clone(), vec![0]].concat(),
+            vec![2, 0, 0],
+            vec![0xff; 12],
+        ] {
+            assert!(kv.restore(&bad).is_err(), "{bad:?} restored");
+            assert_eq!(kv, before);
+        }
+        assert!(matches!(
+            kv.restore(&[7]),
+            Err(ImageError::Version { found: 7 })
+        ));
     }
 
     fn arb_op() -> impl Strategy<Value = Op> {

@@ -17,9 +17,13 @@
 //!   and by a test). The core batches AppendEntries by bytes (`Config::max_bytes_per_append`,
 //!   set to [`MAX_APPEND_BATCH_BYTES`] by the node) and always sends at least one entry: then
 //!   every frame fits.
+//! - a snapshot (§7) may be larger than any frame: an InstallSnapshot travels as
+//!   [`PeerWire::SnapshotChunk`]s of at most [`SNAPSHOT_CHUNK_BYTES`] of its image each
+//!   (Figure 13's offset and done), reassembled by the receiver (`node::snapshot_transfer`),
+//!   and a whole snapshot is at most [`MAX_SNAPSHOT_BYTES`].
 
 use crate::kv::{Command, OpResult};
-use raft_core::{Message, NodeId};
+use raft_core::{Index, Membership, Message, NodeId, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -56,6 +60,68 @@ const _: () = assert!(MAX_REQUEST_BYTES <= MAX_FRAME_LEN);
 pub struct PeerFrame {
     pub from: NodeId,
     pub msg: Message<Command>,
+}
+
+/// What one frame on a peer connection holds (after the handshake).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerWire {
+    /// A Raft message (an InstallSnapshot too, when it fits one frame; the node's sender
+    /// always chunks them).
+    Raft(PeerFrame),
+    /// A piece of an InstallSnapshot from `from`.
+    SnapshotChunk { from: NodeId, chunk: SnapshotChunk },
+}
+
+impl From<PeerFrame> for PeerWire {
+    fn from(frame: PeerFrame) -> Self {
+        PeerWire::Raft(frame)
+    }
+}
+
+/// Bytes of a snapshot's image per [`SnapshotChunk`]: 1 MiB, so that a peer's heartbeats and
+/// votes are never queued behind more than that on its connection.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+
+/// A generous bound on what a chunk frame holds besides its data: the sender id, tags, the
+/// integers (each a varint of at most 10 bytes) and the configuration, for clusters of up to
+/// [`MAX_CHUNK_CONFIG_MEMBERS`] members.
+pub const SNAPSHOT_CHUNK_OVERHEAD_BYTES: usize = 128 + 10 * MAX_CHUNK_CONFIG_MEMBERS;
+
+/// The most members a snapshot's configuration may name for its chunks to fit a frame.
+pub const MAX_CHUNK_CONFIG_MEMBERS: usize = 4096;
+
+/// The largest snapshot image a node sends or accepts (4 GiB): a chunk announcing more is
+/// refused, and a receiver's buffer grows with the bytes that arrive, never to the announced
+/// length.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 32;
+
+const _: () = assert!(SNAPSHOT_CHUNK_BYTES + SNAPSHOT_CHUNK_OVERHEAD_BYTES <= MAX_FRAME_LEN);
+
+/// One piece of an InstallSnapshot (Figure 13): bytes `offset..offset + data.len()` of the
+/// snapshot's image, and in every chunk the rest of the message, which names the snapshot
+/// (the receiver drops a chunk of another snapshot, or one out of order). The last chunk is
+/// the one that ends at `total_len` (Figure 13's `done`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader's read round (as the InstallSnapshot's).
+    pub read_round: u64,
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    pub config: Option<(Index, Membership)>,
+    /// The length of the whole image.
+    pub total_len: u64,
+    /// Where `data` starts in the image.
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+impl SnapshotChunk {
+    /// Figure 13's `done`: this chunk ends the image.
+    pub fn done(&self) -> bool {
+        self.offset.checked_add(self.data.len() as u64) == Some(self.total_len)
+    }
 }
 
 /// A client's request. The key-value command is variant 0 (its tag is one byte); the others

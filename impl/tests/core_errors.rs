@@ -5,7 +5,7 @@
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::core::{AppendEntries, Entry, Message, NodeId};
 use raft_impl::kv::{Command, Op};
-use raft_impl::wire::{encode_frame, PeerFrame};
+use raft_impl::wire::{encode_frame, PeerFrame, PeerWire};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command as Process, Stdio};
@@ -32,7 +32,7 @@ fn entry(term: u64, seq: u64) -> Entry<Command> {
 }
 
 fn append(from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry<Command>>) -> Vec<u8> {
-    encode_frame(&PeerFrame {
+    encode_frame(&PeerWire::Raft(PeerFrame {
         from: NodeId(from),
         msg: Message::AppendEntries(AppendEntries {
             term,
@@ -42,7 +42,7 @@ fn append(from: u64, term: u64, prev: (u64, u64), entries: Vec<Entry<Command>>) 
             leader_commit: 2,
             read_round: 0,
         }),
-    })
+    }))
     .expect("encode")
 }
 

@@ -8,7 +8,8 @@ use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::core::{Message, NodeId};
 use raft_impl::kv::{Command, Op, OpResult};
 use raft_impl::wire::{
-    encode_frame, read_frame, write_frame, ClientReply, ClientRequest, PeerFrame, MAX_REQUEST_BYTES,
+    encode_frame, read_frame, write_frame, ClientReply, ClientRequest, PeerFrame, PeerWire,
+    MAX_REQUEST_BYTES,
 };
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
@@ -198,7 +199,7 @@ fn a_forged_request_vote_without_the_handshake_changes_neither_the_leader_nor_th
     // node's peer port, with no handshake.
     for (i, spec) in cluster.config.nodes.iter().enumerate() {
         let from = NodeId(((i + 1) % 3) as u64);
-        let forged = PeerFrame {
+        let forged = PeerWire::Raft(PeerFrame {
             from,
             msg: Message::RequestVote(raft_core::RequestVote {
                 term: u64::MAX,
@@ -206,7 +207,7 @@ fn a_forged_request_vote_without_the_handshake_changes_neither_the_leader_nor_th
                 last_log_term: u64::MAX,
                 transfer: false,
             }),
-        };
+        });
         let mut s = TcpStream::connect(spec.peer_addr).expect("connect to the peer port");
         s.write_all(&encode_frame(&forged).expect("encode"))
             .expect("send the forged frame");
@@ -296,7 +297,7 @@ fn a_peer_connection_with_a_wrong_secret_is_rejected() {
             }
             other => panic!("a wrong proof was answered with {other:?}"),
         }
-        let forged = PeerFrame {
+        let forged = PeerWire::Raft(PeerFrame {
             from: NodeId(1),
             msg: Message::RequestVote(raft_core::RequestVote {
                 term: u64::MAX,
@@ -304,7 +305,7 @@ fn a_peer_connection_with_a_wrong_secret_is_rejected() {
                 last_log_term: 0,
                 transfer: false,
             }),
-        };
+        });
         let _ = write_frame(&mut s, &forged);
         assert!(closed_within(&mut s, Duration::from_secs(5)));
 

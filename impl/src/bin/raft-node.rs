@@ -4,6 +4,7 @@
 use clap::Parser;
 use raft_impl::auth::ClusterSecret;
 use raft_impl::config::ClusterConfig;
+use raft_impl::node::replica::SnapshotPolicy;
 use raft_impl::node::{self, NodeOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,7 +48,20 @@ struct Args {
     /// Most client connections at once; a new one beyond closes the longest-idle one.
     #[arg(long, default_value_t = 256)]
     max_client_connections: usize,
+    /// Compact the log into a snapshot once this many entries were applied since the last
+    /// snapshot (0: no bound by count). A restart re-applies at most about this many entries;
+    /// a follower further behind than the leader's snapshot receives the snapshot.
+    #[arg(long, default_value_t = SnapshotPolicy::DEFAULT_ENTRIES)]
+    snapshot_entries: u64,
+    /// Compact the log into a snapshot once the entries applied since the last snapshot take
+    /// this many bytes (0: no bound by size). With --snapshot-entries 0 too, the log is never
+    /// compacted and grows with every write.
+    #[arg(long, default_value_t = SnapshotPolicy::DEFAULT_BYTES)]
+    snapshot_bytes: u64,
 }
+
+/// The smallest nonzero `--snapshot-bytes`: one maximum-size entry.
+const MIN_SNAPSHOT_BYTES: u64 = raft_impl::wire::MAX_ENTRY_BYTES as u64;
 
 fn main() -> ExitCode {
     raft_impl::logging::init();
@@ -80,6 +94,13 @@ fn main() -> ExitCode {
         eprintln!("raft-node: --max-client-connections must be at least 1");
         return ExitCode::from(2);
     }
+    if args.snapshot_bytes > 0 && args.snapshot_bytes < MIN_SNAPSHOT_BYTES {
+        eprintln!(
+            "raft-node: --snapshot-bytes must be 0 (no bound by size) or at least \
+             {MIN_SNAPSHOT_BYTES}: a smaller bound would compact after nearly every write"
+        );
+        return ExitCode::from(2);
+    }
     let secret_path = args
         .secret_file
         .clone()
@@ -103,6 +124,13 @@ fn main() -> ExitCode {
     options.election_timeout_max = Duration::from_millis(args.election_timeout_max_ms);
     options.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
     options.trace_dir = args.trace_dir;
+    options.snapshot = SnapshotPolicy {
+        entries: args.snapshot_entries,
+        bytes: args.snapshot_bytes,
+    };
+    if options.snapshot == SnapshotPolicy::NEVER {
+        tracing::warn!("--snapshot-entries 0 --snapshot-bytes 0: the log is never compacted");
+    }
     let handle = match node::start(options) {
         Ok(h) => h,
         Err(e) => {

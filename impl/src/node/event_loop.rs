@@ -6,6 +6,7 @@
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
 
 use super::replica::{Effects, Replica, ReplicaInput};
+use super::snapshot_transfer::{Accepted, Reassembly};
 use super::Input;
 use crate::kv::Command;
 use crate::storage::Wal;
@@ -23,6 +24,8 @@ pub(crate) struct EventLoop {
     peers: BTreeMap<NodeId, mpsc::Sender<Message<Command>>>,
     /// Time zero of the replica's clock.
     start: Instant,
+    /// The snapshot each peer is sending, in reassembly (at most one per peer).
+    reassembly: BTreeMap<NodeId, Reassembly>,
 }
 
 impl EventLoop {
@@ -35,6 +38,7 @@ impl EventLoop {
             replica,
             peers: peers.into_iter().collect(),
             start,
+            reassembly: BTreeMap::new(),
         }
     }
 
@@ -66,6 +70,23 @@ impl EventLoop {
             match input {
                 Input::Peer { from, msg } => batch.push(ReplicaInput::Peer { from, msg }),
                 Input::PeerConnected(to) => batch.push(ReplicaInput::PeerConnected(to)),
+                Input::SnapshotChunk { from, chunk } => {
+                    let (offset, index) = (chunk.offset, chunk.last_included_index);
+                    match self.reassembly.entry(from).or_default().accept(chunk) {
+                        Ok(Accepted::Complete(m)) => {
+                            tracing::info!(%from, index, bytes = m.snapshot.data.len(), "snapshot received");
+                            let msg = Message::InstallSnapshot(m);
+                            batch.push(ReplicaInput::Peer { from, msg });
+                        }
+                        Ok(Accepted::Partial { received, total }) => {
+                            tracing::trace!(%from, index, offset, received, total, "snapshot chunk");
+                        }
+                        Ok(Accepted::Dropped(why)) => {
+                            tracing::info!(%from, "snapshot chunk dropped: {why}");
+                        }
+                        Err(e) => tracing::warn!(%from, error = %e, "bad snapshot chunk dropped"),
+                    }
+                }
                 Input::Client { command, reply } => {
                     batch.push(ReplicaInput::Client { command, reply })
                 }

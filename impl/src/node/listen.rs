@@ -17,8 +17,8 @@
 use super::Input;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::wire::{
-    read_frame_timed, write_frame, ClientReply, ClientRequest, PeerFrame, WireError, MAX_FRAME_LEN,
-    MAX_REQUEST_BYTES,
+    read_frame_timed, write_frame, ClientReply, ClientRequest, PeerFrame, PeerWire, WireError,
+    MAX_FRAME_LEN, MAX_REQUEST_BYTES,
 };
 use raft_core::NodeId;
 use std::collections::BTreeMap;
@@ -181,9 +181,13 @@ fn serve_peer(
     };
     let mut reader = BufReader::new(stream);
     loop {
-        match read_frame_timed::<PeerFrame>(&mut reader, MAX_FRAME_LEN, None, options.frame_timeout)
+        match read_frame_timed::<PeerWire>(&mut reader, MAX_FRAME_LEN, None, options.frame_timeout)
         {
-            Ok(Some(PeerFrame { from, msg })) => {
+            Ok(Some(wire)) => {
+                let from = match &wire {
+                    PeerWire::Raft(PeerFrame { from, .. })
+                    | PeerWire::SnapshotChunk { from, .. } => *from,
+                };
                 let allowed = match authenticated {
                     Some(peer) => from == peer,
                     None => options.peers.contains(&from) && from != options.me,
@@ -200,7 +204,17 @@ fn serve_peer(
                     });
                     return;
                 }
-                if events.send(Input::Peer { from, msg }).is_err() {
+                let input = match wire {
+                    PeerWire::Raft(PeerFrame { from, msg }) => Input::Peer { from, msg },
+                    PeerWire::SnapshotChunk { from, chunk } => {
+                        if let Err(e) = super::snapshot_transfer::check(&chunk) {
+                            tracing::warn!(?remote, %from, error = %e, "bad snapshot chunk; closing connection");
+                            return;
+                        }
+                        Input::SnapshotChunk { from, chunk }
+                    }
+                };
+                if events.send(input).is_err() {
                     return;
                 }
             }

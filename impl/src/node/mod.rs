@@ -8,6 +8,7 @@ mod event_loop;
 mod listen;
 mod peers;
 pub mod replica;
+pub mod snapshot_transfer;
 
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
@@ -43,6 +44,8 @@ pub struct NodeOptions {
     pub frame_timeout: Duration,
     /// Most client connections at once; a new one beyond closes the longest-idle one.
     pub max_client_connections: usize,
+    /// When to compact the log into a snapshot (§7).
+    pub snapshot: replica::SnapshotPolicy,
 }
 
 impl NodeOptions {
@@ -59,6 +62,7 @@ impl NodeOptions {
             client_idle_timeout: listen::DEFAULT_CLIENT_IDLE_TIMEOUT,
             frame_timeout: listen::DEFAULT_FRAME_TIMEOUT,
             max_client_connections: listen::DEFAULT_MAX_CLIENT_CONNECTIONS,
+            snapshot: replica::SnapshotPolicy::default(),
         }
     }
 }
@@ -69,6 +73,11 @@ pub(crate) enum Input {
     Peer { from: NodeId, msg: Message<Command> },
     /// An outbound connection to a peer was (re)established: retransmit to it at once.
     PeerConnected(NodeId),
+    /// A piece of an InstallSnapshot from a peer (well formed: `snapshot_transfer::check`).
+    SnapshotChunk {
+        from: NodeId,
+        chunk: crate::wire::SnapshotChunk,
+    },
     /// A client's command, and where to send the answer.
     Client {
         command: Command,
@@ -184,6 +193,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         client_addr = %me.client_addr,
         term = server.current_term(),
         log_len = server.last_log_index(),
+        snapshot_index = server.snapshot_index(),
         "node starting"
     );
 
@@ -234,6 +244,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
             .iter()
             .map(|n| (NodeId(n.id), n.client_addr.to_string()))
             .collect(),
+        snapshot: options.snapshot,
     };
     let mut replica = replica::Replica::new(
         cfg,
@@ -242,7 +253,8 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         replica_options,
         fastrand::u64(..),
         Duration::ZERO,
-    );
+    )
+    .context("cannot start from the snapshot on disk")?;
     if let Some(mut trace) = trace {
         trace.restart(Duration::ZERO, replica.server());
         replica.set_trace(Box::new(trace));

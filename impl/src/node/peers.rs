@@ -4,11 +4,16 @@
 //! With a cluster secret, each new connection first passes the handshake of [`crate::auth`]
 //! (this node proves its id; the peer proves it holds the secret too); a connection that fails
 //! it is closed and retried with backoff, with a rate-limited warning.
+//!
+//! An InstallSnapshot is streamed in chunks, one per write between the other messages
+//! (`snapshot_transfer::Outgoing`): a heartbeat or a vote waits behind at most one chunk, and
+//! the core's copies of the snapshot being streamed are dropped instead of queued.
 
+use super::snapshot_transfer::Outgoing;
 use super::Input;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::kv::Command;
-use crate::wire::{encode_frame, PeerFrame};
+use crate::wire::{encode_frame, PeerFrame, PeerWire};
 use raft_core::{Message, NodeId};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -50,6 +55,8 @@ struct PeerSender {
     backoff: Duration,
     retry_at: Instant,
     auth_log: RateLimitedLog,
+    /// The snapshot being streamed to the peer.
+    snapshot: Outgoing,
 }
 
 impl PeerSender {
@@ -70,6 +77,7 @@ impl PeerSender {
             backoff: MIN_BACKOFF,
             retry_at: Instant::now(),
             auth_log: RateLimitedLog::new(LOG_EVERY),
+            snapshot: Outgoing::new(),
         }
     }
 
@@ -79,25 +87,69 @@ impl PeerSender {
     }
 
     fn run(mut self, queue: mpsc::Receiver<Message<Command>>) {
-        while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
+        loop {
+            // While a snapshot is streaming, the queue is only looked at between chunks.
+            let mut batch = Vec::new();
+            if self.snapshot.busy() {
+                match queue.try_recv() {
+                    Ok(msg) => batch.push(msg),
+                    Err(mpsc::TryRecvError::Empty) => {}
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match queue.recv() {
+                    Ok(msg) => batch.push(msg),
+                    Err(_) => return,
+                }
+            }
             batch.extend(queue.try_iter());
             if !self.connected() {
+                self.snapshot.reset();
                 continue;
             }
+            let now = Instant::now();
             let mut bytes = Vec::new();
             for msg in batch {
-                match encode_frame(&PeerFrame { from: self.me, msg }) {
+                let frame = match msg {
+                    Message::InstallSnapshot(m) => {
+                        let (index, len) = (m.snapshot.last_included_index, m.snapshot.data.len());
+                        if self.snapshot.offer(m, now) {
+                            tracing::info!(peer = %self.peer, index, bytes = len, "sending a snapshot");
+                        } else {
+                            tracing::trace!(peer = %self.peer, index, "a copy of the snapshot in flight dropped");
+                        }
+                        continue;
+                    }
+                    msg => encode_frame(&PeerWire::Raft(PeerFrame { from: self.me, msg })),
+                };
+                match frame {
                     Ok(frame) => bytes.extend_from_slice(&frame),
                     Err(e) => {
                         tracing::error!(peer = %self.peer, error = %e, "cannot encode message")
                     }
                 }
             }
+            if let Some(chunk) = self.snapshot.next_chunk(now) {
+                let done = chunk.done();
+                match encode_frame(&PeerWire::SnapshotChunk {
+                    from: self.me,
+                    chunk,
+                }) {
+                    Ok(frame) => bytes.extend_from_slice(&frame),
+                    Err(e) => {
+                        tracing::error!(peer = %self.peer, error = %e, "cannot encode a snapshot chunk");
+                        self.snapshot.reset();
+                    }
+                }
+                if done {
+                    tracing::info!(peer = %self.peer, "snapshot sent");
+                }
+            }
             if let Some(stream) = &mut self.stream {
                 if let Err(e) = stream.write_all(&bytes) {
                     tracing::debug!(peer = %self.peer, error = %e, "send failed; reconnecting");
                     self.stream = None;
+                    self.snapshot.reset();
                     self.retry_at = Instant::now() + self.backoff;
                 }
             }
@@ -130,6 +182,9 @@ impl PeerSender {
                 let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
                 tracing::debug!(peer = %self.peer, addr = %self.addr, "connected");
                 self.stream = Some(stream);
+                // A new connection: the core resends what the peer needs, a snapshot from
+                // its start.
+                self.snapshot.reset();
                 self.backoff = MIN_BACKOFF;
                 let _ = self.events.send(Input::PeerConnected(self.peer));
                 true

@@ -25,8 +25,15 @@
 //! already committed, which a majority holds durably without this batch. The driver then
 //! calls [`Replica::flush`] (after sending): one sync, then `Event::Persisted`, which lets the
 //! leader count its own copy, then apply and replies as in steps 3 and 4.
+//!
+//! Log compaction (§7, raft-core's compaction.rs): after a synced batch applied its entries, if
+//! the [`SnapshotPolicy`] says a snapshot is due, the replica steps `Event::Compact` with the
+//! store's image (traced and staged like any step) and syncs once more before it returns the
+//! batch's effects, so a snapshot is durable before anything of the batch leaves. A snapshot
+//! installed from the leader (`Output::restore`) replaces the store before the batch's
+//! entries are applied, and a replica restarted from a snapshot starts from its image.
 
-use crate::kv::{Command, KvStore, Op, OpResult};
+use crate::kv::{Command, ImageError, KvStore, Op, OpResult};
 use crate::storage::Durable;
 use crate::trace::TraceSink;
 use crate::wire::{ClientReply, MemberRequest};
@@ -49,6 +56,59 @@ pub struct ReplicaOptions {
     /// that is or may become a member), for `NotLeader` hints; a membership change may add
     /// only a node listed here.
     pub client_addrs: BTreeMap<NodeId, String>,
+    /// When to compact the log into a snapshot (§7).
+    pub snapshot: SnapshotPolicy,
+}
+
+/// When a replica compacts its log (§7): once the entries applied since its snapshot reach
+/// `entries` in number, or `bytes` in size (each entry counted by `Payload::payload_bytes`,
+/// an upper bound on its encoding, plus its term), whichever comes first. The snapshot covers
+/// everything applied; the entries after it stay in the log. 0 turns a bound off; both 0:
+/// never compact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl SnapshotPolicy {
+    /// The node's default entry bound: a restart re-applies at most this many entries, and a
+    /// follower this far behind is sent the snapshot instead of the entries.
+    pub const DEFAULT_ENTRIES: u64 = 10_000;
+    /// The node's default byte bound, 64 MiB (four pipelining windows of entries).
+    pub const DEFAULT_BYTES: u64 = 64 << 20;
+    /// Never compact (the log grows with every entry).
+    pub const NEVER: SnapshotPolicy = SnapshotPolicy {
+        entries: 0,
+        bytes: 0,
+    };
+
+    /// Whether `entries` applied since the snapshot, of `bytes` in all, call for a new one.
+    pub fn due(&self, entries: u64, bytes: u64) -> bool {
+        entries > 0
+            && ((self.entries > 0 && entries >= self.entries)
+                || (self.bytes > 0 && bytes >= self.bytes))
+    }
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy {
+            entries: Self::DEFAULT_ENTRIES,
+            bytes: Self::DEFAULT_BYTES,
+        }
+    }
+}
+
+/// What the store applied, as a driver that asked for it ([`Replica::record_applied`]) sees it:
+/// the simulator checks State Machine Safety from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppliedRecord {
+    /// The committed entry at this index was applied.
+    Entry(Index, Command),
+    /// The store was replaced by the snapshot covering every entry up to this index (a
+    /// snapshot installed from the leader, or the one a restarted replica starts from).
+    Snapshot(Index),
 }
 
 /// One input of a batch. `T` says where a client's answer goes (an mpsc sender in the real
@@ -101,6 +161,10 @@ pub enum ReplicaError<E: std::error::Error + 'static> {
     /// entries, so the node stops, naming the offending event.
     #[error("protocol invariant violated while handling {event}: {error}")]
     Core { event: String, error: CoreError },
+    /// The snapshot's image does not restore (a corrupt disk or a broken peer): the store
+    /// cannot be rebuilt, so the node stops.
+    #[error("cannot restore the state machine from the snapshot at index {index}: {error}")]
+    Restore { index: Index, error: ImageError },
 }
 
 /// A client waiting for its proposal at some index to be applied.
@@ -135,6 +199,9 @@ struct Batch<T> {
     /// Some step persisted what must be durable before the batch's messages leave
     /// (`Persist::must_precede_messages`).
     sync_first: bool,
+    /// Some step installed a snapshot (`Output::restore`): the store is replaced by its image
+    /// before `apply` (which then holds only entries after it).
+    restore: bool,
 }
 
 impl<T> Batch<T> {
@@ -145,6 +212,7 @@ impl<T> Batch<T> {
             reads: Vec::new(),
             proposed: false,
             sync_first: false,
+            restore: false,
         }
     }
 }
@@ -179,6 +247,13 @@ pub struct Replica<D, T> {
     /// The last turn returned before syncing a leader's written-behind entries:
     /// [`Replica::flush`] is due.
     flush_due: bool,
+    /// Bytes of the entries applied since the snapshot (for [`SnapshotPolicy::bytes`]).
+    applied_bytes: u64,
+    /// Snapshots this replica took ([`Replica::compactions`]) and installed from a leader.
+    compactions: u64,
+    installs: u64,
+    /// With [`Replica::record_applied`]: what the store applied since the driver last looked.
+    applied_records: Option<Vec<AppliedRecord>>,
 }
 
 /// Counts refused messages and logs at most one line per [`REFUSAL_LOG_INTERVAL`].
@@ -192,7 +267,9 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl<D: Durable<Command>, T> Replica<D, T> {
     /// A replica around a server restarted from its durable state (`Server::restart`), at time
-    /// `now`; `seed` seeds the election-timeout RNG.
+    /// `now`; `seed` seeds the election-timeout RNG. A server restarted from a snapshot has
+    /// applied it (`last_applied` is its index): the store starts from its image, an error if
+    /// the image does not restore.
     pub fn new(
         cfg: Config,
         server: Server<Command>,
@@ -200,7 +277,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         options: ReplicaOptions,
         seed: u64,
         now: Duration,
-    ) -> Self {
+    ) -> Result<Self, ReplicaError<D::Error>> {
         let mut replica = Replica {
             cfg,
             server,
@@ -218,9 +295,61 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             refused: Refusals::default(),
             rejections: Default::default(),
             flush_due: false,
+            applied_bytes: 0,
+            compactions: 0,
+            installs: 0,
+            applied_records: None,
         };
         replica.reset_election_timer(now);
-        replica
+        if replica.server.snapshot_index() > 0 {
+            replica.restore_store()?;
+        }
+        Ok(replica)
+    }
+
+    /// Keep a record of what the store applies, for [`Replica::take_applied`] (the simulator's
+    /// State Machine Safety check; off in the node). The store's snapshot, if it started from
+    /// one, is the first record.
+    pub fn record_applied(&mut self) {
+        let mut records = Vec::new();
+        if self.server.snapshot_index() > 0
+            && self.server.last_applied >= self.server.snapshot_index()
+        {
+            records.push(AppliedRecord::Snapshot(self.server.snapshot_index()));
+        }
+        self.applied_records = Some(records);
+    }
+
+    /// What the store applied since the last call (with [`Replica::record_applied`]).
+    pub fn take_applied(&mut self) -> Vec<AppliedRecord> {
+        self.applied_records
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Snapshots this replica took (`Event::Compact` steps that compacted its log).
+    pub fn compactions(&self) -> u64 {
+        self.compactions
+    }
+
+    /// Snapshots this replica installed from a leader (`Output::restore`).
+    pub fn installs(&self) -> u64 {
+        self.installs
+    }
+
+    /// Replaces the store with the image of the server's snapshot.
+    fn restore_store(&mut self) -> Result<(), ReplicaError<D::Error>> {
+        let snapshot = self.server.snapshot();
+        let index = snapshot.last_included_index;
+        self.kv
+            .restore(&snapshot.data)
+            .map_err(|error| ReplicaError::Restore { index, error })?;
+        self.applied_bytes = 0;
+        if let Some(records) = &mut self.applied_records {
+            records.push(AppliedRecord::Snapshot(index));
+        }
+        Ok(())
     }
 
     /// Trace every step from now on into `sink` (see [`crate::trace`]).
@@ -321,7 +450,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             // Written behind: the messages leave (and committed entries are answered) while
             // the disk writes.
             self.flush_due = true;
-            self.release(&mut batch);
+            self.release(&mut batch)?;
             return Ok(batch.effects);
         }
         self.sync_and_release(now, batch)
@@ -358,15 +487,51 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             self.step(now, event, &mut batch)?;
         }
         self.durable.sync().map_err(ReplicaError::Storage)?;
-        self.release(&mut batch);
+        self.release(&mut batch)?;
+        if self.compact_if_due(now, &mut batch)? {
+            self.durable.sync().map_err(ReplicaError::Storage)?;
+        }
         Ok(batch.effects)
+    }
+
+    /// After the store applied a synced batch: a snapshot of everything applied, if the policy
+    /// says one is due (the caller syncs it before the batch's effects leave). Whether one
+    /// was taken.
+    fn compact_if_due(
+        &mut self,
+        now: Duration,
+        batch: &mut Batch<T>,
+    ) -> Result<bool, ReplicaError<D::Error>> {
+        let index = self.server.last_applied;
+        let since = index.saturating_sub(self.server.snapshot_index());
+        if !self.options.snapshot.due(since, self.applied_bytes) {
+            return Ok(false);
+        }
+        let data = self.kv.image();
+        let bytes = data.len();
+        self.step(now, Event::Compact { index, data }, batch)?;
+        if self.server.snapshot_index() < index {
+            return Ok(false);
+        }
+        self.applied_bytes = 0;
+        self.compactions += 1;
+        tracing::debug!(id = %self.cfg.id, index, bytes, entries = since, "log compacted into a snapshot");
+        Ok(true)
     }
 
     /// Apply the batch's committed entries and answer the clients whose proposals were applied
     /// (the messages are already in `batch.effects`, returned first).
-    fn release(&mut self, batch: &mut Batch<T>) {
+    fn release(&mut self, batch: &mut Batch<T>) -> Result<(), ReplicaError<D::Error>> {
+        if std::mem::take(&mut batch.restore) {
+            self.restore_store()?;
+        }
         for (index, entry) in std::mem::take(&mut batch.apply) {
             let result = self.kv.apply(&entry.command);
+            self.applied_bytes +=
+                (entry.command.payload_bytes() + raft_core::ENTRY_OVERHEAD_BYTES) as u64;
+            if let Some(records) = &mut self.applied_records {
+                records.push(AppliedRecord::Entry(index, entry.command.clone()));
+            }
             if let Some(pending) = self.pending.remove(&index) {
                 let reply = if pending.term == entry.term {
                     match entry.command.configuration() {
@@ -417,6 +582,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             }
         }
         self.settle_transfer(batch);
+        Ok(())
     }
 
     /// Answers the transfer under way once it is over: this server no longer leads the term
@@ -506,6 +672,19 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             self.heartbeat_deadline = now + self.options.heartbeat_interval;
         }
         batch.effects.messages.extend(out.messages);
+        if out.restore {
+            // The snapshot replaces the store: the entries this batch was to apply before it
+            // are covered by it (they were committed, hence below its index).
+            tracing::info!(
+                id = %self.cfg.id,
+                index = self.server.snapshot_index(),
+                bytes = self.server.snapshot().data.len(),
+                "installing the leader's snapshot"
+            );
+            batch.apply.clear();
+            batch.restore = true;
+            self.installs += 1;
+        }
         batch.apply.extend(out.apply);
         batch.reads.extend(out.reads);
         Ok(Answers {
@@ -833,6 +1012,10 @@ impl Refusals {
 #[cfg(test)]
 #[path = "replica_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "replica_snapshot_tests.rs"]
+mod snapshot_tests;
 
 /// The answer to a membership request: the configuration's voters and learners.
 fn members_reply(m: &Membership) -> ClientReply {

@@ -41,6 +41,7 @@ fn options() -> ReplicaOptions {
         election_timeout_max: Duration::from_secs(10),
         heartbeat_interval: Duration::from_secs(1),
         client_addrs: BTreeMap::new(),
+        snapshot: SnapshotPolicy::NEVER,
     }
 }
 
@@ -78,6 +79,7 @@ fn leader() -> Replica<CountingDisk, u64> {
         7,
         Duration::ZERO,
     )
+    .unwrap()
 }
 
 /// Follower `from`'s successful reply of term 1 acknowledging `match_index`.
@@ -172,6 +174,7 @@ fn follower() -> Replica<CountingDisk, u64> {
         7,
         Duration::ZERO,
     )
+    .unwrap()
 }
 
 #[test]
@@ -254,7 +257,8 @@ fn a_single_server_commits_at_its_flush() {
         options(),
         7,
         Duration::ZERO,
-    );
+    )
+    .unwrap();
     let now = Duration::from_millis(1);
     let effects = r.turn(now, [put(1), put(2)]).unwrap();
     assert!(effects.replies.is_empty() && r.flush_due());
@@ -409,7 +413,8 @@ fn a_new_leader_checks_its_quorum_a_full_election_timeout_after_it_won() {
         options(),
         7,
         Duration::ZERO,
-    );
+    )
+    .unwrap();
     let secs = Duration::from_secs;
     // 10 s: the election timeout, a pre-vote round; 11 s: peer 1 grants it, the election
     // (its timer restarts: 21 s); 12 s: peer 1 votes, a leader.

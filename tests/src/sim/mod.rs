@@ -22,7 +22,9 @@ use disk::{DiskFaults, SimDisk};
 use network::{is_reply, ClientToken, Delivery, NetParams, Network};
 use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
 use raft_impl::kv::Command;
-use raft_impl::node::replica::{Effects, Replica, ReplicaInput, ReplicaOptions};
+use raft_impl::node::replica::{
+    AppliedRecord, Effects, Replica, ReplicaInput, ReplicaOptions, SnapshotPolicy,
+};
 use raft_impl::trace::TraceLog;
 use raft_impl::wire::ClientReply;
 use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
@@ -71,6 +73,9 @@ pub struct SimOptions {
     /// outside the cluster and join when a leader adds them ([`Sim::member`]). `None`: every
     /// server.
     pub initial_voters: Option<usize>,
+    /// When the replicas compact their logs (§7; the node's default unless a test sets small
+    /// bounds, as the lab's 3D tests do).
+    pub snapshot: SnapshotPolicy,
 }
 
 impl SimOptions {
@@ -88,6 +93,7 @@ impl SimOptions {
             max_turns: 3_000_000,
             trace: std::env::var_os(TRACE_DIR_ENV).is_some(),
             initial_voters: None,
+            snapshot: SnapshotPolicy::default(),
         }
     }
 }
@@ -102,6 +108,12 @@ struct Node {
     applied: BTreeMap<Index, Command>,
     /// Highest index applied by the current incarnation.
     seen_applied: Index,
+    /// Snapshots taken and installed by this server's earlier incarnations (its current
+    /// replica counts its own).
+    compactions: u64,
+    installs: u64,
+    /// The snapshot index of the current incarnation when last observed.
+    seen_snapshot: Index,
 }
 
 pub struct Sim {
@@ -113,6 +125,9 @@ pub struct Sim {
     options: ReplicaOptions,
     leaders: BTreeMap<Term, usize>,
     committed: BTreeMap<Index, (usize, Command)>,
+    /// The first snapshot image seen at each index, and whose: every server's snapshot at an
+    /// index must be the same (State Machine Safety for snapshots).
+    images: BTreeMap<Index, (usize, Vec<u8>)>,
     violation: Option<String>,
     /// Count the encoded bytes of every request (RPCBytes).
     pub count_bytes: bool,
@@ -161,6 +176,7 @@ impl Sim {
             heartbeat_interval: opts.heartbeat,
             // A client "address" in the simulator is the server's index.
             client_addrs: ids.iter().map(|id| (*id, id.0.to_string())).collect(),
+            snapshot: opts.snapshot,
         };
         let mut sim = Sim {
             now: Duration::ZERO,
@@ -171,6 +187,7 @@ impl Sim {
             options,
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
+            images: BTreeMap::new(),
             violation: None,
             count_bytes: false,
             clients: Vec::new(),
@@ -196,6 +213,9 @@ impl Sim {
                 disk,
                 applied: BTreeMap::new(),
                 seen_applied: 0,
+                compactions: 0,
+                installs: 0,
+                seen_snapshot: 0,
             });
         }
         for i in 0..n {
@@ -311,7 +331,9 @@ impl Sim {
 
     /// The process dies: volatile state gone; the disk keeps what was synced.
     pub fn crash(&mut self, i: usize) {
-        if self.nodes[i].replica.take().is_some() {
+        if let Some(replica) = self.nodes[i].replica.take() {
+            self.nodes[i].compactions += replica.compactions();
+            self.nodes[i].installs += replica.installs();
             if let Some(trace) = self.traces.get(i) {
                 if let Ok(mut t) = trace.lock() {
                     t.crash(self.now);
@@ -337,7 +359,7 @@ impl Sim {
         let cfg = self.cfgs[i].clone();
         let server = Server::restart(&cfg, hard);
         let seed = self.rng.u64(..);
-        let mut replica = Replica::new(
+        let replica = Replica::new(
             cfg,
             server,
             self.nodes[i].disk.clone(),
@@ -345,6 +367,14 @@ impl Sim {
             seed,
             self.now,
         );
+        let mut replica = match replica {
+            Ok(r) => r,
+            Err(e) => {
+                self.violate(format!("server {i} cannot restart: {e}"));
+                return;
+            }
+        };
+        replica.record_applied();
         if let Some(trace) = self.traces.get(i) {
             if let Ok(mut t) = trace.lock() {
                 t.restart(self.now, replica.server());
@@ -353,6 +383,29 @@ impl Sim {
         }
         self.nodes[i].replica = Some(replica);
         self.nodes[i].seen_applied = 0;
+        self.nodes[i].seen_snapshot = 0;
+        self.observe(i);
+    }
+
+    /// Snapshots server `i` took so far (`Event::Compact`), across its restarts.
+    pub fn compactions(&self, i: usize) -> u64 {
+        let current = self.nodes[i]
+            .replica
+            .as_ref()
+            .map_or(0, |r| r.compactions());
+        self.nodes[i].compactions + current
+    }
+
+    /// Snapshots server `i` installed from a leader (InstallSnapshot), across its restarts.
+    pub fn installs(&self, i: usize) -> u64 {
+        let current = self.nodes[i].replica.as_ref().map_or(0, |r| r.installs());
+        self.nodes[i].installs + current
+    }
+
+    /// The commands server `i` applied, by index, across its restarts (for indices its
+    /// store received in a snapshot: the commands committed there).
+    pub fn applied(&self, i: usize) -> &BTreeMap<Index, Command> {
+        &self.nodes[i].applied
     }
 
     /// Lab `Start`: proposes `command` at server `i` if it is a live leader; returns the index
@@ -630,14 +683,53 @@ impl Sim {
                 }
             }
         }
+        let snapshot = server.snapshot();
+        let (snap_index, last_applied) = (snapshot.last_included_index, server.last_applied);
+        let new_snapshot = snap_index != self.nodes[i].seen_snapshot;
+        if new_snapshot {
+            match self.images.get(&snap_index) {
+                Some((j, image)) if *image != snapshot.data => problems.push(format!(
+                    "State Machine Safety: the snapshots at index {snap_index} of servers {i} \
+                     and {j} differ"
+                )),
+                Some(_) => {}
+                None => {
+                    self.images.insert(snap_index, (i, snapshot.data.clone()));
+                }
+            }
+        }
+        self.nodes[i].seen_snapshot = snap_index;
         let mut newly = Vec::new();
         let mut seen = self.nodes[i].seen_applied;
-        while seen < server.last_applied {
-            seen += 1;
-            match server.entry(seen) {
-                Some(e) => newly.push((seen, e.command.clone())),
-                None => problems.push(format!("server {i} applied index {seen} past its log")),
+        let records = match self.nodes[i].replica.as_mut() {
+            Some(replica) => replica.take_applied(),
+            None => return,
+        };
+        for record in records {
+            match record {
+                AppliedRecord::Entry(index, command) => {
+                    if index != seen + 1 {
+                        problems.push(format!(
+                            "server {i} applied index {index} after index {seen}"
+                        ));
+                    }
+                    seen = index;
+                    newly.push((index, command));
+                }
+                AppliedRecord::Snapshot(index) => {
+                    // The store holds every entry up to `index`: they are the committed ones
+                    // (the images above are compared), recorded as applied here.
+                    for (&k, (_, command)) in self.committed.range(seen + 1..=index) {
+                        self.nodes[i].applied.insert(k, command.clone());
+                    }
+                    seen = index;
+                }
             }
+        }
+        if seen != last_applied {
+            problems.push(format!(
+                "server {i} reports last_applied {last_applied}, its store applied up to {seen}"
+            ));
         }
         self.nodes[i].seen_applied = seen;
         for (index, cmd) in newly {

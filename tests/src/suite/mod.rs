@@ -1,4 +1,5 @@
-//! The 6.5840 Raft lab suite (3A election, 3B agreement, 3C persistence; `test_test.go`),
+//! The 6.5840 Raft lab suite (3A election, 3B agreement, 3C persistence, 3D log compaction;
+//! `test_test.go`),
 //! re-created over the simulator, plus checked client histories. Each test is a function of
 //! [`Params`] (seed and disk faults) returning `Err` with the lab's failure message; the limits
 //! are the lab's (in virtual time). [`SUITE`] lists them all for the `lab` test target and for
@@ -6,7 +7,7 @@
 
 //!
 //! One file per part of the lab: [`election`] (3A), [`agreement`] (3B), [`persistence`] (3C),
-//! [`histories`] (client histories). The list of tests is written once, in
+//! [`snapshot`] (3D), [`histories`] (client histories). The list of tests is written once, in
 //! [`for_each_lab_test!`]: it makes [`SUITE`] here and the `#[test]`s of `tests/tests/lab.rs`.
 
 mod agreement;
@@ -14,12 +15,14 @@ mod election;
 mod histories;
 mod membership;
 mod persistence;
+mod snapshot;
 
 pub use agreement::*;
 pub use election::*;
 pub use histories::*;
 pub use membership::*;
 pub use persistence::*;
+pub use snapshot::*;
 
 use crate::lab::{LabResult, Params};
 
@@ -57,6 +60,13 @@ macro_rules! for_each_lab_test {
             linearizable_kv_partitions,
             linearizable_kv_crashes,
             linearizable_kv_power_failures,
+            snapshot_basic,
+            snapshot_install,
+            snapshot_install_unreliable,
+            snapshot_install_crash,
+            snapshot_install_uncrash,
+            snapshot_all_crash,
+            snapshot_init,
         );
     };
 }
