@@ -78,12 +78,24 @@ pub struct Node {
 
 impl Node {
     pub fn start(id: u64, cluster_file: &Path, data_dir: &Path, log: &Path) -> Node {
+        Self::start_with(id, cluster_file, data_dir, log, &[])
+    }
+
+    /// The same, with more `raft-node` options.
+    pub fn start_with(
+        id: u64,
+        cluster_file: &Path,
+        data_dir: &Path,
+        log: &Path,
+        args: &[&str],
+    ) -> Node {
         let file = File::options()
             .create(true)
             .append(true)
             .open(log)
             .expect("log file");
         let child = node_command(id, cluster_file, data_dir)
+            .args(args)
             .stderr(file)
             .spawn()
             .expect("spawn raft-node");
