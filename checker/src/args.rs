@@ -89,6 +89,12 @@ pub struct ModelArgs {
     /// (default: 0, none). Not with --symmetry (the configuration tells servers apart).
     #[arg(long, default_value_t = ModelConfig::default().max_config_changes)]
     pub max_config_changes: usize,
+    /// Snapshots the servers may take, in all (§7, log compaction): any server may compact
+    /// its log up to what it has applied at any moment, and a leader sends its snapshot to a
+    /// follower that needs compacted entries (InstallSnapshot). Adds the property "Snapshot
+    /// Holds Only Committed State" (default: 0, none; at most 9).
+    #[arg(long, default_value_t = ModelConfig::default().max_snapshots)]
+    pub max_snapshots: usize,
     /// The initial configuration's voters: the first N servers; the others start outside
     /// the cluster and join only through membership changes (default: every server).
     #[arg(long)]
@@ -134,6 +140,7 @@ impl ModelArgs {
             partial_partition: self.partial_partition,
             max_transfers: self.max_transfers,
             max_config_changes: self.max_config_changes,
+            max_snapshots: self.max_snapshots,
             initial_voters: self.initial_voters,
             mutant: self.mutant,
             liveness: self.liveness,

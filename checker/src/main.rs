@@ -390,6 +390,11 @@ fn cmd_check(
     } else {
         lease
     };
+    let lease = if cfg.max_snapshots > 0 {
+        format!("{lease}, <= {} snapshot(s)", cfg.max_snapshots)
+    } else {
+        lease
+    };
     println!(
         "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{lease}{}",
         cfg.servers,

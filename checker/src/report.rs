@@ -47,6 +47,9 @@ pub struct ConfigJson {
     /// Membership changes (`ModelConfig::max_config_changes`; absent: none).
     #[serde(skip_serializing_if = "is_zero", default)]
     pub max_config_changes: usize,
+    /// Snapshots (`ModelConfig::max_snapshots`; absent: none).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub max_snapshots: usize,
     /// The initial voters (`ModelConfig::initial_voters`; absent: every server).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub initial_voters: Option<usize>,
@@ -77,6 +80,7 @@ impl From<&ModelConfig> for ConfigJson {
             partial_partition: c.partial_partition,
             max_transfers: c.max_transfers,
             max_config_changes: c.max_config_changes,
+            max_snapshots: c.max_snapshots,
             initial_voters: c.initial_voters,
             mutant: c.mutant.map(|m| m.name().to_string()),
             liveness: c.liveness,

@@ -54,6 +54,9 @@ fn config_text(c: &Value) -> String {
             let _ = write!(s, " from {v} initial voter(s)");
         }
     }
+    if let Some(n) = c["max_snapshots"].as_u64() {
+        let _ = write!(s, ", ≤ {n} snapshot(s)");
+    }
     if let Some(m) = c["mutant"].as_str() {
         let _ = write!(s, ", mutant {m}");
     }

@@ -220,6 +220,8 @@ fn the_default_bound_is_verified_with_every_witness() {
     let mut expected = vec![
         "Configuration Change Committed",
         "Removed Leader Stepped Down",
+        "Snapshot Installed On A Follower",
+        "Restarted From A Snapshot",
         "Election After A Pre-Vote",
         "Leader Stepped Down Without A Quorum",
         "Vote Ignored In A Lease",

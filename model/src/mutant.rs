@@ -99,10 +99,34 @@ pub enum Mutant {
     RemovedLeaderCountsItself,
     /// A leader counts learners' acknowledgements toward commitment, as if they voted.
     LearnerCountedAsVoter,
+    /// A server compacts its log past what it has applied, up to its last entry (§7: a
+    /// snapshot holds only applied, committed state): an uncommitted entry becomes
+    /// permanent in its snapshot.
+    SnapshotBeyondCommit,
+    /// A follower installs a leader's snapshot that covers no more than it knows committed
+    /// (Figure 13 installs only a newer one): it discards its log, and entries with it.
+    InstallOlderSnapshot,
+    /// A follower installing a snapshot discards its whole log even when the log holds the
+    /// snapshot's last entry (Figure 13 step 6 skipped): entries it acknowledged are gone.
+    InstallDiscardsMatchingLog,
+    /// A follower installing a snapshot keeps the entries after the snapshot's index when
+    /// its log merely reaches that index, whatever the term there (Figure 13 step 6 without
+    /// the term check): a conflicting suffix survives.
+    InstallKeepsConflictingLog,
+    /// A follower that installed a snapshot acknowledges its last log index rather than the
+    /// snapshot's: the leader counts kept entries it never checked.
+    InstallAcksLastLog,
+    /// A leader whose follower needs an entry inside its snapshot sends AppendEntries with
+    /// prev_log_index inside the snapshot (taking the snapshot's term for it) instead of the
+    /// snapshot.
+    AppendPrevInsideSnapshot,
+    /// A restarted server re-applies the log from index 1 over its snapshot's image
+    /// (last_applied 0 after a restart, §7 says the snapshot's index).
+    RestartReappliesLog,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 32] = [
+    pub const ALL: [Mutant; 39] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -135,6 +159,13 @@ impl Mutant {
         Mutant::QuorumOverOldConfig,
         Mutant::RemovedLeaderCountsItself,
         Mutant::LearnerCountedAsVoter,
+        Mutant::SnapshotBeyondCommit,
+        Mutant::InstallOlderSnapshot,
+        Mutant::InstallDiscardsMatchingLog,
+        Mutant::InstallKeepsConflictingLog,
+        Mutant::InstallAcksLastLog,
+        Mutant::AppendPrevInsideSnapshot,
+        Mutant::RestartReappliesLog,
     ];
 
     /// The catalogue name used on the command line.
@@ -172,6 +203,13 @@ impl Mutant {
             Mutant::QuorumOverOldConfig => "quorum-over-old-config",
             Mutant::RemovedLeaderCountsItself => "removed-leader-counts-itself",
             Mutant::LearnerCountedAsVoter => "learner-counted-as-voter",
+            Mutant::SnapshotBeyondCommit => "snapshot-beyond-commit",
+            Mutant::InstallOlderSnapshot => "install-older-snapshot",
+            Mutant::InstallDiscardsMatchingLog => "install-discards-matching-log",
+            Mutant::InstallKeepsConflictingLog => "install-keeps-conflicting-log",
+            Mutant::InstallAcksLastLog => "install-acks-last-log",
+            Mutant::AppendPrevInsideSnapshot => "append-prev-inside-snapshot",
+            Mutant::RestartReappliesLog => "restart-reapplies-log",
         }
     }
 
@@ -249,6 +287,27 @@ impl Mutant {
             }
             Mutant::LearnerCountedAsVoter => {
                 "a leader counts learners' acknowledgements toward commitment"
+            }
+            Mutant::SnapshotBeyondCommit => {
+                "a server compacts its log past its commit index (up to its last entry)"
+            }
+            Mutant::InstallOlderSnapshot => {
+                "a follower installs a snapshot older than what it knows committed"
+            }
+            Mutant::InstallDiscardsMatchingLog => {
+                "a follower installing a snapshot discards its log though the snapshot point matches"
+            }
+            Mutant::InstallKeepsConflictingLog => {
+                "a follower installing a snapshot keeps its log after the point without a term check"
+            }
+            Mutant::InstallAcksLastLog => {
+                "a follower acknowledges its last log index after installing a snapshot"
+            }
+            Mutant::AppendPrevInsideSnapshot => {
+                "a leader sends AppendEntries whose prev_log_index lies inside its snapshot"
+            }
+            Mutant::RestartReappliesLog => {
+                "a restart re-applies the log from index 1 over the snapshot's image"
             }
         }
     }
@@ -464,6 +523,53 @@ impl Rules for ModelRules {
         (self.is(Mutant::LearnerCountedAsVoter) && learner)
             || Protocol.counts_toward_quorum(voter, learner)
     }
+
+    fn compact_limit(&self, last_applied: Index, last_log_index: Index) -> Index {
+        if self.is(Mutant::SnapshotBeyondCommit) {
+            last_log_index
+        } else {
+            Protocol.compact_limit(last_applied, last_log_index)
+        }
+    }
+
+    fn installs_snapshot(&self, snapshot_index: Index, commit_index: Index) -> bool {
+        self.is(Mutant::InstallOlderSnapshot)
+            || Protocol.installs_snapshot(snapshot_index, commit_index)
+    }
+
+    fn retains_log_after_snapshot(&self, own_term: Option<Term>, snapshot_term: Term) -> bool {
+        if self.is(Mutant::InstallDiscardsMatchingLog) {
+            false
+        } else if self.is(Mutant::InstallKeepsConflictingLog) {
+            own_term.is_some()
+        } else {
+            Protocol.retains_log_after_snapshot(own_term, snapshot_term)
+        }
+    }
+
+    fn prev_log_term(&self, term_at_prev: Option<Term>, snapshot_term: Term) -> Option<Term> {
+        if self.is(Mutant::AppendPrevInsideSnapshot) {
+            term_at_prev.or(Some(snapshot_term))
+        } else {
+            Protocol.prev_log_term(term_at_prev, snapshot_term)
+        }
+    }
+
+    fn applied_after_restart(&self, snapshot_index: Index) -> Index {
+        if self.is(Mutant::RestartReappliesLog) {
+            0
+        } else {
+            Protocol.applied_after_restart(snapshot_index)
+        }
+    }
+
+    fn install_acknowledges(&self, snapshot_index: Index, last_log_index: Index) -> Index {
+        if self.is(Mutant::InstallAcksLastLog) {
+            last_log_index
+        } else {
+            Protocol.install_acknowledges(snapshot_index, last_log_index)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -518,6 +624,17 @@ mod tests {
                 assert_eq!(m.match_after_send(a, b), p.match_after_send(a, b));
                 assert_eq!(m.transfer_ready(a, b), p.transfer_ready(a, b));
                 assert_eq!(m.config_change_pending(a, b), p.config_change_pending(a, b));
+                assert_eq!(m.compact_limit(a, b), p.compact_limit(a, b));
+                assert_eq!(m.installs_snapshot(a, b), p.installs_snapshot(a, b));
+                assert_eq!(m.applied_after_restart(a), p.applied_after_restart(a));
+                assert_eq!(m.install_acknowledges(a, b), p.install_acknowledges(a, b));
+                for t in [None, Some(a)] {
+                    assert_eq!(
+                        m.retains_log_after_snapshot(t, b),
+                        p.retains_log_after_snapshot(t, b)
+                    );
+                    assert_eq!(m.prev_log_term(t, b), p.prev_log_term(t, b));
+                }
                 for t in [None, Some(a)] {
                     assert_eq!(m.config_change_ready(t, b), p.config_change_ready(t, b));
                 }

@@ -102,11 +102,13 @@ impl<C: Clone + Payload> Server<C> {
         let Some(window) = cfg.pipeline.filter(|_| !self.probing.contains(&peer)) else {
             return Ok(());
         };
+        // (A peer sent the snapshot is probing again: nothing more until it answers.)
         while self
             .next_index
             .get(&peer)
             .is_some_and(|&n| n <= self.last_log_index())
             && self.window_room(peer, window).is_some()
+            && !self.probing.contains(&peer)
         {
             self.send_append(cfg, peer, out)?;
         }

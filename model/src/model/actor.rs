@@ -7,7 +7,7 @@ use super::config::ModelConfig;
 use super::ghost::Ghost;
 use super::history::History;
 use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::register::{self, ClientOp, ClientReply, Cmd, Msg, Register, RegisterMachine};
+use super::register::{self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine};
 use super::shared::Shared;
 use crate::mutant::ModelRules;
 use raft_core::{
@@ -60,6 +60,8 @@ pub struct Driver {
     transfers: bool,
     /// `ModelConfig::max_config_changes` is not 0: leaders have `Timer::Reconfigure` armed.
     reconfigures: bool,
+    /// `ModelConfig::max_snapshots` is not 0: every server has `Timer::Compact` armed.
+    snapshots: bool,
 }
 
 impl RaftActor {
@@ -87,6 +89,7 @@ impl RaftActor {
                 servers: model.servers,
                 transfers: model.max_transfers > 0,
                 reconfigures: model.max_config_changes > 0,
+                snapshots: model.max_snapshots > 0,
             },
         }
     }
@@ -172,6 +175,40 @@ fn read_client(id: u64) -> (u8, u8) {
     ((id >> 8) as u8, id as u8)
 }
 
+/// `Timer::Compact`: the snapshot the server's state machine takes, up to the highest index
+/// the rules let it compact (what it has applied); `None` if that adds nothing to its
+/// snapshot.
+fn compaction(cfg: &ServerConfig, s: &ServerState) -> Option<Event<Cmd>> {
+    let server = &s.server;
+    let index = cfg
+        .rules
+        .compact_limit(server.last_applied, server.last_log_index());
+    if index <= server.snapshot_index() {
+        return None;
+    }
+    Some(Event::Compact {
+        index,
+        data: image_at(s, index)?.encode(),
+    })
+}
+
+/// The image of the server's state machine with the log applied up to `index` (beyond
+/// last_applied only under a mutant that compacts more than it applied).
+fn image_at(s: &ServerState, index: u64) -> Option<Image> {
+    let server = &s.server;
+    let applied = usize::try_from(server.last_applied.min(index)).ok()?;
+    let mut entries = s.ghost.applied.get(..applied)?.to_vec();
+    let mut machine = (*s.machine).clone();
+    for i in server.last_applied + 1..=index {
+        let entry = server.entry(i)?;
+        if !entry.command.is_config() {
+            register::apply(&mut machine, &entry.command);
+        }
+        entries.push(entry.clone());
+    }
+    Some(Image::of(&machine, entries))
+}
+
 /// Run one core step on a server and carry out its output. Returns without touching `state`
 /// when the step changed nothing and produced nothing (stateright then prunes the action).
 fn server_step(
@@ -192,6 +229,7 @@ fn server_step(
     let mut server = before.server.clone();
     let per_peer = matches!(event, Event::Resend { .. });
     let reconfigure = matches!(&event, Event::Propose(c) if c.is_config());
+    let compact = matches!(event, Event::Compact { .. });
     let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
@@ -347,8 +385,30 @@ fn server_step(
     {
         Shared::make_mut(&mut ghost).removed_leader_stepped_down = true;
     }
+    // The state machine takes a snapshot's image: one installed from the leader, or (under a
+    // mutant only) one compacted past what it had applied.
+    let compacted = server.snapshot_index() > before.server.snapshot_index();
+    let image =
+        if output.restore || (compacted && server.snapshot_index() > before.server.last_applied) {
+            Image::decode(&server.snapshot().data)
+        } else {
+            None
+        };
+    if let Some(image) = &image {
+        Ghost::observe_image(&mut ghost, &image.entries);
+    }
+    if output.restore && !ghost.snapshot_installed {
+        Shared::make_mut(&mut ghost).snapshot_installed = true;
+    }
+    if compact && compacted {
+        let g = Shared::make_mut(&mut ghost);
+        g.snapshots = g.snapshots.saturating_add(1);
+    }
     let ghost_changed = !Shared::ptr_eq(&ghost, &before.ghost) && *ghost != *before.ghost;
-    let mut machine = before.machine.clone();
+    let mut machine = match &image {
+        Some(image) => Shared::new(image.machine(cfg.rules)),
+        None => before.machine.clone(),
+    };
     let role_changed = server.role != before.server.role;
 
     // 1. Persist: what the step made durable, and the ghost, are saved before anything produced
@@ -441,7 +501,7 @@ impl Actor for RaftActor {
     fn on_start(&self, _id: Id, storage: &Option<ServerStorage>, o: &mut Out<Self>) -> NodeState {
         match self {
             RaftActor::Server { cfg, driver, .. } => {
-                let (server, ghost) = match storage {
+                let (server, mut ghost) = match storage {
                     Some(saved) => (
                         Server::restart(cfg, (*saved.hard).clone()),
                         saved.ghost.clone(),
@@ -449,12 +509,25 @@ impl Actor for RaftActor {
                     None => (Server::new(), Shared::new(Ghost::default())),
                 };
                 set_role_timers(cfg, *driver, server.role, o);
+                if driver.snapshots {
+                    o.set_timer(Timer::Compact, model_timeout());
+                }
+                // §7: a server restarting from a snapshot restores its state machine from it.
+                let image = (server.snapshot_index() > 0)
+                    .then(|| Image::decode(&server.snapshot().data))
+                    .flatten();
+                let machine = match &image {
+                    Some(image) => {
+                        if !ghost.restarted_from_snapshot {
+                            Shared::make_mut(&mut ghost).restarted_from_snapshot = true;
+                        }
+                        image.machine(cfg.rules)
+                    }
+                    None => RegisterMachine::with_rules(Register::default(), cfg.rules),
+                };
                 NodeState::Server(ServerState {
                     server,
-                    machine: Shared::new(RegisterMachine::with_rules(
-                        Register::default(),
-                        cfg.rules,
-                    )),
+                    machine: Shared::new(machine),
                     ghost,
                     fault: None,
                 })
@@ -557,6 +630,16 @@ impl Actor for RaftActor {
                     }
                     _ => return,
                 },
+                Timer::Compact => match state.as_ref() {
+                    NodeState::Server(s) if s.fault.is_none() => match compaction(cfg, s) {
+                        Some(event) => event,
+                        None => {
+                            o.set_timer(Timer::Compact, model_timeout());
+                            return;
+                        }
+                    },
+                    _ => return,
+                },
                 Timer::Request(_) => return,
             };
             server_step(cfg, *actors, *driver, state, event, None, o);
@@ -567,6 +650,7 @@ impl Actor for RaftActor {
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
                     Timer::Transfer(_) | Timer::Reconfigure(_) => s.server.role == Role::Leader,
+                    Timer::Compact => true,
                     Timer::Request(_) => false,
                 };
                 if keep {

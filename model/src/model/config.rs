@@ -140,6 +140,14 @@ pub struct ModelConfig {
     /// appends counts. 0 (the default): none. Adds the Always property "Quorums Overlap".
     #[serde(default)]
     pub max_config_changes: usize,
+    /// Snapshots the servers may take, in all (§7, log compaction): any server may, at any
+    /// moment, compact its log up to what it has applied (`Timer::Compact`; taking the
+    /// snapshot at a smaller applied index is the same as taking it earlier, when that was
+    /// the applied index), and a leader sends its snapshot (InstallSnapshot) to a follower
+    /// that needs compacted entries. 0 (the default): none. Adds the Always property
+    /// "Snapshot Holds Only Committed State".
+    #[serde(default)]
+    pub max_snapshots: usize,
     /// The initial configuration's voters: servers `0..initial_voters`; the others start
     /// outside the cluster, and only a membership change brings them in. `None` (the
     /// default): every server.
@@ -175,6 +183,7 @@ impl Default for ModelConfig {
             partial_partition: false,
             max_transfers: 0,
             max_config_changes: 0,
+            max_snapshots: 0,
             initial_voters: None,
             mutant: None,
             liveness: true,
@@ -247,6 +256,9 @@ impl ModelConfig {
                         .into(),
                 );
             }
+        }
+        if self.max_snapshots > 9 {
+            return Err("--max-snapshots must be at most 9".into());
         }
         if self.max_config_changes > 0 && self.partial_partition {
             return Err("--partial-partition excludes --max-config-changes".into());
@@ -339,6 +351,23 @@ impl ModelConfig {
                 "a single voter cannot remove itself, and the bound's changes cannot add a \
                  second voter and then remove the leader",
             ));
+        }
+        if self.max_snapshots == 0 {
+            v.push(("Snapshot Installed On A Follower", "no --max-snapshots"));
+            v.push(("Restarted From A Snapshot", "no --max-snapshots"));
+        } else {
+            if self.values == 0 || self.servers < 2 {
+                v.push((
+                    "Snapshot Installed On A Follower",
+                    "no entry to compact, or no follower",
+                ));
+            }
+            if self.values == 0 || self.max_crashes == 0 {
+                v.push((
+                    "Restarted From A Snapshot",
+                    "no entry to compact, or no crash",
+                ));
+            }
         }
         if !self.read_index {
             v.push(("Read Served Without The Log", "no --read-index"));
@@ -464,6 +493,7 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     };
     if requests(|g| g.transfers) > cfg.max_transfers
         || requests(|g| g.config_changes) > cfg.max_config_changes
+        || requests(|g| g.snapshots) > cfg.max_snapshots
     {
         return false;
     }
@@ -473,7 +503,7 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
         .filter_map(|s| s.as_server())
         .all(|s| {
             s.server.current_term() <= cfg.max_term
-                && s.server.log().len() <= max_log_len
+                && s.server.last_log_index() <= max_log_len as u64
                 && s.server.read_round <= max_read_rounds
         })
 }

@@ -4,7 +4,7 @@
 use super::actor::{RaftAction, RaftState};
 use super::node::{ClientState, NodeState, ServerState, Timer};
 use super::register::{ClientOp, ClientReply, Cmd, Members, Msg};
-use raft_core::{Entry, Role};
+use raft_core::{Role, Server};
 use stateright::actor::ActorModelAction;
 use std::fmt;
 
@@ -53,16 +53,27 @@ impl fmt::Display for MembersDisplay {
 }
 
 /// A log as `[1:t1 c0#0 put 1, 2:t2 c0#1 get]`.
-pub struct LogDisplay<'a>(pub &'a [Entry<Cmd>]);
+/// A log: its entries numbered from 1, or, for a server with a snapshot (§7), the snapshot's
+/// last included index and term then the entries after it: `snapshot 2/t1 + [3:t1 put 1]`.
+pub struct LogDisplay<'a>(pub &'a Server<Cmd>);
 
 impl fmt::Display for LogDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let first = s.snapshot_index();
+        if first > 0 {
+            write!(
+                f,
+                "snapshot {first}/t{} + ",
+                s.snapshot().last_included_term
+            )?;
+        }
         f.write_str("[")?;
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, e) in s.log().iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}:t{} {}", i + 1, e.term, e.command)?;
+            write!(f, "{}:t{} {}", first + i as u64 + 1, e.term, e.command)?;
         }
         f.write_str("]")
     }
@@ -118,7 +129,7 @@ impl fmt::Display for ServerState {
         write!(
             f,
             "{sep}log {}{sep}commit_index {} last_applied {}",
-            LogDisplay(s.log()),
+            LogDisplay(s),
             s.commit_index,
             s.last_applied
         )?;
@@ -219,6 +230,7 @@ impl fmt::Display for Timer {
             Timer::Persist => f.write_str("disk write"),
             Timer::Transfer(to) => write!(f, "transfer to {to}"),
             Timer::Reconfigure(change) => write!(f, "reconfigure: {change}"),
+            Timer::Compact => f.write_str("snapshot"),
         }
     }
 }
@@ -260,6 +272,12 @@ pub fn format_action(servers: usize, action: &RaftAction) -> String {
         }
         ActorModelAction::Timeout(id, Timer::Reconfigure(change)) => {
             format!("{}: an operator asks it to {}", name(*id), change)
+        }
+        ActorModelAction::Timeout(id, Timer::Compact) => {
+            format!(
+                "{}: takes a snapshot of what it applied (compacts its log)",
+                name(*id)
+            )
         }
         ActorModelAction::Crash(id) => format!("{} crashes", name(*id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", name(*id)),

@@ -69,6 +69,12 @@ pub struct Ghost {
     /// Witness: as leader, this server stepped down, in its term, once its own removal was
     /// committed (§4.2.2).
     pub removed_leader_stepped_down: bool,
+    /// Snapshots this server took (bounded by `--max-snapshots`, over all servers).
+    pub snapshots: u8,
+    /// Witness: this server installed a leader's snapshot (§7, Figure 13).
+    pub snapshot_installed: bool,
+    /// Witness: this server restarted from a snapshot of its own disk.
+    pub restarted_from_snapshot: bool,
 }
 
 impl Ghost {
@@ -89,7 +95,7 @@ impl Ghost {
             // Leader Append-Only: within one leadership, the log only grows.
             if before.role == Role::Leader
                 && before.current_term() == after.current_term()
-                && !after.log().starts_with(before.log())
+                && !appends_only(before, after)
                 && !this.append_only_violated
             {
                 Shared::make_mut(this).append_only_violated = true;
@@ -135,7 +141,8 @@ impl Ghost {
             Shared::make_mut(this).stepped_down_without_quorum = true;
         }
         if let Some(after_index) = out.persist.truncated_after {
-            if after_index < before.last_log_index() && !this.truncated_conflict {
+            // (An installed snapshot that discards the log is not a conflict truncation.)
+            if after_index < before.last_log_index() && !out.restore && !this.truncated_conflict {
                 Shared::make_mut(this).truncated_conflict = true;
             }
         }
@@ -186,6 +193,20 @@ impl Ghost {
         }
     }
 
+    /// The state machine now holds the entries 1..=k of a snapshot image (installed from a
+    /// leader, or compacted past what was applied): they count as applied, in order.
+    pub fn observe_image(this: &mut Shared<Ghost>, entries: &[Entry<Cmd>]) {
+        let known = this.applied.len().min(entries.len());
+        if this.applied[..known] != entries[..known] {
+            Shared::make_mut(this).applied_conflict = true;
+        }
+        if entries.len() > this.applied.len() {
+            let g = Shared::make_mut(this);
+            let from = g.applied.len();
+            g.applied.extend_from_slice(&entries[from..]);
+        }
+    }
+
     fn observe_applied(&mut self, apply: &[(Index, Entry<Cmd>)]) {
         for (index, entry) in apply {
             let i = *index as usize;
@@ -212,4 +233,17 @@ impl Ghost {
                 commit_term: *term,
             })
     }
+}
+
+/// Leader Append-Only across one step of a leader: every entry it had is still there (in its
+/// log, or covered by its snapshot: compaction keeps the entry at the snapshot point's term),
+/// and the log did not shrink.
+fn appends_only(before: &Server<Cmd>, after: &Server<Cmd>) -> bool {
+    if after.last_log_index() < before.last_log_index() {
+        return false;
+    }
+    let from = before.snapshot_index().max(after.snapshot_index()) + 1;
+    let point = after.snapshot_index();
+    (point <= before.snapshot_index() || before.term_at(point) == after.term_at(point))
+        && (from..=before.last_log_index()).all(|i| before.entry(i) == after.entry(i))
 }

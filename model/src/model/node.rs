@@ -25,6 +25,9 @@ pub enum Timer {
     /// Leaders, with `--max-config-changes`: an operator asks for this membership change
     /// (a configuration entry proposed, membership.rs).
     Reconfigure(ConfigChange),
+    /// Every server, with `--max-snapshots`: its state machine takes a snapshot of what it
+    /// has applied, and the log up to there is compacted (`Event::Compact`, §7).
+    Compact,
 }
 
 /// What a server saves: the core's hard state as far as it is durable

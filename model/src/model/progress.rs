@@ -183,7 +183,13 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
         })
         .collect();
     let mut proposed = false;
-    let longest = run.servers.iter().map(|s| s.log().len()).max().unwrap_or(0) + pending.len();
+    let longest = run
+        .servers
+        .iter()
+        .map(|s| usize::try_from(s.last_log_index()).unwrap_or(usize::MAX))
+        .max()
+        .unwrap_or(0)
+        + pending.len();
     for round in 0..round_limit(longest) {
         run.outside = run.outside_the_cluster(&cfgs);
         if let Err(why) = run.deliver_all(&cfgs) {
@@ -342,8 +348,9 @@ impl Run {
     }
 
     fn holds_own_term_entry(&self, i: usize) -> bool {
+        // A leader's entries of its term are the last of its log (or in its snapshot).
         let s = &self.servers[i];
-        s.log().iter().any(|e| e.term == s.current_term())
+        s.last_log_term() == s.current_term()
     }
 
     /// Which servers the operator has stopped: those outside the cluster of the most
@@ -393,9 +400,7 @@ impl Run {
         };
         let leader = &self.servers[l];
         let ln = self.name(NodeId(l as u64));
-        if leader.log().iter().any(|e| e.term == top)
-            && leader.commit_index < leader.last_log_index()
-        {
+        if leader.last_log_term() == top && leader.commit_index < leader.last_log_index() {
             return Some(format!(
                 "leader {ln} (term {top}) holds an entry of its term but commit_index {} < \
                  last log index {}",
@@ -421,12 +426,12 @@ impl Run {
             if s.current_term() != top {
                 let _ = write!(why, "term {} (leader's {top}); ", s.current_term());
             }
-            if !s.log().starts_with(leader.log()) {
+            if !holds_log_of(s, leader) {
                 let _ = write!(
                     why,
                     "log {} (leader {ln}'s {}); ",
-                    LogDisplay(s.log()),
-                    LogDisplay(leader.log())
+                    LogDisplay(s),
+                    LogDisplay(leader)
                 );
             }
             if s.commit_index < leader.commit_index || s.last_applied != s.commit_index {
@@ -448,4 +453,13 @@ impl Run {
         }
         None
     }
+}
+
+/// Whether `s` holds `leader`'s whole log, index by index, where either still holds entries
+/// (a snapshot covers committed entries, the same on every server: compaction.rs).
+fn holds_log_of(s: &Server<Cmd>, leader: &Server<Cmd>) -> bool {
+    let from = s.snapshot_index().max(leader.snapshot_index());
+    s.last_log_index() >= leader.last_log_index()
+        && (from > leader.last_log_index() || s.term_at(from) == leader.term_at(from))
+        && (from + 1..=leader.last_log_index()).all(|i| s.entry(i) == leader.entry(i))
 }

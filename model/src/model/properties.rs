@@ -56,11 +56,13 @@
 //! can fail where no safety property does.
 
 use super::node::ServerState;
-use super::register::{ClientOp, Msg};
+use super::register::{ClientOp, Cmd, Image, Msg};
 use super::{ModelConfig, RaftModel, RaftState};
+use raft_core::Entry;
 use raft_core::Role;
 use raft_core::{Message, Payload};
 use stateright::{Expectation, Property};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 type Condition = fn(&RaftModel, &RaftState) -> bool;
@@ -119,6 +121,15 @@ pub const TERM_COMMIT: (&str, Condition) = (
     configuration_changes_follow_a_term_commit,
 );
 
+/// The property checked with `--max-snapshots` (§7): every snapshot, on a server, on a disk
+/// or in an InstallSnapshot in flight, covers only entries that a leader committed, each at
+/// its index (so compaction never loses an entry that could still be replaced, and every
+/// server's snapshot stands for the same entries).
+pub const SNAPSHOT: (&str, Condition) = (
+    "Snapshot Holds Only Committed State",
+    snapshot_holds_only_committed_state,
+);
+
 /// The liveness property checked with `--liveness` (see `progress.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
@@ -126,7 +137,7 @@ pub const LIVENESS: (&str, Condition) = (
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
-pub const SOMETIMES: [(&str, Condition); 19] = [
+pub const SOMETIMES: [(&str, Condition); 21] = [
     ("Leader Elected", leader_elected),
     ("Value Committed", value_committed),
     ("Leaders In Two Terms", leaders_in_two_terms),
@@ -158,6 +169,11 @@ pub const SOMETIMES: [(&str, Condition); 19] = [
         configuration_change_committed,
     ),
     ("Removed Leader Stepped Down", removed_leader_stepped_down),
+    (
+        "Snapshot Installed On A Follower",
+        snapshot_installed_on_a_follower,
+    ),
+    ("Restarted From A Snapshot", restarted_from_a_snapshot),
 ];
 
 pub fn always_names() -> Vec<&'static str> {
@@ -180,12 +196,14 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
     let transfer = (cfg.max_transfers > 0).then_some(&TRANSFER);
     let quorums = (cfg.max_config_changes > 0).then_some(&QUORUMS);
     let term_commit = (cfg.max_config_changes > 0).then_some(&TERM_COMMIT);
+    let snapshot = (cfg.max_snapshots > 0).then_some(&SNAPSHOT);
     let always = ALWAYS
         .iter()
         .chain(pre_vote)
         .chain(transfer)
         .chain(quorums)
         .chain(term_commit)
+        .chain(snapshot)
         .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
@@ -220,6 +238,28 @@ fn live_servers(state: &RaftState) -> impl Iterator<Item = &ServerState> {
         .filter_map(|(s, _)| s.as_server())
 }
 
+/// A server's whole log as the properties see it, "snapshot + log" (§7): the entries its
+/// snapshot covers (which its state machine applied: the ghost's record, extended by an
+/// installed snapshot's image) followed by the entries after it. Borrowed without a snapshot.
+fn full_log(s: &ServerState) -> Cow<'_, [Entry<Cmd>]> {
+    covered_then(s.server.snapshot_index(), &s.ghost.applied, s.server.log())
+}
+
+/// The first `k` of `applied`, then `log` (just `log` when `k` is 0).
+fn covered_then<'a>(
+    k: u64,
+    applied: &[Entry<Cmd>],
+    log: &'a [Entry<Cmd>],
+) -> Cow<'a, [Entry<Cmd>]> {
+    if k == 0 {
+        return Cow::Borrowed(log);
+    }
+    let k = usize::try_from(k).unwrap_or(usize::MAX).min(applied.len());
+    let mut full = applied[..k].to_vec();
+    full.extend_from_slice(log);
+    Cow::Owned(full)
+}
+
 /// Election Safety: at most one leader can be elected in a given term. Each server's ghost
 /// records every term in which it ended a step as leader, across crashes; no term may appear in
 /// two servers' records. This is the paper's statement over the whole history, not just over
@@ -240,7 +280,7 @@ fn election_safety(_: &RaftModel, state: &RaftState) -> bool {
 /// identical in all entries up through that index. It suffices to find the highest such index
 /// for each pair and compare the prefixes.
 fn log_matching(_: &RaftModel, state: &RaftState) -> bool {
-    let logs: Vec<_> = servers(state).map(|s| s.server.log()).collect();
+    let logs: Vec<_> = servers(state).map(full_log).collect();
     for (a, la) in logs.iter().enumerate() {
         for lb in &logs[a + 1..] {
             let common = la.len().min(lb.len());
@@ -265,10 +305,16 @@ fn leader_completeness(_: &RaftModel, state: &RaftState) -> bool {
     live_servers(state)
         .filter(|s| s.server.role == Role::Leader)
         .all(|leader| {
+            let log = full_log(leader);
             committed
                 .iter()
                 .filter(|c| c.commit_term < leader.server.current_term())
-                .all(|c| leader.server.entry(c.index) == Some(&c.entry))
+                .all(|c| {
+                    usize::try_from(c.index)
+                        .ok()
+                        .and_then(|i| log.get(i.checked_sub(1)?))
+                        == Some(&c.entry)
+                })
         })
 }
 
@@ -346,7 +392,7 @@ fn match_index_sound(_: &RaftModel, state: &RaftState) -> bool {
     leader_matches(state).all(|(leader, peer, m)| {
         peer.is_some_and(|peer| {
             peer.server.current_term() != leader.server.current_term()
-                || shares_prefix(leader.server.log(), peer.server.log(), m)
+                || shares_prefix(&full_log(leader), &full_log(peer), m)
         })
     })
 }
@@ -430,6 +476,58 @@ fn removed_leader_stepped_down(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.ghost.removed_leader_stepped_down)
 }
 
+fn snapshot_installed_on_a_follower(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.ghost.snapshot_installed)
+}
+
+/// A server that is up restarted from a snapshot its disk held (and has not yet been told
+/// of anything committed after it).
+fn restarted_from_a_snapshot(_: &RaftModel, state: &RaftState) -> bool {
+    live_servers(state).any(|s| s.ghost.restarted_from_snapshot)
+}
+
+/// Snapshot Holds Only Committed State (see [`SNAPSHOT`]): each snapshot's image names the
+/// entries it covers; every one is an entry some leader's ghost recorded committing at that
+/// index, and the last one has the snapshot's last included term.
+fn snapshot_holds_only_committed_state(_: &RaftModel, state: &RaftState) -> bool {
+    let committed: BTreeSet<_> = servers(state)
+        .flat_map(|s| s.ghost.committed.keys())
+        .collect();
+    let holds_committed = |snapshot: &raft_core::Snapshot| {
+        if snapshot.last_included_index == 0 {
+            return true;
+        }
+        let Some(image) = Image::decode(&snapshot.data) else {
+            return false;
+        };
+        image.entries.len() as u64 == snapshot.last_included_index
+            && image.entries.last().map(|e| e.term) == Some(snapshot.last_included_term)
+            && image
+                .entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| committed.contains(&(i as u64 + 1, e.clone())))
+    };
+    let in_flight = state
+        .network
+        .iter_deliverable()
+        .filter_map(|env| match env.msg {
+            Msg::Raft(Message::InstallSnapshot(m)) => Some(&m.snapshot),
+            _ => None,
+        });
+    servers(state)
+        .map(|s| s.server.snapshot())
+        .chain(
+            state
+                .actor_storages
+                .iter()
+                .flatten()
+                .map(|s| &s.hard.snapshot),
+        )
+        .chain(in_flight)
+        .all(holds_committed)
+}
+
 /// Configuration Changes Follow A Term Commit (see [`TERM_COMMIT`]): the committed entries
 /// are those some leader's ghost recorded committing.
 fn configuration_changes_follow_a_term_commit(_: &RaftModel, state: &RaftState) -> bool {
@@ -437,7 +535,7 @@ fn configuration_changes_follow_a_term_commit(_: &RaftModel, state: &RaftState) 
         .flat_map(|s| s.ghost.committed.keys())
         .collect();
     servers(state).all(|s| {
-        let log = s.server.log();
+        let log = full_log(s);
         log.iter().enumerate().all(|(j, e)| {
             !e.command.is_config()
                 || log[..j].iter().enumerate().any(|(i, f)| {
@@ -462,7 +560,7 @@ fn quorums_overlap(model: &RaftModel, state: &RaftState) -> bool {
     live_servers(state)
         .filter(|s| s.server.role == Role::Leader)
         .all(|s| {
-            let log = s.server.log();
+            let log = full_log(s);
             let known = (1..=log.len())
                 .rev()
                 .find(|&k| all_committed.contains(&(k as u64, log[k - 1].clone())))
@@ -639,13 +737,21 @@ fn leader_knows_a_match(_: &RaftModel, state: &RaftState) -> bool {
 /// rules under check say.)
 fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
     let n = model.cfg.servers;
-    let disks: Vec<&[raft_core::Entry<super::register::Cmd>]> = state.actor_storages[..n]
+    // What each disk holds: its snapshot (standing for the entries it covers) and its log.
+    let disks: Vec<Cow<'_, [Entry<Cmd>]>> = state.actor_storages[..n]
         .iter()
-        .map(|s| s.as_ref().map_or(&[][..], |s| s.hard.log.as_slice()))
+        .map(|s| match s {
+            Some(s) => covered_then(
+                s.hard.snapshot.last_included_index,
+                &s.ghost.applied,
+                &s.hard.log,
+            ),
+            None => Cow::Borrowed(&[][..]),
+        })
         .collect();
     let initial = model.cfg.initial_membership();
     live_servers(state).all(|s| {
-        let log = s.server.log();
+        let log = full_log(s);
         log[..(s.server.commit_index as usize).min(log.len())]
             .iter()
             .enumerate()

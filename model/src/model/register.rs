@@ -2,8 +2,8 @@
 //! sessions ([`raft_core::service::Service`], the very type the node's key-value store uses),
 //! and the client/server messages around the Raft messages.
 
-use raft_core::service::{Applied, Service, StateMachine};
-use raft_core::{Membership, Message, NodeId};
+use raft_core::service::{Applied, Service, SessionsImage, StateMachine};
+use raft_core::{Entry, Membership, Message, NodeId};
 use serde::{Deserialize, Serialize};
 
 /// A value a client writes. Client `c` writes `c + 1`; reads of the empty register return None.
@@ -133,5 +133,45 @@ pub fn apply(machine: &mut RegisterMachine, cmd: &Cmd) -> ClientReply {
     match machine.apply(u64::from(cmd.client), u64::from(cmd.seq), &cmd.op) {
         Applied::Executed(reply) | Applied::Duplicate(reply) => reply,
         Applied::Stale { .. } => ClientReply::Stale,
+    }
+}
+
+/// The model's snapshot image (§7; raft-core keeps it as opaque bytes): the register and its
+/// client sessions, and the log prefix it covers. The entries are the model's own addition
+/// (a state machine that remembers its history): they let the properties state Log
+/// Matching, Leader Completeness and State Machine Safety over "snapshot + log", and check
+/// that a snapshot holds only committed entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub value: Option<Value>,
+    pub sessions: SessionsImage<ClientReply>,
+    /// The entries at indices 1..=last_included_index, in order.
+    pub entries: Vec<Entry<Cmd>>,
+}
+
+impl Image {
+    /// The image of `machine`, which has applied `entries`.
+    pub fn of(machine: &RegisterMachine, entries: Vec<Entry<Cmd>>) -> Self {
+        Image {
+            value: machine.machine.value,
+            sessions: machine.sessions_image(),
+            entries,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("a model image always encodes")
+    }
+
+    /// The image in a snapshot's data; `None` if the data is not one (no snapshot).
+    pub fn decode(data: &[u8]) -> Option<Self> {
+        postcard::from_bytes(data).ok()
+    }
+
+    /// The register restored from this image, with `rules`.
+    pub fn machine(&self, rules: crate::mutant::ModelRules) -> RegisterMachine {
+        let mut m = RegisterMachine::with_rules(Register::default(), rules);
+        m.restore(Register { value: self.value }, self.sessions.clone());
+        m
     }
 }

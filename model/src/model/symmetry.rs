@@ -313,6 +313,7 @@ fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
         .cmp(&state.crashed[b])
         .then(x.hard.current_term.cmp(&y.hard.current_term))
         .then(x.role.cmp(&y.role))
+        .then(x.hard.snapshot.cmp(&y.hard.snapshot))
         .then(x.hard.log.cmp(&y.hard.log))
         .then(x.commit_index.cmp(&y.commit_index))
         .then(x.last_applied.cmp(&y.last_applied))
@@ -431,6 +432,7 @@ fn rename_timer(t: Timer, r: &Renaming) -> Timer {
         Timer::Transfer(n) => Timer::Transfer(r.node(n)),
         // Symmetry is refused with membership changes (`ModelConfig::validate`).
         Timer::Reconfigure(c) => Timer::Reconfigure(c),
+        Timer::Compact => Timer::Compact,
     }
 }
 
