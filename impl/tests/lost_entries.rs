@@ -7,7 +7,7 @@ mod common;
 
 use common::{execute, wait_until, write_cluster, Node};
 use raft_impl::kv::{Op, OpResult};
-use raft_impl::storage::{FRAME_MAGIC, WAL_FILE_NAME};
+use raft_impl::storage::{segment_paths, FRAME_MAGIC};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,8 +35,12 @@ fn a_follower_that_lost_acknowledged_entries_is_reported_by_both_sides() {
         .expect("two followers");
     nodes[victim].kill9();
     // Disk damage to its last synced record: cut the WAL at the start of its last frame (the
-    // recovery takes that for a torn tail and starts without those entries).
-    let wal = data(victim as u64).join(WAL_FILE_NAME);
+    // recovery takes that for a torn tail and starts without those entries) in its newest WAL
+    // segment.
+    let wal = segment_paths(&data(victim as u64))
+        .unwrap()
+        .pop()
+        .expect("a WAL segment");
     let mut bytes = std::fs::read(&wal).unwrap();
     let last = bytes
         .windows(FRAME_MAGIC.len())

@@ -8,8 +8,8 @@ use common::*;
 use raft_impl::core::Entry;
 use raft_impl::kv::{Command as KvCommand, Op, OpResult};
 use raft_impl::storage::{
-    decode_records, encode_batch, Record, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN,
-    WAL_FILE_NAME,
+    decode_records, encode_batch, segment_file_name, Record, WalHeader, FILE_HEADER_LEN,
+    FRAME_HEADER_LEN, WAL_FILE_NAME,
 };
 use std::fs;
 use std::path::Path;
@@ -188,7 +188,7 @@ fn a_value_that_embeds_valid_frames_then_a_torn_tail_the_node_restarts_and_recov
     put("evil", evil);
     node.kill9();
     // The last sync torn: its last 20 bytes never reached the disk (the embedded frames did).
-    let wal = data.join(WAL_FILE_NAME);
+    let wal = data.join(segment_file_name(1));
     let bytes = fs::read(&wal).unwrap();
     // The log's frames end where the preallocated zeros begin.
     let end = decode_records::<KvCommand>(&bytes).unwrap().valid_len as usize;
@@ -231,7 +231,7 @@ fn a_corrupt_wal_before_the_last_sync_is_refused_naming_the_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cluster_file = write_some(&data, dir.path());
-    let wal = data.join(WAL_FILE_NAME);
+    let wal = data.join(segment_file_name(1));
     let mut bytes = fs::read(&wal).unwrap();
     let flip = FILE_HEADER_LEN + FRAME_HEADER_LEN; // the first frame's first payload byte
     bytes[flip] ^= 0x40;
@@ -327,4 +327,90 @@ fn a_wal_error_names_path_and_operation_and_its_cause_once() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("(os error 20)").count(), 1, "{stderr}");
+}
+
+/// A data directory written through the WAL itself (small segments, two snapshots), whose
+/// newest snapshot file is then damaged: the segments it covers are gone, so the node must
+/// refuse to start, naming the file, rather than start from an older or empty state.
+#[test]
+fn a_corrupt_newest_snapshot_the_wal_no_longer_covers_stops_the_node_naming_the_file() {
+    use raft_impl::core::{HardState, Persist, Snapshot};
+    use raft_impl::storage::{snapshot_file_name, Wal, WalIdentity, WalOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, cluster_file) = write_cluster(dir.path(), 1);
+    let data = dir.path().join("data");
+    let identity = WalIdentity {
+        cluster_id: cluster.cluster_id,
+        node_id: 0,
+    };
+    let options = WalOptions {
+        segment_bytes: 2048,
+        preallocate: 1024,
+    };
+    let (mut wal, mut hard): (Wal<KvCommand>, HardState<KvCommand>) =
+        Wal::open_with_options(&data, identity, options).unwrap();
+    for round in 1..=2u64 {
+        for i in 0..40u64 {
+            let index = hard.snapshot.last_included_index + hard.log.len() as u64 + 1;
+            hard.log.push(Entry {
+                term: 1,
+                command: KvCommand {
+                    client_id: 1,
+                    seq: index,
+                    op: Op::Put {
+                        key: format!("k{i}"),
+                        value: "v".repeat(40),
+                    },
+                },
+            });
+            let persist = Persist {
+                appended_from: Some(index),
+                ..Persist::default()
+            };
+            wal.stage(&hard, &persist).unwrap();
+            wal.sync().unwrap();
+        }
+        let upto = round * 40 - 5;
+        let keep = hard
+            .log
+            .split_off((upto - hard.snapshot.last_included_index) as usize);
+        hard.log = keep;
+        hard.snapshot = Snapshot {
+            last_included_index: upto,
+            last_included_term: 1,
+            config: None,
+            data: vec![round as u8; 16],
+        };
+        let persist = Persist {
+            snapshot: true,
+            ..Persist::default()
+        };
+        wal.stage(&hard, &persist).unwrap();
+        wal.sync().unwrap();
+    }
+    drop(wal);
+    let newest = data.join(snapshot_file_name(75));
+    let mut bytes = fs::read(&newest).unwrap();
+    bytes[70] ^= 0x20;
+    fs::write(&newest, &bytes).unwrap();
+    let out = output_within(
+        &mut node_command(0, &cluster_file, &data),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "snapshot file {} is corrupt (CRC-32C mismatch)",
+            newest.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("previous snapshot (index 35)"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(
+        fs::read(&newest).unwrap(),
+        bytes,
+        "a refused file was modified"
+    );
 }

@@ -1,16 +1,27 @@
-//! Stable storage for the Raft hard state: an append-only write-ahead log in a locked data
-//! directory.
+//! Stable storage for the Raft hard state: a write-ahead log in segments and snapshot files,
+//! in a locked data directory (the layout: wal.rs).
 
+mod fs;
 mod lock;
 mod record;
+mod snapshot;
 mod wal;
 
+pub use fs::{DirFs, Fs};
 pub use lock::{DirLock, LockError, LOCK_FILE_NAME};
 pub use record::{
-    decode_records, encode_batch, encode_persist, DecodedWal, FrameTooLarge, Record, ScanError,
-    ScanProblem, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, WAL_MAGIC, WAL_VERSION,
+    decode_records, decode_records_from, encode_batch, encode_persist, encode_snapshot_mark,
+    DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader, FILE_HEADER_LEN,
+    FRAME_HEADER_LEN, FRAME_MAGIC, WAL_MAGIC, WAL_VERSION,
 };
-pub use wal::{Wal, WalError, WalIdentity, PREALLOCATE_BYTES, WAL_FILE_NAME};
+pub use snapshot::{
+    decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name, write_snapshot,
+    DecodedSnapshot, SnapshotProblem, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+};
+pub use wal::{
+    parse_segment_file_name, segment_file_name, segment_paths, Wal, WalError, WalIdentity,
+    WalOptions, DEFAULT_SEGMENT_BYTES, PREALLOCATE_BYTES, WAL_FILE_NAME,
+};
 
 use raft_core::{HardState, Persist};
 
@@ -27,5 +38,7 @@ pub trait Durable<C> {
     fn sync(&mut self) -> Result<(), Self::Error>;
 }
 
+#[cfg(test)]
+mod compaction_tests;
 #[cfg(test)]
 mod tests;

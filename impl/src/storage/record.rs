@@ -1,6 +1,7 @@
 //! The WAL's file format and its decoder.
 //!
-//! A WAL file is a header, then one frame per sync (a batch of records):
+//! A WAL segment file (wal.rs: the WAL is a sequence of them) is a header, then one frame per
+//! sync (a batch of records):
 //!
 //! ```text
 //! header (40 bytes): magic "RAFTWAL\n" | version u32 | cluster_id u64 | node_id u64
@@ -10,6 +11,12 @@
 //!     pcrc = CRC-32C(payload), seeded with hcrc
 //!     payload: one or more postcard-encoded [`Record`]s, back to back
 //! ```
+//!
+//! Records: `HardState(term, vote)`, `Entries(from, entries)` (replacing the log from `from`),
+//! `Truncate(after)`, `Snapshot(index, term)` (the log now starts after `index`: a snapshot
+//! file holds what it replaced). A segment's records are replayed onto the hard state that the
+//! snapshot and the segments before it describe ([`decode_records_from`]); entries at or below
+//! the snapshot are skipped.
 //!
 //! All integers are little-endian. `salt` is random per file, and a frame header is valid only
 //! at the offset it was written at, in the file it was written to. So bytes that a client put
@@ -57,6 +64,9 @@ pub enum Record<C> {
     Entries { from: Index, entries: Vec<Entry<C>> },
     /// Entries after index `after` were removed.
     Truncate { after: Index },
+    /// The log now starts after `index`, whose entry has term `term`: the entries up to it are
+    /// in the snapshot file of that index, written (durably) before this record.
+    Snapshot { index: Index, term: Term },
 }
 
 /// The borrowed twin of [`Record`] used for encoding, so that writing entries does not copy
@@ -73,6 +83,10 @@ pub(crate) enum RecordRef<'a, C> {
     },
     Truncate {
         after: Index,
+    },
+    Snapshot {
+        index: Index,
+        term: Term,
     },
 }
 
@@ -184,7 +198,9 @@ fn encode_record<C: Serialize>(
 }
 
 /// Appends to `buf` the records that make `persist` durable, reading the new entries from
-/// `hard`: `Truncate(after)`, then `HardState(term, vote)`, then `Entries(from, from..end)`.
+/// `hard`: `Truncate(after)`, then `HardState(term, vote)`, then `Entries(from, from..end)`,
+/// then, for a new snapshot, `Snapshot(index, term)` ([`encode_snapshot_mark`]; the snapshot
+/// file itself is written by [`crate::storage::Wal`] before that record).
 /// Costs O(new entries), not O(log). What a batch stages this way becomes the payload of one
 /// frame at sync ([`encode_batch`]). Shared by the WAL file and any other [`super::Durable`]
 /// that stores WAL bytes (the deterministic simulator's fake disk), so that both recover
@@ -206,14 +222,32 @@ pub fn encode_persist<C: Serialize>(
         encode_record(&record, buf)?;
     }
     if let Some(from) = persist.appended_from {
-        let start = (from.max(1) as usize - 1).min(hard.log.len());
+        // log[i] is the entry at index snapshot + 1 + i.
+        let base = hard.snapshot.last_included_index;
+        let from = from.max(base.saturating_add(1));
+        let start = (from - base).saturating_sub(1).min(hard.log.len() as Index) as usize;
         let record = RecordRef::Entries {
             from,
             entries: &hard.log[start..],
         };
         encode_record(&record, buf)?;
     }
+    if persist.snapshot {
+        encode_snapshot_mark(hard, buf)?;
+    }
     Ok(())
+}
+
+/// Appends to `buf` the record saying that the log now starts after `hard`'s snapshot.
+pub fn encode_snapshot_mark<C: Serialize>(
+    hard: &HardState<C>,
+    buf: &mut Vec<u8>,
+) -> Result<(), postcard::Error> {
+    let record: RecordRef<'_, C> = RecordRef::Snapshot {
+        index: hard.snapshot.last_included_index,
+        term: hard.snapshot.last_included_term,
+    };
+    encode_record(&record, buf)
 }
 
 /// What was wrong at some offset.
@@ -312,6 +346,9 @@ pub struct DecodedWal<C> {
     /// most the file's length: the decoder is linear whatever the bytes are.
     pub header_probes: u64,
     pub payload_bytes_checked: u64,
+    /// The greatest index of an entry any record of the file wrote (0: none): a WAL segment
+    /// whose entries all lie at or below a snapshot's index can be deleted.
+    pub last_entry_index: Index,
 }
 
 /// Whether a valid frame header starts at `offset`: O(1), the payload is not read.
@@ -334,8 +371,11 @@ fn frame_header_at(bytes: &[u8], offset: usize, salt: u64) -> Result<(u32, u32),
     Ok((len, u32_at(12)))
 }
 
-/// Applies one record to the hard state being rebuilt.
+/// Applies one record to the hard state being rebuilt, whose log starts after its snapshot
+/// (`hard.log[i]` is the entry at index `snapshot + 1 + i`). Entries at or below the snapshot
+/// are skipped: the snapshot holds them.
 fn replay<C>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProblem> {
+    let base = hard.snapshot.last_included_index;
     match record {
         Record::HardState {
             current_term,
@@ -345,16 +385,53 @@ fn replay<C>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProbl
             hard.voted_for = voted_for;
         }
         Record::Entries { from, entries } => {
-            let len = hard.log.len() as Index;
-            if from == 0 || from > len + 1 {
+            let end = base.saturating_add(hard.log.len() as Index);
+            if from == 0 || from > end.saturating_add(1) {
                 return Err(ScanProblem::Inconsistent(format!(
-                    "entries from index {from} but the log ends at {len}"
+                    "entries from index {from} but the log ends at {end}"
                 )));
             }
-            hard.log.truncate(from as usize - 1);
-            hard.log.extend(entries);
+            if from <= base {
+                // Everything after `from` is replaced: the log after the snapshot too.
+                hard.log.clear();
+                let skip = (base - from).saturating_add(1).min(entries.len() as Index) as usize;
+                hard.log.extend(entries.into_iter().skip(skip));
+            } else {
+                hard.log.truncate((from - base - 1) as usize);
+                hard.log.extend(entries);
+            }
         }
-        Record::Truncate { after } => hard.log.truncate(after.min(usize::MAX as Index) as usize),
+        Record::Truncate { after } => {
+            if after < base {
+                hard.log.clear();
+            } else {
+                hard.log
+                    .truncate((after - base).min(usize::MAX as Index) as usize);
+            }
+        }
+        Record::Snapshot { index, term } => {
+            if index == base && term != hard.snapshot.last_included_term {
+                return Err(ScanProblem::Inconsistent(format!(
+                    "the WAL says the snapshot at index {index} has term {term}, the snapshot \
+                     file says term {}",
+                    hard.snapshot.last_included_term
+                )));
+            }
+            if index > base {
+                // Recovering from an older snapshot: the log must still hold the entries this
+                // one covers (then they are the same: the snapshot's term matches its last).
+                let own = (index - base - 1) as usize;
+                if hard.log.get(own).map(|e| e.term) != Some(term) {
+                    return Err(ScanProblem::Inconsistent(format!(
+                        "the WAL records a snapshot at index {index} (term {term}) that neither \
+                         a readable snapshot file nor the log covers (the log holds indices \
+                         {}..={})",
+                        base.saturating_add(1),
+                        base.saturating_add(hard.log.len() as Index)
+                    )));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -363,9 +440,19 @@ fn replay<C>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProbl
 /// (reported in [`DecodedWal::torn_tail`]); a bad frame with one after it, a bad file header,
 /// or a frame whose checksums hold but whose records do not decode or do not fit is an error.
 pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>, ScanError> {
+    decode_records_from(bytes, HardState::default())
+}
+
+/// [`decode_records`] of one WAL segment, replaying its records onto `start`: the hard state
+/// that the snapshot and the segments before this one describe (its log starts after its
+/// snapshot, and entries at or below the snapshot are skipped).
+pub fn decode_records_from<C: DeserializeOwned>(
+    bytes: &[u8],
+    start: HardState<C>,
+) -> Result<DecodedWal<C>, ScanError> {
     let mut decoded = DecodedWal {
         header: None,
-        hard: HardState::default(),
+        hard: start,
         records: 0,
         frames: 0,
         valid_len: 0,
@@ -373,6 +460,7 @@ pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>
         preallocated: 0,
         header_probes: 0,
         payload_bytes_checked: 0,
+        last_entry_index: 0,
     };
     let refuse = |offset: usize, problem| ScanError {
         offset: offset as u64,
@@ -444,6 +532,12 @@ pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>
                 }
                 Err(e) => return Err(refuse(offset, ScanProblem::Undecodable(e.to_string()))),
             };
+            if let Record::Entries { from, entries } = &record {
+                let last = from
+                    .saturating_add(entries.len() as Index)
+                    .saturating_sub(1);
+                decoded.last_entry_index = decoded.last_entry_index.max(last);
+            }
             replay(&mut decoded.hard, record).map_err(|p| refuse(offset, p))?;
             decoded.records += 1;
         }

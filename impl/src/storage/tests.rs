@@ -6,12 +6,15 @@ use super::record::{
     decode_records, encode_batch, Record, ScanProblem, WalHeader, FILE_HEADER_LEN,
     FRAME_HEADER_LEN, FRAME_MAGIC,
 };
-use super::{Wal, WalError, WalIdentity, WAL_FILE_NAME};
+use super::{Wal, WalError, WalIdentity};
 use raft_core::{Entry, HardState, NodeId, Persist};
 use std::fs;
 use std::path::Path;
 
 type Hard = HardState<String>;
+
+/// The first WAL segment of a new data directory.
+const SEG1: &str = "wal-0000000000000001.log";
 
 const ID: WalIdentity = WalIdentity {
     cluster_id: 77,
@@ -50,7 +53,7 @@ fn append<C: serde::Serialize + serde::de::DeserializeOwned + Clone>(
 /// each step together with the file length after it.
 fn write_history(dir: &Path) -> Vec<(Hard, u64)> {
     let (mut wal, mut hard) = open(dir).expect("open fresh WAL");
-    let path = dir.join(WAL_FILE_NAME);
+    let path = dir.join(SEG1);
     let mut history = vec![(hard.clone(), FILE_HEADER_LEN as u64)];
     assert_eq!(fs::metadata(&path).unwrap().len(), FILE_HEADER_LEN as u64);
     let step = |hard: &Hard, persist: Persist, wal: &mut Wal<String>| {
@@ -120,7 +123,7 @@ fn reopen_recovers_every_change() {
     assert_eq!(recovered.log[2], entry(2, "d"));
     assert_eq!(wal.header().cluster_id, ID.cluster_id);
     assert_eq!(wal.header().node_id, ID.node_id);
-    let bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let bytes = fs::read(dir.path().join(SEG1)).unwrap();
     let decoded = decode_records::<String>(&bytes).unwrap();
     assert_eq!(decoded.frames, 4, "one frame per sync");
     assert_eq!(decoded.records, 6);
@@ -130,7 +133,7 @@ fn reopen_recovers_every_change() {
 fn truncation_at_every_byte_of_the_last_frame_recovers_the_previous_frames() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
-    let bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let bytes = fs::read(dir.path().join(SEG1)).unwrap();
     let (before, start) = history[history.len() - 2].clone();
     let end = history.last().unwrap().1 as usize;
     assert_eq!(end, bytes.len());
@@ -147,10 +150,10 @@ fn truncation_at_every_byte_of_the_last_frame_recovers_the_previous_frames() {
     }
     // Through the file API: the torn tail is cut off the file, and appends continue after it.
     let torn = (start as usize + end) / 2;
-    fs::write(dir.path().join(WAL_FILE_NAME), &bytes[..torn]).unwrap();
+    fs::write(dir.path().join(SEG1), &bytes[..torn]).unwrap();
     let (mut wal, mut hard) = open(dir.path()).unwrap();
     assert_eq!(hard, before);
-    let len = fs::metadata(dir.path().join(WAL_FILE_NAME)).unwrap().len();
+    let len = fs::metadata(dir.path().join(SEG1)).unwrap().len();
     assert_eq!(len, start);
     append(&mut wal, &mut hard, entry(2, "after"));
     drop(wal);
@@ -163,7 +166,7 @@ fn a_torn_tail_of_reordered_pages_within_the_last_sync_is_still_a_torn_tail() {
     // The last sync's bytes reached the disk out of order: its end but not its start.
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
-    let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let mut bytes = fs::read(dir.path().join(SEG1)).unwrap();
     let (before, start) = history[history.len() - 2].clone();
     for b in &mut bytes[start as usize..start as usize + FRAME_HEADER_LEN + 3] {
         *b = 0;
@@ -177,7 +180,7 @@ fn a_torn_tail_of_reordered_pages_within_the_last_sync_is_still_a_torn_tail() {
 fn a_flipped_bit_in_a_middle_frame_is_refused_with_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     let bytes = fs::read(&path).unwrap();
     // The second frame starts where the first step's file ended; the third after it.
     let offset = history[1].1 as usize;
@@ -202,7 +205,7 @@ fn a_flipped_bit_in_a_middle_frame_is_refused_with_its_offset() {
             Ok(_) => panic!("corrupt WAL accepted"),
         };
         assert!(err.contains(&format!("byte offset {offset}")), "{err}");
-        assert!(err.contains(WAL_FILE_NAME), "{err}");
+        assert!(err.contains(SEG1), "{err}");
         // The file was not modified by the refused open.
         assert_eq!(fs::read(&path).unwrap(), bad);
     }
@@ -212,7 +215,7 @@ fn a_flipped_bit_in_a_middle_frame_is_refused_with_its_offset() {
 fn a_bad_last_frame_checksum_is_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
-    let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let mut bytes = fs::read(dir.path().join(SEG1)).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     let decoded = decode_records::<String>(&bytes).unwrap();
@@ -294,7 +297,7 @@ pub(crate) fn embeddable_frames() -> String {
 #[test]
 fn a_value_that_embeds_valid_frames_then_a_torn_tail_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     let (mut wal, mut hard) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 0).unwrap();
     append(
         &mut wal,
@@ -347,7 +350,7 @@ fn recovery_is_linear_in_the_file_length_whatever_the_torn_tail_holds() {
     // The worst torn tails for a decoder that re-checks frames at every offset: many frame
     // magics with small plausible lengths, and one huge payload cut short.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     let (mut wal, mut hard) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 0).unwrap();
     append(
         &mut wal,
@@ -401,7 +404,7 @@ fn recovery_is_linear_in_the_file_length_whatever_the_torn_tail_holds() {
 fn a_wal_of_another_node_or_cluster_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     write_history(dir.path());
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     // With a torn tail, which an accepted open would cut off.
     let mut bytes = fs::read(&path).unwrap();
     bytes.extend_from_slice(b"torn");
@@ -448,7 +451,7 @@ fn a_wal_of_another_node_or_cluster_is_refused_and_left_untouched() {
 #[test]
 fn a_headerless_or_foreign_file_is_a_clear_error_and_a_torn_header_a_fresh_wal() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     // A WAL of the format before the header: old frames from offset 0.
     let old = old_format_frame(&Record::HardState {
         current_term: 1,
@@ -459,7 +462,7 @@ fn a_headerless_or_foreign_file_is_a_clear_error_and_a_torn_header_a_fresh_wal()
         let err = open(dir.path()).err().expect("refused");
         let shown = err.to_string();
         assert!(shown.contains("no WAL header"), "{shown}");
-        assert!(shown.contains(WAL_FILE_NAME), "{shown}");
+        assert!(shown.contains(SEG1), "{shown}");
         assert_eq!(fs::read(&path).unwrap(), bytes);
     }
     // A header with another version, and one with a flipped bit.
@@ -494,7 +497,7 @@ fn a_headerless_or_foreign_file_is_a_clear_error_and_a_torn_header_a_fresh_wal()
 fn a_locked_directory_is_refused_before_the_wal_is_opened() {
     let dir = tempfile::tempdir().unwrap();
     write_history(dir.path());
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     let mut bytes = fs::read(&path).unwrap();
     bytes.extend_from_slice(b"torn tail that an open would cut");
     fs::write(&path, &bytes).unwrap();
@@ -528,7 +531,7 @@ fn an_io_error_names_the_path_and_operation_and_its_cause_once() {
     assert_eq!(chain.matches("os error").count(), 1, "{chain}");
     // A corrupt WAL's chain names the offset once too.
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join(WAL_FILE_NAME), b"not a wal at all, no").unwrap();
+    fs::write(dir.path().join(SEG1), b"not a wal at all, no").unwrap();
     let chain = format!("{:#}", anyhow::Error::from(open(dir.path()).err().unwrap()));
     assert_eq!(chain.matches("no WAL header").count(), 1, "{chain}");
 }
@@ -543,7 +546,7 @@ proptest::proptest! {
     fn arbitrary_bytes_after_valid_frames_never_panic_and_are_a_torn_tail(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64)) {
         let dir = tempfile::tempdir().unwrap();
         let history = write_history(dir.path());
-        let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+        let mut bytes = fs::read(dir.path().join(SEG1)).unwrap();
         bytes.extend_from_slice(&tail);
         let decoded = decode_records::<String>(&bytes).unwrap();
         proptest::prop_assert_eq!(&decoded.hard, &history.last().unwrap().0);
@@ -567,7 +570,7 @@ fn open_preallocated(dir: &Path, bytes: u64) -> (Wal<String>, Hard) {
 
 /// The file's bytes after the log's frames: all zero, and the file is as long as the WAL says.
 fn assert_zero_tail(dir: &Path, wal: &Wal<String>) {
-    let bytes = fs::read(dir.join(WAL_FILE_NAME)).unwrap();
+    let bytes = fs::read(dir.join(SEG1)).unwrap();
     assert_eq!(bytes.len() as u64, wal.allocated_bytes());
     assert!(wal.log_bytes() <= wal.allocated_bytes());
     let tail = &bytes[wal.log_bytes() as usize..];
@@ -593,8 +596,7 @@ fn a_preallocated_wal_reopens_with_its_zeros_kept_and_appends_after_the_log() {
         (wal.log_bytes(), wal.allocated_bytes()),
         (log_bytes, allocated)
     );
-    let decoded =
-        decode_records::<String>(&fs::read(dir.path().join(WAL_FILE_NAME)).unwrap()).unwrap();
+    let decoded = decode_records::<String>(&fs::read(dir.path().join(SEG1)).unwrap()).unwrap();
     assert_eq!(decoded.torn_tail, None);
     assert_eq!(decoded.preallocated, allocated - log_bytes);
     append(&mut wal, &mut hard, entry(2, "d"));
@@ -642,7 +644,7 @@ fn a_sync_torn_inside_the_preallocated_space_is_cut_and_appends_go_on() {
     let end = wal.log_bytes();
     drop(wal);
     // The last sync reached the disk only in part: its first bytes, then zeros.
-    let path = dir.path().join(WAL_FILE_NAME);
+    let path = dir.path().join(SEG1);
     let mut bytes = fs::read(&path).unwrap();
     for b in &mut bytes[(start as usize + FRAME_HEADER_LEN + 2)..end as usize] {
         *b = 0;
@@ -678,7 +680,7 @@ fn zeros_after_a_corrupt_middle_frame_do_not_hide_it() {
     append(&mut wal, &mut hard, entry(1, "b"));
     append(&mut wal, &mut hard, entry(1, "c"));
     drop(wal);
-    let mut bytes = fs::read(dir.path().join(WAL_FILE_NAME)).unwrap();
+    let mut bytes = fs::read(dir.path().join(SEG1)).unwrap();
     bytes[second as usize + FRAME_HEADER_LEN] ^= 0x10;
     let err = decode_records::<String>(&bytes).expect_err("corruption must be refused");
     assert_eq!(err.offset, second);

@@ -216,6 +216,7 @@ fn main() -> ExitCode {
                 disk: DiskFaults {
                     ack_before_fsync,
                     stale_restore,
+                    ..DiskFaults::default()
                 },
                 replay_frames,
                 duplicate: 0.0,

@@ -1,0 +1,178 @@
+//! Snapshot files (§7): one file per snapshot, `snap-<last included index, 20 digits>.snap`,
+//! written atomically and checked by a CRC on recovery.
+//!
+//! ```text
+//! magic "RAFTSNP\n" | version u32 | cluster_id u64 | node_id u64
+//! | last_included_index u64 | last_included_term u64 | config_len u32 | data_len u64
+//! | config (config_len bytes: postcard of Option<(Index, Membership)>)
+//! | data (data_len bytes: the state machine's image, opaque)
+//! | crc u32 (CRC-32C of every byte before it)
+//! ```
+//!
+//! All integers little-endian. A snapshot is written as `NAME.tmp` (write, fsync), renamed to
+//! `NAME`, and the directory fsynced ([`write_snapshot`]): a crash leaves either no file of
+//! that name or the whole file, and a `.tmp` left over is ignored (and removed) on recovery.
+
+use super::fs::Fs;
+use super::wal::WalIdentity;
+use raft_core::{Index, Membership, Snapshot};
+use std::io;
+
+/// The first bytes of every snapshot file.
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RAFTSNP\n";
+/// The snapshot format version this code writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// Bytes before the config: magic, version, ids, index, term and the two lengths.
+pub const SNAPSHOT_HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8;
+/// What a temporary snapshot file's name ends with.
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// The file name of the snapshot whose last included index is `index`.
+pub fn snapshot_file_name(index: Index) -> String {
+    format!("snap-{index:020}.snap")
+}
+
+/// The last included index a snapshot file's name stands for (`None`: not a snapshot file).
+pub fn parse_snapshot_file_name(name: &str) -> Option<Index> {
+    let digits = name.strip_prefix("snap-")?.strip_suffix(".snap")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The bytes of a snapshot file.
+pub fn encode_snapshot(identity: WalIdentity, snapshot: &Snapshot) -> Vec<u8> {
+    let config = postcard::to_allocvec(&snapshot.config).expect("a configuration encodes");
+    let mut out = Vec::with_capacity(SNAPSHOT_HEADER_LEN + config.len() + snapshot.data.len() + 4);
+    out.extend_from_slice(&SNAPSHOT_MAGIC);
+    out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    out.extend_from_slice(&identity.cluster_id.to_le_bytes());
+    out.extend_from_slice(&identity.node_id.to_le_bytes());
+    out.extend_from_slice(&snapshot.last_included_index.to_le_bytes());
+    out.extend_from_slice(&snapshot.last_included_term.to_le_bytes());
+    out.extend_from_slice(&(config.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
+    out.extend_from_slice(&config);
+    out.extend_from_slice(&snapshot.data);
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Why a snapshot file's bytes are not a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotProblem {
+    #[error("empty file (its contents never reached the disk)")]
+    Empty,
+    #[error("{len} bytes, shorter than a snapshot header")]
+    Short { len: usize },
+    #[error("no snapshot magic")]
+    BadMagic,
+    #[error("snapshot format version {version}; this build reads only version {SNAPSHOT_VERSION}")]
+    UnsupportedVersion { version: u32 },
+    #[error("the file is {len} bytes, its header announces {expected}")]
+    LengthMismatch { len: usize, expected: u128 },
+    #[error("CRC-32C mismatch")]
+    CrcMismatch,
+    #[error("undecodable configuration: {0}")]
+    Undecodable(String),
+    #[error("holds the snapshot at index {found}, its name says {named}")]
+    WrongIndex { found: Index, named: Index },
+}
+
+/// A decoded snapshot file: whose it is and the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedSnapshot {
+    pub identity: WalIdentity,
+    pub snapshot: Snapshot,
+}
+
+/// Decodes a snapshot file's bytes, checking its length and CRC.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<DecodedSnapshot, SnapshotProblem> {
+    if bytes.is_empty() {
+        return Err(SnapshotProblem::Empty);
+    }
+    let Some(header) = bytes.first_chunk::<SNAPSHOT_HEADER_LEN>() else {
+        return Err(SnapshotProblem::Short { len: bytes.len() });
+    };
+    if header[0..8] != SNAPSHOT_MAGIC {
+        return Err(SnapshotProblem::BadMagic);
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
+    let version = u32_at(8);
+    if version != SNAPSHOT_VERSION {
+        return Err(SnapshotProblem::UnsupportedVersion { version });
+    }
+    let config_len = u32_at(44) as usize;
+    let data_len = u64_at(48);
+    let expected = SNAPSHOT_HEADER_LEN as u128 + config_len as u128 + u128::from(data_len) + 4;
+    if bytes.len() as u128 != expected {
+        return Err(SnapshotProblem::LengthMismatch {
+            len: bytes.len(),
+            expected,
+        });
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+        return Err(SnapshotProblem::CrcMismatch);
+    }
+    let config_bytes = &body[SNAPSHOT_HEADER_LEN..SNAPSHOT_HEADER_LEN + config_len];
+    let config: Option<(Index, Membership)> = postcard::from_bytes(config_bytes)
+        .map_err(|e| SnapshotProblem::Undecodable(e.to_string()))?;
+    Ok(DecodedSnapshot {
+        identity: WalIdentity {
+            cluster_id: u64_at(12),
+            node_id: u64_at(20),
+        },
+        snapshot: Snapshot {
+            last_included_index: u64_at(28),
+            last_included_term: u64_at(36),
+            config,
+            data: body[SNAPSHOT_HEADER_LEN + config_len..].to_vec(),
+        },
+    })
+}
+
+/// Reads and checks the snapshot file `name` (whose name gives its index).
+pub fn read_snapshot<F: Fs>(
+    fs: &mut F,
+    name: &str,
+) -> io::Result<Result<DecodedSnapshot, SnapshotProblem>> {
+    let bytes = fs.read(name)?;
+    let named = parse_snapshot_file_name(name);
+    Ok(decode_snapshot(&bytes).and_then(|d| match named {
+        Some(named) if named != d.snapshot.last_included_index => {
+            Err(SnapshotProblem::WrongIndex {
+                found: d.snapshot.last_included_index,
+                named,
+            })
+        }
+        _ => Ok(d),
+    }))
+}
+
+/// Writes `snapshot` durably and atomically: `NAME.tmp`, write, fsync, rename to `NAME`, fsync
+/// the directory. Returns the file's name. On an error, the step that failed.
+pub fn write_snapshot<F: Fs>(
+    fs: &mut F,
+    identity: WalIdentity,
+    snapshot: &Snapshot,
+) -> Result<String, (String, &'static str, io::Error)> {
+    let name = snapshot_file_name(snapshot.last_included_index);
+    let tmp = format!("{name}{TMP_SUFFIX}");
+    let bytes = encode_snapshot(identity, snapshot);
+    let fail = |op: &'static str| {
+        let tmp = tmp.clone();
+        move |e| (tmp, op, e)
+    };
+    let file = fs.create(&tmp).map_err(fail("create"))?;
+    fs.write_at(&file, 0, &bytes).map_err(fail("write"))?;
+    fs.sync_all(&file).map_err(fail("fsync"))?;
+    drop(file);
+    fs.rename(&tmp, &name).map_err(fail("rename"))?;
+    fs.sync_dir()
+        .map_err(|e| (name.clone(), "fsync the data directory after writing", e))?;
+    Ok(name)
+}
