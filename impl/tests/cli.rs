@@ -131,6 +131,68 @@ fn raft_cluster_stops_when_a_running_node_is_killed() {
 }
 
 #[test]
+fn raft_cluster_passes_its_snapshot_policy_to_its_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bound raft-node would refuse is refused before any node starts.
+    let out = output_within(
+        Command::new(CLUSTER)
+            .args(["up", "--nodes", "3", "--snapshot-bytes", "10", "--dir"])
+            .arg(dir.path())
+            .arg("--node-bin")
+            .arg(NODE),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--snapshot-bytes must be 0"), "{stderr}");
+    assert!(!dir.path().join("cluster.toml").exists());
+    // With a snapshot every 5 entries (raft-node's default is 10,000), 12 writes compact
+    // every node's log.
+    let mut up = Command::new(CLUSTER)
+        .args(["up", "--nodes", "3", "--snapshot-entries", "5"])
+        .args(["--snapshot-bytes", "0", "--dir"])
+        .arg(dir.path())
+        .arg("--node-bin")
+        .arg(NODE)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raft-cluster");
+    let data = |id: u64| dir.path().join(format!("node-{id}"));
+    let started = wait_until(Duration::from_secs(20), || {
+        (0..3).all(|id| lock_pid(&data(id)).is_some())
+    });
+    assert!(started, "the cluster did not start");
+    let cluster = raft_impl::config::ClusterConfig::load(&dir.path().join("cluster.toml")).unwrap();
+    for i in 0..12 {
+        let op = raft_impl::kv::Op::Put {
+            key: format!("k{i}"),
+            value: format!("v{i}"),
+        };
+        execute(&cluster, op, Duration::from_secs(20));
+    }
+    let has_snapshot = |id: u64| {
+        fs::read_dir(data(id)).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("snap-") && name.ends_with(".snap")
+            })
+        })
+    };
+    let compacted = wait_until(Duration::from_secs(20), || (0..3).all(has_snapshot));
+    let _ = Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status();
+    let status = wait_exit(&mut up, Duration::from_secs(20));
+    assert!(
+        compacted,
+        "a node has no snapshot file: {:?}",
+        (0..3).map(has_snapshot).collect::<Vec<_>>()
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
+
+#[test]
 fn raft_kv_keeps_its_timeout_and_refuses_zero() {
     // A "node" that accepts connections and never answers.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -5,6 +5,8 @@
 //! DIR/node-N, logs in DIR/node-N.log) and stops them on Ctrl-C. DIR is locked (DIR/LOCK) while
 //! it runs; an existing DIR/cluster.toml keeps its cluster id. If a node exits, the others are
 //! stopped and raft-cluster exits 1 naming the node, its exit status and its log.
+//! `--snapshot-entries N` and `--snapshot-bytes B` are passed to every node (raft-node's log
+//! compaction policy; without them, raft-node's defaults).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -43,7 +45,50 @@ enum Cmd {
         /// The raft-node binary (default: next to this one).
         #[arg(long)]
         node_bin: Option<PathBuf>,
+        /// Passed to every node: compact its log into a snapshot once this many entries were
+        /// applied since its last snapshot (0: no bound by count). Default: raft-node's
+        /// (10000).
+        #[arg(long)]
+        snapshot_entries: Option<u64>,
+        /// Passed to every node: compact once the entries applied since its last snapshot take
+        /// this many bytes (0: no bound by size; else at least one maximum-size entry,
+        /// 1572874). Default: raft-node's (64 MiB). With --snapshot-entries 0 too, the nodes
+        /// never compact.
+        #[arg(long)]
+        snapshot_bytes: Option<u64>,
     },
+}
+
+/// The snapshot flags `up` passes through to each raft-node (none: raft-node's defaults).
+#[derive(Debug, Default, Clone, Copy)]
+struct SnapshotFlags {
+    entries: Option<u64>,
+    bytes: Option<u64>,
+}
+
+impl SnapshotFlags {
+    /// raft-node's own rule for `--snapshot-bytes`, checked before any node starts.
+    fn check(&self) -> Result<(), String> {
+        let min = raft_impl::wire::MAX_ENTRY_BYTES as u64;
+        match self.bytes {
+            Some(b) if b > 0 && b < min => Err(format!(
+                "--snapshot-bytes must be 0 (no bound by size) or at least {min} (one \
+                 maximum-size entry), not {b}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(n) = self.entries {
+            args.extend(["--snapshot-entries".to_string(), n.to_string()]);
+        }
+        if let Some(n) = self.bytes {
+            args.extend(["--snapshot-bytes".to_string(), n.to_string()]);
+        }
+        args
+    }
 }
 
 /// The cluster secret's file name, next to cluster.toml.
@@ -109,7 +154,13 @@ fn log_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("node-{id}.log"))
 }
 
-fn spawn_node(bin: &Path, id: u64, cluster: &Path, dir: &Path) -> anyhow::Result<Child> {
+fn spawn_node(
+    bin: &Path,
+    id: u64,
+    cluster: &Path,
+    dir: &Path,
+    snapshot: SnapshotFlags,
+) -> anyhow::Result<Child> {
     let log_path = log_path(dir, id);
     let log = File::create(&log_path)
         .with_context(|| format!("cannot create log file {}", log_path.display()))?;
@@ -123,6 +174,7 @@ fn spawn_node(bin: &Path, id: u64, cluster: &Path, dir: &Path) -> anyhow::Result
         .arg(cluster)
         .arg("--data-dir")
         .arg(dir.join(format!("node-{id}")))
+        .args(snapshot.args())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -172,7 +224,13 @@ fn last_log_line(path: &Path) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-fn up(nodes: u64, spares: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow::Result<()> {
+fn up(
+    nodes: u64,
+    spares: u64,
+    dir: &Path,
+    node_bin: Option<PathBuf>,
+    snapshot: SnapshotFlags,
+) -> anyhow::Result<()> {
     let bin = match node_bin {
         Some(b) => b,
         None => std::env::current_exe()
@@ -194,7 +252,7 @@ fn up(nodes: u64, spares: u64, dir: &Path, node_bin: Option<PathBuf>) -> anyhow:
         .context("cannot install the signal handler")?;
     let mut children = Vec::new();
     for spec in &cluster.nodes {
-        match spawn_node(&bin, spec.id, &path, dir) {
+        match spawn_node(&bin, spec.id, &path, dir, snapshot) {
             Ok(child) => children.push((spec.id, child)),
             Err(e) => {
                 stop_all(&mut children);
@@ -256,12 +314,22 @@ fn main() -> ExitCode {
             spares,
             dir,
             node_bin,
+            snapshot_entries,
+            snapshot_bytes,
         } => {
             if nodes == 0 {
                 eprintln!("raft-cluster: --nodes must be at least 1");
                 return ExitCode::from(2);
             }
-            up(nodes, spares, &dir, node_bin)
+            let snapshot = SnapshotFlags {
+                entries: snapshot_entries,
+                bytes: snapshot_bytes,
+            };
+            if let Err(e) = snapshot.check() {
+                eprintln!("raft-cluster: {e}");
+                return ExitCode::from(2);
+            }
+            up(nodes, spares, &dir, node_bin, snapshot)
         }
     };
     match result {
