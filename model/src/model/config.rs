@@ -431,8 +431,9 @@ impl ModelConfig {
 
     /// The log bound in force (see [`ModelConfig::max_log_len`]).
     pub fn effective_max_log_len(&self) -> usize {
-        self.max_log_len
-            .unwrap_or(self.values * (1 + self.reads) + self.max_config_changes)
+        self.max_log_len.unwrap_or_else(|| {
+            (self.values * (1 + self.reads)).saturating_add(self.max_config_changes)
+        })
     }
 
     /// The bound on each leader's read round (see [`ModelConfig::read_index`]).
