@@ -4,12 +4,13 @@
 //! is a torn tail, decoding work is linear), so a violated one is a finding like a panic.
 
 use raft_core::{
-    AppendEntries, AppendEntriesResponse, Config, Entry, HardState, Message, NodeId, Persist,
-    RequestVote, RequestVoteResponse, Server,
+    AppendEntries, AppendEntriesResponse, Config, Entry, HardState, InstallSnapshot, Membership,
+    Message, NodeId, Persist, RequestVote, RequestVoteResponse, Server, Snapshot,
 };
 use raft_impl::auth::{ClusterSecret, Handshake, HANDSHAKE_MAGIC, MAX_HANDSHAKE_FRAME};
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::kv::{Command, Op, OpResult};
+use raft_impl::node::snapshot_transfer::{self, chunk_at, chunks, Accepted, Reassembly};
 use raft_impl::storage::{
     decode_records, encode_batch, encode_persist, DecodedWal, ScanProblem, WalHeader,
     FILE_HEADER_LEN,
@@ -17,11 +18,13 @@ use raft_impl::storage::{
 use raft_impl::trace::{TraceLog, TraceSink};
 use raft_impl::wire::{
     decode_frame, encode_frame, read_frame, read_frame_limited, request_size, ClientReply,
-    ClientRequest, PeerFrame, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
+    ClientRequest, PeerFrame, PeerWire, SnapshotChunk, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
+    MAX_SNAPSHOT_BYTES,
 };
 use raft_model::conform::{parse_jsonl, Opaque, TraceRecord};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -42,10 +45,17 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target {
         name: "peer_frame",
-        decoder: "wire: PeerFrame by decode_frame, and a stream of them by read_frame (read_frame_limited at MAX_FRAME_LEN)",
+        decoder: "wire: PeerWire (Raft messages and InstallSnapshot chunks) by decode_frame, and a stream of them by read_frame (read_frame_limited at MAX_FRAME_LEN), each chunk checked and reassembled per sender as the event loop does",
         run: peer_frame,
         seeds: peer_frame_seeds,
         max_len: 8192,
+    },
+    Target {
+        name: "snapshot_chunks",
+        decoder: "snapshot_transfer: Reassembly::accept on scripted chunk sequences of two snapshots (in order, out of order, repeated, restarted, malformed), against a reference",
+        run: snapshot_chunks,
+        seeds: snapshot_chunks_seeds,
+        max_len: 4096,
     },
     Target {
         name: "client_request",
@@ -138,8 +148,195 @@ fn frames<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &[u8], max:
     values
 }
 
+/// What the listener and the event loop do with a peer connection's frames: a chunk that
+/// passes `snapshot_transfer::check` lies within an image of at most `MAX_SNAPSHOT_BYTES`, and
+/// is reassembled per sender; a completed snapshot has the announced length.
 fn peer_frame(data: &[u8]) {
-    frames::<PeerFrame>(data, MAX_FRAME_LEN);
+    let mut reassembly: BTreeMap<NodeId, Reassembly> = BTreeMap::new();
+    for wire in frames::<PeerWire>(data, MAX_FRAME_LEN) {
+        let PeerWire::SnapshotChunk { from, chunk } = wire else {
+            continue;
+        };
+        if snapshot_transfer::check(&chunk).is_err() {
+            continue;
+        }
+        assert!(chunk.total_len <= MAX_SNAPSHOT_BYTES);
+        assert!(chunk.offset + chunk.data.len() as u64 <= chunk.total_len);
+        let total = chunk.total_len;
+        let r = reassembly.entry(from).or_default();
+        match r
+            .accept(chunk)
+            .expect("a checked chunk is accepted or dropped")
+        {
+            Accepted::Complete(m) => assert_eq!(m.snapshot.data.len() as u64, total),
+            Accepted::Partial { received, total } => assert!(received < total),
+            Accepted::Dropped(_) => {}
+        }
+        assert!(r.buffered() as u64 <= total);
+    }
+}
+
+/// One byte after another of a fuzz input, zeros past its end.
+struct Script<'a>(&'a [u8]);
+
+impl Script<'_> {
+    fn byte(&mut self) -> u8 {
+        let Some((&b, rest)) = self.0.split_first() else {
+            return 0;
+        };
+        self.0 = rest;
+        b
+    }
+}
+
+/// The snapshot stream the reference is reassembling: the chunk's fields that name it, and
+/// the bytes so far; `clean` while every one of them came from the true image.
+struct Expected {
+    id: (u64, u64, u64, u64, Option<(u64, Membership)>),
+    data: Vec<u8>,
+    clean: bool,
+}
+
+fn chunk_id(c: &SnapshotChunk) -> (u64, u64, u64, u64, Option<(u64, Membership)>) {
+    (
+        c.term,
+        c.last_included_index,
+        c.last_included_term,
+        c.total_len,
+        c.config.clone(),
+    )
+}
+
+/// An InstallSnapshot of `len` image bytes, its fields set by `tag`. The image is a function of
+/// the fields that name a stream (`tag & 7` and `len`): two streams that look the same to the
+/// receiver carry the same image, as with a correct leader.
+fn snapshot_message(tag: u8, len: usize) -> InstallSnapshot {
+    InstallSnapshot {
+        term: 2 + u64::from(tag & 1),
+        snapshot: Snapshot {
+            last_included_index: 10 + u64::from(tag & 2),
+            last_included_term: 2,
+            config: (tag & 4 != 0).then(|| (3, Membership::voters([NodeId(0), NodeId(1)]))),
+            data: (0..len).map(|i| (i as u8).wrapping_mul(31) ^ (tag & 7)).collect(),
+        },
+        read_round: u64::from(tag),
+    }
+}
+
+/// Reassembly (`Reassembly::accept`, one per peer in the event loop) fed a script of chunks
+/// of two snapshots, well-formed (at any offset: in order, repeated, skipping, restarting at
+/// 0) or not (a forged length, data past the end, an empty chunk, foreign bytes), against a
+/// reference: a malformed chunk is an error and ends the reassembly; a chunk at offset 0
+/// starts afresh; one of another snapshot or out of order is dropped; the last one completes
+/// the snapshot, whose image is the bytes received (the true image when they all came from
+/// it) and whose other fields are the chunks'.
+fn snapshot_chunks(data: &[u8]) {
+    let mut script = Script(data);
+    let tags = [script.byte(), script.byte()];
+    let streams: Vec<InstallSnapshot> = tags
+        .iter()
+        .map(|&t| snapshot_message(t, usize::from(script.byte() % 96)))
+        .collect();
+    let mut r = Reassembly::default();
+    let mut expected: Option<Expected> = None;
+    while !script.0.is_empty() {
+        let op = script.byte();
+        let msg = &streams[usize::from(op & 1)];
+        let image = &msg.snapshot.data;
+        let offset = u64::from(script.byte());
+        let len = usize::from(script.byte() % 48);
+        let mut chunk = chunk_at(msg, offset, len.max(1));
+        let mut clean = true;
+        match (op >> 1) % 8 {
+            // A chunk of the true image at exactly that offset (clamped to the image).
+            0..=3 => {}
+            // A forged length: larger than allowed, or shorter than the image.
+            4 => {
+                chunk.total_len = if op & 0x80 != 0 {
+                    MAX_SNAPSHOT_BYTES + u64::from(script.byte())
+                } else {
+                    chunk.total_len.saturating_sub(u64::from(script.byte() % 4))
+                }
+            }
+            // Data past the end, or an offset near u64::MAX.
+            5 => {
+                chunk.offset = if op & 0x80 != 0 {
+                    u64::MAX - u64::from(script.byte())
+                } else {
+                    chunk.offset + u64::from(script.byte() % 4)
+                }
+            }
+            // An empty chunk.
+            6 => chunk.data.clear(),
+            // Foreign bytes of the same length.
+            _ => {
+                for b in &mut chunk.data {
+                    *b = script.byte();
+                }
+                clean = chunk.data.iter().eq(image
+                    [chunk.offset as usize..chunk.offset as usize + chunk.data.len()]
+                    .iter());
+            }
+        }
+        // A frame on the wire decodes to the same chunk.
+        let wire = PeerWire::SnapshotChunk {
+            from: NodeId(1),
+            chunk: chunk.clone(),
+        };
+        round_trip(&wire);
+        let id = chunk_id(&chunk);
+        let len = chunk.data.len() as u64;
+        let end = chunk.offset.checked_add(len);
+        let malformed = chunk.total_len > MAX_SNAPSHOT_BYTES
+            || end.is_none_or(|e| e > chunk.total_len)
+            || (len == 0 && chunk.total_len > 0);
+        let got = r.accept(chunk.clone());
+        if malformed {
+            assert!(got.is_err(), "malformed {chunk:?} taken: {got:?}");
+            expected = None;
+        } else {
+            let got = got.expect("a well-formed chunk is taken");
+            if chunk.offset == 0 {
+                expected = Some(Expected {
+                    id: id.clone(),
+                    data: Vec::new(),
+                    clean: true,
+                });
+            }
+            match &mut expected {
+                Some(e) if e.id == id && e.data.len() as u64 == chunk.offset => {
+                    e.data.extend_from_slice(&chunk.data);
+                    e.clean &= clean;
+                    if chunk.done() {
+                        let e = expected.take().expect("a stream");
+                        let Accepted::Complete(m) = got else {
+                            panic!("{chunk:?} ends the image, got {got:?}")
+                        };
+                        assert_eq!(m.snapshot.data, e.data);
+                        assert_eq!(m.term, chunk.term);
+                        assert_eq!(m.read_round, chunk.read_round);
+                        assert_eq!(m.snapshot.last_included_index, chunk.last_included_index);
+                        assert_eq!(m.snapshot.last_included_term, chunk.last_included_term);
+                        assert_eq!(m.snapshot.config, chunk.config);
+                        if e.clean && chunk.total_len == image.len() as u64 {
+                            assert_eq!(&m.snapshot.data, image);
+                        }
+                    } else {
+                        assert_eq!(
+                            got,
+                            Accepted::Partial {
+                                received: e.data.len() as u64,
+                                total: chunk.total_len
+                            }
+                        );
+                    }
+                }
+                _ => assert!(matches!(got, Accepted::Dropped(_)), "{chunk:?}: {got:?}"),
+            }
+        }
+        let held = expected.as_ref().map_or(0, |e| e.data.len());
+        assert_eq!(r.buffered(), held);
+    }
 }
 
 fn client_request(data: &[u8]) {
@@ -400,6 +597,7 @@ fn messages() -> Vec<Message<Command>> {
             term: 4,
             vote_granted: false,
         }),
+        Message::InstallSnapshot(snapshot_message(4, 24)),
     ]
 }
 
@@ -415,15 +613,54 @@ fn frame_seeds<T: Serialize>(values: &[T]) -> Vec<Vec<u8>> {
 }
 
 fn peer_frame_seeds() -> Vec<Vec<u8>> {
-    let frames: Vec<PeerFrame> = messages()
+    let mut frames: Vec<PeerWire> = messages()
         .into_iter()
         .enumerate()
-        .map(|(i, msg)| PeerFrame {
-            from: NodeId(i as u64),
-            msg,
+        .map(|(i, msg)| {
+            PeerWire::Raft(PeerFrame {
+                from: NodeId(i as u64),
+                msg,
+            })
         })
         .collect();
+    // A snapshot of 40 bytes in chunks of 16, as the sender streams it.
+    for chunk in chunks(&snapshot_message(5, 40), 16) {
+        frames.push(PeerWire::SnapshotChunk {
+            from: NodeId(1),
+            chunk,
+        });
+    }
     frame_seeds(&frames)
+}
+
+fn snapshot_chunks_seeds() -> Vec<Vec<u8>> {
+    // Tags of the two snapshots, their lengths (40 and 20), then (op, offset, len) per chunk.
+    let script = |ops: &[[u8; 3]]| {
+        let mut input = vec![0, 7, 40, 20];
+        input.extend(ops.iter().flatten());
+        input
+    };
+    let mut seeds = vec![
+        script(&[[0, 0, 16], [0, 16, 16], [0, 32, 16]]),
+        script(&[[0, 0, 16], [1, 0, 8], [0, 16, 16], [1, 8, 12], [0, 32, 16]]),
+        script(&[
+            [0, 0, 16],
+            [0, 0, 16],
+            [0, 32, 16],
+            [0, 16, 16],
+            [0, 32, 16],
+        ]),
+    ];
+    // Each malformed kind between good chunks.
+    for kind in 4..8u8 {
+        seeds.push(script(&[
+            [0, 0, 16],
+            [kind << 1, 16, 16],
+            [0, 16, 16],
+            [0, 32, 16],
+        ]));
+    }
+    seeds
 }
 
 fn client_request_seeds() -> Vec<Vec<u8>> {

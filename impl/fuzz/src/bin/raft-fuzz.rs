@@ -11,7 +11,8 @@
 //!
 //! `run` stops at the first crash of a target (libFuzzer's default), keeps the crashing input
 //! under `target/fuzz/artifacts/TARGET/`, goes on with the other targets and exits 1 if any
-//! target crashed. Logs: `target/fuzz/logs/TARGET.log`.
+//! target crashed. Logs: `target/fuzz/logs/TARGET.log`. `RAFT_FUZZ_TARGET_DIR=DIR` puts all
+//! of it (builds, corpora, artifacts, logs) under `DIR` instead of `target/fuzz`.
 
 use raft_fuzz::{alloc::LIMIT, Target, TARGETS};
 use serde_json::{json, Value};
@@ -59,7 +60,8 @@ impl Paths {
             .to_string();
         Ok(Paths {
             manifest: manifest_dir.join("Cargo.toml"),
-            target_dir: root.join("target/fuzz"),
+            target_dir: std::env::var_os("RAFT_FUZZ_TARGET_DIR")
+                .map_or_else(|| root.join("target/fuzz"), PathBuf::from),
             root,
             triple,
         })
