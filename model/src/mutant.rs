@@ -113,9 +113,6 @@ pub enum Mutant {
     /// its log merely reaches that index, whatever the term there (Figure 13 step 6 without
     /// the term check): a conflicting suffix survives.
     InstallKeepsConflictingLog,
-    /// A follower that installed a snapshot acknowledges its last log index rather than the
-    /// snapshot's: the leader counts kept entries it never checked.
-    InstallAcksLastLog,
     /// A leader whose follower needs an entry inside its snapshot sends AppendEntries with
     /// prev_log_index inside the snapshot (taking the snapshot's term for it) instead of the
     /// snapshot.
@@ -123,6 +120,10 @@ pub enum Mutant {
     /// A restarted server re-applies the log from index 1 over its snapshot's image
     /// (last_applied 0 after a restart, §7 says the snapshot's index).
     RestartReappliesLog,
+    /// A follower that installed a snapshot keeps its old commit_index (Figure 13 step 8
+    /// resets the state machine to the snapshot, which is committed): its state machine is
+    /// ahead of what it knows committed.
+    InstallKeepsCommitIndex,
 }
 
 impl Mutant {
@@ -163,9 +164,9 @@ impl Mutant {
         Mutant::InstallOlderSnapshot,
         Mutant::InstallDiscardsMatchingLog,
         Mutant::InstallKeepsConflictingLog,
-        Mutant::InstallAcksLastLog,
         Mutant::AppendPrevInsideSnapshot,
         Mutant::RestartReappliesLog,
+        Mutant::InstallKeepsCommitIndex,
     ];
 
     /// The catalogue name used on the command line.
@@ -207,9 +208,9 @@ impl Mutant {
             Mutant::InstallOlderSnapshot => "install-older-snapshot",
             Mutant::InstallDiscardsMatchingLog => "install-discards-matching-log",
             Mutant::InstallKeepsConflictingLog => "install-keeps-conflicting-log",
-            Mutant::InstallAcksLastLog => "install-acks-last-log",
             Mutant::AppendPrevInsideSnapshot => "append-prev-inside-snapshot",
             Mutant::RestartReappliesLog => "restart-reapplies-log",
+            Mutant::InstallKeepsCommitIndex => "install-keeps-commit-index",
         }
     }
 
@@ -300,14 +301,14 @@ impl Mutant {
             Mutant::InstallKeepsConflictingLog => {
                 "a follower installing a snapshot keeps its log after the point without a term check"
             }
-            Mutant::InstallAcksLastLog => {
-                "a follower acknowledges its last log index after installing a snapshot"
-            }
             Mutant::AppendPrevInsideSnapshot => {
                 "a leader sends AppendEntries whose prev_log_index lies inside its snapshot"
             }
             Mutant::RestartReappliesLog => {
                 "a restart re-applies the log from index 1 over the snapshot's image"
+            }
+            Mutant::InstallKeepsCommitIndex => {
+                "a follower that installed a snapshot keeps its older commit_index"
             }
         }
     }
@@ -563,11 +564,11 @@ impl Rules for ModelRules {
         }
     }
 
-    fn install_acknowledges(&self, snapshot_index: Index, last_log_index: Index) -> Index {
-        if self.is(Mutant::InstallAcksLastLog) {
-            last_log_index
+    fn commit_after_install(&self, snapshot_index: Index, commit_index: Index) -> Index {
+        if self.is(Mutant::InstallKeepsCommitIndex) {
+            commit_index
         } else {
-            Protocol.install_acknowledges(snapshot_index, last_log_index)
+            Protocol.commit_after_install(snapshot_index, commit_index)
         }
     }
 }
@@ -627,7 +628,7 @@ mod tests {
                 assert_eq!(m.compact_limit(a, b), p.compact_limit(a, b));
                 assert_eq!(m.installs_snapshot(a, b), p.installs_snapshot(a, b));
                 assert_eq!(m.applied_after_restart(a), p.applied_after_restart(a));
-                assert_eq!(m.install_acknowledges(a, b), p.install_acknowledges(a, b));
+                assert_eq!(m.commit_after_install(a, b), p.commit_after_install(a, b));
                 for t in [None, Some(a)] {
                     assert_eq!(
                         m.retains_log_after_snapshot(t, b),

@@ -111,16 +111,14 @@ impl<C: Clone + Payload> Server<C> {
         // 8. Reset the state machine from the snapshot (the driver does, on `restore`), and
         //    load the snapshot's cluster configuration unless the kept log has a later one.
         self.hard.snapshot = snapshot;
-        self.commit_index = self.commit_index.max(index);
+        self.commit_index = cfg.rules.commit_after_install(index, self.commit_index);
         self.last_applied = index;
         self.rebuild_config();
         out.restore = true;
         out.persist.snapshot = true;
-        let acknowledged = cfg.rules.install_acknowledges(index, self.last_log_index());
-        out.send(
-            leader,
-            self.append_reply(true, acknowledged, request.read_round),
-        );
+        // The reply acknowledges the snapshot's index only: the entries kept after it were
+        // never checked against this leader's.
+        out.send(leader, self.append_reply(true, index, request.read_round));
         Ok(())
     }
 

@@ -338,3 +338,48 @@ fn a_snapshot_carries_the_configuration_it_covers() {
     assert_eq!(r.membership(&c), &two);
     assert_eq!(r.config_index(), 2);
 }
+
+#[test]
+fn a_pipelining_leader_sends_one_snapshot_and_waits_for_its_answer() {
+    let c = cfg(0, 3).with_pipeline(Some(Window {
+        entries: 4,
+        bytes: usize::MAX,
+    }));
+    let mut s = follower(&c, 4);
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(
+        &mut s,
+        &c,
+        receive(
+            1,
+            Message::RequestVoteResponse(RequestVoteResponse {
+                term: 2,
+                vote_granted: true,
+            }),
+        ),
+    );
+    step(
+        &mut s,
+        &c,
+        Event::Compact {
+            index: 4,
+            data: vec![1],
+        },
+    );
+    // Follower 2 acknowledges nothing it lacks: the leader probes from inside the snapshot.
+    // (Before the fix, `fill_window` sent InstallSnapshot in a loop that never ended.)
+    let rejected = Message::AppendEntriesResponse(AppendEntriesResponse {
+        term: 2,
+        success: false,
+        match_index: 0,
+        read_round: 0,
+    });
+    let out = step(&mut s, &c, receive(2, rejected));
+    let snapshots = out
+        .messages
+        .iter()
+        .filter(|(to, m)| *to == NodeId(2) && matches!(m, Message::InstallSnapshot(_)))
+        .count();
+    assert_eq!(snapshots, 1);
+    assert!(s.probing.contains(&NodeId(2)));
+}

@@ -231,6 +231,13 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         own_term == Some(snapshot_term)
     }
 
+    /// Figure 13, receiver step 8: a follower that installed a snapshot knows everything in it
+    /// committed (a snapshot holds only committed state), so commit_index is at least the
+    /// snapshot's index, as last_applied now is.
+    fn commit_after_install(&self, snapshot_index: Index, commit_index: Index) -> Index {
+        commit_index.max(snapshot_index)
+    }
+
     /// Leaders: the prev_log_term of an AppendEntries, from the term of the entry at
     /// prev_log_index (`None` once the snapshot replaced it). `None`: the follower needs
     /// compacted entries, and gets the snapshot instead (§7).
@@ -241,12 +248,6 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     /// §7: a server restarting from a snapshot restores its state machine from it, so it has
     /// applied everything up to the snapshot's index.
     fn applied_after_restart(&self, snapshot_index: Index) -> Index {
-        snapshot_index
-    }
-
-    /// Figure 13, receiver: a follower that installed a snapshot acknowledges its last
-    /// included index (the entries it kept after it were never checked against this leader's).
-    fn install_acknowledges(&self, snapshot_index: Index, _last_log_index: Index) -> Index {
         snapshot_index
     }
 }

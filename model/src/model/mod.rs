@@ -26,8 +26,8 @@ pub use ghost::{Committed, Ghost};
 pub use history::{History, Recorded};
 pub use node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
 pub use properties::{
-    always_names, sometimes_names, ALWAYS, LIVENESS, PRE_VOTE, QUORUMS, SNAPSHOT, SOMETIMES,
-    TERM_COMMIT, UNDISTURBED,
+    always_names, sometimes_names, ALWAYS, LIVENESS, LOG_TERMS, PRE_VOTE, QUORUMS, SNAPSHOT,
+    SOMETIMES, TERM_COMMIT, UNDISTURBED,
 };
 pub use register::{
     ClientOp, ClientReply, Cmd, Image, Members, Msg, Register, RegisterMachine, Value,

@@ -130,6 +130,12 @@ pub const SNAPSHOT: (&str, Condition) = (
     snapshot_holds_only_committed_state,
 );
 
+/// The other property checked with `--max-snapshots`: in every server's "snapshot + log", the
+/// terms never decrease along the log (a leader appends entries of its own term after those it
+/// has; a follower's log is a prefix of some leader's). An installed snapshot that keeps a
+/// suffix of another history breaks it.
+pub const LOG_TERMS: (&str, Condition) = ("Log Terms Never Decrease", log_terms_never_decrease);
+
 /// The liveness property checked with `--liveness` (see `progress.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
@@ -197,6 +203,7 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
     let quorums = (cfg.max_config_changes > 0).then_some(&QUORUMS);
     let term_commit = (cfg.max_config_changes > 0).then_some(&TERM_COMMIT);
     let snapshot = (cfg.max_snapshots > 0).then_some(&SNAPSHOT);
+    let log_terms = (cfg.max_snapshots > 0).then_some(&LOG_TERMS);
     let always = ALWAYS
         .iter()
         .chain(pre_vote)
@@ -204,6 +211,7 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
         .chain(quorums)
         .chain(term_commit)
         .chain(snapshot)
+        .chain(log_terms)
         .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
@@ -474,6 +482,18 @@ fn configuration_change_committed(_: &RaftModel, state: &RaftState) -> bool {
 
 fn removed_leader_stepped_down(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.ghost.removed_leader_stepped_down)
+}
+
+/// Log Terms Never Decrease (see [`LOG_TERMS`]): from the snapshot's last included term on.
+fn log_terms_never_decrease(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| {
+        let mut last = s.server.snapshot().last_included_term;
+        s.server.log().iter().all(|e| {
+            let ok = e.term >= last;
+            last = e.term;
+            ok
+        })
+    })
 }
 
 fn snapshot_installed_on_a_follower(_: &RaftModel, state: &RaftState) -> bool {
