@@ -217,7 +217,9 @@ fn snapshot_message(tag: u8, len: usize) -> InstallSnapshot {
             last_included_index: 10 + u64::from(tag & 2),
             last_included_term: 2,
             config: (tag & 4 != 0).then(|| (3, Membership::voters([NodeId(0), NodeId(1)]))),
-            data: (0..len).map(|i| (i as u8).wrapping_mul(31) ^ (tag & 7)).collect(),
+            data: (0..len)
+                .map(|i| (i as u8).wrapping_mul(31) ^ (tag & 7))
+                .collect(),
         },
         read_round: u64::from(tag),
     }
