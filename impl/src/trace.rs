@@ -9,10 +9,16 @@
 //! exactly those off ([`open_node_trace`]: trailing records of the last batch whose hard state
 //! the disk does not have), as they left no mark on the world. Crash and restart records are
 //! the driver's ([`TraceLog::crash`], [`TraceLog::restart`]).
+//!
+//! Snapshot images are left out: a record's `state_after.hard.snapshot.data`, an
+//! InstallSnapshot's `snapshot.data` (in `sent` and in a `Receive` event) and a `Compact`
+//! event's `data` are written as empty arrays. The replay compares snapshots and
+//! InstallSnapshot messages by everything but their images (the model's differ), and a
+//! whole image in every record would make a trace grow with the state machine at each step.
 
 use crate::kv::Command;
 use raft_core::trace::{TraceEvent, TraceRecord};
-use raft_core::{Message, NodeId, Server};
+use raft_core::{HardState, Message, NodeId, Server, Snapshot};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,9 +93,12 @@ impl<W: Write + Send> TraceSink for TraceLog<W> {
             node: self.node,
             seq: self.seq,
             time_us: (time + self.time_offset).as_micros() as u64,
-            event,
-            state_after: state_after.cloned(),
-            sent: sent.to_vec(),
+            event: event_without_image(event),
+            state_after: state_after.map(server_without_image),
+            sent: sent
+                .iter()
+                .map(|(to, msg)| (*to, message_without_image(msg)))
+                .collect(),
         };
         self.seq += 1;
         let mut line = match serde_json::to_vec(&record) {
@@ -103,6 +112,84 @@ impl<W: Write + Send> TraceSink for TraceLog<W> {
         if let Err(e) = self.out.write_all(&line) {
             self.error = Some(e);
         }
+    }
+}
+
+/// `snapshot` without its image (the other fields kept).
+fn snapshot_without_image(snapshot: &Snapshot) -> Snapshot {
+    Snapshot {
+        last_included_index: snapshot.last_included_index,
+        last_included_term: snapshot.last_included_term,
+        config: snapshot.config.clone(),
+        data: Vec::new(),
+    }
+}
+
+/// `hard` with its snapshot's image left out, as a trace records it.
+pub fn hard_state_without_image(hard: &HardState<Command>) -> HardState<Command> {
+    HardState {
+        current_term: hard.current_term,
+        voted_for: hard.voted_for,
+        snapshot: snapshot_without_image(&hard.snapshot),
+        log: hard.log.clone(),
+    }
+}
+
+/// A copy of `s` whose snapshot has no image, without copying the image. Every field is
+/// named (no `..`), so that a new field of `Server` is a compile error here, not a field the
+/// trace silently drops.
+fn server_without_image(s: &Server<Command>) -> Server<Command> {
+    Server {
+        hard: hard_state_without_image(&s.hard),
+        role: s.role,
+        commit_index: s.commit_index,
+        last_applied: s.last_applied,
+        leader_id: s.leader_id,
+        votes_granted: s.votes_granted.clone(),
+        next_index: s.next_index.clone(),
+        match_index: s.match_index.clone(),
+        probing: s.probing.clone(),
+        persisted_index: s.persisted_index,
+        read_round: s.read_round,
+        read_acks: s.read_acks.clone(),
+        pending_reads: s.pending_reads.clone(),
+        recent_active: s.recent_active.clone(),
+        transferee: s.transferee,
+        transfer_campaign: s.transfer_campaign,
+        config: s.config.clone(),
+    }
+}
+
+/// `msg`, an InstallSnapshot without its image.
+fn message_without_image(msg: &Message<Command>) -> Message<Command> {
+    match msg {
+        Message::InstallSnapshot(m) => Message::InstallSnapshot(raft_core::InstallSnapshot {
+            term: m.term,
+            snapshot: snapshot_without_image(&m.snapshot),
+            read_round: m.read_round,
+        }),
+        other => other.clone(),
+    }
+}
+
+/// `event` without a snapshot image (a Compact's, a received InstallSnapshot's).
+fn event_without_image(event: TraceEvent<Command>) -> TraceEvent<Command> {
+    match event {
+        TraceEvent::Compact { index, .. } => TraceEvent::Compact {
+            index,
+            data: Vec::new(),
+        },
+        TraceEvent::Receive {
+            from,
+            msg: Message::InstallSnapshot(mut m),
+        } => {
+            m.snapshot.data = Vec::new();
+            TraceEvent::Receive {
+                from,
+                msg: Message::InstallSnapshot(m),
+            }
+        }
+        other => other,
     }
 }
 
@@ -136,6 +223,8 @@ pub fn open_node_trace(
     recovered: &raft_core::HardState<Command>,
 ) -> std::io::Result<TraceLog<std::fs::File>> {
     use std::io::Seek;
+    // The records hold no snapshot image: compare the recovered state without its own.
+    let recovered = &hard_state_without_image(recovered);
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("node-{}.jsonl", node.0));
     let existing = match std::fs::read(&path) {
@@ -304,5 +393,112 @@ mod tests {
         let records = after_restart(dir.path(), &server(0, 0).hard);
         assert_eq!(records.len(), 4, "{records:?}");
         assert_eq!(records[3].event, TraceEvent::Crash);
+    }
+
+    /// `s` compacted at its last entry, with an image.
+    fn compacted(mut s: Server<Command>) -> Server<Command> {
+        let index = s.hard.log.len() as u64;
+        s.hard.snapshot = Snapshot {
+            last_included_index: index,
+            last_included_term: s.hard.current_term,
+            config: None,
+            data: vec![7; 4096],
+        };
+        s.hard.log.clear();
+        s.commit_index = index;
+        s.last_applied = index;
+        s
+    }
+
+    #[test]
+    fn records_leave_snapshot_images_out() {
+        let state = compacted(server(1, 3));
+        let install = Message::InstallSnapshot(raft_core::InstallSnapshot {
+            term: 1,
+            snapshot: state.hard.snapshot.clone(),
+            read_round: 2,
+        });
+        let mut log = TraceLog::new(NodeId(1), 0, Vec::new());
+        log.record(
+            Duration::from_millis(1),
+            TraceEvent::Compact {
+                index: 3,
+                data: vec![7; 4096],
+            },
+            Some(&state),
+            &[(NodeId(2), install.clone())],
+        );
+        log.record(
+            Duration::from_millis(2),
+            TraceEvent::Receive {
+                from: NodeId(2),
+                msg: install.clone(),
+            },
+            Some(&state),
+            &[],
+        );
+        let text = String::from_utf8(log.into_inner()).unwrap();
+        assert!(text.len() < 2000, "{} bytes: {text}", text.len());
+        let records = parse_jsonl::<Command>(&text, "node-1").unwrap();
+        let mut expected = state.clone();
+        expected.hard.snapshot.data.clear();
+        let Message::InstallSnapshot(mut bare) = install else {
+            unreachable!()
+        };
+        bare.snapshot.data.clear();
+        let bare = Message::InstallSnapshot(bare);
+        assert_eq!(records[0].state_after.as_ref(), Some(&expected));
+        assert_eq!(
+            records[0].event,
+            TraceEvent::Compact {
+                index: 3,
+                data: vec![]
+            }
+        );
+        assert_eq!(records[0].sent, vec![(NodeId(2), bare.clone())]);
+        assert_eq!(
+            records[1].event,
+            TraceEvent::Receive {
+                from: NodeId(2),
+                msg: bare
+            }
+        );
+    }
+
+    #[test]
+    fn a_restart_from_a_snapshot_keeps_its_synced_records() {
+        let dir = tempfile::tempdir().unwrap();
+        // One batch: a compaction, synced (the disk holds it, image and all), then one more
+        // entry that was killed before its own sync.
+        let synced = compacted(server(1, 3));
+        let mut unsynced = synced.clone();
+        unsynced.hard.log.push(server(1, 4).hard.log[3].clone());
+        let compact = TraceEvent::Compact {
+            index: 3,
+            data: vec![7; 4096],
+        };
+        write_trace(
+            dir.path(),
+            vec![
+                (2, TraceEvent::Heartbeat, server(1, 3)),
+                (3, compact, synced.clone()),
+                (3, TraceEvent::Heartbeat, unsynced),
+            ],
+        );
+        // The records' snapshot has no image, the disk's has one: they still match, so only
+        // the unsynced step is cut.
+        let records = after_restart(dir.path(), &synced.hard);
+        assert_eq!(
+            events(&records),
+            vec![
+                TraceEvent::Restart,
+                TraceEvent::Heartbeat,
+                TraceEvent::Compact {
+                    index: 3,
+                    data: vec![]
+                },
+                TraceEvent::Crash
+            ]
+        );
     }
 }
