@@ -5,9 +5,10 @@ use crate::sim::clients::Workload;
 use crate::sim::disk::DiskFaults;
 use crate::sim::network::NetParams;
 use crate::sim::{ms, Sim, SimOptions};
-use raft_impl::core::NodeId;
+use raft_impl::core::{Message, NodeId, Payload};
+use raft_impl::node::replica::SnapshotPolicy;
 use raft_impl::wire::MemberRequest;
-use raft_model::conform::{conform, ConformError, Summary};
+use raft_model::conform::{conform, ConformError, Summary, TraceEvent};
 
 /// The faults of one traced run.
 #[derive(Clone, Copy, Debug, Default)]
@@ -19,15 +20,25 @@ pub struct Faults {
     pub replay_frames: bool,
 }
 
+/// The scenario's snapshot policy: a snapshot every 8 applied entries, so that every run
+/// compacts many times and a server that was down or removed catches up by InstallSnapshot.
+pub const SNAPSHOT_ENTRIES: u64 = 8;
+
 /// The CI scenario: 5 servers of the real runtime, 3 clients, labrpc's unreliable network
 /// (10% of messages lost, 0–26 ms delays), one crash every third 250 ms round and restarts, a
 /// leadership transfer to a live server in the round after each crash, and a membership
 /// change in the round after that (the leader removes a live voter while more than three are
 /// left, adds a removed server back as a learner, or promotes a learner), for `rounds`
-/// rounds; then every server restarts and the cluster runs one more second.
+/// rounds; then every server restarts and the cluster runs one more second. Every server
+/// compacts its log every [`SNAPSHOT_ENTRIES`] applied entries (the node's own
+/// `Event::Compact` path), so the traces hold `Compact` steps and InstallSnapshot messages.
 pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
     let mut opts = SimOptions::new(5, seed);
     opts.trace = true;
+    opts.snapshot = SnapshotPolicy {
+        entries: SNAPSHOT_ENTRIES,
+        bytes: 0,
+    };
     opts.disk = faults.disk;
     let mut sim = Sim::new(&opts);
     sim.set_net(NetParams {
@@ -90,6 +101,52 @@ pub fn ci_faults(seed: u64) -> Faults {
         duplicate: if seed.is_multiple_of(5) { 0.02 } else { 0.0 },
         ..Faults::default()
     }
+}
+
+/// What a traced run's records hold, for the scenario's assertions and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceCounts {
+    /// Leadership transfers started (`TransferLeadership` steps).
+    pub transfers: usize,
+    /// Configuration entries proposed (membership changes).
+    pub changes: usize,
+    /// Snapshots taken (`Compact` steps).
+    pub compactions: usize,
+    /// InstallSnapshot messages handed to a core (`Receive` steps).
+    pub installs: usize,
+}
+
+impl std::ops::Add for TraceCounts {
+    type Output = TraceCounts;
+    fn add(self, o: TraceCounts) -> TraceCounts {
+        TraceCounts {
+            transfers: self.transfers + o.transfers,
+            changes: self.changes + o.changes,
+            compactions: self.compactions + o.compactions,
+            installs: self.installs + o.installs,
+        }
+    }
+}
+
+/// Counts `sim`'s traced steps (all zero if it kept no traces).
+pub fn trace_counts(sim: &Sim) -> TraceCounts {
+    let Ok(traces) = sim.traces() else {
+        return TraceCounts::default();
+    };
+    let mut c = TraceCounts::default();
+    for record in traces.iter().flatten() {
+        match &record.event {
+            TraceEvent::TransferLeadership { .. } => c.transfers += 1,
+            TraceEvent::Propose { command } if command.configuration().is_some() => c.changes += 1,
+            TraceEvent::Compact { .. } => c.compactions += 1,
+            TraceEvent::Receive {
+                msg: Message::InstallSnapshot(_),
+                ..
+            } => c.installs += 1,
+            _ => {}
+        }
+    }
+    c
 }
 
 /// Replays a traced run against the model, through the JSON Lines the runtime wrote.

@@ -3,9 +3,8 @@
 //! (switches in the simulator's fake disk and network, never in raft-impl) caught with a
 //! readable report.
 
-use raft_impl::core::Payload;
-use raft_model::conform::{ConformError, TraceEvent};
-use raft_tests::conformance::{ci_faults, traced_run, validate, Faults};
+use raft_model::conform::ConformError;
+use raft_tests::conformance::{ci_faults, trace_counts, traced_run, validate, Faults, TraceCounts};
 use raft_tests::sim::disk::DiskFaults;
 use rayon::prelude::*;
 use std::time::Instant;
@@ -20,22 +19,21 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
         .into_par_iter()
         .map(|seed| {
             let sim = traced_run(seed, ci_faults(seed), ROUNDS);
-            let count = |f: &dyn Fn(&TraceEvent<_>) -> bool| {
-                sim.traces().map_or(0, |traces| {
-                    traces.iter().flatten().filter(|r| f(&r.event)).count()
-                })
-            };
-            let transfers = count(&|e| matches!(e, TraceEvent::TransferLeadership { .. }));
-            let changes = count(&|e| {
-                matches!(e, TraceEvent::Propose { command } if command.configuration().is_some())
-            });
-            (seed, validate(&sim), (transfers, changes))
+            (seed, validate(&sim), trace_counts(&sim))
         })
         .collect();
     let mut steps = 0;
     let mut crashes = 0;
-    let transfers: usize = results.iter().map(|(_, _, (t, _))| t).sum();
-    let changes: usize = results.iter().map(|(_, _, (_, c))| c).sum();
+    let counts = results
+        .iter()
+        .fold(TraceCounts::default(), |sum, (_, _, c)| sum + *c);
+    let runs_installing = results.iter().filter(|(_, _, c)| c.installs > 0).count();
+    let TraceCounts {
+        transfers,
+        changes,
+        compactions,
+        installs,
+    } = counts;
     for (seed, result, _) in &results {
         match result {
             Ok(s) => {
@@ -46,7 +44,7 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
         }
     }
     eprintln!(
-        "{} runs, {steps} steps, {crashes} crashes, {transfers} leadership transfers, {changes} membership changes proposed: all conform ({:.1} s)",
+        "{} runs, {steps} steps, {crashes} crashes, {transfers} leadership transfers, {changes} membership changes proposed, {compactions} snapshots taken, {installs} installed ({runs_installing} runs with an install): all conform ({:.1} s)",
         results.len(),
         start.elapsed().as_secs_f64()
     );
@@ -54,6 +52,11 @@ fn fifty_faulty_simulator_runs_conform_to_the_model() {
     assert!(crashes >= 50 * 4, "too few crashes: {crashes}");
     assert!(transfers >= 50, "too few leadership transfers: {transfers}");
     assert!(changes >= 50, "too few membership changes: {changes}");
+    assert!(
+        compactions >= 50 * 5,
+        "too few snapshots taken: {compactions}"
+    );
+    assert!(installs >= 50, "too few snapshots installed: {installs}");
 }
 
 /// The first of `seeds` whose run the broken runtime makes non-conforming, with its report.
