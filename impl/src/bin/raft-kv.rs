@@ -86,7 +86,9 @@ enum Cmd {
         /// Bytes per value written.
         #[arg(long, default_value_t = 100)]
         value_size: usize,
-        /// `distinct` (a new key per operation) or a number of keys shared by all clients.
+        /// `distinct` (a new key per operation) or a number of keys shared by all clients
+        /// (with --ops too: e.g. `--ops 1000000 --keys 10000` overwrites 10,000 keys, so the
+        /// state machine stays bounded while the log takes a million entries).
         #[arg(long, default_value = "distinct")]
         keys: raft_impl::bench::Keys,
         /// What each operation is (gets read through the log; their keys are written first).
@@ -99,8 +101,9 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
         /// The old fixed-count mode instead: this many puts shared by the clients, no warmup,
-        /// the whole run timed (kept for ../shared/bench/etcd/kv-sbs.sh).
-        #[arg(long, conflicts_with_all = ["duration", "warmup", "keys", "op", "json", "server_pids"])]
+        /// the whole run timed (kept for ../shared/bench/etcd/kv-sbs.sh); --clients and --keys
+        /// apply, values are 100 bytes.
+        #[arg(long, conflicts_with_all = ["duration", "warmup", "op", "json", "server_pids"])]
         ops: Option<usize>,
     },
 }
@@ -335,7 +338,7 @@ fn main() -> ExitCode {
             ops,
         } => {
             if let Some(ops) = ops {
-                return bench(&cluster, clients, ops, timeout);
+                return bench(&cluster, clients, ops, keys, timeout);
             }
             let options = raft_impl::bench::BenchOptions {
                 clients,
@@ -407,9 +410,16 @@ fn read_value(path: &std::path::Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("the value in {} is not UTF-8", path.display()))
 }
 
-/// `--ops`: `clients` threads, each with its own session, share `ops` puts; prints ops/s, p50,
-/// p99 over the whole run (no warmup; the first operation fails the run).
-fn bench(cluster: &ClusterConfig, clients: usize, ops: usize, timeout: Duration) -> ExitCode {
+/// `--ops`: `clients` threads, each with its own session, share `ops` puts (keys from `keys`:
+/// `bench-<client>-<i>` for distinct ones); prints ops/s, p50, p99 over the whole run (no
+/// warmup; the first operation fails the run).
+fn bench(
+    cluster: &ClusterConfig,
+    clients: usize,
+    ops: usize,
+    keys: raft_impl::bench::Keys,
+    timeout: Duration,
+) -> ExitCode {
     if clients == 0 || ops == 0 {
         eprintln!("raft-kv: bench needs --clients > 0 and --ops > 0");
         return ExitCode::from(2);
@@ -425,7 +435,7 @@ fn bench(cluster: &ClusterConfig, clients: usize, ops: usize, timeout: Duration)
                 for i in 0..count {
                     let t = Instant::now();
                     let op = Op::Put {
-                        key: format!("bench-{c}-{i}"),
+                        key: keys.key(c, i as u64),
                         // 100-byte values, as in the etcd comparison of the issue.
                         value: format!("{i:0>100}"),
                     };
@@ -471,5 +481,28 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_well_formed() {
         super::Args::command().debug_assert();
+    }
+
+    #[test]
+    fn a_fixed_count_bench_takes_a_bounded_key_space() {
+        use clap::Parser;
+        let args = [
+            "raft-kv",
+            "--cluster",
+            "c.toml",
+            "bench",
+            "--ops",
+            "1000000",
+        ];
+        let parsed = super::Args::try_parse_from(args.iter().chain(&["--keys", "10000"]));
+        match parsed.map(|a| a.command) {
+            Ok(super::Cmd::Bench { ops, keys, .. }) => {
+                assert_eq!(ops, Some(1_000_000));
+                assert_eq!(keys, raft_impl::bench::Keys::Shared(10_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The timed mode's flags still do not mix with --ops.
+        assert!(super::Args::try_parse_from(args.iter().chain(&["--duration", "5"])).is_err());
     }
 }
