@@ -173,6 +173,56 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_crashes = 0;
                 b.reads = 0;
             }),
+            // §7: the leader compacts its own uncommitted entry: "Snapshot Holds Only
+            // Committed State" at once.
+            Mutant::SnapshotBeyondCommit => with(m, |b| {
+                b.max_snapshots = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // The follower that needs the compacted entry is sent AppendEntries from inside
+            // the snapshot, with entries from the snapshot point: it never catches up.
+            Mutant::AppendPrevInsideSnapshot => with(m, |b| {
+                b.max_snapshots = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // A follower that holds the snapshot point and entries after it, acknowledged,
+            // throws them away when a delayed InstallSnapshot arrives: two entries (the
+            // client's retry), two snapshots, two messages in flight.
+            Mutant::InstallDiscardsMatchingLog => with(m, |b| {
+                b.max_snapshots = 2;
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+            }),
+            // A delayed InstallSnapshot of an index the follower already knows committed
+            // rewinds its state machine below its commit index, for good.
+            Mutant::InstallOlderSnapshot => with(m, |b| {
+                b.max_snapshots = 2;
+                b.max_in_flight = 2;
+                b.max_crashes = 0;
+            }),
+            // A restart from a snapshot: the snapshot's image is restored, then the entries it
+            // covers are applied again.
+            Mutant::RestartReappliesLog => with(m, |b| {
+                b.max_snapshots = 1;
+                b.reads = 0;
+            }),
+            // The follower's state machine is at the snapshot, its commit_index behind it.
+            Mutant::InstallKeepsCommitIndex => with(m, |b| {
+                b.max_snapshots = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // The leader of term 1 holds the write and the client's retry (a log of 2), the
+            // leader of term 2 commits the write again in its term and compacts it, and the
+            // old leader installs that snapshot keeping its term-1 entry 2 after it.
+            Mutant::InstallKeepsConflictingLog => with(m, |b| {
+                b.max_snapshots = 1;
+                b.max_log_len = Some(2);
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()

@@ -128,6 +128,19 @@ pub fn standard() -> Vec<Standard> {
             symmetry: false,
         },
         Standard {
+            name: "snapshots",
+            purpose: "log compaction and InstallSnapshot (§7): a write, one snapshot taken by \
+                      any server at any moment of what it applied, a leader sending it to a \
+                      follower that needs compacted entries, and a crash (a restart from \
+                      snapshot + log)",
+            bound: ModelConfig {
+                max_snapshots: 1,
+                reads: 0,
+                ..ModelConfig::default()
+            },
+            symmetry: true,
+        },
+        Standard {
             name: "pipelined-crash",
             purpose: "pipelined AppendEntries (as the node sends them: a window of 2 entries per \
                       follower) with two messages in flight and a crash, two servers (with three, \
@@ -343,6 +356,16 @@ pub fn quick() -> Vec<Standard> {
                 ..base.clone()
             },
             symmetry: false,
+        },
+        Standard {
+            name: "quick-snapshots",
+            purpose: "a snapshot (§7) of the committed write, taken by any server at any \
+                      moment, and installed on a follower that lacks the entry",
+            bound: ModelConfig {
+                max_snapshots: 1,
+                ..base.clone()
+            },
+            symmetry: true,
         },
         Standard {
             name: "quick-partial-partition",

@@ -49,6 +49,16 @@
 //! configuration (mutants `config-change-before-term-commit`, `quorum-over-old-config`,
 //! `removed-leader-counts-itself`, `learner-counted-as-voter`).
 //!
+//! Log compaction (`--max-snapshots`, §7) adds the Always properties [`SNAPSHOT`], "Snapshot
+//! Holds Only Committed State" (mutant `snapshot-beyond-commit`), and [`LOG_TERMS`], "Log
+//! Terms Never Decrease" (mutant `install-keeps-conflicting-log`), witnessed by Snapshot
+//! Installed On A Follower and Restarted From A Snapshot. The model's snapshot image carries
+//! the entries it covers, so Log Matching, Leader Completeness, State Machine Safety, Match
+//! Index Sound and Committed Entries Durable are stated over "snapshot + log" ([`full_log`]):
+//! a snapshot stands for the entries it covers (mutants `install-discards-matching-log`,
+//! `install-older-snapshot`, `install-keeps-commit-index`, `append-prev-inside-snapshot`,
+//! `restart-reapplies-log`).
+//!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
 //! (`progress.rs`): a bounded, fault-free continuation from every reachable state elects a
 //! leader and brings every server's log and commit index to the leader's. It has no witness

@@ -56,7 +56,31 @@ fn small_bound() -> ModelConfig {
 
 #[test]
 fn renaming_maps_reachable_states_to_reachable_states_with_the_same_verdicts() {
-    let m = small_bound().into_model();
+    renaming_keeps_reachability_and_verdicts(small_bound());
+}
+
+/// Snapshots (§7) carry no server ids (the model refuses symmetry with configurations), and
+/// their images name clients, not servers: renaming servers keeps them as they are.
+#[test]
+fn renaming_keeps_reachability_and_verdicts_with_snapshots() {
+    let bound = ModelConfig {
+        max_snapshots: 1,
+        max_crashes: 0,
+        ..small_bound()
+    };
+    let states = renaming_keeps_reachability_and_verdicts(bound);
+    assert!(
+        states.values().any(|s| s
+            .actor_states
+            .iter()
+            .filter_map(|a| a.as_server())
+            .any(|s| s.ghost.snapshot_installed)),
+        "the bound reaches an installed snapshot"
+    );
+}
+
+fn renaming_keeps_reachability_and_verdicts(bound: ModelConfig) -> HashMap<u64, RaftState> {
+    let m = bound.into_model();
     let states = reachable(&m);
     assert!(states.len() > 1_000, "the bound explores something");
     let properties = m.properties();
@@ -77,6 +101,7 @@ fn renaming_maps_reachable_states_to_reachable_states_with_the_same_verdicts() {
             }
         }
     }
+    states
 }
 
 #[test]
