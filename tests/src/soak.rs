@@ -15,6 +15,11 @@
 //! leader isolated both ways or unable to send, a random node isolated, the leader unable to
 //! hear, one random direction), connection cuts, flaky links and background delays. See
 //! [`net_round`].
+//!
+//! Every node compacts its log every [`SoakOptions::snapshot_entries`] applied entries
+//! (`raft-node --snapshot-entries`, 20 by default here), so every trial takes snapshots and a
+//! node that was down, or the spare that replaces a voter, catches up by InstallSnapshot; the
+//! snapshots taken and installed are counted from the nodes' logs.
 
 use crate::linearizability::History;
 use crate::netfault::{LinkControl, Proxy};
@@ -58,7 +63,19 @@ pub struct SoakOptions {
     /// Peer connections through fault-injecting proxies, and network-fault rounds in the
     /// nemesis (see the module's doc).
     pub net_faults: bool,
+    /// Each node takes a snapshot once this many entries were applied since its last one
+    /// (`raft-node --snapshot-entries N --snapshot-bytes 0`); 0: the nodes never compact.
+    pub snapshot_entries: u64,
 }
+
+/// The soak's snapshot policy: small, so that every trial compacts many times.
+pub const SNAPSHOT_ENTRIES: u64 = 20;
+
+/// What a node logs when it takes a snapshot (raft-impl's replica, at debug) and when it
+/// installs a leader's (at info); the soak runs its nodes with `RUST_LOG` showing both.
+const COMPACTED_LOG: &str = "log compacted into a snapshot";
+const INSTALLED_LOG: &str = "installing the leader's snapshot";
+const NODE_LOG_FILTER: &str = "warn,raft_impl::node::replica=debug";
 
 /// What the network nemesis did (all zero without network faults).
 #[derive(Debug, Default, Clone)]
@@ -120,6 +137,12 @@ pub struct SoakSummary {
     /// Voters replaced under load by a node that started empty (added, promoted, the old one
     /// removed and stopped for good).
     pub replacements: u64,
+    /// Snapshots the nodes took (from their logs; one killed before its sync counts too).
+    pub compactions: u64,
+    /// Snapshots the nodes installed from a leader (from their logs).
+    pub installs: u64,
+    /// Trials in which some node installed a snapshot.
+    pub trials_installing: u32,
 }
 
 impl SoakSummary {
@@ -149,6 +172,18 @@ impl SoakSummary {
             "\nmembership: {} voter(s) replaced under load by a node started empty (add, promote, remove, stop)\n",
             self.replacements
         ));
+        if o.snapshot_entries > 0 {
+            s.push_str(&format!(
+                "\ncompaction: a snapshot every {} applied entries; {} snapshots taken, {} installed from a leader (in {} of {} trials)\n",
+                o.snapshot_entries,
+                self.compactions,
+                self.installs,
+                self.trials_installing,
+                self.trials
+            ));
+        } else {
+            s.push_str("\ncompaction: off (--snapshot-entries 0)\n");
+        }
         if o.net_faults {
             let n = &self.net;
             s.push_str(&format!(
@@ -211,6 +246,7 @@ struct Cluster {
     /// last line): a node stops only when told to.
     exits: Vec<String>,
     trace_dir: Option<PathBuf>,
+    snapshot_entries: u64,
     /// `proxies[i][j]`: node i's connections to node j (none on the diagonal, none at all
     /// without network faults).
     proxies: Vec<Vec<Option<Proxy>>>,
@@ -222,6 +258,7 @@ impl Cluster {
         node_bin: &Path,
         trace_dir: Option<PathBuf>,
         net_faults: bool,
+        snapshot_entries: u64,
     ) -> Result<Self, String> {
         if let Some(t) = &trace_dir {
             fs::create_dir_all(t).map_err(|e| format!("{}: {e}", t.display()))?;
@@ -285,6 +322,7 @@ impl Cluster {
             nodes: (0..SERVERS).map(|_| None).collect(),
             exits: Vec::new(),
             trace_dir,
+            snapshot_entries,
             proxies,
         };
         for id in 0..SERVERS {
@@ -332,7 +370,9 @@ impl Cluster {
             .arg(&self.cluster_files[id as usize])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{id}")))
-            .env("RUST_LOG", "warn")
+            .args(["--snapshot-entries", &self.snapshot_entries.to_string()])
+            .args(["--snapshot-bytes", "0"])
+            .env("RUST_LOG", NODE_LOG_FILTER)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -378,6 +418,20 @@ impl Cluster {
 
     fn client(&self) -> Client {
         Client::new(self.cluster.client_addrs())
+    }
+
+    /// Snapshots taken and installed by all nodes so far, from their logs (appended to across
+    /// restarts).
+    fn snapshot_figures(&self) -> (u64, u64) {
+        let mut f = (0, 0);
+        for id in 0..SERVERS {
+            let Ok(log) = fs::read_to_string(self.dir.join(format!("node-{id}.log"))) else {
+                continue;
+            };
+            f.0 += log.matches(COMPACTED_LOG).count() as u64;
+            f.1 += log.matches(INSTALLED_LOG).count() as u64;
+        }
+        f
     }
 }
 
@@ -520,6 +574,8 @@ fn client_loop(
 struct TrialFigures {
     kills: u64,
     replacements: u64,
+    compactions: u64,
+    installs: u64,
     ops: u64,
     acked_unique: u64,
     acked_shared: u64,
@@ -715,6 +771,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         &options.node_bin,
         trace_dir,
         options.net_faults,
+        options.snapshot_entries,
     )?));
     let addrs = cluster
         .lock()
@@ -820,6 +877,8 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     let mut figures = TrialFigures {
         kills,
         replacements,
+        compactions: 0,
+        installs: 0,
         ops: 0,
         acked_unique: 0,
         acked_shared: 0,
@@ -865,6 +924,8 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     net.cuts = cuts;
     net.bytes = bytes;
     figures.net = net;
+    (figures.compactions, figures.installs) =
+        cluster.lock().map_err(|_| "poisoned")?.snapshot_figures();
     let exits = {
         let mut c = cluster.lock().map_err(|_| "poisoned")?;
         c.check_alive();
@@ -967,6 +1028,9 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
                 s.trials += 1;
                 s.kills += f.kills;
                 s.replacements += f.replacements;
+                s.compactions += f.compactions;
+                s.installs += f.installs;
+                s.trials_installing += u32::from(f.installs > 0);
                 s.ops += f.ops;
                 s.acked_unique_writes += f.acked_unique;
                 s.acked_shared_writes += f.acked_shared;
@@ -974,11 +1038,13 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
                 s.lost += f.lost.len() as u64;
                 s.net.add(&f.net);
                 eprintln!(
-                    "trial {n}/{}: {} ops, {} kills, {} replaced, {} partitions ({} of the leader, {} with a new leader), {} + {} acknowledged writes, {} indefinite, {} lost, {} in {:.1} s",
+                    "trial {n}/{}: {} ops, {} kills, {} replaced, {} snapshots taken, {} installed, {} partitions ({} of the leader, {} with a new leader), {} + {} acknowledged writes, {} indefinite, {} lost, {} in {:.1} s",
                     options.trials,
                     f.ops,
                     f.kills,
                     f.replacements,
+                    f.compactions,
+                    f.installs,
                     f.net.two_way + f.net.one_way,
                     f.net.leader_isolations,
                     f.net.new_leaders,
@@ -1030,6 +1096,14 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
         s.failures.push(format!(
             "membership: no voter was replaced in {} trials",
             s.trials
+        ));
+    }
+    // So must compaction: with small thresholds every trial compacts, and a node that was
+    // down (or the spare that replaced a voter) catches up by InstallSnapshot.
+    if s.trials >= 3 && options.snapshot_entries > 0 && s.installs == 0 {
+        s.failures.push(format!(
+            "compaction: no snapshot was installed in {} trials ({} taken)",
+            s.trials, s.compactions
         ));
     }
     s.seconds = started.elapsed().as_secs_f64();

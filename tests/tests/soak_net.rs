@@ -33,6 +33,7 @@ fn soak_with_network_faults_partitions_the_leader_and_a_new_one_serves() {
         trace_dir: None,
         history_dir: None,
         net_faults: true,
+        snapshot_entries: soak::SNAPSHOT_ENTRIES,
     };
     let summary = soak::run(&options).expect("the soak runs");
     let report = summary.markdown(&options);
@@ -41,4 +42,5 @@ fn soak_with_network_faults_partitions_the_leader_and_a_new_one_serves() {
     assert!(summary.net.leader_isolations >= 1, "{report}");
     assert!(summary.net.new_leaders >= 1, "{report}");
     assert!(summary.net.two_way + summary.net.one_way >= 2, "{report}");
+    assert!(summary.compactions > 0, "{report}");
 }

@@ -143,6 +143,12 @@ enum Cmd {
         /// partition (one-way and two-way, the leader included), delay and cut connections.
         #[arg(long)]
         no_net_faults: bool,
+        /// Every node takes a snapshot once this many entries were applied since its last one
+        /// (raft-node --snapshot-entries; 0: never). Small, so that every trial compacts and
+        /// nodes catch up by InstallSnapshot; with 3 or more trials, the soak fails if none
+        /// installed a snapshot.
+        #[arg(long, default_value_t = soak::SNAPSHOT_ENTRIES)]
+        snapshot_entries: u64,
     },
 }
 
@@ -280,6 +286,7 @@ fn main() -> ExitCode {
             trace_dir,
             history_dir,
             no_net_faults,
+            snapshot_entries,
         } => {
             let node_bin = match node_bin.or_else(default_node_bin) {
                 Some(p) if p.is_file() => p,
@@ -307,6 +314,7 @@ fn main() -> ExitCode {
                 trace_dir,
                 history_dir,
                 net_faults: !no_net_faults,
+                snapshot_entries,
             };
             match soak::run(&options) {
                 Ok(summary) => {
