@@ -70,18 +70,10 @@ impl<C: Clone + Payload> Server<C> {
         request: InstallSnapshot,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        let current = self.hard.current_term;
-        // 1. Reply immediately if term < current_term.
-        if !cfg.rules.accepts_append_term(request.term, current) {
-            out.send(leader, self.append_reply(false, self.last_log_index(), 0));
+        // 1. Reply immediately if term < current_term; otherwise the sender leads this term.
+        if !self.hears_from_leader(cfg, leader, request.term, out) {
             return Ok(());
         }
-        // The sender leads this term (§5.2), as for an AppendEntries.
-        if request.term == current && self.role != Role::Follower && cfg.rules.recognizes_leader() {
-            self.become_follower();
-        }
-        self.leader_id = Some(leader);
-        out.reset_election_timer = true;
 
         let snapshot = request.snapshot;
         let index = snapshot.last_included_index;

@@ -2,37 +2,7 @@
 
 use super::*;
 
-type S = Server<u8>;
-
-fn cfg(id: u64, n: u64) -> Config {
-    Config::new(NodeId(id), (0..n).map(NodeId))
-}
-
-fn entry(term: Term, command: u8) -> Entry<u8> {
-    Entry { term, command }
-}
-
-fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
-    s.handle(c, event).expect("a step of the correct protocol")
-}
-
-fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
-    Event::Receive {
-        from: NodeId(from),
-        msg,
-    }
-}
-
-fn append(term: Term, prev: (Index, Term), entries: Vec<Entry<u8>>, commit: Index) -> Message<u8> {
-    Message::AppendEntries(AppendEntries {
-        term,
-        prev_log_index: prev.0,
-        prev_log_term: prev.1,
-        entries,
-        leader_commit: commit,
-        read_round: 0,
-    })
-}
+use super::tests::{append, cfg, entry, receive, step, vote_reply, S};
 
 fn install(term: Term, index: Index, last_term: Term, data: u8) -> Message<u8> {
     Message::InstallSnapshot(InstallSnapshot {
@@ -45,6 +15,24 @@ fn install(term: Term, index: Index, last_term: Term, data: u8) -> Message<u8> {
         },
         read_round: 0,
     })
+}
+
+/// Server 0, the follower of `follower(c, 4)`, elected leader of term 2 by server 1's vote,
+/// then compacted up to 4.
+fn compacted_leader(c: &Config) -> S {
+    let mut s = follower(c, 4);
+    step(&mut s, c, Event::ElectionTimeout);
+    step(&mut s, c, receive(1, vote_reply(2, true)));
+    assert_eq!(s.role, Role::Leader);
+    step(
+        &mut s,
+        c,
+        Event::Compact {
+            index: 4,
+            data: vec![1],
+        },
+    );
+    s
 }
 
 /// The one reply a step sent: (success, match_index).
@@ -222,29 +210,8 @@ fn a_stale_leaders_snapshot_is_refused() {
 #[test]
 fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries() {
     let c = cfg(0, 3);
-    let mut s = follower(&c, 4);
     // Server 0 becomes leader of term 2 and compacts everything it applied.
-    step(&mut s, &c, Event::ElectionTimeout);
-    step(
-        &mut s,
-        &c,
-        receive(
-            1,
-            Message::RequestVoteResponse(RequestVoteResponse {
-                term: 2,
-                vote_granted: true,
-            }),
-        ),
-    );
-    assert_eq!(s.role, Role::Leader);
-    step(
-        &mut s,
-        &c,
-        Event::Compact {
-            index: 4,
-            data: vec![1],
-        },
-    );
+    let mut s = compacted_leader(&c);
     // Follower 2 rejects with an empty log: next_index falls to 1, inside the snapshot.
     let rejected = Message::AppendEntriesResponse(AppendEntriesResponse {
         term: 2,
@@ -345,27 +312,7 @@ fn a_pipelining_leader_sends_one_snapshot_and_waits_for_its_answer() {
         entries: 4,
         bytes: usize::MAX,
     }));
-    let mut s = follower(&c, 4);
-    step(&mut s, &c, Event::ElectionTimeout);
-    step(
-        &mut s,
-        &c,
-        receive(
-            1,
-            Message::RequestVoteResponse(RequestVoteResponse {
-                term: 2,
-                vote_granted: true,
-            }),
-        ),
-    );
-    step(
-        &mut s,
-        &c,
-        Event::Compact {
-            index: 4,
-            data: vec![1],
-        },
-    );
+    let mut s = compacted_leader(&c);
     // Follower 2 acknowledges nothing it lacks: the leader probes from inside the snapshot.
     // (Before the fix, `fill_window` sent InstallSnapshot in a loop that never ended.)
     let rejected = Message::AppendEntriesResponse(AppendEntriesResponse {

@@ -213,6 +213,33 @@ impl<C: Clone + Payload> Server<C> {
         )
     }
 
+    /// A leader's request (AppendEntries, InstallSnapshot) of `term`, step 1 of both
+    /// receivers: one of an earlier term is refused (§5.1) with this server's later term and
+    /// no read round (a leader of that later term may be the same server, whose rounds
+    /// started afresh; found by the simulator's partition tests, and by the gate's
+    /// quick-read-index-three-terms); otherwise its sender leads this term, and a candidate
+    /// (or anyone) hearing from it becomes its follower (§5.2). Returns whether the request
+    /// is to be acted on.
+    pub(crate) fn hears_from_leader<R: Rules>(
+        &mut self,
+        cfg: &Config<R>,
+        leader: NodeId,
+        term: Term,
+        out: &mut Output<C>,
+    ) -> bool {
+        let current = self.hard.current_term;
+        if !cfg.rules.accepts_append_term(term, current) {
+            out.send(leader, self.append_reply(false, self.last_log_index(), 0));
+            return false;
+        }
+        if term == current && self.role != Role::Follower && cfg.rules.recognizes_leader() {
+            self.become_follower();
+        }
+        self.leader_id = Some(leader);
+        out.reset_election_timer = true;
+        true
+    }
+
     /// AppendEntries receiver (Figure 2).
     pub(crate) fn on_append_entries<R: Rules>(
         &mut self,
@@ -221,22 +248,10 @@ impl<C: Clone + Payload> Server<C> {
         request: AppendEntries<C>,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        let current = self.hard.current_term;
-        // 1. Reply false if term < current_term (§5.1). The reply carries this server's later
-        //    term, not the request's: it echoes no read round (a leader of that later term may
-        //    be the same server, whose rounds started afresh; found by the simulator's
-        //    partition tests, and by the gate's quick-read-index-three-terms).
-        if !cfg.rules.accepts_append_term(request.term, current) {
-            out.send(leader, self.append_reply(false, self.last_log_index(), 0));
+        // 1. Reply false if term < current_term (§5.1).
+        if !self.hears_from_leader(cfg, leader, request.term, out) {
             return Ok(());
         }
-        // A candidate (or anyone) hearing from the leader of its own term becomes its follower
-        // (§5.2).
-        if request.term == current && self.role != Role::Follower && cfg.rules.recognizes_leader() {
-            self.become_follower();
-        }
-        self.leader_id = Some(leader);
-        out.reset_election_timer = true;
 
         // 2. Reply false if the log has no entry at prev_log_index whose term is prev_log_term
         //    (entries inside the snapshot match: `skip_compacted`).

@@ -4,24 +4,29 @@
 use super::*;
 use proptest::prelude::*;
 
-type S = Server<u8>;
+pub(super) type S = Server<u8>;
 
-fn cfg(id: u64, n: u64) -> Config {
+pub(super) fn cfg(id: u64, n: u64) -> Config {
     Config::new(NodeId(id), (0..n).map(NodeId))
 }
 
-fn entry(term: Term, command: u8) -> Entry<u8> {
+pub(super) fn entry(term: Term, command: u8) -> Entry<u8> {
     Entry { term, command }
 }
 
-fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
+pub(super) fn receive(from: u64, msg: Message<u8>) -> Event<u8> {
     Event::Receive {
         from: NodeId(from),
         msg,
     }
 }
 
-fn append(term: Term, prev: (Index, Term), entries: Vec<Entry<u8>>, commit: Index) -> Message<u8> {
+pub(super) fn append(
+    term: Term,
+    prev: (Index, Term),
+    entries: Vec<Entry<u8>>,
+    commit: Index,
+) -> Message<u8> {
     Message::AppendEntries(AppendEntries {
         term,
         prev_log_index: prev.0,
@@ -32,11 +37,11 @@ fn append(term: Term, prev: (Index, Term), entries: Vec<Entry<u8>>, commit: Inde
     })
 }
 
-fn vote_reply(term: Term, vote_granted: bool) -> Message<u8> {
+pub(super) fn vote_reply(term: Term, vote_granted: bool) -> Message<u8> {
     Message::RequestVoteResponse(RequestVoteResponse { term, vote_granted })
 }
 
-fn append_reply(term: Term, success: bool, match_index: Index) -> Message<u8> {
+pub(super) fn append_reply(term: Term, success: bool, match_index: Index) -> Message<u8> {
     Message::AppendEntriesResponse(AppendEntriesResponse {
         term,
         success,
@@ -61,7 +66,7 @@ fn leader_of_term_2(c: &Config, log: Vec<Entry<u8>>) -> S {
 }
 
 /// One step that must succeed.
-fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
+pub(super) fn step(s: &mut S, c: &Config, event: Event<u8>) -> Output<u8> {
     s.handle(c, event).expect("a step of the correct protocol")
 }
 
