@@ -70,16 +70,7 @@ fn ack(from: u64, term: u64, match_index: u64) -> ReplicaInput<u64> {
 
 /// Server 0 of three, leader of term 1 with an empty log, compacting as `policy` says.
 fn leader(policy: SnapshotPolicy) -> Replica<Disk, u64> {
-    let cfg = Config::new(NodeId(0), [NodeId(1), NodeId(2)]);
-    let mut server = Server::new();
-    server.hard.current_term = 1;
-    server.hard.voted_for = Some(NodeId(0));
-    server.role = Role::Leader;
-    server.leader_id = Some(NodeId(0));
-    for p in [NodeId(1), NodeId(2)] {
-        server.next_index.insert(p, 1);
-        server.match_index.insert(p, 0);
-    }
+    let (cfg, server) = super::tests::leader_server();
     Replica::new(
         cfg,
         server,

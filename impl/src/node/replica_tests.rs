@@ -59,8 +59,9 @@ fn put(seq: u64) -> ReplicaInput<u64> {
     }
 }
 
-/// Server 0 of three, leader of term 1 with an empty log (as elected: all durable).
-fn leader() -> Replica<CountingDisk, u64> {
+/// Server 0 of three, leader of term 1 with an empty log (as elected: all durable): its
+/// configuration and core state.
+pub(super) fn leader_server() -> (Config, Server<Command>) {
     let cfg = Config::new(NodeId(0), [NodeId(1), NodeId(2)]);
     let mut server = Server::new();
     server.hard.current_term = 1;
@@ -71,6 +72,12 @@ fn leader() -> Replica<CountingDisk, u64> {
         server.next_index.insert(p, 1);
         server.match_index.insert(p, 0);
     }
+    (cfg, server)
+}
+
+/// Server 0 of three, leader of term 1 with an empty log (as elected: all durable).
+fn leader() -> Replica<CountingDisk, u64> {
+    let (cfg, server) = leader_server();
     Replica::new(
         cfg,
         server,
