@@ -310,3 +310,38 @@ impl TraceArgs {
         writable("--trace-out", path)
     }
 }
+
+/// Checking one bound in parts, on many machines (`shard.rs`).
+#[derive(Args, Clone, Debug)]
+pub struct ShardArgs {
+    /// Explore part I of N of the bound (I/N, 0 <= I < N): every part explores the same
+    /// breadth-first prefix, then exhaustively the frontier states whose fingerprint is I
+    /// modulo N. Combine the parts' --json reports with `raft-check merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// With --shard: the depth of the prefix's frontier (default: the first level with at
+    /// least 64 states per part).
+    #[arg(long, requires = "shard")]
+    pub shard_depth: Option<usize>,
+    /// Write the fingerprint of every state the check reached (the prefix's too) to FILE,
+    /// one hex number a line, sorted (for the tests).
+    #[arg(long, hide = true)]
+    pub dump_fingerprints: Option<std::path::PathBuf>,
+}
+
+impl ShardArgs {
+    /// The part (I, N) to check, if any, or a message for exit code 2.
+    pub fn validate(&self, run: &RunArgs) -> Result<Option<(usize, usize)>, String> {
+        let Some(s) = &self.shard else {
+            return Ok(None);
+        };
+        let part = crate::mutants::parse_shard(s)?;
+        if run.strategy == Strategy::Sim {
+            return Err("--shard needs an exhaustive strategy (dfs or bfs), not sim".into());
+        }
+        if let Some(p) = &self.dump_fingerprints {
+            writable("--dump-fingerprints", p)?;
+        }
+        Ok(Some(part))
+    }
+}

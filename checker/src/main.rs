@@ -13,17 +13,20 @@ mod mutants;
 mod mutation;
 mod report;
 mod run;
+mod shard;
 mod shortest;
 mod snapshot;
 mod standard;
 mod table;
 mod trace;
 
-use args::{ModelArgs, RunArgs, TraceArgs};
+use args::{ModelArgs, RunArgs, ShardArgs, TraceArgs};
 use clap::{Parser, Subcommand};
 use report::EXIT_USAGE;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 // The checker clones and drops millions of small states; mimalloc is markedly faster at that
 // than the system allocator.
@@ -55,7 +58,20 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         trace: TraceArgs,
+        #[command(flatten)]
+        shard: ShardArgs,
         /// Write the result as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Combine the JSON reports of the parts of one bound (`check --shard I/N --json FILE`)
+    /// into one verdict: verified only when all N parts are there, complete, and none is
+    /// violated. Exit codes as `check`'s.
+    Merge {
+        /// The parts' JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -210,8 +226,10 @@ fn main() -> ExitCode {
             model,
             run,
             trace,
+            shard,
             json,
-        } => cmd_check(&model, &run, &trace, json.as_deref()),
+        } => cmd_check(&model, &run, &trace, &shard, json.as_deref()),
+        Command::Merge { reports, json } => shard::cmd_merge(&reports, json.as_deref()),
         Command::Explore {
             model,
             addr,
@@ -347,6 +365,7 @@ fn cmd_check(
     model: &ModelArgs,
     run: &RunArgs,
     trace_args: &TraceArgs,
+    shard_args: &ShardArgs,
     json: Option<&std::path::Path>,
 ) -> i32 {
     let cfg = match model.to_config() {
@@ -369,6 +388,10 @@ fn cmd_check(
     if let Err(e) = trace_args.validate() {
         return usage_error(e);
     }
+    let part = match shard_args.validate(run) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
     if let Some(Err(e)) = json.map(|path| args::writable("--json", path)) {
         return usage_error(e);
     }
@@ -409,7 +432,59 @@ fn cmd_check(
             .map(|m| format!(", MUTANT {m}"))
             .unwrap_or_default()
     );
-    let outcome = run::check(&cfg, run);
+    let recorder = shard_args
+        .dump_fingerprints
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(HashSet::new())));
+    let mut prefix_keys = Vec::new();
+    let outcome = match part {
+        Some((index, count)) => {
+            let raft = cfg.clone().into_model();
+            let prefix = Arc::new(shard::Prefix::explore(
+                &raft,
+                run.symmetry,
+                shard_args.shard_depth,
+                shard::MIN_FRONTIER_PER_PART * count,
+            ));
+            let model =
+                shard::ShardModel::part(raft, prefix.clone(), index, count, recorder.clone());
+            let info = shard::ShardJson {
+                index,
+                count,
+                depth: prefix.depth,
+                prefix_states: prefix.interior.len(),
+                frontier_states: prefix.frontier.len(),
+                part_frontier_states: model.start_count(),
+            };
+            println!(
+                "Part {index} of {count}: a breadth-first prefix to depth {} ({} states above \
+                 a frontier of {}); this part explores from {} of the frontier states",
+                info.depth, info.prefix_states, info.frontier_states, info.part_frontier_states
+            );
+            prefix_keys = prefix.interior.clone();
+            let mut outcome = run::check_model(&cfg, run, model);
+            outcome.report.shard = Some(info);
+            outcome
+        }
+        None => match &recorder {
+            Some(r) => run::check_model(
+                &cfg,
+                run,
+                shard::ShardModel::whole(cfg.clone().into_model(), run.symmetry, r.clone()),
+            ),
+            None => run::check(&cfg, run),
+        },
+    };
+    if let (Some(path), Some(r)) = (&shard_args.dump_fingerprints, &recorder) {
+        let mut keys: Vec<u64> = r.lock().expect("recorder").iter().copied().collect();
+        keys.extend(prefix_keys);
+        keys.sort_unstable();
+        keys.dedup();
+        let text: String = keys.iter().map(|k| format!("{k:016x}\n")).collect();
+        if let Err(e) = std::fs::write(path, text) {
+            return usage_error(format!("cannot write {}: {e}", path.display()));
+        }
+    }
     let report = &outcome.report;
     for p in report.failures() {
         match outcome.path(&p.name) {

@@ -3,10 +3,10 @@
 
 use crate::args::Strategy;
 use raft_model::model::ModelConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct ConfigJson {
     pub servers: usize,
     pub max_term: u64,
@@ -30,19 +30,19 @@ pub struct ConfigJson {
     pub pipeline: Option<usize>,
     /// Clients' reads go through ReadIndex (`ModelConfig::read_index`; absent: through the
     /// log).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub read_index: bool,
     /// PreVote (`ModelConfig::pre_vote`; absent: off).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub pre_vote: bool,
     /// CheckQuorum and the lease on votes (`ModelConfig::check_quorum`; absent: off).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub check_quorum: bool,
     /// The partial partition (`ModelConfig::partial_partition`; absent: none).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub partial_partition: bool,
     /// Leadership transfers (`ModelConfig::max_transfers`; absent: none).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero", default)]
     pub max_transfers: usize,
     /// Membership changes (`ModelConfig::max_config_changes`; absent: none).
     #[serde(skip_serializing_if = "is_zero", default)]
@@ -92,14 +92,14 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ExpectationJson {
     Always,
     Sometimes,
 }
 
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Holds,
@@ -124,7 +124,7 @@ impl Status {
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Counterexample {
     pub length: usize,
     pub actions: Vec<String>,
@@ -136,7 +136,7 @@ pub struct Counterexample {
     pub continuation: Option<Vec<String>>,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct PropertyJson {
     pub name: String,
     pub expectation: ExpectationJson,
@@ -147,7 +147,7 @@ pub struct PropertyJson {
     pub note: Option<String>,
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct CheckReport {
     pub config: ConfigJson,
     pub strategy: String,
@@ -162,6 +162,13 @@ pub struct CheckReport {
     /// Peak resident memory of the whole process (VmHWM), where the OS reports it.
     pub peak_memory_bytes: Option<u64>,
     pub properties: Vec<PropertyJson>,
+    /// `check --shard I/N`: this report covers one part of the bound (`shard.rs`); its
+    /// witnesses and the verdict are decided by `raft-check merge`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<crate::shard::ShardJson>,
+    /// `raft-check merge`: the parts this report combines.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub merged: Option<crate::shard::MergedJson>,
 }
 
 /// Exit codes of `raft-check check`.
@@ -184,13 +191,20 @@ impl CheckReport {
             seconds: 0.0,
             peak_memory_bytes: None,
             properties: Vec::new(),
+            shard: None,
+            merged: None,
         }
     }
 
+    /// The properties that fail the check. In one part of a sharded check (`--shard`) only
+    /// violations: a witness another part reaches is no failure, `merge` decides.
     pub fn failures(&self) -> impl Iterator<Item = &PropertyJson> {
-        self.properties
-            .iter()
-            .filter(|p| matches!(p.status, Status::Violated | Status::NotWitnessed))
+        let part = self.shard.is_some();
+        self.properties.iter().filter(move |p| match p.status {
+            Status::Violated => true,
+            Status::NotWitnessed => !part,
+            _ => false,
+        })
     }
 
     /// 0: complete and every property as expected; 1: a violation or a missing witness;
@@ -213,15 +227,23 @@ impl CheckReport {
         } else {
             0.0
         };
-        let verdict = match self.exit_code() {
-            EXIT_OK => {
+        let verdict = match (self.exit_code(), &self.shard) {
+            (EXIT_OK, Some(part)) => format!(
+                "Part {} of {} explored completely: no violation in it. Witnesses and the verdict \
+                 come from `raft-check merge` of all {} parts.",
+                part.index, part.count, part.count
+            ),
+            (EXIT_OK, None) => {
                 "Model checking completed. No error has been found: verified within the bound."
                     .to_string()
             }
-            EXIT_VIOLATION => {
+            (EXIT_VIOLATION, _) => {
                 let names: Vec<_> = self.failures().map(|p| p.name.as_str()).collect();
                 format!("Model checking found a problem: {}.", names.join(", "))
             }
+            (_, None) if self.merged.is_some() => "Model checking INCOMPLETE: a part is missing \
+                  or incomplete (timeout or state cap): nothing is verified."
+                .to_string(),
             _ => "Model checking INCOMPLETE (timeout or state cap): nothing is verified; \
                   raise --timeout / --max-states or shrink the bound."
                 .to_string(),

@@ -6,6 +6,7 @@ use crate::shortest::{self, Search};
 use crate::trace::{self, Action};
 use raft_model::model::{symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// A finished check: the report and the paths of every discovery (violations and witnesses).
@@ -20,9 +21,36 @@ impl Outcome {
     }
 }
 
+/// A model the checker explores: the bound's own (`RaftModel`) or one part of it
+/// (`shard::ShardModel`, whose initial states are its share of a BFS prefix's frontier).
+pub trait Explored:
+    Model<State = RaftState, Action = Action> + Send + Sync + Sized + 'static
+{
+    /// The bound's model (for shortening counterexamples from its initial states).
+    fn raft(&self) -> &RaftModel;
+    /// A discovered path made whole: from an initial state of the bound to where it ends.
+    fn full_path(&self, path: Path<RaftState, Action>) -> Path<RaftState, Action> {
+        path
+    }
+    /// A discovery made before the exploration started (in a part's prefix), as a full path.
+    fn prior(&self, _property: &str) -> Option<Path<RaftState, Action>> {
+        None
+    }
+}
+
+impl Explored for RaftModel {
+    fn raft(&self) -> &RaftModel {
+        self
+    }
+}
+
 /// Check `cfg` as `run` says. Progress goes to stderr when `run.progress > 0`.
 pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
-    let model = cfg.clone().into_model();
+    check_model(cfg, run, cfg.clone().into_model())
+}
+
+/// Check `model` (the bound `cfg`, or a part of it) as `run` says.
+pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> Outcome {
     let threads = run.thread_count();
     let mut builder = model
         .checker()
@@ -51,7 +79,7 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
     }
 }
 
-fn drive<C: Checker<RaftModel>>(
+fn drive<M: Explored, C: Checker<M>>(
     cfg: &ModelConfig,
     run: &RunArgs,
     threads: usize,
@@ -84,9 +112,20 @@ fn drive<C: Checker<RaftModel>>(
     report.max_depth = checker.max_depth();
     report.peak_memory_bytes = crate::memory::peak_bytes();
 
-    let discoveries = checker.discoveries();
-    let any_violation = checker
-        .model()
+    let model = checker.model();
+    let mut explored = checker.discoveries();
+    // A part's prefix discoveries first (they are shallower), then the exploration's.
+    let discoveries: HashMap<&'static str, Path<RaftState, Action>> = model
+        .properties()
+        .iter()
+        .filter_map(|p| {
+            let path = model
+                .prior(p.name)
+                .or_else(|| explored.remove(p.name).map(|d| model.full_path(d)))?;
+            Some((p.name, path))
+        })
+        .collect();
+    let any_violation = model
         .properties()
         .iter()
         .any(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name));
@@ -98,7 +137,7 @@ fn drive<C: Checker<RaftModel>>(
     report.complete = run.strategy != Strategy::Sim && !timed_out && !capped && !any_violation;
 
     let mut paths = Vec::new();
-    for p in checker.model().properties() {
+    for p in model.properties() {
         let found = discoveries.get(p.name);
         let expectation = match p.expectation {
             Expectation::Always => ExpectationJson::Always,
@@ -117,7 +156,7 @@ fn drive<C: Checker<RaftModel>>(
             // Replace the discovery by a shortest path to a violation of this property.
             let budget = Instant::now() + Duration::from_secs_f64(run.shorten_budget);
             if let Search::Violated { property, path, .. } =
-                shortest::search(checker.model(), &[p.name], Some(budget), run.symmetry)
+                shortest::search(model.raft(), &[p.name], Some(budget), run.symmetry)
             {
                 debug_assert_eq!(property, p.name);
                 found = Some(path);
