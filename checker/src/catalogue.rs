@@ -189,18 +189,22 @@ pub fn catalogue() -> Vec<Case> {
             }),
             // A follower that holds the snapshot point and entries after it, acknowledged,
             // throws them away when a delayed InstallSnapshot arrives: two entries (the
-            // client's retry), two snapshots, two messages in flight.
+            // client's write and its retry), one snapshot, two messages in flight.
             Mutant::InstallDiscardsMatchingLog => with(m, |b| {
-                b.max_snapshots = 2;
+                b.max_snapshots = 1;
+                b.max_log_len = Some(2);
                 b.max_in_flight = 2;
                 b.max_crashes = 0;
+                b.reads = 0;
             }),
             // A delayed InstallSnapshot of an index the follower already knows committed
-            // rewinds its state machine below its commit index, for good.
+            // rewinds its state machine below its commit index, for good (the same bound).
             Mutant::InstallOlderSnapshot => with(m, |b| {
-                b.max_snapshots = 2;
+                b.max_snapshots = 1;
+                b.max_log_len = Some(2);
                 b.max_in_flight = 2;
                 b.max_crashes = 0;
+                b.reads = 0;
             }),
             // A restart from a snapshot: the snapshot's image is restored, then the entries it
             // covers are applied again.
