@@ -11,16 +11,16 @@ pub use fs::{DirFs, Fs};
 pub use lock::{DirLock, LockError, LOCK_FILE_NAME};
 pub use record::{
     decode_records, decode_records_from, encode_batch, encode_persist, encode_snapshot_mark,
-    DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader, FILE_HEADER_LEN,
-    FRAME_HEADER_LEN, FRAME_MAGIC, WAL_MAGIC, WAL_VERSION,
+    DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader, WalIdentity,
+    FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, WAL_MAGIC, WAL_VERSION,
 };
 pub use snapshot::{
     decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name, write_snapshot,
     DecodedSnapshot, SnapshotProblem, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
 };
 pub use wal::{
-    parse_segment_file_name, segment_file_name, segment_paths, Wal, WalError, WalIdentity,
-    WalOptions, DEFAULT_SEGMENT_BYTES, PREALLOCATE_BYTES, WAL_FILE_NAME,
+    parse_segment_file_name, segment_file_name, segment_paths, Wal, WalError, WalOptions,
+    DEFAULT_SEGMENT_BYTES, PREALLOCATE_BYTES, WAL_FILE_NAME,
 };
 
 use raft_core::{HardState, Persist};

@@ -41,6 +41,14 @@ use raft_core::{Entry, HardState, Index, NodeId, Persist, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+/// Which node of which cluster a WAL belongs to; written into every segment's and snapshot's
+/// header and checked against existing ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalIdentity {
+    pub cluster_id: u64,
+    pub node_id: u64,
+}
+
 /// The first bytes of every WAL file.
 pub const WAL_MAGIC: [u8; 8] = *b"RAFTWAL\n";
 /// The format version this code writes and reads.

@@ -14,7 +14,7 @@
 //! that name or the whole file, and a `.tmp` left over is ignored (and removed) on recovery.
 
 use super::fs::Fs;
-use super::wal::WalIdentity;
+use super::record::WalIdentity;
 use raft_core::{Index, Membership, Snapshot};
 use std::io;
 

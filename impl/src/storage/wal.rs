@@ -44,7 +44,7 @@ use super::fs::{DirFs, Fs};
 use super::lock::{DirLock, LockError};
 use super::record::{
     decode_records_from, encode_batch, encode_persist, encode_snapshot_mark, Record, ScanError,
-    ScanProblem, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN,
+    ScanProblem, WalHeader, WalIdentity, FILE_HEADER_LEN, FRAME_HEADER_LEN,
 };
 use super::snapshot::{
     parse_snapshot_file_name, read_snapshot, snapshot_file_name, write_snapshot, SnapshotProblem,
@@ -100,14 +100,6 @@ pub fn segment_paths(dir: &Path) -> io::Result<Vec<PathBuf>> {
         .collect();
     segments.sort();
     Ok(segments.into_iter().map(|(_, n)| dir.join(n)).collect())
-}
-
-/// Which node of which cluster a WAL belongs to; written into every segment's and snapshot's
-/// header and checked against existing ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalIdentity {
-    pub cluster_id: u64,
-    pub node_id: u64,
 }
 
 /// How the WAL lays out its segments.
