@@ -170,30 +170,9 @@ impl Prefix {
         target: u64,
         tail: &[Action],
     ) -> Path<RaftState, Action> {
-        let mut indices = Vec::new();
-        let mut at = target;
-        while let Some(Some((parent, i))) = self.seen.get(&at) {
-            indices.push(*i as usize);
-            at = *parent;
-        }
-        indices.reverse();
-        let root = model
-            .init_states()
-            .into_iter()
-            .find(|s| key(s, self.symmetry) == at)
-            .expect("a prefix path starts at an initial state");
-        let mut state = root.clone();
-        let mut taken = Vec::new();
-        let mut actions = Vec::new();
-        for i in indices {
-            actions.clear();
-            model.actions(&state, &mut actions);
-            let a = actions[i].clone();
-            state = model
-                .next_state(&state, a.clone())
-                .expect("a prefix step replays");
-            taken.push(a);
-        }
+        let symmetry = self.symmetry;
+        let (root, mut taken) =
+            crate::shortest::replay_links(model, &self.seen, target, |s| key(s, symmetry));
         taken.extend(tail.iter().cloned());
         Path::from_actions(model, root, taken.iter()).expect("a part's path replays")
     }

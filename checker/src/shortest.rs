@@ -118,6 +118,19 @@ fn rebuild(
     target: u64,
     symmetry: bool,
 ) -> Path<RaftState, RaftAction> {
+    let (root, taken) = replay_links(model, seen, target, |s| key(s, symmetry));
+    Path::from_actions(model, root, taken.iter()).expect("a recorded path replays")
+}
+
+/// The initial state and the actions that lead from it to the state whose key is `target`,
+/// replayed from a level-order search's links (`seen`: each state's key → its parent's key and
+/// the index of the action from the parent; none for an initial state) with the search's `key`.
+pub(crate) fn replay_links(
+    model: &RaftModel,
+    seen: &HashMap<u64, Option<(u64, u32)>>,
+    target: u64,
+    key: impl Fn(&RaftState) -> u64,
+) -> (RaftState, Vec<RaftAction>) {
     let mut indices = Vec::new();
     let mut at = target;
     while let Some(Some((parent, i))) = seen.get(&at) {
@@ -128,7 +141,7 @@ fn rebuild(
     let root = model
         .init_states()
         .into_iter()
-        .find(|s| key(s, symmetry) == at)
+        .find(|s| key(s) == at)
         .expect("the path starts at an initial state");
     let mut state = root.clone();
     let mut taken = Vec::new();
@@ -142,5 +155,5 @@ fn rebuild(
             .expect("a recorded step replays");
         taken.push(a);
     }
-    Path::from_actions(model, root, taken.iter()).expect("a recorded path replays")
+    (root, taken)
 }
