@@ -299,9 +299,11 @@ pub struct Server<C> {
     pub hard: HardState<C>,
     pub role: Role,
     /// Highest index known to be committed. Invariant: `commit_index <= last_log_index()`;
-    /// never decreases while the server is up; 0 after a restart.
+    /// never decreases while the server is up; the snapshot's index after a restart, and at
+    /// least the snapshot's index always (a snapshot holds only committed state, §7).
     pub commit_index: Index,
-    /// Highest index applied to the state machine. Invariant: `last_applied <= commit_index`.
+    /// Highest index applied to the state machine (the snapshot's image counts as applied).
+    /// Invariant: `snapshot_index() <= last_applied <= commit_index`.
     pub last_applied: Index,
     /// The leader this server last heard from in `current_term` (a hint for clients).
     pub leader_id: Option<NodeId>,
