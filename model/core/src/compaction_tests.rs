@@ -35,6 +35,11 @@ fn compacted_leader(c: &Config) -> S {
     s
 }
 
+/// The driver's snapshot of what `s` applied up to `index`, with image `data`.
+fn compact(s: &mut S, c: &Config, index: Index, data: Vec<u8>) -> Output<u8> {
+    step(s, c, Event::Compact { index, data })
+}
+
 /// The one reply a step sent: (success, match_index).
 fn reply(out: &Output<u8>) -> (bool, Index) {
     match &out.messages[..] {
@@ -56,14 +61,7 @@ fn follower(c: &Config, commit: Index) -> S {
 fn compaction_replaces_the_applied_prefix_and_keeps_indices() {
     let c = cfg(0, 3);
     let mut s = follower(&c, 3);
-    let out = step(
-        &mut s,
-        &c,
-        Event::Compact {
-            index: 2,
-            data: vec![9],
-        },
-    );
+    let out = compact(&mut s, &c, 2, vec![9]);
     assert!(out.persist.snapshot && out.persist.must_precede_messages());
     assert_eq!(s.snapshot_index(), 2);
     assert_eq!(s.snapshot().last_included_term, 1);
@@ -75,14 +73,7 @@ fn compaction_replaces_the_applied_prefix_and_keeps_indices() {
     assert_eq!(s.entries_from(1).len(), 2, "only what the log still holds");
     // A stale request changes nothing.
     let before = s.clone();
-    let out = step(
-        &mut s,
-        &c,
-        Event::Compact {
-            index: 1,
-            data: vec![],
-        },
-    );
+    let out = compact(&mut s, &c, 1, vec![]);
     assert_eq!(s, before);
     assert!(out.persist.is_empty());
 }
@@ -114,14 +105,7 @@ fn compacting_past_last_applied_is_a_violated_invariant() {
 fn a_restart_from_a_snapshot_has_applied_it() {
     let c = cfg(0, 3);
     let mut s = follower(&c, 3);
-    step(
-        &mut s,
-        &c,
-        Event::Compact {
-            index: 3,
-            data: vec![7],
-        },
-    );
+    compact(&mut s, &c, 3, vec![7]);
     let r = S::restart(&c, s.hard.clone());
     assert_eq!((r.commit_index, r.last_applied), (3, 3));
     assert_eq!(r.last_log_index(), 4);
@@ -137,14 +121,7 @@ fn a_restart_from_a_snapshot_has_applied_it() {
 fn append_entries_that_start_inside_the_snapshot_match_there() {
     let c = cfg(0, 3);
     let mut s = follower(&c, 3);
-    step(
-        &mut s,
-        &c,
-        Event::Compact {
-            index: 3,
-            data: vec![],
-        },
-    );
+    compact(&mut s, &c, 3, vec![]);
     // A delayed request from prev 1 carrying entries 2..=5: 2 and 3 lie in the snapshot.
     let entries = vec![entry(1, 2), entry(1, 3), entry(1, 4), entry(1, 5)];
     let out = step(&mut s, &c, receive(1, append(1, (1, 1), entries, 3)));
