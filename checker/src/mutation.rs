@@ -379,6 +379,8 @@ fn mutation_inner(args: &MutationArgs) -> Result<i32, String> {
             "raft-checker",
             "--test",
             "mutation_gate",
+            "--",
+            "--include-ignored",
         ]))?;
         let start = Instant::now();
         let timeout = TIMEOUT_SECONDS.to_string();

@@ -156,15 +156,19 @@ fn votes_not_persisted_are_caught_with_a_counterexample() {
     );
 }
 
-/// The default bound, with symmetry reduction (the same verdicts, a sixth of the states: the
-/// plain run, the README's main job, explores 66 M states in about 8 minutes, longer than all
-/// the other tests together).
+/// The default bound less its crash, with symmetry reduction, through the command line: every
+/// property holds and every witness is reached except those the bound leaves out by
+/// construction. (The default bound itself, 11 M states and about two and a half minutes, is
+/// the gate's `default` item, which fails on a missing witness or a changed state count: CI
+/// ran it twice while this test ran it too.)
 #[test]
-fn the_default_bound_is_verified_with_every_witness() {
-    let json = tmp("default.json");
+fn a_bound_is_verified_with_every_witness_it_can_reach() {
+    let json = tmp("no-crash.json");
     let out = raft_check(&[
         "check",
         "--symmetry",
+        "--max-crashes",
+        "0",
         "--json",
         json.to_str().unwrap(),
         "--progress",
@@ -175,7 +179,7 @@ fn the_default_bound_is_verified_with_every_witness() {
     assert!(stdout.contains("verified within the bound"), "{stdout}");
     let v = json_of(&json);
     assert_eq!(v["complete"], true);
-    assert!(v["unique_states"].as_u64().unwrap() > 1_000_000);
+    assert!(v["unique_states"].as_u64().unwrap() > 100_000);
     let props = v["properties"].as_array().unwrap();
     assert_eq!(
         props
@@ -195,9 +199,11 @@ fn the_default_bound_is_verified_with_every_witness() {
             .count(),
         raft_model::model::SOMETIMES.len()
     );
-    // Every witness is reached except those the default bound excludes by construction (each
-    // reported not-applicable, with its reason), and those are exactly the ones it declares.
-    let inapplicable: Vec<&str> = raft_model::model::ModelConfig::default()
+    let bound = raft_model::model::ModelConfig {
+        max_crashes: 0,
+        ..raft_model::model::ModelConfig::default()
+    };
+    let inapplicable: Vec<&str> = bound
         .inapplicable_witnesses()
         .iter()
         .map(|(name, _)| *name)
@@ -213,30 +219,12 @@ fn the_default_bound_is_verified_with_every_witness() {
         assert_eq!(p["status"], want, "{p}");
         assert!(p["counterexample"].is_null());
     }
-    // By construction: Stale Copy Ignored needs a log of 3 and two messages in flight,
-    // Pipelined Appends In Flight a pipelining leader, Read Served Without The Log reads
-    // through ReadIndex, and the witnesses of PreVote, CheckQuorum, leadership transfer and
-    // membership changes their flags (the gate's configurations with those bounds reach them).
-    let mut expected = vec![
-        "Configuration Change Committed",
-        "Removed Leader Stepped Down",
-        "Snapshot Installed On A Follower",
-        "Restarted From A Snapshot",
-        "Election After A Pre-Vote",
-        "Leader Stepped Down Without A Quorum",
-        "Vote Ignored In A Lease",
-        "Leadership Transferred",
-        "Read Served Without The Log",
-        "Pipelined Appends In Flight",
-        "Stale Copy Ignored",
-    ];
     let mut found = inapplicable.clone();
-    expected.sort_unstable();
     found.sort_unstable();
-    assert_eq!(
-        found, expected,
-        "the default bound reaches every witness but those its flags leave out"
-    );
+    let mut expected = default_bound_inapplicable();
+    expected.push("Committed Then Crashed And Recovered");
+    expected.sort_unstable();
+    assert_eq!(found, expected, "the bound leaves out exactly these");
     for key in [
         "servers",
         "max_term",
@@ -248,4 +236,41 @@ fn the_default_bound_is_verified_with_every_witness() {
     ] {
         assert!(!v["config"][key].is_null(), "config lacks {key}");
     }
+}
+
+/// The witnesses the default bound leaves out by construction: Stale Copy Ignored needs a log
+/// of 3 and two messages in flight, Pipelined Appends In Flight a pipelining leader, Read Served
+/// Without The Log reads through ReadIndex, and the witnesses of PreVote, CheckQuorum,
+/// leadership transfer, membership changes and snapshots their flags (the gate's
+/// configurations with those bounds reach them).
+fn default_bound_inapplicable() -> Vec<&'static str> {
+    vec![
+        "Configuration Change Committed",
+        "Removed Leader Stepped Down",
+        "Snapshot Installed On A Follower",
+        "Restarted From A Snapshot",
+        "Election After A Pre-Vote",
+        "Leader Stepped Down Without A Quorum",
+        "Vote Ignored In A Lease",
+        "Leadership Transferred",
+        "Read Served Without The Log",
+        "Pipelined Appends In Flight",
+        "Stale Copy Ignored",
+    ]
+}
+
+#[test]
+fn the_default_bound_leaves_out_only_the_witnesses_of_features_it_lacks() {
+    let mut found: Vec<&str> = raft_model::model::ModelConfig::default()
+        .inapplicable_witnesses()
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    let mut expected = default_bound_inapplicable();
+    found.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(
+        found, expected,
+        "the default bound reaches every witness but those its flags leave out"
+    );
 }

@@ -108,6 +108,9 @@ pub struct BenchReport {
     pub server_cpu_seconds: Vec<f64>,
     /// All servers' CPU time per completed operation, in microseconds.
     pub server_cpu_us_per_op: Option<f64>,
+    /// This load generator's own CPU seconds over the window (it shares the machine with the
+    /// servers: what it spends, they cannot), when `/proc/self/stat` is readable.
+    pub client_cpu_seconds: Option<f64>,
     /// The window actually measured (from its start to the last client's stop).
     pub window_seconds: f64,
 }
@@ -282,10 +285,13 @@ pub fn run(addrs: &[SocketAddr], options: &BenchOptions) -> Result<BenchReport, 
             .map(|&p| process_cpu_seconds(p))
             .collect()
     };
+    let own_cpu = || process_cpu_seconds(std::process::id()).ok();
     sleep_until(window_start);
     let cpu_start = servers_cpu();
+    let own_start = own_cpu();
     sleep_until(window_end);
     let cpu_end = servers_cpu();
+    let own_end = own_cpu();
     stop.store(true, Ordering::Relaxed);
     let (cpu_start, cpu_end) = (cpu_start?, cpu_end?);
     let mut latencies = Vec::new();
@@ -312,6 +318,7 @@ pub fn run(addrs: &[SocketAddr], options: &BenchOptions) -> Result<BenchReport, 
         server_cpu_us_per_op: (!server_cpu_seconds.is_empty() && ops > 0)
             .then(|| total_cpu * 1e6 / ops as f64),
         server_cpu_seconds,
+        client_cpu_seconds: own_start.zip(own_end).map(|(s, e)| e - s),
         window_seconds: window,
     })
 }
@@ -348,6 +355,9 @@ pub fn summary(r: &BenchReport) -> String {
             "; server CPU {:.2} s in all, {us:.0} µs per op",
             r.server_cpu_seconds.iter().sum::<f64>()
         ));
+    }
+    if let Some(c) = r.client_cpu_seconds {
+        line.push_str(&format!("; load generator CPU {c:.2} s"));
     }
     line
 }
