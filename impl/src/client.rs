@@ -14,7 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
-/// Longer than the server's own wait for a commit, so the server answers first.
+/// Longer than the server's own wait for an operator's request (2 s), so the server answers
+/// those first; a command has no server-side wait, and this is when its client retries.
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
@@ -51,6 +52,9 @@ struct Connection {
     addr: SocketAddr,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
+    /// The read and write timeout the socket has (set again only when it changes: two
+    /// system calls per request otherwise).
+    timeout: Option<Duration>,
 }
 
 pub struct Client {
@@ -122,21 +126,23 @@ impl Client {
                 addr,
                 reader: BufReader::new(stream),
                 writer,
+                timeout: None,
             });
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err("no connection".into());
         };
-        let timeouts = conn
-            .writer
-            .set_read_timeout(Some(READ_TIMEOUT.min(budget)))
-            .and_then(|()| {
-                conn.writer
-                    .set_write_timeout(Some(READ_TIMEOUT.min(budget)))
-            });
-        if let Err(e) = timeouts {
-            self.conn = None;
-            return Err(format!("{addr}: cannot set a timeout: {e}"));
+        let timeout = READ_TIMEOUT.min(budget);
+        if conn.timeout != Some(timeout) {
+            let timeouts = conn
+                .writer
+                .set_read_timeout(Some(timeout))
+                .and_then(|()| conn.writer.set_write_timeout(Some(timeout)));
+            if let Err(e) = timeouts {
+                self.conn = None;
+                return Err(format!("{addr}: cannot set a timeout: {e}"));
+            }
+            conn.timeout = Some(timeout);
         }
         let result = write_frame(&mut conn.writer, request)
             .and_then(|()| read_frame::<ClientReply>(&mut conn.reader))

@@ -5,12 +5,12 @@
 //! the per-peer sender queues first, then the client replies to their mpsc senders. See
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
 
+use super::client_reply::ReplyTo;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
 use super::Input;
 use crate::kv::Command;
 use crate::storage::Wal;
-use crate::wire::ClientReply;
 use raft_core::{Message, NodeId};
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -20,7 +20,7 @@ use std::time::Instant;
 const MAX_BATCH: usize = 4096;
 
 pub(crate) struct EventLoop {
-    replica: Replica<Wal<Command>, mpsc::Sender<ClientReply>>,
+    replica: Replica<Wal<Command>, ReplyTo>,
     peers: BTreeMap<NodeId, mpsc::Sender<Message<Command>>>,
     /// Time zero of the replica's clock.
     start: Instant,
@@ -30,7 +30,7 @@ pub(crate) struct EventLoop {
 
 impl EventLoop {
     pub(crate) fn new(
-        replica: Replica<Wal<Command>, mpsc::Sender<ClientReply>>,
+        replica: Replica<Wal<Command>, ReplyTo>,
         start: Instant,
         peers: Vec<(NodeId, mpsc::Sender<Message<Command>>)>,
     ) -> Self {
@@ -91,12 +91,18 @@ impl EventLoop {
                     batch.push(ReplicaInput::Client { command, reply })
                 }
                 Input::TransferLeadership { to, reply } => {
-                    batch.push(ReplicaInput::TransferLeadership { to, reply })
+                    batch.push(ReplicaInput::TransferLeadership {
+                        to,
+                        reply: ReplyTo::Waiting(reply),
+                    })
                 }
-                Input::Leader { reply } => batch.push(ReplicaInput::Leader { reply }),
-                Input::Member { request, reply } => {
-                    batch.push(ReplicaInput::Member { request, reply })
-                }
+                Input::Leader { reply } => batch.push(ReplicaInput::Leader {
+                    reply: ReplyTo::Waiting(reply),
+                }),
+                Input::Member { request, reply } => batch.push(ReplicaInput::Member {
+                    request,
+                    reply: ReplyTo::Waiting(reply),
+                }),
                 Input::Shutdown => shutdown = true,
             }
         }
@@ -113,15 +119,16 @@ impl EventLoop {
         Ok(shutdown)
     }
 
-    /// Send, then answer clients.
-    fn deliver(&self, effects: Effects<mpsc::Sender<ClientReply>>) {
+    /// Send, then answer clients (a command's answer is written to its connection here:
+    /// `client_reply.rs`).
+    fn deliver(&self, effects: Effects<ReplyTo>) {
         for (to, msg) in effects.messages {
             if let Some(queue) = self.peers.get(&to) {
                 let _ = queue.send(msg);
             }
         }
         for (to, reply) in effects.replies {
-            let _ = to.send(reply);
+            to.send(reply);
         }
     }
 }

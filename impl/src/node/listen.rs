@@ -14,6 +14,7 @@
 //! in progress); only when every connection has a request waiting for the log is the new one
 //! refused, with one `Error` frame ("busy").
 
+use super::client_reply::{DirectReply, ReplyTo};
 use super::Input;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::wire::{
@@ -24,7 +25,7 @@ use raft_core::NodeId;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,8 +36,9 @@ pub const DEFAULT_MAX_CLIENT_CONNECTIONS: usize = 256;
 pub const DEFAULT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one frame may take from its first byte to its last (client and peer ports).
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client connection waits for its command to be committed (or a leadership
-/// transfer to end) before answering `Error` (the client then retries with the same seq).
+/// How long a client connection waits for an operator's request to be answered (a leadership
+/// transfer to end, a membership change to commit) before answering `Error`, and how long a
+/// second command sent before the first one's answer waits for that answer.
 const CLIENT_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// At most one warning per this interval for events a remote party can cause at will.
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -239,7 +241,9 @@ struct ClientConn {
     /// A handle to close the connection from the accept thread.
     stream: TcpStream,
     since: Instant,
-    busy: bool,
+    /// A request of it waits for the log (cleared by whoever writes its answer: the
+    /// connection's thread, or the event loop for a command, `client_reply.rs`).
+    busy: Arc<AtomicBool>,
 }
 
 /// What to do with a new client connection.
@@ -267,7 +271,7 @@ impl ClientTable {
             let oldest = self
                 .conns
                 .iter()
-                .filter(|(_, c)| !c.busy)
+                .filter(|(_, c)| !c.busy.load(Ordering::SeqCst))
                 .min_by_key(|(id, c)| (c.since, **id))
                 .map(|(id, _)| *id);
             let Some(victim) = oldest else {
@@ -285,23 +289,20 @@ impl ClientTable {
             ClientConn {
                 stream,
                 since: now,
-                busy: false,
+                busy: Arc::new(AtomicBool::new(false)),
             },
         );
         Admission::Admit { id, evicted }
     }
 
-    /// Marks a connection busy (a request of it waits for the log) or idle again. `false`: the
-    /// connection was closed to make room for another.
-    fn set_busy(&mut self, id: u64, busy: bool, now: Instant) -> bool {
-        match self.conns.get_mut(&id) {
-            Some(c) => {
-                c.busy = busy;
-                c.since = now;
-                true
-            }
-            None => false,
-        }
+    /// Marks a connection busy (a request of it waits for the log) or idle again, and returns
+    /// its busy flag (for whoever writes the answer). `None`: the connection was closed to make
+    /// room for another.
+    fn set_busy(&mut self, id: u64, busy: bool, now: Instant) -> Option<Arc<AtomicBool>> {
+        let c = self.conns.get_mut(&id)?;
+        c.busy.store(busy, Ordering::SeqCst);
+        c.since = now;
+        Some(Arc::clone(&c.busy))
     }
 
     fn remove(&mut self, id: u64) {
@@ -410,6 +411,14 @@ fn serve_client(
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
+    // The event loop answers commands on this handle (`client_reply.rs`); `done` gets one
+    // token per answered command, and a command is handed over only after the previous one's
+    // token came: one command in flight per connection.
+    let Ok(direct) = stream.try_clone().map(Arc::new) else {
+        return;
+    };
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let mut answer_pending = false;
     let mut reader = BufReader::new(stream);
     loop {
         let request = match read_frame_timed::<ClientRequest>(
@@ -443,22 +452,40 @@ fn serve_client(
                 return;
             }
         };
-        if !lock(table).set_busy(id, true, Instant::now()) {
+        // A client that sent this before it read the previous answer waits for that answer
+        // to be out (a client that reads first finds the token there already).
+        if std::mem::take(&mut answer_pending)
+            && done_rx.recv_timeout(CLIENT_REPLY_TIMEOUT).is_err()
+        {
+            tracing::debug!(
+                ?remote,
+                "a second request while the first is not committed; closing the connection"
+            );
+            return;
+        }
+        let Some(busy) = lock(table).set_busy(id, true, Instant::now()) else {
             tracing::debug!(
                 ?remote,
                 "client connection closed to make room; request dropped"
             );
             return;
-        }
+        };
         let (reply_tx, reply_rx) = mpsc::channel();
         let (input, too_late) = match request {
-            ClientRequest::Command(command) => (
-                Input::Client {
+            ClientRequest::Command(command) => {
+                // Answered by the event loop, once applied (no timeout here: a client that
+                // hears nothing retries with the same seq after its own read timeout).
+                let reply = DirectReply::new(Arc::clone(&direct), busy, done_tx.clone());
+                let input = Input::Client {
                     command,
-                    reply: reply_tx,
-                },
-                "not committed in time; retry with the same seq",
-            ),
+                    reply: ReplyTo::Direct(reply),
+                };
+                if events.send(input).is_err() {
+                    return;
+                }
+                answer_pending = true;
+                continue;
+            }
             ClientRequest::TransferLeadership { to } => (
                 Input::TransferLeadership {
                     to: NodeId(to),
@@ -485,7 +512,7 @@ fn serve_client(
             tracing::debug!(?remote, error = %e, "cannot answer client");
             return;
         }
-        if !lock(table).set_busy(id, false, Instant::now()) {
+        if lock(table).set_busy(id, false, Instant::now()).is_none() {
             return;
         }
     }
@@ -526,7 +553,7 @@ mod tests {
             }
         );
         // 0 is the older, but it has a request in progress: 1 goes.
-        assert!(table.set_busy(0, true, at(2)));
+        assert!(table.set_busy(0, true, at(2)).is_some());
         assert_eq!(
             table.admit(s2, at(3)),
             Admission::Admit {
@@ -534,11 +561,11 @@ mod tests {
                 evicted: Some(1)
             }
         );
-        assert!(!table.set_busy(1, true, at(4)), "1 was closed");
-        assert!(table.set_busy(2, true, at(4)));
+        assert!(table.set_busy(1, true, at(4)).is_none(), "1 was closed");
+        assert!(table.set_busy(2, true, at(4)).is_some());
         assert_eq!(table.admit(s3, at(5)), Admission::Busy);
         // 0's request ends: it is idle again, and it is the one closed next (really closed).
-        assert!(table.set_busy(0, false, at(6)));
+        assert!(table.set_busy(0, false, at(6)).is_some());
         let (_r4, s4) = pair();
         assert_eq!(
             table.admit(s4, at(7)),

@@ -3,6 +3,7 @@
 //! threads decode frames into inputs for it; one sender thread per peer keeps an outbound
 //! connection (reconnecting with backoff).
 
+mod client_reply;
 mod diagnose;
 mod event_loop;
 mod listen;
@@ -81,7 +82,7 @@ pub(crate) enum Input {
     /// A client's command, and where to send the answer.
     Client {
         command: Command,
-        reply: mpsc::Sender<ClientReply>,
+        reply: client_reply::ReplyTo,
     },
     /// An operator's request to hand the leadership to `to` (`ClientRequest::TransferLeadership`).
     TransferLeadership {

@@ -283,3 +283,23 @@ fn a_lagging_follower_installs_the_leaders_snapshot_and_serves_its_data() {
     // Its store is the leader's, sessions included.
     assert_eq!(f.kv(), l.kv());
 }
+
+#[test]
+fn a_large_snapshot_waits_for_a_log_as_large_as_itself() {
+    let policy = SnapshotPolicy::default();
+    let big = SnapshotPolicy::AMORTIZED_ABOVE * 4;
+    // A small snapshot: the entry bound alone decides.
+    assert!(!policy.due(SnapshotPolicy::DEFAULT_ENTRIES - 1, 1_000, 1_000));
+    assert!(policy.due(SnapshotPolicy::DEFAULT_ENTRIES, 1_000, 1_000));
+    assert!(policy.due(
+        SnapshotPolicy::DEFAULT_ENTRIES,
+        1_000,
+        SnapshotPolicy::AMORTIZED_ABOVE
+    ));
+    // A large one: the bound is reached, but the log since it is smaller than it.
+    assert!(!policy.due(SnapshotPolicy::DEFAULT_ENTRIES, big - 1, big));
+    assert!(policy.due(SnapshotPolicy::DEFAULT_ENTRIES, big, big));
+    // Nothing applied, or never: no snapshot.
+    assert!(!policy.due(0, 0, 0));
+    assert!(!SnapshotPolicy::NEVER.due(1 << 40, 1 << 40, 0));
+}
