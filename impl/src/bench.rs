@@ -53,6 +53,17 @@ impl Keys {
     }
 }
 
+/// How the clients' connections are driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientIo {
+    /// Every connection on one thread, with poll(2) (`bench_poll.rs`): the load generator
+    /// takes little of the CPU the servers share.
+    Poll,
+    /// A thread per client, each through the client library.
+    Threads,
+}
+
 /// What each operation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +93,7 @@ pub struct BenchOptions {
     pub op_timeout: Duration,
     /// The servers' process ids, for their CPU time over the window (Linux `/proc`).
     pub server_pids: Vec<u32>,
+    pub io: ClientIo,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -219,58 +231,106 @@ pub fn run(addrs: &[SocketAddr], options: &BenchOptions) -> Result<BenchReport, 
         ));
     }
 
+    // The leader, for clients driven by poll (each connects to it directly).
+    let leader = match options.io {
+        ClientIo::Threads => None,
+        ClientIo::Poll => {
+            let mut probe = Client::new(addrs.to_vec());
+            probe
+                .leader_info(options.op_timeout)
+                .map_err(|e| format!("finding the leader: {e}"))?;
+            Some(
+                probe
+                    .leader()
+                    .ok_or("finding the leader: no address answered")?,
+            )
+        }
+    };
+
     let start = Instant::now();
     let window_start = start + options.warmup;
     let window_end = window_start + options.duration;
     let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = (0..options.clients)
-        .map(|c| {
-            let addrs = addrs.to_vec();
-            let value = value.clone();
-            let o = options.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut client = Client::new(addrs);
-                let mut f = ClientFigures {
-                    latencies: Vec::new(),
-                    errors: BTreeMap::new(),
+    let read_keys = match options.keys {
+        Keys::Shared(n) => Keys::Shared(n),
+        Keys::Distinct => Keys::Shared(1000),
+    };
+    let next_op = {
+        let o = options.clone();
+        let value = value.clone();
+        move |c: usize, i: u64| match o.op {
+            BenchOp::Put => Op::Put {
+                key: o.keys.key(c, i),
+                value: value.clone(),
+            },
+            BenchOp::Get => Op::Get {
+                key: read_keys.key(c, i),
+            },
+        }
+    };
+    let threads: Vec<_> = match leader {
+        Some(leader) => {
+            let nodes = addrs.to_vec();
+            let (clients, op_timeout) = (options.clients, options.op_timeout);
+            vec![std::thread::spawn(move || {
+                let load = crate::bench_poll::Load {
+                    leader,
+                    nodes,
+                    clients,
+                    window_start,
+                    window_end,
+                    op_timeout,
+                    next_op: &next_op,
                 };
-                let read_keys = match o.keys {
-                    Keys::Shared(n) => Keys::Shared(n),
-                    Keys::Distinct => Keys::Shared(1000),
-                };
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < window_end {
-                    let op = match o.op {
-                        BenchOp::Put => Op::Put {
-                            key: o.keys.key(c, i),
-                            value: value.clone(),
-                        },
-                        BenchOp::Get => Op::Get {
-                            key: read_keys.key(c, i),
-                        },
-                    };
-                    i += 1;
-                    let t = Instant::now();
-                    let result = client.execute(op, o.op_timeout);
-                    let done = Instant::now();
-                    if done < window_start || done > window_end {
-                        continue;
-                    }
-                    match result {
-                        Ok(OpResult::Value(_)) | Ok(OpResult::CasMismatch { .. }) => {
-                            f.latencies.push(done - t)
-                        }
-                        Ok(OpResult::StaleRequest { .. }) => {
-                            *f.errors.entry("stale request".into()).or_default() += 1
-                        }
-                        Err(e) => *f.errors.entry(error_kind(&e)).or_default() += 1,
-                    }
+                match crate::bench_poll::drive(&load) {
+                    Ok(o) => ClientFigures {
+                        latencies: o.latencies,
+                        errors: o.errors,
+                    },
+                    Err(e) => ClientFigures {
+                        latencies: Vec::new(),
+                        errors: BTreeMap::from([(format!("load generator: {e}"), 1)]),
+                    },
                 }
-                f
+            })]
+        }
+        None => (0..options.clients)
+            .map(|c| {
+                let addrs = addrs.to_vec();
+                let o = options.clone();
+                let stop = Arc::clone(&stop);
+                let next_op = next_op.clone();
+                std::thread::spawn(move || {
+                    let mut client = Client::new(addrs);
+                    let mut f = ClientFigures {
+                        latencies: Vec::new(),
+                        errors: BTreeMap::new(),
+                    };
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < window_end {
+                        let op = next_op(c, i);
+                        i += 1;
+                        let t = Instant::now();
+                        let result = client.execute(op, o.op_timeout);
+                        let done = Instant::now();
+                        if done < window_start || done > window_end {
+                            continue;
+                        }
+                        match result {
+                            Ok(OpResult::Value(_)) | Ok(OpResult::CasMismatch { .. }) => {
+                                f.latencies.push(done - t)
+                            }
+                            Ok(OpResult::StaleRequest { .. }) => {
+                                *f.errors.entry("stale request".into()).or_default() += 1
+                            }
+                            Err(e) => *f.errors.entry(error_kind(&e)).or_default() += 1,
+                        }
+                    }
+                    f
+                })
             })
-        })
-        .collect();
+            .collect(),
+    };
     // The servers' CPU over the window: read at its start and at its end.
     let sleep_until = |t: Instant| {
         let now = Instant::now();
@@ -425,6 +485,7 @@ mod tests {
             op: BenchOp::Put,
             op_timeout: Duration::from_millis(100),
             server_pids: vec![],
+            io: ClientIo::Threads,
         }
     }
 

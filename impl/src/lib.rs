@@ -5,6 +5,7 @@ pub use raft_core as core;
 
 pub mod auth;
 pub mod bench;
+pub mod bench_poll;
 pub mod client;
 pub mod config;
 pub mod kv;

@@ -223,7 +223,7 @@ pub fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     Ok(frame)
 }
 
-fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, WireError> {
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, WireError> {
     match postcard::take_from_bytes(payload) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(WireError::Malformed(format!(

@@ -3,7 +3,9 @@
 use raft_impl::client::Client;
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::kv::{Op, OpResult};
+use raft_impl::wire::{encode_frame, read_frame, ClientReply, ClientRequest};
 use std::fs::{self, File};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -326,6 +328,20 @@ fn raft_cluster_up_serves_raft_kv_and_stops_on_sigterm() {
     let put = kv(&["put", "greeting", "hello"]);
     let get = kv(&["get", "greeting"]);
     let cas = kv(&["cas", "greeting", "nope", "x"]);
+    // The bench's poll-driven clients (the default) against the same cluster.
+    let report = dir.path().join("bench.json");
+    let bench = kv(&[
+        "bench",
+        "--clients",
+        "4",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "1",
+        "--json",
+        report.to_str().unwrap(),
+    ]);
+    let pipelined = two_commands_before_reading(&file);
     let _ = Command::new("kill")
         .args(["-TERM", &up.id().to_string()])
         .status();
@@ -333,8 +349,57 @@ fn raft_cluster_up_serves_raft_kv_and_stops_on_sigterm() {
     assert!(put.status.success(), "{put:?}");
     assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "hello");
     assert_eq!(cas.status.code(), Some(3), "{cas:?}");
+    assert!(bench.status.success(), "{bench:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["options"]["io"], "poll", "{report}");
+    assert!(report["ops"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    assert_eq!(
+        pipelined,
+        vec![
+            ClientReply::Ok(OpResult::Value(Some("hello".into()))),
+            ClientReply::Ok(OpResult::Value(Some("one".into()))),
+        ],
+        "both commands answered, in order"
+    );
     assert!(
         status.success(),
         "raft-cluster did not stop cleanly: {status}"
     );
+}
+
+/// Two commands written on one connection before either answer is read (the client library
+/// never does this): the node answers both, in order (the second waits for the first).
+fn two_commands_before_reading(file: &std::path::Path) -> Vec<ClientReply> {
+    let cluster = ClusterConfig::load(file).expect("cluster file");
+    let mut client = Client::new(cluster.client_addrs());
+    client
+        .leader_info(Duration::from_secs(10))
+        .expect("a leader");
+    let leader = client.leader().expect("the leader's address");
+    let mut stream = std::net::TcpStream::connect(leader).expect("connect to the leader");
+    let command = |seq, value: &str| {
+        ClientRequest::Command(raft_impl::kv::Command {
+            client_id: 77,
+            seq,
+            op: Op::Put {
+                key: "greeting".into(),
+                value: value.into(),
+            },
+        })
+    };
+    let mut both = encode_frame(&command(1, "one")).unwrap();
+    both.extend(encode_frame(&command(2, "two")).unwrap());
+    stream.write_all(&both).expect("write both");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (0..2)
+        .map(|_| {
+            read_frame::<ClientReply>(&mut stream)
+                .expect("an answer")
+                .expect("not closed")
+        })
+        .collect()
 }

@@ -100,10 +100,15 @@ enum Cmd {
         /// Also write the report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// How the clients' connections are driven: `poll` (all on one thread, as Go's
+        /// netpoller drives etcd's load generator: the load generator takes little of the CPU
+        /// the servers share) or `threads` (a thread per client, through the client library).
+        #[arg(long, value_enum, default_value = "poll")]
+        io: raft_impl::bench::ClientIo,
         /// The old fixed-count mode instead: this many puts shared by the clients, no warmup,
         /// the whole run timed (kept for ../shared/bench/etcd/kv-sbs.sh); --clients and --keys
         /// apply, values are 100 bytes.
-        #[arg(long, conflicts_with_all = ["duration", "warmup", "op", "json", "server_pids"])]
+        #[arg(long, conflicts_with_all = ["duration", "warmup", "op", "json", "server_pids", "io"])]
         ops: Option<usize>,
     },
 }
@@ -336,6 +341,7 @@ fn main() -> ExitCode {
             server_pids,
             json,
             ops,
+            io,
         } => {
             if let Some(ops) = ops {
                 return bench(&cluster, clients, ops, keys, timeout);
@@ -349,6 +355,7 @@ fn main() -> ExitCode {
                 op,
                 op_timeout: timeout,
                 server_pids,
+                io,
             };
             return timed_bench(&cluster, &options, json.as_deref());
         }
