@@ -116,14 +116,8 @@ mod tests {
     use super::*;
     use crate::kv::OpResult;
     use crate::wire::read_frame;
-    use std::net::TcpListener;
 
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (b, _) = l.accept().unwrap();
-        (a, b)
-    }
+    use crate::node::tcp_pair as pair;
 
     #[test]
     fn an_answer_is_written_to_the_connection_and_marks_it_done() {

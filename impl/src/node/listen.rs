@@ -522,12 +522,7 @@ fn serve_client(
 mod tests {
     use super::*;
 
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (b, _) = l.accept().unwrap();
-        (a, b)
-    }
+    use crate::node::tcp_pair as pair;
 
     #[test]
     fn a_full_table_closes_the_longest_idle_connection_and_never_a_busy_one() {

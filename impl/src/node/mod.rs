@@ -271,6 +271,15 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     })
 }
 
+/// A connected pair of loopback sockets, for the tests of the connection code.
+#[cfg(test)]
+pub(crate) fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (b, _) = l.accept().unwrap();
+    (a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
