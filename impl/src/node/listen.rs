@@ -572,4 +572,59 @@ mod tests {
         let mut buf = [0u8; 1];
         assert_eq!((&remote0).read(&mut buf).unwrap(), 0, "evicted: closed");
     }
+
+    /// One command in flight per connection: a second command sent before the first's answer
+    /// is handed to the event loop only once that answer is out, and the answers arrive in order.
+    #[test]
+    fn a_second_command_waits_for_the_first_answer() {
+        use crate::kv::{Command, Op, OpResult};
+        use crate::wire::{encode_frame, read_frame};
+        use std::io::Write;
+        let (mut client, server) = pair();
+        let table = Arc::new(Mutex::new(ClientTable::new(4)));
+        let id = match lock(&table).admit(server.try_clone().unwrap(), Instant::now()) {
+            Admission::Admit { id, .. } => id,
+            Admission::Busy => panic!("an empty table admits"),
+        };
+        let (events, inputs) = mpsc::channel();
+        let served = {
+            let table = Arc::clone(&table);
+            thread::spawn(move || {
+                let timeout = Duration::from_secs(10);
+                serve_client(server, id, &table, &events, timeout, timeout)
+            })
+        };
+        let command = |seq| {
+            ClientRequest::Command(Command {
+                client_id: 1,
+                seq,
+                op: Op::Get { key: "k".into() },
+            })
+        };
+        let mut both = encode_frame(&command(1)).unwrap();
+        both.extend(encode_frame(&command(2)).unwrap());
+        client.write_all(&both).unwrap();
+        let first = inputs.recv_timeout(Duration::from_secs(10)).expect("first");
+        assert!(
+            inputs.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the second command waits while the first is unanswered"
+        );
+        let answer = |input: Input, value: &str| match input {
+            Input::Client { reply, .. } => {
+                reply.send(ClientReply::Ok(OpResult::Value(Some(value.into()))))
+            }
+            _ => panic!("a command"),
+        };
+        answer(first, "one");
+        let second = inputs
+            .recv_timeout(Duration::from_secs(10))
+            .expect("second");
+        answer(second, "two");
+        for want in ["one", "two"] {
+            let got: ClientReply = read_frame(&mut client).unwrap().unwrap();
+            assert_eq!(got, ClientReply::Ok(OpResult::Value(Some(want.into()))));
+        }
+        drop(client);
+        served.join().unwrap();
+    }
 }
