@@ -402,3 +402,31 @@ fn committed_entries_durable_rejects_a_commit_held_by_a_minority_of_disks() {
     assert!(holds(&m, &s, "Committed Entries Durable"));
     assert!(!holds(&m, &s, "Committed Before The Leader's Disk"));
 }
+
+/// Every action offered (to the checker and the Explorer alike) leads to a state inside the
+/// bound: no client crashes (only servers crash), a server's crash while crashes remain.
+#[test]
+fn only_actions_inside_the_bound_are_offered() {
+    let m = model();
+    let state = init(&m);
+    let mut actions = Vec::new();
+    m.actions(&state, &mut actions);
+    let crashed: Vec<usize> = actions
+        .iter()
+        .filter_map(|a| match a {
+            stateright::actor::ActorModelAction::Crash(id) => Some(usize::from(*id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        crashed,
+        (0..m.cfg.servers).collect::<Vec<_>>(),
+        "{actions:?}"
+    );
+    for a in actions {
+        let next = m
+            .next_state(&state, a.clone())
+            .expect("an offered action has a next state");
+        assert!(m.within_boundary(&next), "{a:?} leaves the bound");
+    }
+}
