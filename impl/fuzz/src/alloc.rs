@@ -130,6 +130,17 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// Runs `f` (the decoding of one input) under the bound; returns what it allocated. Panics if
 /// an allocation was refused. Not reentrant, and meant for a single-threaded fuzz process.
 pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+    // A panic inside `f` (a failed check: the finding) is reported by the panic hook, whose
+    // backtrace allocates more than the bound: the bound is lifted before the report, or the
+    // refused allocation aborts it and libFuzzer records a timeout instead of the panic.
+    static DISARM_ON_PANIC: std::sync::Once = std::sync::Once::new();
+    DISARM_ON_PANIC.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            arm(false);
+            report(info)
+        }));
+    });
     BASE.store(LIVE.load(Relaxed), Relaxed);
     PEAK.store(0, Relaxed);
     LARGEST.store(0, Relaxed);

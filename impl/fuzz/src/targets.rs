@@ -153,6 +153,9 @@ fn frames<T: Serialize + DeserializeOwned + PartialEq + Debug>(data: &[u8], max:
 /// is reassembled per sender; a completed snapshot has the announced length.
 fn peer_frame(data: &[u8]) {
     let mut reassembly: BTreeMap<NodeId, Reassembly> = BTreeMap::new();
+    // The announced length of the snapshot in reassembly from each sender: what its buffer is
+    // bounded by (a dropped chunk of another snapshot may announce less).
+    let mut in_reassembly: BTreeMap<NodeId, u64> = BTreeMap::new();
     for wire in frames::<PeerWire>(data, MAX_FRAME_LEN) {
         let PeerWire::SnapshotChunk { from, chunk } = wire else {
             continue;
@@ -168,11 +171,21 @@ fn peer_frame(data: &[u8]) {
             .accept(chunk)
             .expect("a checked chunk is accepted or dropped")
         {
-            Accepted::Complete(m) => assert_eq!(m.snapshot.data.len() as u64, total),
-            Accepted::Partial { received, total } => assert!(received < total),
+            Accepted::Complete(m) => {
+                assert_eq!(m.snapshot.data.len() as u64, total);
+                in_reassembly.remove(&from);
+            }
+            Accepted::Partial { received, total } => {
+                assert!(received < total);
+                in_reassembly.insert(from, total);
+            }
             Accepted::Dropped(_) => {}
         }
-        assert!(r.buffered() as u64 <= total);
+        let bound = in_reassembly.get(&from).copied().unwrap_or(0);
+        assert!(
+            r.buffered() as u64 <= bound,
+            "a buffer beyond its snapshot's length"
+        );
     }
 }
 
@@ -625,12 +638,21 @@ fn peer_frame_seeds() -> Vec<Vec<u8>> {
             })
         })
         .collect();
-    // A snapshot of 40 bytes in chunks of 16, as the sender streams it.
-    for chunk in chunks(&snapshot_message(5, 40), 16) {
+    // A snapshot of 40 bytes in chunks of 16, as the sender streams it; after its first
+    // chunk, the tail of another, shorter snapshot (12 bytes) from the same sender: dropped,
+    // while the buffer holds more than that snapshot's length.
+    for (i, chunk) in chunks(&snapshot_message(5, 40), 16).into_iter().enumerate() {
         frames.push(PeerWire::SnapshotChunk {
             from: NodeId(1),
             chunk,
         });
+        if i == 0 {
+            let other = chunk_at(&snapshot_message(6, 12), 8, 16);
+            frames.push(PeerWire::SnapshotChunk {
+                from: NodeId(1),
+                chunk: other,
+            });
+        }
     }
     frame_seeds(&frames)
 }
