@@ -5,12 +5,12 @@
 //! thread is not woken to do it (one thread hand-off less per operation: measured, the
 //! connection threads' wake-ups were about a third of a loaded node's CPU). A reader too slow
 //! to take the answer at once gets the rest from a short-lived thread with a write timeout, so
-//! the event loop never blocks on a client. The connection's thread reads the next request
-//! meanwhile; it hands a command over only after the previous one's answer is out (one command
-//! in flight per connection, answers in order).
+//! the event loop never blocks on a client. The poller (`client_poll.rs`) hands the connection's
+//! next request over only after the previous one's answer is out (its busy flag cleared): one
+//! command in flight per connection, answers in order.
 //!
-//! An operator's request (leader, transfer, membership) keeps the older path: the connection's
-//! thread waits for the answer on a channel, with a timeout that answers `Error`.
+//! An operator's request (leader, transfer, membership) is answered by a short-lived thread
+//! that waits for the answer on a channel, with a timeout that answers `Error`.
 
 use crate::wire::{encode_frame, ClientReply};
 use std::io::Write;
@@ -25,7 +25,7 @@ const SLOW_REPLY_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where one answer goes.
 pub(crate) enum ReplyTo {
-    /// The connection's thread waits for it (an operator's request).
+    /// A thread waits for it (an operator's request).
     Waiting(mpsc::Sender<ClientReply>),
     /// The event loop writes it to the connection (a command).
     Direct(DirectReply),
@@ -45,22 +45,15 @@ impl ReplyTo {
 /// A command's connection, as the event loop answers it.
 pub(crate) struct DirectReply {
     stream: Arc<TcpStream>,
-    /// The connection's entry in the node's connection table: set by the connection's thread
-    /// when it hands a command over, cleared once the answer is out (a busy connection is
-    /// never closed to make room for a new one).
+    /// The connection's entry in the node's connection table: set by the poller when it
+    /// hands a command over, cleared once the answer is out (the poller then hands over the
+    /// next request; a busy connection is never closed to make room for a new one).
     busy: Arc<AtomicBool>,
-    /// One token per answered command: the connection's thread takes it before it hands over
-    /// the next command.
-    done: mpsc::Sender<()>,
 }
 
 impl DirectReply {
-    pub(crate) fn new(
-        stream: Arc<TcpStream>,
-        busy: Arc<AtomicBool>,
-        done: mpsc::Sender<()>,
-    ) -> Self {
-        DirectReply { stream, busy, done }
+    pub(crate) fn new(stream: Arc<TcpStream>, busy: Arc<AtomicBool>) -> Self {
+        DirectReply { stream, busy }
     }
 
     fn send(self, reply: &ClientReply) {
@@ -78,7 +71,7 @@ impl DirectReply {
         let written = match rustix::net::send(&*self.stream, &frame, flags) {
             Ok(n) => n,
             Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR => 0,
-            // The client is gone; its connection's thread sees that too.
+            // The client is gone; the poller sees that too.
             Err(_) => return self.finish(),
         };
         if written == frame.len() {
@@ -107,7 +100,6 @@ impl DirectReply {
 
     fn finish(self) {
         self.busy.store(false, Ordering::SeqCst);
-        let _ = self.done.send(());
     }
 }
 
@@ -119,18 +111,28 @@ mod tests {
 
     use crate::node::tcp_pair as pair;
 
+    /// Waits (at most `within`) for the answer to be out: the busy flag cleared.
+    fn released(busy: &AtomicBool, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while busy.load(Ordering::SeqCst) {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
     #[test]
     fn an_answer_is_written_to_the_connection_and_marks_it_done() {
         let (client, server) = pair();
         let busy = Arc::new(AtomicBool::new(true));
-        let (done_tx, done_rx) = mpsc::channel();
         let reply = ClientReply::Ok(OpResult::Value(Some("v".into())));
-        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone(), done_tx))
-            .send(reply.clone());
-        done_rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("done token");
-        assert!(!busy.load(Ordering::SeqCst));
+        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone())).send(reply.clone());
+        assert!(
+            !busy.load(Ordering::SeqCst),
+            "written at once, released at once"
+        );
         let got: ClientReply = read_frame(&mut &client).unwrap().unwrap();
         assert_eq!(got, reply);
     }
@@ -140,34 +142,28 @@ mod tests {
         // The client reads only after the send returned: the rest goes by the slow path.
         let (client, server) = pair();
         let busy = Arc::new(AtomicBool::new(true));
-        let (done_tx, done_rx) = mpsc::channel();
         let big = "x".repeat(12 * 1024 * 1024);
         let reply = ClientReply::Ok(OpResult::Value(Some(big)));
-        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone(), done_tx))
-            .send(reply.clone());
+        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone())).send(reply.clone());
         assert!(
             busy.load(Ordering::SeqCst),
             "12 MiB cannot fit a loopback socket's buffer at once"
         );
         let got: ClientReply = read_frame(&mut &client).unwrap().unwrap();
         assert_eq!(got, reply);
-        done_rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("done token");
-        assert!(!busy.load(Ordering::SeqCst));
+        assert!(released(&busy, Duration::from_secs(5)));
     }
 
     #[test]
     fn a_reader_that_never_reads_is_closed_and_the_connection_released() {
         let (client, server) = pair();
         let busy = Arc::new(AtomicBool::new(true));
-        let (done_tx, done_rx) = mpsc::channel();
         let reply = ClientReply::Ok(OpResult::Value(Some("y".repeat(12 * 1024 * 1024))));
-        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone(), done_tx)).send(reply);
-        done_rx
-            .recv_timeout(SLOW_REPLY_WRITE_TIMEOUT * 5)
-            .expect("released after the write timeout");
-        assert!(!busy.load(Ordering::SeqCst));
+        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone())).send(reply);
+        assert!(
+            released(&busy, SLOW_REPLY_WRITE_TIMEOUT * 5),
+            "released after the write timeout"
+        );
         drop(client);
     }
 

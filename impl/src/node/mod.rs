@@ -1,9 +1,12 @@
 //! The node runtime: one event-loop thread drives the node's [`replica::Replica`] (which owns
-//! the Raft [`Server`], the WAL and the state machine, without doing I/O itself); listener
-//! threads decode frames into inputs for it; one sender thread per peer keeps an outbound
-//! connection (reconnecting with backoff).
+//! the Raft [`Server`], the WAL and the state machine, without doing I/O itself); a reader
+//! thread per peer connection and one poller thread for all client connections decode frames
+//! into inputs for it; one sender thread per peer keeps an outbound connection (reconnecting
+//! with backoff).
 
+mod client_poll;
 mod client_reply;
+mod client_table;
 mod diagnose;
 mod event_loop;
 mod listen;
@@ -23,6 +26,12 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// A mutex's guard, also after a thread panicked holding it (the guarded tables stay
+/// consistent: every update is a single insert, remove or store).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// How a node is run.
 #[derive(Clone, Debug)]
@@ -233,7 +242,8 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         max_client_connections: options.max_client_connections,
     };
     listen::spawn_peer_listener(peer_listener, listen_options.clone(), input_tx.clone());
-    listen::spawn_client_listener(client_listener, listen_options, input_tx.clone());
+    listen::spawn_client_listener(client_listener, listen_options, input_tx.clone())
+        .context("cannot start the client connection poller")?;
 
     let replica_options = replica::ReplicaOptions {
         election_timeout_min: options.election_timeout_min,
