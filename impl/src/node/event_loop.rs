@@ -2,10 +2,12 @@
 //! node (and through it the Raft server, the WAL and the state machine), and supplies what the
 //! replica does not do itself: the clock (`Instant`), waiting for inputs (`recv_timeout` until
 //! the replica's next deadline), and delivery of what a batch returns: the Raft messages to
-//! the per-peer sender queues first, then the client replies to their mpsc senders. See
+//! the peers first (written directly when a peer's connection is idle, else through its
+//! sender's queue: `peers.rs`), then the client replies (`client_reply.rs`). See
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
 
 use super::client_reply::ReplyTo;
+use super::peers::PeerLink;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
 use super::Input;
@@ -21,7 +23,7 @@ const MAX_BATCH: usize = 4096;
 
 pub(crate) struct EventLoop {
     replica: Replica<Wal<Command>, ReplyTo>,
-    peers: BTreeMap<NodeId, mpsc::Sender<Message<Command>>>,
+    peers: BTreeMap<NodeId, PeerLink>,
     /// Time zero of the replica's clock.
     start: Instant,
     /// The snapshot each peer is sending, in reassembly (at most one per peer).
@@ -32,7 +34,7 @@ impl EventLoop {
     pub(crate) fn new(
         replica: Replica<Wal<Command>, ReplyTo>,
         start: Instant,
-        peers: Vec<(NodeId, mpsc::Sender<Message<Command>>)>,
+        peers: Vec<(NodeId, PeerLink)>,
     ) -> Self {
         EventLoop {
             replica,
@@ -123,8 +125,8 @@ impl EventLoop {
     /// `client_reply.rs`).
     fn deliver(&self, effects: Effects<ReplyTo>) {
         for (to, msg) in effects.messages {
-            if let Some(queue) = self.peers.get(&to) {
-                let _ = queue.send(msg);
+            if let Some(link) = self.peers.get(&to) {
+                link.send(msg);
             }
         }
         for (to, reply) in effects.replies {
