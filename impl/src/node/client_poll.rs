@@ -528,14 +528,10 @@ mod tests {
 
     use crate::node::tcp_pair as pair;
 
-    /// One command in flight per connection: a second command sent before the first's answer
-    /// is handed to the event loop only once that answer is out, and the answers arrive in order.
-    #[test]
-    fn a_second_command_waits_for_the_first_answer() {
-        use crate::kv::{Command, Op, OpResult};
-        use crate::wire::{encode_frame, read_frame};
-        use std::io::Write;
-        let (mut client, server) = pair();
+    /// A connection admitted to a table and served by a poller: the client's end, the inputs
+    /// the poller hands over, and the poller's handle.
+    fn served_connection() -> (TcpStream, mpsc::Receiver<Input>, ClientPoller) {
+        let (client, server) = pair();
         let table = Arc::new(Mutex::new(ClientTable::new(4)));
         let id = match lock(&table).admit(server.try_clone().unwrap(), Instant::now()) {
             Admission::Admit { id, .. } => id,
@@ -543,8 +539,19 @@ mod tests {
         };
         let (events, inputs) = mpsc::channel();
         let timeout = Duration::from_secs(10);
-        let poller = ClientPoller::spawn(Arc::clone(&table), events, timeout, timeout).unwrap();
+        let poller = ClientPoller::spawn(table, events, timeout, timeout).unwrap();
         assert!(poller.add(id, server));
+        (client, inputs, poller)
+    }
+
+    /// One command in flight per connection: a second command sent before the first's answer
+    /// is handed to the event loop only once that answer is out, and the answers arrive in order.
+    #[test]
+    fn a_second_command_waits_for_the_first_answer() {
+        use crate::kv::{Command, Op, OpResult};
+        use crate::wire::{encode_frame, read_frame};
+        use std::io::Write;
+        let (mut client, inputs, _poller) = served_connection();
         let command = |seq| {
             ClientRequest::Command(Command {
                 client_id: 1,
@@ -583,16 +590,8 @@ mod tests {
     fn an_unanswered_operator_request_is_answered_with_an_error_in_time() {
         use crate::wire::{encode_frame, read_frame};
         use std::io::Write;
-        let (mut client, server) = pair();
-        let table = Arc::new(Mutex::new(ClientTable::new(4)));
-        let id = match lock(&table).admit(server.try_clone().unwrap(), Instant::now()) {
-            Admission::Admit { id, .. } => id,
-            Admission::Busy => panic!("an empty table admits"),
-        };
-        let (events, inputs) = mpsc::channel();
+        let (mut client, inputs, _poller) = served_connection();
         let timeout = Duration::from_secs(10);
-        let poller = ClientPoller::spawn(Arc::clone(&table), events, timeout, timeout).unwrap();
-        assert!(poller.add(id, server));
         let mut two = encode_frame(&ClientRequest::Leader).unwrap();
         two.extend(encode_frame(&ClientRequest::Leader).unwrap());
         client.write_all(&two).unwrap();
