@@ -532,6 +532,10 @@ mod tests {
     /// the poller hands over, and the poller's handle.
     fn served_connection() -> (TcpStream, mpsc::Receiver<Input>, ClientPoller) {
         let (client, server) = pair();
+        // A poller that never answers fails the test instead of hanging it.
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let table = Arc::new(Mutex::new(ClientTable::new(4)));
         let id = match lock(&table).admit(server.try_clone().unwrap(), Instant::now()) {
             Admission::Admit { id, .. } => id,
