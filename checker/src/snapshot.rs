@@ -97,7 +97,7 @@ pub fn step(
     let servers = server_count(state);
     let mut server_views = Vec::new();
     let mut clients = Vec::new();
-    for (i, actor) in state.actor_states.iter().enumerate() {
+    for (i, actor) in state.actor_states().enumerate() {
         let name = actor_name(servers, i);
         if let Some(s) = actor.as_server() {
             let s = &s.server;
@@ -140,7 +140,7 @@ pub fn step(
                 } else {
                     Vec::new()
                 },
-                crashed: state.crashed.get(i).copied().unwrap_or(false),
+                crashed: state.is_crashed(i),
             });
         } else if let Some(c) = actor.as_client() {
             clients.push(ClientView {

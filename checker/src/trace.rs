@@ -43,7 +43,7 @@ pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
     let describe = |state: &RaftState, i: usize| ActorDisplay(state, i).to_string();
     if let Some((init, _)) = steps.first() {
         let _ = writeln!(out, "   0. initial state");
-        for i in 0..init.actor_states.len() {
+        for i in 0..init.actor_count() {
             let _ = writeln!(out, "        {}", describe(init, i));
         }
     }
@@ -55,8 +55,8 @@ pub fn render(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> String {
             .map(|a| format_action(cfg, a))
             .unwrap_or_default();
         let _ = writeln!(out, "{k:>4}. {action}");
-        for i in 0..next.actor_states.len() {
-            if next.actor_states[i] != prev.actor_states[i] || next.crashed[i] != prev.crashed[i] {
+        for i in 0..next.actor_count() {
+            if next.actor(i) != prev.actor(i) || next.is_crashed(i) != prev.is_crashed(i) {
                 let _ = writeln!(out, "        {}", describe(next, i));
             }
         }

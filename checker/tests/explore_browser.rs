@@ -195,10 +195,14 @@ fn the_explorer_shows_a_mutants_counterexample_in_chromium() {
     );
     // The sequence diagram is drawn, crash and restart included.
     assert!(dom.contains("<svg"), "no sequence diagram:\n{dom}");
+    assert!(
+        dom.contains("svg-event-line"),
+        "no delivery arrow in the sequence diagram:\n{dom}"
+    );
     if crashes {
         assert!(
-            dom.contains(">Crash<") && dom.contains(">Recover<"),
-            "{dom}"
+            dom.contains(" crashes</text>") && dom.contains(" restarts from storage</text>"),
+            "the sequence diagram lacks the crash and the restart:\n{dom}"
         );
     }
 

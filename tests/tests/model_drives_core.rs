@@ -2,7 +2,7 @@
 //! explores it exhaustively through stateright.
 
 use raft_impl::core::{Config, Event, NodeId, Role, Server};
-use raft_model::model::{ModelConfig, NodeState};
+use raft_model::model::ModelConfig;
 use raft_model::Mutant;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::collections::BTreeSet;
@@ -61,12 +61,7 @@ fn a_minority_quorum_breaks_election_safety_and_the_path_replays() {
         .expect("two leaders in one term are found");
     let last = path.last_state();
     let leaders = last
-        .actor_states
-        .iter()
-        .filter_map(|s| match &**s {
-            NodeState::Server(s) => Some(s),
-            NodeState::Client(_) => None,
-        })
+        .servers()
         .filter(|s| !s.ghost.led_terms.is_empty())
         .count();
     assert!(

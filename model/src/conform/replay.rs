@@ -35,7 +35,7 @@ use crate::model::{
 };
 use raft_core::{Entry, Message, NodeId, Payload, Server};
 use serde::Serialize;
-use stateright::actor::{Actor, ActorModelAction, Envelope, Id, Network, Out};
+use stateright::actor::{ActorModelAction, Envelope, Id};
 use stateright::{Expectation, Model, Property};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -227,7 +227,7 @@ fn present(state: &RaftState, env: &Envelope<Msg>) -> bool {
 impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
     /// Server `i`'s configuration in the model.
     fn server_cfg(&self, i: usize) -> &crate::model::ServerConfig {
-        match &self.model.inner.actors[i] {
+        match &self.model.actors[i] {
             crate::model::RaftActor::Server { cfg, .. } => cfg,
             crate::model::RaftActor::Client { .. } => {
                 unreachable!("actors are numbered servers first")
@@ -253,7 +253,7 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
     }
 
     fn server(&self, i: usize) -> &Server<Cmd> {
-        match &*self.state.actor_states[i] {
+        match self.state.actor(i) {
             NodeState::Server(s) => &s.server,
             NodeState::Client(_) => unreachable!("actors 0..n are servers"),
         }
@@ -262,30 +262,10 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
     /// Runs one model action of server `i` and returns what it sent (`None`: a no-op the model
     /// prunes).
     fn act(&mut self, i: usize, action: RaftAction) -> Option<Vec<Envelope<Msg>>> {
-        let id = Id::from(i);
-        let actor = &self.model.inner.actors[i];
-        let mut state = Cow::Borrowed(&*self.state.actor_states[i]);
-        let mut out = Out::new();
-        match &action {
-            ActorModelAction::Deliver { src, msg, .. } => {
-                actor.on_msg(id, &mut state, *src, msg.clone(), &mut out)
-            }
-            ActorModelAction::Timeout(_, timer) => {
-                actor.on_timeout(id, &mut state, timer, &mut out)
-            }
-            _ => {}
-        }
-        let sent: Vec<Envelope<Msg>> = out
-            .iter()
-            .filter_map(|c| match c {
-                stateright::actor::Command::Send(dst, msg) => Some(Envelope {
-                    src: id,
-                    dst: *dst,
-                    msg: msg.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
+        debug_assert!(matches!(&action,
+            ActorModelAction::Deliver { dst, .. } | ActorModelAction::Timeout(dst, _)
+                if usize::from(*dst) == i));
+        let sent = self.model.sent_by(&self.state, &action);
         if self.apply(action) {
             Some(sent)
         } else {
@@ -302,18 +282,7 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
                 op: cmd.op,
             },
         };
-        let mut all: Vec<Envelope<Msg>> = self
-            .state
-            .network
-            .iter_all()
-            .map(|e| e.to_cloned_msg())
-            .collect();
-        all.push(env.clone());
-        self.state.network = if self.duplicating {
-            Network::new_unordered_duplicating(all)
-        } else {
-            Network::new_unordered_nonduplicating(all)
-        };
+        self.state.network.send(env.clone());
         env
     }
 
@@ -354,7 +323,7 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
     ) -> Result<Result<Vec<Envelope<Msg>>, Vec<String>>, String> {
         let i = record.node.0 as usize;
         let id = Id::from(i);
-        let crashed = self.state.crashed[i];
+        let crashed = self.state.is_crashed(i);
         let mut model_sent: Vec<Envelope<Msg>> = Vec::new();
         match &record.event {
             TraceEvent::Crash => {
@@ -404,7 +373,7 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
             // for it (`Timer::Reconfigure`), from the server's configuration.
             TraceEvent::Propose { command } if command.configuration().is_some() => {
                 let next = command.configuration().unwrap_or_default();
-                let change = match self.state.actor_states[i].as_server() {
+                let change = match self.state.server(i) {
                     Some(s) => s.server.membership(self.server_cfg(i)).change_to(&next),
                     None => None,
                 };
@@ -603,7 +572,7 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
     fn check_state(&self, record: &TraceRecord<C>) -> Vec<String> {
         let i = record.node.0 as usize;
         let mut problems = Vec::new();
-        if !self.state.crashed[i] {
+        if !self.state.is_crashed(i) {
             match &record.state_after {
                 Some(actual) => {
                     let diffs = self.compare(i, actual);

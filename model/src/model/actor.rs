@@ -5,7 +5,6 @@ use super::actors::Actors;
 use super::client;
 use super::config::ModelConfig;
 use super::ghost::Ghost;
-use super::history::History;
 use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine};
 use super::shared::Shared;
@@ -13,11 +12,9 @@ use crate::mutant::ModelRules;
 use raft_core::{
     Config, ConfigChange, Event, Message, NodeId, ProposeResult, ReadResult, Role, Rules, Server,
 };
-use stateright::actor::{model_timeout, Actor, ActorModelAction, ActorModelState, Id, Out};
+use stateright::actor::{model_timeout, Actor, ActorModelAction, Id, Out};
 use std::borrow::Cow;
 
-/// One global state: every actor's state, the network, timers, crash flags, storage, history.
-pub type RaftState = ActorModelState<RaftActor, History>;
 /// One step of the system.
 pub type RaftAction = ActorModelAction<Msg, Timer, ()>;
 

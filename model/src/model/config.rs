@@ -476,21 +476,14 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     if state.network.len() > cfg.max_in_flight {
         return false;
     }
-    for (i, crashed) in state.crashed.iter().enumerate() {
-        if *crashed && !cfg.is_server(i) {
-            return false;
-        }
+    if (cfg.servers..state.actor_count()).any(|i| state.is_crashed(i)) {
+        return false;
     }
     let max_log_len = cfg.effective_max_log_len();
     let max_read_rounds = cfg.max_read_rounds();
     // Operator requests, counted over all servers' ghosts.
     let requests = |count: fn(&super::Ghost) -> u8| -> usize {
-        state
-            .actor_states
-            .iter()
-            .filter_map(|s| s.as_server())
-            .map(|s| usize::from(count(&s.ghost)))
-            .sum()
+        state.servers().map(|s| usize::from(count(&s.ghost))).sum()
     };
     if requests(|g| g.transfers) > cfg.max_transfers
         || requests(|g| g.config_changes) > cfg.max_config_changes
@@ -498,13 +491,9 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     {
         return false;
     }
-    state
-        .actor_states
-        .iter()
-        .filter_map(|s| s.as_server())
-        .all(|s| {
-            s.server.current_term() <= cfg.max_term
-                && s.server.last_log_index() <= max_log_len as u64
-                && s.server.read_round <= max_read_rounds
-        })
+    state.servers().all(|s| {
+        s.server.current_term() <= cfg.max_term
+            && s.server.last_log_index() <= max_log_len as u64
+            && s.server.read_round <= max_read_rounds
+    })
 }

@@ -1,9 +1,10 @@
 //! Readable renderings of the model's states and messages, in the paper's vocabulary. The trace
 //! printer and the Explorer use these; they render the one state, they do not copy it.
 
-use super::actor::{RaftAction, RaftState};
+use super::actor::RaftAction;
 use super::node::{ClientState, NodeState, ServerState, Timer};
 use super::register::{ClientOp, ClientReply, Cmd, Members, Msg};
+use super::RaftState;
 use raft_core::{Role, Server};
 use stateright::actor::ActorModelAction;
 use std::fmt;
@@ -287,11 +288,7 @@ pub fn format_action(servers: usize, action: &RaftAction) -> String {
 
 /// The number of servers in a state (actors are numbered servers first).
 pub fn server_count(state: &RaftState) -> usize {
-    state
-        .actor_states
-        .iter()
-        .take_while(|a| a.as_server().is_some())
-        .count()
+    state.servers().count()
 }
 
 /// One actor of a global state: `n0 (crashed): follower term 2 ...`; `{:#}` for a block.
@@ -300,16 +297,16 @@ pub struct ActorDisplay<'a>(pub &'a RaftState, pub usize);
 impl fmt::Display for ActorDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ActorDisplay(state, i) = *self;
-        let crashed = if state.crashed.get(i).copied().unwrap_or(false) {
+        let crashed = if state.is_crashed(i) {
             " (crashed)"
         } else {
             ""
         };
         write!(f, "{}{crashed}: ", actor_name(server_count(state), i))?;
         if f.alternate() {
-            write!(f, "{:#}", state.actor_states[i])
+            write!(f, "{:#}", state.actor(i))
         } else {
-            write!(f, "{}", state.actor_states[i])
+            write!(f, "{}", state.actor(i))
         }
     }
 }
@@ -337,7 +334,7 @@ impl fmt::Display for StateDisplay<'_> {
             )?;
         }
         writeln!(f, "clients:")?;
-        for i in servers..state.actor_states.len() {
+        for i in servers..state.actor_count() {
             let invoked = state
                 .history
                 .invoked

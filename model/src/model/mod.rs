@@ -11,15 +11,20 @@ mod config;
 pub mod display;
 mod ghost;
 mod history;
+mod memo;
+mod network;
 mod node;
 pub mod progress;
 mod properties;
 mod register;
+pub mod sequence;
 pub mod shared;
+mod state;
 pub mod symmetry;
 mod system;
+mod timers;
 
-pub use actor::{RaftAction, RaftActor, RaftState, ServerConfig};
+pub use actor::{RaftAction, RaftActor, ServerConfig};
 pub use actors::Actors;
 pub use config::{ModelConfig, NetworkKind};
 pub use ghost::{Committed, Ghost};
@@ -33,47 +38,26 @@ pub use register::{
     ClientOp, ClientReply, Cmd, Image, Members, Msg, Register, RegisterMachine, Value,
 };
 
+pub use network::Network;
+pub use state::{ActorSlot, RaftState};
 pub use system::RaftModel;
-
-use stateright::actor::{ActorModel, LossyNetwork, Network};
+pub use timers::TimerSet;
 
 impl ModelConfig {
     /// Build the stateright model for this configuration. Call [`ModelConfig::validate`] first.
     pub fn into_model(self) -> RaftModel {
         let properties = properties::all(&self);
+        let servers: Vec<_> = (0..self.servers).map(stateright::actor::Id::from).collect();
+        let mut actors: Vec<RaftActor> = (0..self.servers)
+            .map(|i| RaftActor::server(i, &self))
+            .collect();
+        actors.extend((0..self.values).map(|c| RaftActor::client(c, self.reads, &servers)));
         RaftModel {
-            inner: self.clone().into_actor_model(),
+            actors,
             cfg: self,
             properties,
+            liveness_memo: Default::default(),
         }
-    }
-
-    fn into_actor_model(self) -> ActorModel<RaftActor, ModelConfig, History> {
-        let servers: Vec<_> = (0..self.servers).map(stateright::actor::Id::from).collect();
-        let mut model = ActorModel::new(self.clone(), History::default());
-        for i in 0..self.servers {
-            model = model.actor(RaftActor::server(i, &self));
-        }
-        for c in 0..self.values {
-            model = model.actor(RaftActor::client(c, self.reads, &servers));
-        }
-        let network = match self.network {
-            NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
-            NetworkKind::UnorderedNonDuplicating => Network::new_unordered_nonduplicating([]),
-            NetworkKind::Ordered => Network::new_ordered([]),
-        };
-        let lossy = if self.lossy {
-            LossyNetwork::Yes
-        } else {
-            LossyNetwork::No
-        };
-        model
-            .init_network(network)
-            .lossy_network(lossy)
-            .max_crashes(self.max_crashes)
-            .record_msg_out(history::record_out)
-            .record_msg_in(history::record_in)
-            .within_boundary(config::within_boundary)
     }
 }
 

@@ -89,18 +89,64 @@ pub fn round_limit(longest_log: usize) -> usize {
 /// messages are delivered), so it runs on the state's canonical renaming
 /// (`symmetry::representative`): the verdict is then the same for every renaming of a state,
 /// as symmetry reduction requires of a property.
+///
+/// The verdict is a function of what the continuation reads, so it is memoized on that
+/// (`memo.rs`): most distinct states differ only in what it does not read.
 pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) -> bool {
-    continuation(model, state, false).converged
+    let canonical = canonical(model, state);
+    let key = (
+        input_hash(model, &canonical, 1),
+        input_hash(model, &canonical, 2),
+    );
+    if let Some(verdict) = model.liveness_memo.get(key) {
+        return verdict;
+    }
+    let verdict = continuation_of(model, &canonical, false).converged;
+    model.liveness_memo.put(key, verdict);
+    verdict
+}
+
+/// The state the continuation runs from: `state`'s canonical renaming (see
+/// [`progress_when_faults_stop`]).
+fn canonical(model: &RaftModel, state: &RaftState) -> RaftState {
+    // Configurations tell servers apart: no renaming then (symmetry is refused with them).
+    if model.cfg.max_config_changes > 0 {
+        state.clone()
+    } else {
+        super::symmetry::representative(state)
+    }
+}
+
+/// A hash (seeded by `seed`) of everything [`continuation_of`] reads from `state`: each
+/// server's core state and whether it stopped, the Raft messages in flight between servers,
+/// and how far each client got.
+fn input_hash(model: &RaftModel, state: &RaftState, seed: u64) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = ahash::RandomState::with_seeds(seed, 0x5eed, 17, 4242).build_hasher();
+    let n = model.cfg.servers;
+    for actor in state.actor_states() {
+        match actor {
+            NodeState::Server(s) => {
+                s.fault.is_some().hash(&mut h);
+                s.server.hash(&mut h);
+            }
+            NodeState::Client(c) => c.seq.hash(&mut h),
+        }
+    }
+    for env in state.network.iter_deliverable() {
+        let (src, dst) = (usize::from(env.src), usize::from(env.dst));
+        if let Msg::Raft(m) = env.msg {
+            if src < n && dst < n {
+                (src, dst, m).hash(&mut h);
+            }
+        }
+    }
+    h.finish()
 }
 
 /// Run the continuation from `state` (in its canonical renaming); `explain` records its steps.
 pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
-    // Configurations tell servers apart: no renaming then (symmetry is refused with them).
-    let canonical = if model.cfg.max_config_changes > 0 {
-        state.clone()
-    } else {
-        super::symmetry::representative(state)
-    };
+    let canonical = canonical(model, state);
     let mut c = continuation_of(model, &canonical, explain);
     if explain && canonical != *state {
         c.steps.insert(
@@ -116,8 +162,8 @@ pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Cont
 fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
     let n = model.cfg.servers;
     let mut servers: Vec<Server<Cmd>> = Vec::with_capacity(n);
-    for actor in state.actor_states.iter().take(n) {
-        match actor.as_ref() {
+    for actor in state.actor_states().take(n) {
+        match actor {
             NodeState::Server(s) if s.fault.is_none() => servers.push(s.server.clone()),
             _ => {
                 return Continuation {
@@ -127,7 +173,7 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
             }
         }
     }
-    let cfgs: Vec<_> = model.inner.actors[..n]
+    let cfgs: Vec<_> = model.actors[..n]
         .iter()
         .map(|a| match a {
             RaftActor::Server { cfg, .. } => cfg,
@@ -168,9 +214,9 @@ fn continuation_of(model: &RaftModel, state: &RaftState, explain: bool) -> Conti
             .push("then every fault stops (no crash, no loss; a crashed server restarts):".into());
     }
     // The operation each waiting client has in progress.
-    let pending: Vec<Cmd> = model.inner.actors[n..]
+    let pending: Vec<Cmd> = model.actors[n..]
         .iter()
-        .zip(&state.actor_states[n..])
+        .zip(state.actor_states().skip(n))
         .filter_map(|(actor, s)| match (actor, s.as_client()) {
             (RaftActor::Client { index, ops, .. }, Some(c)) => {
                 ops.get(usize::from(c.seq)).map(|op| Cmd {

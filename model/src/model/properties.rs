@@ -243,17 +243,14 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
 /// Every server's last known state (a crashed server keeps the state it crashed with, which is
 /// what its ghost records and storage hold).
 fn servers(state: &RaftState) -> impl Iterator<Item = &ServerState> {
-    state.actor_states.iter().filter_map(|s| s.as_server())
+    state.servers()
 }
 
 /// Servers that are up, with their current state.
 fn live_servers(state: &RaftState) -> impl Iterator<Item = &ServerState> {
-    state
-        .actor_states
-        .iter()
-        .zip(&state.crashed)
-        .filter(|(_, crashed)| !**crashed)
-        .filter_map(|(s, _)| s.as_server())
+    (0..state.actor_count())
+        .filter(|&i| !state.is_crashed(i))
+        .filter_map(|i| state.server(i))
 }
 
 /// A server's whole log as the properties see it, "snapshot + log" (§7): the entries its
@@ -548,10 +545,8 @@ fn snapshot_holds_only_committed_state(_: &RaftModel, state: &RaftState) -> bool
     servers(state)
         .map(|s| s.server.snapshot())
         .chain(
-            state
-                .actor_storages
-                .iter()
-                .flatten()
+            (0..state.actor_count())
+                .filter_map(|i| state.storage(i))
                 .map(|s| &s.hard.snapshot),
         )
         .chain(in_flight)
@@ -624,11 +619,7 @@ fn transfer_target_up_to_date(_: &RaftModel, state: &RaftState) -> bool {
         let Msg::Raft(Message::TimeoutNow(t)) = env.msg else {
             return true;
         };
-        match state
-            .actor_states
-            .get(usize::from(env.dst))
-            .and_then(|s| s.as_server())
-        {
+        match state.server(usize::from(env.dst)) {
             Some(s) if s.server.current_term() == t.term => {
                 s.server.term_at(t.last_log_index) == Some(t.last_log_term)
             }
@@ -712,12 +703,9 @@ fn stale_messages_ignored(_: &RaftModel, state: &RaftState) -> bool {
 fn stale_message_in_flight(m: &RaftModel, state: &RaftState) -> bool {
     state.network.iter_deliverable().any(|env| {
         let dst = usize::from(env.dst);
-        match (env.msg, state.actor_states.get(dst)) {
-            (super::register::Msg::Raft(msg), Some(node)) if m.cfg.is_server(dst) => {
-                !state.crashed[dst]
-                    && node
-                        .as_server()
-                        .is_some_and(|s| msg.term() < s.server.current_term())
+        match (env.msg, state.server(dst)) {
+            (super::register::Msg::Raft(msg), Some(s)) if m.cfg.is_server(dst) => {
+                !state.is_crashed(dst) && msg.term() < s.server.current_term()
             }
             _ => false,
         }
@@ -768,9 +756,8 @@ fn leader_knows_a_match(_: &RaftModel, state: &RaftState) -> bool {
 fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
     let n = model.cfg.servers;
     // What each disk holds: its snapshot (standing for the entries it covers) and its log.
-    let disks: Vec<Cow<'_, [Entry<Cmd>]>> = state.actor_storages[..n]
-        .iter()
-        .map(|s| match s {
+    let disks: Vec<Cow<'_, [Entry<Cmd>]>> = (0..n)
+        .map(|i| match state.storage(i) {
             Some(s) => covered_then(
                 s.hard.snapshot.last_included_index,
                 &s.ghost.applied,

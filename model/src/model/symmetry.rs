@@ -23,12 +23,11 @@
 use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{ClientReply, Msg};
 use super::shared::Shared;
-use super::RaftState;
+use super::{ActorSlot, RaftState, TimerSet};
 use raft_core::{NodeId, Server};
-use stateright::actor::{ActorModelState, Envelope, Id, Network, Timers};
+use stateright::actor::Id;
 use std::cmp::Ordering;
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 /// A renaming of the servers: `to[i]` is the new index of server `i`. Clients keep theirs.
 struct Renaming {
@@ -59,11 +58,7 @@ impl Renaming {
 /// `CheckerBuilder::symmetry_fn` (DFS and simulation honour it; stateright 0.31's BFS ignores
 /// it).
 pub fn representative(state: &RaftState) -> RaftState {
-    let n = state
-        .actor_states
-        .iter()
-        .take_while(|s| matches!(***s, NodeState::Server(_)))
-        .count();
+    let n = state.servers().count();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| compare(state, a, b));
     // Servers that look alike (equal under `compare`) form a tie group. Their order is settled
@@ -135,19 +130,15 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
     }
     let r = Renaming { to };
     let sorted_timers = |i: usize| {
-        let mut t: Vec<Timer> = state
-            .timers_set
-            .get(i)
-            .map(|ts| ts.iter().map(|t| rename_timer(*t, &r)).collect())
-            .unwrap_or_default();
+        let mut t: Vec<Timer> = state.timers(i).map(|t| rename_timer(t, &r)).collect();
         t.sort_unstable();
         t
     };
     let servers = order
         .iter()
         .map(|&old| {
-            let s = state.actor_states[old]
-                .as_server()
+            let s = state
+                .server(old)
                 .map(|s| &s.server)
                 .expect("servers come first");
             let mut votes: Vec<NodeId> = s.votes_granted.iter().map(|n| r.node(*n)).collect();
@@ -171,8 +162,8 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
             recent_active.sort_unstable();
             ServerSignature {
                 voted_for: s.hard.voted_for.map(|n| r.node(n)),
-                saved_vote: state.actor_storages[old]
-                    .as_ref()
+                saved_vote: state
+                    .storage(old)
                     .and_then(|st| st.hard.voted_for)
                     .map(|n| r.node(n)),
                 leader_id: s.leader_id.map(|n| r.node(n)),
@@ -187,54 +178,48 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
             }
         })
         .collect();
-    let client_timers = (order.len()..state.actor_states.len())
+    let client_timers = (order.len()..state.actor_count())
         .map(sorted_timers)
         .collect();
-    let mut network: Vec<(usize, usize, Msg, usize)> = match &state.network {
-        Network::UnorderedDuplicating(set, _) => set
-            .iter()
+    let mut network: Vec<(usize, usize, Msg, usize)> = if state.network.is_ordered() {
+        // The position in the channel matters: encode it in the count slot.
+        let mut position: BTreeMap<(Id, Id), usize> = BTreeMap::new();
+        state
+            .network
+            .iter_all()
             .map(|e| {
+                let k = position.entry((e.src, e.dst)).or_default();
+                *k += 1;
                 (
                     r.index(usize::from(e.src)),
                     r.index(usize::from(e.dst)),
-                    rename_msg(&e.msg, &r),
-                    1,
+                    rename_msg(e.msg, &r),
+                    *k - 1,
                 )
             })
-            .collect(),
-        Network::UnorderedNonDuplicating(multiset) => multiset
-            .iter()
+            .collect()
+    } else {
+        state
+            .network
+            .entries()
             .map(|(e, c)| {
                 (
                     r.index(usize::from(e.src)),
                     r.index(usize::from(e.dst)),
-                    rename_msg(&e.msg, &r),
-                    *c,
+                    rename_msg(e.msg, &r),
+                    c,
                 )
             })
-            .collect(),
-        Network::Ordered(channels) => channels
-            .iter()
-            .flat_map(|((src, dst), q)| {
-                let (src, dst) = (r.index(usize::from(*src)), r.index(usize::from(*dst)));
-                // The position in the channel matters: encode it in the count slot.
-                q.iter()
-                    .enumerate()
-                    .map(move |(k, m)| (src, dst, m.clone(), k))
-                    .collect::<Vec<_>>()
-            })
-            .map(|(src, dst, m, k)| (src, dst, rename_msg(&m, &r), k))
-            .collect(),
+            .collect()
     };
     network.sort_unstable();
-    let last_delivered = match &state.network {
-        Network::UnorderedDuplicating(_, Some(e)) => Some((
+    let last_delivered = state.network.last_delivered().map(|e| {
+        (
             r.index(usize::from(e.src)),
             r.index(usize::from(e.dst)),
-            rename_msg(&e.msg, &r),
-        )),
-        _ => None,
-    };
+            rename_msg(e.msg, &r),
+        )
+    });
     Signature {
         servers,
         client_timers,
@@ -300,17 +285,15 @@ fn rename_to_order(state: &RaftState, order: &[usize]) -> RaftState {
 
 /// Orders two servers by what they are, with every id replaced by "me" or "someone else".
 fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
-    let (sa, sb) = match (
-        state.actor_states[a].as_server(),
-        state.actor_states[b].as_server(),
-    ) {
+    let (sa, sb) = match (state.server(a), state.server(b)) {
         (Some(x), Some(y)) => (x, y),
         _ => return Ordering::Equal,
     };
     let me = |i: usize, n: Option<NodeId>| n.map(|n| n.0 as usize == i);
     let (x, y) = (&sa.server, &sb.server);
-    state.crashed[a]
-        .cmp(&state.crashed[b])
+    state
+        .is_crashed(a)
+        .cmp(&state.is_crashed(b))
         .then(x.hard.current_term.cmp(&y.hard.current_term))
         .then(x.role.cmp(&y.role))
         .then(x.hard.snapshot.cmp(&y.hard.snapshot))
@@ -347,38 +330,35 @@ pub fn rename_servers(state: &RaftState, to: &[usize]) -> RaftState {
 }
 
 fn rename(state: &RaftState, r: &Renaming) -> RaftState {
-    let actor_states = r
-        .reindex(&state.actor_states)
+    let actors = r
+        .reindex(&state.actors)
         .into_iter()
-        .map(|s| match &*s {
-            NodeState::Server(s) => Arc::new(NodeState::Server(rename_server_state(s, r))),
-            NodeState::Client(_) => s,
-        })
-        .collect();
-    let timers_set = r
-        .reindex(&state.timers_set)
-        .iter()
-        .map(|timers| {
-            let mut renamed = Timers::new();
-            for t in timers.iter() {
-                renamed.set(rename_timer(*t, r));
+        .map(|slot| {
+            let mut timers = TimerSet::default();
+            for t in slot.timers.iter() {
+                timers.set(rename_timer(t, r));
             }
-            renamed
+            ActorSlot {
+                state: match &*slot.state {
+                    NodeState::Server(s) => {
+                        Shared::new(NodeState::Server(rename_server_state(s, r)))
+                    }
+                    NodeState::Client(_) => slot.state,
+                },
+                timers,
+                storage: slot.storage.map(|s| rename_storage(s, r)),
+            }
         })
         .collect();
-    let actor_storages = r
-        .reindex(&state.actor_storages)
-        .into_iter()
-        .map(|s| s.map(|s| rename_storage(s, r)))
-        .collect();
-    ActorModelState {
-        actor_states,
-        network: rename_network(&state.network, r),
-        timers_set,
-        random_choices: r.reindex(&state.random_choices),
-        crashed: r.reindex(&state.crashed),
+    let mut crashed = 0;
+    for i in (0..state.actor_count()).filter(|&i| state.is_crashed(i)) {
+        crashed |= 1 << r.index(i);
+    }
+    RaftState {
+        actors,
+        crashed,
+        network: state.network.renamed(|id| r.id(id), |m| rename_msg(m, r)),
         history: state.history.clone(),
-        actor_storages,
     }
 }
 
@@ -447,37 +427,5 @@ fn rename_msg(m: &Msg, r: &Renaming) -> Msg {
         },
         // Raft messages carry no ids (the sender is in the envelope).
         other => other.clone(),
-    }
-}
-
-fn rename_envelope(e: &Envelope<Msg>, r: &Renaming) -> Envelope<Msg> {
-    Envelope {
-        src: r.id(e.src),
-        dst: r.id(e.dst),
-        msg: rename_msg(&e.msg, r),
-    }
-}
-
-fn rename_network(net: &Network<Msg>, r: &Renaming) -> Network<Msg> {
-    match net {
-        Network::UnorderedDuplicating(set, last) => Network::UnorderedDuplicating(
-            set.iter().map(|e| rename_envelope(e, r)).collect(),
-            last.as_ref().map(|e| rename_envelope(e, r)),
-        ),
-        Network::UnorderedNonDuplicating(multiset) => Network::UnorderedNonDuplicating(
-            multiset
-                .iter()
-                .map(|(e, count)| (rename_envelope(e, r), *count))
-                .collect(),
-        ),
-        Network::Ordered(channels) => Network::Ordered(
-            channels
-                .iter()
-                .map(|((src, dst), queue)| {
-                    let queue: VecDeque<Msg> = queue.iter().map(|m| rename_msg(m, r)).collect();
-                    ((r.id(*src), r.id(*dst)), queue)
-                })
-                .collect(),
-        ),
     }
 }

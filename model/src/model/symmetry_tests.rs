@@ -70,11 +70,9 @@ fn renaming_keeps_reachability_and_verdicts_with_snapshots() {
     };
     let states = renaming_keeps_reachability_and_verdicts(bound);
     assert!(
-        states.values().any(|s| s
-            .actor_states
-            .iter()
-            .filter_map(|a| a.as_server())
-            .any(|s| s.ghost.snapshot_installed)),
+        states
+            .values()
+            .any(|s| s.servers().any(|s| s.ghost.snapshot_installed)),
         "the bound reaches an installed snapshot"
     );
 }

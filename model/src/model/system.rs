@@ -1,19 +1,33 @@
-//! The checked model: stateright's actor system of Raft servers and clients, wrapped to add one
-//! reduction and the properties.
+//! The checked model: our own `stateright::Model` over the flat [`RaftState`], driving the
+//! same actors (`actor.rs`: servers around `raft_core::Server::handle`, and clients) with the
+//! semantics of stateright's `ActorModel`: a message in flight may be delivered or (lossy
+//! network) lost, an armed timer may fire, a server may crash (while fewer than the bound are
+//! down) and restart from its storage. A delivery or timeout that changes nothing is pruned.
+//! The same states are told apart as under `ActorModel` (the gate's state counts are
+//! unchanged); only the representation is flat.
 //!
-//! Reduction (crash canonicalization): when a server crashes, its volatile state is gone for
-//! good: nothing can read it again except properties, and on restart it is replaced by the state
-//! rebuilt from storage. So a crashed server is shown with the state it will restart with
-//! (`on_start(storage)`). Every property that looks at crashed servers reads only what survives a
-//! crash (the log, the term, the ghost records, all saved with storage), so no verdict changes,
-//! but all the pre-crash states that share one storage collapse into one.
+//! One reduction (crash canonicalization): when a server crashes, its volatile state is gone
+//! for good: nothing can read it again except properties, and on restart it is replaced by the
+//! state rebuilt from storage. So a crashed server is shown with the state it will restart with
+//! (`on_start(storage)`). Every property that looks at crashed servers reads only what survives
+//! a crash (the log, the term, the ghost records, all saved with storage), so no verdict
+//! changes, but all the pre-crash states that share one storage collapse into one.
 
-use super::actor::{RaftAction, RaftActor, RaftState};
+use super::actor::{RaftAction, RaftActor};
 use super::config::ModelConfig;
 use super::display::StateDisplay;
-use super::history::History;
-use stateright::actor::{Actor, ActorModel, ActorModelAction, Id, Out};
+use super::history;
+use super::memo::Memo;
+use super::network::Network;
+use super::node::NodeState;
+use super::shared::Shared;
+use super::state::{ActorSlot, RaftState};
+use super::timers::TimerSet;
+use stateright::actor::{
+    is_no_op, is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Out,
+};
 use stateright::{Expectation, Model, Path, Property};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -21,8 +35,54 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct RaftModel {
     pub cfg: ModelConfig,
-    pub inner: ActorModel<RaftActor, ModelConfig, History>,
+    /// The servers (`0..servers`), then the clients.
+    pub actors: Vec<RaftActor>,
     pub properties: Vec<Property<RaftModel>>,
+    /// Verdicts of "Progress When Faults Stop" by their input (`progress.rs`).
+    pub liveness_memo: Arc<Memo>,
+}
+
+impl RaftModel {
+    /// Carry out an actor's output: messages into the network (and the history), timers,
+    /// storage.
+    fn process(&self, index: usize, out: Out<RaftActor>, state: &mut RaftState) {
+        let id = Id::from(index);
+        for command in out {
+            match command {
+                Command::Send(dst, msg) => {
+                    let env = Envelope {
+                        src: id,
+                        dst,
+                        msg: &msg,
+                    };
+                    if let Some(h) = history::record_out(&self.cfg, &state.history, env) {
+                        state.history = h;
+                    }
+                    state.network.send(Envelope { src: id, dst, msg });
+                }
+                Command::SetTimer(timer, _) => state.actors[index].timers.set(timer),
+                Command::CancelTimer(timer) => state.actors[index].timers.cancel(timer),
+                Command::Save(storage) => state.actors[index].storage = Some(storage),
+                // The model's actors make no random choices (`Actor::Random` is `()`).
+                Command::ChooseRandom(..) => {}
+            }
+        }
+    }
+
+    /// Actor `index`'s state after a step that left it `next` (unchanged if borrowed).
+    fn replace(state: &mut RaftState, index: usize, next: Cow<NodeState>) {
+        if let Cow::Owned(next) = next {
+            state.set_actor(index, next);
+        }
+    }
+
+    /// The state server `index` restarts with from what it saved (its output is discarded:
+    /// the restart itself is a separate step).
+    fn restarted(&self, state: &RaftState, index: usize) -> NodeState {
+        let mut discarded = Out::new();
+        let storage = state.actors[index].storage.clone();
+        self.actors[index].on_start(Id::from(index), &storage, &mut discarded)
+    }
 }
 
 impl Model for RaftModel {
@@ -30,34 +90,133 @@ impl Model for RaftModel {
     type Action = RaftAction;
 
     fn init_states(&self) -> Vec<RaftState> {
-        self.inner.init_states()
-    }
-
-    fn actions(&self, state: &RaftState, actions: &mut Vec<RaftAction>) {
-        Model::actions(&self.inner, state, actions);
-        // stateright's actor model offers every actor's crash while crashes remain; only
-        // servers crash here (clients are the observers of linearizability), and a client's
-        // crash lands outside the boundary, so the checker never explores it: the Explorer must
-        // not offer it either.
-        actions.retain(
-            |a| !matches!(a, ActorModelAction::Crash(id) if !self.cfg.is_server(usize::from(*id))),
-        );
-    }
-
-    fn next_state(&self, state: &RaftState, action: RaftAction) -> Option<RaftState> {
-        let crashed = match action {
-            ActorModelAction::Crash(id) => Some(id),
-            _ => None,
+        let mut state = RaftState {
+            actors: Vec::with_capacity(self.actors.len()),
+            crashed: 0,
+            network: Network::new(self.cfg.network),
+            history: Default::default(),
         };
-        let mut next = self.inner.next_state(state, action)?;
-        if let Some(id) = crashed {
-            let i = usize::from(id);
-            let mut discarded = Out::new();
-            let restarted =
-                self.inner.actors[i].on_start(id, &next.actor_storages[i], &mut discarded);
-            next.actor_states[i] = Arc::new(restarted);
+        for (index, actor) in self.actors.iter().enumerate() {
+            let mut out = Out::new();
+            let start = actor.on_start(Id::from(index), &None, &mut out);
+            state.actors.push(ActorSlot {
+                state: Shared::new(start),
+                timers: TimerSet::default(),
+                storage: None,
+            });
+            self.process(index, out, &mut state);
         }
-        Some(next)
+        vec![state]
+    }
+
+    /// In stateright's order: losses, deliveries, timeouts, crashes, restarts; each sorted.
+    fn actions(&self, state: &RaftState, actions: &mut Vec<RaftAction>) {
+        if self.cfg.lossy {
+            for env in state.network.iter_deliverable() {
+                actions.push(ActorModelAction::Drop(env.to_cloned_msg()));
+            }
+        }
+        for env in state.network.iter_deliverable() {
+            if usize::from(env.dst) < self.actors.len() {
+                actions.push(ActorModelAction::Deliver {
+                    src: env.src,
+                    dst: env.dst,
+                    msg: env.msg.clone(),
+                });
+            }
+        }
+        for (index, slot) in state.actors.iter().enumerate() {
+            for timer in slot.timers.iter() {
+                actions.push(ActorModelAction::Timeout(Id::from(index), timer));
+            }
+        }
+        // Only servers crash (clients are the observers of linearizability).
+        if state.crashes() < self.cfg.max_crashes {
+            for index in (0..self.cfg.servers).filter(|&i| !state.is_crashed(i)) {
+                actions.push(ActorModelAction::Crash(Id::from(index)));
+            }
+        }
+        for index in (0..self.actors.len()).filter(|&i| state.is_crashed(i)) {
+            actions.push(ActorModelAction::Recover(Id::from(index)));
+        }
+    }
+
+    fn next_state(&self, last: &RaftState, action: RaftAction) -> Option<RaftState> {
+        match action {
+            ActorModelAction::Drop(env) => {
+                let mut next = last.clone();
+                next.network.on_drop(&env).then_some(next)
+            }
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let index = usize::from(dst);
+                if index >= last.actors.len() || last.is_crashed(index) {
+                    return None;
+                }
+                let mut actor = Cow::Borrowed(last.actor(index));
+                let mut out = Out::new();
+                self.actors[index].on_msg(dst, &mut actor, src, msg.clone(), &mut out);
+                // A delivery that changes nothing is pruned, except on the ordered network
+                // (it still takes the message off its channel).
+                if is_no_op(&actor, &out) && !last.network.is_ordered() {
+                    return None;
+                }
+                let mut next = last.clone();
+                let env = Envelope { src, dst, msg };
+                if let Some(h) = history::record_in(&self.cfg, &last.history, env_ref(&env)) {
+                    next.history = h;
+                }
+                if !next.network.on_deliver(env) {
+                    return None;
+                }
+                Self::replace(&mut next, index, actor);
+                self.process(index, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let index = usize::from(id);
+                let mut actor = Cow::Borrowed(last.actor(index));
+                let mut out = Out::new();
+                self.actors[index].on_timeout(id, &mut actor, &timer, &mut out);
+                if is_no_op_with_timer(&actor, &out, &timer) {
+                    return None;
+                }
+                let mut next = last.clone();
+                // A timer fires once; the step re-arms it if it should stay armed.
+                next.actors[index].timers.cancel(timer);
+                Self::replace(&mut next, index, actor);
+                self.process(index, out, &mut next);
+                Some(next)
+            }
+            ActorModelAction::Crash(id) => {
+                let index = usize::from(id);
+                if !self.cfg.is_server(index) || last.is_crashed(index) {
+                    return None;
+                }
+                let mut next = last.clone();
+                next.actors[index].timers.cancel_all();
+                next.set_crashed(index, true);
+                // Crash canonicalization (module comment).
+                let restarted = self.restarted(&next, index);
+                next.set_actor(index, restarted);
+                Some(next)
+            }
+            ActorModelAction::Recover(id) => {
+                let index = usize::from(id);
+                if !last.is_crashed(index) {
+                    return None;
+                }
+                let mut out = Out::new();
+                let storage = last.actors[index].storage.clone();
+                let restarted = self.actors[index].on_start(id, &storage, &mut out);
+                let mut next = last.clone();
+                next.set_actor(index, restarted);
+                next.set_crashed(index, false);
+                self.process(index, out, &mut next);
+                Some(next)
+            }
+            // The model's actors make no random choices.
+            ActorModelAction::SelectRandom { .. } => None,
+        }
     }
 
     fn format_action(&self, action: &RaftAction) -> String {
@@ -70,8 +229,9 @@ impl Model for RaftModel {
         Some(self.step_view(&next))
     }
 
+    /// The Explorer's sequence diagram (`sequence.rs`).
     fn as_svg(&self, path: Path<RaftState, RaftAction>) -> Option<String> {
-        self.inner.as_svg(path)
+        Some(super::sequence::svg(self, &path.into_vec()))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -79,7 +239,15 @@ impl Model for RaftModel {
     }
 
     fn within_boundary(&self, state: &RaftState) -> bool {
-        Model::within_boundary(&self.inner, state)
+        super::config::within_boundary(&self.cfg, state)
+    }
+}
+
+fn env_ref<M>(e: &Envelope<M>) -> Envelope<&M> {
+    Envelope {
+        src: e.src,
+        dst: e.dst,
+        msg: &e.msg,
     }
 }
 
@@ -114,5 +282,36 @@ impl RaftModel {
     /// The actor index of server `i` or client `c` (servers first).
     pub fn actor_id(&self, index: usize) -> Id {
         Id::from(index)
+    }
+
+    /// What actor `index`'s step `action` sends (the sequence diagram's arrows, replay).
+    pub fn sent_by(&self, state: &RaftState, action: &RaftAction) -> Vec<Envelope<super::Msg>> {
+        let mut out = Out::new();
+        let (index, mut actor) = match action {
+            ActorModelAction::Deliver { dst, .. } | ActorModelAction::Timeout(dst, _) => {
+                let index = usize::from(*dst);
+                match state.actors.get(index) {
+                    Some(slot) => (index, Cow::Borrowed(&*slot.state)),
+                    None => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
+        };
+        let id = Id::from(index);
+        match action {
+            ActorModelAction::Deliver { src, msg, .. } => {
+                self.actors[index].on_msg(id, &mut actor, *src, msg.clone(), &mut out)
+            }
+            ActorModelAction::Timeout(_, timer) => {
+                self.actors[index].on_timeout(id, &mut actor, timer, &mut out)
+            }
+            _ => {}
+        }
+        out.into_iter()
+            .filter_map(|c| match c {
+                Command::Send(dst, msg) => Some(Envelope { src: id, dst, msg }),
+                _ => None,
+            })
+            .collect()
     }
 }

@@ -6,7 +6,6 @@ use raft_core::{Entry, Role, Server};
 use stateright::semantics::register::{RegisterOp, RegisterRet};
 use stateright::semantics::ConsistencyTester;
 use stateright::Model;
-use std::sync::Arc;
 
 fn model() -> RaftModel {
     ModelConfig::default().into_model()
@@ -26,7 +25,7 @@ fn holds(m: &RaftModel, state: &RaftState, name: &str) -> bool {
 }
 
 fn server_mut(state: &mut RaftState, i: usize) -> &mut ServerState {
-    match Arc::make_mut(&mut state.actor_states[i]) {
+    match state.actor_mut(i) {
         NodeState::Server(s) => s,
         NodeState::Client(_) => panic!("actor {i} is a client"),
     }
@@ -304,8 +303,8 @@ fn crash_shows_the_state_the_server_restarts_with() {
         .find(|a| matches!(a, RaftAction::Crash(id) if usize::from(*id) == 0))
         .expect("servers can crash");
     let next = m.next_state(&s, crash).expect("crash is a step");
-    assert!(next.crashed[0]);
-    assert_eq!(next.actor_states[0], s.actor_states[0]);
+    assert!(next.is_crashed(0));
+    assert_eq!(next.actor(0), s.actor(0));
 }
 
 /// "Progress When Faults Stop" on hand-built states: a follower whose log is behind the
@@ -372,7 +371,7 @@ fn save(state: &mut RaftState, i: usize, log: Vec<Entry<Cmd>>) {
         voted_for: None,
         log,
     };
-    state.actor_storages[i] = Some(ServerStorage {
+    state.actors[i].storage = Some(ServerStorage {
         hard: shared::Shared::new(hard),
         ghost,
     });

@@ -1,0 +1,98 @@
+//! One global state of the model, flat: per actor its state, its armed timers and (servers)
+//! its storage, in one vector; crashes as a bit set; the messages in flight as one sorted
+//! vector; the clients' history.
+//!
+//! A step changes one actor, so a successor shares every other actor's state (`Shared`: a
+//! reference count, and a hash computed once per actor state, not once per successor).
+//! Cloning a state is one allocation for the actors and one for the network; its fingerprint
+//! hashes eight bytes per actor state and storage, the timer and crash bits, and the few
+//! messages in flight.
+
+use super::history::History;
+use super::network::Network;
+use super::node::{NodeState, ServerState, ServerStorage, Timer};
+use super::shared::Shared;
+use super::timers::TimerSet;
+
+/// One actor's part of the global state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ActorSlot {
+    pub state: Shared<NodeState>,
+    pub timers: TimerSet,
+    /// Servers: what they saved (`None` until the first save).
+    pub storage: Option<ServerStorage>,
+}
+
+/// One global state. Invariant: `actors` holds the servers first, then the clients
+/// (`Actors`); bit `i` of `crashed` is set while actor `i` is crashed.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct RaftState {
+    pub actors: Vec<ActorSlot>,
+    pub crashed: u32,
+    pub network: Network,
+    pub history: History,
+}
+
+impl RaftState {
+    /// Number of actors (servers and clients).
+    pub fn actor_count(&self) -> usize {
+        self.actors.len()
+    }
+
+    /// Actor `i`'s state.
+    pub fn actor(&self, i: usize) -> &NodeState {
+        &self.actors[i].state
+    }
+
+    /// Every actor's state, servers first.
+    pub fn actor_states(&self) -> impl Iterator<Item = &NodeState> + '_ {
+        self.actors.iter().map(|a| &*a.state)
+    }
+
+    /// Server `i`'s state (`None` for a client).
+    pub fn server(&self, i: usize) -> Option<&ServerState> {
+        self.actors.get(i).and_then(|a| a.state.as_server())
+    }
+
+    /// Every server's state, in id order.
+    pub fn servers(&self) -> impl Iterator<Item = &ServerState> + '_ {
+        self.actors.iter().filter_map(|a| a.state.as_server())
+    }
+
+    pub fn is_crashed(&self, i: usize) -> bool {
+        self.crashed >> i & 1 == 1
+    }
+
+    /// Number of crashed actors.
+    pub fn crashes(&self) -> usize {
+        self.crashed.count_ones() as usize
+    }
+
+    /// What server `i` saved, if anything.
+    pub fn storage(&self, i: usize) -> Option<&ServerStorage> {
+        self.actors.get(i).and_then(|a| a.storage.as_ref())
+    }
+
+    /// Actor `i`'s armed timers, in `Timer`'s order.
+    pub fn timers(&self, i: usize) -> impl Iterator<Item = Timer> {
+        self.actors[i].timers.iter()
+    }
+
+    /// Replace actor `i`'s state.
+    pub fn set_actor(&mut self, i: usize, state: NodeState) {
+        self.actors[i].state = Shared::new(state);
+    }
+
+    /// Mutable access to actor `i`'s state (copied if shared).
+    pub fn actor_mut(&mut self, i: usize) -> &mut NodeState {
+        Shared::make_mut(&mut self.actors[i].state)
+    }
+
+    pub fn set_crashed(&mut self, i: usize, crashed: bool) {
+        if crashed {
+            self.crashed |= 1 << i;
+        } else {
+            self.crashed &= !(1 << i);
+        }
+    }
+}
