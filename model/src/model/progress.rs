@@ -93,45 +93,43 @@ pub fn round_limit(longest_log: usize) -> usize {
 /// The verdict is a function of what the continuation reads, so it is memoized on that
 /// (`memo.rs`): most distinct states differ only in what it does not read.
 pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) -> bool {
-    let canonical = canonical(model, state);
+    let order = canonical_order(model, state);
     let key = (
-        input_hash(model, &canonical, 1),
-        input_hash(model, &canonical, 2),
+        input_hash(model, state, &order, 1),
+        input_hash(model, state, &order, 2),
     );
     if let Some(verdict) = model.liveness_memo.get(key) {
         return verdict;
     }
+    let canonical = super::symmetry::rename_to_order(state, &order);
     let verdict = continuation_of(model, &canonical, false).converged;
     model.liveness_memo.put(key, verdict);
     verdict
 }
 
-/// The state the continuation runs from: `state`'s canonical renaming (see
-/// [`progress_when_faults_stop`]).
-fn canonical(model: &RaftModel, state: &RaftState) -> RaftState {
+/// The order of the servers in the state the continuation runs from: the canonical renaming
+/// (see [`progress_when_faults_stop`]).
+fn canonical_order(model: &RaftModel, state: &RaftState) -> Vec<usize> {
     // Configurations tell servers apart: no renaming then (symmetry is refused with them).
     if model.cfg.max_config_changes > 0 {
-        state.clone()
+        (0..model.cfg.servers).collect()
     } else {
-        super::symmetry::representative(state)
+        super::symmetry::canonical_order(state)
     }
 }
 
-/// A hash (seeded by `seed`) of everything [`continuation_of`] reads from `state`: each
-/// server's core state and whether it stopped, the Raft messages in flight between servers,
-/// and how far each client got.
-fn input_hash(model: &RaftModel, state: &RaftState, seed: u64) -> u64 {
+/// A hash (seeded by `seed`) that determines the continuation's input: the renaming `order`
+/// and, of `state`, every actor's state (by its cached hash: the server's core state, whether
+/// it stopped, and more; a client's progress) and the Raft messages in flight between servers.
+/// Together they determine the renamed state's servers, messages and clients, all that
+/// [`continuation_of`] reads.
+fn input_hash(model: &RaftModel, state: &RaftState, order: &[usize], seed: u64) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = ahash::RandomState::with_seeds(seed, 0x5eed, 17, 4242).build_hasher();
     let n = model.cfg.servers;
-    for actor in state.actor_states() {
-        match actor {
-            NodeState::Server(s) => {
-                s.fault.is_some().hash(&mut h);
-                s.server.hash(&mut h);
-            }
-            NodeState::Client(c) => c.seq.hash(&mut h),
-        }
+    order.hash(&mut h);
+    for slot in &state.actors {
+        slot.state.hash(&mut h);
     }
     for env in state.network.iter_deliverable() {
         let (src, dst) = (usize::from(env.src), usize::from(env.dst));
@@ -146,7 +144,7 @@ fn input_hash(model: &RaftModel, state: &RaftState, seed: u64) -> u64 {
 
 /// Run the continuation from `state` (in its canonical renaming); `explain` records its steps.
 pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
-    let canonical = canonical(model, state);
+    let canonical = super::symmetry::rename_to_order(state, &canonical_order(model, state));
     let mut c = continuation_of(model, &canonical, explain);
     if explain && canonical != *state {
         c.steps.insert(

@@ -8,9 +8,8 @@
 //! on a hash alone.
 
 use std::cmp::Ordering;
-use std::collections::hash_map::DefaultHasher;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -46,14 +45,14 @@ impl<T: Hash> Shared<T> {
         }))
     }
 
-    /// The value's hash (deterministic: SipHash with fixed keys), computed at most once per
-    /// value (racing threads compute the same number).
+    /// The value's hash (deterministic: aHash with fixed seeds, as stateright's fingerprints),
+    /// computed at most once per value (racing threads compute the same number).
     pub fn hash_value(&self) -> u64 {
         let cached = self.0.hash.load(AtomicOrdering::Relaxed);
         if cached != 0 {
             return cached;
         }
-        let mut h = DefaultHasher::new();
+        let mut h = ahash::RandomState::with_seeds(0x5ba4ed, 0x2d4a11, 0, 0).build_hasher();
         self.0.value.hash(&mut h);
         let computed = h.finish();
         self.0.hash.store(computed, AtomicOrdering::Relaxed);

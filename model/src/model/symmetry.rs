@@ -58,6 +58,12 @@ impl Renaming {
 /// `CheckerBuilder::symmetry_fn` (DFS and simulation honour it; stateright 0.31's BFS ignores
 /// it).
 pub fn representative(state: &RaftState) -> RaftState {
+    rename_to_order(state, &canonical_order(state))
+}
+
+/// The order of the servers in `state`'s representative: `order[new]` is the server that
+/// [`representative`] moves to index `new`.
+pub fn canonical_order(state: &RaftState) -> Vec<usize> {
     let n = state.servers().count();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| compare(state, a, b));
@@ -78,7 +84,7 @@ pub fn representative(state: &RaftState) -> RaftState {
     if groups.is_empty() || candidates > MAX_CANDIDATES {
         // No ties, or too many to try (large clusters): the stable order is still a renaming
         // (sound), only a coarser reduction.
-        return rename_to_order(state, &order);
+        return order;
     }
     let mut best: Option<(Signature, Vec<usize>)> = None;
     for_each_order(&mut order, &groups, 0, &mut |order| {
@@ -88,8 +94,8 @@ pub fn representative(state: &RaftState) -> RaftState {
         }
     });
     match best {
-        Some((_, order)) => rename_to_order(state, &order),
-        None => state.clone(),
+        Some((_, best)) => best,
+        None => order,
     }
 }
 
@@ -272,7 +278,7 @@ fn for_each_order(
 }
 
 /// `state` with the server at `order[new]` moved to index `new`.
-fn rename_to_order(state: &RaftState, order: &[usize]) -> RaftState {
+pub fn rename_to_order(state: &RaftState, order: &[usize]) -> RaftState {
     if order.iter().enumerate().all(|(new, &old)| new == old) {
         return state.clone();
     }
