@@ -94,17 +94,64 @@ pub fn round_limit(longest_log: usize) -> usize {
 /// (`memo.rs`): most distinct states differ only in what it does not read.
 pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) -> bool {
     let order = canonical_order(model, state);
-    let key = (
+    // First by what determines the input without building it (cheap: cached hashes), then
+    // by the input itself (renamed states that differ only in what the continuation does
+    // not read share it).
+    let outer = (
         input_hash(model, state, &order, 1),
         input_hash(model, state, &order, 2),
     );
-    if let Some(verdict) = model.liveness_memo.get(key) {
+    if let Some(verdict) = model.liveness_memo.get(outer) {
         return verdict;
     }
     let canonical = super::symmetry::rename_to_order(state, &order);
-    let verdict = continuation_of(model, &canonical, false).converged;
-    model.liveness_memo.put(key, verdict);
+    let inner = (
+        renamed_input_hash(model, &canonical, 3),
+        renamed_input_hash(model, &canonical, 4),
+    );
+    let verdict = match model.liveness_memo.get(inner) {
+        Some(verdict) => verdict,
+        None => {
+            let verdict = continuation_of(model, &canonical, false).converged;
+            model.liveness_memo.put(inner, verdict);
+            verdict
+        }
+    };
+    model.liveness_memo.put(outer, verdict);
     verdict
+}
+
+/// A hash (seeded by `seed`) of everything [`continuation_of`] reads from `state`: each
+/// server's core state and whether it stopped, the Raft messages in flight between servers,
+/// and how far each client got.
+fn renamed_input_hash(model: &RaftModel, state: &RaftState, seed: u64) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = ahash::RandomState::with_seeds(seed, 0x5eed, 17, 4242).build_hasher();
+    for actor in state.actor_states() {
+        match actor {
+            NodeState::Server(s) => {
+                s.fault.is_some().hash(&mut h);
+                s.server.hash(&mut h);
+            }
+            NodeState::Client(c) => c.seq.hash(&mut h),
+        }
+    }
+    hash_raft_messages(model, state, &mut h);
+    h.finish()
+}
+
+/// Hash the Raft messages in flight between servers, in the network's order.
+fn hash_raft_messages(model: &RaftModel, state: &RaftState, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    let n = model.cfg.servers;
+    for env in state.network.iter_deliverable() {
+        let (src, dst) = (usize::from(env.src), usize::from(env.dst));
+        if let Msg::Raft(m) = env.msg {
+            if src < n && dst < n {
+                (src, dst, m).hash(h);
+            }
+        }
+    }
 }
 
 /// The order of the servers in the state the continuation runs from: the canonical renaming
@@ -126,19 +173,11 @@ fn canonical_order(model: &RaftModel, state: &RaftState) -> Vec<usize> {
 fn input_hash(model: &RaftModel, state: &RaftState, order: &[usize], seed: u64) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = ahash::RandomState::with_seeds(seed, 0x5eed, 17, 4242).build_hasher();
-    let n = model.cfg.servers;
     order.hash(&mut h);
     for slot in &state.actors {
         slot.state.hash(&mut h);
     }
-    for env in state.network.iter_deliverable() {
-        let (src, dst) = (usize::from(env.src), usize::from(env.dst));
-        if let Msg::Raft(m) = env.msg {
-            if src < n && dst < n {
-                (src, dst, m).hash(&mut h);
-            }
-        }
-    }
+    hash_raft_messages(model, state, &mut h);
     h.finish()
 }
 
@@ -440,62 +479,81 @@ impl Run {
             .iter()
             .position(|s| s.role == Role::Leader && s.current_term() == top)
         else {
-            return Some(format!("no leader in term {top}"));
+            return Some(self.why(|| format!("no leader in term {top}")));
         };
         let leader = &self.servers[l];
-        let ln = self.name(NodeId(l as u64));
         if leader.last_log_term() == top && leader.commit_index < leader.last_log_index() {
-            return Some(format!(
-                "leader {ln} (term {top}) holds an entry of its term but commit_index {} < \
-                 last log index {}",
-                leader.commit_index,
-                leader.last_log_index()
-            ));
+            return Some(self.why(|| {
+                format!(
+                    "leader {} (term {top}) holds an entry of its term but commit_index {} < \
+                     last log index {}",
+                    self.name(NodeId(l as u64)),
+                    leader.commit_index,
+                    leader.last_log_index()
+                )
+            }));
         }
         let members = leader.membership(cfgs[l]);
         for (i, s) in self.servers.iter().enumerate() {
             if !members.contains(NodeId(i as u64)) {
                 continue; // outside the cluster
             }
-            let name = self.name(NodeId(i as u64));
-            let mut why = String::new();
-            if i != l && (s.role != Role::Follower || s.leader_id != Some(NodeId(l as u64))) {
-                let known = s.leader_id.map_or("none".to_string(), |x| x.to_string());
-                let _ = write!(
-                    why,
-                    "a {:?} that does not follow {ln} (leader_id {known}); ",
-                    s.role
-                );
+            let not_following =
+                i != l && (s.role != Role::Follower || s.leader_id != Some(NodeId(l as u64)));
+            let other_term = s.current_term() != top;
+            let lacks_log = !holds_log_of(s, leader);
+            let behind = s.commit_index < leader.commit_index || s.last_applied != s.commit_index;
+            if !(not_following || other_term || lacks_log || behind) {
+                continue;
             }
-            if s.current_term() != top {
-                let _ = write!(why, "term {} (leader's {top}); ", s.current_term());
-            }
-            if !holds_log_of(s, leader) {
-                let _ = write!(
-                    why,
-                    "log {} (leader {ln}'s {}); ",
-                    LogDisplay(s),
-                    LogDisplay(leader)
-                );
-            }
-            if s.commit_index < leader.commit_index || s.last_applied != s.commit_index {
-                let _ = write!(
-                    why,
-                    "commit_index {} / last_applied {} (leader's commit_index {}); ",
-                    s.commit_index, s.last_applied, leader.commit_index
-                );
-            }
-            if !why.is_empty() {
+            return Some(self.why(|| {
+                let ln = self.name(NodeId(l as u64));
+                let mut why = String::new();
+                if not_following {
+                    let known = s.leader_id.map_or("none".to_string(), |x| x.to_string());
+                    let _ = write!(
+                        why,
+                        "a {:?} that does not follow {ln} (leader_id {known}); ",
+                        s.role
+                    );
+                }
+                if other_term {
+                    let _ = write!(why, "term {} (leader's {top}); ", s.current_term());
+                }
+                if lacks_log {
+                    let _ = write!(
+                        why,
+                        "log {} (leader {ln}'s {}); ",
+                        LogDisplay(s),
+                        LogDisplay(leader)
+                    );
+                }
+                if behind {
+                    let _ = write!(
+                        why,
+                        "commit_index {} / last_applied {} (leader's commit_index {}); ",
+                        s.commit_index, s.last_applied, leader.commit_index
+                    );
+                }
                 let why = why.trim_end_matches("; ");
                 let next = leader
                     .next_index
                     .get(&NodeId(i as u64))
                     .map(|n| format!(", leader's next_index for it {n}"))
                     .unwrap_or_default();
-                return Some(format!("{name} lags behind: {why}{next}"));
-            }
+                format!("{} lags behind: {why}{next}", self.name(NodeId(i as u64)))
+            }));
         }
         None
+    }
+
+    /// A reason, written out only when the steps are explained (otherwise no one reads it).
+    fn why(&self, reason: impl FnOnce() -> String) -> String {
+        if self.explain {
+            reason()
+        } else {
+            String::new()
+        }
     }
 }
 
