@@ -52,9 +52,8 @@ impl<T: Hash> Shared<T> {
         if cached != 0 {
             return cached;
         }
-        let mut h = ahash::RandomState::with_seeds(0x5ba4ed, 0x2d4a11, 0, 0).build_hasher();
-        self.0.value.hash(&mut h);
-        let computed = h.finish();
+        let computed =
+            ahash::RandomState::with_seeds(0x5ba4ed, 0x2d4a11, 0, 0).hash_one(&self.0.value);
         self.0.hash.store(computed, AtomicOrdering::Relaxed);
         computed
     }
