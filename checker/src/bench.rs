@@ -267,6 +267,22 @@ pub struct BenchArgs {
     pub only: Option<String>,
     pub large_timeout: f64,
     pub list: bool,
+    /// Another build to compare with (`--baseline`).
+    pub baseline: Option<PathBuf>,
+}
+
+/// The cases a `--baseline` build runs too: one thread, the default bound, so the ratio is
+/// per-thread speed on the same work in the same run.
+const BASELINE_CASES: [&str; 2] = ["default/dfs-1", "default/dfs-1-sym"];
+
+/// What a baseline build measured beside ours.
+#[derive(Serialize)]
+struct Comparison {
+    case: String,
+    /// Distinct states per second, ours ÷ the baseline's.
+    speedup: f64,
+    /// Both found the same number of distinct states (the same state space).
+    same_states: bool,
 }
 
 pub fn bench(args: &BenchArgs) -> i32 {
@@ -304,24 +320,75 @@ pub fn bench(args: &BenchArgs) -> i32 {
             return EXIT_USAGE;
         }
     }
+    if let Some(b) = &args.baseline {
+        if !b.is_file() {
+            eprintln!(
+                "raft-check: error: --baseline {}: no such executable",
+                b.display()
+            );
+            return EXIT_USAGE;
+        }
+    }
     let started = Instant::now();
     let load_start = load_average();
     let mut runs = Vec::new();
+    let mut baseline_runs = Vec::new();
+    let mut comparisons = Vec::new();
     let mut failed = false;
     println!("{}", header());
     for c in &list {
-        match run_case(&exe, c, scratch.path()) {
+        let ours = match run_case(&exe, c, scratch.path()) {
             Ok(r) => {
                 println!("{}", row(&r));
                 // 0 verified, 3 incomplete (the large bound): anything else is a finding.
                 failed |= r.exit_code != 0 && r.exit_code != 3;
-                runs.push(r);
+                r
             }
             Err(e) => {
                 eprintln!("raft-check: error: {e}");
                 failed = true;
+                continue;
+            }
+        };
+        if let Some(b) = args
+            .baseline
+            .as_ref()
+            .filter(|_| BASELINE_CASES.contains(&&*c.name))
+        {
+            match run_case(b, c, scratch.path()) {
+                Ok(mut theirs) => {
+                    theirs.name = format!("baseline:{}", theirs.name);
+                    println!("{}", row(&theirs));
+                    failed |= theirs.exit_code != 0;
+                    if theirs.unique_states_per_second > 0.0 {
+                        comparisons.push(Comparison {
+                            case: c.name.clone(),
+                            speedup: ours.unique_states_per_second
+                                / theirs.unique_states_per_second,
+                            same_states: ours.unique_states == theirs.unique_states,
+                        });
+                    }
+                    baseline_runs.push(theirs);
+                }
+                Err(e) => {
+                    eprintln!("raft-check: error: baseline: {e}");
+                    failed = true;
+                }
             }
         }
+        runs.push(ours);
+    }
+    for c in &comparisons {
+        println!(
+            "{}: {:.2}x the baseline's distinct states/s ({})",
+            c.case,
+            c.speedup,
+            if c.same_states {
+                "same distinct states"
+            } else {
+                "DIFFERENT distinct states"
+            }
+        );
     }
     let out = serde_json::json!({
         "machine": machine(),
@@ -330,6 +397,11 @@ pub fn bench(args: &BenchArgs) -> i32 {
         "load_average_at_start": load_start,
         "load_average_at_end": load_average(),
         "runs": runs,
+        "baseline": args.baseline.as_ref().map(|b| serde_json::json!({
+            "executable": b.display().to_string(),
+            "runs": baseline_runs,
+            "comparisons": comparisons,
+        })),
     });
     let text = serde_json::to_string_pretty(&out).expect("bench json");
     if let Err(e) = std::fs::write(&args.json, text + "\n") {

@@ -178,6 +178,11 @@ enum Command {
         /// List the cases with their `check` command lines and exit.
         #[arg(long)]
         list: bool,
+        /// Another build of raft-check (an earlier commit's) to compare against in this same
+        /// run: its one-thread runs of the default bound (`default/dfs-1`, `default/dfs-1-sym`)
+        /// are run beside ours, and the ratios of distinct states per second are recorded.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
     },
     /// Replay traces of real runs against the model (trace conformance): each directory is
     /// one run (node-<id>.jsonl per node, optional run.json), a directory without traces
@@ -296,6 +301,7 @@ fn main() -> ExitCode {
             only,
             large_timeout,
             list,
+            baseline,
         } => {
             if !(large_timeout.is_finite() && large_timeout > 0.0) {
                 usage_error("--large-timeout must be a positive number of seconds")
@@ -305,6 +311,7 @@ fn main() -> ExitCode {
                     only,
                     large_timeout,
                     list,
+                    baseline,
                 })
             }
         }

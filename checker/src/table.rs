@@ -186,7 +186,11 @@ pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
         "| case | complete | distinct states | states generated | seconds | distinct states/s | peak memory (MiB) | bytes per distinct state |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
-    for r in runs {
+    let baseline_runs = v["baseline"]["runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for r in runs.iter().chain(&baseline_runs) {
         let mib = r["peak_memory_bytes"]
             .as_f64()
             .map(|b| format!("{:.0}", b / (1u64 << 20) as f64))
@@ -207,6 +211,27 @@ pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
             mib,
             per
         );
+    }
+    if let Some(cmp) = v["baseline"]["comparisons"].as_array() {
+        let _ = writeln!(
+            out,
+            "\n`baseline:` rows are another build, `{}`, run in this same run on the same cases \
+             (`raft-check bench --baseline EXE`).\n",
+            v["baseline"]["executable"].as_str().unwrap_or("?")
+        );
+        for c in cmp {
+            let _ = writeln!(
+                out,
+                "- {}: {:.2}× the baseline's distinct states per second{}",
+                c["case"].as_str().unwrap_or("?"),
+                c["speedup"].as_f64().unwrap_or(0.0),
+                if c["same_states"].as_bool() == Some(true) {
+                    ", the same distinct states"
+                } else {
+                    "; the distinct states DIFFER"
+                }
+            );
+        }
     }
     Ok(out)
 }

@@ -62,6 +62,8 @@ impl ModelConfig {
 }
 
 #[cfg(test)]
+mod engine_tests;
+#[cfg(test)]
 mod symmetry_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,257 @@
+//! The flat model (`system.rs`) against stateright's `ActorModel` driving the very same actors
+//! (with the crash canonicalization and no client crash, as the checked system had them):
+//! on whole small state spaces, of each network kind, both reach the same states, each
+//! converted to the flat form. This is what "the same states told apart" rests on.
+
+use super::actor::RaftActor;
+use super::config::NetworkKind;
+use super::history::{self, History};
+use super::network::Network;
+use super::shared::Shared;
+use super::state::{ActorSlot, RaftState};
+use super::timers::TimerSet;
+use super::{ModelConfig, RaftModel};
+use stateright::actor::{
+    Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork,
+    Network as SrNetwork, Out,
+};
+use stateright::Model;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+type SrState = ActorModelState<RaftActor, History>;
+
+/// `s` in the flat form.
+fn flat(kind: NetworkKind, s: &SrState) -> RaftState {
+    let actors = s
+        .actor_states
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut timers = TimerSet::default();
+            for t in s.timers_set[i].iter() {
+                timers.set(*t);
+            }
+            ActorSlot {
+                state: Shared::new((**a).clone()),
+                timers,
+                storage: s.actor_storages[i].clone(),
+            }
+        })
+        .collect();
+    let mut network = Network::new(kind);
+    match &s.network {
+        // Not `iter_all`: stateright 0.31 yields a non-duplicating envelope sent n > 1 times
+        // n + 1 times there (its `len` counts right).
+        SrNetwork::UnorderedNonDuplicating(multiset) => {
+            for (e, copies) in multiset.iter() {
+                for _ in 0..*copies {
+                    network.send(e.clone());
+                }
+            }
+        }
+        // Not `iter_all` either: on the ordered network it never moves past a channel's head.
+        SrNetwork::Ordered(channels) => {
+            for ((src, dst), queue) in channels {
+                for msg in queue {
+                    network.send(Envelope {
+                        src: *src,
+                        dst: *dst,
+                        msg: msg.clone(),
+                    });
+                }
+            }
+        }
+        SrNetwork::UnorderedDuplicating(set, _) => {
+            for e in set.iter() {
+                network.send(e.clone());
+            }
+        }
+    }
+    if let SrNetwork::UnorderedDuplicating(_, Some(last)) = &s.network {
+        // Recorded by a delivery (which keeps the message in flight on this network).
+        network.on_deliver(last.clone());
+    }
+    let mut crashed = 0;
+    for (i, c) in s.crashed.iter().enumerate() {
+        if *c {
+            crashed |= 1 << i;
+        }
+    }
+    RaftState {
+        actors,
+        crashed,
+        network,
+        history: s.history.clone(),
+    }
+}
+
+/// The checked system as it was built on `ActorModel`.
+struct Reference {
+    inner: ActorModel<RaftActor, ModelConfig, History>,
+    cfg: ModelConfig,
+    flat: RaftModel,
+}
+
+impl Reference {
+    fn new(cfg: &ModelConfig) -> Self {
+        let flat = cfg.clone().into_model();
+        let mut inner = ActorModel::new(cfg.clone(), History::default());
+        for a in &flat.actors {
+            inner = inner.actor(a.clone());
+        }
+        let network = match cfg.network {
+            NetworkKind::UnorderedDuplicating => SrNetwork::new_unordered_duplicating([]),
+            NetworkKind::UnorderedNonDuplicating => SrNetwork::new_unordered_nonduplicating([]),
+            NetworkKind::Ordered => SrNetwork::new_ordered([]),
+        };
+        let inner = inner
+            .init_network(network)
+            .lossy_network(if cfg.lossy {
+                LossyNetwork::Yes
+            } else {
+                LossyNetwork::No
+            })
+            .max_crashes(cfg.max_crashes)
+            .record_msg_out(history::record_out)
+            .record_msg_in(history::record_in);
+        Reference {
+            inner,
+            cfg: cfg.clone(),
+            flat,
+        }
+    }
+
+    fn successors(&self, s: &SrState) -> Vec<SrState> {
+        let mut actions = Vec::new();
+        self.inner.actions(s, &mut actions);
+        actions
+            .into_iter()
+            .filter(|a| !matches!(a, ActorModelAction::Crash(id) if !self.cfg.is_server(usize::from(*id))))
+            .filter_map(|a| {
+                let crashed = match a {
+                    ActorModelAction::Crash(id) => Some(id),
+                    _ => None,
+                };
+                let mut next = self.inner.next_state(s, a)?;
+                if let Some(id) = crashed {
+                    let i = usize::from(id);
+                    let restarted =
+                        self.inner.actors[i].on_start(id, &next.actor_storages[i], &mut Out::new());
+                    next.actor_states[i] = Arc::new(restarted);
+                }
+                Some(next)
+            })
+            .collect()
+    }
+}
+
+fn fp(s: &RaftState) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Every reachable state of the reference, converted.
+fn reference_states(cfg: &ModelConfig) -> HashSet<u64> {
+    let r = Reference::new(cfg);
+    let mut seen = HashSet::new();
+    let mut frontier = r.inner.init_states();
+    for s in &frontier {
+        seen.insert(fp(&flat(cfg.network, s)));
+    }
+    while let Some(s) = frontier.pop() {
+        for n in r.successors(&s) {
+            let f = flat(cfg.network, &n);
+            if r.flat.within_boundary(&f) && seen.insert(fp(&f)) {
+                frontier.push(n);
+            }
+        }
+    }
+    seen
+}
+
+/// Every reachable state of the flat model.
+fn flat_states(cfg: &ModelConfig) -> HashSet<u64> {
+    let m = cfg.clone().into_model();
+    let mut seen = HashSet::new();
+    let mut frontier = m.init_states();
+    for s in &frontier {
+        seen.insert(fp(s));
+    }
+    let mut actions = Vec::new();
+    while let Some(s) = frontier.pop() {
+        m.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            if let Some(n) = m.next_state(&s, a) {
+                if m.within_boundary(&n) && seen.insert(fp(&n)) {
+                    frontier.push(n);
+                }
+            }
+        }
+    }
+    seen
+}
+
+fn same_states(cfg: ModelConfig) {
+    let theirs = reference_states(&cfg);
+    let ours = flat_states(&cfg);
+    assert!(
+        ours.len() > 1_000,
+        "the bound explores something: {}",
+        ours.len()
+    );
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{} states here, {} under ActorModel ({:?})",
+        ours.len(),
+        theirs.len(),
+        cfg.network
+    );
+    assert!(ours == theirs, "the same number, but not the same states");
+}
+
+fn small() -> ModelConfig {
+    ModelConfig {
+        max_term: 1,
+        reads: 0,
+        ..ModelConfig::default()
+    }
+}
+
+#[test]
+fn the_flat_model_reaches_the_states_of_stateright_s_actor_model() {
+    same_states(small());
+}
+
+#[test]
+fn on_a_duplicating_network_too() {
+    same_states(ModelConfig {
+        network: NetworkKind::UnorderedDuplicating,
+        ..small()
+    });
+}
+
+#[test]
+fn on_an_ordered_network_too() {
+    same_states(ModelConfig {
+        servers: 2,
+        network: NetworkKind::Ordered,
+        max_in_flight: 2,
+        max_crashes: 0,
+        ..small()
+    });
+}
+
+#[test]
+fn with_two_messages_in_flight_and_snapshots_too() {
+    same_states(ModelConfig {
+        max_in_flight: 2,
+        max_crashes: 0,
+        max_snapshots: 1,
+        ..small()
+    });
+}
