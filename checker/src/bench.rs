@@ -54,6 +54,17 @@ pub fn large_bound() -> ModelConfig {
     }
 }
 
+/// The checker-engine issue's large bound: terms ≤ 3, two values, a crash, a lossy
+/// non-duplicating network, ≤ 2 in flight (run with symmetry).
+pub fn checker_engine_bound() -> ModelConfig {
+    ModelConfig {
+        max_term: 3,
+        values: 2,
+        max_in_flight: 2,
+        ..ModelConfig::default()
+    }
+}
+
 /// The fixed list. `large_timeout` caps the large bound's runs (it does not finish here).
 pub fn cases(large_timeout: f64) -> Vec<Case> {
     let mut v = Vec::new();
@@ -99,6 +110,8 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
         }
         add(name, b, Dfs, None, true, 600.0);
     }
+    let issue_large = checker_engine_bound();
+    add("large-nd", &issue_large, Dfs, None, true, large_timeout);
     let large = large_bound();
     add("large", &large, Dfs, None, true, large_timeout);
     add("large", &large, Dfs, None, false, large_timeout);
