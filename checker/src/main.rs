@@ -179,8 +179,9 @@ enum Command {
         #[arg(long)]
         list: bool,
         /// Another build of raft-check (an earlier commit's) to compare against in this same
-        /// run: its one-thread runs of the default bound (`default/dfs-1`, `default/dfs-1-sym`)
-        /// are run beside ours, and the ratios of distinct states per second are recorded.
+        /// run: it runs the one-thread case of the default bound's first 20 M generated states
+        /// (`default/dfs-1-20M`) beside ours, and the ratio of distinct states per second is
+        /// recorded.
         #[arg(long)]
         baseline: Option<PathBuf>,
     },
