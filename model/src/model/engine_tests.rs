@@ -41,39 +41,39 @@ fn flat(kind: NetworkKind, s: &SrState) -> RaftState {
             }
         })
         .collect();
-    let mut network = Network::new(kind);
-    match &s.network {
+    // Built from stateright's network directly (not through `Network::send`).
+    let (entries, last): (Vec<(Envelope<super::Msg>, u32)>, _) = match &s.network {
         // Not `iter_all`: stateright 0.31 yields a non-duplicating envelope sent n > 1 times
         // n + 1 times there (its `len` counts right).
-        SrNetwork::UnorderedNonDuplicating(multiset) => {
-            for (e, copies) in multiset.iter() {
-                for _ in 0..*copies {
-                    network.send(e.clone());
-                }
-            }
-        }
+        SrNetwork::UnorderedNonDuplicating(multiset) => (
+            multiset
+                .iter()
+                .map(|(e, copies)| (e.clone(), *copies as u32))
+                .collect(),
+            None,
+        ),
         // Not `iter_all` either: on the ordered network it never moves past a channel's head.
-        SrNetwork::Ordered(channels) => {
-            for ((src, dst), queue) in channels {
-                for msg in queue {
-                    network.send(Envelope {
-                        src: *src,
-                        dst: *dst,
-                        msg: msg.clone(),
-                    });
-                }
-            }
+        SrNetwork::Ordered(channels) => (
+            channels
+                .iter()
+                .flat_map(|((src, dst), queue)| {
+                    queue.iter().map(move |msg| {
+                        let env = Envelope {
+                            src: *src,
+                            dst: *dst,
+                            msg: msg.clone(),
+                        };
+                        (env, 1)
+                    })
+                })
+                .collect(),
+            None,
+        ),
+        SrNetwork::UnorderedDuplicating(set, last) => {
+            (set.iter().map(|e| (e.clone(), 1)).collect(), last.clone())
         }
-        SrNetwork::UnorderedDuplicating(set, _) => {
-            for e in set.iter() {
-                network.send(e.clone());
-            }
-        }
-    }
-    if let SrNetwork::UnorderedDuplicating(_, Some(last)) = &s.network {
-        // Recorded by a delivery (which keeps the message in flight on this network).
-        network.on_deliver(last.clone());
-    }
+    };
+    let network = Network::from_parts(kind, entries, last);
     let mut crashed = 0;
     for (i, c) in s.crashed.iter().enumerate() {
         if *c {
