@@ -6,9 +6,8 @@
 use super::actor::RaftAction;
 use super::display::{actor_name, format_action};
 use super::register::Msg;
-use super::system::RaftModel;
 use super::RaftState;
-use stateright::actor::{ActorModelAction, Id};
+use stateright::actor::{ActorModelAction, Envelope, Id};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -24,11 +23,15 @@ fn xml(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-/// The diagram of `path`: each element is a state and the action taken from it (`None` for
-/// the last state).
-pub fn svg(model: &RaftModel, path: &[(RaftState, Option<RaftAction>)]) -> String {
-    let actors = model.actors.len();
-    let servers = model.cfg.servers;
+/// The diagram of `path` over `actors` actors (the first `servers` of them servers): each
+/// element is a state and the action taken from it (`None` for the last state); `sent_by`
+/// tells what a step sends (`RaftModel::sent_by`).
+pub fn svg(
+    actors: usize,
+    servers: usize,
+    path: &[(RaftState, Option<RaftAction>)],
+    sent_by: impl Fn(&RaftState, &RaftAction) -> Vec<Envelope<Msg>>,
+) -> String {
     let x = |actor: usize| 20 + actor * COLUMN;
     let y = |time: usize| 30 + time * ROW;
     let width = x(actors) + LABELS;
@@ -99,7 +102,7 @@ pub fn svg(model: &RaftModel, path: &[(RaftState, Option<RaftAction>)]) -> Strin
                 );
             }
         }
-        for env in model.sent_by(state, action) {
+        for env in sent_by(state, action) {
             sent_at
                 .entry((env.src, env.dst, env.msg))
                 .or_default()

@@ -231,7 +231,13 @@ impl Model for RaftModel {
 
     /// The Explorer's sequence diagram (`sequence.rs`).
     fn as_svg(&self, path: Path<RaftState, RaftAction>) -> Option<String> {
-        Some(super::sequence::svg(self, &path.into_vec()))
+        let sent_by = |s: &RaftState, a: &RaftAction| self.sent_by(s, a);
+        Some(super::sequence::svg(
+            self.actors.len(),
+            self.cfg.servers,
+            &path.into_vec(),
+            sent_by,
+        ))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
