@@ -170,12 +170,39 @@ impl Strategy {
     }
 }
 
+/// Which engine runs a depth-first search.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// stateright's DFS: all --threads.
+    Stateright,
+    /// The checker's own DFS (one thread, a compact visited set): the same states and
+    /// verdicts; with --sleep-sets, partial-order reduction.
+    Compact,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Stateright => "stateright",
+            Engine::Compact => "compact",
+        }
+    }
+}
+
 /// How to run the checker.
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     /// Search strategy.
     #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
     pub strategy: Strategy,
+    /// Engine for --strategy dfs.
+    #[arg(long, value_enum, default_value_t = Engine::Stateright)]
+    pub engine: Engine,
+    /// With --engine compact: sleep sets (partial-order reduction) on the non-duplicating
+    /// network: steps that commute with one already explored are skipped; every state is
+    /// still visited (the same count and verdicts), fewer steps are computed.
+    #[arg(long)]
+    pub sleep_sets: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -222,6 +249,18 @@ impl RunArgs {
                     .into(),
             );
         }
+        if self.engine == Engine::Compact {
+            if self.strategy != Strategy::Dfs {
+                return Err("--engine compact is a depth-first search: use --strategy dfs".into());
+            }
+            if self.threads.is_some_and(|t| t > 1) {
+                return Err(
+                    "--engine compact runs on one thread: leave out --threads or give 1".into(),
+                );
+            }
+        } else if self.sleep_sets {
+            return Err("--sleep-sets needs --engine compact".into());
+        }
         if self.strategy == Strategy::Sim && self.timeout.is_none() && self.max_states.is_none() {
             return Err(
                 "--strategy sim never finishes on its own: give --timeout or --max-states".into(),
@@ -237,6 +276,9 @@ impl RunArgs {
     }
 
     pub fn thread_count(&self) -> usize {
+        if self.engine == Engine::Compact {
+            return 1;
+        }
         self.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())

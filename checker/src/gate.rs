@@ -4,7 +4,7 @@
 //! from the committed baseline in results/ (a changed state space must be a conscious change:
 //! `--update` rewrites the baselines). Times are reported, never compared.
 
-use crate::args::{RunArgs, Strategy};
+use crate::args::{Engine, RunArgs, Strategy};
 use crate::mutants;
 use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::run;
@@ -89,6 +89,8 @@ pub fn gate(args: &GateArgs) -> i32 {
                 println!("gate: {name} — {}", std_cfg.purpose);
                 let run_args = RunArgs {
                     strategy: Strategy::Dfs,
+                    engine: Engine::Stateright,
+                    sleep_sets: false,
                     threads: None,
                     symmetry: std_cfg.symmetry,
                     timeout: Some(1500.0),
@@ -209,6 +211,8 @@ pub fn quick(force_mutant: Option<Mutant>, liveness: bool) -> i32 {
         println!("gate --quick: {} — {}", std_cfg.name, std_cfg.purpose);
         let run_args = RunArgs {
             strategy: Strategy::Dfs,
+            engine: Engine::Stateright,
+            sleep_sets: false,
             threads: None,
             symmetry: std_cfg.symmetry,
             timeout: Some(600.0),

@@ -4,8 +4,10 @@ mod args;
 mod bench;
 mod catalogue;
 mod conform;
+mod dfs;
 mod explore;
 mod export;
+mod fingerprint;
 mod gate;
 mod itf;
 mod memory;
@@ -19,6 +21,7 @@ mod snapshot;
 mod standard;
 mod table;
 mod trace;
+mod visited;
 
 use args::{ModelArgs, RunArgs, ShardArgs, TraceArgs};
 use clap::{Parser, Subcommand};

@@ -162,6 +162,9 @@ pub struct CheckReport {
     /// Peak resident memory of the whole process (VmHWM), where the OS reports it.
     pub peak_memory_bytes: Option<u64>,
     pub properties: Vec<PropertyJson>,
+    /// `--engine compact`: the checker's own engine ran the search (`dfs.rs`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub engine: Option<EngineJson>,
     /// `check --shard I/N`: this report covers one part of the bound (`shard.rs`); its
     /// witnesses and the verdict are decided by `raft-check merge`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -169,6 +172,15 @@ pub struct CheckReport {
     /// `raft-check merge`: the parts this report combines.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub merged: Option<crate::shard::MergedJson>,
+}
+
+/// The checker's own engine, and what its reduction saved.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EngineJson {
+    pub name: String,
+    pub sleep_sets: bool,
+    /// Steps the sleep sets skipped (each would have been computed, then found visited).
+    pub skipped_steps: usize,
 }
 
 /// Exit codes of `raft-check check`.
@@ -191,6 +203,7 @@ impl CheckReport {
             seconds: 0.0,
             peak_memory_bytes: None,
             properties: Vec::new(),
+            engine: None,
             shard: None,
             merged: None,
         }
@@ -265,6 +278,13 @@ impl CheckReport {
                 .map(|b| format!(", peak memory {:.0} MiB", b as f64 / (1 << 20) as f64))
                 .unwrap_or_default()
         );
+        if let Some(e) = &self.engine {
+            let _ = write!(s, "  engine: {}", e.name);
+            if e.sleep_sets {
+                let _ = write!(s, ", sleep sets skipped {} steps", e.skipped_steps);
+            }
+            let _ = writeln!(s);
+        }
         let _ = writeln!(s, "  exploration complete: {}", self.complete);
         for p in &self.properties {
             let len = p

@@ -1,10 +1,13 @@
 //! Running the stateright checker on the model, with progress lines and an honest verdict.
 
-use crate::args::{RunArgs, Strategy};
-use crate::report::{CheckReport, Counterexample, ExpectationJson, PropertyJson, Status};
+use crate::args::{Engine, RunArgs, Strategy};
+use crate::dfs::{self, Dfs};
+use crate::report::{
+    CheckReport, Counterexample, EngineJson, ExpectationJson, PropertyJson, Status,
+};
 use crate::shortest::{self, Search};
 use crate::trace::{self, Action};
-use raft_model::model::{symmetry, ModelConfig, RaftModel, RaftState};
+use raft_model::model::{independence, symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -36,6 +39,11 @@ pub trait Explored:
     fn prior(&self, _property: &str) -> Option<Path<RaftState, Action>> {
         None
     }
+    /// Whether the compact engine may use sleep sets: where the bound's independence relation
+    /// is sound (`raft_model::model::independence`) and the boundary is the bound's own.
+    fn sleep_sets_apply(&self) -> bool {
+        independence::applies(&self.raft().cfg)
+    }
 }
 
 impl Explored for RaftModel {
@@ -52,6 +60,25 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
 /// Check `model` (the bound `cfg`, or a part of it) as `run` says.
 pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> Outcome {
     let threads = run.thread_count();
+    let start = Instant::now();
+    if run.engine == Engine::Compact {
+        let sleep_sets = run.sleep_sets && model.sleep_sets_apply();
+        let options = dfs::Options {
+            symmetry: run.symmetry,
+            sleep_sets: sleep_sets.then(|| model.raft().cfg.clone()),
+            timeout: run.timeout.map(Duration::from_secs_f64),
+            max_states: run.max_states,
+        };
+        let checker = Dfs::spawn(model, options);
+        let stats = checker.stats();
+        let mut outcome = drive(cfg, run, threads, start, checker);
+        outcome.report.engine = Some(EngineJson {
+            name: Engine::Compact.name().to_string(),
+            sleep_sets,
+            skipped_steps: stats.skipped_steps(),
+        });
+        return outcome;
+    }
     let mut builder = model
         .checker()
         .threads(threads)
@@ -65,7 +92,6 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
     if run.symmetry {
         builder = builder.symmetry_fn(symmetry::representative);
     }
-    let start = Instant::now();
     match run.strategy {
         Strategy::Bfs => drive(cfg, run, threads, start, builder.spawn_bfs()),
         Strategy::Dfs => drive(cfg, run, threads, start, builder.spawn_dfs()),

@@ -18,43 +18,20 @@
 //! part, a Sometimes property is witnessed if any part witnesses it, and the verdict is
 //! "verified" only when all N parts are there and complete.
 
+use crate::fingerprint::{fingerprint, key};
 use crate::report::{CheckReport, ExpectationJson, PropertyJson, Status, EXIT_USAGE};
 use crate::run::Explored;
 use crate::trace::Action;
-use raft_model::model::symmetry::representative;
 use raft_model::model::{RaftModel, RaftState};
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Model, Path, Property};
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Without `--shard-depth`, the prefix goes down until its last level holds at least this many
 /// states per part, so that each part gets a fair share.
 pub const MIN_FRONTIER_PER_PART: usize = 64;
-
-/// stateright 0.31's state fingerprint (its private `fingerprint`: ahash seeded with these
-/// keys), so that a part's fingerprints are the checker's.
-#[allow(clippy::manual_hash_one)]
-pub fn fingerprint<T: Hash>(value: &T) -> u64 {
-    const KEY1: u64 = 123_456_789_987_654_321;
-    const KEY2: u64 = 98_765_432_123_456_789;
-    // Written as stateright writes it (not `hash_one`, which ahash may specialize).
-    let mut hasher = ahash::RandomState::with_seeds(KEY1, KEY2, 0, 0).build_hasher();
-    value.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// The fingerprint a state is deduplicated on: its own, or with symmetry reduction its
-/// renaming class's representative's (as the checker's `symmetry_fn` does).
-pub fn key(state: &RaftState, symmetry: bool) -> u64 {
-    if symmetry {
-        fingerprint(&representative(state))
-    } else {
-        fingerprint(state)
-    }
-}
 
 /// The breadth-first prefix every part explores.
 pub struct Prefix {
@@ -339,6 +316,12 @@ impl Explored for ShardModel {
         &self.raft
     }
 
+    /// A part prunes the prefix's states (`within_boundary`): a boundary the independence
+    /// relation knows nothing of, so no sleep sets.
+    fn sleep_sets_apply(&self) -> bool {
+        false
+    }
+
     fn full_path(&self, path: Path<RaftState, Action>) -> Path<RaftState, Action> {
         let Some(prefix) = &self.prefix else {
             return path;
@@ -466,6 +449,8 @@ pub fn merge_reports(files: &[PathBuf]) -> Result<CheckReport, String> {
         seconds: present.iter().map(|r| r.seconds).fold(0.0, f64::max),
         peak_memory_bytes: present.iter().filter_map(|r| r.peak_memory_bytes).max(),
         properties: Vec::new(),
+        // Parts never use sleep sets (`sleep_sets_apply`); the engine is the first part's.
+        engine: first.engine.clone(),
         shard: None,
         merged: Some(MergedJson {
             count,

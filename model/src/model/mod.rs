@@ -11,6 +11,7 @@ mod config;
 pub mod display;
 mod ghost;
 mod history;
+pub mod independence;
 mod memo;
 mod network;
 mod node;

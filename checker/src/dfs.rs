@@ -1,0 +1,585 @@
+//! The checker's own depth-first engine (`--engine compact`): one thread, a compact visited
+//! set, and (`--sleep-sets`) partial-order reduction where it is sound.
+//!
+//! stateright's DFS keeps every pending state whole with its own copy of the path of action
+//! indices that leads to it, and looks each property up in a shared map for every state. Here
+//! the search keeps one stack of frames (the path itself: a state, its actions, which of them
+//! are still to explore), the visited set is one table of fingerprints (`visited.rs`), and a
+//! property is evaluated until it has its discovery. The states told apart and the
+//! fingerprints are stateright's (`fingerprint.rs`), so a complete run visits the same states
+//! and reaches the same verdicts as stateright's DFS.
+//!
+//! **Sleep sets** (Godefroid, "Partial-Order Methods for the Verification of Concurrent
+//! Systems", ch. 5): after a frame has explored step `t`, a later sibling step `a` that is
+//! independent of `t` (`raft_model::model::independence`) passes `t` down asleep: from
+//! `a`'s state, `t` reaches the state `a` reaches from `t`'s, which is explored from there.
+//! A step stays asleep while the steps taken are independent of it and it still fits the
+//! bounds. Sleep sets skip transitions, never states: every reachable state is visited, so
+//! the state count and every state property's verdict are unchanged (tested in
+//! `checker/tests/engine.rs` against stateright's DFS, bound by bound).
+//!
+//! With a visited set, a state may be reached again with a smaller sleep set than on its first
+//! visit; then the steps its first visit left asleep and this visit does not are explored now
+//! (Godefroid's combination of sleep sets with state matching). So the table keeps, per state,
+//! the mask of its first visit's sleeping steps (by index into the state's actions, the first
+//! 32; later ones are never put to sleep). With symmetry reduction the table holds one entry
+//! per renaming class but the search walks concrete states, whose actions are numbered
+//! differently; the entry remembers which concrete state the mask is about (32 bits of its
+//! fingerprint), and another member of the class, reached while steps are still asleep on the
+//! first, is expanded in full once and the mask cleared: sound, if less reduced. Every
+//! revisit that expands anything shrinks the mask, so the search terminates.
+//!
+//! Sleep sets apply only where the relation is sound: the unordered non-duplicating network,
+//! and a model whose boundary is the bound's own (not a shard's part, which prunes states).
+
+use crate::fingerprint::{fingerprint, key};
+use raft_model::model::independence::{self, Counters, Delta};
+use raft_model::model::{ModelConfig, RaftAction, RaftState};
+use stateright::{Checker, Expectation, Model, Path};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::visited::Visited;
+
+/// How to run the engine.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub symmetry: bool,
+    /// Apply sleep sets with this bound's independence (None: explore every step).
+    pub sleep_sets: Option<ModelConfig>,
+    pub timeout: Option<Duration>,
+    /// Stop after generating this many states.
+    pub max_states: Option<usize>,
+}
+
+/// What the search thread shares with the caller.
+#[derive(Default)]
+struct Progress {
+    state_count: AtomicUsize,
+    unique: AtomicUsize,
+    max_depth: AtomicUsize,
+    /// Steps first visits left asleep, and steps later visits explored after all.
+    slept: AtomicUsize,
+    woken: AtomicUsize,
+    done: AtomicBool,
+    /// Property name → the initial state and the steps of its discovery.
+    discoveries: Mutex<HashMap<&'static str, (RaftState, Vec<RaftAction>)>>,
+}
+
+/// What the engine measured besides stateright's counts (readable during and after the run).
+#[derive(Clone)]
+pub struct Stats(Arc<Progress>);
+
+impl Stats {
+    /// Steps the sleep sets left unexplored for good: first visits' sleeping steps less
+    /// those a later visit of the same state explored after all.
+    pub fn skipped_steps(&self) -> usize {
+        let p = &self.0;
+        p.slept
+            .load(Ordering::Relaxed)
+            .saturating_sub(p.woken.load(Ordering::Relaxed))
+    }
+}
+
+/// A running (or finished) check by the engine.
+pub struct Dfs<M> {
+    model: Arc<M>,
+    progress: Arc<Progress>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl<M> Dfs<M>
+where
+    M: Model<State = RaftState, Action = RaftAction> + Send + Sync + 'static,
+{
+    /// Start checking `model` on a thread of its own.
+    pub fn spawn(model: M, options: Options) -> Dfs<M> {
+        let model = Arc::new(model);
+        let progress = Arc::new(Progress::default());
+        let handle = {
+            let model = Arc::clone(&model);
+            let progress = Arc::clone(&progress);
+            std::thread::Builder::new()
+                .name("checker-dfs".into())
+                .spawn(move || {
+                    Search::new(&*model, &options, &progress).run();
+                    progress.done.store(true, Ordering::Release);
+                })
+                .expect("spawn the checker thread")
+        };
+        Dfs {
+            model,
+            progress,
+            handles: vec![handle],
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats(Arc::clone(&self.progress))
+    }
+}
+
+impl<M> Checker<M> for Dfs<M>
+where
+    M: Model<State = RaftState, Action = RaftAction>,
+{
+    fn model(&self) -> &M {
+        &self.model
+    }
+
+    fn state_count(&self) -> usize {
+        self.progress.state_count.load(Ordering::Relaxed)
+    }
+
+    fn unique_state_count(&self) -> usize {
+        self.progress.unique.load(Ordering::Relaxed)
+    }
+
+    fn max_depth(&self) -> usize {
+        self.progress.max_depth.load(Ordering::Relaxed)
+    }
+
+    fn discoveries(&self) -> HashMap<&'static str, Path<RaftState, RaftAction>> {
+        let found = self.progress.discoveries.lock().expect("discoveries lock");
+        found
+            .iter()
+            .map(|(name, (init, actions))| {
+                let path = Path::from_actions(&*self.model, init.clone(), actions)
+                    .expect("a discovery's steps replay from its initial state");
+                (*name, path)
+            })
+            .collect()
+    }
+
+    fn handles(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.handles)
+    }
+
+    fn is_done(&self) -> bool {
+        self.progress.done.load(Ordering::Acquire)
+    }
+}
+
+/// One state on the search's path.
+struct Frame {
+    state: RaftState,
+    counters: Counters,
+    /// The step that led here from the frame below (None for an initial state).
+    via: Option<RaftAction>,
+    actions: Vec<RaftAction>,
+    /// Indices into `actions` to explore, in order; `next` is the first not yet taken.
+    todo: Vec<usize>,
+    next: usize,
+    /// The sleep set: steps not to take from here, each with its change of the counters.
+    /// Grows with the steps this frame has explored (their later siblings pass them down).
+    sleep: Vec<(RaftAction, Delta)>,
+}
+
+/// Mask bits: the first 32 actions of a state may sleep; the upper word is the tag.
+const MASK_BITS: usize = 32;
+
+/// Why the search stopped early (the caller tells the cases apart from the report).
+enum Stop {
+    Violation,
+    Timeout,
+    MaxStates,
+}
+
+struct Search<'a, M: Model> {
+    model: &'a M,
+    options: &'a Options,
+    progress: &'a Progress,
+    properties: Vec<stateright::Property<M>>,
+    /// Whether each property has its discovery.
+    found: Vec<bool>,
+    visited: Visited,
+    stack: Vec<Frame>,
+    deadline: Option<Instant>,
+    state_count: usize,
+    slept: usize,
+    woken: usize,
+    max_depth: usize,
+}
+
+impl<'a, M> Search<'a, M>
+where
+    M: Model<State = RaftState, Action = RaftAction>,
+{
+    fn new(model: &'a M, options: &'a Options, progress: &'a Progress) -> Self {
+        let properties = model.properties();
+        // The model states Always and Sometimes properties only (`properties.rs`); an
+        // Eventually property would need path-sensitive checking this engine does not do.
+        assert!(
+            properties
+                .iter()
+                .all(|p| p.expectation != Expectation::Eventually),
+            "the compact engine checks Always and Sometimes properties only"
+        );
+        Search {
+            model,
+            options,
+            progress,
+            found: vec![false; properties.len()],
+            properties,
+            visited: Visited::new(options.sleep_sets.is_some()),
+            stack: Vec::new(),
+            deadline: options.timeout.map(|t| Instant::now() + t),
+            state_count: 0,
+            slept: 0,
+            woken: 0,
+            max_depth: 0,
+        }
+    }
+
+    fn run(&mut self) {
+        let inits: Vec<RaftState> = self
+            .model
+            .init_states()
+            .into_iter()
+            .filter(|s| self.model.within_boundary(s))
+            .collect();
+        self.state_count = inits.len();
+        for init in inits {
+            if let Ok(slot) = self.visited.insert(key(&init, self.options.symmetry), 0) {
+                if self.check(&init, None) {
+                    break;
+                }
+                self.open(init, None, Vec::new(), slot, false);
+                if self.explore().is_err() {
+                    break;
+                }
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let p = self.progress;
+        p.state_count.store(self.state_count, Ordering::Relaxed);
+        p.unique.store(self.visited.len(), Ordering::Relaxed);
+        p.max_depth.store(self.max_depth, Ordering::Relaxed);
+        p.slept.store(self.slept, Ordering::Relaxed);
+        p.woken.store(self.woken, Ordering::Relaxed);
+    }
+
+    /// The 32-bit tag of the concrete state a mask is about (with symmetry; else 0).
+    fn tag(&self, state: &RaftState) -> u64 {
+        if self.options.symmetry {
+            fingerprint(state) >> 32
+        } else {
+            0
+        }
+    }
+
+    /// Push a frame for `state`, reached by `via` with sleep set `sleep`. `revisit`: the state
+    /// was visited before (its table entry is `slot`); explore only what that visit left
+    /// asleep and this one does not.
+    fn open(
+        &mut self,
+        state: RaftState,
+        via: Option<RaftAction>,
+        sleep: Vec<(RaftAction, Delta)>,
+        slot: crate::visited::Slot,
+        revisit: bool,
+    ) {
+        let mut actions = Vec::new();
+        self.model.actions(&state, &mut actions);
+        let asleep = |a: &RaftAction| sleep.iter().any(|(t, _)| t == a);
+        let mut todo = Vec::with_capacity(actions.len());
+        if self.options.sleep_sets.is_none() {
+            todo.extend(0..actions.len());
+        } else {
+            let tag = self.tag(&state);
+            let word = self.visited.word(slot);
+            let mut mask: u64 = 0;
+            if !revisit {
+                for (i, a) in actions.iter().enumerate() {
+                    if i < MASK_BITS && asleep(a) {
+                        mask |= 1 << i;
+                    } else {
+                        todo.push(i);
+                    }
+                }
+                self.visited.set_word(slot, mask | tag << 32);
+                self.slept += mask.count_ones() as usize;
+            } else if word >> 32 == tag {
+                // The same concrete state: the steps still asleep there and not here.
+                let stored = word & 0xFFFF_FFFF;
+                for (i, a) in actions.iter().enumerate().take(MASK_BITS) {
+                    if stored & (1 << i) != 0 {
+                        if asleep(a) {
+                            mask |= 1 << i;
+                        } else {
+                            todo.push(i);
+                        }
+                    }
+                }
+                self.woken += todo.len();
+                self.visited.set_word(slot, mask | tag << 32);
+            } else {
+                // Another member of the class, whose steps are numbered differently: expand
+                // it in full, once (the mask is cleared, so the search still terminates).
+                todo.extend(0..actions.len());
+                self.woken += todo.len();
+                self.visited.set_word(slot, tag << 32);
+            }
+        }
+        if todo.is_empty() && revisit {
+            return;
+        }
+        let counters = if self.options.sleep_sets.is_some() {
+            Counters::of(&state)
+        } else {
+            Counters::default()
+        };
+        self.stack.push(Frame {
+            state,
+            counters,
+            via,
+            actions,
+            todo,
+            next: 0,
+            sleep,
+        });
+        self.max_depth = self.max_depth.max(self.stack.len());
+    }
+
+    /// Depth-first from the frames on the stack until it is empty or the search stops.
+    fn explore(&mut self) -> Result<(), Stop> {
+        let cfg = self.options.sleep_sets.clone();
+        while let Some(frame) = self.stack.last_mut() {
+            let Some(&i) = frame.todo.get(frame.next) else {
+                self.stack.pop();
+                continue;
+            };
+            frame.next += 1;
+            let action = frame.actions[i].clone();
+            let Some(next) = self.model.next_state(&frame.state, action.clone()) else {
+                continue;
+            };
+            if !self.model.within_boundary(&next) {
+                continue;
+            }
+            self.state_count += 1;
+            // The sleep set passed down, and this step added to the frame's.
+            let child_sleep = match &cfg {
+                Some(cfg) => {
+                    let after = Counters::of(&next);
+                    let passed: Vec<_> = frame
+                        .sleep
+                        .iter()
+                        .filter(|(t, d)| {
+                            independence::independent(cfg, t, &action) && after.fits(cfg, *d)
+                        })
+                        .cloned()
+                        .collect();
+                    if let Some(d) = frame.counters.delta(&after) {
+                        frame.sleep.push((action.clone(), d));
+                    }
+                    passed
+                }
+                None => Vec::new(),
+            };
+            match self.visited.insert(key(&next, self.options.symmetry), 0) {
+                Ok(slot) => {
+                    if self.check(&next, Some(&action)) {
+                        return Err(Stop::Violation);
+                    }
+                    self.open(next, Some(action), child_sleep, slot, false);
+                }
+                Err(slot) => {
+                    if cfg.is_some() && self.visited.word(slot) & 0xFFFF_FFFF != 0 {
+                        self.open(next, Some(action), child_sleep, slot, true);
+                    }
+                }
+            }
+            if self.state_count % 4096 == 0 {
+                self.publish();
+                if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Stop::Timeout);
+                }
+            }
+            if self
+                .options
+                .max_states
+                .is_some_and(|m| self.state_count >= m)
+            {
+                return Err(Stop::MaxStates);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluate the properties without a discovery on a new state reached from the top frame
+    /// by `via`. True if an Always property is violated (the search stops).
+    fn check(&mut self, state: &RaftState, via: Option<&RaftAction>) -> bool {
+        let mut violated = false;
+        for (k, p) in self.properties.iter().enumerate() {
+            if self.found[k] {
+                continue;
+            }
+            let holds = (p.condition)(self.model, state);
+            let discovered = match p.expectation {
+                Expectation::Always => !holds,
+                Expectation::Sometimes => holds,
+                Expectation::Eventually => unreachable!("refused in Search::new"),
+            };
+            if discovered {
+                self.found[k] = true;
+                violated |= p.expectation == Expectation::Always;
+                let (init, steps) = match self.stack.first() {
+                    None => (state.clone(), Vec::new()),
+                    Some(root) => {
+                        let mut steps: Vec<RaftAction> =
+                            self.stack.iter().filter_map(|f| f.via.clone()).collect();
+                        steps.extend(via.cloned());
+                        (root.state.clone(), steps)
+                    }
+                };
+                self.progress
+                    .discoveries
+                    .lock()
+                    .expect("discoveries lock")
+                    .insert(p.name, (init, steps));
+            }
+        }
+        violated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_model::model::symmetry::representative;
+    use raft_model::model::RaftModel;
+    use raft_model::mutant::Mutant;
+    use std::collections::{BTreeSet, HashSet, VecDeque};
+
+    /// Every state's key reachable within the bound, by a plain breadth-first search that
+    /// shares nothing with the engine but the model and the key.
+    fn reachable(model: &RaftModel, symmetry: bool) -> HashSet<u64> {
+        let mut seen = HashSet::new();
+        let mut queue = VecDeque::new();
+        for s in model.init_states() {
+            if model.within_boundary(&s) && seen.insert(key(&s, symmetry)) {
+                queue.push_back(s);
+            }
+        }
+        while let Some(s) = queue.pop_front() {
+            for (_, n) in model.next_steps(&s) {
+                if model.within_boundary(&n) && seen.insert(key(&n, symmetry)) {
+                    queue.push_back(n);
+                }
+            }
+        }
+        seen
+    }
+
+    /// The engine's visited keys, discoveries and skipped steps.
+    fn engine(
+        model: &RaftModel,
+        symmetry: bool,
+        sleep_sets: bool,
+    ) -> (HashSet<u64>, BTreeSet<&'static str>, usize) {
+        let options = Options {
+            symmetry,
+            sleep_sets: sleep_sets.then(|| model.cfg.clone()),
+            timeout: None,
+            max_states: None,
+        };
+        let progress = Progress::default();
+        let mut search = Search::new(model, &options, &progress);
+        search.run();
+        let keys = search.visited.keys().collect();
+        let found = progress.discoveries.lock().unwrap().keys().copied().collect();
+        (keys, found, search.slept - search.woken)
+    }
+
+    /// stateright's DFS on the same model: its discoveries when it has explored everything.
+    fn stateright(model: &RaftModel, symmetry: bool) -> (usize, BTreeSet<&'static str>) {
+        let mut builder = model.clone().checker().threads(1);
+        if symmetry {
+            builder = builder.symmetry_fn(representative);
+        }
+        let checker = builder.spawn_dfs().join();
+        (
+            checker.unique_state_count(),
+            checker.discoveries().keys().copied().collect(),
+        )
+    }
+
+    fn bound(servers: usize, max_term: u64, crashes: usize, lossy: bool) -> ModelConfig {
+        ModelConfig {
+            servers,
+            max_term,
+            reads: 0,
+            max_crashes: crashes,
+            lossy,
+            max_in_flight: 2,
+            ..ModelConfig::default()
+        }
+    }
+
+    /// Sleep sets skip steps, never states: on small bounds the engine, with and without them,
+    /// visits exactly the states a plain search reaches (the same keys), and discovers what
+    /// stateright's DFS discovers.
+    #[test]
+    fn sleep_sets_visit_every_state_and_keep_every_verdict() {
+        let cases = [
+            (bound(2, 1, 1, true), true),
+            (bound(2, 2, 0, true), true),
+            (bound(3, 1, 0, false), true),
+            (bound(3, 1, 0, false), false),
+        ];
+        for (cfg, symmetry) in cases {
+            let model = cfg.clone().into_model();
+            let expected = reachable(&model, symmetry);
+            let (sr_count, sr_found) = stateright(&model, symmetry);
+            assert_eq!(sr_count, expected.len(), "{cfg:?}");
+            for sleep_sets in [false, true] {
+                let (keys, found, skipped) = engine(&model, symmetry, sleep_sets);
+                assert_eq!(keys.len(), expected.len(), "{cfg:?} sleep sets {sleep_sets}");
+                assert!(keys == expected, "{cfg:?}: the same states");
+                assert_eq!(found, sr_found, "{cfg:?}: the same discoveries");
+                if sleep_sets && !symmetry {
+                    assert!(skipped > 0, "{cfg:?}: the reduction skipped steps");
+                }
+            }
+        }
+    }
+
+    /// A mutant's violation is found with sleep sets too, and its path replays.
+    #[test]
+    fn sleep_sets_find_a_mutants_violation() {
+        let cfg = ModelConfig {
+            mutant: Some(Mutant::VoteWithoutLogCheck),
+            ..bound(3, 2, 0, false)
+        };
+        let model = cfg.into_model();
+        let (_, sr_found) = stateright(&model, false);
+        let options = Options {
+            symmetry: false,
+            sleep_sets: Some(model.cfg.clone()),
+            timeout: None,
+            max_states: None,
+        };
+        let dfs = Dfs::spawn(model.clone(), options).join();
+        let found = dfs.discoveries();
+        let violated: Vec<_> = model
+            .properties()
+            .into_iter()
+            .filter(|p| p.expectation == Expectation::Always && found.contains_key(p.name))
+            .map(|p| p.name)
+            .collect();
+        assert!(!violated.is_empty(), "the mutant is caught");
+        for name in violated {
+            assert!(sr_found.contains(name), "{name}: stateright finds it too");
+            let path = &found[name];
+            let last = path.last_state();
+            assert!(!model.violated(last).is_empty(), "{name}: the path ends in a violation");
+        }
+    }
+}
