@@ -26,6 +26,15 @@ pub struct Case {
     pub timeout: f64,
     /// A cap on generated states, for runs that would otherwise exhaust the machine's memory.
     pub max_states: Option<usize>,
+    /// `--engine compact` (one thread), and with it `--sleep-sets`.
+    pub compact: Option<SleepSets>,
+}
+
+/// Whether a compact-engine case uses sleep sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SleepSets {
+    Off,
+    On,
 }
 
 /// A bound near the one Ongaro's raft.tla was measured on with TLC, **not the same work**:
@@ -68,6 +77,8 @@ pub fn checker_engine_bound() -> ModelConfig {
 /// The fixed list. `large_timeout` caps the large bound's runs (it does not finish here).
 pub fn cases(large_timeout: f64) -> Vec<Case> {
     let mut v = Vec::new();
+    // The checker's own engine's cases, listed after stateright's.
+    let mut compact = Vec::new();
     let mut add = |bound_name: &'static str,
                    bound: &ModelConfig,
                    strategy: Strategy,
@@ -90,6 +101,7 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
             symmetry,
             timeout,
             max_states,
+            compact: None,
         });
     };
     use Strategy::{Bfs, Dfs};
@@ -113,6 +125,10 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
             add(name, b, Dfs, Some(1), false, 600.0, Some(DEFAULT_PREFIX));
             add(name, b, Bfs, None, false, 600.0, Some(DEFAULT_PREFIX));
             add(name, b, Dfs, Some(1), true, 600.0, None);
+            // The same work on the checker's own engine, without and with sleep sets.
+            for sleep in [SleepSets::Off, SleepSets::On] {
+                compact.push(compact_case(name, b, true, 600.0, sleep));
+            }
         }
         add(name, b, Dfs, None, true, 600.0, None);
     }
@@ -126,6 +142,14 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
         large_timeout,
         None,
     );
+    // DFS memory per state on the issue's large bound: the compact engine's table.
+    compact.push(compact_case(
+        "large-nd",
+        &issue_large,
+        true,
+        large_timeout,
+        SleepSets::Off,
+    ));
     let large = large_bound();
     add("large", &large, Dfs, None, true, large_timeout, None);
     // stateright's BFS holds its whole frontier as full states: on the large bound it reached
@@ -139,7 +163,31 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
         large_timeout,
         Some(LARGE_BFS_MAX_STATES),
     );
+    v.extend(compact);
     v
+}
+
+/// A case on the checker's own engine (one thread): `bound/dfs-1[-sym]-compact[-sleep]`.
+fn compact_case(
+    bound_name: &'static str,
+    bound: &ModelConfig,
+    symmetry: bool,
+    timeout: f64,
+    sleep: SleepSets,
+) -> Case {
+    let sym = if symmetry { "-sym" } else { "" };
+    let sleep_name = if sleep == SleepSets::On { "-sleep" } else { "" };
+    Case {
+        name: format!("{bound_name}/dfs-1{sym}-compact{sleep_name}"),
+        bound_name,
+        bound: bound.clone(),
+        strategy: Strategy::Dfs,
+        threads: Some(1),
+        symmetry,
+        timeout,
+        max_states: None,
+        compact: Some(sleep),
+    }
 }
 
 /// Generated-state cap of the large bound's BFS run (about 9 GB there).
@@ -249,6 +297,12 @@ pub fn check_args(c: &Case) -> Vec<String> {
     }
     if let Some(m) = c.max_states {
         a.push(format!("--max-states={m}"));
+    }
+    if let Some(sleep) = c.compact {
+        a.push("--engine=compact".into());
+        if sleep == SleepSets::On {
+            a.push("--sleep-sets".into());
+        }
     }
     a
 }

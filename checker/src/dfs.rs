@@ -163,12 +163,13 @@ where
     }
 }
 
-/// One state on the search's path.
+/// One state on the search's path. Frames above the path's top are kept for their buffers.
 struct Frame {
     state: RaftState,
     counters: Counters,
-    /// The step that led here from the frame below (None for an initial state).
-    via: Option<RaftAction>,
+    /// The index, in the frame below's `actions`, of the step that led here (unused for an
+    /// initial state).
+    via: usize,
     actions: Vec<RaftAction>,
     /// Indices into `actions` to explore, in order; `next` is the first not yet taken.
     todo: Vec<usize>,
@@ -181,12 +182,9 @@ struct Frame {
 /// Mask bits: the first 32 actions of a state may sleep; the upper word is the tag.
 const MASK_BITS: usize = 32;
 
-/// Why the search stopped early (the caller tells the cases apart from the report).
-enum Stop {
-    Violation,
-    Timeout,
-    MaxStates,
-}
+/// The search stopped early: a violation, the timeout or the state cap (the caller tells the
+/// cases apart from the counts and the discoveries).
+struct Stopped;
 
 struct Search<'a, M: Model> {
     model: &'a M,
@@ -196,7 +194,9 @@ struct Search<'a, M: Model> {
     /// Whether each property has its discovery.
     found: Vec<bool>,
     visited: Visited,
+    /// `stack[..depth]` is the path; the frames above are spare.
     stack: Vec<Frame>,
+    depth: usize,
     deadline: Option<Instant>,
     state_count: usize,
     slept: usize,
@@ -226,6 +226,7 @@ where
             properties,
             visited: Visited::new(options.sleep_sets.is_some()),
             stack: Vec::new(),
+            depth: 0,
             deadline: options.timeout.map(|t| Instant::now() + t),
             state_count: 0,
             slept: 0,
@@ -247,7 +248,7 @@ where
                 if self.check(&init, None) {
                     break;
                 }
-                self.open(init, None, Vec::new(), slot, false);
+                self.open(init, 0, &[], slot, false);
                 if self.explore().is_err() {
                     break;
                 }
@@ -274,132 +275,150 @@ where
         }
     }
 
-    /// Push a frame for `state`, reached by `via` with sleep set `sleep`. `revisit`: the state
-    /// was visited before (its table entry is `slot`); explore only what that visit left
-    /// asleep and this one does not.
+    /// Push a frame for `state`, reached by the step at index `via` of the top frame with
+    /// sleep set `sleep`. `revisit`: the state was visited before (its table entry is `slot`);
+    /// explore only what that visit left asleep and this one does not.
     fn open(
         &mut self,
         state: RaftState,
-        via: Option<RaftAction>,
-        sleep: Vec<(RaftAction, Delta)>,
+        via: usize,
+        sleep: &[(RaftAction, Delta)],
         slot: crate::visited::Slot,
         revisit: bool,
     ) {
-        let mut actions = Vec::new();
-        self.model.actions(&state, &mut actions);
+        if self.depth == self.stack.len() {
+            self.stack.push(Frame {
+                state: state.clone(),
+                counters: Counters::default(),
+                via: 0,
+                actions: Vec::new(),
+                todo: Vec::new(),
+                next: 0,
+                sleep: Vec::new(),
+            });
+        }
+        let tag = self.tag(&state);
+        let por = self.options.sleep_sets.is_some();
+        let frame = &mut self.stack[self.depth];
+        frame.actions.clear();
+        frame.todo.clear();
+        frame.sleep.clear();
+        frame.next = 0;
+        frame.via = via;
+        self.model.actions(&state, &mut frame.actions);
         let asleep = |a: &RaftAction| sleep.iter().any(|(t, _)| t == a);
-        let mut todo = Vec::with_capacity(actions.len());
-        if self.options.sleep_sets.is_none() {
-            todo.extend(0..actions.len());
+        if !por {
+            frame.todo.extend(0..frame.actions.len());
         } else {
-            let tag = self.tag(&state);
             let word = self.visited.word(slot);
             let mut mask: u64 = 0;
             if !revisit {
-                for (i, a) in actions.iter().enumerate() {
+                for (i, a) in frame.actions.iter().enumerate() {
                     if i < MASK_BITS && asleep(a) {
                         mask |= 1 << i;
                     } else {
-                        todo.push(i);
+                        frame.todo.push(i);
                     }
                 }
-                self.visited.set_word(slot, mask | tag << 32);
                 self.slept += mask.count_ones() as usize;
+                self.visited.set_word(slot, mask | tag << 32);
             } else if word >> 32 == tag {
                 // The same concrete state: the steps still asleep there and not here.
                 let stored = word & 0xFFFF_FFFF;
-                for (i, a) in actions.iter().enumerate().take(MASK_BITS) {
+                for (i, a) in frame.actions.iter().enumerate().take(MASK_BITS) {
                     if stored & (1 << i) != 0 {
                         if asleep(a) {
                             mask |= 1 << i;
                         } else {
-                            todo.push(i);
+                            frame.todo.push(i);
                         }
                     }
                 }
-                self.woken += todo.len();
+                self.woken += frame.todo.len();
                 self.visited.set_word(slot, mask | tag << 32);
             } else {
                 // Another member of the class, whose steps are numbered differently: expand
                 // it in full, once (the mask is cleared, so the search still terminates).
-                todo.extend(0..actions.len());
-                self.woken += todo.len();
+                frame.todo.extend(0..frame.actions.len());
+                self.woken += frame.todo.len();
                 self.visited.set_word(slot, tag << 32);
             }
+            frame.sleep.extend_from_slice(sleep);
+            frame.counters = Counters::of(&state);
         }
-        if todo.is_empty() && revisit {
+        if frame.todo.is_empty() && revisit {
             return;
         }
-        let counters = if self.options.sleep_sets.is_some() {
-            Counters::of(&state)
-        } else {
-            Counters::default()
-        };
-        self.stack.push(Frame {
-            state,
-            counters,
-            via,
-            actions,
-            todo,
-            next: 0,
-            sleep,
-        });
-        self.max_depth = self.max_depth.max(self.stack.len());
+        frame.state = state;
+        self.depth += 1;
+        self.max_depth = self.max_depth.max(self.depth);
     }
 
     /// Depth-first from the frames on the stack until it is empty or the search stops.
-    fn explore(&mut self) -> Result<(), Stop> {
+    fn explore(&mut self) -> Result<(), Stopped> {
         let cfg = self.options.sleep_sets.clone();
-        while let Some(frame) = self.stack.last_mut() {
+        let mut child_sleep = Vec::new();
+        while self.depth > 0 {
+            let frame = &mut self.stack[self.depth - 1];
             let Some(&i) = frame.todo.get(frame.next) else {
-                self.stack.pop();
+                self.depth -= 1;
                 continue;
             };
             frame.next += 1;
-            let action = frame.actions[i].clone();
-            let Some(next) = self.model.next_state(&frame.state, action.clone()) else {
+            let Some(next) = self
+                .model
+                .next_state(&frame.state, frame.actions[i].clone())
+            else {
                 continue;
             };
             if !self.model.within_boundary(&next) {
                 continue;
             }
             self.state_count += 1;
-            // The sleep set passed down, and this step added to the frame's.
-            let child_sleep = match &cfg {
-                Some(cfg) => {
-                    let after = Counters::of(&next);
-                    let passed: Vec<_> = frame
-                        .sleep
-                        .iter()
-                        .filter(|(t, d)| {
-                            independence::independent(cfg, t, &action) && after.fits(cfg, *d)
-                        })
-                        .cloned()
-                        .collect();
-                    if let Some(d) = frame.counters.delta(&after) {
-                        frame.sleep.push((action.clone(), d));
-                    }
-                    passed
+            // This step joins the frame's sleep set (for its later siblings).
+            let mut after = None;
+            let passed = frame.sleep.len();
+            if cfg.is_some() {
+                let counters = Counters::of(&next);
+                if let Some(d) = frame.counters.delta(&counters) {
+                    frame.sleep.push((frame.actions[i].clone(), d));
                 }
-                None => Vec::new(),
-            };
-            match self.visited.insert(key(&next, self.options.symmetry), 0) {
-                Ok(slot) => {
-                    if self.check(&next, Some(&action)) {
-                        return Err(Stop::Violation);
-                    }
-                    self.open(next, Some(action), child_sleep, slot, false);
-                }
-                Err(slot) => {
-                    if cfg.is_some() && self.visited.word(slot) & 0xFFFF_FFFF != 0 {
-                        self.open(next, Some(action), child_sleep, slot, true);
-                    }
-                }
+                after = Some(counters);
             }
-            if self.state_count % 4096 == 0 {
+            let slot = match self.visited.insert(key(&next, self.options.symmetry), 0) {
+                Ok(slot) => {
+                    if self.check(&next, Some(i)) {
+                        return Err(Stopped);
+                    }
+                    Some((slot, false))
+                }
+                Err(slot) => (cfg.is_some() && self.visited.word(slot) & 0xFFFF_FFFF != 0)
+                    .then_some((slot, true)),
+            };
+            if let Some((slot, revisit)) = slot {
+                // The steps of the sleep set before this one that commute with it and still
+                // fit go down with it.
+                child_sleep.clear();
+                if let (Some(cfg), Some(after)) = (&cfg, after) {
+                    let frame = &self.stack[self.depth - 1];
+                    let action = &frame.actions[i];
+                    child_sleep.extend(
+                        frame.sleep[..passed]
+                            .iter()
+                            .filter(|(t, d)| {
+                                independence::independent(cfg, t, action) && after.fits(cfg, *d)
+                            })
+                            .cloned(),
+                    );
+                }
+                let sleep = std::mem::take(&mut child_sleep);
+                self.open(next, i, &sleep, slot, revisit);
+                child_sleep = sleep;
+            }
+            if self.state_count.is_multiple_of(4096) {
                 self.publish();
                 if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Stop::Timeout);
+                    return Err(Stopped);
                 }
             }
             if self
@@ -407,15 +426,16 @@ where
                 .max_states
                 .is_some_and(|m| self.state_count >= m)
             {
-                return Err(Stop::MaxStates);
+                return Err(Stopped);
             }
         }
         Ok(())
     }
 
-    /// Evaluate the properties without a discovery on a new state reached from the top frame
-    /// by `via`. True if an Always property is violated (the search stops).
-    fn check(&mut self, state: &RaftState, via: Option<&RaftAction>) -> bool {
+    /// Evaluate the properties without a discovery on a new state: an initial state (`via`
+    /// None) or the one the top frame's step `via` reached. True if an Always property is
+    /// violated (the search stops).
+    fn check(&mut self, state: &RaftState, via: Option<usize>) -> bool {
         let mut violated = false;
         for (k, p) in self.properties.iter().enumerate() {
             if self.found[k] {
@@ -430,13 +450,17 @@ where
             if discovered {
                 self.found[k] = true;
                 violated |= p.expectation == Expectation::Always;
-                let (init, steps) = match self.stack.first() {
+                let path = &self.stack[..self.depth];
+                let (init, steps) = match via {
                     None => (state.clone(), Vec::new()),
-                    Some(root) => {
-                        let mut steps: Vec<RaftAction> =
-                            self.stack.iter().filter_map(|f| f.via.clone()).collect();
-                        steps.extend(via.cloned());
-                        (root.state.clone(), steps)
+                    Some(last) => {
+                        // Each frame's step is the one below's action at its `via`.
+                        let mut steps: Vec<RaftAction> = path
+                            .windows(2)
+                            .map(|w| w[0].actions[w[1].via].clone())
+                            .collect();
+                        steps.push(path[path.len() - 1].actions[last].clone());
+                        (path[0].state.clone(), steps)
                     }
                 };
                 self.progress
@@ -494,7 +518,13 @@ mod tests {
         let mut search = Search::new(model, &options, &progress);
         search.run();
         let keys = search.visited.keys().collect();
-        let found = progress.discoveries.lock().unwrap().keys().copied().collect();
+        let found = progress
+            .discoveries
+            .lock()
+            .unwrap()
+            .keys()
+            .copied()
+            .collect();
         (keys, found, search.slept - search.woken)
     }
 
@@ -530,9 +560,19 @@ mod tests {
     fn sleep_sets_visit_every_state_and_keep_every_verdict() {
         let cases = [
             (bound(2, 1, 1, true), true),
+            (bound(2, 1, 1, true), false),
             (bound(2, 2, 0, true), true),
+            (bound(2, 2, 1, false), false),
             (bound(3, 1, 0, false), true),
             (bound(3, 1, 0, false), false),
+            // Two clients (two histories' worth of interleavings).
+            (
+                ModelConfig {
+                    values: 2,
+                    ..bound(2, 1, 0, false)
+                },
+                false,
+            ),
         ];
         for (cfg, symmetry) in cases {
             let model = cfg.clone().into_model();
@@ -541,7 +581,11 @@ mod tests {
             assert_eq!(sr_count, expected.len(), "{cfg:?}");
             for sleep_sets in [false, true] {
                 let (keys, found, skipped) = engine(&model, symmetry, sleep_sets);
-                assert_eq!(keys.len(), expected.len(), "{cfg:?} sleep sets {sleep_sets}");
+                assert_eq!(
+                    keys.len(),
+                    expected.len(),
+                    "{cfg:?} sleep sets {sleep_sets}"
+                );
                 assert!(keys == expected, "{cfg:?}: the same states");
                 assert_eq!(found, sr_found, "{cfg:?}: the same discoveries");
                 if sleep_sets && !symmetry {
@@ -579,7 +623,10 @@ mod tests {
             assert!(sr_found.contains(name), "{name}: stateright finds it too");
             let path = &found[name];
             let last = path.last_state();
-            assert!(!model.violated(last).is_empty(), "{name}: the path ends in a violation");
+            assert!(
+                !model.violated(last).is_empty(),
+                "{name}: the path ends in a violation"
+            );
         }
     }
 }

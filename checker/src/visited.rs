@@ -91,7 +91,10 @@ impl Visited {
     fn grow(&mut self) {
         let size = self.keys.len() * 2;
         let keys = std::mem::replace(&mut self.keys, vec![0; size]);
-        let words = self.words.as_mut().map(|w| std::mem::replace(w, vec![0; size]));
+        let words = self
+            .words
+            .as_mut()
+            .map(|w| std::mem::replace(w, vec![0; size]));
         for (j, &k) in keys.iter().enumerate() {
             if k != 0 {
                 let (i, _) = self.probe(k);

@@ -32,6 +32,19 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "BFS ignores symmetry",
         ),
         (&["check", "--strategy", "sim"], "never finishes"),
+        (
+            &["check", "--engine", "compact", "--threads", "2"],
+            "--engine compact runs on one thread",
+        ),
+        (
+            &["check", "--engine", "compact", "--strategy", "bfs"],
+            "--engine compact is a depth-first search",
+        ),
+        (
+            &["check", "--sleep-sets"],
+            "--sleep-sets needs --engine compact",
+        ),
+        (&["check", "--engine", "turbo"], "invalid value 'turbo'"),
         (&["check", "--timeout=-1"], "--timeout must be a positive"),
         (&["check", "--no-such-flag"], "--no-such-flag"),
         (&["check", "--trace-format", "xml"], "invalid value 'xml'"),
@@ -107,6 +120,81 @@ fn a_state_cap_is_incomplete_and_never_verified() {
     for p in v["properties"].as_array().unwrap() {
         if p["expectation"] == "always" {
             assert_eq!(p["status"], "unknown", "{p}");
+        }
+    }
+}
+
+/// The checker's own engine, with sleep sets, against stateright's DFS on one thread: the same
+/// distinct states and every property's status the same, on a correct bound and a mutant's.
+#[test]
+fn the_compact_engine_reaches_the_same_states_and_verdicts() {
+    for (servers, lossy, mutant) in [
+        ("--servers=2", "--lossy=true", None),
+        (
+            "--servers=3",
+            "--lossy=false",
+            Some("vote-without-log-check"),
+        ),
+    ] {
+        let bound = [
+            servers,
+            lossy,
+            "--max-term=2",
+            "--max-in-flight=2",
+            "--reads=0",
+            "--max-crashes=0",
+            "--progress=0",
+        ];
+        let mut reports = Vec::new();
+        for engine in [
+            &["--threads=1"][..],
+            &["--engine=compact", "--sleep-sets"][..],
+        ] {
+            let json = tmp(&format!(
+                "engine-{}-{}.json",
+                mutant.is_some(),
+                engine.len()
+            ));
+            let mut args = vec!["check".to_string(), format!("--json={}", json.display())];
+            args.extend(bound.iter().chain(engine).map(|a| a.to_string()));
+            if let Some(m) = mutant {
+                args.push(format!("--mutant={m}"));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = raft_check(&args);
+            let expected = if mutant.is_some() { 1 } else { 0 };
+            assert_eq!(out.status.code(), Some(expected), "{}", text(&out.stdout));
+            reports.push(json_of(&json));
+        }
+        let (sr, compact) = (&reports[0], &reports[1]);
+        if mutant.is_none() {
+            assert_eq!(sr["unique_states"], compact["unique_states"]);
+            assert!(compact["engine"]["skipped_steps"].as_u64().unwrap() > 0);
+        }
+        assert_eq!(compact["engine"]["name"], "compact");
+        assert_eq!(compact["engine"]["sleep_sets"], true);
+        let statuses = |r: &serde_json::Value| -> Vec<(String, String)> {
+            r["properties"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].to_string(), p["status"].to_string()))
+                .collect()
+        };
+        if mutant.is_none() {
+            assert_eq!(statuses(sr), statuses(compact));
+        } else {
+            // Both stop at their first violation, which the search order picks: each has one,
+            // with a counterexample.
+            for r in [sr, compact] {
+                assert!(
+                    r["properties"].as_array().unwrap().iter().any(|p| {
+                        p["status"] == "violated"
+                            && p["counterexample"]["length"].as_u64() > Some(0)
+                    }),
+                    "{r}"
+                );
+            }
         }
     }
 }

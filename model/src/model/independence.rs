@@ -17,7 +17,9 @@
 //!   receive replies);
 //! - losing a message commutes with every step that does not take the same envelope, and with
 //!   losing another envelope;
-//! - crashes and restarts commute with nothing (the crash bound couples them).
+//! - a crash or restart of one server commutes with every step of another actor and with
+//!   losses (the crash keeps the messages in flight; a message to a crashed server waits),
+//!   but not with another crash or restart (the crash bound couples them).
 //!
 //! The bounds are the one coupling the structure misses: the number of messages in flight and
 //! the operator requests (transfers, configuration changes, snapshots) are bounded over all
@@ -37,12 +39,29 @@ pub fn applies(cfg: &ModelConfig) -> bool {
     cfg.network == NetworkKind::UnorderedNonDuplicating
 }
 
-/// The actor whose state `action` steps, if any.
-fn actor(action: &RaftAction) -> Option<usize> {
+/// What a step touches besides the network's multiset.
+enum Touch {
+    /// A delivery to, or a timeout of, this actor: its state, timers and storage (and, for a
+    /// client, the history).
+    Step(usize),
+    /// A crash or restart of this server: its state, timers and crash bit; the number of
+    /// crashed servers, which enables or disables every other crash.
+    CrashBit(usize),
+    /// Nothing but the network (a lost message).
+    Network,
+    /// Anything (the never offered random choices).
+    All,
+}
+
+fn touch(action: &RaftAction) -> Touch {
     match action {
-        ActorModelAction::Deliver { dst, .. } => Some(usize::from(*dst)),
-        ActorModelAction::Timeout(id, _) => Some(usize::from(*id)),
-        _ => None,
+        ActorModelAction::Deliver { dst, .. } => Touch::Step(usize::from(*dst)),
+        ActorModelAction::Timeout(id, _) => Touch::Step(usize::from(*id)),
+        ActorModelAction::Crash(id) | ActorModelAction::Recover(id) => {
+            Touch::CrashBit(usize::from(*id))
+        }
+        ActorModelAction::Drop(_) => Touch::Network,
+        ActorModelAction::SelectRandom { .. } => Touch::All,
     }
 }
 
@@ -51,17 +70,22 @@ fn actor(action: &RaftAction) -> Option<usize> {
 pub fn independent(cfg: &ModelConfig, a: &RaftAction, b: &RaftAction) -> bool {
     use ActorModelAction::{Deliver, Drop};
     match (a, b) {
+        // Two losses, or a loss and a delivery, of the same envelope take the same copy.
         (Drop(x), Drop(y)) => x != y,
         (Drop(x), Deliver { src, dst, msg }) | (Deliver { src, dst, msg }, Drop(x)) => {
             !(x.src == *src && x.dst == *dst && x.msg == *msg)
         }
-        (Drop(_), ActorModelAction::Timeout(..)) | (ActorModelAction::Timeout(..), Drop(_)) => {
-            true
-        }
-        _ => match (actor(a), actor(b)) {
-            (Some(x), Some(y)) => x != y && (cfg.is_server(x) || cfg.is_server(y)),
-            // Crashes, restarts and the (never offered) random choices.
-            _ => false,
+        _ => match (touch(a), touch(b)) {
+            (Touch::All, _) | (_, Touch::All) => false,
+            (Touch::Network, _) | (_, Touch::Network) => true,
+            // Two clients append to the one history.
+            (Touch::Step(x), Touch::Step(y)) => x != y && (cfg.is_server(x) || cfg.is_server(y)),
+            // A crash or restart and another actor's step: the step neither reads nor writes
+            // the crashed server (a message to it stays in flight), and the crash does not
+            // depend on the step.
+            (Touch::Step(x), Touch::CrashBit(y)) | (Touch::CrashBit(y), Touch::Step(x)) => x != y,
+            // The crash bound couples every crash and restart.
+            (Touch::CrashBit(_), Touch::CrashBit(_)) => false,
         },
     }
 }
@@ -115,7 +139,11 @@ impl Counters {
         let within = |now: i64, d: i8, max: usize| now + i64::from(d) <= max as i64;
         within(self.in_flight, delta.in_flight, cfg.max_in_flight)
             && within(self.transfers, delta.transfers, cfg.max_transfers)
-            && within(self.config_changes, delta.config_changes, cfg.max_config_changes)
+            && within(
+                self.config_changes,
+                delta.config_changes,
+                cfg.max_config_changes,
+            )
             && within(self.snapshots, delta.snapshots, cfg.max_snapshots)
     }
 }
