@@ -20,6 +20,8 @@ pub struct GateArgs {
     pub results: PathBuf,
     pub force_mutant: Option<Mutant>,
     pub mutant_timeout: f64,
+    /// `Compact`: the configurations only, on the checker's own engine with sleep sets.
+    pub engine: Engine,
 }
 
 enum Item {
@@ -52,6 +54,13 @@ pub fn gate(args: &GateArgs) -> i32 {
             .iter()
             .map(|m| (m.name().to_string(), Item::Mutant(*m))),
     );
+    if args.engine == Engine::Compact {
+        println!(
+            "gate: the standard configurations on the compact engine with sleep sets (the \
+             mutant catalogue runs on stateright's engine: leave out --engine)"
+        );
+        items.retain(|(_, item)| matches!(item, Item::Config(_)));
+    }
     if let Some(only) = &args.only {
         items.retain(|(name, _)| name == only);
         if items.is_empty() {
@@ -89,8 +98,8 @@ pub fn gate(args: &GateArgs) -> i32 {
                 println!("gate: {name} — {}", std_cfg.purpose);
                 let run_args = RunArgs {
                     strategy: Strategy::Dfs,
-                    engine: Engine::Stateright,
-                    sleep_sets: false,
+                    engine: args.engine,
+                    sleep_sets: args.engine == Engine::Compact,
                     threads: None,
                     symmetry: std_cfg.symmetry,
                     timeout: Some(1500.0),

@@ -144,6 +144,10 @@ enum Command {
         /// liveness property catches).
         #[arg(long, requires = "quick")]
         no_liveness: bool,
+        /// `compact`: check the standard configurations (not the mutants) on the checker's own
+        /// engine with sleep sets, against the same baselines: every count must match.
+        #[arg(long, value_enum, default_value_t = args::Engine::Stateright, conflicts_with_all = ["update", "quick"])]
+        engine: args::Engine,
     },
     /// Mutation testing of raft-core's rules: cargo-mutants (installed if missing) builds every
     /// mutant of .cargo/mutants.toml and runs the mutation gate (`gate --quick`) on it; writes
@@ -270,6 +274,7 @@ fn main() -> ExitCode {
             force_mutant,
             quick,
             no_liveness,
+            engine,
         } => {
             if quick {
                 return ExitCode::from(gate::quick(force_mutant, !no_liveness) as u8);
@@ -285,6 +290,7 @@ fn main() -> ExitCode {
                 results,
                 force_mutant,
                 mutant_timeout,
+                engine,
             })
         }
         Command::Mutation {

@@ -179,8 +179,10 @@ pub struct CheckReport {
 pub struct EngineJson {
     pub name: String,
     pub sleep_sets: bool,
-    /// Steps the sleep sets skipped (each would have been computed, then found visited).
-    pub skipped_steps: usize,
+    /// Steps first visits left asleep (not computed then).
+    pub slept_steps: usize,
+    /// Steps later visits of the same states computed after all (`dfs.rs`).
+    pub woken_steps: usize,
 }
 
 /// Exit codes of `raft-check check`.
@@ -281,7 +283,11 @@ impl CheckReport {
         if let Some(e) = &self.engine {
             let _ = write!(s, "  engine: {}", e.name);
             if e.sleep_sets {
-                let _ = write!(s, ", sleep sets skipped {} steps", e.skipped_steps);
+                let _ = write!(
+                    s,
+                    ", sleep sets: {} steps asleep at first visits, {} taken on later visits",
+                    e.slept_steps, e.woken_steps
+                );
             }
             let _ = writeln!(s);
         }

@@ -75,7 +75,8 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
         outcome.report.engine = Some(EngineJson {
             name: Engine::Compact.name().to_string(),
             sleep_sets,
-            skipped_steps: stats.skipped_steps(),
+            slept_steps: stats.slept_steps(),
+            woken_steps: stats.woken_steps(),
         });
         return outcome;
     }
