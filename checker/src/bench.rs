@@ -111,6 +111,12 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
             add("tlc", &tlc, s, t, sym, 600.0, None);
         }
     }
+    // The same bounds on the checker's own engine, without and with sleep sets.
+    for sym in [false, true] {
+        for sleep in [SleepSets::Off, SleepSets::On] {
+            compact.push(compact_case("tlc", &tlc, sym, 600.0, sleep));
+        }
+    }
     // The standard bounds as the gate runs them (with symmetry; without, the default bound
     // alone has grown past 66 M states and does not finish in 10 minutes on one thread).
     for std_cfg in standard()
