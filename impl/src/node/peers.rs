@@ -379,7 +379,17 @@ mod tests {
                 other => panic!("unexpected frame {other:?}"),
             }
         }
-        assert_eq!(handle.link.queued.load(Ordering::SeqCst), 0);
+        // The thread counts a batch out after its last byte is written, so the reader can
+        // see the last frame a moment before the count reaches 0: wait for it, bounded.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while handle.link.queued.load(Ordering::SeqCst) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} items still counted as queued after every frame arrived",
+                handle.link.queued.load(Ordering::SeqCst)
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
         drop(handle);
         thread.join().unwrap();
     }
