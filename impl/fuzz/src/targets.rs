@@ -261,7 +261,6 @@ fn snapshot_chunks(data: &[u8]) {
         let offset = u64::from(script.byte());
         let len = usize::from(script.byte() % 48);
         let mut chunk = chunk_at(msg, offset, len.max(1));
-        let mut clean = true;
         match (op >> 1) % 8 {
             // A chunk of the true image at exactly that offset (clamped to the image).
             0..=3 => {}
@@ -288,11 +287,14 @@ fn snapshot_chunks(data: &[u8]) {
                 for b in &mut chunk.data {
                     *b = script.byte();
                 }
-                clean = chunk.data.iter().eq(image
-                    [chunk.offset as usize..chunk.offset as usize + chunk.data.len()]
-                    .iter());
             }
         }
+        // Whether the chunk still carries the true image's bytes at the offset it names (a
+        // shifted offset or foreign bytes may leave it well-formed, but not clean).
+        let clean = usize::try_from(chunk.offset)
+            .ok()
+            .and_then(|start| image.get(start..start.checked_add(chunk.data.len())?))
+            .is_some_and(|truth| truth == chunk.data.as_slice());
         // A frame on the wire decodes to the same chunk.
         let wire = PeerWire::SnapshotChunk {
             from: NodeId(1),
@@ -684,6 +686,13 @@ fn snapshot_chunks_seeds() -> Vec<Vec<u8>> {
             [0, 32, 16],
         ]));
     }
+    // A chunk whose offset is shifted onto the next expected offset: well-formed and taken,
+    // but its bytes are not the image's there (CI's fuzz run found the reference taking it
+    // for clean).
+    let mut shifted = script(&[[0, 0, 16], [5 << 1, 14, 8]]);
+    shifted.push(2);
+    shifted.extend([0, 24, 16]);
+    seeds.push(shifted);
     seeds
 }
 
