@@ -175,8 +175,9 @@ impl Strategy {
 pub enum Engine {
     /// stateright's DFS: all --threads.
     Stateright,
-    /// The checker's own DFS (one thread, a compact visited set): the same states and
-    /// verdicts; with --sleep-sets, partial-order reduction.
+    /// The checker's own DFS or BFS (one thread, a compact visited set; BFS: a compact
+    /// frontier, and symmetry): the same states and verdicts; DFS with --sleep-sets,
+    /// partial-order reduction.
     Compact,
 }
 
@@ -195,7 +196,7 @@ pub struct RunArgs {
     /// Search strategy.
     #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
     pub strategy: Strategy,
-    /// Engine for --strategy dfs.
+    /// Engine for --strategy dfs or bfs.
     #[arg(long, value_enum, default_value_t = Engine::Stateright)]
     pub engine: Engine,
     /// With --engine compact: sleep sets (partial-order reduction) on the non-duplicating
@@ -206,8 +207,8 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Symmetry reduction over server ids (DFS and sim only): one state per renaming of the
-    /// servers; same verdicts, fewer states.
+    /// Symmetry reduction over server ids (DFS, sim, and BFS on --engine compact): one state
+    /// per renaming of the servers; same verdicts, fewer states.
     #[arg(long)]
     pub symmetry: bool,
     /// Stop after this many seconds (the run is then incomplete: exit 3).
@@ -241,17 +242,26 @@ impl RunArgs {
         if self.max_states == Some(0) {
             return Err("--max-states must be at least 1".into());
         }
-        if self.symmetry && self.strategy == Strategy::Bfs {
+        if self.symmetry && self.strategy == Strategy::Bfs && self.engine != Engine::Compact {
             // stateright 0.31's BFS accepts a symmetry function and silently ignores it.
             return Err(
-                "--symmetry needs --strategy dfs (the default) or sim: stateright 0.31's BFS \
-                 ignores symmetry reduction"
+                "--symmetry needs --strategy dfs (the default) or sim, or --engine compact: \
+                 stateright 0.31's BFS ignores symmetry reduction"
                     .into(),
             );
         }
         if self.engine == Engine::Compact {
-            if self.strategy != Strategy::Dfs {
-                return Err("--engine compact is a depth-first search: use --strategy dfs".into());
+            if self.strategy == Strategy::Sim {
+                return Err(
+                    "--engine compact is a depth-first or breadth-first search: use --strategy \
+                     dfs or bfs"
+                        .into(),
+                );
+            }
+            if self.sleep_sets && self.strategy != Strategy::Dfs {
+                return Err(
+                    "--sleep-sets is for the depth-first search: use --strategy dfs".into(),
+                );
             }
             if self.threads.is_some_and(|t| t > 1) {
                 return Err(

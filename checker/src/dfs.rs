@@ -35,14 +35,12 @@
 //! Sleep sets apply only where the relation is sound: the unordered non-duplicating network,
 //! and a model whose boundary is the bound's own (not a shard's part, which prunes states).
 
+use crate::engine::{Progress, Properties, Spawned};
 use crate::fingerprint::{fingerprint, key};
 use raft_model::model::independence::{self, Counters, Delta};
 use raft_model::model::{ModelConfig, RaftAction, RaftState};
-use stateright::{Checker, Expectation, Model, Path};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use stateright::Model;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::visited::Visited;
@@ -58,115 +56,14 @@ pub struct Options {
     pub max_states: Option<usize>,
 }
 
-/// What the search thread shares with the caller.
-#[derive(Default)]
-struct Progress {
-    state_count: AtomicUsize,
-    unique: AtomicUsize,
-    max_depth: AtomicUsize,
-    /// Steps first visits left asleep, and steps later visits explored after all.
-    slept: AtomicUsize,
-    woken: AtomicUsize,
-    done: AtomicBool,
-    /// Property name → the initial state and the steps of its discovery.
-    discoveries: Mutex<HashMap<&'static str, (RaftState, Vec<RaftAction>)>>,
-}
-
-/// What the engine measured besides stateright's counts (readable during and after the run).
-#[derive(Clone)]
-pub struct Stats(Arc<Progress>);
-
-impl Stats {
-    /// Steps first visits left asleep.
-    pub fn slept_steps(&self) -> usize {
-        self.0.slept.load(Ordering::Relaxed)
-    }
-
-    /// Steps later visits explored after all: those a first visit left asleep and a later one
-    /// did not, and with symmetry every step of another member of a class reached while steps
-    /// were still asleep on the first.
-    pub fn woken_steps(&self) -> usize {
-        self.0.woken.load(Ordering::Relaxed)
-    }
-}
-
-/// A running (or finished) check by the engine.
-pub struct Dfs<M> {
-    model: Arc<M>,
-    progress: Arc<Progress>,
-    handles: Vec<JoinHandle<()>>,
-}
-
-impl<M> Dfs<M>
+/// Start checking `model` on a thread of its own.
+pub fn spawn<M>(model: M, options: Options) -> Spawned<M>
 where
     M: Model<State = RaftState, Action = RaftAction> + Send + Sync + 'static,
 {
-    /// Start checking `model` on a thread of its own.
-    pub fn spawn(model: M, options: Options) -> Dfs<M> {
-        let model = Arc::new(model);
-        let progress = Arc::new(Progress::default());
-        let handle = {
-            let model = Arc::clone(&model);
-            let progress = Arc::clone(&progress);
-            std::thread::Builder::new()
-                .name("checker-dfs".into())
-                .spawn(move || {
-                    Search::new(&*model, &options, &progress).run();
-                    progress.done.store(true, Ordering::Release);
-                })
-                .expect("spawn the checker thread")
-        };
-        Dfs {
-            model,
-            progress,
-            handles: vec![handle],
-        }
-    }
-
-    pub fn stats(&self) -> Stats {
-        Stats(Arc::clone(&self.progress))
-    }
-}
-
-impl<M> Checker<M> for Dfs<M>
-where
-    M: Model<State = RaftState, Action = RaftAction>,
-{
-    fn model(&self) -> &M {
-        &self.model
-    }
-
-    fn state_count(&self) -> usize {
-        self.progress.state_count.load(Ordering::Relaxed)
-    }
-
-    fn unique_state_count(&self) -> usize {
-        self.progress.unique.load(Ordering::Relaxed)
-    }
-
-    fn max_depth(&self) -> usize {
-        self.progress.max_depth.load(Ordering::Relaxed)
-    }
-
-    fn discoveries(&self) -> HashMap<&'static str, Path<RaftState, RaftAction>> {
-        let found = self.progress.discoveries.lock().expect("discoveries lock");
-        found
-            .iter()
-            .map(|(name, (init, actions))| {
-                let path = Path::from_actions(&*self.model, init.clone(), actions)
-                    .expect("a discovery's steps replay from its initial state");
-                (*name, path)
-            })
-            .collect()
-    }
-
-    fn handles(&mut self) -> Vec<JoinHandle<()>> {
-        std::mem::take(&mut self.handles)
-    }
-
-    fn is_done(&self) -> bool {
-        self.progress.done.load(Ordering::Acquire)
-    }
+    Spawned::spawn("checker-dfs", model, move |model, progress| {
+        Search::new(model, &options, progress).run()
+    })
 }
 
 /// One state on the search's path. Frames above the path's top are kept for their buffers.
@@ -196,9 +93,7 @@ struct Search<'a, M: Model> {
     model: &'a M,
     options: &'a Options,
     progress: &'a Progress,
-    properties: Vec<stateright::Property<M>>,
-    /// Whether each property has its discovery.
-    found: Vec<bool>,
+    properties: Properties<M>,
     visited: Visited,
     /// `stack[..depth]` is the path; the frames above are spare.
     stack: Vec<Frame>,
@@ -215,21 +110,11 @@ where
     M: Model<State = RaftState, Action = RaftAction>,
 {
     fn new(model: &'a M, options: &'a Options, progress: &'a Progress) -> Self {
-        let properties = model.properties();
-        // The model states Always and Sometimes properties only (`properties.rs`); an
-        // Eventually property would need path-sensitive checking this engine does not do.
-        assert!(
-            properties
-                .iter()
-                .all(|p| p.expectation != Expectation::Eventually),
-            "the compact engine checks Always and Sometimes properties only"
-        );
         Search {
             model,
             options,
             progress,
-            found: vec![false; properties.len()],
-            properties,
+            properties: Properties::of(model),
             visited: Visited::new(options.sleep_sets.is_some()),
             stack: Vec::new(),
             depth: 0,
@@ -442,55 +327,37 @@ where
     /// None) or the one the top frame's step `via` reached. True if an Always property is
     /// violated (the search stops).
     fn check(&mut self, state: &RaftState, via: Option<usize>) -> bool {
-        let mut violated = false;
-        for (k, p) in self.properties.iter().enumerate() {
-            if self.found[k] {
-                continue;
-            }
-            let holds = (p.condition)(self.model, state);
-            let discovered = match p.expectation {
-                Expectation::Always => !holds,
-                Expectation::Sometimes => holds,
-                Expectation::Eventually => unreachable!("refused in Search::new"),
+        let (model, progress, path) = (self.model, self.progress, &self.stack[..self.depth]);
+        self.properties.check(model, state, |name| {
+            let (init, steps) = match via {
+                None => (state.clone(), Vec::new()),
+                Some(last) => {
+                    // Each frame's step is the one below's action at its `via`.
+                    let mut steps: Vec<RaftAction> = path
+                        .windows(2)
+                        .map(|w| w[0].actions[w[1].via].clone())
+                        .collect();
+                    steps.push(path[path.len() - 1].actions[last].clone());
+                    (path[0].state.clone(), steps)
+                }
             };
-            if discovered {
-                self.found[k] = true;
-                violated |= p.expectation == Expectation::Always;
-                let path = &self.stack[..self.depth];
-                let (init, steps) = match via {
-                    None => (state.clone(), Vec::new()),
-                    Some(last) => {
-                        // Each frame's step is the one below's action at its `via`.
-                        let mut steps: Vec<RaftAction> = path
-                            .windows(2)
-                            .map(|w| w[0].actions[w[1].via].clone())
-                            .collect();
-                        steps.push(path[path.len() - 1].actions[last].clone());
-                        (path[0].state.clone(), steps)
-                    }
-                };
-                self.progress
-                    .discoveries
-                    .lock()
-                    .expect("discoveries lock")
-                    .insert(p.name, (init, steps));
-            }
-        }
-        violated
+            progress.discovered(name, init, steps);
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use raft_model::model::symmetry::representative;
     use raft_model::model::RaftModel;
     use raft_model::mutant::Mutant;
+    use stateright::{Checker, Expectation};
     use std::collections::{BTreeSet, HashSet, VecDeque};
 
     /// Every state's key reachable within the bound, by a plain breadth-first search that
     /// shares nothing with the engine but the model and the key.
-    fn reachable(model: &RaftModel, symmetry: bool) -> HashSet<u64> {
+    pub(crate) fn reachable(model: &RaftModel, symmetry: bool) -> HashSet<u64> {
         let mut seen = HashSet::new();
         let mut queue = VecDeque::new();
         for s in model.init_states() {
@@ -524,13 +391,7 @@ mod tests {
         let mut search = Search::new(model, &options, &progress);
         search.run();
         let keys = search.visited.keys().collect();
-        let found = progress
-            .discoveries
-            .lock()
-            .unwrap()
-            .keys()
-            .copied()
-            .collect();
+        let found = progress.discovered_names();
         (keys, found, search.state_count)
     }
 
@@ -547,7 +408,7 @@ mod tests {
         )
     }
 
-    fn bound(servers: usize, max_term: u64, crashes: usize, lossy: bool) -> ModelConfig {
+    pub(crate) fn bound(servers: usize, max_term: u64, crashes: usize, lossy: bool) -> ModelConfig {
         ModelConfig {
             servers,
             max_term,
@@ -621,7 +482,7 @@ mod tests {
             timeout: None,
             max_states: None,
         };
-        let dfs = Dfs::spawn(model.clone(), options).join();
+        let dfs = spawn(model.clone(), options).join();
         let found = dfs.discoveries();
         let violated: Vec<_> = model
             .properties()

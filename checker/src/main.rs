@@ -2,12 +2,15 @@
 
 mod args;
 mod bench;
+mod bfs;
 mod catalogue;
 mod conform;
 mod dfs;
+mod engine;
 mod explore;
 mod export;
 mod fingerprint;
+mod frontier;
 mod gate;
 mod itf;
 mod memory;

@@ -162,7 +162,7 @@ pub struct CheckReport {
     /// Peak resident memory of the whole process (VmHWM), where the OS reports it.
     pub peak_memory_bytes: Option<u64>,
     pub properties: Vec<PropertyJson>,
-    /// `--engine compact`: the checker's own engine ran the search (`dfs.rs`).
+    /// `--engine compact`: the checker's own engine ran the search (`dfs.rs`, `bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub engine: Option<EngineJson>,
     /// `check --shard I/N`: this report covers one part of the bound (`shard.rs`); its
@@ -175,7 +175,7 @@ pub struct CheckReport {
 }
 
 /// The checker's own engine, and what its reduction saved.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct EngineJson {
     pub name: String,
     pub sleep_sets: bool,
@@ -183,6 +183,9 @@ pub struct EngineJson {
     pub slept_steps: usize,
     /// Steps later visits of the same states computed after all (`dfs.rs`).
     pub woken_steps: usize,
+    /// BFS: the most states one level held (`bfs.rs`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub widest_level: Option<usize>,
 }
 
 /// Exit codes of `raft-check check`.
@@ -288,6 +291,9 @@ impl CheckReport {
                     ", sleep sets: {} steps asleep at first visits, {} taken on later visits",
                     e.slept_steps, e.woken_steps
                 );
+            }
+            if let Some(w) = e.widest_level {
+                let _ = write!(s, ", widest level {w} states");
             }
             let _ = writeln!(s);
         }

@@ -1,12 +1,12 @@
 //! Running the stateright checker on the model, with progress lines and an honest verdict.
 
 use crate::args::{Engine, RunArgs, Strategy};
-use crate::dfs::{self, Dfs};
 use crate::report::{
     CheckReport, Counterexample, EngineJson, ExpectationJson, PropertyJson, Status,
 };
 use crate::shortest::{self, Search};
 use crate::trace::{self, Action};
+use crate::{bfs, dfs};
 use raft_model::model::{independence, symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::HashMap;
@@ -61,6 +61,22 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
 pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> Outcome {
     let threads = run.thread_count();
     let start = Instant::now();
+    if run.engine == Engine::Compact && run.strategy == Strategy::Bfs {
+        let options = bfs::Options {
+            symmetry: run.symmetry,
+            timeout: run.timeout.map(Duration::from_secs_f64),
+            max_states: run.max_states,
+        };
+        let checker = bfs::spawn(model, options);
+        let stats = checker.stats();
+        let mut outcome = drive(cfg, run, threads, start, checker);
+        outcome.report.engine = Some(EngineJson {
+            name: Engine::Compact.name().to_string(),
+            widest_level: Some(stats.widest_level()),
+            ..EngineJson::default()
+        });
+        return outcome;
+    }
     if run.engine == Engine::Compact {
         let sleep_sets = run.sleep_sets && model.sleep_sets_apply();
         let options = dfs::Options {
@@ -69,7 +85,7 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
             timeout: run.timeout.map(Duration::from_secs_f64),
             max_states: run.max_states,
         };
-        let checker = Dfs::spawn(model, options);
+        let checker = dfs::spawn(model, options);
         let stats = checker.stats();
         let mut outcome = drive(cfg, run, threads, start, checker);
         outcome.report.engine = Some(EngineJson {
@@ -77,6 +93,7 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
             sleep_sets,
             slept_steps: stats.slept_steps(),
             woken_steps: stats.woken_steps(),
+            widest_level: None,
         });
         return outcome;
     }

@@ -1,6 +1,6 @@
-//! The visited states of the checker's own engine (`dfs.rs`): an open-addressing table of
-//! 64-bit fingerprints, with an optional 64-bit word per state (sleep sets: which steps the
-//! state's first visit left unexplored).
+//! The visited states of the checker's own engines (`dfs.rs`, `bfs.rs`): an open-addressing
+//! table of 64-bit fingerprints, with an optional 64-bit word per state (DFS with sleep sets:
+//! which steps the state's first visit left unexplored; BFS: the parent's fingerprint).
 //!
 //! 8 bytes per slot without the word, 16 with it; the table doubles at 3/4 full, so a state
 //! costs 11–21 (or 21–43) bytes. Fingerprint 0 marks an empty slot: a state whose fingerprint
@@ -34,7 +34,8 @@ impl Visited {
         self.len
     }
 
-    fn stored(fp: u64) -> u64 {
+    /// How `fp` is held (0 as 1).
+    pub fn stored(fp: u64) -> u64 {
         fp.max(1)
     }
 
@@ -81,8 +82,12 @@ impl Visited {
         }
     }
 
+    /// The word held with `fp`, if `fp` is present.
+    pub fn word_of(&self, fp: u64) -> Option<u64> {
+        self.find(fp).map(|slot| self.word(slot))
+    }
+
     /// The slot of `fp`, if present.
-    #[cfg(test)]
     pub fn find(&self, fp: u64) -> Option<Slot> {
         let (i, found) = self.probe(Self::stored(fp));
         found.then_some(Slot(i))

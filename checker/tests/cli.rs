@@ -37,8 +37,19 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "--engine compact runs on one thread",
         ),
         (
-            &["check", "--engine", "compact", "--strategy", "bfs"],
-            "--engine compact is a depth-first search",
+            &["check", "--engine", "compact", "--strategy", "sim"],
+            "--engine compact is a depth-first or breadth-first search",
+        ),
+        (
+            &[
+                "check",
+                "--engine",
+                "compact",
+                "--strategy",
+                "bfs",
+                "--sleep-sets",
+            ],
+            "--sleep-sets is for the depth-first search",
         ),
         (
             &["check", "--sleep-sets"],
@@ -124,8 +135,9 @@ fn a_state_cap_is_incomplete_and_never_verified() {
     }
 }
 
-/// The checker's own engine, with sleep sets, against stateright's DFS on one thread: the same
-/// distinct states and every property's status the same, on a correct bound and a mutant's.
+/// The checker's own engines (DFS with sleep sets; BFS) against stateright's DFS on one thread:
+/// the same distinct states and every property's status the same, on a correct bound and a
+/// mutant's.
 #[test]
 fn the_compact_engine_reaches_the_same_states_and_verdicts() {
     for (servers, lossy, mutant) in [
@@ -146,15 +158,15 @@ fn the_compact_engine_reaches_the_same_states_and_verdicts() {
             "--progress=0",
         ];
         let mut reports = Vec::new();
-        for engine in [
+        for (i, engine) in [
             &["--threads=1"][..],
             &["--engine=compact", "--sleep-sets"][..],
-        ] {
-            let json = tmp(&format!(
-                "engine-{}-{}.json",
-                mutant.is_some(),
-                engine.len()
-            ));
+            &["--engine=compact", "--strategy=bfs"][..],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let json = tmp(&format!("engine-{}-{i}.json", mutant.is_some()));
             let mut args = vec!["check".to_string(), format!("--json={}", json.display())];
             args.extend(bound.iter().chain(engine).map(|a| a.to_string()));
             if let Some(m) = mutant {
@@ -166,14 +178,18 @@ fn the_compact_engine_reaches_the_same_states_and_verdicts() {
             assert_eq!(out.status.code(), Some(expected), "{}", text(&out.stdout));
             reports.push(json_of(&json));
         }
-        let (sr, compact) = (&reports[0], &reports[1]);
+        let (sr, compact, bfs) = (&reports[0], &reports[1], &reports[2]);
         if mutant.is_none() {
             assert_eq!(sr["unique_states"], compact["unique_states"]);
+            assert_eq!(sr["unique_states"], bfs["unique_states"]);
             let engine = &compact["engine"];
             assert!(engine["slept_steps"].as_u64() > engine["woken_steps"].as_u64());
         }
         assert_eq!(compact["engine"]["name"], "compact");
         assert_eq!(compact["engine"]["sleep_sets"], true);
+        assert_eq!(bfs["engine"]["name"], "compact");
+        assert_eq!(bfs["strategy"], "bfs");
+        assert!(bfs["engine"]["widest_level"].as_u64() > Some(0), "{bfs}");
         let statuses = |r: &serde_json::Value| -> Vec<(String, String)> {
             r["properties"]
                 .as_array()
@@ -184,10 +200,11 @@ fn the_compact_engine_reaches_the_same_states_and_verdicts() {
         };
         if mutant.is_none() {
             assert_eq!(statuses(sr), statuses(compact));
+            assert_eq!(statuses(sr), statuses(bfs));
         } else {
-            // Both stop at their first violation, which the search order picks: each has one,
+            // Each stops at its first violation, which the search order picks: each has one,
             // with a counterexample.
-            for r in [sr, compact] {
+            for r in [sr, compact, bfs] {
                 assert!(
                     r["properties"].as_array().unwrap().iter().any(|p| {
                         p["status"] == "violated"
