@@ -175,8 +175,8 @@ impl Strategy {
 pub enum Engine {
     /// stateright's DFS: all --threads.
     Stateright,
-    /// The checker's own DFS or BFS (one thread, a compact visited set; BFS: a compact
-    /// frontier, and symmetry): the same states and verdicts; DFS with --sleep-sets,
+    /// The checker's own DFS (one thread) or BFS (all --threads): a compact visited set, BFS a
+    /// compact frontier and symmetry; the same states and verdicts; DFS with --sleep-sets,
     /// partial-order reduction.
     Compact,
 }
@@ -263,9 +263,11 @@ impl RunArgs {
                     "--sleep-sets is for the depth-first search: use --strategy dfs".into(),
                 );
             }
-            if self.threads.is_some_and(|t| t > 1) {
+            if self.strategy == Strategy::Dfs && self.threads.is_some_and(|t| t > 1) {
                 return Err(
-                    "--engine compact runs on one thread: leave out --threads or give 1".into(),
+                    "--engine compact's DFS runs on one thread: leave out --threads, give \
+                     1, or use --strategy bfs"
+                        .into(),
                 );
             }
         } else if self.sleep_sets {
@@ -286,7 +288,7 @@ impl RunArgs {
     }
 
     pub fn thread_count(&self) -> usize {
-        if self.engine == Engine::Compact {
+        if self.engine == Engine::Compact && self.strategy == Strategy::Dfs {
             return 1;
         }
         self.threads.unwrap_or_else(|| {

@@ -18,20 +18,25 @@ use crate::fingerprint::key;
 use crate::frontier::Frontier;
 use crate::visited::Visited;
 use raft_model::model::{RaftAction, RaftState};
+use rayon::prelude::*;
 use stateright::Model;
-use std::sync::atomic::Ordering;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How to run the engine.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub symmetry: bool,
+    /// Threads expanding each level.
+    pub threads: usize,
     pub timeout: Option<Duration>,
     /// Stop after generating this many states.
     pub max_states: Option<usize>,
 }
 
-/// Start checking `model` on a thread of its own.
+/// Start checking `model` on a thread of its own (and `options.threads` workers).
 pub fn spawn<M>(model: M, options: Options) -> Spawned<M>
 where
     M: Model<State = RaftState, Action = RaftAction> + Send + Sync + 'static,
@@ -44,23 +49,29 @@ where
 /// The search stopped early: a violation, the timeout or the state cap.
 struct Stopped;
 
+/// Parts of the visited table, each behind its own lock, picked by a key's top bits: threads
+/// inserting different keys rarely wait for each other.
+const SHARD_BITS: u32 = 6;
+
+/// States of a level one task expands, at most (a level is split so that every thread has
+/// several tasks).
+const MAX_CHUNK: usize = 16_384;
+
 struct Search<'a, M: Model> {
     model: &'a M,
     options: &'a Options,
     progress: &'a Progress,
     properties: Properties<M>,
     /// Every state's key, with its parent's (stored form; 0 for an initial state).
-    visited: Visited,
+    visited: Vec<Mutex<Visited>>,
     deadline: Option<Instant>,
-    state_count: usize,
-    /// The level being expanded (the initial states' is 1; at the end, the deepest).
-    depth: usize,
-    widest: usize,
+    /// Set when the search must stop (a violation, the deadline, the cap).
+    stop: AtomicBool,
 }
 
 impl<'a, M> Search<'a, M>
 where
-    M: Model<State = RaftState, Action = RaftAction>,
+    M: Model<State = RaftState, Action = RaftAction> + Sync,
 {
     fn new(model: &'a M, options: &'a Options, progress: &'a Progress) -> Self {
         Search {
@@ -68,11 +79,11 @@ where
             options,
             progress,
             properties: Properties::of(model),
-            visited: Visited::new(true),
+            visited: (0..1 << SHARD_BITS)
+                .map(|_| Mutex::new(Visited::new(true)))
+                .collect(),
             deadline: options.timeout.map(|t| Instant::now() + t),
-            state_count: 0,
-            depth: 0,
-            widest: 0,
+            stop: AtomicBool::new(false),
         }
     }
 
@@ -80,12 +91,31 @@ where
         Visited::stored(key(state, self.options.symmetry))
     }
 
-    fn run(&mut self) {
-        let _ = self.levels();
-        self.publish();
+    fn shard(&self, k: u64) -> MutexGuard<'_, Visited> {
+        self.visited[(k >> (64 - SHARD_BITS)) as usize]
+            .lock()
+            .expect("visited lock")
     }
 
-    fn levels(&mut self) -> Result<(), Stopped> {
+    /// Insert `k` with its parent's key: true if it is new.
+    fn insert(&self, k: u64, parent: u64) -> bool {
+        let new = self.shard(k).insert(k, parent).is_ok();
+        if new {
+            self.progress.unique.fetch_add(1, Ordering::Relaxed);
+        }
+        new
+    }
+
+    fn run(&mut self) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.options.threads.max(1))
+            .thread_name(|i| format!("checker-bfs-{i}"))
+            .build()
+            .expect("the BFS worker threads start");
+        let _ = pool.install(|| self.levels());
+    }
+
+    fn levels(&self) -> Result<(), Stopped> {
         let inits: Vec<RaftState> = self
             .model
             .init_states()
@@ -96,94 +126,122 @@ where
             return Ok(());
         };
         let actors = first.actors.len();
-        let mut level = Frontier::new(actors);
-        self.state_count = inits.len();
+        let mut frontier = Frontier::new(actors);
+        self.progress
+            .state_count
+            .fetch_add(inits.len(), Ordering::Relaxed);
         for init in &inits {
             let k = self.key(init);
-            if self.visited.insert(k, 0).is_ok() {
+            if self.insert(k, 0) {
                 self.check(init, k)?;
-                level.push(init, k);
+                frontier.push(init, k);
             }
         }
-        let mut actions = Vec::new();
-        while !level.is_empty() {
-            self.depth += 1;
-            self.widest = self.widest.max(level.len());
-            let mut next = Frontier::new(actors);
-            for i in 0..level.len() {
-                let (state, parent) = level.get(i);
-                actions.clear();
-                self.model.actions(&state, &mut actions);
-                for action in actions.drain(..) {
-                    let Some(succ) = self.model.next_state(&state, action) else {
-                        continue;
-                    };
-                    if !self.model.within_boundary(&succ) {
-                        continue;
-                    }
-                    self.state_count += 1;
-                    let k = self.key(&succ);
-                    if self.visited.insert(k, parent).is_ok() {
-                        self.check(&succ, k)?;
-                        next.push(&succ, k);
-                    }
-                    self.tick()?;
-                }
+        let mut level = vec![frontier];
+        let mut depth = 0;
+        loop {
+            let width: usize = level.iter().map(Frontier::len).sum();
+            if width == 0 {
+                return Ok(());
             }
-            level = next;
+            depth += 1;
+            let p = self.progress;
+            p.max_depth.store(depth, Ordering::Relaxed);
+            p.frontier_states.fetch_max(width, Ordering::Relaxed);
+            // One thread: the level in one task, in order (the search is deterministic).
+            let threads = self.options.threads.max(1);
+            let chunk = if threads == 1 {
+                width
+            } else {
+                (width / (threads * 8)).clamp(1, MAX_CHUNK)
+            };
+            let tasks: Vec<(&Frontier, Range<usize>)> = level
+                .iter()
+                .flat_map(|f| {
+                    (0..f.len())
+                        .step_by(chunk)
+                        .map(move |at| (f, at..(at + chunk).min(f.len())))
+                })
+                .collect();
+            let next: Result<Vec<Frontier>, Stopped> = if threads == 1 {
+                tasks
+                    .into_iter()
+                    .map(|(f, r)| self.expand(f, r, actors))
+                    .collect()
+            } else {
+                tasks
+                    .into_par_iter()
+                    .map(|(f, r)| self.expand(f, r, actors))
+                    .collect()
+            };
+            // Tasks that found nothing new leave nothing to hold.
+            level = next?.into_iter().filter(|f| !f.is_empty()).collect();
         }
-        Ok(())
     }
 
-    /// Publish the counts now and then; stop at the deadline or the state cap.
-    fn tick(&mut self) -> Result<(), Stopped> {
-        if self.state_count.is_multiple_of(4096) {
-            self.publish();
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+    /// Expand states `range` of `level`: their new successors, as a level of their own.
+    fn expand(
+        &self,
+        level: &Frontier,
+        range: Range<usize>,
+        actors: usize,
+    ) -> Result<Frontier, Stopped> {
+        let mut next = Frontier::new(actors);
+        let mut actions = Vec::new();
+        for i in range {
+            if self.stop.load(Ordering::Relaxed) {
                 return Err(Stopped);
             }
+            let (state, parent) = level.get(i);
+            actions.clear();
+            self.model.actions(&state, &mut actions);
+            for action in actions.drain(..) {
+                let Some(succ) = self.model.next_state(&state, action) else {
+                    continue;
+                };
+                if !self.model.within_boundary(&succ) {
+                    continue;
+                }
+                let k = self.key(&succ);
+                if self.insert(k, parent) {
+                    self.check(&succ, k)?;
+                    next.push(&succ, k);
+                }
+                self.tick()?;
+            }
         }
-        if self
-            .options
-            .max_states
-            .is_some_and(|m| self.state_count >= m)
-        {
+        Ok(next)
+    }
+
+    /// Count a generated state; stop at the deadline or the state cap.
+    fn tick(&self) -> Result<(), Stopped> {
+        let count = self.progress.state_count.fetch_add(1, Ordering::Relaxed) + 1;
+        let late = count.is_multiple_of(4096) && self.deadline.is_some_and(|d| Instant::now() >= d);
+        if late || self.options.max_states.is_some_and(|m| count >= m) {
+            self.stop.store(true, Ordering::Relaxed);
             return Err(Stopped);
         }
         Ok(())
-    }
-
-    fn publish(&self) {
-        let p = self.progress;
-        p.state_count.store(self.state_count, Ordering::Relaxed);
-        p.unique.store(self.visited.len(), Ordering::Relaxed);
-        p.max_depth.store(self.depth, Ordering::Relaxed);
-        p.frontier_states.store(self.widest, Ordering::Relaxed);
     }
 
     /// Evaluate the properties without a discovery on a new state (key `k`); record each
     /// discovery's path. Stops the search on a violated Always property.
-    fn check(&mut self, state: &RaftState, k: u64) -> Result<(), Stopped> {
+    fn check(&self, state: &RaftState, k: u64) -> Result<(), Stopped> {
         let mut names = Vec::new();
-        if self
+        let violated = self
             .properties
-            .check(self.model, state, |name| names.push(name))
-        {
-            self.record(&names, k);
+            .check(self.model, state, |name| names.push(name));
+        if !names.is_empty() {
+            let (init, steps) = self.path_to(k);
+            for name in names {
+                self.progress.discovered(name, init.clone(), steps.clone());
+            }
+        }
+        if violated {
+            self.stop.store(true, Ordering::Relaxed);
             return Err(Stopped);
         }
-        self.record(&names, k);
         Ok(())
-    }
-
-    fn record(&self, names: &[&'static str], k: u64) {
-        if names.is_empty() {
-            return;
-        }
-        let (init, steps) = self.path_to(k);
-        for name in names {
-            self.progress.discovered(name, init.clone(), steps.clone());
-        }
     }
 
     /// The path to the state with key `k`: its parents' chain from the table, replayed.
@@ -192,7 +250,7 @@ where
         loop {
             let at = *chain.last().expect("the chain starts with k");
             let parent = self
-                .visited
+                .shard(at)
                 .word_of(at)
                 .expect("every key on a parent chain was visited");
             if parent == 0 {
@@ -241,24 +299,38 @@ mod tests {
     fn options(symmetry: bool) -> Options {
         Options {
             symmetry,
+            threads: 1,
             timeout: None,
             max_states: None,
         }
     }
 
-    /// The engine's visited keys (raw form) and its discoveries' names.
-    fn engine(model: &RaftModel, symmetry: bool) -> (HashSet<u64>, Vec<&'static str>) {
+    /// The engine's visited keys (stored form) and its discoveries' names.
+    fn engine(
+        model: &RaftModel,
+        symmetry: bool,
+        threads: usize,
+    ) -> (HashSet<u64>, Vec<&'static str>) {
         let progress = Progress::default();
-        let opts = options(symmetry);
+        let opts = Options {
+            threads,
+            ..options(symmetry)
+        };
         let mut search = Search::new(model, &opts, &progress);
         search.run();
-        let keys = search.visited.keys().collect();
+        let keys: HashSet<u64> = search
+            .visited
+            .iter()
+            .flat_map(|v| v.lock().unwrap().keys().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(progress.unique.load(Ordering::Relaxed), keys.len());
         (keys, progress.discovered_names().into_iter().collect())
     }
 
-    /// On small bounds, with and without symmetry, the engine visits exactly the states a plain
-    /// search reaches, and discovers what stateright's BFS discovers (without symmetry: its
-    /// BFS ignores symmetry; with it, what stateright's DFS with symmetry discovers).
+    /// On small bounds, with and without symmetry, on one thread and on three, the engine
+    /// visits exactly the states a plain search reaches, and discovers what stateright's BFS
+    /// discovers (without symmetry: its BFS ignores symmetry; with it, what stateright's DFS
+    /// with symmetry discovers).
     #[test]
     fn visits_every_state_and_discovers_what_stateright_does() {
         let cases = [
@@ -278,10 +350,19 @@ mod tests {
                     .into_iter()
                     .map(Visited::stored)
                     .collect();
-                let (keys, found) = engine(&model, symmetry);
+                let (keys, found) = engine(&model, symmetry, 1);
                 assert!(
                     keys == expected,
                     "{cfg:?} symmetry {symmetry}: the same states"
+                );
+                let (keys3, found3) = engine(&model, symmetry, 3);
+                assert!(
+                    keys3 == expected,
+                    "{cfg:?} symmetry {symmetry}: on 3 threads too"
+                );
+                assert_eq!(
+                    found3, found,
+                    "{cfg:?} symmetry {symmetry}: on 3 threads too"
                 );
                 let builder = model.clone().checker().threads(1);
                 let sr_found = if symmetry {
@@ -339,8 +420,12 @@ mod tests {
             ..bound(3, 2, 0, false)
         };
         let model = cfg.into_model();
-        for symmetry in [false, true] {
-            let found = spawn(model.clone(), options(symmetry)).join().discoveries();
+        for (symmetry, threads) in [(false, 1), (true, 1), (false, 3)] {
+            let opts = Options {
+                threads,
+                ..options(symmetry)
+            };
+            let found = spawn(model.clone(), opts).join().discoveries();
             let violated: Vec<_> = model
                 .properties()
                 .into_iter()
@@ -357,7 +442,7 @@ mod tests {
                 assert_eq!(
                     Some(path.clone().into_actions().len()),
                     fewest_steps(&model, &p),
-                    "{} symmetry {symmetry}: a shortest path",
+                    "{} symmetry {symmetry}, {threads} thread(s): a shortest path",
                     p.name
                 );
             }

@@ -150,11 +150,12 @@ where
     }
 }
 
-/// The properties a search evaluates on each new state until each has its discovery.
+/// The properties a search evaluates on each new state until each has its discovery (shared
+/// by a search's threads: the first to discover a property records it).
 pub struct Properties<M: Model> {
     properties: Vec<Property<M>>,
     /// Whether each property has its discovery.
-    found: Vec<bool>,
+    found: Vec<AtomicBool>,
 }
 
 impl<M: Model> Properties<M> {
@@ -170,7 +171,7 @@ impl<M: Model> Properties<M> {
             "the checker's own engines check Always and Sometimes properties only"
         );
         Properties {
-            found: vec![false; properties.len()],
+            found: properties.iter().map(|_| AtomicBool::new(false)).collect(),
             properties,
         }
     }
@@ -178,15 +179,10 @@ impl<M: Model> Properties<M> {
     /// Evaluate the properties without a discovery on `state`; each discovered one is marked
     /// found and its name passed to `record`. True if an Always property is violated (the
     /// search stops).
-    pub fn check(
-        &mut self,
-        model: &M,
-        state: &M::State,
-        mut record: impl FnMut(&'static str),
-    ) -> bool {
+    pub fn check(&self, model: &M, state: &M::State, mut record: impl FnMut(&'static str)) -> bool {
         let mut violated = false;
         for (k, p) in self.properties.iter().enumerate() {
-            if self.found[k] {
+            if self.found[k].load(Ordering::Relaxed) {
                 continue;
             }
             let holds = (p.condition)(model, state);
@@ -195,8 +191,8 @@ impl<M: Model> Properties<M> {
                 Expectation::Sometimes => holds,
                 Expectation::Eventually => unreachable!("refused in Properties::of"),
             };
-            if discovered {
-                self.found[k] = true;
+            // Another thread may have discovered it meanwhile: the first records it.
+            if discovered && !self.found[k].swap(true, Ordering::Relaxed) {
                 violated |= p.expectation == Expectation::Always;
                 record(p.name);
             }

@@ -64,6 +64,7 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
     if run.engine == Engine::Compact && run.strategy == Strategy::Bfs {
         let options = bfs::Options {
             symmetry: run.symmetry,
+            threads,
             timeout: run.timeout.map(Duration::from_secs_f64),
             max_states: run.max_states,
         };

@@ -34,7 +34,7 @@ fn bad_usage_exits_2_with_a_clear_message() {
         (&["check", "--strategy", "sim"], "never finishes"),
         (
             &["check", "--engine", "compact", "--threads", "2"],
-            "--engine compact runs on one thread",
+            "--engine compact's DFS runs on one thread",
         ),
         (
             &["check", "--engine", "compact", "--strategy", "sim"],
