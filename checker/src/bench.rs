@@ -26,7 +26,7 @@ pub struct Case {
     pub timeout: f64,
     /// A cap on generated states, for runs that would otherwise exhaust the machine's memory.
     pub max_states: Option<usize>,
-    /// `--engine compact` (one thread), and with it `--sleep-sets`.
+    /// `--engine compact` (DFS: one thread, and with it `--sleep-sets`; BFS: `threads`).
     pub compact: Option<SleepSets>,
 }
 
@@ -117,6 +117,12 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
             compact.push(compact_case("tlc", &tlc, sym, 600.0, sleep));
         }
     }
+    // The checker's own BFS on the same bound, against stateright's BFS (one thread and all),
+    // and with symmetry (which stateright's BFS ignores).
+    for threads in [Some(1), None] {
+        compact.push(compact_bfs_case("tlc", &tlc, threads, false, 600.0));
+    }
+    compact.push(compact_bfs_case("tlc", &tlc, Some(1), true, 600.0));
     // The standard bounds as the gate runs them (with symmetry; without, the default bound
     // alone has grown past 66 M states and does not finish in 10 minutes on one thread).
     for std_cfg in standard()
@@ -169,8 +175,41 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
         large_timeout,
         Some(LARGE_BFS_MAX_STATES),
     );
+    // BFS memory per state on both large bounds: the compact frontier and table.
+    compact.push(compact_bfs_case(
+        "large",
+        &large,
+        None,
+        false,
+        large_timeout,
+    ));
+    compact.push(compact_bfs_case(
+        "large-nd",
+        &issue_large,
+        None,
+        true,
+        large_timeout,
+    ));
     v.extend(compact);
     v
+}
+
+/// A BFS case on the checker's own engine: `bound/bfs-<threads>[-sym]-compact`.
+fn compact_bfs_case(
+    bound_name: &'static str,
+    bound: &ModelConfig,
+    threads: Option<usize>,
+    symmetry: bool,
+    timeout: f64,
+) -> Case {
+    let t = threads.map(|n| n.to_string()).unwrap_or("all".into());
+    let sym = if symmetry { "-sym" } else { "" };
+    Case {
+        name: format!("{bound_name}/bfs-{t}{sym}-compact"),
+        strategy: Strategy::Bfs,
+        threads,
+        ..compact_case(bound_name, bound, symmetry, timeout, SleepSets::Off)
+    }
 }
 
 /// A case on the checker's own engine (one thread): `bound/dfs-1[-sym]-compact[-sleep]`.
