@@ -53,9 +53,10 @@ struct Stopped;
 /// inserting different keys rarely wait for each other.
 const SHARD_BITS: u32 = 6;
 
-/// States of a level one task expands, at most (a level is split so that every thread has
-/// several tasks).
-const MAX_CHUNK: usize = 16_384;
+/// Tasks per thread a level is split into: a few, so that a thread that finishes early finds
+/// work, and no more, since each task interns its successors' parts on its own (`frontier.rs`)
+/// and a part common to many tasks is held once per task.
+const TASKS_PER_THREAD: usize = 4;
 
 struct Search<'a, M: Model> {
     model: &'a M,
@@ -79,8 +80,10 @@ where
             options,
             progress,
             properties: Properties::of(model),
+            // Small shards to start with: 64 of them at the table's usual first size would
+            // hold 64 MiB before the first state.
             visited: (0..1 << SHARD_BITS)
-                .map(|_| Mutex::new(Visited::new(true)))
+                .map(|_| Mutex::new(Visited::with_slots(true, 1 << 10)))
                 .collect(),
             deadline: options.timeout.map(|t| Instant::now() + t),
             stop: AtomicBool::new(false),
@@ -153,7 +156,7 @@ where
             let chunk = if threads == 1 {
                 width
             } else {
-                (width / (threads * 8)).clamp(1, MAX_CHUNK)
+                width.div_ceil(threads * TASKS_PER_THREAD)
             };
             let tasks: Vec<(&Frontier, Range<usize>)> = level
                 .iter()

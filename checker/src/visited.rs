@@ -23,9 +23,15 @@ const INITIAL: usize = 1 << 16;
 impl Visited {
     /// An empty table; `with_words`: keep a word per state.
     pub fn new(with_words: bool) -> Visited {
+        Visited::with_slots(with_words, INITIAL)
+    }
+
+    /// An empty table of `slots` slots to start with (a power of two).
+    pub fn with_slots(with_words: bool, slots: usize) -> Visited {
+        assert!(slots.is_power_of_two(), "{slots} slots");
         Visited {
-            keys: vec![0; INITIAL],
-            words: with_words.then(|| vec![0; INITIAL]),
+            keys: vec![0; slots],
+            words: with_words.then(|| vec![0; slots]),
             len: 0,
         }
     }
