@@ -233,6 +233,17 @@ pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
             );
         }
     }
+    // Rows replaced by a later `bench --only` run (said in bench.json, by hand).
+    if let Some(cases) = v["rerun"]["cases"].as_array() {
+        let names: Vec<&str> = cases.iter().filter_map(|c| c.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "\nRerun {}: {} ({}).",
+            v["rerun"]["when"].as_str().unwrap_or("later"),
+            names.join(", "),
+            v["rerun"]["why"].as_str().unwrap_or("see bench.json")
+        );
+    }
     Ok(out)
 }
 
