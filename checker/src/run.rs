@@ -61,32 +61,27 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
 pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> Outcome {
     let threads = run.thread_count();
     let start = Instant::now();
-    if run.engine == Engine::Compact && run.strategy == Strategy::Bfs {
-        let options = bfs::Options {
-            symmetry: run.symmetry,
-            threads,
-            timeout: run.timeout.map(Duration::from_secs_f64),
-            max_states: run.max_states,
-        };
-        let checker = bfs::spawn(model, options);
-        let stats = checker.stats();
-        let mut outcome = drive(cfg, run, threads, start, checker);
-        outcome.report.engine = Some(EngineJson {
-            name: Engine::Compact.name().to_string(),
-            widest_level: Some(stats.widest_level()),
-            ..EngineJson::default()
-        });
-        return outcome;
-    }
     if run.engine == Engine::Compact {
-        let sleep_sets = run.sleep_sets && model.sleep_sets_apply();
-        let options = dfs::Options {
-            symmetry: run.symmetry,
-            sleep_sets: sleep_sets.then(|| model.raft().cfg.clone()),
-            timeout: run.timeout.map(Duration::from_secs_f64),
-            max_states: run.max_states,
+        let timeout = run.timeout.map(Duration::from_secs_f64);
+        let bfs = run.strategy == Strategy::Bfs;
+        let sleep_sets = !bfs && run.sleep_sets && model.sleep_sets_apply();
+        let checker = if bfs {
+            let options = bfs::Options {
+                symmetry: run.symmetry,
+                threads,
+                timeout,
+                max_states: run.max_states,
+            };
+            bfs::spawn(model, options)
+        } else {
+            let options = dfs::Options {
+                symmetry: run.symmetry,
+                sleep_sets: sleep_sets.then(|| model.raft().cfg.clone()),
+                timeout,
+                max_states: run.max_states,
+            };
+            dfs::spawn(model, options)
         };
-        let checker = dfs::spawn(model, options);
         let stats = checker.stats();
         let mut outcome = drive(cfg, run, threads, start, checker);
         outcome.report.engine = Some(EngineJson {
@@ -94,7 +89,7 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
             sleep_sets,
             slept_steps: stats.slept_steps(),
             woken_steps: stats.woken_steps(),
-            widest_level: None,
+            widest_level: bfs.then(|| stats.widest_level()),
         });
         return outcome;
     }
