@@ -1,17 +1,18 @@
-//! The checker's own breadth-first engine (`--engine compact --strategy bfs`): one thread, a
-//! compact visited set and a compact frontier; symmetry reduction too (stateright 0.31's BFS
+//! The checker's own breadth-first engine (`--engine compact --strategy bfs`): all `--threads`,
+//! a compact visited set and a compact frontier; symmetry reduction too (stateright 0.31's BFS
 //! ignores it).
 //!
-//! stateright's BFS keeps every pending state whole, and a map from each visited state's
-//! fingerprint to its parent's. Here the search goes level by level: the level being expanded
-//! and the next one are `Frontier`s (`frontier.rs`: rows of part ids, parts held once), and the
-//! visited set is one table of fingerprints (`visited.rs`) whose word per state is its parent's
-//! fingerprint (0 for an initial state). A discovery's path is read back from the table: the
+//! stateright's BFS keeps every pending state whole, with its path. Here the search goes level
+//! by level, each level split into a few tasks per thread: the level being expanded and the
+//! next one are `Frontier`s (`frontier.rs`: rows of part ids, parts held once per task), and
+//! the visited set is one table of fingerprints (`visited.rs`, in shards behind locks) whose
+//! word per state is its parent's fingerprint (0 for an initial state). A discovery's path is read back from the table: the
 //! chain of parent fingerprints, replayed from the initial state by taking, at each state, the
 //! first step whose successor has the next fingerprint. That is the step the search took
 //! (the search also takes the first such step of the first such state), so the path replays
-//! the very states the search visited, symmetric or not. Level order makes every discovery's
-//! path a shortest one, as with stateright's BFS.
+//! the very states the search visited, symmetric or not. Levels are finished before the next
+//! starts and a property's first discovery is kept, so every discovery's path is a shortest
+//! one (stateright's BFS keeps each property's last discovery, which need not be).
 
 use crate::engine::{Progress, Properties, Spawned};
 use crate::fingerprint::key;
