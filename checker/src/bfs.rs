@@ -14,7 +14,7 @@
 //! starts and a property's first discovery is kept, so every discovery's path is a shortest
 //! one (stateright's BFS keeps each property's last discovery, which need not be).
 
-use crate::engine::{Progress, Properties, Spawned};
+use crate::engine::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
 use crate::fingerprint::key;
 use crate::frontier::Frontier;
 use crate::visited::Visited;
@@ -24,7 +24,6 @@ use stateright::Model;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 /// How to run the engine.
 #[derive(Clone, Debug)]
@@ -32,9 +31,7 @@ pub struct Options {
     pub symmetry: bool,
     /// Threads expanding each level.
     pub threads: usize,
-    pub timeout: Option<Duration>,
-    /// Stop after generating this many states.
-    pub max_states: Option<usize>,
+    pub limits: Limits,
 }
 
 /// Start checking `model` on a thread of its own (and `options.threads` workers).
@@ -46,9 +43,6 @@ where
         Search::new(model, &options, progress).run()
     })
 }
-
-/// The search stopped early: a violation, the timeout or the state cap.
-struct Stopped;
 
 /// Parts of the visited table, each behind its own lock, picked by a key's top bits: threads
 /// inserting different keys rarely wait for each other.
@@ -66,7 +60,7 @@ struct Search<'a, M: Model> {
     properties: Properties<M>,
     /// Every state's key, with its parent's (stored form; 0 for an initial state).
     visited: Vec<Mutex<Visited>>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     /// Set when the search must stop (a violation, the deadline, the cap).
     stop: AtomicBool,
 }
@@ -86,7 +80,7 @@ where
             visited: (0..1 << SHARD_BITS)
                 .map(|_| Mutex::new(Visited::with_slots(true, 1 << 10)))
                 .collect(),
-            deadline: options.timeout.map(|t| Instant::now() + t),
+            deadline: options.limits.start(),
             stop: AtomicBool::new(false),
         }
     }
@@ -220,8 +214,7 @@ where
     /// Count a generated state; stop at the deadline or the state cap.
     fn tick(&self) -> Result<(), Stopped> {
         let count = self.progress.state_count.fetch_add(1, Ordering::Relaxed) + 1;
-        let late = count.is_multiple_of(4096) && self.deadline.is_some_and(|d| Instant::now() >= d);
-        if late || self.options.max_states.is_some_and(|m| count >= m) {
+        if self.deadline.reached(count) {
             self.stop.store(true, Ordering::Relaxed);
             return Err(Stopped);
         }
@@ -304,8 +297,7 @@ mod tests {
         Options {
             symmetry,
             threads: 1,
-            timeout: None,
-            max_states: None,
+            limits: Limits::default(),
         }
     }
 

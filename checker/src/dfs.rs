@@ -35,13 +35,12 @@
 //! Sleep sets apply only where the relation is sound: the unordered non-duplicating network,
 //! and a model whose boundary is the bound's own (not a shard's part, which prunes states).
 
-use crate::engine::{Progress, Properties, Spawned};
+use crate::engine::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
 use crate::fingerprint::{fingerprint, key};
 use raft_model::model::independence::{self, Counters, Delta};
 use raft_model::model::{ModelConfig, RaftAction, RaftState};
 use stateright::Model;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use crate::visited::Visited;
 
@@ -51,9 +50,7 @@ pub struct Options {
     pub symmetry: bool,
     /// Apply sleep sets with this bound's independence (None: explore every step).
     pub sleep_sets: Option<ModelConfig>,
-    pub timeout: Option<Duration>,
-    /// Stop after generating this many states.
-    pub max_states: Option<usize>,
+    pub limits: Limits,
 }
 
 /// Start checking `model` on a thread of its own.
@@ -85,10 +82,6 @@ struct Frame {
 /// Mask bits: the first 32 actions of a state may sleep; the upper word is the tag.
 const MASK_BITS: usize = 32;
 
-/// The search stopped early: a violation, the timeout or the state cap (the caller tells the
-/// cases apart from the counts and the discoveries).
-struct Stopped;
-
 struct Search<'a, M: Model> {
     model: &'a M,
     options: &'a Options,
@@ -98,7 +91,7 @@ struct Search<'a, M: Model> {
     /// `stack[..depth]` is the path; the frames above are spare.
     stack: Vec<Frame>,
     depth: usize,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     state_count: usize,
     slept: usize,
     woken: usize,
@@ -118,7 +111,7 @@ where
             visited: Visited::new(options.sleep_sets.is_some()),
             stack: Vec::new(),
             depth: 0,
-            deadline: options.timeout.map(|t| Instant::now() + t),
+            deadline: options.limits.start(),
             state_count: 0,
             slept: 0,
             woken: 0,
@@ -308,15 +301,8 @@ where
             }
             if self.state_count.is_multiple_of(4096) {
                 self.publish();
-                if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Stopped);
-                }
             }
-            if self
-                .options
-                .max_states
-                .is_some_and(|m| self.state_count >= m)
-            {
+            if self.deadline.reached(self.state_count) {
                 return Err(Stopped);
             }
         }
@@ -384,8 +370,7 @@ pub(crate) mod tests {
         let options = Options {
             symmetry,
             sleep_sets: sleep_sets.then(|| model.cfg.clone()),
-            timeout: None,
-            max_states: None,
+            limits: Limits::default(),
         };
         let progress = Progress::default();
         let mut search = Search::new(model, &options, &progress);
@@ -479,8 +464,7 @@ pub(crate) mod tests {
         let options = Options {
             symmetry: false,
             sleep_sets: Some(model.cfg.clone()),
-            timeout: None,
-            max_states: None,
+            limits: Limits::default(),
         };
         let dfs = spawn(model.clone(), options).join();
         let found = dfs.discoveries();

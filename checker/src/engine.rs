@@ -9,6 +9,43 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A search stopped early: a violation, the timeout or the state cap (the caller tells the
+/// cases apart from the counts and the discoveries).
+pub struct Stopped;
+
+/// Where a search stops on its own, complete or not.
+#[derive(Clone, Debug, Default)]
+pub struct Limits {
+    pub timeout: Option<Duration>,
+    /// Stop after generating this many states.
+    pub max_states: Option<usize>,
+}
+
+/// `Limits` from the moment a search starts.
+pub struct Deadline {
+    at: Option<Instant>,
+    max_states: Option<usize>,
+}
+
+impl Limits {
+    pub fn start(&self) -> Deadline {
+        Deadline {
+            at: self.timeout.map(|t| Instant::now() + t),
+            max_states: self.max_states,
+        }
+    }
+}
+
+impl Deadline {
+    /// Whether the search stops after its `count`th generated state (the clock is read every
+    /// 4096 states).
+    pub fn reached(&self, count: usize) -> bool {
+        let late = count.is_multiple_of(4096) && self.at.is_some_and(|d| Instant::now() >= d);
+        late || self.max_states.is_some_and(|m| count >= m)
+    }
+}
 
 /// What the search thread shares with the caller.
 #[derive(Default)]

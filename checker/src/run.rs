@@ -1,6 +1,7 @@
 //! Running the stateright checker on the model, with progress lines and an honest verdict.
 
 use crate::args::{Engine, RunArgs, Strategy};
+use crate::engine::Limits;
 use crate::report::{
     CheckReport, Counterexample, EngineJson, ExpectationJson, PropertyJson, Status,
 };
@@ -62,23 +63,24 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
     let threads = run.thread_count();
     let start = Instant::now();
     if run.engine == Engine::Compact {
-        let timeout = run.timeout.map(Duration::from_secs_f64);
+        let limits = Limits {
+            timeout: run.timeout.map(Duration::from_secs_f64),
+            max_states: run.max_states,
+        };
         let bfs = run.strategy == Strategy::Bfs;
         let sleep_sets = !bfs && run.sleep_sets && model.sleep_sets_apply();
         let checker = if bfs {
             let options = bfs::Options {
                 symmetry: run.symmetry,
                 threads,
-                timeout,
-                max_states: run.max_states,
+                limits: limits.clone(),
             };
             bfs::spawn(model, options)
         } else {
             let options = dfs::Options {
                 symmetry: run.symmetry,
                 sleep_sets: sleep_sets.then(|| model.raft().cfg.clone()),
-                timeout,
-                max_states: run.max_states,
+                limits: limits.clone(),
             };
             dfs::spawn(model, options)
         };
