@@ -86,25 +86,20 @@ pub fn round_limit(longest_log: usize) -> usize {
 /// the core refused (`fault`) is reported by "Core Invariant" instead: such states pass here.
 ///
 /// The continuation breaks ties by server id (which candidate times out, in which order
-/// messages are delivered), so it runs on the state's canonical renaming
-/// (`symmetry::representative`): the verdict is then the same for every renaming of a state,
-/// as symmetry reduction requires of a property.
+/// messages are delivered), so it runs on a canonical renaming of what it reads
+/// (`symmetry::continuation_order`): the verdict is then the same for every renaming of a
+/// state, as symmetry reduction requires of a property, and a function of what the
+/// continuation reads alone.
 ///
-/// The verdict is a function of what the continuation reads, so it is memoized on that
-/// (`memo.rs`): most distinct states differ only in what it does not read.
+/// So it is memoized on that (`memo.rs`): most distinct states differ only in what it does not
+/// read. First by a key that needs no renaming (cheap: cached hashes), then by the renamed
+/// input itself (renamings of one input share it).
 pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) -> bool {
-    let order = canonical_order(model, state);
-    // First by what determines the input without building it (cheap: cached hashes), then
-    // by the input itself (renamed states that differ only in what the continuation does
-    // not read share it).
-    let outer = (
-        input_hash(model, state, &order, 1),
-        input_hash(model, state, &order, 2),
-    );
+    let outer = (input_hash(model, state, 1), input_hash(model, state, 2));
     if let Some(verdict) = model.liveness_memo.get(outer) {
         return verdict;
     }
-    let canonical = super::symmetry::rename_to_order(state, &order);
+    let canonical = super::symmetry::rename_to_order(state, &continuation_order(model, state));
     let inner = (
         renamed_input_hash(model, &canonical, 3),
         renamed_input_hash(model, &canonical, 4),
@@ -154,26 +149,24 @@ fn hash_raft_messages(model: &RaftModel, state: &RaftState, h: &mut impl std::ha
     }
 }
 
-/// The order of the servers in the state the continuation runs from: the canonical renaming
-/// (see [`progress_when_faults_stop`]).
-fn canonical_order(model: &RaftModel, state: &RaftState) -> Vec<usize> {
+/// The order of the servers in the state the continuation runs from (see
+/// [`progress_when_faults_stop`]).
+fn continuation_order(model: &RaftModel, state: &RaftState) -> Vec<usize> {
     // Configurations tell servers apart: no renaming then (symmetry is refused with them).
     if model.cfg.max_config_changes > 0 {
         (0..model.cfg.servers).collect()
     } else {
-        super::symmetry::canonical_order(state)
+        super::symmetry::continuation_order(state)
     }
 }
 
-/// A hash (seeded by `seed`) that determines the continuation's input: the renaming `order`
-/// and, of `state`, every actor's state (by its cached hash: the server's core state, whether
-/// it stopped, and more; a client's progress) and the Raft messages in flight between servers.
-/// Together they determine the renamed state's servers, messages and clients, all that
-/// [`continuation_of`] reads.
-fn input_hash(model: &RaftModel, state: &RaftState, order: &[usize], seed: u64) -> u64 {
+/// A hash (seeded by `seed`) that determines what [`continuation_of`] reads, before renaming:
+/// every actor's state (by its cached hash: the server's core state, whether it stopped, and
+/// more; a client's progress) and the Raft messages in flight between servers. The
+/// continuation's order is a function of these too.
+fn input_hash(model: &RaftModel, state: &RaftState, seed: u64) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = ahash::RandomState::with_seeds(seed, 0x5eed, 17, 4242).build_hasher();
-    order.hash(&mut h);
     for slot in &state.actors {
         slot.state.hash(&mut h);
     }
@@ -183,7 +176,7 @@ fn input_hash(model: &RaftModel, state: &RaftState, order: &[usize], seed: u64) 
 
 /// Run the continuation from `state` (in its canonical renaming); `explain` records its steps.
 pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
-    let canonical = super::symmetry::rename_to_order(state, &canonical_order(model, state));
+    let canonical = super::symmetry::rename_to_order(state, &continuation_order(model, state));
     let mut c = continuation_of(model, &canonical, explain);
     if explain && canonical != *state {
         c.steps.insert(

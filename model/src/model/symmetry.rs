@@ -64,16 +64,37 @@ pub fn representative(state: &RaftState) -> RaftState {
 /// The order of the servers in `state`'s representative: `order[new]` is the server that
 /// [`representative`] moves to index `new`.
 pub fn canonical_order(state: &RaftState) -> Vec<usize> {
+    order_in(state, Scope::State)
+}
+
+/// A canonical order of what "Progress When Faults Stop" reads of `state` (each server's core
+/// state and whether it stopped, the deliverable Raft messages between servers): a function
+/// of that alone, the same for every renaming of it. Its memo can then look a state up by
+/// what the continuation reads, before any order is computed.
+pub fn continuation_order(state: &RaftState) -> Vec<usize> {
+    order_in(state, Scope::Continuation)
+}
+
+/// What an order looks at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The whole state (the representative).
+    State,
+    /// Only what the liveness continuation reads.
+    Continuation,
+}
+
+fn order_in(state: &RaftState, scope: Scope) -> Vec<usize> {
     let n = state.servers().count();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| compare(state, a, b));
+    order.sort_by(|&a, &b| compare(state, a, b, scope));
     // Servers that look alike (equal under `compare`) form a tie group. Their order is settled
     // by trying every order within every group and keeping the one with the smallest
     // `Signature`: every member of a class then yields the same representative.
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
     for i in 1..=n {
-        if i == n || compare(state, order[i - 1], order[i]) != Ordering::Equal {
+        if i == n || compare(state, order[i - 1], order[i], scope) != Ordering::Equal {
             if i - start > 1 {
                 groups.push(start..i);
             }
@@ -88,7 +109,7 @@ pub fn canonical_order(state: &RaftState) -> Vec<usize> {
     }
     let mut best: Option<(Signature, Vec<usize>)> = None;
     for_each_order(&mut order, &groups, 0, &mut |order| {
-        let sig = signature(state, order);
+        let sig = signature(state, order, scope);
         if best.as_ref().is_none_or(|(b, _)| sig < *b) {
             best = Some((sig, order.to_vec()));
         }
@@ -129,13 +150,17 @@ struct ServerSignature {
     timers: Vec<Timer>,
 }
 
-fn signature(state: &RaftState, order: &[usize]) -> Signature {
+fn signature(state: &RaftState, order: &[usize], scope: Scope) -> Signature {
+    let whole = scope == Scope::State;
     let mut to = vec![0; order.len()];
     for (new, &old) in order.iter().enumerate() {
         to[old] = new;
     }
     let r = Renaming { to };
     let sorted_timers = |i: usize| {
+        if !whole {
+            return Vec::new();
+        }
         let mut t: Vec<Timer> = state.timers(i).map(|t| rename_timer(t, &r)).collect();
         t.sort_unstable();
         t
@@ -171,6 +196,7 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
                 saved_vote: state
                     .storage(old)
                     .and_then(|st| st.hard.voted_for)
+                    .filter(|_| whole)
                     .map(|n| r.node(n)),
                 leader_id: s.leader_id.map(|n| r.node(n)),
                 votes_granted: votes,
@@ -187,7 +213,25 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
     let client_timers = (order.len()..state.actor_count())
         .map(sorted_timers)
         .collect();
-    let mut network: Vec<(usize, usize, Msg, usize)> = if state.network.is_ordered() {
+    let n = order.len();
+    let mut network: Vec<(usize, usize, Msg, usize)> = if !whole {
+        // What the continuation reads: each deliverable Raft message between servers, once.
+        state
+            .network
+            .iter_deliverable()
+            .filter(|e| {
+                matches!(e.msg, Msg::Raft(_)) && usize::from(e.src) < n && usize::from(e.dst) < n
+            })
+            .map(|e| {
+                (
+                    r.index(usize::from(e.src)),
+                    r.index(usize::from(e.dst)),
+                    rename_msg(e.msg, &r),
+                    1,
+                )
+            })
+            .collect()
+    } else if state.network.is_ordered() {
         // The position in the channel matters: encode it in the count slot.
         let mut position: BTreeMap<(Id, Id), usize> = BTreeMap::new();
         state
@@ -219,7 +263,7 @@ fn signature(state: &RaftState, order: &[usize]) -> Signature {
             .collect()
     };
     network.sort_unstable();
-    let last_delivered = state.network.last_delivered().map(|e| {
+    let last_delivered = state.network.last_delivered().filter(|_| whole).map(|e| {
         (
             r.index(usize::from(e.src)),
             r.index(usize::from(e.dst)),
@@ -290,16 +334,17 @@ pub fn rename_to_order(state: &RaftState, order: &[usize]) -> RaftState {
 }
 
 /// Orders two servers by what they are, with every id replaced by "me" or "someone else".
-fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
+fn compare(state: &RaftState, a: usize, b: usize, scope: Scope) -> Ordering {
     let (sa, sb) = match (state.server(a), state.server(b)) {
         (Some(x), Some(y)) => (x, y),
         _ => return Ordering::Equal,
     };
     let me = |i: usize, n: Option<NodeId>| n.map(|n| n.0 as usize == i);
     let (x, y) = (&sa.server, &sb.server);
-    state
-        .is_crashed(a)
-        .cmp(&state.is_crashed(b))
+    let whole = scope == Scope::State;
+    let crashed = |i: usize| whole && state.is_crashed(i);
+    crashed(a)
+        .cmp(&crashed(b))
         .then(x.hard.current_term.cmp(&y.hard.current_term))
         .then(x.role.cmp(&y.role))
         .then(x.hard.snapshot.cmp(&y.hard.snapshot))
@@ -318,8 +363,14 @@ fn compare(state: &RaftState, a: usize, b: usize) -> Ordering {
         .then(x.recent_active.len().cmp(&y.recent_active.len()))
         .then(x.transferee.is_some().cmp(&y.transferee.is_some()))
         .then(x.transfer_campaign.cmp(&y.transfer_campaign))
-        .then_with(|| sa.machine.cmp(&sb.machine))
-        .then_with(|| sa.ghost.cmp(&sb.ghost))
+        .then_with(|| match scope {
+            Scope::State => sa
+                .machine
+                .cmp(&sb.machine)
+                .then_with(|| sa.ghost.cmp(&sb.ghost)),
+            // The continuation reads only whether a server stopped.
+            Scope::Continuation => sa.fault.is_some().cmp(&sb.fault.is_some()),
+        })
 }
 
 fn sorted<'a>(v: impl Iterator<Item = &'a u64>) -> Vec<u64> {

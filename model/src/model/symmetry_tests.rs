@@ -1,7 +1,8 @@
 //! Symmetry reduction is sound only if renaming servers maps reachable states to reachable
 //! states with the same verdicts; these tests check that on whole (small) state spaces.
 
-use super::symmetry::{rename_servers, representative};
+use super::register::Msg;
+use super::symmetry::{continuation_order, rename_servers, rename_to_order, representative};
 use super::{ModelConfig, RaftModel, RaftState};
 use stateright::Model;
 use std::collections::hash_map::DefaultHasher;
@@ -159,4 +160,60 @@ fn representative_is_shared_by_the_whole_class(bound: ModelConfig) {
         states.len(),
         classes.len()
     );
+}
+
+/// "Progress When Faults Stop" memoizes its verdict on what the continuation reads, before
+/// renaming; that is sound only if the renaming it runs on (`continuation_order`) is canonical
+/// for what it reads: every renaming of a state must give the continuation the same input.
+#[test]
+fn the_continuation_runs_on_one_renaming_for_the_whole_class() {
+    for bound in [
+        small_bound(),
+        ModelConfig {
+            network: super::NetworkKind::UnorderedDuplicating,
+            max_in_flight: 2,
+            max_crashes: 0,
+            ..small_bound()
+        },
+    ] {
+        let m = bound.into_model();
+        let n = m.cfg.servers;
+        // What the continuation reads: each server's core state and whether it stopped, the
+        // deliverable Raft messages between servers, the clients' progress.
+        let input = |s: &RaftState| {
+            let c = rename_to_order(s, &continuation_order(s));
+            let servers: Vec<_> = c
+                .servers()
+                .map(|x| (x.server.clone(), x.fault.is_some()))
+                .collect();
+            let mut messages: Vec<_> = c
+                .network
+                .iter_deliverable()
+                .filter(|e| usize::from(e.src) < n && usize::from(e.dst) < n)
+                .filter(|e| matches!(e.msg, Msg::Raft(_)))
+                .map(|e| (usize::from(e.src), usize::from(e.dst), e.msg.clone()))
+                .collect();
+            messages.sort();
+            let clients: Vec<_> = c.actor_states().skip(n).cloned().collect();
+            (servers, messages, clients)
+        };
+        let mut ties = 0;
+        for s in reachable(&m).values() {
+            let own = input(s);
+            for to in PERMUTATIONS {
+                assert!(
+                    input(&rename_servers(s, &to)) == own,
+                    "renaming {to:?} changes the continuation's input:\n{s:#?}"
+                );
+            }
+            // Servers that look alike: the order among them comes from the signature.
+            let o = continuation_order(s);
+            ties += usize::from(o.windows(2).any(|w| {
+                let (a, b) = (s.server(w[0]), s.server(w[1]));
+                a.map(|x| (&x.server.hard, x.server.role))
+                    == b.map(|x| (&x.server.hard, x.server.role))
+            }));
+        }
+        assert!(ties > 0, "the bound has servers that look alike");
+    }
 }
