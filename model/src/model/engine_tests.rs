@@ -34,11 +34,11 @@ fn flat(kind: NetworkKind, s: &SrState) -> RaftState {
             for t in s.timers_set[i].iter() {
                 timers.set(*t);
             }
-            ActorSlot {
+            Shared::new(ActorSlot {
                 state: Shared::new((**a).clone()),
                 timers,
                 storage: s.actor_storages[i].clone(),
-            }
+            })
         })
         .collect();
     // Built from stateright's network directly (not through `Network::send`).

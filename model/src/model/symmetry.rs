@@ -395,16 +395,16 @@ fn rename(state: &RaftState, r: &Renaming) -> RaftState {
             for t in slot.timers.iter() {
                 timers.set(rename_timer(t, r));
             }
-            ActorSlot {
+            Shared::new(ActorSlot {
                 state: match &*slot.state {
                     NodeState::Server(s) => {
                         Shared::new(NodeState::Server(rename_server_state(s, r)))
                     }
-                    NodeState::Client(_) => slot.state,
+                    NodeState::Client(_) => slot.state.clone(),
                 },
                 timers,
-                storage: slot.storage.map(|s| rename_storage(s, r)),
-            }
+                storage: slot.storage.clone().map(|s| rename_storage(s, r)),
+            })
         })
         .collect();
     let mut crashed = 0;

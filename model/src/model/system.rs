@@ -19,7 +19,7 @@ use super::display::StateDisplay;
 use super::history;
 use super::memo::Memo;
 use super::network::Network;
-use super::node::NodeState;
+use super::node::{NodeState, Timer};
 use super::shared::Shared;
 use super::state::{ActorSlot, RaftState};
 use super::timers::TimerSet;
@@ -43,10 +43,25 @@ pub struct RaftModel {
 }
 
 impl RaftModel {
-    /// Carry out an actor's output: messages into the network (and the history), timers,
-    /// storage.
-    fn process(&self, index: usize, out: Out<RaftActor>, state: &mut RaftState) {
+    /// Carry out actor `index`'s step: its new state (`None`: unchanged), the timer that fired
+    /// (a timer fires once; the step re-arms it if it should stay armed), and its output:
+    /// messages into the network (and the history), timers, storage. The actor's slot is
+    /// copied (if shared) at most once, and only if the step changes it.
+    fn process(
+        &self,
+        index: usize,
+        actor: Option<NodeState>,
+        fired: Option<Timer>,
+        out: Out<RaftActor>,
+        state: &mut RaftState,
+    ) {
         let id = Id::from(index);
+        let old_timers = state.actors[index].timers;
+        let mut timers = old_timers;
+        if let Some(t) = fired {
+            timers.cancel(t);
+        }
+        let mut saved = None;
         for command in out {
             match command {
                 Command::Send(dst, msg) => {
@@ -60,19 +75,22 @@ impl RaftModel {
                     }
                     state.network.send(Envelope { src: id, dst, msg });
                 }
-                Command::SetTimer(timer, _) => state.actors[index].timers.set(timer),
-                Command::CancelTimer(timer) => state.actors[index].timers.cancel(timer),
-                Command::Save(storage) => state.actors[index].storage = Some(storage),
+                Command::SetTimer(timer, _) => timers.set(timer),
+                Command::CancelTimer(timer) => timers.cancel(timer),
+                Command::Save(storage) => saved = Some(storage),
                 // The model's actors make no random choices (`Actor::Random` is `()`).
                 Command::ChooseRandom(..) => {}
             }
         }
-    }
-
-    /// Actor `index`'s state after a step that left it `next` (unchanged if borrowed).
-    fn replace(state: &mut RaftState, index: usize, next: Cow<NodeState>) {
-        if let Cow::Owned(next) = next {
-            state.set_actor(index, next);
+        if actor.is_some() || saved.is_some() || timers != old_timers {
+            let slot = state.slot_mut(index);
+            slot.timers = timers;
+            if let Some(storage) = saved {
+                slot.storage = Some(storage);
+            }
+            if let Some(actor) = actor {
+                slot.state = Shared::new(actor);
+            }
         }
     }
 
@@ -99,12 +117,12 @@ impl Model for RaftModel {
         for (index, actor) in self.actors.iter().enumerate() {
             let mut out = Out::new();
             let start = actor.on_start(Id::from(index), &None, &mut out);
-            state.actors.push(ActorSlot {
+            state.actors.push(Shared::new(ActorSlot {
                 state: Shared::new(start),
                 timers: TimerSet::default(),
                 storage: None,
-            });
-            self.process(index, out, &mut state);
+            }));
+            self.process(index, None, None, out, &mut state);
         }
         vec![state]
     }
@@ -168,8 +186,7 @@ impl Model for RaftModel {
                 if !next.network.on_deliver(env) {
                     return None;
                 }
-                Self::replace(&mut next, index, actor);
-                self.process(index, out, &mut next);
+                self.process(index, owned(actor), None, out, &mut next);
                 Some(next)
             }
             ActorModelAction::Timeout(id, timer) => {
@@ -181,10 +198,7 @@ impl Model for RaftModel {
                     return None;
                 }
                 let mut next = last.clone();
-                // A timer fires once; the step re-arms it if it should stay armed.
-                next.actors[index].timers.cancel(timer);
-                Self::replace(&mut next, index, actor);
-                self.process(index, out, &mut next);
+                self.process(index, owned(actor), Some(timer), out, &mut next);
                 Some(next)
             }
             ActorModelAction::Crash(id) => {
@@ -193,7 +207,7 @@ impl Model for RaftModel {
                     return None;
                 }
                 let mut next = last.clone();
-                next.actors[index].timers.cancel_all();
+                next.slot_mut(index).timers.cancel_all();
                 next.set_crashed(index, true);
                 // Crash canonicalization (module comment).
                 let restarted = self.restarted(&next, index);
@@ -209,9 +223,8 @@ impl Model for RaftModel {
                 let storage = last.actors[index].storage.clone();
                 let restarted = self.actors[index].on_start(id, &storage, &mut out);
                 let mut next = last.clone();
-                next.set_actor(index, restarted);
                 next.set_crashed(index, false);
-                self.process(index, out, &mut next);
+                self.process(index, Some(restarted), None, out, &mut next);
                 Some(next)
             }
             // The model's actors make no random choices.
@@ -246,6 +259,14 @@ impl Model for RaftModel {
 
     fn within_boundary(&self, state: &RaftState) -> bool {
         super::config::within_boundary(&self.cfg, state)
+    }
+}
+
+/// An actor's state after a step that left it `next`: `None` if unchanged (borrowed).
+fn owned(next: Cow<NodeState>) -> Option<NodeState> {
+    match next {
+        Cow::Owned(next) => Some(next),
+        Cow::Borrowed(_) => None,
     }
 }
 

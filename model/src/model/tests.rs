@@ -371,7 +371,7 @@ fn save(state: &mut RaftState, i: usize, log: Vec<Entry<Cmd>>) {
         voted_for: None,
         log,
     };
-    state.actors[i].storage = Some(ServerStorage {
+    state.slot_mut(i).storage = Some(ServerStorage {
         hard: shared::Shared::new(hard),
         ghost,
     });
