@@ -405,15 +405,23 @@ pub struct BenchArgs {
     pub baseline: Option<PathBuf>,
 }
 
-/// The cases a `--baseline` build runs too: one thread, the default bound's first 20 M
-/// generated states (the same states in every build of one model), so the ratio is per-thread
-/// speed on the same work in the same run.
-const BASELINE_CASES: [&str; 1] = ["default/dfs-1-20M"];
+/// The comparisons with a `--baseline` build, as (our case, the case the baseline runs). Per
+/// thread, on the same work, in the same run: the default bound's first 20 M generated states
+/// (the same states in every build of one model, on stateright's DFS), and the whole default
+/// bound with symmetry (the same classes in every build), on stateright's DFS and on the
+/// checker's own engine (which the baseline build lacks: it runs stateright's).
+const BASELINE_CASES: [(&str, &str); 3] = [
+    ("default/dfs-1-20M", "default/dfs-1-20M"),
+    ("default/dfs-1-sym", "default/dfs-1-sym"),
+    ("default/dfs-1-sym-compact", "default/dfs-1-sym"),
+];
 
 /// What a baseline build measured beside ours.
 #[derive(Serialize)]
 struct Comparison {
     case: String,
+    /// The case the baseline build ran.
+    baseline_case: String,
     /// Distinct states per second, ours ÷ the baseline's.
     speedup: f64,
     /// Both found the same number of distinct states (the same state space).
@@ -421,6 +429,7 @@ struct Comparison {
 }
 
 pub fn bench(args: &BenchArgs) -> i32 {
+    let all = cases(args.large_timeout);
     let mut list = cases(args.large_timeout);
     if let Some(only) = &args.only {
         list.retain(|c| c.name.starts_with(only.as_str()));
@@ -485,39 +494,50 @@ pub fn bench(args: &BenchArgs) -> i32 {
                 continue;
             }
         };
-        if let Some(b) = args
-            .baseline
-            .as_ref()
-            .filter(|_| BASELINE_CASES.contains(&&*c.name))
-        {
-            match run_case(b, c, scratch.path()) {
-                Ok(mut theirs) => {
-                    theirs.name = format!("baseline:{}", theirs.name);
-                    println!("{}", row(&theirs));
-                    failed |= theirs.exit_code != 0 && theirs.exit_code != 3;
-                    if theirs.unique_states_per_second > 0.0 {
-                        comparisons.push(Comparison {
-                            case: c.name.clone(),
-                            speedup: ours.unique_states_per_second
-                                / theirs.unique_states_per_second,
-                            same_states: ours.unique_states == theirs.unique_states,
-                        });
+        for (_, theirs_name) in BASELINE_CASES.iter().filter(|(o, _)| *o == c.name) {
+            let Some(b) = &args.baseline else { break };
+            if !baseline_runs
+                .iter()
+                .any(|r: &Run| r.name == format!("baseline:{theirs_name}"))
+            {
+                let Some(theirs_case) = all.iter().find(|k| k.name == *theirs_name) else {
+                    continue;
+                };
+                match run_case(b, theirs_case, scratch.path()) {
+                    Ok(mut theirs) => {
+                        theirs.name = format!("baseline:{}", theirs.name);
+                        println!("{}", row(&theirs));
+                        failed |= theirs.exit_code != 0 && theirs.exit_code != 3;
+                        baseline_runs.push(theirs);
                     }
-                    baseline_runs.push(theirs);
+                    Err(e) => {
+                        eprintln!("raft-check: error: baseline: {e}");
+                        failed = true;
+                        continue;
+                    }
                 }
-                Err(e) => {
-                    eprintln!("raft-check: error: baseline: {e}");
-                    failed = true;
-                }
+            }
+            let theirs = baseline_runs
+                .iter()
+                .find(|r| r.name == format!("baseline:{theirs_name}"))
+                .expect("run just above");
+            if theirs.unique_states_per_second > 0.0 {
+                comparisons.push(Comparison {
+                    case: c.name.clone(),
+                    baseline_case: theirs_name.to_string(),
+                    speedup: ours.unique_states_per_second / theirs.unique_states_per_second,
+                    same_states: ours.unique_states == theirs.unique_states,
+                });
             }
         }
         runs.push(ours);
     }
     for c in &comparisons {
         println!(
-            "{}: {:.2}x the baseline's distinct states/s ({})",
+            "{}: {:.2}x the baseline's distinct states/s on {} ({})",
             c.case,
             c.speedup,
+            c.baseline_case,
             if c.same_states {
                 "same distinct states"
             } else {

@@ -220,10 +220,12 @@ pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
             v["baseline"]["executable"].as_str().unwrap_or("?")
         );
         for c in cmp {
+            // Older files compared each case with the baseline's run of the same case.
+            let case = c["case"].as_str().unwrap_or("?");
+            let theirs = c["baseline_case"].as_str().unwrap_or(case);
             let _ = writeln!(
                 out,
-                "- {}: {:.2}× the baseline's distinct states per second{}",
-                c["case"].as_str().unwrap_or("?"),
+                "- {case}: {:.2}× the baseline's distinct states per second on {theirs}{}",
                 c["speedup"].as_f64().unwrap_or(0.0),
                 if c["same_states"].as_bool() == Some(true) {
                     ", the same distinct states"

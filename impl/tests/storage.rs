@@ -374,7 +374,7 @@ fn a_corrupt_newest_snapshot_the_wal_no_longer_covers_stops_the_node_naming_the_
         let keep = hard
             .log
             .split_off((upto - hard.snapshot.last_included_index) as usize);
-        hard.log = keep;
+        hard.log = keep.into();
         hard.snapshot = Snapshot {
             last_included_index: upto,
             last_included_term: 1,

@@ -356,7 +356,7 @@ impl Rules for ModelRules {
             hard.current_term = 0;
         }
         if self.is(Mutant::ForgetLogOnRestart) {
-            hard.log.clear();
+            hard.log = raft_core::Log::new();
         }
         Protocol.recover(hard)
     }
@@ -658,7 +658,8 @@ mod tests {
             log: vec![raft_core::Entry {
                 term: 1,
                 command: 7u8,
-            }],
+            }]
+            .into(),
         };
         assert_eq!(m.recover(hard.clone()), p.recover(hard));
     }

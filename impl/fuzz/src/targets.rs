@@ -753,7 +753,7 @@ fn wal_batches() -> Vec<Vec<u8>> {
         snapshot: Default::default(),
         current_term: 1,
         voted_for: Some(NodeId(0)),
-        log: vec![],
+        log: Default::default(),
     };
     let mut batches = Vec::new();
     let mut stage = |hard: &HardState<Command>, persist: Persist| {
@@ -846,7 +846,7 @@ fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
             snapshot: Default::default(),
             current_term: 3,
             voted_for: Some(NodeId(1)),
-            log: entries(),
+            log: entries().into(),
         },
     );
     log.record(

@@ -382,7 +382,7 @@ fn frame_header_at(bytes: &[u8], offset: usize, salt: u64) -> Result<(u32, u32),
 /// Applies one record to the hard state being rebuilt, whose log starts after its snapshot
 /// (`hard.log[i]` is the entry at index `snapshot + 1 + i`). Entries at or below the snapshot
 /// are skipped: the snapshot holds them.
-fn replay<C>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProblem> {
+fn replay<C: Clone>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProblem> {
     let base = hard.snapshot.last_included_index;
     match record {
         Record::HardState {
@@ -447,14 +447,16 @@ fn replay<C>(hard: &mut HardState<C>, record: Record<C>) -> Result<(), ScanProbl
 /// Decodes a whole WAL file. A bad frame with no valid frame header after it is a torn tail
 /// (reported in [`DecodedWal::torn_tail`]); a bad frame with one after it, a bad file header,
 /// or a frame whose checksums hold but whose records do not decode or do not fit is an error.
-pub fn decode_records<C: DeserializeOwned>(bytes: &[u8]) -> Result<DecodedWal<C>, ScanError> {
+pub fn decode_records<C: DeserializeOwned + Clone>(
+    bytes: &[u8],
+) -> Result<DecodedWal<C>, ScanError> {
     decode_records_from(bytes, HardState::default())
 }
 
 /// [`decode_records`] of one WAL segment, replaying its records onto `start`: the hard state
 /// that the snapshot and the segments before this one describe (its log starts after its
 /// snapshot, and entries at or below the snapshot are skipped).
-pub fn decode_records_from<C: DeserializeOwned>(
+pub fn decode_records_from<C: DeserializeOwned + Clone>(
     bytes: &[u8],
     start: HardState<C>,
 ) -> Result<DecodedWal<C>, ScanError> {

@@ -229,7 +229,7 @@ fn entries_past_the_end_of_the_log_are_refused() {
     let (mut wal, _) = open(dir.path()).unwrap();
     // Claims the entries start at index 5 of an empty log.
     let gap = Hard {
-        log: vec![entry(1, "a"); 5],
+        log: vec![entry(1, "a"); 5].into(),
         ..Hard::default()
     };
     wal.stage(
@@ -666,7 +666,7 @@ fn a_sync_torn_inside_the_preallocated_space_is_cut_and_appends_go_on() {
     drop(wal);
     let (_, again) = open_preallocated(dir.path(), 4096);
     assert_eq!(again, hard);
-    assert_eq!(again.log, vec![entry(1, "a"), entry(2, "c")]);
+    assert_eq!(*again.log, vec![entry(1, "a"), entry(2, "c")]);
 }
 
 #[test]

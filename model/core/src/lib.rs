@@ -25,6 +25,7 @@ mod compaction;
 mod election;
 mod error;
 mod lease;
+mod log;
 mod membership;
 mod message;
 mod read;
@@ -37,6 +38,7 @@ mod transfer;
 mod types;
 
 pub use error::CoreError;
+pub use log::Log;
 pub use message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, Message, RequestVote,
     RequestVoteResponse, TimeoutNow,

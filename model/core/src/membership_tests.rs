@@ -202,7 +202,7 @@ fn learners_neither_campaign_nor_count() {
             snapshot: Default::default(),
             current_term: 1,
             voted_for: None,
-            log: s.log().to_vec(),
+            log: s.log().to_vec().into(),
         },
     );
     assert!(learner.membership(&c3).learners.contains(&n(3)));
@@ -351,7 +351,7 @@ fn a_joining_server_waits_to_be_added_and_a_restart_rebuilds_the_configuration()
         snapshot: Default::default(),
         current_term: 1,
         voted_for: None,
-        log: leader.log().to_vec(),
+        log: leader.log().to_vec().into(),
     };
     let mut s = S::restart(&c, hard);
     assert_eq!(s.config_index(), 3);

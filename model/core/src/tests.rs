@@ -56,7 +56,7 @@ fn leader_of_term_2(c: &Config, log: Vec<Entry<u8>>) -> S {
         snapshot: Default::default(),
         current_term: 1,
         voted_for: None,
-        log,
+        log: log.into(),
     };
     let mut s = S::restart(c, hard);
     step(&mut s, c, Event::ElectionTimeout);
@@ -205,7 +205,7 @@ fn leader_never_commits_earlier_term_entries_by_counting() {
             snapshot: Default::default(),
             current_term: 2,
             voted_for: None,
-            log: vec![entry(1, 1), entry(2, 2)],
+            log: vec![entry(1, 1), entry(2, 2)].into(),
         },
     );
     step(&mut s, &c, Event::ElectionTimeout); // term 3
@@ -262,7 +262,7 @@ fn followers_alone_commit_what_the_leader_has_not_yet_made_durable() {
     step(&mut s, &c, receive(2, append_reply(2, true, 1)));
     assert_eq!((s.persisted_index, s.commit_index), (0, 1));
     assert_eq!(
-        s.durable_hard_state().log,
+        *s.durable_hard_state().log,
         vec![],
         "a crash may lose the leader's copy"
     );
@@ -647,7 +647,7 @@ fn current_term_never_wraps() {
             snapshot: Default::default(),
             current_term: u64::MAX,
             voted_for: None,
-            log: vec![],
+            log: Default::default(),
         },
     );
     assert_eq!(
@@ -696,7 +696,7 @@ fn fast_backup_hints_the_start_of_the_conflicting_term() {
                 snapshot: Default::default(),
                 current_term: 3,
                 voted_for: None,
-                log: log.clone(),
+                log: log.clone().into(),
             },
         )
     };
@@ -955,7 +955,7 @@ fn a_window_of_usize_max_bytes_has_no_byte_limit() {
                 snapshot: Default::default(),
                 current_term: 1,
                 voted_for: None,
-                log: vec![],
+                log: Default::default(),
             },
         );
         let mut step = |event: Event<Huge>| s.handle(&c, event).expect("a correct step");

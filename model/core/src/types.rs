@@ -1,5 +1,6 @@
 //! Basic Raft types shared by the model and the runtime.
 
+use crate::log::Log;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -72,7 +73,7 @@ pub struct HardState<C> {
     /// The log after the snapshot: `log[i]` is the entry at index
     /// `snapshot.last_included_index + 1 + i` (`Server::entry` is the one place that
     /// converts).
-    pub log: Vec<Entry<C>>,
+    pub log: Log<C>,
 }
 
 impl<C> Default for HardState<C> {
@@ -81,7 +82,7 @@ impl<C> Default for HardState<C> {
             current_term: 0,
             voted_for: None,
             snapshot: Snapshot::default(),
-            log: Vec::new(),
+            log: Log::new(),
         }
     }
 }

@@ -251,8 +251,12 @@ fn server_step(
         _ => None,
     };
     // "Elections Follow A Pre-Vote Majority": the pre-vote grants this server holds after the
-    // step's message (counted here, independently of the core).
-    let mut pre_votes = before.server.votes_granted.clone();
+    // step's message (counted here, independently of the core); only read with PreVote.
+    let mut pre_votes = if driver.pre_vote {
+        before.server.votes_granted.clone()
+    } else {
+        Default::default()
+    };
     if let Event::Receive {
         from,
         msg: Message::PreVoteResponse(r),

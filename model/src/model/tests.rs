@@ -96,10 +96,10 @@ fn election_safety_rejects_two_leaders_in_one_term() {
 fn log_matching_rejects_same_index_and_term_with_different_prefix() {
     let m = model();
     let mut s = init(&m);
-    server_mut(&mut s, 0).server.hard.log = vec![e(1, 1), e(2, 2)];
-    server_mut(&mut s, 1).server.hard.log = vec![e(1, 1), e(2, 2), e(2, 3)];
+    server_mut(&mut s, 0).server.hard.log = vec![e(1, 1), e(2, 2)].into();
+    server_mut(&mut s, 1).server.hard.log = vec![e(1, 1), e(2, 2), e(2, 3)].into();
     assert!(holds(&m, &s, "Log Matching"));
-    server_mut(&mut s, 1).server.hard.log = vec![e(1, 9), e(2, 2)];
+    server_mut(&mut s, 1).server.hard.log = vec![e(1, 9), e(2, 2)].into();
     assert!(!holds(&m, &s, "Log Matching"));
 }
 
@@ -110,9 +110,9 @@ fn leader_completeness_rejects_a_later_leader_missing_a_committed_entry() {
     ghost_mut(&mut s, 0).committed.insert((1, e(1, 1)), 1);
     let leader = &mut server_mut(&mut s, 1).server;
     make_leader(leader, 2);
-    leader.hard.log = vec![e(1, 1)];
+    leader.hard.log = vec![e(1, 1)].into();
     assert!(holds(&m, &s, "Leader Completeness"));
-    server_mut(&mut s, 1).server.hard.log = vec![e(2, 5)];
+    server_mut(&mut s, 1).server.hard.log = vec![e(2, 5)].into();
     assert!(!holds(&m, &s, "Leader Completeness"));
     // A leader of the commit term itself (or older) is not constrained.
     make_leader(&mut server_mut(&mut s, 1).server, 1);
@@ -136,14 +136,14 @@ fn leader_append_only_rejects_a_leader_step_that_drops_an_entry() {
     let mut s = init(&m);
     let mut before = Server::<Cmd>::new();
     make_leader(&mut before, 1);
-    before.hard.log = vec![e(1, 1), e(1, 2)];
+    before.hard.log = vec![e(1, 1), e(1, 2)].into();
     let mut after = before.clone();
     after.hard.log.push(e(1, 3));
     let mut ghost = shared::Shared::new(Ghost::default());
     Ghost::record(&mut ghost, &before, &after, &Default::default());
     server_mut(&mut s, 0).ghost = ghost.clone();
     assert!(holds(&m, &s, "Leader Append-Only"));
-    after.hard.log = vec![e(1, 1)];
+    after.hard.log = vec![e(1, 1)].into();
     Ghost::record(&mut ghost, &before, &after, &Default::default());
     server_mut(&mut s, 0).ghost = ghost;
     assert!(!holds(&m, &s, "Leader Append-Only"));
@@ -177,7 +177,7 @@ fn commit_index_must_stay_within_the_log() {
     let m = model();
     let mut s = init(&m);
     let srv = &mut server_mut(&mut s, 0).server;
-    srv.hard.log = vec![e(1, 1)];
+    srv.hard.log = vec![e(1, 1)].into();
     srv.commit_index = 1;
     assert!(holds(&m, &s, "Commit Index Within Log"));
     server_mut(&mut s, 0).server.commit_index = 2;
@@ -201,12 +201,12 @@ fn match_index_sound_rejects_an_acknowledgement_the_follower_does_not_hold() {
     // n0 leads term 3 with b at index 1; n1, of term 3 too, holds a (an earlier leader's entry).
     let leader = &mut server_mut(&mut s, 0).server;
     make_leader(leader, 3);
-    leader.hard.log = vec![e(2, 2)];
+    leader.hard.log = vec![e(2, 2)].into();
     leader.next_index = [(raft_core::NodeId(1), 1), (raft_core::NodeId(2), 1)].into();
     leader.match_index = [(raft_core::NodeId(1), 0), (raft_core::NodeId(2), 0)].into();
     let follower = &mut server_mut(&mut s, 1).server;
     follower.hard.current_term = 3;
-    follower.hard.log = vec![e(1, 1)];
+    follower.hard.log = vec![e(1, 1)].into();
     assert!(holds(&m, &s, "Match Index Sound"));
     // A reply of term 1 taken as an acknowledgement of index 1.
     let leader = &mut server_mut(&mut s, 0).server;
@@ -219,7 +219,7 @@ fn match_index_sound_rejects_an_acknowledgement_the_follower_does_not_hold() {
     // The same acknowledgement of an entry n1 does hold is sound.
     let follower = &mut server_mut(&mut s, 1).server;
     follower.hard.current_term = 3;
-    follower.hard.log = vec![e(2, 2)];
+    follower.hard.log = vec![e(2, 2)].into();
     assert!(holds(&m, &s, "Match Index Sound"));
 }
 
@@ -274,7 +274,7 @@ fn exactly_once_rejects_a_stale_copy_executed_again() {
         }
     };
     let srv = server_mut(&mut s, 0);
-    srv.server.hard.log = log.clone();
+    srv.server.hard.log = log.clone().into();
     srv.server.commit_index = 3;
     srv.server.last_applied = 3;
     apply_all(shared::Shared::make_mut(&mut srv.machine), false);
@@ -322,9 +322,8 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
             let s = &mut server_mut(&mut state, i).server;
             s.hard.current_term = 1;
             s.hard.log = match i {
-                0 => log.clone(),
-                1 => vec![],
-                _ => log.clone(),
+                1 => Default::default(),
+                _ => log.clone().into(),
             };
         }
         let leader = &mut server_mut(&mut state, 0).server;
@@ -369,7 +368,7 @@ fn save(state: &mut RaftState, i: usize, log: Vec<Entry<Cmd>>) {
         snapshot: Default::default(),
         current_term: 1,
         voted_for: None,
-        log,
+        log: log.into(),
     };
     state.slot_mut(i).storage = Some(ServerStorage {
         hard: shared::Shared::new(hard),
@@ -384,7 +383,7 @@ fn committed_entries_durable_rejects_a_commit_held_by_a_minority_of_disks() {
     // n0 leads term 1 with a committed; only n1's disk holds a (n0 wrote it behind).
     let leader = &mut server_mut(&mut s, 0).server;
     make_leader(leader, 1);
-    leader.hard.log = vec![e(1, 1)];
+    leader.hard.log = vec![e(1, 1)].into();
     leader.commit_index = 1;
     save(&mut s, 1, vec![e(1, 1)]);
     assert!(!holds(&m, &s, "Committed Entries Durable"));
