@@ -73,7 +73,7 @@ pub struct HardState<C> {
     /// The log after the snapshot: `log[i]` is the entry at index
     /// `snapshot.last_included_index + 1 + i` (`Server::entry` is the one place that
     /// converts).
-    pub log: Log<C>,
+    pub log: Log<Entry<C>>,
 }
 
 impl<C> Default for HardState<C> {
