@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A search stopped early: a violation, the timeout or the state cap (the caller tells the
-/// cases apart from the counts and the discoveries).
+/// A search stopped early: a violation, the timeout, the state cap or an interrupt (the caller
+/// tells the cases apart from the counts, the discoveries and the interrupt flag).
 pub struct Stopped;
 
 /// Where a search stops on its own, complete or not.
@@ -21,12 +21,15 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// Stop after generating this many states.
     pub max_states: Option<usize>,
+    /// Stop once this is set (`interrupt.rs`: the user pressed Ctrl-C).
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// `Limits` from the moment a search starts.
 pub struct Deadline {
     at: Option<Instant>,
     max_states: Option<usize>,
+    stop: Option<&'static AtomicBool>,
 }
 
 impl Limits {
@@ -34,16 +37,19 @@ impl Limits {
         Deadline {
             at: self.timeout.map(|t| Instant::now() + t),
             max_states: self.max_states,
+            stop: self.stop,
         }
     }
 }
 
 impl Deadline {
-    /// Whether the search stops after its `count`th generated state (the clock is read every
-    /// 4096 states).
+    /// Whether the search stops after its `count`th generated state (the clock and the stop
+    /// flag are read every 4096 states).
     pub fn reached(&self, count: usize) -> bool {
-        let late = count.is_multiple_of(4096) && self.at.is_some_and(|d| Instant::now() >= d);
-        late || self.max_states.is_some_and(|m| count >= m)
+        let now = count.is_multiple_of(4096);
+        let late = now && self.at.is_some_and(|d| Instant::now() >= d);
+        let stopped = now && self.stop.is_some_and(|s| s.load(Ordering::Relaxed));
+        late || stopped || self.max_states.is_some_and(|m| count >= m)
     }
 }
 

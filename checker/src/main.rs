@@ -12,6 +12,7 @@ mod export;
 mod fingerprint;
 mod frontier;
 mod gate;
+mod interrupt;
 mod itf;
 mod memory;
 mod mutants;
@@ -452,6 +453,8 @@ fn cmd_check(
             .map(|m| format!(", MUTANT {m}"))
             .unwrap_or_default()
     );
+    // From here on, Ctrl-C stops the search and still writes its report (exit 3).
+    interrupt::install();
     let recorder = shard_args
         .dump_fingerprints
         .as_ref()

@@ -162,6 +162,9 @@ pub struct CheckReport {
     /// Peak resident memory of the whole process (VmHWM), where the OS reports it.
     pub peak_memory_bytes: Option<u64>,
     pub properties: Vec<PropertyJson>,
+    /// The user stopped the run (Ctrl-C): the report is what it had found by then.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub interrupted: bool,
     /// `--engine compact`: the checker's own engine ran the search (`dfs.rs`, `bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub engine: Option<EngineJson>,
@@ -208,6 +211,7 @@ impl CheckReport {
             seconds: 0.0,
             peak_memory_bytes: None,
             properties: Vec::new(),
+            interrupted: false,
             engine: None,
             shard: None,
             merged: None,
@@ -261,6 +265,9 @@ impl CheckReport {
             }
             (_, None) if self.merged.is_some() => "Model checking INCOMPLETE: a part is missing \
                   or incomplete (timeout or state cap): nothing is verified."
+                .to_string(),
+            _ if self.interrupted => "Model checking INCOMPLETE (interrupted): nothing is \
+                  verified; the figures below are how far the search got."
                 .to_string(),
             _ => "Model checking INCOMPLETE (timeout or state cap): nothing is verified; \
                   raise --timeout / --max-states or shrink the bound."

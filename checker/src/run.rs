@@ -7,7 +7,7 @@ use crate::report::{
 };
 use crate::shortest::{self, Search};
 use crate::trace::{self, Action};
-use crate::{bfs, dfs};
+use crate::{bfs, dfs, interrupt};
 use raft_model::model::{independence, symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::HashMap;
@@ -66,6 +66,7 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
         let limits = Limits {
             timeout: run.timeout.map(Duration::from_secs_f64),
             max_states: run.max_states,
+            stop: Some(&interrupt::REQUESTED),
         };
         let bfs = run.strategy == Strategy::Bfs;
         let sleep_sets = !bfs && run.sleep_sets && model.sleep_sets_apply();
@@ -129,8 +130,17 @@ fn drive<M: Explored, C: Checker<M>>(
     checker: C,
 ) -> Outcome {
     let mut last_progress = Instant::now();
+    let mut asked_to_stop: Option<Instant> = None;
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
+        if interrupt::requested() {
+            // Give the search a moment to stop on its own (the checker's own engine does).
+            let asked = *asked_to_stop.get_or_insert_with(Instant::now);
+            if asked.elapsed() >= Duration::from_secs(2) {
+                break;
+            }
+            continue;
+        }
         if run.progress > 0.0 && last_progress.elapsed().as_secs_f64() >= run.progress {
             last_progress = Instant::now();
             let secs = start.elapsed().as_secs_f64();
@@ -144,7 +154,15 @@ fn drive<M: Explored, C: Checker<M>>(
             );
         }
     }
-    let checker = checker.join();
+    // Ctrl-C: the checker's own engine stops within a few thousand states; stateright's
+    // checkers cannot be stopped, so the report is taken from them running (their threads end
+    // with the process).
+    let interrupted = interrupt::requested();
+    let checker = if checker.is_done() {
+        checker.join()
+    } else {
+        checker
+    };
     let seconds = start.elapsed().as_secs_f64();
 
     let mut report = CheckReport::new(cfg, run.strategy, threads, run.symmetry);
@@ -153,6 +171,7 @@ fn drive<M: Explored, C: Checker<M>>(
     report.total_states = checker.state_count();
     report.max_depth = checker.max_depth();
     report.peak_memory_bytes = crate::memory::peak_bytes();
+    report.interrupted = interrupted;
 
     let model = checker.model();
     let mut explored = checker.discoveries();
@@ -176,7 +195,8 @@ fn drive<M: Explored, C: Checker<M>>(
         .is_some_and(|t| seconds >= t - 0.05 && !any_violation);
     let capped = run.max_states.is_some_and(|m| report.total_states >= m);
     // Simulation never proves anything; a run stopped at a violation did not explore everything.
-    report.complete = run.strategy != Strategy::Sim && !timed_out && !capped && !any_violation;
+    report.complete =
+        run.strategy != Strategy::Sim && !timed_out && !capped && !any_violation && !interrupted;
 
     let mut paths = Vec::new();
     for p in model.properties() {

@@ -449,6 +449,7 @@ pub fn merge_reports(files: &[PathBuf]) -> Result<CheckReport, String> {
         seconds: present.iter().map(|r| r.seconds).fold(0.0, f64::max),
         peak_memory_bytes: present.iter().filter_map(|r| r.peak_memory_bytes).max(),
         properties: Vec::new(),
+        interrupted: present.iter().any(|r| r.interrupted),
         // Parts never use sleep sets (`sleep_sets_apply`); the engine is the first part's.
         engine: first.engine.clone(),
         shard: None,

@@ -241,6 +241,71 @@ fn a_timeout_is_incomplete() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
 }
 
+/// Ctrl-C on a long run: the search stops, the report says how far it got, `--json` is
+/// written, nothing is verified (exit 3) — on stateright's engine and on the checker's own.
+#[test]
+#[cfg(unix)]
+fn an_interrupted_run_reports_how_far_it_got_and_is_never_verified() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for (name, engine) in [
+        ("stateright", &[][..]),
+        ("compact-dfs", &["--engine", "compact"][..]),
+        (
+            "compact-bfs",
+            &["--engine", "compact", "--strategy", "bfs"][..],
+        ),
+    ] {
+        let json = tmp(&format!("interrupted-{name}.json"));
+        let _ = std::fs::remove_file(&json);
+        // The default bound runs for minutes: the interrupt comes long before it ends.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raft-check"))
+            .args(["check", "--progress", "0.2", "--json"])
+            .arg(&json)
+            .args(engine)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("raft-check runs");
+        // Interrupt once the search is under way (its first progress line).
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        while !line.starts_with("progress:") {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).expect("stderr") > 0,
+                "{name}: no progress line"
+            );
+        }
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).expect("stderr");
+        let out = child.wait_with_output().expect("raft-check ends");
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{name}: {stdout}{rest}");
+        assert!(
+            stdout.contains("INCOMPLETE (interrupted)") && !stdout.contains("verified within"),
+            "{name}: {stdout}"
+        );
+        let report = json_of(&json);
+        assert_eq!(report["complete"], false, "{name}");
+        assert_eq!(report["interrupted"], true, "{name}");
+        assert!(report["unique_states"].as_u64().unwrap_or(0) > 0, "{name}");
+        assert!(
+            report["properties"]
+                .as_array()
+                .expect("properties")
+                .iter()
+                .all(|p| p["status"] != "holds"),
+            "{name}: a property reported holding in an interrupted run"
+        );
+    }
+}
+
 #[test]
 fn votes_not_persisted_are_caught_with_a_counterexample() {
     let json = tmp("forget-vote.json");
