@@ -117,6 +117,35 @@ impl Network {
         }
     }
 
+    /// Messages in flight (as [`Network::len`] counts them) after one step of actor `src`
+    /// that received one of them (`delivered`) and sent `sends` (destination, message), as
+    /// `on_deliver` and `send` would leave them: the model's boundary, decided before the
+    /// successor state is built.
+    pub fn len_after<'a>(
+        &self,
+        src: Id,
+        delivered: bool,
+        sends: impl Iterator<Item = (Id, &'a Msg)>,
+    ) -> usize {
+        if self.kind != NetworkKind::UnorderedDuplicating {
+            // A multiset or queues: a delivery takes one copy out, every send adds one.
+            return self.len() - usize::from(delivered && !self.is_empty()) + sends.count();
+        }
+        // A set: a delivered message stays; a send adds an envelope not yet in flight.
+        let mut added: Vec<Envelope<&Msg>> = Vec::new();
+        for (dst, msg) in sends {
+            let env = Envelope { src, dst, msg };
+            let present = self
+                .envelopes
+                .binary_search_by(|(e, _)| borrowed(e).cmp(&env))
+                .is_ok();
+            if !present && !added.contains(&env) {
+                added.push(env);
+            }
+        }
+        self.len() + added.len()
+    }
+
     /// Position of `env` (on the ordered network: its first copy in its channel).
     fn position(&self, env: &Envelope<Msg>) -> Option<usize> {
         if self.is_ordered() {

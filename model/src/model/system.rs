@@ -94,6 +94,33 @@ impl RaftModel {
         }
     }
 
+    /// Whether a step of actor `index` from `last`, which left the actor `actor` and output
+    /// `out` (after receiving a message in flight, if `delivered`), ends outside the bound
+    /// (`config::within_boundary`): the actor's own limits or the network's. Decided before
+    /// the successor is built, since most steps that leave the bound (an election past the
+    /// last term, a send into a full network) cost more to build than to refuse: on the
+    /// default bound they were more than half of all steps. Refuses only steps the boundary
+    /// refuses; the rest of the boundary is still checked on the successor.
+    fn leaves_bound(
+        &self,
+        last: &RaftState,
+        index: usize,
+        actor: &Cow<NodeState>,
+        out: &Out<RaftActor>,
+        delivered: bool,
+    ) -> bool {
+        if let Cow::Owned(NodeState::Server(s)) = actor {
+            if !super::config::server_within_bound(&self.cfg, &s.server) {
+                return true;
+            }
+        }
+        let sends = out.iter().filter_map(|c| match c {
+            Command::Send(dst, msg) => Some((*dst, msg)),
+            _ => None,
+        });
+        last.network.len_after(Id::from(index), delivered, sends) > self.cfg.max_in_flight
+    }
+
     /// The state server `index` restarts with from what it saved (its output is discarded:
     /// the restart itself is a separate step).
     fn restarted(&self, state: &RaftState, index: usize) -> NodeState {
@@ -178,6 +205,9 @@ impl Model for RaftModel {
                 if is_no_op(&actor, &out) && !last.network.is_ordered() {
                     return None;
                 }
+                if self.leaves_bound(last, index, &actor, &out, true) {
+                    return None;
+                }
                 let mut next = last.clone();
                 let env = Envelope { src, dst, msg };
                 if let Some(h) = history::record_in(&self.cfg, &last.history, env_ref(&env)) {
@@ -194,7 +224,9 @@ impl Model for RaftModel {
                 let mut actor = Cow::Borrowed(last.actor(index));
                 let mut out = Out::new();
                 self.actors[index].on_timeout(id, &mut actor, &timer, &mut out);
-                if is_no_op_with_timer(&actor, &out, &timer) {
+                if is_no_op_with_timer(&actor, &out, &timer)
+                    || self.leaves_bound(last, index, &actor, &out, false)
+                {
                     return None;
                 }
                 let mut next = last.clone();

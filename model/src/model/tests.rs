@@ -428,3 +428,77 @@ fn only_actions_inside_the_bound_are_offered() {
         assert!(m.within_boundary(&next), "{a:?} leaves the bound");
     }
 }
+
+/// `next_state` refuses a step that leaves the bound before building its successor
+/// (`RaftModel::leaves_bound`), and must refuse no other: from every reachable state of a
+/// bound, each step reaches the same successor inside the bound as in a model one term and one
+/// message in flight wider, where those steps are built (on each network semantics).
+#[test]
+fn steps_refused_early_are_exactly_those_that_leave_the_bound() {
+    use super::config::NetworkKind;
+    use std::collections::HashSet;
+    let bounds = [
+        ModelConfig {
+            max_term: 1,
+            reads: 0,
+            max_crashes: 1,
+            ..ModelConfig::default()
+        },
+        ModelConfig {
+            max_term: 1,
+            reads: 0,
+            max_crashes: 0,
+            network: NetworkKind::UnorderedDuplicating,
+            max_in_flight: 2,
+            ..ModelConfig::default()
+        },
+        ModelConfig {
+            servers: 2,
+            max_term: 2,
+            network: NetworkKind::Ordered,
+            max_in_flight: 2,
+            ..ModelConfig::default()
+        },
+    ];
+    for cfg in bounds {
+        let m = cfg.clone().into_model();
+        let wide = ModelConfig {
+            max_term: cfg.max_term + 1,
+            max_in_flight: cfg.max_in_flight + 1,
+            ..cfg.clone()
+        }
+        .into_model();
+        let fp = |s: &RaftState| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            s.hash(&mut h);
+            h.finish()
+        };
+        let mut todo: Vec<RaftState> = m.init_states();
+        let mut seen: HashSet<u64> = todo.iter().map(fp).collect();
+        let (mut refused_early, mut actions) = (0, Vec::new());
+        while let Some(s) = todo.pop() {
+            m.actions(&s, &mut actions);
+            for a in actions.drain(..) {
+                let built = wide.next_state(&s, a.clone());
+                let inside = built.clone().filter(|n| m.within_boundary(n));
+                let ours = m.next_state(&s, a.clone());
+                if ours.is_none() && built.is_some() {
+                    refused_early += 1;
+                }
+                assert_eq!(
+                    ours.as_ref().filter(|n| m.within_boundary(n)),
+                    inside.as_ref(),
+                    "{} after {a:?}",
+                    cfg.network
+                );
+                if let Some(n) = inside {
+                    if seen.insert(fp(&n)) {
+                        todo.push(n);
+                    }
+                }
+            }
+        }
+        assert!(refused_early > 0, "{}: nothing refused early", cfg.network);
+    }
+}
