@@ -101,6 +101,7 @@ impl RaftModel {
     /// last term, a send into a full network) cost more to build than to refuse: on the
     /// default bound they were more than half of all steps. Refuses only steps the boundary
     /// refuses; the rest of the boundary is still checked on the successor.
+    #[allow(clippy::ptr_arg)] // owned or borrowed tells whether the step changed the actor
     fn leaves_bound(
         &self,
         last: &RaftState,
@@ -109,6 +110,7 @@ impl RaftModel {
         out: &Out<RaftActor>,
         delivered: bool,
     ) -> bool {
+        // A borrowed actor is unchanged: inside the bound, as `last` is.
         if let Cow::Owned(NodeState::Server(s)) = actor {
             if !super::config::server_within_bound(&self.cfg, &s.server) {
                 return true;
