@@ -1,10 +1,9 @@
 //! The model's bounds. Every dimension that could grow without limit is bounded here
 //! explicitly; exploration within these bounds is exhaustive (no depth cap).
 
-use super::register::Cmd;
 use super::RaftState;
 use crate::mutant::Mutant;
-use raft_core::{Server, Term, Window};
+use raft_core::{Term, Window};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -490,13 +489,11 @@ pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     {
         return false;
     }
-    state.servers().all(|s| server_within_bound(cfg, &s.server))
-}
-
-/// Whether one server's state is within the bound's limits on it (its part of
-/// [`within_boundary`]).
-pub(crate) fn server_within_bound(cfg: &ModelConfig, server: &Server<Cmd>) -> bool {
-    server.current_term() <= cfg.max_term
-        && server.last_log_index() <= cfg.effective_max_log_len() as u64
-        && server.read_round <= cfg.max_read_rounds()
+    let max_log_len = cfg.effective_max_log_len() as u64;
+    let max_read_rounds = cfg.max_read_rounds();
+    state.servers().all(|s| {
+        s.server.current_term() <= cfg.max_term
+            && s.server.last_log_index() <= max_log_len
+            && s.server.read_round <= max_read_rounds
+    })
 }
