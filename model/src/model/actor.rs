@@ -59,6 +59,9 @@ pub struct Driver {
     reconfigures: bool,
     /// `ModelConfig::max_snapshots` is not 0: every server has `Timer::Compact` armed.
     snapshots: bool,
+    /// `ModelConfig::max_term`: a step past it is refused (`RaftModel::leaves_bound`), so its
+    /// effects beyond the server's own state are not worked out.
+    max_term: raft_core::Term,
 }
 
 impl RaftActor {
@@ -87,6 +90,7 @@ impl RaftActor {
                 transfers: model.max_transfers > 0,
                 reconfigures: model.max_config_changes > 0,
                 snapshots: model.max_snapshots > 0,
+                max_term: model.max_term,
             },
         }
     }
@@ -302,6 +306,16 @@ fn server_step(
             return;
         }
     };
+    if server.current_term() > driver.max_term {
+        // Past the bound's last term: the model refuses this step before building its
+        // successor (`RaftModel::leaves_bound` reads the term), so nothing else of it is
+        // worked out.
+        *state = Cow::Owned(NodeState::Server(ServerState {
+            server,
+            ..before.clone()
+        }));
+        return;
+    }
     if let Some(cut) = driver.cut {
         // The partial partition: what this server sends the peer across the cut is lost.
         output.messages.retain(|(to, _)| *to != cut);
