@@ -2,7 +2,7 @@
 //! checker's own engine (`dfs.rs`) and a sharded check's parts (`shard.rs`) agree with
 //! stateright's checkers on which states are the same.
 
-use raft_model::model::symmetry::representative;
+use raft_model::model::symmetry::representative_hash;
 use raft_model::model::RaftState;
 use std::hash::{BuildHasher, Hash, Hasher};
 
@@ -19,10 +19,11 @@ pub fn fingerprint<T: Hash>(value: &T) -> u64 {
 }
 
 /// The fingerprint a state is deduplicated on: its own, or with symmetry reduction its
-/// renaming class's representative's (as the checker's `symmetry_fn` does).
+/// renaming class's representative's (as the checker's `symmetry_fn` does), hashed without
+/// building the representative.
 pub fn key(state: &RaftState, symmetry: bool) -> u64 {
     if symmetry {
-        fingerprint(&representative(state))
+        fingerprint(&representative_hash(state))
     } else {
         fingerprint(state)
     }

@@ -9,7 +9,7 @@
 //! level (most actor slots, many networks) are held once. A state is rebuilt by cloning its
 //! parts (reference counts, and one copy of the network).
 
-use raft_model::model::{ActorSlot, History, Network, RaftState, Shared};
+use raft_model::model::{History, Network, RaftState, Slot};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -68,7 +68,7 @@ impl<T: Hash + PartialEq + Clone> Interner<T> {
 
 /// The states of one BFS level, in the order they were pushed, each with its key.
 pub struct Frontier {
-    slots: Interner<Shared<ActorSlot>>,
+    slots: Interner<Slot>,
     networks: Interner<Network>,
     histories: Interner<History>,
     /// Words per state: its actors' slot ids, then the crash bits, the network, the history.

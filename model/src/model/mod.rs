@@ -41,7 +41,7 @@ pub use register::{
 
 pub use network::Network;
 pub use shared::Shared;
-pub use state::{ActorSlot, RaftState};
+pub use state::{ActorSlot, RaftState, Slot};
 pub use system::RaftModel;
 pub use timers::TimerSet;
 

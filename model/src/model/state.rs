@@ -14,6 +14,7 @@ use super::network::Network;
 use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::shared::Shared;
 use super::timers::TimerSet;
+use std::sync::atomic::AtomicU64;
 
 /// One actor's part of the global state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -24,11 +25,21 @@ pub struct ActorSlot {
     pub storage: Option<ServerStorage>,
 }
 
+/// An actor's slot as states share it, with its hashes under renamings of the servers.
+pub type Slot = Shared<ActorSlot, RenamedHashes>;
+
+/// A slot's hash after each renaming of up to three servers (`symmetry.rs`), entry `k` for
+/// the renaming of rank `k` (`symmetry::renaming_rank`); 0 until computed. Symmetry reduction
+/// hashes every state's representative, whose slots are the state's slots renamed; most slots
+/// are shared by many states, so each renaming of a slot is worked out and hashed once.
+#[derive(Default)]
+pub struct RenamedHashes(pub [AtomicU64; 6]);
+
 /// One global state. Invariant: `actors` holds the servers first, then the clients
 /// (`Actors`); bit `i` of `crashed` is set while actor `i` is crashed.
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct RaftState {
-    pub actors: Vec<Shared<ActorSlot>>,
+    pub actors: Vec<Slot>,
     pub crashed: u32,
     pub network: Network,
     pub history: History,

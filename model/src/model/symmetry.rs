@@ -22,12 +22,14 @@
 
 use super::node::{NodeState, ServerState, ServerStorage, Timer};
 use super::register::{ClientReply, Msg};
-use super::shared::Shared;
+use super::shared::{hash_of, Shared};
+use super::state::Slot;
 use super::{ActorSlot, RaftState, TimerSet};
 use raft_core::{NodeId, Server};
 use stateright::actor::Id;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering as AtomicOrdering;
 
 /// A renaming of the servers: `to[i]` is the new index of server `i`. Clients keep theirs.
 struct Renaming {
@@ -390,32 +392,112 @@ fn rename(state: &RaftState, r: &Renaming) -> RaftState {
     let actors = r
         .reindex(&state.actors)
         .into_iter()
-        .map(|slot| {
-            let mut timers = TimerSet::default();
-            for t in slot.timers.iter() {
-                timers.set(rename_timer(t, r));
-            }
-            Shared::new(ActorSlot {
-                state: match &*slot.state {
-                    NodeState::Server(s) => {
-                        Shared::new(NodeState::Server(rename_server_state(s, r)))
-                    }
-                    NodeState::Client(_) => slot.state.clone(),
-                },
-                timers,
-                storage: slot.storage.clone().map(|s| rename_storage(s, r)),
-            })
-        })
+        .map(|slot| Shared::new(rename_slot(&slot, r)))
         .collect();
+    RaftState {
+        actors,
+        crashed: renamed_crashes(state, r),
+        network: state.network.renamed(|id| r.id(id), |m| rename_msg(m, r)),
+        history: state.history.clone(),
+    }
+}
+
+/// One actor's slot with every id in it renamed (it moves to its new index elsewhere).
+fn rename_slot(slot: &ActorSlot, r: &Renaming) -> ActorSlot {
+    let mut timers = TimerSet::default();
+    for t in slot.timers.iter() {
+        timers.set(rename_timer(t, r));
+    }
+    ActorSlot {
+        state: match &*slot.state {
+            NodeState::Server(s) => Shared::new(NodeState::Server(rename_server_state(s, r))),
+            NodeState::Client(_) => slot.state.clone(),
+        },
+        timers,
+        storage: slot.storage.clone().map(|s| rename_storage(s, r)),
+    }
+}
+
+fn renamed_crashes(state: &RaftState, r: &Renaming) -> u32 {
     let mut crashed = 0;
     for i in (0..state.actor_count()).filter(|&i| state.is_crashed(i)) {
         crashed |= 1 << r.index(i);
     }
-    RaftState {
-        actors,
-        crashed,
-        network: state.network.renamed(|id| r.id(id), |m| rename_msg(m, r)),
-        history: state.history.clone(),
+    crashed
+}
+
+/// `state`'s representative ([`representative`]) as far as hashing goes: it hashes exactly as
+/// the representative does, without being built. Each slot's hash under a renaming is worked
+/// out once per slot and renaming and kept with the slot (`RenamedHashes`): most slots are
+/// shared by many states, and building and hashing whole renamed states was most of a
+/// symmetric search's time.
+pub struct RepresentativeHash<'a> {
+    state: &'a RaftState,
+    renaming: Renaming,
+}
+
+/// See [`RepresentativeHash`].
+pub fn representative_hash(state: &RaftState) -> RepresentativeHash<'_> {
+    let order = canonical_order(state);
+    let mut to = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        to[old] = new;
+    }
+    RepresentativeHash {
+        state,
+        renaming: Renaming { to },
+    }
+}
+
+impl std::hash::Hash for RepresentativeHash<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (state, r) = (self.state, &self.renaming);
+        if r.to.iter().enumerate().all(|(old, &new)| old == new) {
+            return state.hash(h);
+        }
+        // As `RaftState`'s derived `Hash` hashes the renamed state: the actors (their number,
+        // then each slot's hash in its new place), the crash bits, the network, the history.
+        let mut slots = vec![0; state.actor_count()];
+        for (old, slot) in state.actors.iter().enumerate() {
+            slots[r.index(old)] = renamed_slot_hash(slot, r);
+        }
+        slots.len().hash(h);
+        for slot in slots {
+            h.write_u64(slot);
+        }
+        renamed_crashes(state, r).hash(h);
+        state
+            .network
+            .renamed(|id| r.id(id), |m| rename_msg(m, r))
+            .hash(h);
+        state.history.hash(h);
+    }
+}
+
+/// The hash of `slot` renamed by `r` (as `Shared::hash_value` would give it), kept with the
+/// slot for clusters of up to three servers.
+fn renamed_slot_hash(slot: &Slot, r: &Renaming) -> u64 {
+    let Some(rank) = renaming_rank(&r.to) else {
+        return hash_of(&rename_slot(slot, r));
+    };
+    let cell = &slot.derived().0[rank];
+    let cached = cell.load(AtomicOrdering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let computed = hash_of(&rename_slot(slot, r));
+    cell.store(computed, AtomicOrdering::Relaxed);
+    computed
+}
+
+/// A renaming's index among the renamings of its servers (below 6), for clusters of up to
+/// three servers.
+fn renaming_rank(to: &[usize]) -> Option<usize> {
+    match *to {
+        [] | [_] => Some(0),
+        [a, _] => Some(a),
+        [a, b, c] => Some(a * 2 + usize::from(b > c)),
+        _ => None,
     }
 }
 

@@ -2,14 +2,17 @@
 //! states with the same verdicts; these tests check that on whole (small) state spaces.
 
 use super::register::Msg;
-use super::symmetry::{continuation_order, rename_servers, rename_to_order, representative};
+use super::shared::hash_of;
+use super::symmetry::{
+    continuation_order, rename_servers, rename_to_order, representative, representative_hash,
+};
 use super::{ModelConfig, RaftModel, RaftState};
 use stateright::Model;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-fn fp(s: &RaftState) -> u64 {
+fn fp<T: Hash>(s: &T) -> u64 {
     let mut h = DefaultHasher::new();
     s.hash(&mut h);
     h.finish()
@@ -135,6 +138,13 @@ fn representative_is_shared_by_the_whole_class(bound: ModelConfig) {
         );
         // ... that does not move again.
         assert!(representative(&r) == r, "the representative is not stable");
+        // Hashing it without building it gives its hash (with the checker's hasher too, and
+        // from every renaming: the slots' kept renamed hashes must be those of the renaming).
+        assert_eq!(fp(&representative_hash(s)), fp(&r));
+        assert_eq!(hash_of(&representative_hash(s)), hash_of(&r));
+        for to in PERMUTATIONS {
+            assert_eq!(fp(&representative_hash(&rename_servers(s, &to))), fp(&r));
+        }
         classes.insert(fp(&r));
         if PERMUTATIONS
             .iter()
