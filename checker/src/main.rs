@@ -190,9 +190,10 @@ enum Command {
         #[arg(long)]
         list: bool,
         /// Another build of raft-check (an earlier commit's) to compare against in this same
-        /// run: it runs the one-thread case of the default bound's first 20 M generated states
-        /// (`default/dfs-1-20M`) beside ours, and the ratio of distinct states per second is
-        /// recorded.
+        /// run: it runs the default bound's one-thread cases (its first 20 M generated states,
+        /// `default/dfs-1-20M`, and the whole bound with symmetry, `default/dfs-1-sym`) beside
+        /// ours on stateright's DFS and on the checker's own engine, and the ratios of distinct
+        /// states per second are recorded.
         #[arg(long)]
         baseline: Option<PathBuf>,
     },

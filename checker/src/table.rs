@@ -227,10 +227,15 @@ pub fn render_bench(file: &std::path::Path) -> Result<String, String> {
                 out,
                 "- {case}: {:.2}× the baseline's distinct states per second on {theirs}{}",
                 c["speedup"].as_f64().unwrap_or(0.0),
-                if c["same_states"].as_bool() == Some(true) {
-                    ", the same distinct states"
-                } else {
-                    "; the distinct states DIFFER"
+                match (
+                    c["same_states"].as_bool(),
+                    c["states"].as_u64(),
+                    c["baseline_states"].as_u64(),
+                ) {
+                    (Some(true), _, _) => ", the same distinct states".to_string(),
+                    (_, Some(ours), Some(theirs)) =>
+                        format!("; the distinct states DIFFER ({ours} here, {theirs} there)"),
+                    _ => "; the distinct states DIFFER".to_string(),
                 }
             );
         }
