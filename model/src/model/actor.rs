@@ -340,12 +340,13 @@ fn server_step(
                 .stable_acks
                 .contains(&(server.current_term(), p))
         });
-    let unchanged = server == before.server
-        && !ghost_news
+    // (The server, the costliest to compare, last.)
+    let unchanged = !ghost_news
         && output.messages.is_empty()
         && output.apply.is_empty()
         && output.reads.is_empty()
-        && !matches!(output.propose, Some(ProposeResult::NotLeader { .. }));
+        && !matches!(output.propose, Some(ProposeResult::NotLeader { .. }))
+        && server == before.server;
     if unchanged {
         return;
     }
