@@ -1,9 +1,9 @@
 //! Simulator runs for trace conformance: the scenario CI validates (`tests/tests/conform.rs`,
 //! `raft-tests conform-traces`), and the broken runtimes it must catch.
 
-use crate::sim::clients::Workload;
 use crate::sim::disk::DiskFaults;
 use crate::sim::network::NetParams;
+use crate::sim::workload::Workload;
 use crate::sim::{ms, Sim, SimOptions};
 use raft_impl::core::{Message, NodeId, Payload};
 use raft_impl::node::replica::SnapshotPolicy;

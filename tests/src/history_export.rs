@@ -37,13 +37,13 @@
 
 use crate::lab::Params;
 use crate::linearizability::{Event, History, KeyOp};
-use crate::sim::clients::Workload;
+use crate::sim::capture::capturing;
 use crate::sim::disk::DiskFaults;
+use crate::sim::workload::Workload;
 use crate::sim::{ms, Sim, SimOptions};
 use crate::suite;
 use raft_impl::kv::{Op, OpResult};
 use serde_json::{json, Value};
-use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,31 +80,6 @@ pub struct Exported {
     /// How the run that recorded it ended, e.g. the suite test's failure (for people).
     pub note: Option<String>,
     pub ops: Vec<Operation>,
-}
-
-thread_local! {
-    static CAPTURE: RefCell<Option<Vec<History>>> = const { RefCell::new(None) };
-}
-
-/// Called when a simulator run ends (`Sim`'s drop): hands its client history to a
-/// [`capturing`] caller on this thread, if any (otherwise costs one thread-local read).
-pub fn on_sim_end(history: &History) {
-    CAPTURE.with(|c| {
-        if let Some(v) = c.borrow_mut().as_mut() {
-            if !history.events.is_empty() {
-                v.push(history.clone());
-            }
-        }
-    });
-}
-
-/// Runs `f` and returns, with its result, the client histories of the simulator runs that
-/// ended on this thread meanwhile (also those that ended early with an error).
-pub fn capturing<R>(f: impl FnOnce() -> R) -> (R, Vec<History>) {
-    let outer = CAPTURE.with(|c| c.borrow_mut().replace(Vec::new()));
-    let r = f();
-    let got = CAPTURE.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
-    (r, got.unwrap_or_default())
 }
 
 /// The operations of a recorded history, in invocation order.

@@ -190,7 +190,7 @@ mod determinism {
     //! clients give the same history, the same message and turn counts and the same final
     //! state; another seed gives another run.
 
-    use raft_tests::sim::clients::Workload;
+    use raft_tests::sim::workload::Workload;
     use raft_tests::sim::network::NetParams;
     use raft_tests::sim::{ms, Sim, SimOptions};
 

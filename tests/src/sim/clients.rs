@@ -6,77 +6,11 @@
 //! outcome) and the client continues as a new logical thread with a fresh session.
 
 use super::network::{ClientToken, Delivery};
+use super::workload::{Current, KvClient, Workload};
 use super::{ms, Sim};
 use raft_impl::kv::{Command, Op, OpResult};
 use raft_impl::wire::ClientReply;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// Workload and patience of the simulated clients.
-#[derive(Clone, Debug)]
-pub struct Workload {
-    pub clients: usize,
-    pub ops_per_client: u32,
-    pub keys: usize,
-    /// One attempt at one server waits this long for an answer.
-    pub attempt_timeout: Duration,
-    /// After this long the outcome is unknown: the client gives up on the operation.
-    pub op_timeout: Duration,
-    /// Pause between a client's operations: uniform in 0..think.
-    pub think: Duration,
-}
-
-impl Default for Workload {
-    fn default() -> Self {
-        Workload {
-            clients: 3,
-            ops_per_client: 40,
-            keys: 3,
-            attempt_timeout: ms(500),
-            op_timeout: ms(3000),
-            think: ms(60),
-        }
-    }
-}
-
-struct Current {
-    command: Command,
-    invoked: Duration,
-    attempt: u64,
-    /// An attempt is out and unanswered (a wake-up then means it timed out).
-    awaiting: bool,
-}
-
-pub struct KvClient {
-    /// Logical thread id in the history.
-    pub thread: u64,
-    client_id: u64,
-    seq: u64,
-    target: usize,
-    current: Option<Current>,
-    /// When this client next wants to act.
-    pub wake: Option<Duration>,
-    ops_left: u32,
-    counter: u64,
-    /// Last value this client knows per key (for compare-and-swap).
-    known: BTreeMap<String, Option<String>>,
-    workload: Workload,
-    /// Attempts sent so far (never reset: a late answer to an earlier operation's attempt
-    /// must not be taken for the current one's).
-    attempts: u64,
-    /// Operations given up on.
-    pub indefinite: u32,
-    /// Acknowledged puts and successful compare-and-swaps.
-    pub acked_writes: u32,
-    /// The same writes, with when they were acknowledged.
-    pub acked: Vec<(Duration, Command)>,
-}
-
-impl KvClient {
-    pub fn done(&self) -> bool {
-        self.current.is_none() && self.ops_left == 0
-    }
-}
 
 impl Sim {
     /// Adds the workload's clients; they start at once.

@@ -12,12 +12,13 @@
 //! (two servers applying different commands at one index: the lab's applier check "commit
 //! index=… server=… != server=…").
 
+pub mod capture;
 pub mod clients;
 pub mod disk;
 pub mod network;
+pub mod workload;
 
 use crate::linearizability::History;
-use clients::KvClient;
 use disk::{DiskFaults, SimDisk};
 use network::{is_reply, ClientToken, Delivery, NetParams, Network};
 use raft_impl::core::{Config, Index, Message, NodeId, Role, Server, Term};
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use workload::KvClient;
 
 /// With this environment variable set to a directory, every simulated run records traces and
 /// writes them to a fresh subdirectory of it when it ends (e.g. the whole lab suite:
@@ -752,7 +754,7 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        crate::history_export::on_sim_end(&self.history);
+        capture::on_sim_end(&self.history);
         use std::sync::atomic::{AtomicU64, Ordering};
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let Some(root) = std::env::var_os(TRACE_DIR_ENV) else {

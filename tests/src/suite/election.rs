@@ -4,7 +4,7 @@
 
 use super::ensure;
 use crate::lab::{cmd, Lab, LabResult, Params, ELECTION_TIMEOUT};
-use crate::sim::clients::Workload;
+use crate::sim::workload::Workload;
 use crate::sim::{ms, SimOptions};
 use raft_impl::core::{Index, Term};
 use raft_impl::kv::Command;

@@ -2,8 +2,8 @@
 
 use super::ensure;
 use crate::lab::{LabResult, Params};
-use crate::sim::clients::Workload;
 use crate::sim::network::NetParams;
+use crate::sim::workload::Workload;
 use crate::sim::{ms, Sim, SimOptions};
 use raft_impl::node::replica::SnapshotPolicy;
 use std::time::Duration;

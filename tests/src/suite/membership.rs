@@ -3,7 +3,7 @@
 
 use super::ensure;
 use crate::lab::{Lab, LabResult, Params, ELECTION_TIMEOUT};
-use crate::sim::clients::Workload;
+use crate::sim::workload::Workload;
 use crate::sim::{ms, SimOptions};
 use raft_impl::wire::{ClientReply, MemberRequest};
 

@@ -11,7 +11,7 @@
 
 use super::ensure;
 use crate::lab::{cmd, Lab, LabResult, Params};
-use crate::sim::clients::Workload;
+use crate::sim::workload::Workload;
 use crate::sim::{ms, SimOptions};
 use raft_impl::core::Index;
 use raft_impl::kv::Command;
