@@ -161,7 +161,11 @@ fn is_external(target: &str) -> bool {
 /// Every broken link of one file, as `file:line: message`.
 fn broken_links(root: &Path, file: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(file).unwrap();
-    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let shown = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
     let dir = file.parent().unwrap();
     let mut broken = Vec::new();
     for (number, line) in prose_lines(&text) {
@@ -179,7 +183,9 @@ fn broken_links(root: &Path, file: &Path) -> Vec<String> {
                 dir.join(path)
             };
             if !resolved.exists() {
-                broken.push(format!("{shown}:{number}: `{target}`: no such file or folder"));
+                broken.push(format!(
+                    "{shown}:{number}: `{target}`: no such file or folder"
+                ));
                 continue;
             }
             let Some(anchor) = anchor else { continue };
@@ -224,7 +230,10 @@ fn slugs_follow_github() {
         "reads-readindex-thesis-64"
     );
     assert_eq!(slug("`raft-check check`"), "raft-check-check");
-    assert_eq!(slug("Log compaction (§7, Figure 13)"), "log-compaction-7-figure-13");
+    assert_eq!(
+        slug("Log compaction (§7, Figure 13)"),
+        "log-compaction-7-figure-13"
+    );
     assert_eq!(slug("snake_case and-dash"), "snake_case-and-dash");
     let text = "# A\n```\n# not a heading\n```\n## A\n";
     let found = anchors(text);
@@ -237,6 +246,9 @@ fn links_are_found_outside_code() {
         link_targets("see [the gate](docs/gate.md#exit-codes) and `[x](y)` and [w](https://x.org)"),
         vec!["docs/gate.md#exit-codes", "https://x.org"]
     );
-    assert_eq!(link_targets("[ref]: results/README.md"), vec!["results/README.md"]);
+    assert_eq!(
+        link_targets("[ref]: results/README.md"),
+        vec!["results/README.md"]
+    );
     assert_eq!(link_targets("[a](b \"title\")"), vec!["b"]);
 }
