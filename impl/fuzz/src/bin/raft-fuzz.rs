@@ -350,7 +350,7 @@ fn markdown(report: &Value) -> String {
     md.push_str("# Fuzzing every decoder\n\n");
     md.push_str(
         "Written by `raft-fuzz run` (impl/fuzz); do not edit by hand. How to run it: see \
-         \"Fuzzing the decoders\" in the top-level README.\n\n",
+         \"Fuzzing the decoders\" in docs/testing.md.\n\n",
     );
     md.push_str(&format!(
         "- command: `{}` (each target runs until `--runs` inputs or `--seconds`, whichever \
