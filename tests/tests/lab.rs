@@ -190,8 +190,8 @@ mod determinism {
     //! clients give the same history, the same message and turn counts and the same final
     //! state; another seed gives another run.
 
-    use raft_tests::sim::workload::Workload;
     use raft_tests::sim::network::NetParams;
+    use raft_tests::sim::workload::Workload;
     use raft_tests::sim::{ms, Sim, SimOptions};
 
     fn fingerprint(seed: u64) -> String {
