@@ -1,7 +1,6 @@
 //! The model's bounds. Every dimension that could grow without limit is bounded here
 //! explicitly; exploration within these bounds is exhaustive (no depth cap).
 
-use super::RaftState;
 use crate::mutant::Mutant;
 use raft_core::{Term, Window};
 use serde::{Deserialize, Serialize};
@@ -468,32 +467,4 @@ impl ModelConfig {
     pub fn is_server(&self, actor_index: usize) -> bool {
         actor_index < self.servers
     }
-}
-
-/// The boundary of exploration: terms, log lengths, messages in flight, and no crashed clients (clients are
-/// the observers of linearizability, not servers; only servers crash).
-pub(crate) fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
-    if state.network.len() > cfg.max_in_flight {
-        return false;
-    }
-    if (cfg.servers..state.actor_count()).any(|i| state.is_crashed(i)) {
-        return false;
-    }
-    // Operator requests, counted over all servers' ghosts.
-    let requests = |count: fn(&super::Ghost) -> u8| -> usize {
-        state.servers().map(|s| usize::from(count(&s.ghost))).sum()
-    };
-    if requests(|g| g.transfers) > cfg.max_transfers
-        || requests(|g| g.config_changes) > cfg.max_config_changes
-        || requests(|g| g.snapshots) > cfg.max_snapshots
-    {
-        return false;
-    }
-    let max_log_len = cfg.effective_max_log_len() as u64;
-    let max_read_rounds = cfg.max_read_rounds();
-    state.servers().all(|s| {
-        s.server.current_term() <= cfg.max_term
-            && s.server.last_log_index() <= max_log_len
-            && s.server.read_round <= max_read_rounds
-    })
 }

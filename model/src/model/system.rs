@@ -96,7 +96,7 @@ impl RaftModel {
 
     /// Whether a step of actor `index` from `last`, which left the actor `actor` and output
     /// `out` (after receiving a message in flight, if `delivered`), ends outside the bound
-    /// (`config::within_boundary`) by the last term or the messages in flight. Decided before
+    /// (`within_boundary`) by the last term or the messages in flight. Decided before
     /// the successor is built, since such steps (an election past the last term, a send into
     /// a full network) cost more to build than to refuse: on the default bound they were
     /// more than half of all steps. Refuses only steps the boundary refuses; the rest of the
@@ -294,7 +294,7 @@ impl Model for RaftModel {
     }
 
     fn within_boundary(&self, state: &RaftState) -> bool {
-        super::config::within_boundary(&self.cfg, state)
+        within_boundary(&self.cfg, state)
     }
 }
 
@@ -377,4 +377,32 @@ impl RaftModel {
             })
             .collect()
     }
+}
+
+/// The boundary of exploration: terms, log lengths, messages in flight, and no crashed clients (clients are
+/// the observers of linearizability, not servers; only servers crash).
+fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
+    if state.network.len() > cfg.max_in_flight {
+        return false;
+    }
+    if (cfg.servers..state.actor_count()).any(|i| state.is_crashed(i)) {
+        return false;
+    }
+    // Operator requests, counted over all servers' ghosts.
+    let requests = |count: fn(&super::Ghost) -> u8| -> usize {
+        state.servers().map(|s| usize::from(count(&s.ghost))).sum()
+    };
+    if requests(|g| g.transfers) > cfg.max_transfers
+        || requests(|g| g.config_changes) > cfg.max_config_changes
+        || requests(|g| g.snapshots) > cfg.max_snapshots
+    {
+        return false;
+    }
+    let max_log_len = cfg.effective_max_log_len() as u64;
+    let max_read_rounds = cfg.max_read_rounds();
+    state.servers().all(|s| {
+        s.server.current_term() <= cfg.max_term
+            && s.server.last_log_index() <= max_log_len
+            && s.server.read_round <= max_read_rounds
+    })
 }
