@@ -27,8 +27,9 @@ mod table;
 mod trace;
 mod visited;
 
-use args::{ModelArgs, RunArgs, ShardArgs, TraceArgs};
+use args::{RunArgs, ShardArgs, TraceArgs};
 use clap::{Parser, Subcommand};
+use raft_model::model::ModelConfig;
 use report::EXIT_USAGE;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -60,7 +61,7 @@ enum Command {
     /// Check every property on one bound.
     Check {
         #[command(flatten)]
-        model: ModelArgs,
+        model: ModelConfig,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
@@ -86,7 +87,7 @@ enum Command {
     /// shortest counterexample.
     Explore {
         #[command(flatten)]
-        model: ModelArgs,
+        model: ModelConfig,
         /// Address to serve on (HOST:PORT; port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: String,
@@ -363,11 +364,10 @@ fn usage_error(msg: impl std::fmt::Display) -> i32 {
     EXIT_USAGE
 }
 
-fn cmd_explore(model: &ModelArgs, addr: &str, threads: Option<usize>) -> i32 {
-    let cfg = match model.to_config() {
-        Ok(cfg) => cfg,
-        Err(e) => return usage_error(e),
-    };
+fn cmd_explore(cfg: &ModelConfig, addr: &str, threads: Option<usize>) -> i32 {
+    if let Err(e) = cfg.validate() {
+        return usage_error(e);
+    }
     if threads == Some(0) {
         return usage_error("--threads must be at least 1");
     }
@@ -380,20 +380,19 @@ fn cmd_explore(model: &ModelArgs, addr: &str, threads: Option<usize>) -> i32 {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    explore::explore(&cfg, addr, threads)
+    explore::explore(cfg, addr, threads)
 }
 
 fn cmd_check(
-    model: &ModelArgs,
+    cfg: &ModelConfig,
     run: &RunArgs,
     trace_args: &TraceArgs,
     shard_args: &ShardArgs,
     json: Option<&std::path::Path>,
 ) -> i32 {
-    let cfg = match model.to_config() {
-        Ok(cfg) => cfg,
-        Err(e) => return usage_error(e),
-    };
+    if let Err(e) = cfg.validate() {
+        return usage_error(e);
+    }
     if let Err(e) = run.validate() {
         return usage_error(e);
     }
@@ -486,17 +485,17 @@ fn cmd_check(
                 info.depth, info.prefix_states, info.frontier_states, info.part_frontier_states
             );
             prefix_keys = prefix.interior.clone();
-            let mut outcome = run::check_model(&cfg, run, model);
+            let mut outcome = run::check_model(cfg, run, model);
             outcome.report.shard = Some(info);
             outcome
         }
         None => match &recorder {
             Some(r) => run::check_model(
-                &cfg,
+                cfg,
                 run,
                 shard::ShardModel::whole(cfg.clone().into_model(), run.symmetry, r.clone()),
             ),
-            None => run::check(&cfg, run),
+            None => run::check(cfg, run),
         },
     };
     if let (Some(path), Some(r)) = (&shard_args.dump_fingerprints, &recorder) {
@@ -524,7 +523,7 @@ fn cmd_check(
                         " (as discovered, not shortened)"
                     }
                 );
-                print!("{}", trace::render(&cfg, path));
+                print!("{}", trace::render(cfg, path));
             }
             None => println!(
                 "\nWitness missing: \"{}\" was never reached within the bound, so the property \
@@ -539,7 +538,7 @@ fn cmd_check(
             .find_map(|p| outcome.path(&p.name).map(|path| (p.name.clone(), path)));
         match first {
             Some((name, path)) => {
-                if let Err(e) = export::write(&cfg, &name, path, trace_args.trace_format, out) {
+                if let Err(e) = export::write(cfg, &name, path, trace_args.trace_format, out) {
                     return usage_error(e);
                 }
                 println!(

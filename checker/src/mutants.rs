@@ -2,9 +2,10 @@
 //! that each counterexample is a shortest one. Exit 0 only if every mutant is caught.
 
 use crate::catalogue::{catalogue, Case};
-use crate::report::{ConfigJson, EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
+use crate::report::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
 use crate::shortest::{self, Search};
 use crate::trace;
+use raft_model::model::ModelConfig;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 pub struct MutantResult {
     pub name: String,
     pub description: String,
-    pub config: ConfigJson,
+    pub config: ModelConfig,
     /// caught | survived | incomplete
     pub outcome: String,
     pub property: Option<String>,
@@ -69,7 +70,7 @@ fn run_case(case: &Case, timeout: f64, symmetry: bool) -> MutantResult {
     let mut r = MutantResult {
         name: case.mutant.name().to_string(),
         description: case.mutant.description().to_string(),
-        config: (&case.bound).into(),
+        config: case.bound.clone(),
         outcome: String::new(),
         property: None,
         counterexample_length: None,
