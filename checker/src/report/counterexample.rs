@@ -1,7 +1,7 @@
 //! A counterexample's states as plain data named after the paper (Figure 2), for the JSON and
 //! ITF trace exports. Built from the model's state; rendered text comes from `display.rs`.
 
-use crate::trace::{self, Action};
+use crate::report::text_trace::{self, Action};
 use raft_core::Role;
 use raft_model::model::display::{actor_name, server_count, StateDisplay};
 use raft_model::model::{ModelConfig, Msg, RaftState};
@@ -166,7 +166,7 @@ pub fn step(
         .collect();
     StepView {
         index,
-        action: action.map(|a| trace::format_action(cfg, a)),
+        action: action.map(|a| text_trace::format_action(cfg, a)),
         servers: server_views,
         messages,
         clients,

@@ -1,4 +1,5 @@
-//! Command-line flags shared by the subcommands.
+//! How a search runs (`check`'s, and the gate's and the benchmark's runs): strategy, engine,
+//! threads, symmetry and limits.
 
 use clap::{Args, ValueEnum};
 
@@ -148,106 +149,5 @@ impl RunArgs {
                 .map(|n| n.get())
                 .unwrap_or(1)
         })
-    }
-}
-
-/// How a counterexample is exported.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TraceFormat {
-    /// The numbered text trace that `check` prints.
-    Text,
-    /// Every state as JSON: servers (Figure 2's variables), messages in flight, clients.
-    Json,
-    /// The Informal Trace Format of Apalache and Quint.
-    Itf,
-}
-
-impl TraceFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            TraceFormat::Text => "text",
-            TraceFormat::Json => "json",
-            TraceFormat::Itf => "itf",
-        }
-    }
-}
-
-/// Refuses an output file that cannot be written (a directory, a missing folder, no
-/// permission) before a long run, so that its verdict is not lost at the end. Leaves no file
-/// behind that was not there.
-pub fn writable(flag: &str, path: &std::path::Path) -> Result<(), String> {
-    if path.is_dir() {
-        return Err(format!("{flag} {}: is a directory", path.display()));
-    }
-    let existed = path.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| format!("cannot write {flag} {}: {e}", path.display()))?;
-    if !existed {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(())
-}
-
-/// Where and how `check` writes the counterexample of the first violated property.
-#[derive(Args, Clone, Debug)]
-pub struct TraceArgs {
-    /// Format of the trace written to --trace-out.
-    #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
-    pub trace_format: TraceFormat,
-    /// Write the counterexample of the first violated property to this file (nothing is
-    /// written when no property is violated).
-    #[arg(long)]
-    pub trace_out: Option<std::path::PathBuf>,
-}
-
-impl TraceArgs {
-    /// Refuse a JSON or ITF format with nowhere to write it, and an unwritable file, before a
-    /// long check.
-    pub fn validate(&self) -> Result<(), String> {
-        let Some(path) = &self.trace_out else {
-            if self.trace_format != TraceFormat::Text {
-                return Err("--trace-format json|itf needs --trace-out FILE".into());
-            }
-            return Ok(());
-        };
-        writable("--trace-out", path)
-    }
-}
-
-/// Checking one bound in parts, on many machines (`shard.rs`).
-#[derive(Args, Clone, Debug)]
-pub struct ShardArgs {
-    /// Explore part I of N of the bound (I/N, 0 <= I < N): every part explores the same
-    /// breadth-first prefix, then exhaustively the frontier states whose fingerprint is I
-    /// modulo N. Combine the parts' --json reports with `raft-check merge`.
-    #[arg(long)]
-    pub shard: Option<String>,
-    /// With --shard: the depth of the prefix's frontier (default: the first level with at
-    /// least 64 states per part).
-    #[arg(long, requires = "shard")]
-    pub shard_depth: Option<usize>,
-    /// Write the fingerprint of every state the check reached (the prefix's too) to FILE,
-    /// one hex number a line, sorted (for the tests).
-    #[arg(long, hide = true)]
-    pub dump_fingerprints: Option<std::path::PathBuf>,
-}
-
-impl ShardArgs {
-    /// The part (I, N) to check, if any, or a message for exit code 2.
-    pub fn validate(&self, run: &RunArgs) -> Result<Option<(usize, usize)>, String> {
-        let Some(s) = &self.shard else {
-            return Ok(None);
-        };
-        let part = crate::mutants::parse_shard(s)?;
-        if run.strategy == Strategy::Sim {
-            return Err("--shard needs an exhaustive strategy (dfs or bfs), not sim".into());
-        }
-        if let Some(p) = &self.dump_fingerprints {
-            writable("--dump-fingerprints", p)?;
-        }
-        Ok(Some(part))
     }
 }

@@ -1,7 +1,15 @@
-//! The result of one check: the JSON schema scripts depend on, the verdict and exit code, and
-//! the TLC-like text summary.
+//! What the checker writes. Here: the result of one check, the JSON schema scripts depend on,
+//! the verdict and exit code, and the TLC-like text summary. Beside it: the tables of
+//! results/README.md (`table`), counterexamples as readable text (`text_trace`), as plain
+//! data (`counterexample`) and ITF (`itf`), and their export to a file (`export`).
 
-use crate::args::Strategy;
+pub mod counterexample;
+pub mod export;
+pub mod itf;
+pub mod table;
+pub mod text_trace;
+
+use crate::engine::options::Strategy;
 use raft_model::model::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -85,10 +93,47 @@ pub struct CheckReport {
     /// `check --shard I/N`: this report covers one part of the bound (`shard.rs`); its
     /// witnesses and the verdict are decided by `raft-check merge`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard: Option<crate::shard::ShardJson>,
+    pub shard: Option<ShardJson>,
     /// `raft-check merge`: the parts this report combines.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub merged: Option<crate::shard::MergedJson>,
+    pub merged: Option<MergedJson>,
+}
+
+/// What a part's report says about its part (`"shard"` in the JSON).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ShardJson {
+    pub index: usize,
+    pub count: usize,
+    /// The depth of the prefix's frontier.
+    pub depth: usize,
+    /// States above the frontier (every part evaluates the properties on them).
+    pub prefix_states: usize,
+    /// Frontier states, in all parts.
+    pub frontier_states: usize,
+    /// Frontier states this part explored from.
+    pub part_frontier_states: usize,
+}
+
+/// What a merged report says about its parts (`"merged"` in the JSON).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct MergedJson {
+    pub count: usize,
+    pub depth: usize,
+    pub prefix_states: usize,
+    pub frontier_states: usize,
+    /// The parts found, by index.
+    pub parts: Vec<PartJson>,
+    /// The indices of the parts missing.
+    pub missing: Vec<usize>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct PartJson {
+    pub index: usize,
+    pub complete: bool,
+    pub unique_states: usize,
+    pub total_states: usize,
+    pub seconds: f64,
 }
 
 /// The checker's own engine, and what its reduction saved.
