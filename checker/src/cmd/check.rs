@@ -71,7 +71,7 @@ impl TraceArgs {
     }
 }
 
-/// Checking one bound in parts, on many machines (`shard.rs`).
+/// Checking one bound in parts, on many machines (`engine/shard.rs`).
 #[derive(Args, Clone, Debug)]
 pub struct ShardArgs {
     /// Explore part I of N of the bound (I/N, 0 <= I < N): every part explores the same

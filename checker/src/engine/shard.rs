@@ -1,4 +1,5 @@
-//! Checking one bound on many machines: `check --shard I/N` and `merge`.
+//! Checking one bound on many machines: `check --shard I/N` (`merge`, in `cmd/merge.rs`,
+//! combines the parts' reports).
 //!
 //! Every part first explores the same short prefix of the bound: a breadth-first search from
 //! the initial states, deduplicated by fingerprint (with `--symmetry`, by the fingerprint of the

@@ -87,10 +87,10 @@ pub struct CheckReport {
     /// The user stopped the run (Ctrl-C): the report is what it had found by then.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub interrupted: bool,
-    /// `--engine compact`: the checker's own engine ran the search (`dfs.rs`, `bfs.rs`).
+    /// `--engine compact`: the checker's own engine ran the search (`engine/dfs.rs`, `engine/bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub engine: Option<EngineJson>,
-    /// `check --shard I/N`: this report covers one part of the bound (`shard.rs`); its
+    /// `check --shard I/N`: this report covers one part of the bound (`engine/shard.rs`); its
     /// witnesses and the verdict are decided by `raft-check merge`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shard: Option<ShardJson>,
@@ -143,9 +143,9 @@ pub struct EngineJson {
     pub sleep_sets: bool,
     /// Steps first visits left asleep (not computed then).
     pub slept_steps: usize,
-    /// Steps later visits of the same states computed after all (`dfs.rs`).
+    /// Steps later visits of the same states computed after all (`engine/dfs.rs`).
     pub woken_steps: usize,
-    /// BFS: the most states one level held (`bfs.rs`).
+    /// BFS: the most states one level held (`engine/bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub widest_level: Option<usize>,
 }

@@ -305,7 +305,7 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
         let _ = writeln!(
             out,
             "Each counterexample is a shortest one: `mutants` searches level by level and stops \
-             at the first depth that holds a violating state (`checker/src/shortest.rs`).\n"
+             at the first depth that holds a violating state (`checker/src/engine/shortest.rs`).\n"
         );
         out.push_str(&render_mutants(&m)?);
     }
