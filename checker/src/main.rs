@@ -8,7 +8,7 @@ mod report;
 mod standard;
 
 use clap::{Parser, Subcommand};
-use report::EXIT_USAGE;
+use report::check_report::EXIT_USAGE;
 use std::process::ExitCode;
 
 // The checker clones and drops millions of small states; mimalloc is markedly faster at that

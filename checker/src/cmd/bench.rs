@@ -5,7 +5,7 @@
 //! here asserts a time.
 
 use crate::engine::options::Strategy;
-use crate::report::EXIT_USAGE;
+use crate::report::check_report::EXIT_USAGE;
 use crate::standard::standard;
 use raft_model::model::ModelConfig;
 use serde::Serialize;
@@ -456,7 +456,7 @@ struct Comparison {
 
 pub fn bench(args: &BenchArgs) -> i32 {
     if !(args.large_timeout.is_finite() && args.large_timeout > 0.0) {
-        return super::usage_error("--large-timeout must be a positive number of seconds");
+        return super::usage::usage_error("--large-timeout must be a positive number of seconds");
     }
     let all = cases(args.large_timeout);
     let mut list = cases(args.large_timeout);

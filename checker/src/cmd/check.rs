@@ -1,8 +1,10 @@
 //! `raft-check check`: every property on one bound (or, with `--shard I/N`, on one part of it).
 
-use super::usage_error;
+use super::usage::usage_error;
+use crate::engine::interrupt;
 use crate::engine::options::{RunArgs, Strategy};
-use crate::engine::{interrupt, run, shard};
+use crate::engine::run;
+use crate::engine::shard;
 use crate::report::export::{self, TraceFormat};
 use crate::report::text_trace;
 use clap::Args;
@@ -195,7 +197,7 @@ pub fn check(args: &CheckArgs) -> i32 {
             ));
             let model =
                 shard::ShardModel::part(raft, prefix.clone(), index, count, recorder.clone());
-            let info = crate::report::ShardJson {
+            let info = crate::report::check_report::ShardJson {
                 index,
                 count,
                 depth: prefix.depth,

@@ -3,7 +3,7 @@
 //! `run.json`); a directory without node traces stands for its subdirectories, one run each;
 //! files given directly form one run. Runs are validated in parallel.
 
-use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use raft_model::conform::{
     conform, parse_jsonl, ConformError, Opaque, RunInfo, Summary, TraceRecord,
 };

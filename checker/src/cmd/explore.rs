@@ -8,7 +8,7 @@
 //! renders the reached state there (`RaftModel::step_view`), led by the
 //! Always properties it violates.
 
-use super::usage_error;
+use super::usage::usage_error;
 use crate::engine::shortest::{self, Search};
 use crate::report::text_trace;
 use raft_model::model::ModelConfig;
@@ -93,7 +93,7 @@ pub fn explore(cfg: &ModelConfig, addr: SocketAddr, threads: usize) -> i32 {
     while TcpStream::connect_timeout(&addr_to_connect(addr), Duration::from_millis(200)).is_err() {
         if server.is_finished() || started.elapsed() > Duration::from_secs(30) {
             eprintln!("raft-check: error: the Explorer could not listen on {addr}");
-            return crate::report::EXIT_USAGE;
+            return crate::report::check_report::EXIT_USAGE;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -126,7 +126,7 @@ pub fn explore(cfg: &ModelConfig, addr: SocketAddr, threads: usize) -> i32 {
         Ok(()) => 0,
         Err(_) => {
             eprintln!("raft-check: error: the Explorer stopped serving {addr}");
-            crate::report::EXIT_USAGE
+            crate::report::check_report::EXIT_USAGE
         }
     }
 }

@@ -4,12 +4,13 @@
 //! from the committed baseline in results/ (a changed state space must be a conscious change:
 //! `--update` rewrites the baselines). Times are reported, never compared.
 
-use super::{mutants, usage_error};
+use super::mutants;
+use super::usage::usage_error;
 use crate::engine::options::{Engine, RunArgs, Strategy};
 use crate::engine::run;
 use crate::part::{every_nth, parse_part};
+use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::report::table;
-use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::standard::{gate as gate_configs, quick as quick_configs};
 use clap::Args;
 use raft_model::Mutant;

@@ -1,7 +1,7 @@
 //! `raft-check merge`: one verdict from the reports of the parts of one bound (`check --shard
 //! I/N --json FILE`, `engine/shard.rs`).
 
-use crate::report::{
+use crate::report::check_report::{
     CheckReport, ExpectationJson, MergedJson, PartJson, PropertyJson, Status, EXIT_USAGE,
 };
 use clap::Args;

@@ -9,9 +9,4 @@ pub mod merge;
 pub mod mutants;
 pub mod mutation;
 pub mod table;
-
-/// Print a usage error; its exit code (2).
-pub fn usage_error(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("raft-check: error: {msg}");
-    crate::report::EXIT_USAGE
-}
+pub mod usage;

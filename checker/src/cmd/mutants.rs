@@ -1,12 +1,12 @@
 //! `raft-check mutants`: every mutant of the catalogue on its bound, searched level by level so
 //! that each counterexample is a shortest one. Exit 0 only if every mutant is caught.
 
-use super::usage_error;
+use super::usage::usage_error;
 use crate::catalogue::{catalogue, Case};
 use crate::engine::shortest::{self, Search};
 use crate::part::{every_nth, parse_part};
+use crate::report::check_report::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
 use crate::report::text_trace;
-use crate::report::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
 use clap::Args;
 use raft_model::model::ModelConfig;
 use rayon::prelude::*;

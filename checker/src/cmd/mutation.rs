@@ -7,7 +7,7 @@
 //! 27 runs its own baseline on the mutated package's tests rather than on `test_package`'s, so
 //! the baseline is run here and cargo-mutants is told to skip its own.
 
-use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `raft-check table`: the markdown table of JSON reports (`report/table.rs`), or a results
 //! folder's README.md regenerated.
 
-use super::usage_error;
+use super::usage::usage_error;
 use crate::report::table;
 use std::path::PathBuf;
 

@@ -1,13 +1,15 @@
 //! Running the stateright checker on the model, with progress lines and an honest verdict.
 
+use crate::engine::bfs;
 use crate::engine::compact::Limits;
+use crate::engine::dfs;
+use crate::engine::interrupt;
 use crate::engine::options::{Engine, RunArgs, Strategy};
 use crate::engine::shortest::{self, Search};
-use crate::engine::{bfs, dfs, interrupt};
-use crate::report::text_trace::{self, Action};
-use crate::report::{
+use crate::report::check_report::{
     CheckReport, Counterexample, EngineJson, ExpectationJson, PropertyJson, Status,
 };
+use crate::report::text_trace::{self, Action};
 use raft_model::model::{independence, symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! Writing a counterexample to `--trace-out` as text, JSON or ITF.
 
+use crate::report::counterexample;
+use crate::report::itf;
 use crate::report::text_trace::{self, Action};
-use crate::report::{counterexample, itf};
 use raft_model::model::{ModelConfig, RaftState};
 use stateright::Path;
 use std::path::Path as FsPath;

@@ -2,7 +2,7 @@
 //! `raft-check check --json` wrote, so that the figures in results/README.md are never typed by
 //! hand.
 
-use crate::report::{CheckReport, Status};
+use crate::report::check_report::{CheckReport, Status};
 use raft_model::model::ModelConfig;
 use serde_json::Value;
 use std::fmt::Write as _;
