@@ -20,11 +20,13 @@
 //! "verified" only when all N parts are there and complete.
 
 use crate::engine::fingerprint::{fingerprint, key};
+use crate::engine::level_order::{replay, LevelOrder, Links};
+use crate::engine::property::discovers;
 use crate::engine::run::Explored;
 use crate::report::text_trace::Action;
 use raft_model::model::{RaftModel, RaftState};
 use stateright::{Expectation, Model, Path, Property};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 /// Without `--shard-depth`, the prefix goes down until its last level holds at least this many
@@ -38,7 +40,7 @@ pub struct Prefix {
     pub depth: usize,
     /// Every prefix state's key → its parent's key and the index of the action from it (none
     /// for initial states).
-    seen: HashMap<u64, Option<(u64, u32)>>,
+    seen: Links,
     /// The keys of the states above the frontier, where the prefix evaluated the properties.
     pub interior: Vec<u64>,
     /// The frontier: the states first reached at `depth`, with their keys.
@@ -61,77 +63,44 @@ impl Prefix {
         min_frontier: usize,
     ) -> Prefix {
         let properties = model.properties();
-        let mut seen = HashMap::new();
-        let mut level = Vec::new();
-        for s in model.init_states() {
-            let k = key(&s, symmetry);
-            if model.within_boundary(&s) && seen.insert(k, None).is_none() {
-                level.push((s, k));
-            }
-        }
-        let mut d = 0;
+        let mut search = LevelOrder::new(model, symmetry);
         let mut interior = Vec::new();
         let mut interior_states = HashSet::new();
         let mut found: Vec<(&'static str, u64)> = Vec::new();
-        let mut actions = Vec::new();
         loop {
             let deep_enough = match depth {
-                Some(target) => d >= target,
-                None => level.len() >= min_frontier,
+                Some(target) => search.depth >= target,
+                None => search.level.len() >= min_frontier,
             };
-            if deep_enough || level.is_empty() {
+            if deep_enough || search.level.is_empty() {
                 break;
             }
             let mut violated = false;
-            for (s, k) in &level {
+            for (s, k) in &search.level {
                 interior.push(*k);
                 interior_states.insert(fingerprint(s));
                 for p in &properties {
                     if found.iter().any(|(n, _)| *n == p.name) {
                         continue;
                     }
-                    let hit = match p.expectation {
-                        Expectation::Always => !(p.condition)(model, s),
-                        Expectation::Sometimes => (p.condition)(model, s),
-                        Expectation::Eventually => false,
-                    };
-                    if hit {
+                    if discovers(p, model, s) {
                         found.push((p.name, *k));
                         violated |= p.expectation == Expectation::Always;
                     }
                 }
             }
             if violated {
-                level.clear();
+                search.level.clear();
                 break;
             }
-            let mut next = Vec::new();
-            for (s, k) in &level {
-                actions.clear();
-                model.actions(s, &mut actions);
-                for (i, a) in actions.drain(..).enumerate() {
-                    let Some(n) = model.next_state(s, a) else {
-                        continue;
-                    };
-                    if !model.within_boundary(&n) {
-                        continue;
-                    }
-                    let nk = key(&n, symmetry);
-                    if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(nk) {
-                        e.insert(Some((*k, i as u32)));
-                        next.push((n, nk));
-                    }
-                }
-            }
-            level = next;
-            d += 1;
+            search.expand();
         }
         Prefix {
             symmetry,
-            depth: d,
-            seen,
+            depth: search.depth,
+            seen: search.seen,
             interior,
-            frontier: level,
+            frontier: search.level,
             found,
             interior_states,
         }
@@ -146,8 +115,7 @@ impl Prefix {
         tail: &[Action],
     ) -> Path<RaftState, Action> {
         let symmetry = self.symmetry;
-        let (root, mut taken) =
-            crate::engine::shortest::replay_links(model, &self.seen, target, |s| key(s, symmetry));
+        let (root, mut taken) = replay(model, &self.seen, target, symmetry);
         taken.extend(tail.iter().cloned());
         Path::from_actions(model, root, taken.iter()).expect("a part's path replays")
     }
