@@ -3,12 +3,13 @@
 
 use crate::mutant::Mutant;
 use raft_core::{Term, Window};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// How the network may deliver messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How the network may deliver messages. Named on the command line and in JSON reports by
+/// [`NetworkKind::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NetworkKind {
     /// Any message may be delivered any number of times, in any order.
     UnorderedDuplicating,
@@ -30,6 +31,13 @@ impl NetworkKind {
             NetworkKind::UnorderedNonDuplicating => Self::NAMES[1],
             NetworkKind::Ordered => Self::NAMES[2],
         }
+    }
+
+    /// The command line's parser: one of [`NetworkKind::NAMES`] (listed in `--help`).
+    fn value_parser() -> impl clap::builder::TypedValueParser<Value = NetworkKind> {
+        use clap::builder::TypedValueParser as _;
+        clap::builder::PossibleValuesParser::new(Self::NAMES)
+            .map(|s| s.parse::<NetworkKind>().expect("one of NetworkKind::NAMES"))
     }
 }
 
@@ -54,110 +62,233 @@ impl FromStr for NetworkKind {
     }
 }
 
-/// Bounds and faults of one model-checking run.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+impl Serialize for NetworkKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for NetworkKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Bounds and faults of one model-checking run: the one declaration of every model flag. It is
+/// the command line's flags (`clap::Args`: each field's doc comment is its `--help`, the
+/// defaults are [`ModelConfig::default`], the standard bound) and the `config` object of the
+/// checker's JSON reports (serde; an unknown key is refused). Run [`ModelConfig::validate`]
+/// after parsing either.
+///
+/// The JSON shape: `network` and `mutant` by name, `pipeline` as its number of entries; flags
+/// that are off (false, 0, absent) are left out, except the older ones.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Number of Raft servers.
+    #[arg(long, default_value_t = ModelConfig::default().servers)]
     pub servers: usize,
-    /// No server's current_term exceeds this (states beyond it are not explored).
+    // No server's current_term exceeds it (states beyond it are not explored).
+    /// Highest term any server may reach (bounds the number of elections).
+    #[arg(long, default_value_t = ModelConfig::default().max_term)]
     pub max_term: Term,
-    /// Number of clients; client `c` writes the distinct value `c + 1` once.
+    // Client `c` writes the distinct value `c + 1` once.
+    /// Number of clients; each writes its own value once.
+    #[arg(long, default_value_t = ModelConfig::default().values)]
     pub values: usize,
-    /// Reads each client performs after its write (each read goes through the log).
+    /// Reads each client performs after its write (through the log).
+    #[arg(long, default_value_t = ModelConfig::default().reads)]
     pub reads: usize,
-    /// Servers that may be down at the same time (crash loses volatile state; restart recovers
-    /// from what was saved).
+    // A crash loses volatile state; a restart recovers from what was saved.
+    /// Servers that may be crashed at the same time (each may restart any number of times).
+    #[arg(long, default_value_t = ModelConfig::default().max_crashes)]
     pub max_crashes: usize,
+    /// Message delivery semantics.
+    #[arg(long, default_value_t = ModelConfig::default().network,
+          value_parser = NetworkKind::value_parser())]
     pub network: NetworkKind,
-    /// Messages may be lost.
+    /// Messages may be lost (default: on).
+    #[arg(long, default_value_t = ModelConfig::default().lossy, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     pub lossy: bool,
-    /// At most this many messages in the network at once (distinct ones for the duplicating
-    /// network, where a delivered message stays deliverable).
+    // Distinct messages on the duplicating network, where a delivered message stays
+    // deliverable.
+    /// Most messages in the network at once.
+    #[arg(long, default_value_t = ModelConfig::default().max_in_flight)]
     pub max_in_flight: usize,
-    /// No server's log grows beyond this many entries (states beyond it are not explored).
-    /// Servers propose every client request they receive, a retried one again (deduplicated
-    /// when applied), as the node does; this bounds the retries. `None`: as many entries as the
-    /// clients have operations, plus one per membership change (`values * (1 + reads) +
-    /// max_config_changes`): a retried copy takes the room of a
-    /// later operation, which is enough to reach the deduplication path (the witness "Retried
-    /// Command Deduplicated") while the default bound stays small.
-    pub max_log_len: Option<usize>,
-    /// Most entries per AppendEntries (`None`: the whole suffix from next_index).
+    // Declared before `max_log_len` for the JSON reports' key order; `display_order` keeps
+    // `--help`'s order (this struct is flattened first into its subcommands, so the
+    // automatic order of its n-th flag is n).
+    /// Most entries per AppendEntries (default: the whole suffix).
+    #[arg(long, display_order = 9)]
     pub max_entries_per_append: Option<usize>,
-    /// Rejecting followers hint the start of the conflicting term (`Config::fast_backup`), as
-    /// the runnable node does.
+    // No server's log grows beyond it (states beyond it are not explored). `None`: as many
+    // entries as the clients have operations, plus one per membership change
+    // (`effective_max_log_len`): a retried copy takes the room of a later operation, which is
+    // enough to reach the deduplication path (the witness "Retried Command Deduplicated")
+    // while the default bound stays small.
+    /// Longest log any server may reach (default: as many entries as the clients have
+    /// operations; servers propose every request they get, retries too, as the node does, and
+    /// deduplicate when applying).
+    #[arg(long, display_order = 8)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_log_len: Option<usize>,
+    /// Rejecting followers hint the start of the conflicting term (the runnable node's
+    /// setting; `Config::fast_backup` in the core).
+    #[arg(long)]
     pub fast_backup: bool,
-    /// A leader's disk completes its own new entries in a step of its own (`Timer::Persist`),
-    /// interleaved with everything else, as the node writes them behind (on by default).
-    /// `false`: in the very step that appended them, as if the leader's proposal were durable
-    /// at once; a subset of the node's behaviours, for bounds whose point lies elsewhere (the
-    /// gate's no-crash configurations with larger bounds).
+    // `Timer::Persist`. `false`: as if the leader's proposal were durable at once; for bounds
+    // whose point lies elsewhere (the gate's no-crash configurations with larger bounds).
+    /// A leader's disk completes its own new entries in a step of its own, interleaved with
+    /// everything else, as the node writes them behind (default: on); `--write-behind false`
+    /// makes them durable in the step that appended them (a subset of the node's behaviours).
+    #[arg(long, default_value_t = ModelConfig::default().write_behind, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     #[serde(default = "write_behind_default")]
     pub write_behind: bool,
-    /// Leaders pipeline AppendEntries within this window (`Config::pipeline`): next_index moves
-    /// past what they send, so several AppendEntries travel to one follower at once. `None`
-    /// (the default): next_index moves only on acknowledgements.
-    #[serde(default)]
+    // JSON: the window's entries (its bytes are unbounded).
+    /// Leaders pipeline AppendEntries: at most N entries sent and not acknowledged per
+    /// follower, next_index moving past what was sent (`Config::pipeline`; default: no
+    /// pipelining, next_index moves only on acknowledgements). Use with --max-in-flight 2 or
+    /// more and --max-entries-per-append 1 to have two AppendEntries in flight to a follower.
+    #[arg(long, value_parser = pipeline::parse)]
+    #[serde(with = "pipeline", skip_serializing_if = "Option::is_none", default)]
     pub pipeline: Option<Window>,
-    /// Clients' reads go through ReadIndex (thesis §6.4, raft-core's `read`), as the node's
-    /// do: a leader answers them from its register once a majority confirmed its leadership,
-    /// without a log entry (until it has committed an entry of its term, it proposes the read
-    /// instead). `false` (the default): every read is proposed to the log. With it, no
-    /// leader's read round exceeds `values * reads` (the read operations of the bound; a
-    /// retried read starts a round of its own), which bounds the retries.
-    #[serde(default)]
+    // raft-core's `read`. Until a leader has committed an entry of its term, it proposes the
+    // read instead. No leader's read round exceeds `values * reads` (a retried read starts a
+    // round of its own), which bounds the retries.
+    /// Clients' reads go through ReadIndex, as the node's do (thesis §6.4): a leader answers
+    /// a read from its register once a majority confirmed its leadership, without a log entry
+    /// (default: every read is proposed to the log). Each leader's read rounds are bounded by
+    /// the bound's reads (--values × --reads).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub read_index: bool,
-    /// Servers run PreVote (thesis §9.6, `Config::pre_vote`), as the node does: an election
-    /// timeout starts a pre-vote round at the current term, and only a majority of grants
-    /// starts the election. Off by default.
-    #[serde(default)]
+    // `Config::pre_vote`.
+    /// Servers run PreVote, as the node does (thesis §9.6): an election timeout starts a
+    /// pre-vote round that changes no term; only a majority of grants starts the election.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub pre_vote: bool,
-    /// Servers run CheckQuorum and the lease on votes (thesis §9.6, `Config::check_quorum`),
-    /// as the node does: a leader's election timer stays armed, and when it fires the leader
-    /// steps down unless a majority answered it since the last time; a server that knows a
-    /// leader of its term ignores requests for votes. Off by default.
-    #[serde(default)]
+    // `Config::check_quorum`.
+    /// Servers run CheckQuorum and the lease on votes, as the node does (thesis §9.6): a
+    /// leader whose election timer fires steps down unless a majority answered it since the
+    /// last time; a server that knows a leader of its term ignores requests for votes.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub check_quorum: bool,
-    /// The partial partition of the 2020 Cloudflare outage, on 3 servers with no crashes: the
-    /// link between the first and the last server is cut both ways (what one sends the other
-    /// is lost at once), and a follower keeps hearing from a leader it follows (its election
-    /// timer does not fire while it knows a leader: the timing assumption of a stable
-    /// leader). Adds the Always property "Stable Leader Not Deposed": no leader that every
-    /// peer it reaches acknowledged in its term ever meets a higher term while it leads. It
-    /// holds with `--check-quorum` (the lease on votes), and fails without it.
-    #[serde(default)]
+    // What one server sends the other across the cut is lost at once; a follower's election
+    // timer does not fire while it knows a leader (the timing assumption of a stable leader).
+    // "Stable Leader Not Deposed": no leader that every peer it reaches acknowledged in its
+    // term ever meets a higher term while it leads; it fails without --check-quorum.
+    /// The partial partition of the 2020 Cloudflare outage (3 servers, no crashes): the link
+    /// between the first and the last server is cut, and the middle one keeps hearing from a
+    /// leader it follows. Adds the property "Stable Leader Not Deposed", which holds with
+    /// --pre-vote --check-quorum. Not with --symmetry (the cut breaks it).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub partial_partition: bool,
-    /// Leadership transfers an operator may ask for, in all (thesis §3.10): a leader may be
-    /// asked, at any moment, to hand its leadership to any peer (`Event::TransferLeadership`);
-    /// each request a leader takes up counts. 0 (the default): none. Adds the Always property
-    /// "Transfer Target Up To Date".
-    #[serde(default)]
+    // `Event::TransferLeadership`; each request a leader takes up counts.
+    /// Leadership transfers an operator may ask for, in all (thesis §3.10): any leader may be
+    /// asked at any moment to hand over to any peer. Adds the property "Transfer Target Up To
+    /// Date" (default: 0, none).
+    #[arg(long, default_value_t = ModelConfig::default().max_transfers)]
+    #[serde(skip_serializing_if = "is_zero", default)]
     pub max_transfers: usize,
-    /// Membership changes an operator may ask for, in all (thesis ch. 4, single-server
-    /// changes with learners): a leader may be asked, at any moment, to add any server as a
-    /// learner, promote a learner, or remove a member; each configuration entry a leader
-    /// appends counts. 0 (the default): none. Adds the Always property "Quorums Overlap".
-    #[serde(default)]
+    // Each configuration entry a leader appends counts.
+    /// Membership changes an operator may ask for, in all (thesis ch. 4: single-server
+    /// changes with learners): any leader may be asked at any moment to add a server as a
+    /// learner, promote a learner, or remove a member. Adds the property "Quorums Overlap"
+    /// (default: 0, none). Not with --symmetry (the configuration tells servers apart).
+    #[arg(long, default_value_t = ModelConfig::default().max_config_changes)]
+    #[serde(skip_serializing_if = "is_zero", default)]
     pub max_config_changes: usize,
-    /// Snapshots the servers may take, in all (§7, log compaction): any server may, at any
-    /// moment, compact its log up to what it has applied (`Timer::Compact`; taking the
-    /// snapshot at a smaller applied index is the same as taking it earlier, when that was
-    /// the applied index), and a leader sends its snapshot (InstallSnapshot) to a follower
-    /// that needs compacted entries. 0 (the default): none. Adds the Always property
-    /// "Snapshot Holds Only Committed State".
-    #[serde(default)]
+    // `Timer::Compact`; taking the snapshot at a smaller applied index is the same as taking
+    // it earlier, when that was the applied index.
+    /// Snapshots the servers may take, in all (§7, log compaction): any server may compact
+    /// its log up to what it has applied at any moment, and a leader sends its snapshot to a
+    /// follower that needs compacted entries (InstallSnapshot). Adds the property "Snapshot
+    /// Holds Only Committed State" (default: 0, none; at most 9).
+    #[arg(long, default_value_t = ModelConfig::default().max_snapshots)]
+    #[serde(skip_serializing_if = "is_zero", default)]
     pub max_snapshots: usize,
-    /// The initial configuration's voters: servers `0..initial_voters`; the others start
-    /// outside the cluster, and only a membership change brings them in. `None` (the
-    /// default): every server.
-    #[serde(default)]
+    // Servers `0..initial_voters`.
+    /// The initial configuration's voters: the first N servers; the others start outside
+    /// the cluster and join only through membership changes (default: every server).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub initial_voters: Option<usize>,
-    /// A deliberately broken rule (the mutant catalogue); `None` is the correct protocol.
+    // The mutant catalogue; `None` is the correct protocol.
+    /// Break one protocol rule on purpose (see `raft-check mutants --list`).
+    #[arg(long, value_parser = parse_mutant)]
+    #[serde(with = "mutant_by_name", default)]
     pub mutant: Option<Mutant>,
-    /// Also check the liveness property "Progress When Faults Stop" (`progress.rs`) in every
-    /// state: a bounded fault-free continuation of a few core steps per state (on by default:
-    /// about a fifth more time on the default bound).
+    // `progress.rs`: a bounded fault-free continuation of a few core steps per state (about a
+    // fifth more time on the default bound).
+    /// Check liveness too (default: on): from every reachable state, once faults stop, a
+    /// fault-free continuation elects a leader and brings every server's log and commit index
+    /// to the leader's ("Progress When Faults Stop"; `--liveness false` leaves it out).
+    #[arg(long, default_value_t = ModelConfig::default().liveness, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     pub liveness: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn parse_mutant(s: &str) -> Result<Mutant, String> {
+    s.parse()
+}
+
+/// `ModelConfig::mutant` in JSON: the mutant's name, or null.
+mod mutant_by_name {
+    use crate::mutant::Mutant;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Option<Mutant>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => s.serialize_some(m.name()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mutant>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|name| name.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// `ModelConfig::pipeline`: a window of this many entries, its bytes unbounded (the command
+/// line and JSON give the entries).
+mod pipeline {
+    use raft_core::Window;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn window(entries: usize) -> Window {
+        Window {
+            entries,
+            bytes: usize::MAX,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Window, String> {
+        s.parse::<usize>().map(window).map_err(|e| e.to_string())
+    }
+
+    pub fn serialize<S: Serializer>(w: &Option<Window>, s: S) -> Result<S::Ok, S::Error> {
+        match w {
+            Some(w) => s.serialize_some(&w.entries),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Window>, D::Error> {
+        Ok(Option::<usize>::deserialize(d)?.map(window))
+    }
 }
 
 impl Default for ModelConfig {

@@ -1,8 +1,7 @@
 //! A counterexample's states as plain data named after the paper (Figure 2), for the JSON and
 //! ITF trace exports. Built from the model's state; rendered text comes from `display.rs`.
 
-use crate::report::ConfigJson;
-use crate::trace::{self, Action};
+use crate::report::text_trace::{self, Action};
 use raft_core::Role;
 use raft_model::model::display::{actor_name, server_count, StateDisplay};
 use raft_model::model::{ModelConfig, Msg, RaftState};
@@ -72,7 +71,7 @@ pub struct StepView {
 #[derive(Serialize, Clone, Debug)]
 pub struct TraceView {
     pub property: String,
-    pub config: ConfigJson,
+    pub config: ModelConfig,
     /// Steps (actions); `states` has one more entry, the initial state.
     pub length: usize,
     pub states: Vec<StepView>,
@@ -167,7 +166,7 @@ pub fn step(
         .collect();
     StepView {
         index,
-        action: action.map(|a| trace::format_action(cfg, a)),
+        action: action.map(|a| text_trace::format_action(cfg, a)),
         servers: server_views,
         messages,
         clients,
@@ -186,7 +185,7 @@ pub fn trace(cfg: &ModelConfig, property: &str, path: &Path<RaftState, Action>) 
     }
     TraceView {
         property: property.to_string(),
-        config: ConfigJson::from(cfg),
+        config: cfg.clone(),
         length: steps.len().saturating_sub(1),
         states,
     }

@@ -8,11 +8,45 @@
 //! renders the reached state there (`RaftModel::step_view`), led by the
 //! Always properties it violates.
 
-use crate::shortest::{self, Search};
-use crate::trace;
+use super::usage::usage_error;
+use crate::engine::shortest::{self, Search};
+use crate::report::text_trace;
 use raft_model::model::ModelConfig;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub model: ModelConfig,
+    /// Address to serve on (HOST:PORT; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub addr: String,
+    /// Checker threads behind the Explorer's "Run to completion" (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `raft-check explore`.
+pub fn run(args: &ExploreArgs) -> i32 {
+    let (cfg, addr, threads) = (&args.model, args.addr.as_str(), args.threads);
+    if let Err(e) = cfg.validate() {
+        return usage_error(e);
+    }
+    if threads == Some(0) {
+        return usage_error("--threads must be at least 1");
+    }
+    let addr = match reserve(addr) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    explore(cfg, addr, threads)
+}
 
 /// Resolve `addr` and check that it can be listened on, so that a bad address or a busy port is
 /// a clear message (stateright's `serve` would panic on either). Port 0 picks a free port.
@@ -59,7 +93,7 @@ pub fn explore(cfg: &ModelConfig, addr: SocketAddr, threads: usize) -> i32 {
     while TcpStream::connect_timeout(&addr_to_connect(addr), Duration::from_millis(200)).is_err() {
         if server.is_finished() || started.elapsed() > Duration::from_secs(30) {
             eprintln!("raft-check: error: the Explorer could not listen on {addr}");
-            return crate::report::EXIT_USAGE;
+            return crate::report::check_report::EXIT_USAGE;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -75,7 +109,7 @@ pub fn explore(cfg: &ModelConfig, addr: SocketAddr, threads: usize) -> i32 {
                 Search::Violated { property, path, .. } => {
                     let steps = path.clone().into_actions().len();
                     println!("Counterexample: \"{property}\" is violated after {steps} steps:");
-                    print!("{}", trace::render(cfg, &path));
+                    print!("{}", text_trace::render(cfg, &path));
                     println!(
                         "Open the counterexample (its last step shows \"VIOLATED: {property}\"):"
                     );
@@ -92,7 +126,7 @@ pub fn explore(cfg: &ModelConfig, addr: SocketAddr, threads: usize) -> i32 {
         Ok(()) => 0,
         Err(_) => {
             eprintln!("raft-check: error: the Explorer stopped serving {addr}");
-            crate::report::EXIT_USAGE
+            crate::report::check_report::EXIT_USAGE
         }
     }
 }

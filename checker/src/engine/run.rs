@@ -1,13 +1,15 @@
 //! Running the stateright checker on the model, with progress lines and an honest verdict.
 
-use crate::args::{Engine, RunArgs, Strategy};
-use crate::engine::Limits;
-use crate::report::{
+use crate::engine::bfs;
+use crate::engine::compact::Limits;
+use crate::engine::dfs;
+use crate::engine::interrupt;
+use crate::engine::options::{Engine, RunArgs, Strategy};
+use crate::engine::shortest::{self, Search};
+use crate::report::check_report::{
     CheckReport, Counterexample, EngineJson, ExpectationJson, PropertyJson, Status,
 };
-use crate::shortest::{self, Search};
-use crate::trace::{self, Action};
-use crate::{bfs, dfs, interrupt};
+use crate::report::text_trace::{self, Action};
 use raft_model::model::{independence, symmetry, ModelConfig, RaftModel, RaftState};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
 use std::collections::HashMap;
@@ -170,7 +172,7 @@ fn drive<M: Explored, C: Checker<M>>(
     report.unique_states = checker.unique_state_count();
     report.total_states = checker.state_count();
     report.max_depth = checker.max_depth();
-    report.peak_memory_bytes = crate::memory::peak_bytes();
+    report.peak_memory_bytes = crate::engine::memory::peak_bytes();
     report.interrupted = interrupted;
 
     let model = checker.model();
@@ -228,9 +230,9 @@ fn drive<M: Explored, C: Checker<M>>(
         let counterexample = match (status, &found) {
             (Status::Violated, Some(path)) => Some(Counterexample {
                 length: path.clone().into_actions().len(),
-                actions: trace::actions(cfg, path),
+                actions: text_trace::actions(cfg, path),
                 shortest,
-                continuation: trace::continuation(cfg, path),
+                continuation: text_trace::continuation(cfg, path),
             }),
             _ => None,
         };

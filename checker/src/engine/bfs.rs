@@ -14,10 +14,10 @@
 //! starts and a property's first discovery is kept, so every discovery's path is a shortest
 //! one (stateright's BFS keeps each property's last discovery, which need not be).
 
-use crate::engine::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
-use crate::fingerprint::key;
-use crate::frontier::Frontier;
-use crate::visited::Visited;
+use crate::engine::compact::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
+use crate::engine::fingerprint::key;
+use crate::engine::frontier::Frontier;
+use crate::engine::visited::Visited;
 use raft_model::model::{RaftAction, RaftState};
 use rayon::prelude::*;
 use stateright::Model;
@@ -286,7 +286,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dfs::tests::{bound, reachable};
+    use crate::engine::dfs::tests::{bound, reachable};
     use raft_model::model::symmetry::representative;
     use raft_model::model::{ModelConfig, RaftModel};
     use raft_model::mutant::Mutant;

@@ -1,96 +1,10 @@
 //! The result of one check: the JSON schema scripts depend on, the verdict and exit code, and
 //! the TLC-like text summary.
 
-use crate::args::Strategy;
+use crate::engine::options::Strategy;
 use raft_model::model::ModelConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct ConfigJson {
-    pub servers: usize,
-    pub max_term: u64,
-    pub values: usize,
-    pub reads: usize,
-    pub max_crashes: usize,
-    pub network: String,
-    pub lossy: bool,
-    pub max_in_flight: usize,
-    pub max_entries_per_append: Option<usize>,
-    /// The log bound when set explicitly (`ModelConfig::max_log_len`; absent: the default,
-    /// one entry per client operation).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_log_len: Option<usize>,
-    pub fast_backup: bool,
-    /// The leader's disk completes in a step of its own (`ModelConfig::write_behind`).
-    pub write_behind: bool,
-    /// Entries a pipelining leader may have unacknowledged per follower
-    /// (`ModelConfig::pipeline`; absent: no pipelining).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pipeline: Option<usize>,
-    /// Clients' reads go through ReadIndex (`ModelConfig::read_index`; absent: through the
-    /// log).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub read_index: bool,
-    /// PreVote (`ModelConfig::pre_vote`; absent: off).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub pre_vote: bool,
-    /// CheckQuorum and the lease on votes (`ModelConfig::check_quorum`; absent: off).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub check_quorum: bool,
-    /// The partial partition (`ModelConfig::partial_partition`; absent: none).
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub partial_partition: bool,
-    /// Leadership transfers (`ModelConfig::max_transfers`; absent: none).
-    #[serde(skip_serializing_if = "is_zero", default)]
-    pub max_transfers: usize,
-    /// Membership changes (`ModelConfig::max_config_changes`; absent: none).
-    #[serde(skip_serializing_if = "is_zero", default)]
-    pub max_config_changes: usize,
-    /// Snapshots (`ModelConfig::max_snapshots`; absent: none).
-    #[serde(skip_serializing_if = "is_zero", default)]
-    pub max_snapshots: usize,
-    /// The initial voters (`ModelConfig::initial_voters`; absent: every server).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub initial_voters: Option<usize>,
-    pub mutant: Option<String>,
-    /// "Progress When Faults Stop" was checked too.
-    pub liveness: bool,
-}
-
-impl From<&ModelConfig> for ConfigJson {
-    fn from(c: &ModelConfig) -> Self {
-        ConfigJson {
-            servers: c.servers,
-            max_term: c.max_term,
-            values: c.values,
-            reads: c.reads,
-            max_crashes: c.max_crashes,
-            network: c.network.name().to_string(),
-            lossy: c.lossy,
-            max_in_flight: c.max_in_flight,
-            max_entries_per_append: c.max_entries_per_append,
-            max_log_len: c.max_log_len,
-            fast_backup: c.fast_backup,
-            write_behind: c.write_behind,
-            pipeline: c.pipeline.map(|w| w.entries),
-            read_index: c.read_index,
-            pre_vote: c.pre_vote,
-            check_quorum: c.check_quorum,
-            partial_partition: c.partial_partition,
-            max_transfers: c.max_transfers,
-            max_config_changes: c.max_config_changes,
-            max_snapshots: c.max_snapshots,
-            initial_voters: c.initial_voters,
-            mutant: c.mutant.map(|m| m.name().to_string()),
-            liveness: c.liveness,
-        }
-    }
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -149,7 +63,7 @@ pub struct PropertyJson {
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct CheckReport {
-    pub config: ConfigJson,
+    pub config: ModelConfig,
     pub strategy: String,
     pub threads: usize,
     /// Symmetry reduction over server ids was on (distinct states then count renaming classes).
@@ -165,16 +79,53 @@ pub struct CheckReport {
     /// The user stopped the run (Ctrl-C): the report is what it had found by then.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub interrupted: bool,
-    /// `--engine compact`: the checker's own engine ran the search (`dfs.rs`, `bfs.rs`).
+    /// `--engine compact`: the checker's own engine ran the search (`engine/dfs.rs`, `engine/bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub engine: Option<EngineJson>,
-    /// `check --shard I/N`: this report covers one part of the bound (`shard.rs`); its
+    /// `check --shard I/N`: this report covers one part of the bound (`engine/shard.rs`); its
     /// witnesses and the verdict are decided by `raft-check merge`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard: Option<crate::shard::ShardJson>,
+    pub shard: Option<ShardJson>,
     /// `raft-check merge`: the parts this report combines.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub merged: Option<crate::shard::MergedJson>,
+    pub merged: Option<MergedJson>,
+}
+
+/// What a part's report says about its part (`"shard"` in the JSON).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ShardJson {
+    pub index: usize,
+    pub count: usize,
+    /// The depth of the prefix's frontier.
+    pub depth: usize,
+    /// States above the frontier (every part evaluates the properties on them).
+    pub prefix_states: usize,
+    /// Frontier states, in all parts.
+    pub frontier_states: usize,
+    /// Frontier states this part explored from.
+    pub part_frontier_states: usize,
+}
+
+/// What a merged report says about its parts (`"merged"` in the JSON).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct MergedJson {
+    pub count: usize,
+    pub depth: usize,
+    pub prefix_states: usize,
+    pub frontier_states: usize,
+    /// The parts found, by index.
+    pub parts: Vec<PartJson>,
+    /// The indices of the parts missing.
+    pub missing: Vec<usize>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct PartJson {
+    pub index: usize,
+    pub complete: bool,
+    pub unique_states: usize,
+    pub total_states: usize,
+    pub seconds: f64,
 }
 
 /// The checker's own engine, and what its reduction saved.
@@ -184,9 +135,9 @@ pub struct EngineJson {
     pub sleep_sets: bool,
     /// Steps first visits left asleep (not computed then).
     pub slept_steps: usize,
-    /// Steps later visits of the same states computed after all (`dfs.rs`).
+    /// Steps later visits of the same states computed after all (`engine/dfs.rs`).
     pub woken_steps: usize,
-    /// BFS: the most states one level held (`bfs.rs`).
+    /// BFS: the most states one level held (`engine/bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub widest_level: Option<usize>,
 }
@@ -200,7 +151,7 @@ pub const EXIT_INCOMPLETE: i32 = 3;
 impl CheckReport {
     pub fn new(cfg: &ModelConfig, strategy: Strategy, threads: usize, symmetry: bool) -> Self {
         CheckReport {
-            config: cfg.into(),
+            config: cfg.clone(),
             strategy: strategy.name().to_string(),
             threads,
             symmetry,
@@ -319,5 +270,93 @@ impl CheckReport {
             let _ = writeln!(s, "  {:<14} {}{}{}", p.status.name(), p.name, len, note);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft_model::model::ModelConfig;
+    use serde_json::Value;
+
+    /// Every `config` object (one with `servers`) anywhere in `v`.
+    fn configs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(c) = m.get("config").filter(|c| c.get("servers").is_some()) {
+                    out.push(c);
+                }
+                m.values().for_each(|x| configs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| configs(x, out)),
+            _ => {}
+        }
+    }
+
+    /// The committed reports' `config` objects are `ModelConfig`'s JSON exactly: each
+    /// deserializes and serializes back to the same value.
+    #[test]
+    fn committed_configs_round_trip() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).expect("results/") {
+            let path = e.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            let mut found = Vec::new();
+            configs(&v, &mut found);
+            for c in found {
+                let cfg: ModelConfig = serde_json::from_value(c.clone())
+                    .unwrap_or_else(|e| panic!("{}: {e}: {c}", path.display()));
+                let back = serde_json::to_value(&cfg).expect("serializes");
+                assert_eq!(&back, c, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 60, "only {seen} configs in results/");
+    }
+
+    /// A mistyped key fails loudly instead of falling back to a default.
+    #[test]
+    fn unknown_config_key_is_refused() {
+        let mut v = serde_json::to_value(ModelConfig::default()).expect("serializes");
+        v["pre_votes"] = Value::Bool(true);
+        let e = serde_json::from_value::<ModelConfig>(v).expect_err("unknown key");
+        assert!(e.to_string().contains("pre_votes"), "{e}");
+    }
+
+    /// A new report's config: the standard bound's keys, the off flags left out.
+    #[test]
+    fn default_config_shape() {
+        let v = serde_json::to_value(ModelConfig::default()).expect("serializes");
+        let keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut want = vec![
+            "servers",
+            "max_term",
+            "values",
+            "reads",
+            "max_crashes",
+            "network",
+            "lossy",
+            "max_in_flight",
+            "max_entries_per_append",
+            "fast_backup",
+            "write_behind",
+            "mutant",
+            "liveness",
+        ];
+        let mut keys = keys;
+        keys.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(v["network"], "unordered-nonduplicating");
+        assert_eq!(v["mutant"], Value::Null);
     }
 }

@@ -2,89 +2,100 @@
 //! `raft-check check --json` wrote, so that the figures in results/README.md are never typed by
 //! hand.
 
+use crate::report::check_report::{CheckReport, Status};
+use raft_model::model::ModelConfig;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-fn config_text(c: &Value) -> String {
+fn config_text(c: &ModelConfig) -> String {
     let mut s = format!(
         "{} servers, terms ≤ {}, {} value(s), {} read(s), crashes ≤ {}, {}{}, ≤ {} in flight",
-        c["servers"],
-        c["max_term"],
-        c["values"],
-        c["reads"],
-        c["max_crashes"],
-        c["network"].as_str().unwrap_or("?"),
-        if c["lossy"] == true { " lossy" } else { "" },
-        c["max_in_flight"]
+        c.servers,
+        c.max_term,
+        c.values,
+        c.reads,
+        c.max_crashes,
+        c.network,
+        if c.lossy { " lossy" } else { "" },
+        c.max_in_flight
     );
-    if let Some(n) = c["max_entries_per_append"].as_u64() {
+    if let Some(n) = c.max_entries_per_append {
         let _ = write!(s, ", ≤ {n} entries per append");
     }
-    if let Some(n) = c["max_log_len"].as_u64() {
+    if let Some(n) = c.max_log_len {
         let _ = write!(s, ", logs ≤ {n} entries");
     }
-    if c["fast_backup"] == true {
+    if c.fast_backup {
         s.push_str(", fast backup");
     }
-    if let Some(n) = c["pipeline"].as_u64() {
-        let _ = write!(s, ", pipelined (≤ {n} entries in flight per follower)");
+    if let Some(w) = c.pipeline {
+        let _ = write!(
+            s,
+            ", pipelined (≤ {} entries in flight per follower)",
+            w.entries
+        );
     }
-    if c["write_behind"] == false {
+    if !c.write_behind {
         s.push_str(", leader's disk synchronous");
     }
-    if c["read_index"] == true {
+    if c.read_index {
         s.push_str(", reads through ReadIndex");
     }
-    if c["pre_vote"] == true {
+    if c.pre_vote {
         s.push_str(", PreVote");
     }
-    if c["check_quorum"] == true {
+    if c.check_quorum {
         s.push_str(", CheckQuorum");
     }
-    if c["partial_partition"] == true {
+    if c.partial_partition {
         s.push_str(", partial partition");
     }
-    if let Some(n) = c["max_transfers"].as_u64() {
-        let _ = write!(s, ", ≤ {n} leadership transfer(s)");
+    if c.max_transfers > 0 {
+        let _ = write!(s, ", ≤ {} leadership transfer(s)", c.max_transfers);
     }
-    if let Some(n) = c["max_config_changes"].as_u64() {
-        let _ = write!(s, ", ≤ {n} membership change(s)");
-        if let Some(v) = c["initial_voters"].as_u64() {
+    if c.max_config_changes > 0 {
+        let _ = write!(s, ", ≤ {} membership change(s)", c.max_config_changes);
+        if let Some(v) = c.initial_voters {
             let _ = write!(s, " from {v} initial voter(s)");
         }
     }
-    if let Some(n) = c["max_snapshots"].as_u64() {
-        let _ = write!(s, ", ≤ {n} snapshot(s)");
+    if c.max_snapshots > 0 {
+        let _ = write!(s, ", ≤ {} snapshot(s)", c.max_snapshots);
     }
-    if let Some(m) = c["mutant"].as_str() {
-        let _ = write!(s, ", mutant {m}");
+    if let Some(m) = c.mutant {
+        let _ = write!(s, ", mutant {}", m.name());
     }
     s
 }
 
-fn verdict(v: &Value) -> String {
-    let props = v["properties"].as_array().cloned().unwrap_or_default();
+fn verdict(r: &CheckReport) -> String {
+    let props = &r.properties;
     let bad: Vec<String> = props
         .iter()
-        .filter(|p| p["status"] == "violated" || p["status"] == "not-witnessed")
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["name"].as_str().unwrap_or("?"),
-                p["status"].as_str().unwrap_or("?")
-            )
-        })
+        .filter(|p| matches!(p.status, Status::Violated | Status::NotWitnessed))
+        .map(|p| format!("{} {}", p.name, p.status.name()))
         .collect();
     if !bad.is_empty() {
         bad.join("; ")
-    } else if v["complete"] == true {
-        let always = props.iter().filter(|p| p["status"] == "holds").count();
-        let seen = props.iter().filter(|p| p["status"] == "witnessed").count();
+    } else if r.complete {
+        let always = props.iter().filter(|p| p.status == Status::Holds).count();
+        let seen = props
+            .iter()
+            .filter(|p| p.status == Status::Witnessed)
+            .count();
         format!("verified: {always} always hold, {seen} witnessed")
     } else {
         "INCOMPLETE: nothing verified".to_string()
     }
+}
+
+/// A report written by `check --json`.
+pub fn read_report(f: &std::path::Path) -> Result<CheckReport, String> {
+    let raw =
+        std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+    serde_json::from_str(&raw)
+        .map_err(|e| format!("{} is not a raft-check JSON report: {e}", f.display()))
 }
 
 /// The markdown table for these report files, one row each.
@@ -92,34 +103,29 @@ pub fn render(files: &[PathBuf]) -> Result<String, String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| report | configuration | strategy | complete | distinct states | states generated | depth | seconds | verdict |"
+        "| report | configuration | strategy | symmetry | complete | distinct states (classes under symmetry) | states generated | depth | seconds | verdict |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---:|---:|---|");
     for f in files {
-        let raw =
-            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-        let v: Value = serde_json::from_str(&raw)
-            .map_err(|e| format!("{} is not a raft-check JSON report: {e}", f.display()))?;
-        if !v["properties"].is_array() || !v["config"].is_object() {
-            return Err(format!("{} is not a raft-check JSON report", f.display()));
-        }
+        let r = read_report(f)?;
         let name = f
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {} ({} threads) | {} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {} ({} threads) | {} | {} | {} | {} | {} | {:.1} | {} |",
             name,
-            config_text(&v["config"]),
-            v["strategy"].as_str().unwrap_or("?"),
-            v["threads"],
-            v["complete"],
-            v["unique_states"],
-            v["total_states"],
-            v["max_depth"],
-            v["seconds"].as_f64().unwrap_or(0.0),
-            verdict(&v)
+            config_text(&r.config),
+            r.strategy,
+            r.threads,
+            if r.symmetry { "yes" } else { "no" },
+            r.complete,
+            r.unique_states,
+            r.total_states,
+            r.max_depth,
+            r.seconds,
+            verdict(&r)
         );
     }
     Ok(out)
@@ -141,12 +147,14 @@ pub fn render_mutants(file: &std::path::Path) -> Result<String, String> {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---:|");
     for m in list {
+        let config: ModelConfig = serde_json::from_value(m["config"].clone())
+            .map_err(|e| format!("{}: a mutant's config: {e}", file.display()))?;
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             m["name"].as_str().unwrap_or("?"),
             m["description"].as_str().unwrap_or("?"),
-            config_text(&m["config"]),
+            config_text(&config),
             m["outcome"].as_str().unwrap_or("?"),
             m["property"].as_str().unwrap_or("-"),
             m["counterexample_length"],
@@ -284,9 +292,11 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
         out,
         "Generated by `raft-check gate --update` (or `raft-check table`) from the JSON files in \
          this folder, each written by `raft-check check --json` / `raft-check mutants --json` on \
-         the project's 2-core, 24 GiB machine. Do not edit the tables by hand. NOTES.md holds \
-         the analysis and the larger bound that did not finish; kv-bench.md the key-value \
-         service's benchmark.\n"
+         the project's 2-core, 24 GiB machine. Do not edit the tables by hand. With symmetry \
+         reduction (the symmetry column), distinct states count classes of states under \
+         renaming of the servers. NOTES.md holds the analysis and the larger bound that did \
+         not finish; notebook.md is the dated notebook; kv-bench.md the key-value service's \
+         benchmark.\n"
     );
     let _ = writeln!(out, "## Configurations\n");
     out.push_str(&render(&reports)?);
@@ -295,7 +305,7 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
         let _ = writeln!(
             out,
             "Each counterexample is a shortest one: `mutants` searches level by level and stops \
-             at the first depth that holds a violating state (`checker/src/shortest.rs`).\n"
+             at the first depth that holds a violating state (`checker/src/engine/shortest.rs`).\n"
         );
         out.push_str(&render_mutants(&m)?);
     }

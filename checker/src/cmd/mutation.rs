@@ -7,7 +7,7 @@
 //! 27 runs its own baseline on the mutated package's tests rather than on `test_package`'s, so
 //! the baseline is run here and cargo-mutants is told to skip its own.
 
-use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,14 +20,22 @@ pub const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 /// (about a minute in the mutants profile on 2 cores), a hang is cut at this.
 const TIMEOUT_SECONDS: u32 = 400;
 
+#[derive(clap::Args, Debug)]
 pub struct MutationArgs {
+    /// Where to write mutation.json and mutation.md.
+    #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// cargo-mutants' output directory (it makes mutants.out inside).
+    #[arg(long, default_value = "target/mutation")]
     pub out: PathBuf,
-    /// Only turn an existing run's outcomes into results.
+    /// Only write the results from the outcomes of an earlier run in --out.
+    #[arg(long)]
     pub report_only: bool,
-    /// Skip mutants a previous run (in `out`) caught, and merge with results/mutation.json.
+    /// Skip the mutants an earlier run in --out caught; merge with results/mutation.json.
+    #[arg(long)]
     pub iterate: bool,
-    /// Passed to cargo mutants as they are (e.g. `--shard 0/4`, `-F REGEX`).
+    /// More arguments for cargo mutants (after `--`), e.g. `-- --shard 0/4` or `-- -F REGEX`.
+    #[arg(last = true)]
     pub extra: Vec<String>,
 }
 

@@ -4,8 +4,8 @@
 //! results/bench.json and its table to results/README.md. A benchmark, never a test: nothing
 //! here asserts a time.
 
-use crate::args::Strategy;
-use crate::report::EXIT_USAGE;
+use crate::engine::options::Strategy;
+use crate::report::check_report::EXIT_USAGE;
 use crate::standard::standard;
 use raft_model::model::ModelConfig;
 use serde::Serialize;
@@ -404,12 +404,26 @@ fn run_case(exe: &Path, c: &Case, scratch: &Path) -> Result<Run, String> {
     })
 }
 
+#[derive(clap::Args, Debug)]
 pub struct BenchArgs {
+    /// Where to write the figures (the table goes to README.md beside it).
+    #[arg(long, default_value = "results/bench.json")]
     pub json: PathBuf,
+    /// Only the cases whose name starts with this (e.g. `tlc/`, `default/dfs-1`).
+    #[arg(long)]
     pub only: Option<String>,
+    /// Seconds for each run of the large bound (which does not finish here).
+    #[arg(long, default_value_t = 300.0)]
     pub large_timeout: f64,
+    /// List the cases with their `check` command lines and exit.
+    #[arg(long)]
     pub list: bool,
-    /// Another build to compare with (`--baseline`).
+    /// Another build of raft-check (an earlier commit's) to compare against in this same
+    /// run: it runs the default bound's one-thread cases (its first 20 M generated states,
+    /// `default/dfs-1-20M`, and the whole bound with symmetry, `default/dfs-1-sym`) beside
+    /// ours on stateright's DFS and on the checker's own engine, and the ratios of distinct
+    /// states per second are recorded.
+    #[arg(long)]
     pub baseline: Option<PathBuf>,
 }
 
@@ -441,6 +455,9 @@ struct Comparison {
 }
 
 pub fn bench(args: &BenchArgs) -> i32 {
+    if !(args.large_timeout.is_finite() && args.large_timeout > 0.0) {
+        return super::usage::usage_error("--large-timeout must be a positive number of seconds");
+    }
     let all = cases(args.large_timeout);
     let mut list = cases(args.large_timeout);
     if let Some(only) = &args.only {
@@ -591,7 +608,7 @@ pub fn bench(args: &BenchArgs) -> i32 {
             dir
         };
         if dir.join("README.md").exists() || dir.ends_with("results") {
-            if let Err(e) = crate::table::write_readme(dir) {
+            if let Err(e) = crate::report::table::write_readme(dir) {
                 eprintln!("raft-check: error: {e}");
                 return EXIT_USAGE;
             }

@@ -7,7 +7,7 @@
 //! no one has `votedFor` = `"Nil"` (raft.tla's `Nil`). `messages` is a set of records (with
 //! raft.tla's field names `mtype`, `mterm`, `msource`, `mdest`, ...) and `mcount` copies each.
 
-use crate::snapshot::{MessageView, StepView, TraceView};
+use crate::report::counterexample::{MessageView, StepView, TraceView};
 use raft_core::Message;
 use raft_model::model::{ClientOp, ClientReply, Msg};
 use serde_json::{json, Map, Value};
@@ -43,7 +43,10 @@ fn map(pairs: impl IntoIterator<Item = (Value, Value)>) -> Value {
 }
 
 /// A function from server name to a value.
-fn per_server(step: &StepView, f: impl Fn(&crate::snapshot::ServerView) -> Value) -> Value {
+fn per_server(
+    step: &StepView,
+    f: impl Fn(&crate::report::counterexample::ServerView) -> Value,
+) -> Value {
     map(step.servers.iter().map(|s| (json!(s.name), f(s))))
 }
 

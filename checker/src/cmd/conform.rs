@@ -3,7 +3,7 @@
 //! `run.json`); a directory without node traces stands for its subdirectories, one run each;
 //! files given directly form one run. Runs are validated in parallel.
 
-use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use raft_model::conform::{
     conform, parse_jsonl, ConformError, Opaque, RunInfo, Summary, TraceRecord,
 };
@@ -12,11 +12,19 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[derive(clap::Args, Debug)]
 pub struct ConformArgs {
+    /// Trace directories or node-<id>.jsonl files.
+    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// For runs without `run.json`: the network may duplicate messages.
+    /// For runs without run.json: the network may deliver a message more than once.
+    #[arg(long)]
     pub duplicating: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
     pub threads: Option<usize>,
+    /// Write the summary (runs, steps, seconds) as JSON to this file.
+    #[arg(long)]
     pub json: Option<PathBuf>,
 }
 

@@ -1,19 +1,49 @@
 //! `raft-check mutants`: every mutant of the catalogue on its bound, searched level by level so
 //! that each counterexample is a shortest one. Exit 0 only if every mutant is caught.
 
+use super::usage::usage_error;
 use crate::catalogue::{catalogue, Case};
-use crate::report::{ConfigJson, EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
-use crate::shortest::{self, Search};
-use crate::trace;
+use crate::engine::shortest::{self, Search};
+use crate::part::{every_nth, parse_part};
+use crate::report::check_report::{EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION};
+use crate::report::text_trace;
+use clap::Args;
+use raft_model::model::ModelConfig;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct MutantsArgs {
+    /// Only this mutant.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Run every N-th mutant starting at I (I/N), to spread the catalogue over machines.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// List the catalogue and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Seconds per mutant before it counts as incomplete.
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout: f64,
+    /// Mutants checked at once (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Symmetry reduction over server ids (same verdicts and lengths, fewer states).
+    #[arg(long)]
+    pub symmetry: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
 
 #[derive(Serialize, Clone, Debug)]
 pub struct MutantResult {
     pub name: String,
     pub description: String,
-    pub config: ConfigJson,
+    pub config: ModelConfig,
     /// caught | survived | incomplete
     pub outcome: String,
     pub property: Option<String>,
@@ -30,34 +60,10 @@ pub fn select(only: Option<&str>, shard: Option<(usize, usize)>) -> Result<Vec<C
         let m: raft_model::Mutant = name.parse()?;
         cases.retain(|c| c.mutant == m);
     }
-    if let Some((i, n)) = shard {
-        cases = cases
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % n == i)
-            .map(|(_, c)| c)
-            .collect();
+    if let Some(part) = shard {
+        cases = every_nth(cases, part);
     }
     Ok(cases)
-}
-
-/// Parse `I/N` (0 <= I < N).
-pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (i, n) = s
-        .split_once('/')
-        .ok_or_else(|| format!("--shard takes I/N (e.g. 0/4), not '{s}'"))?;
-    let i: usize = i
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad shard index in '{s}'"))?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad shard count in '{s}'"))?;
-    if n == 0 || i >= n {
-        return Err(format!("--shard {s}: need 0 <= I < N"));
-    }
-    Ok((i, n))
 }
 
 fn run_case(case: &Case, timeout: f64, symmetry: bool) -> MutantResult {
@@ -69,7 +75,7 @@ fn run_case(case: &Case, timeout: f64, symmetry: bool) -> MutantResult {
     let mut r = MutantResult {
         name: case.mutant.name().to_string(),
         description: case.mutant.description().to_string(),
-        config: (&case.bound).into(),
+        config: case.bound.clone(),
         outcome: String::new(),
         property: None,
         counterexample_length: None,
@@ -86,7 +92,7 @@ fn run_case(case: &Case, timeout: f64, symmetry: bool) -> MutantResult {
             r.outcome = "caught".into();
             r.property = Some(property.to_string());
             r.counterexample_length = Some(path.clone().into_actions().len());
-            r.counterexample = Some(trace::actions(&case.bound, &path));
+            r.counterexample = Some(text_trace::actions(&case.bound, &path));
             r.unique_states = unique_states;
         }
         Search::Exhausted { unique_states } => {
@@ -160,4 +166,56 @@ pub fn run(
         EXIT_OK
     };
     (results, code)
+}
+
+pub fn mutants(args: &MutantsArgs) -> i32 {
+    let MutantsArgs {
+        only,
+        shard,
+        list,
+        timeout,
+        threads,
+        symmetry,
+        json,
+    } = args;
+    let (only, list, timeout, threads, symmetry) =
+        (only.as_deref(), *list, *timeout, *threads, *symmetry);
+    let shard = match shard
+        .as_deref()
+        .map(|s| parse_part("--shard", s))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let cases = match select(only, shard) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    if list {
+        for c in &cases {
+            println!("{:<28} {}", c.mutant.name(), c.mutant.description());
+        }
+        return 0;
+    }
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return usage_error("--timeout must be a positive number of seconds");
+    }
+    if threads == Some(0) {
+        return usage_error("--threads must be at least 1");
+    }
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let (results, code) = run(&cases, timeout, threads, symmetry);
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "mutants": results }))
+            .expect("results serialize");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            return usage_error(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    code
 }

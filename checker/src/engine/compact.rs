@@ -3,6 +3,7 @@
 //! search as a `stateright::Checker`, so `check`'s report, shortening, traces and `--json` work
 //! unchanged on it.
 
+use crate::engine::property::discovers;
 use raft_model::model::{RaftAction, RaftState};
 use stateright::{Checker, Expectation, Model, Path, Property};
 use std::collections::HashMap;
@@ -228,12 +229,7 @@ impl<M: Model> Properties<M> {
             if self.found[k].load(Ordering::Relaxed) {
                 continue;
             }
-            let holds = (p.condition)(model, state);
-            let discovered = match p.expectation {
-                Expectation::Always => !holds,
-                Expectation::Sometimes => holds,
-                Expectation::Eventually => unreachable!("refused in Properties::of"),
-            };
+            let discovered = discovers(p, model, state);
             // Another thread may have discovered it meanwhile: the first records it.
             if discovered && !self.found[k].swap(true, Ordering::Relaxed) {
                 violated |= p.expectation == Expectation::Always;

@@ -4,23 +4,50 @@
 //! from the committed baseline in results/ (a changed state space must be a conscious change:
 //! `--update` rewrites the baselines). Times are reported, never compared.
 
-use crate::args::{Engine, RunArgs, Strategy};
-use crate::mutants;
-use crate::report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
-use crate::run;
+use super::mutants;
+use super::usage::usage_error;
+use crate::engine::options::{Engine, RunArgs, Strategy};
+use crate::engine::run;
+use crate::part::{every_nth, parse_part};
+use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
+use crate::report::table;
 use crate::standard::{gate as gate_configs, quick as quick_configs};
-use crate::table;
+use clap::Args;
 use raft_model::Mutant;
 use std::path::{Path, PathBuf};
 
+#[derive(Args, Debug)]
 pub struct GateArgs {
+    /// Rewrite the baselines (results/*.json, results/README.md) instead of comparing.
+    #[arg(long)]
     pub update: bool,
-    pub shard: Option<(usize, usize)>,
+    /// Run every N-th item (configurations, then mutants) starting at I (I/N).
+    #[arg(long)]
+    pub part: Option<String>,
+    /// Only this standard configuration or mutant.
+    #[arg(long)]
     pub only: Option<String>,
+    /// Where the baselines live.
+    #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    pub force_mutant: Option<Mutant>,
+    /// Seconds per mutant before it counts as incomplete.
+    #[arg(long, default_value_t = 600.0)]
     pub mutant_timeout: f64,
-    /// `Compact`: the configurations only, on the checker's own engine with sleep sets.
+    /// Testing the gate itself: check the standard configurations with this mutant on.
+    #[arg(long, hide = true, value_parser = |s: &str| s.parse::<raft_model::Mutant>())]
+    pub force_mutant: Option<raft_model::Mutant>,
+    /// The mutation gate instead: the quick configurations (`standard::quick`), stopping at
+    /// the first failure, with no baselines and no catalogue. `cargo mutants` runs it on
+    /// every mutant of raft-core (checker/tests/mutation_gate.rs).
+    #[arg(long, conflicts_with_all = ["update", "part", "only"])]
+    pub quick: bool,
+    /// With --quick: leave the liveness property out (to tell which mutants only the
+    /// liveness property catches).
+    #[arg(long, requires = "quick")]
+    pub no_liveness: bool,
+    /// `compact`: check the standard configurations (not the mutants) on the checker's own
+    /// engine with sleep sets, against the same baselines: every count must match.
+    #[arg(long, value_enum, default_value_t = Engine::Stateright, conflicts_with_all = ["update", "quick"])]
     pub engine: Engine,
 }
 
@@ -42,7 +69,20 @@ fn baseline_states(path: &Path) -> Result<Option<u64>, String> {
         .ok_or_else(|| format!("{} has no unique_states", path.display()))
 }
 
+/// `raft-check gate`, or with `--quick` the mutation gate.
 pub fn gate(args: &GateArgs) -> i32 {
+    if args.quick {
+        return quick(args.force_mutant, !args.no_liveness);
+    }
+    let part = match args
+        .part
+        .as_deref()
+        .map(|s| parse_part("--part", s))
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
     let configs = gate_configs();
     let mut items: Vec<(String, Item)> = configs
         .iter()
@@ -68,13 +108,8 @@ pub fn gate(args: &GateArgs) -> i32 {
             return EXIT_USAGE;
         }
     }
-    if let Some((i, n)) = args.shard {
-        items = items
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % n == i)
-            .map(|(_, it)| it)
-            .collect();
+    if let Some(part) = part {
+        items = every_nth(items, part);
     }
     if let Err(e) = std::fs::create_dir_all(&args.results) {
         eprintln!(
@@ -180,7 +215,7 @@ pub fn gate(args: &GateArgs) -> i32 {
                 ));
             }
         }
-        if args.update && code == EXIT_OK && args.shard.is_none() && args.only.is_none() {
+        if args.update && code == EXIT_OK && part.is_none() && args.only.is_none() {
             let file = args.results.join("mutants.json");
             let text = serde_json::to_string_pretty(&serde_json::json!({ "mutants": results }))
                 .expect("results");

@@ -35,14 +35,14 @@
 //! Sleep sets apply only where the relation is sound: the unordered non-duplicating network,
 //! and a model whose boundary is the bound's own (not a shard's part, which prunes states).
 
-use crate::engine::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
-use crate::fingerprint::{fingerprint, key};
+use crate::engine::compact::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
+use crate::engine::fingerprint::{fingerprint, key};
 use raft_model::model::independence::{self, Counters, Delta};
 use raft_model::model::{ModelConfig, RaftAction, RaftState};
 use stateright::Model;
 use std::sync::atomic::Ordering;
 
-use crate::visited::Visited;
+use crate::engine::visited::Visited;
 
 /// How to run the engine.
 #[derive(Clone, Debug)]
@@ -167,7 +167,7 @@ where
         state: RaftState,
         via: usize,
         sleep: &[(RaftAction, Delta)],
-        slot: crate::visited::Slot,
+        slot: crate::engine::visited::Slot,
         revisit: bool,
     ) {
         if self.depth == self.stack.len() {

@@ -1,0 +1,291 @@
+//! `raft-check check`: every property on one bound (or, with `--shard I/N`, on one part of it).
+
+use super::usage::usage_error;
+use crate::engine::interrupt;
+use crate::engine::options::{RunArgs, Strategy};
+use crate::engine::run;
+use crate::engine::shard;
+use crate::report::export::{self, TraceFormat};
+use crate::report::text_trace;
+use clap::Args;
+use raft_model::model::ModelConfig;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub model: ModelConfig,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+    /// Write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Refuses an output file that cannot be written (a directory, a missing folder, no
+/// permission) before a long run, so that its verdict is not lost at the end. Leaves no file
+/// behind that was not there.
+pub fn writable(flag: &str, path: &std::path::Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!("{flag} {}: is a directory", path.display()));
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("cannot write {flag} {}: {e}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Where and how `check` writes the counterexample of the first violated property.
+#[derive(Args, Clone, Debug)]
+pub struct TraceArgs {
+    /// Format of the trace written to --trace-out.
+    #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+    pub trace_format: TraceFormat,
+    /// Write the counterexample of the first violated property to this file (nothing is
+    /// written when no property is violated).
+    #[arg(long)]
+    pub trace_out: Option<std::path::PathBuf>,
+}
+
+impl TraceArgs {
+    /// Refuse a JSON or ITF format with nowhere to write it, and an unwritable file, before a
+    /// long check.
+    pub fn validate(&self) -> Result<(), String> {
+        let Some(path) = &self.trace_out else {
+            if self.trace_format != TraceFormat::Text {
+                return Err("--trace-format json|itf needs --trace-out FILE".into());
+            }
+            return Ok(());
+        };
+        writable("--trace-out", path)
+    }
+}
+
+/// Checking one bound in parts, on many machines (`engine/shard.rs`).
+#[derive(Args, Clone, Debug)]
+pub struct ShardArgs {
+    /// Explore part I of N of the bound (I/N, 0 <= I < N): every part explores the same
+    /// breadth-first prefix, then exhaustively the frontier states whose fingerprint is I
+    /// modulo N. Combine the parts' --json reports with `raft-check merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// With --shard: the depth of the prefix's frontier (default: the first level with at
+    /// least 64 states per part).
+    #[arg(long, requires = "shard")]
+    pub shard_depth: Option<usize>,
+    /// Write the fingerprint of every state the check reached (the prefix's too) to FILE,
+    /// one hex number a line, sorted (for the tests).
+    #[arg(long, hide = true)]
+    pub dump_fingerprints: Option<std::path::PathBuf>,
+}
+
+impl ShardArgs {
+    /// The part (I, N) to check, if any, or a message for exit code 2.
+    pub fn validate(&self, run: &RunArgs) -> Result<Option<(usize, usize)>, String> {
+        let Some(s) = &self.shard else {
+            return Ok(None);
+        };
+        let part = crate::part::parse_part("--shard", s)?;
+        if run.strategy == Strategy::Sim {
+            return Err("--shard needs an exhaustive strategy (dfs or bfs), not sim".into());
+        }
+        if let Some(p) = &self.dump_fingerprints {
+            writable("--dump-fingerprints", p)?;
+        }
+        Ok(Some(part))
+    }
+}
+
+pub fn check(args: &CheckArgs) -> i32 {
+    let CheckArgs {
+        model: cfg,
+        run,
+        trace: trace_args,
+        shard: shard_args,
+        json,
+    } = args;
+    if let Err(e) = cfg.validate() {
+        return usage_error(e);
+    }
+    if let Err(e) = run.validate() {
+        return usage_error(e);
+    }
+    if run.symmetry && cfg.partial_partition {
+        return usage_error(
+            "--symmetry cannot be used with --partial-partition: the cut link tells the servers apart",
+        );
+    }
+    if run.symmetry && cfg.max_config_changes > 0 {
+        return usage_error(
+            "--symmetry cannot be used with --max-config-changes: configurations tell the servers apart",
+        );
+    }
+    if let Err(e) = trace_args.validate() {
+        return usage_error(e);
+    }
+    let part = match shard_args.validate(run) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    if let Some(Err(e)) = json.as_deref().map(|path| writable("--json", path)) {
+        return usage_error(e);
+    }
+    let lease = [
+        (cfg.pre_vote, ", PreVote"),
+        (cfg.check_quorum, ", CheckQuorum"),
+        (cfg.partial_partition, ", partial partition"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, s)| *s)
+    .collect::<String>();
+    let lease = if cfg.max_config_changes > 0 {
+        let voters = cfg.initial_voters.unwrap_or(cfg.servers);
+        format!(
+            "{lease}, <= {} membership change(s) from {voters} voter(s)",
+            cfg.max_config_changes
+        )
+    } else {
+        lease
+    };
+    let lease = if cfg.max_snapshots > 0 {
+        format!("{lease}, <= {} snapshot(s)", cfg.max_snapshots)
+    } else {
+        lease
+    };
+    println!(
+        "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{lease}{}",
+        cfg.servers,
+        cfg.max_term,
+        cfg.values,
+        cfg.reads,
+        cfg.max_crashes,
+        cfg.network,
+        if cfg.lossy { ", lossy" } else { "" },
+        cfg.max_in_flight,
+        cfg.mutant
+            .map(|m| format!(", MUTANT {m}"))
+            .unwrap_or_default()
+    );
+    // From here on, Ctrl-C stops the search and still writes its report (exit 3).
+    interrupt::install();
+    let recorder = shard_args
+        .dump_fingerprints
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(HashSet::new())));
+    let mut prefix_keys = Vec::new();
+    let outcome = match part {
+        Some((index, count)) => {
+            let raft = cfg.clone().into_model();
+            let prefix = Arc::new(shard::Prefix::explore(
+                &raft,
+                run.symmetry,
+                shard_args.shard_depth,
+                shard::MIN_FRONTIER_PER_PART * count,
+            ));
+            let model =
+                shard::ShardModel::part(raft, prefix.clone(), index, count, recorder.clone());
+            let info = crate::report::check_report::ShardJson {
+                index,
+                count,
+                depth: prefix.depth,
+                prefix_states: prefix.interior.len(),
+                frontier_states: prefix.frontier.len(),
+                part_frontier_states: model.start_count(),
+            };
+            println!(
+                "Part {index} of {count}: a breadth-first prefix to depth {} ({} states above \
+                 a frontier of {}); this part explores from {} of the frontier states",
+                info.depth, info.prefix_states, info.frontier_states, info.part_frontier_states
+            );
+            prefix_keys = prefix.interior.clone();
+            let mut outcome = run::check_model(cfg, run, model);
+            outcome.report.shard = Some(info);
+            outcome
+        }
+        None => match &recorder {
+            Some(r) => run::check_model(
+                cfg,
+                run,
+                shard::ShardModel::whole(cfg.clone().into_model(), run.symmetry, r.clone()),
+            ),
+            None => run::check(cfg, run),
+        },
+    };
+    if let (Some(path), Some(r)) = (&shard_args.dump_fingerprints, &recorder) {
+        let mut keys: Vec<u64> = r.lock().expect("recorder").iter().copied().collect();
+        keys.extend(prefix_keys);
+        keys.sort_unstable();
+        keys.dedup();
+        let text: String = keys.iter().map(|k| format!("{k:016x}\n")).collect();
+        if let Err(e) = std::fs::write(path, text) {
+            return usage_error(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let report = &outcome.report;
+    for p in report.failures() {
+        match outcome.path(&p.name) {
+            Some(path) => {
+                let shortest = p.counterexample.as_ref().is_some_and(|c| c.shortest);
+                println!(
+                    "\nCounterexample: \"{}\" is violated after {} steps{}:",
+                    p.name,
+                    path.clone().into_actions().len(),
+                    if shortest {
+                        " (a shortest path)"
+                    } else {
+                        " (as discovered, not shortened)"
+                    }
+                );
+                print!("{}", text_trace::render(cfg, path));
+            }
+            None => println!(
+                "\nWitness missing: \"{}\" was never reached within the bound, so the property \
+                 it pairs with may hold vacuously.",
+                p.name
+            ),
+        }
+    }
+    if let Some(out) = &trace_args.trace_out {
+        let first = report
+            .failures()
+            .find_map(|p| outcome.path(&p.name).map(|path| (p.name.clone(), path)));
+        match first {
+            Some((name, path)) => {
+                if let Err(e) = export::write(cfg, &name, path, trace_args.trace_format, out) {
+                    return usage_error(e);
+                }
+                println!(
+                    "\nTrace of \"{name}\" written to {} ({}).",
+                    out.display(),
+                    trace_args.trace_format.name()
+                );
+            }
+            None => eprintln!(
+                "raft-check: no property is violated: {} not written",
+                out.display()
+            ),
+        }
+    }
+    println!();
+    print!("{}", report.summary());
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(report).expect("report serializes");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            return usage_error(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    report.exit_code()
+}

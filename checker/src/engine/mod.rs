@@ -1,0 +1,19 @@
+//! The searches: stateright's checker driven with progress and an honest verdict (`run`), the
+//! checker's own compact engines (`dfs`, `bfs`, sharing `compact`, `visited`, `frontier`,
+//! `fingerprint`), shortest counterexamples (`shortest`), a bound split into parts (`shard`),
+//! and what bounds a run (`options`, `interrupt`, `memory`).
+
+pub mod bfs;
+pub mod compact;
+pub mod dfs;
+pub mod fingerprint;
+pub mod frontier;
+pub mod interrupt;
+pub mod level_order;
+pub mod memory;
+pub mod options;
+pub mod property;
+pub mod run;
+pub mod shard;
+pub mod shortest;
+pub mod visited;

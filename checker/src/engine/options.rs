@@ -1,0 +1,153 @@
+//! How a search runs (`check`'s, and the gate's and the benchmark's runs): strategy, engine,
+//! threads, symmetry and limits.
+
+use clap::{Args, ValueEnum};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Breadth-first: exhaustive; counterexamples found in level order.
+    Bfs,
+    /// Depth-first: exhaustive; less memory.
+    Dfs,
+    /// Random simulation: never exhaustive (always reported incomplete).
+    Sim,
+}
+
+impl Strategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Sim => "sim",
+        }
+    }
+}
+
+/// Which engine runs a depth-first search.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// stateright's DFS: all --threads.
+    Stateright,
+    /// The checker's own DFS (one thread) or BFS (all --threads): a compact visited set, BFS a
+    /// compact frontier and symmetry; the same states and verdicts; DFS with --sleep-sets,
+    /// partial-order reduction.
+    Compact,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Stateright => "stateright",
+            Engine::Compact => "compact",
+        }
+    }
+}
+
+/// How to run the checker.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Search strategy.
+    #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
+    pub strategy: Strategy,
+    /// Engine for --strategy dfs or bfs.
+    #[arg(long, value_enum, default_value_t = Engine::Stateright)]
+    pub engine: Engine,
+    /// With --engine compact: sleep sets (partial-order reduction) on the non-duplicating
+    /// network: steps that commute with one already explored are skipped; every state is
+    /// still visited (the same count and verdicts), fewer steps are computed.
+    #[arg(long)]
+    pub sleep_sets: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Symmetry reduction over server ids (DFS, sim, and BFS on --engine compact): one state
+    /// per renaming of the servers; same verdicts, fewer states.
+    #[arg(long)]
+    pub symmetry: bool,
+    /// Stop after this many seconds (the run is then incomplete: exit 3).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Stop after generating this many states (the run is then incomplete: exit 3).
+    #[arg(long)]
+    pub max_states: Option<usize>,
+    /// Seed for --strategy sim.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seconds a violated property's counterexample may spend being shortened (a level-order
+    /// search); past it the discovered path is printed as found.
+    #[arg(long, default_value_t = 120.0)]
+    pub shorten_budget: f64,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    pub progress: f64,
+}
+
+impl RunArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        if let Some(t) = self.timeout {
+            if !(t.is_finite() && t > 0.0) {
+                return Err("--timeout must be a positive number of seconds".into());
+            }
+        }
+        if self.max_states == Some(0) {
+            return Err("--max-states must be at least 1".into());
+        }
+        if self.symmetry && self.strategy == Strategy::Bfs && self.engine != Engine::Compact {
+            // stateright 0.31's BFS accepts a symmetry function and silently ignores it.
+            return Err(
+                "--symmetry needs --strategy dfs (the default) or sim, or --engine compact: \
+                 stateright 0.31's BFS ignores symmetry reduction"
+                    .into(),
+            );
+        }
+        if self.engine == Engine::Compact {
+            if self.strategy == Strategy::Sim {
+                return Err(
+                    "--engine compact is a depth-first or breadth-first search: use --strategy \
+                     dfs or bfs"
+                        .into(),
+                );
+            }
+            if self.sleep_sets && self.strategy != Strategy::Dfs {
+                return Err(
+                    "--sleep-sets is for the depth-first search: use --strategy dfs".into(),
+                );
+            }
+            if self.strategy == Strategy::Dfs && self.threads.is_some_and(|t| t > 1) {
+                return Err(
+                    "--engine compact's DFS runs on one thread: leave out --threads, give \
+                     1, or use --strategy bfs"
+                        .into(),
+                );
+            }
+        } else if self.sleep_sets {
+            return Err("--sleep-sets needs --engine compact".into());
+        }
+        if self.strategy == Strategy::Sim && self.timeout.is_none() && self.max_states.is_none() {
+            return Err(
+                "--strategy sim never finishes on its own: give --timeout or --max-states".into(),
+            );
+        }
+        if !(self.shorten_budget.is_finite() && self.shorten_budget >= 0.0) {
+            return Err("--shorten-budget must be a non-negative number of seconds".into());
+        }
+        if !(self.progress.is_finite() && self.progress >= 0.0) {
+            return Err("--progress must be a non-negative number of seconds".into());
+        }
+        Ok(())
+    }
+
+    pub fn thread_count(&self) -> usize {
+        if self.engine == Engine::Compact && self.strategy == Strategy::Dfs {
+            return 1;
+        }
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+    }
+}
