@@ -43,7 +43,7 @@ pub enum SleepSets {
 /// `--max-term 1`. TLC also splits steps finer (UpdateTerm, BecomeLeader, AdvanceCommitIndex
 /// are separate actions), has no client actor and no log bound of its own, and its bag of
 /// messages allows duplication. State counts of two encodings are not comparable; time to
-/// exhaust the same behaviours is, measured on the same day (results/NOTES.md).
+/// exhaust the same behaviours is, measured on the same day (results/notebook.md).
 fn tlc_bound() -> ModelConfig {
     ModelConfig {
         reads: 0,

@@ -142,43 +142,7 @@ pub fn check(args: &CheckArgs) -> i32 {
     if let Some(Err(e)) = json.as_deref().map(|path| writable("--json", path)) {
         return usage_error(e);
     }
-    let lease = [
-        (cfg.pre_vote, ", PreVote"),
-        (cfg.check_quorum, ", CheckQuorum"),
-        (cfg.partial_partition, ", partial partition"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, s)| *s)
-    .collect::<String>();
-    let lease = if cfg.max_config_changes > 0 {
-        let voters = cfg.initial_voters.unwrap_or(cfg.servers);
-        format!(
-            "{lease}, <= {} membership change(s) from {voters} voter(s)",
-            cfg.max_config_changes
-        )
-    } else {
-        lease
-    };
-    let lease = if cfg.max_snapshots > 0 {
-        format!("{lease}, <= {} snapshot(s)", cfg.max_snapshots)
-    } else {
-        lease
-    };
-    println!(
-        "Checking Raft: {} servers, terms <= {}, {} value(s), {} read(s) each, crashes <= {}, {} network{}, <= {} messages in flight{lease}{}",
-        cfg.servers,
-        cfg.max_term,
-        cfg.values,
-        cfg.reads,
-        cfg.max_crashes,
-        cfg.network,
-        if cfg.lossy { ", lossy" } else { "" },
-        cfg.max_in_flight,
-        cfg.mutant
-            .map(|m| format!(", MUTANT {m}"))
-            .unwrap_or_default()
-    );
+    println!("Checking Raft: {cfg}");
     // From here on, Ctrl-C stops the search and still writes its report (exit 3).
     interrupt::install();
     let recorder = shard_args

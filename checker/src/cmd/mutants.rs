@@ -20,8 +20,8 @@ pub struct MutantsArgs {
     #[arg(long)]
     pub only: Option<String>,
     /// Run every N-th mutant starting at I (I/N), to spread the catalogue over machines.
-    #[arg(long)]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N")]
+    pub part: Option<String>,
     /// List the catalogue and exit.
     #[arg(long)]
     pub list: bool,
@@ -53,14 +53,14 @@ pub struct MutantResult {
     pub seconds: f64,
 }
 
-/// Which catalogue entries this run takes: `--only`, then every N-th from `--shard I/N`.
-pub fn select(only: Option<&str>, shard: Option<(usize, usize)>) -> Result<Vec<Case>, String> {
+/// Which catalogue entries this run takes: `--only`, then every N-th from `--part I/N`.
+pub fn select(only: Option<&str>, part: Option<(usize, usize)>) -> Result<Vec<Case>, String> {
     let mut cases = catalogue();
     if let Some(name) = only {
         let m: raft_model::Mutant = name.parse()?;
         cases.retain(|c| c.mutant == m);
     }
-    if let Some(part) = shard {
+    if let Some(part) = part {
         cases = every_nth(cases, part);
     }
     Ok(cases)
@@ -171,7 +171,7 @@ pub fn run(
 pub fn mutants(args: &MutantsArgs) -> i32 {
     let MutantsArgs {
         only,
-        shard,
+        part,
         list,
         timeout,
         threads,
@@ -180,15 +180,11 @@ pub fn mutants(args: &MutantsArgs) -> i32 {
     } = args;
     let (only, list, timeout, threads, symmetry) =
         (only.as_deref(), *list, *timeout, *threads, *symmetry);
-    let shard = match shard
-        .as_deref()
-        .map(|s| parse_part("--shard", s))
-        .transpose()
-    {
+    let part = match part.as_deref().map(|s| parse_part("--part", s)).transpose() {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    let cases = match select(only, shard) {
+    let cases = match select(only, part) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };

@@ -346,7 +346,7 @@ pub fn markdown(r: &MutationResults) -> String {
         s.push('\n');
     }
     s.push_str(
-        "What the missed mutants revealed, and what catches them now: results/NOTES.md, \
+        "What the missed mutants revealed, and what catches them now: results/notebook.md, \
          \"Mutation testing\".\n\n",
     );
     list(&mut s, "missed", "Missed");

@@ -8,67 +8,6 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-fn config_text(c: &ModelConfig) -> String {
-    let mut s = format!(
-        "{} servers, terms ≤ {}, {} value(s), {} read(s), crashes ≤ {}, {}{}, ≤ {} in flight",
-        c.servers,
-        c.max_term,
-        c.values,
-        c.reads,
-        c.max_crashes,
-        c.network,
-        if c.lossy { " lossy" } else { "" },
-        c.max_in_flight
-    );
-    if let Some(n) = c.max_entries_per_append {
-        let _ = write!(s, ", ≤ {n} entries per append");
-    }
-    if let Some(n) = c.max_log_len {
-        let _ = write!(s, ", logs ≤ {n} entries");
-    }
-    if c.fast_backup {
-        s.push_str(", fast backup");
-    }
-    if let Some(w) = c.pipeline {
-        let _ = write!(
-            s,
-            ", pipelined (≤ {} entries in flight per follower)",
-            w.entries
-        );
-    }
-    if !c.write_behind {
-        s.push_str(", leader's disk synchronous");
-    }
-    if c.read_index {
-        s.push_str(", reads through ReadIndex");
-    }
-    if c.pre_vote {
-        s.push_str(", PreVote");
-    }
-    if c.check_quorum {
-        s.push_str(", CheckQuorum");
-    }
-    if c.partial_partition {
-        s.push_str(", partial partition");
-    }
-    if c.max_transfers > 0 {
-        let _ = write!(s, ", ≤ {} leadership transfer(s)", c.max_transfers);
-    }
-    if c.max_config_changes > 0 {
-        let _ = write!(s, ", ≤ {} membership change(s)", c.max_config_changes);
-        if let Some(v) = c.initial_voters {
-            let _ = write!(s, " from {v} initial voter(s)");
-        }
-    }
-    if c.max_snapshots > 0 {
-        let _ = write!(s, ", ≤ {} snapshot(s)", c.max_snapshots);
-    }
-    if let Some(m) = c.mutant {
-        let _ = write!(s, ", mutant {}", m.name());
-    }
-    s
-}
-
 fn verdict(r: &CheckReport) -> String {
     let props = &r.properties;
     let bad: Vec<String> = props
@@ -116,7 +55,7 @@ pub fn render(files: &[PathBuf]) -> Result<String, String> {
             out,
             "| {} | {} | {} ({} threads) | {} | {} | {} | {} | {} | {:.1} | {} |",
             name,
-            config_text(&r.config),
+            r.config,
             r.strategy,
             r.threads,
             if r.symmetry { "yes" } else { "no" },
@@ -154,7 +93,7 @@ pub fn render_mutants(file: &std::path::Path) -> Result<String, String> {
             "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             m["name"].as_str().unwrap_or("?"),
             m["description"].as_str().unwrap_or("?"),
-            config_text(&config),
+            config,
             m["outcome"].as_str().unwrap_or("?"),
             m["property"].as_str().unwrap_or("-"),
             m["counterexample_length"],
@@ -294,9 +233,9 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
          this folder, each written by `raft-check check --json` / `raft-check mutants --json` on \
          the project's 2-core, 24 GiB machine. Do not edit the tables by hand. With symmetry \
          reduction (the symmetry column), distinct states count classes of states under \
-         renaming of the servers. NOTES.md holds the analysis and the larger bound that did \
-         not finish; notebook.md is the dated notebook; kv-bench.md the key-value service's \
-         benchmark.\n"
+         renaming of the servers. NOTES.md holds today's figures, each with its command; \
+         notebook.md the dated notebook (the analysis, and the larger bound that did not \
+         finish); kv-bench.md the key-value service's benchmark.\n"
     );
     let _ = writeln!(out, "## Configurations\n");
     out.push_str(&render(&reports)?);

@@ -779,6 +779,8 @@ where
         initial_voters: info.initial_voters,
         mutant: None,
         liveness: false,
+        // A flag the traces say nothing of: the standard bound's value.
+        ..ModelConfig::default()
     };
     let model = cfg.into_model();
     let always = model

@@ -79,44 +79,48 @@ impl<'de> Deserialize<'de> for NetworkKind {
 /// Bounds and faults of one model-checking run: the one declaration of every model flag. It is
 /// the command line's flags (`clap::Args`: each field's doc comment is its `--help`, the
 /// defaults are [`ModelConfig::default`], the standard bound) and the `config` object of the
-/// checker's JSON reports (serde; an unknown key is refused). Run [`ModelConfig::validate`]
-/// after parsing either.
+/// checker's JSON reports (serde; an unknown key is refused, a missing one takes its default)
+/// and, through `Display`, the one-line description the checker's banner and results tables
+/// print. Run [`ModelConfig::validate`] after parsing either. Adding a flag is adding a field:
+/// its doc comment, its `#[arg]` (with its default) and, if it should be left out of JSON
+/// when off, its `skip_serializing_if`; `Display` names it `key = value` until it is given
+/// words of its own there.
 ///
 /// The JSON shape: `network` and `mutant` by name, `pipeline` as its number of entries; flags
 /// that are off (false, 0, absent) are left out, except the older ones.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::Args)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// Number of Raft servers.
-    #[arg(long, default_value_t = ModelConfig::default().servers)]
+    #[arg(long, default_value_t = 3)]
     pub servers: usize,
     // No server's current_term exceeds it (states beyond it are not explored).
     /// Highest term any server may reach (bounds the number of elections).
-    #[arg(long, default_value_t = ModelConfig::default().max_term)]
+    #[arg(long, default_value_t = 2)]
     pub max_term: Term,
     // Client `c` writes the distinct value `c + 1` once.
     /// Number of clients; each writes its own value once.
-    #[arg(long, default_value_t = ModelConfig::default().values)]
+    #[arg(long, default_value_t = 1)]
     pub values: usize,
     /// Reads each client performs after its write (through the log).
-    #[arg(long, default_value_t = ModelConfig::default().reads)]
+    #[arg(long, default_value_t = 1)]
     pub reads: usize,
     // A crash loses volatile state; a restart recovers from what was saved.
     /// Servers that may be crashed at the same time (each may restart any number of times).
-    #[arg(long, default_value_t = ModelConfig::default().max_crashes)]
+    #[arg(long, default_value_t = 1)]
     pub max_crashes: usize,
     /// Message delivery semantics.
-    #[arg(long, default_value_t = ModelConfig::default().network,
+    #[arg(long, default_value_t = NetworkKind::UnorderedNonDuplicating,
           value_parser = NetworkKind::value_parser())]
     pub network: NetworkKind,
     /// Messages may be lost (default: on).
-    #[arg(long, default_value_t = ModelConfig::default().lossy, action = clap::ArgAction::Set,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub lossy: bool,
     // Distinct messages on the duplicating network, where a delivered message stays
     // deliverable.
     /// Most messages in the network at once.
-    #[arg(long, default_value_t = ModelConfig::default().max_in_flight)]
+    #[arg(long, default_value_t = 1)]
     pub max_in_flight: usize,
     // Declared before `max_log_len` for the JSON reports' key order; `display_order` keeps
     // `--help`'s order (this struct is flattened first into its subcommands, so the
@@ -133,7 +137,7 @@ pub struct ModelConfig {
     /// operations; servers propose every request they get, retries too, as the node does, and
     /// deduplicate when applying).
     #[arg(long, display_order = 8)]
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_log_len: Option<usize>,
     /// Rejecting followers hint the start of the conflicting term (the runnable node's
     /// setting; `Config::fast_backup` in the core).
@@ -144,9 +148,8 @@ pub struct ModelConfig {
     /// A leader's disk completes its own new entries in a step of its own, interleaved with
     /// everything else, as the node writes them behind (default: on); `--write-behind false`
     /// makes them durable in the step that appended them (a subset of the node's behaviours).
-    #[arg(long, default_value_t = ModelConfig::default().write_behind, action = clap::ArgAction::Set,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
-    #[serde(default = "write_behind_default")]
     pub write_behind: bool,
     // JSON: the window's entries (its bytes are unbounded).
     /// Leaders pipeline AppendEntries: at most N entries sent and not acknowledged per
@@ -154,7 +157,7 @@ pub struct ModelConfig {
     /// pipelining, next_index moves only on acknowledgements). Use with --max-in-flight 2 or
     /// more and --max-entries-per-append 1 to have two AppendEntries in flight to a follower.
     #[arg(long, value_parser = pipeline::parse)]
-    #[serde(with = "pipeline", skip_serializing_if = "Option::is_none", default)]
+    #[serde(with = "pipeline", skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<Window>,
     // raft-core's `read`. Until a leader has committed an entry of its term, it proposes the
     // read instead. No leader's read round exceeds `values * reads` (a retried read starts a
@@ -164,20 +167,20 @@ pub struct ModelConfig {
     /// (default: every read is proposed to the log). Each leader's read rounds are bounded by
     /// the bound's reads (--values × --reads).
     #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_index: bool,
     // `Config::pre_vote`.
     /// Servers run PreVote, as the node does (thesis §9.6): an election timeout starts a
     /// pre-vote round that changes no term; only a majority of grants starts the election.
     #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pre_vote: bool,
     // `Config::check_quorum`.
     /// Servers run CheckQuorum and the lease on votes, as the node does (thesis §9.6): a
     /// leader whose election timer fires steps down unless a majority answered it since the
     /// last time; a server that knows a leader of its term ignores requests for votes.
     #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub check_quorum: bool,
     // What one server sends the other across the cut is lost at once; a follower's election
     // timer does not fire while it knows a leader (the timing assumption of a stable leader).
@@ -188,22 +191,22 @@ pub struct ModelConfig {
     /// leader it follows. Adds the property "Stable Leader Not Deposed", which holds with
     /// --pre-vote --check-quorum. Not with --symmetry (the cut breaks it).
     #[arg(long)]
-    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial_partition: bool,
     // `Event::TransferLeadership`; each request a leader takes up counts.
     /// Leadership transfers an operator may ask for, in all (thesis §3.10): any leader may be
     /// asked at any moment to hand over to any peer. Adds the property "Transfer Target Up To
     /// Date" (default: 0, none).
-    #[arg(long, default_value_t = ModelConfig::default().max_transfers)]
-    #[serde(skip_serializing_if = "is_zero", default)]
+    #[arg(long, default_value_t = 0)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_transfers: usize,
     // Each configuration entry a leader appends counts.
     /// Membership changes an operator may ask for, in all (thesis ch. 4: single-server
     /// changes with learners): any leader may be asked at any moment to add a server as a
     /// learner, promote a learner, or remove a member. Adds the property "Quorums Overlap"
     /// (default: 0, none). Not with --symmetry (the configuration tells servers apart).
-    #[arg(long, default_value_t = ModelConfig::default().max_config_changes)]
-    #[serde(skip_serializing_if = "is_zero", default)]
+    #[arg(long, default_value_t = 0)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_config_changes: usize,
     // `Timer::Compact`; taking the snapshot at a smaller applied index is the same as taking
     // it earlier, when that was the applied index.
@@ -211,26 +214,26 @@ pub struct ModelConfig {
     /// its log up to what it has applied at any moment, and a leader sends its snapshot to a
     /// follower that needs compacted entries (InstallSnapshot). Adds the property "Snapshot
     /// Holds Only Committed State" (default: 0, none; at most 9).
-    #[arg(long, default_value_t = ModelConfig::default().max_snapshots)]
-    #[serde(skip_serializing_if = "is_zero", default)]
+    #[arg(long, default_value_t = 0)]
+    #[serde(skip_serializing_if = "is_zero")]
     pub max_snapshots: usize,
     // Servers `0..initial_voters`.
     /// The initial configuration's voters: the first N servers; the others start outside
     /// the cluster and join only through membership changes (default: every server).
     #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_voters: Option<usize>,
     // The mutant catalogue; `None` is the correct protocol.
     /// Break one protocol rule on purpose (see `raft-check mutants --list`).
     #[arg(long, value_parser = parse_mutant)]
-    #[serde(with = "mutant_by_name", default)]
+    #[serde(with = "mutant_by_name")]
     pub mutant: Option<Mutant>,
     // `progress.rs`: a bounded fault-free continuation of a few core steps per state (about a
     // fifth more time on the default bound).
     /// Check liveness too (default: on): from every reachable state, once faults stop, a
     /// fault-free continuation elects a leader and brings every server's log and commit index
     /// to the leader's ("Progress When Faults Stop"; `--liveness false` leaves it out).
-    #[arg(long, default_value_t = ModelConfig::default().liveness, action = clap::ArgAction::Set,
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub liveness: bool,
 }
@@ -292,37 +295,120 @@ mod pipeline {
 }
 
 impl Default for ModelConfig {
+    /// The standard bound: every flag at its `--help` default (declared once, on the field).
     fn default() -> Self {
-        ModelConfig {
-            servers: 3,
-            max_term: 2,
-            values: 1,
-            reads: 1,
-            max_crashes: 1,
-            network: NetworkKind::UnorderedNonDuplicating,
-            lossy: true,
-            max_in_flight: 1,
-            max_log_len: None,
-            max_entries_per_append: None,
-            fast_backup: false,
-            write_behind: true,
-            pipeline: None,
-            read_index: false,
-            pre_vote: false,
-            check_quorum: false,
-            partial_partition: false,
-            max_transfers: 0,
-            max_config_changes: 0,
-            max_snapshots: 0,
-            initial_voters: None,
-            mutant: None,
-            liveness: true,
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            cfg: ModelConfig,
         }
+        <Defaults as clap::Parser>::parse_from(["raft-check"]).cfg
     }
 }
 
-fn write_behind_default() -> bool {
-    true
+/// The bound in one line, for the checker's banner and the results tables: each flag in words
+/// when it differs from the standard bound (the first eight always), and a flag without words
+/// of its own as `key = value`, so that a new field is never left out.
+impl fmt::Display for ModelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self;
+        write!(
+            f,
+            "{} servers, terms ≤ {}, {} value(s), {} read(s), crashes ≤ {}, {}{}, ≤ {} in flight",
+            c.servers,
+            c.max_term,
+            c.values,
+            c.reads,
+            c.max_crashes,
+            c.network,
+            if c.lossy { " lossy" } else { "" },
+            c.max_in_flight
+        )?;
+        if let Some(n) = c.max_entries_per_append {
+            write!(f, ", ≤ {n} entries per append")?;
+        }
+        if let Some(n) = c.max_log_len {
+            write!(f, ", logs ≤ {n} entries")?;
+        }
+        if c.fast_backup {
+            f.write_str(", fast backup")?;
+        }
+        if let Some(w) = c.pipeline {
+            write!(
+                f,
+                ", pipelined (≤ {} entries in flight per follower)",
+                w.entries
+            )?;
+        }
+        if !c.write_behind {
+            f.write_str(", leader's disk synchronous")?;
+        }
+        if c.read_index {
+            f.write_str(", reads through ReadIndex")?;
+        }
+        if c.pre_vote {
+            f.write_str(", PreVote")?;
+        }
+        if c.check_quorum {
+            f.write_str(", CheckQuorum")?;
+        }
+        if c.partial_partition {
+            f.write_str(", partial partition")?;
+        }
+        if c.max_transfers > 0 {
+            write!(f, ", ≤ {} leadership transfer(s)", c.max_transfers)?;
+        }
+        if c.max_config_changes > 0 {
+            write!(f, ", ≤ {} membership change(s)", c.max_config_changes)?;
+            if let Some(v) = c.initial_voters {
+                write!(f, " from {v} initial voter(s)")?;
+            }
+        }
+        if c.max_snapshots > 0 {
+            write!(f, ", ≤ {} snapshot(s)", c.max_snapshots)?;
+        }
+        if let Some(m) = c.mutant {
+            write!(f, ", mutant {}", m.name())?;
+        }
+        // Every other field: by its JSON key, where it differs from the standard bound.
+        const IN_WORDS: [&str; 23] = [
+            "servers",
+            "max_term",
+            "values",
+            "reads",
+            "max_crashes",
+            "network",
+            "lossy",
+            "max_in_flight",
+            "max_entries_per_append",
+            "max_log_len",
+            "fast_backup",
+            "pipeline",
+            "write_behind",
+            "read_index",
+            "pre_vote",
+            "check_quorum",
+            "partial_partition",
+            "max_transfers",
+            "max_config_changes",
+            "initial_voters",
+            "max_snapshots",
+            "mutant",
+            "liveness",
+        ];
+        let (serde_json::Value::Object(mine), serde_json::Value::Object(standard)) = (
+            serde_json::to_value(self).map_err(|_| fmt::Error)?,
+            serde_json::to_value(ModelConfig::default()).map_err(|_| fmt::Error)?,
+        ) else {
+            return Err(fmt::Error);
+        };
+        for (key, value) in mine {
+            if !IN_WORDS.contains(&key.as_str()) && standard.get(&key) != Some(&value) {
+                write!(f, ", {key} = {value}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ModelConfig {
