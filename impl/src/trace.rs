@@ -146,15 +146,9 @@ fn server_without_image(s: &Server<Command>) -> Server<Command> {
         last_applied: s.last_applied,
         leader_id: s.leader_id,
         votes_granted: s.votes_granted.clone(),
-        next_index: s.next_index.clone(),
-        match_index: s.match_index.clone(),
-        probing: s.probing.clone(),
-        persisted_index: s.persisted_index,
+        leader: s.leader.clone(),
         read_round: s.read_round,
-        read_acks: s.read_acks.clone(),
         pending_reads: s.pending_reads.clone(),
-        recent_active: s.recent_active.clone(),
-        transferee: s.transferee,
         transfer_campaign: s.transfer_campaign,
         config: s.config.clone(),
     }
@@ -310,7 +304,7 @@ mod tests {
     fn leader(entries: usize, persisted: u64) -> Server<Command> {
         let mut s = server(1, entries);
         s.role = raft_core::Role::Leader;
-        s.persisted_index = persisted;
+        s.leader.persisted_index = persisted;
         s
     }
 

@@ -614,7 +614,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         };
         let s = &self.server;
         let answer = if s.role == Role::Leader && s.current_term() == transfer.term {
-            if s.transferee == Some(transfer.to) {
+            if s.leader.transferee == Some(transfer.to) {
                 return;
             }
             ClientReply::Error(format!(
@@ -724,8 +724,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             Message::AppendEntriesResponse(r)
                 if self.server.role == Role::Leader && r.term == self.server.current_term() =>
             {
-                let next = self.server.next_index.get(&from).copied();
-                let matched = self.server.match_index.get(&from).copied().unwrap_or(0);
+                let progress = self.server.leader.progress.get(&from);
+                let next = progress.map(|g| g.next_index);
+                let matched = progress.map_or(0, |g| g.match_index);
                 Some((r.success, r.match_index, next, matched))
             }
             _ => None,
@@ -737,7 +738,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         let sent_before = batch.effects.messages.len();
         self.step(now, Event::Receive { from, msg }, batch)?;
         if let Some((success, reply_index, next, matched)) = leader_reply {
-            let moved = self.server.next_index.get(&from).copied() != next;
+            let moved = self.server.leader.progress.get(&from).map(|g| g.next_index) != next;
             self.rejections
                 .leader_got(now, me, from, success, moved, matched, reply_index);
         }

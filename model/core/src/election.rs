@@ -2,6 +2,7 @@
 
 use super::error::CoreError;
 use super::message::{RequestVote, RequestVoteResponse};
+use super::progress::LeaderState;
 use super::rules::Rules;
 use super::server::{Config, Output, Server};
 use super::types::{NodeId, Payload, Role};
@@ -18,7 +19,7 @@ impl<C: Clone + Payload> Server<C> {
         match self.role {
             Role::Leader => {
                 // A transfer not done within an election timeout is abandoned (§3.10).
-                self.transferee = None;
+                self.leader.transferee = None;
                 self.check_quorum(cfg);
                 Ok(())
             }
@@ -134,12 +135,10 @@ impl<C: Clone + Payload> Server<C> {
         self.transfer_campaign = false;
         // Every voter and learner of its configuration (membership.rs); a pipelining leader
         // probes each until it acknowledges (etcd's StateProbe).
-        self.next_index.clear();
-        self.match_index.clear();
-        self.probing.clear();
+        self.leader = LeaderState::default();
         self.track_members(cfg)?;
         // Everything a candidate holds is durable: it persisted before it sent.
-        self.persisted_index = self.last_log_index();
+        self.leader.persisted_index = self.last_log_index();
         self.on_heartbeat(cfg, out)?;
         self.advance_commit_index(cfg, out)
     }

@@ -28,6 +28,7 @@ mod lease;
 mod log;
 mod membership;
 mod message;
+mod progress;
 mod read;
 mod replication;
 pub mod rules;
@@ -43,6 +44,7 @@ pub use message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, Message, RequestVote,
     RequestVoteResponse, TimeoutNow,
 };
+pub use progress::{LeaderState, Progress};
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{

@@ -26,6 +26,7 @@
 //! entries themselves.
 
 use super::error::CoreError;
+use super::progress::Progress;
 use super::rules::Rules;
 use super::server::{Config, Server};
 use super::types::{ConfigChange, ConfigRefusal, Index, Membership, NodeId, Payload, Role};
@@ -169,34 +170,28 @@ impl<C: Clone + Payload> Server<C> {
         }
     }
 
-    /// Leaders: next_index and match_index for exactly the members of the configuration (a
+    /// Leaders: a [`Progress`] for exactly the members of the configuration (a
     /// new member starts at the end of the log, as on election; a removed one is forgotten).
     pub(crate) fn track_members<R>(&mut self, cfg: &Config<R>) -> Result<(), CoreError> {
         let peers = self.replication_peers(cfg);
         let next = super::server::next_index_after(self.last_log_index())?;
         for p in &peers {
-            if !self.next_index.contains_key(p) {
-                self.next_index.insert(*p, next);
-                self.match_index.insert(*p, 0);
-                if cfg.pipeline.is_some() {
-                    self.probing.insert(*p);
-                }
-            }
+            self.leader
+                .progress
+                .entry(*p)
+                .or_insert_with(|| Progress::new(next, cfg.pipeline.is_some()));
         }
         let gone: Vec<NodeId> = self
-            .next_index
+            .leader
+            .progress
             .keys()
             .copied()
             .filter(|p| !peers.contains(p))
             .collect();
         for p in gone {
-            self.next_index.remove(&p);
-            self.match_index.remove(&p);
-            self.probing.remove(&p);
-            self.read_acks.remove(&p);
-            self.recent_active.remove(&p);
-            if self.transferee == Some(p) {
-                self.transferee = None;
+            self.leader.progress.remove(&p);
+            if self.leader.transferee == Some(p) {
+                self.leader.transferee = None;
             }
         }
         Ok(())
@@ -229,7 +224,8 @@ impl<C: Clone + Payload> Server<C> {
         self.configuration_after(cfg, change)?;
         match change {
             ConfigChange::Promote(id)
-                if self.match_index.get(&id).copied().unwrap_or(0) < self.commit_index =>
+                if self.leader.progress.get(&id).map_or(0, |g| g.match_index)
+                    < self.commit_index =>
             {
                 Err(ConfigRefusal::LearnerBehind)
             }

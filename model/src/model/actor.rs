@@ -430,8 +430,9 @@ fn server_step(
     // 1. Persist: what the step made durable, and the ghost, are saved before anything produced
     //    by this step is sent. A leader's own new entries are written behind: storage gets
     //    them when `Timer::Persist` fires (`Server::durable_hard_state`).
-    let durable_changed =
-        role_changed || persisted || server.persisted_index != before.server.persisted_index;
+    let durable_changed = role_changed
+        || persisted
+        || server.leader.persisted_index != before.server.leader.persisted_index;
     if !output.persist.is_empty() || ghost_changed || durable_changed {
         o.save(ServerStorage {
             hard: Shared::new(server.durable_hard_state()),

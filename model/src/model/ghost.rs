@@ -122,7 +122,7 @@ impl Ghost {
         {
             Shared::make_mut(this).pre_vote_won = true;
         }
-        if before.transferee.is_none() && after.transferee.is_some() {
+        if before.leader.transferee.is_none() && after.leader.transferee.is_some() {
             let ghost = Shared::make_mut(this);
             ghost.transfers = ghost.transfers.saturating_add(1);
         }

@@ -530,9 +530,10 @@ impl Run {
                 }
                 let why = why.trim_end_matches("; ");
                 let next = leader
-                    .next_index
+                    .leader
+                    .progress
                     .get(&NodeId(i as u64))
-                    .map(|n| format!(", leader's next_index for it {n}"))
+                    .map(|g| format!(", leader's next_index for it {}", g.next_index))
                     .unwrap_or_default();
                 format!("{} lags behind: {why}{next}", self.name(NodeId(i as u64)))
             }));

@@ -423,9 +423,10 @@ fn leader_matches(
         .flat_map(move |l| {
             let all = all.clone();
             l.server
-                .match_index
+                .leader
+                .progress
                 .iter()
-                .map(move |(p, &m)| (l, all.get(p.0 as usize).copied(), m))
+                .map(move |(p, g)| (l, all.get(p.0 as usize).copied(), g.match_index))
         })
 }
 
@@ -799,8 +800,9 @@ fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
 /// A leader (up) committed an entry its own disk does not hold yet: the followers' durable
 /// copies made the majority while it wrote behind (what Committed Entries Durable constrains).
 fn committed_before_the_leaders_disk(_: &RaftModel, state: &RaftState) -> bool {
-    live_servers(state)
-        .any(|s| s.server.role == Role::Leader && s.server.commit_index > s.server.persisted_index)
+    live_servers(state).any(|s| {
+        s.server.role == Role::Leader && s.server.commit_index > s.server.leader.persisted_index
+    })
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again

@@ -501,7 +501,7 @@ impl Sim {
                     s.last_log_term(),
                     s.commit_index,
                     if s.role == Role::Leader {
-                        format!(", next_index {:?}", s.next_index)
+                        format!(", next_index {:?}", s.leader.next_index())
                     } else {
                         String::new()
                     }
