@@ -392,8 +392,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     /// leader (or its election deadline, its CheckQuorum, if that comes first), the election
     /// deadline of anyone else.
     pub fn next_deadline(&self) -> Duration {
-        match self.server.role {
-            Role::Leader if self.cfg.check_quorum => {
+        let role = self.server.role;
+        match role {
+            Role::Leader if self.cfg.election_timer_runs(role) => {
                 self.heartbeat_deadline.min(self.election_deadline)
             }
             Role::Leader => self.heartbeat_deadline,
@@ -680,9 +681,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             sink.record(now, event, Some(&self.server), &out.messages);
         }
         let became_leader = !was_leader && self.server.role == Role::Leader;
-        // A new leader with CheckQuorum starts a fresh election timer: its first check comes
-        // a full election timeout after it won, so its followers have time to answer.
-        if out.reset_election_timer || (became_leader && self.cfg.check_quorum) {
+        // A new leader whose election timer runs (CheckQuorum) starts it afresh: its first
+        // check comes a full election timeout after it won, so its followers have time to
+        // answer.
+        if out.reset_election_timer || (became_leader && self.cfg.election_timer_runs(Role::Leader))
+        {
             self.reset_election_timer(now);
         }
         if became_leader {
@@ -965,7 +968,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         now: Duration,
         batch: &mut Batch<T>,
     ) -> Result<(), ReplicaError<D::Error>> {
-        let timer_runs = self.server.role != Role::Leader || self.cfg.check_quorum;
+        let timer_runs = self.cfg.election_timer_runs(self.server.role);
         if timer_runs && now >= self.election_deadline {
             let leader = self.server.role == Role::Leader;
             tracing::debug!(id = %self.cfg.id, term = self.server.current_term(), leader, "election timeout");

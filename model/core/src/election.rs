@@ -7,6 +7,17 @@ use super::rules::Rules;
 use super::server::{Config, Output, Server};
 use super::types::{NodeId, Payload, Role};
 
+impl<R> Config<R> {
+    /// Whether a server in `role` has its election timer running, the rule both drivers arm
+    /// the timer by. §5.2: followers, candidates and pre-candidates time out to start an
+    /// election, and a leader has no election timeout; with [`Config::check_quorum`] a leader's
+    /// timer runs too, and its timeout is the quorum check (a leader steps down when an
+    /// election timeout passes without a majority answering it: thesis §6.2, §9.6; lease.rs).
+    pub fn election_timer_runs(&self, role: Role) -> bool {
+        role != Role::Leader || self.check_quorum
+    }
+}
+
 impl<C: Clone + Payload> Server<C> {
     /// On election timeout (§5.2): a leader checks its quorum (CheckQuorum, lease.rs); a
     /// follower or candidate starts an election, with a pre-vote round first under

@@ -256,3 +256,14 @@ fn a_pre_candidate_resends_its_pre_vote_to_a_peer_that_has_not_granted() {
     let out = step(&mut s, &c, Event::Resend { to: NodeId(2) });
     assert_eq!(out.messages, vec![(NodeId(2), pre_vote(1, 0, 0))]);
 }
+
+#[test]
+fn a_leaders_election_timer_runs_only_with_check_quorum() {
+    let plain = Config::new(NodeId(0), [NodeId(1), NodeId(2)]);
+    let cq = plain.clone().with_check_quorum(true);
+    for role in [Role::Follower, Role::PreCandidate, Role::Candidate] {
+        assert!(plain.election_timer_runs(role) && cq.election_timer_runs(role));
+    }
+    assert!(!plain.election_timer_runs(Role::Leader));
+    assert!(cq.election_timer_runs(Role::Leader));
+}

@@ -164,7 +164,8 @@ pub enum Event<C> {
     /// The election timer fired. Followers and candidates start an election (with
     /// [`Config::pre_vote`], a pre-vote round first); a leader with [`Config::check_quorum`]
     /// checks that a majority answered it since its last election timeout (the driver keeps
-    /// a leader's election timer running for this); other leaders: nothing.
+    /// a leader's election timer running for this: [`Config::election_timer_runs`]); other
+    /// leaders: nothing.
     ElectionTimeout,
     /// Leader: send AppendEntries to every peer now (the heartbeat timer fired, or new entries
     /// wait to be replicated). Others: nothing.

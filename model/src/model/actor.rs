@@ -106,14 +106,8 @@ impl RaftActor {
     }
 }
 
-/// Whether a server in `role` has its election timer armed: every role but leader, and a
-/// leader too with CheckQuorum (its election timeout checks its quorum).
-fn election_timer_armed(cfg: &ServerConfig, role: Role) -> bool {
-    role != Role::Leader || cfg.check_quorum
-}
-
 fn set_role_timers(cfg: &ServerConfig, driver: Driver, role: Role, o: &mut Out<RaftActor>) {
-    if !election_timer_armed(cfg, role) {
+    if !cfg.election_timer_runs(role) {
         o.cancel_timer(Timer::Election);
     } else {
         o.set_timer(Timer::Election, model_timeout());
@@ -663,7 +657,7 @@ impl Actor for RaftActor {
             // A timer that fired stays armed for its role (stateright cancels it on firing).
             if let NodeState::Server(s) = state.as_ref() {
                 let keep = match timer {
-                    Timer::Election => election_timer_armed(cfg, s.server.role),
+                    Timer::Election => cfg.election_timer_runs(s.server.role),
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
                     Timer::Transfer(_) | Timer::Reconfigure(_) => s.server.role == Role::Leader,
