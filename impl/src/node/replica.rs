@@ -769,11 +769,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         Ok(())
     }
 
-    /// How many stuck-rejection diagnoses this replica logged (see `diagnose.rs`).
-    pub fn stuck_rejection_reports(&self) -> u64 {
-        self.rejections.reported
-    }
-
     /// A client's read (thesis §6.4): the leader answers it from the store once a majority has
     /// confirmed its leadership, without writing the log; until the leader has committed an
     /// entry of its term, the core proposes the read instead and it is answered as a proposal.

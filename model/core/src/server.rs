@@ -252,7 +252,8 @@ pub enum ProposeResult {
     ConfigRefused(ConfigRefusal),
 }
 
-/// What one step asks the driver to do, in this order: persist, send, apply.
+/// What one step asks the driver to do, in this order (the crate's documentation): persist
+/// (a leader's own new entries may be written behind), send, restore and apply, answer reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output<C> {
     pub persist: Persist,

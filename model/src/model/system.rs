@@ -342,11 +342,6 @@ impl RaftModel {
         out
     }
 
-    /// The actor index of server `i` or client `c` (servers first).
-    pub fn actor_id(&self, index: usize) -> Id {
-        Id::from(index)
-    }
-
     /// What actor `index`'s step `action` sends (the sequence diagram's arrows, replay).
     pub fn sent_by(&self, state: &RaftState, action: &RaftAction) -> Vec<Envelope<super::Msg>> {
         let mut out = Out::new();
