@@ -150,7 +150,7 @@ fn server_without_image(s: &Server<Command>) -> Server<Command> {
         read_round: s.read_round,
         pending_reads: s.pending_reads.clone(),
         transfer_campaign: s.transfer_campaign,
-        config: s.config.clone(),
+        log_membership: s.log_membership.clone(),
     }
 }
 

@@ -34,12 +34,14 @@ use super::types::{ConfigChange, ConfigRefusal, Index, Membership, NodeId, Paylo
 impl<C> Server<C> {
     /// The configuration this server uses: its log's latest, or the initial one.
     pub fn membership<'a, R>(&'a self, cfg: &'a Config<R>) -> &'a Membership {
-        self.config.as_ref().map_or(&cfg.initial, |(_, m)| m)
+        self.log_membership
+            .as_ref()
+            .map_or(&cfg.initial, |(_, m)| m)
     }
 
     /// The index of the latest configuration entry in the log (0: none).
     pub fn config_index(&self) -> Index {
-        self.config.as_ref().map_or(0, |(i, _)| *i)
+        self.log_membership.as_ref().map_or(0, |(i, _)| *i)
     }
 
     /// Whether this server is a voter of its configuration (only voters campaign).
@@ -139,10 +141,10 @@ impl<C: Clone + Payload> Server<C> {
         }
     }
 
-    /// Rebuild [`Server::config`] from the snapshot and the whole log (on restart, after an
-    /// installed snapshot, and after a truncation removed a configuration entry).
+    /// Rebuild [`Server::log_membership`] from the snapshot and the whole log (on restart,
+    /// after an installed snapshot, and after a truncation removed a configuration entry).
     pub(crate) fn rebuild_config(&mut self) {
-        self.config = self.config_entry_at(self.last_log_index());
+        self.log_membership = self.config_entry_at(self.last_log_index());
     }
 
     /// The entry at `index`, just appended, takes effect if it is a configuration entry
@@ -155,7 +157,7 @@ impl<C: Clone + Payload> Server<C> {
         let Some(m) = self.entry(index).and_then(|e| e.command.configuration()) else {
             return Ok(());
         };
-        self.config = Some((index, m));
+        self.log_membership = Some((index, m));
         if self.role == Role::Leader {
             self.track_members(cfg)?;
         }

@@ -330,7 +330,7 @@ pub struct Server<C> {
     /// configuration entry and the configuration it leads to; `None` while the log holds no
     /// configuration entry ([`Config::initial`] applies). Derived from the log, never
     /// persisted: kept up to date on every append and truncation, rebuilt on restart.
-    pub config: Option<(Index, Membership)>,
+    pub log_membership: Option<(Index, Membership)>,
 }
 
 impl<C: Clone> Server<C> {
@@ -347,7 +347,7 @@ impl<C: Clone> Server<C> {
             read_round: 0,
             pending_reads: Vec::new(),
             transfer_campaign: false,
-            config: None,
+            log_membership: None,
         }
     }
 
