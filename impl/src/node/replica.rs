@@ -35,9 +35,9 @@
 
 use crate::kv::{Command, ImageError, KvStore, Op, OpResult};
 use crate::storage::Durable;
-use crate::trace::TraceSink;
+use crate::trace_log::TraceSink;
 use crate::wire::{ClientReply, MemberRequest};
-use raft_core::trace::TraceEvent;
+use raft_core::trace_record::TraceEvent;
 use raft_core::{
     Config, ConfigChange, CoreError, Entry, Event, Index, Membership, Message, NodeId, Output,
     Payload, ProposeResult, ReadResult, Role, Server, Term, TransferResult,
@@ -365,7 +365,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         Ok(())
     }
 
-    /// Trace every step from now on into `sink` (see [`crate::trace`]).
+    /// Trace every step from now on into `sink` (see [`crate::trace_log`]).
     pub fn set_trace(&mut self, sink: Box<dyn TraceSink>) {
         self.trace = Some(sink);
     }
@@ -647,7 +647,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     /// the server's state after the step, the messages it sent) goes to the sink right after
     /// `stage`, before the batch's `sync` in [`Replica::turn`]: a process killed before that
     /// sync leaves records of a batch that never became durable and never sent anything,
-    /// which its next start cuts off (`trace::open_node_trace`).
+    /// which its next start cuts off (`trace_log::open_node_trace`).
     ///
     /// A message the core refuses (an absurd term) is dropped with a rate-limited warning and
     /// changes nothing; any other core error stops the node ([`ReplicaError::Core`]).

@@ -35,7 +35,7 @@ mod replication;
 pub mod rules;
 mod server;
 pub mod service;
-pub mod trace;
+pub mod trace_record;
 mod transfer;
 mod types;
 

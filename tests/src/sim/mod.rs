@@ -25,7 +25,7 @@ use raft_impl::kv::Command;
 use raft_impl::node::replica::{
     AppliedRecord, Effects, Replica, ReplicaInput, ReplicaOptions, SnapshotPolicy,
 };
-use raft_impl::trace::TraceLog;
+use raft_impl::trace_log::TraceLog;
 use raft_impl::wire::ClientReply;
 use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
 use std::collections::BTreeMap;

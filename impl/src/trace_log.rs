@@ -2,7 +2,7 @@
 //!
 //! A driver that wants a trace gives its [`Replica`](crate::node::replica::Replica) a
 //! [`TraceSink`]; without one, tracing costs one branch per step. Each record
-//! ([`raft_core::trace::TraceRecord`]) is one step: the event, the node's Raft state after it
+//! ([`raft_core::trace_record::TraceRecord`]) is one step: the event, the node's Raft state after it
 //! and the messages it sent. The replica records each step right after staging it, before the
 //! batch's `sync`. A process killed between the two leaves records of a batch that never
 //! became durable and never sent anything (messages leave after the sync): its next start cuts
@@ -17,7 +17,7 @@
 //! whole image in every record would make a trace grow with the state machine at each step.
 
 use crate::kv::Command;
-use raft_core::trace::{TraceEvent, TraceRecord};
+use raft_core::trace_record::{TraceEvent, TraceRecord};
 use raft_core::{HardState, Message, NodeId, Server, Snapshot};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
