@@ -7,10 +7,10 @@
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
 
 use super::client_reply::ReplyTo;
+use super::input::Input;
 use super::peers::PeerLink;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
-use super::Input;
 use crate::kv::Command;
 use crate::storage::Wal;
 use raft_core::{Message, NodeId};

@@ -9,29 +9,25 @@ mod client_reply;
 mod client_table;
 mod diagnose;
 mod event_loop;
+mod input;
 mod listen;
 mod peers;
 pub mod replica;
+mod shared;
 pub mod snapshot_transfer;
 
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
 use crate::kv::Command;
 use crate::storage::{Wal, WalIdentity};
-use crate::wire::ClientReply;
 use anyhow::Context;
-use raft_core::{Config, Message, NodeId, Server, Window};
+use input::Input;
+use raft_core::{Config, NodeId, Server, Window};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A mutex's guard, also after a thread panicked holding it (the guarded tables stay
-/// consistent: every update is a single insert, remove or store).
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// How a node is run.
 #[derive(Clone, Debug)]
@@ -75,38 +71,6 @@ impl NodeOptions {
             snapshot: replica::SnapshotPolicy::default(),
         }
     }
-}
-
-/// What the event loop consumes.
-pub(crate) enum Input {
-    /// A Raft message from a peer.
-    Peer { from: NodeId, msg: Message<Command> },
-    /// An outbound connection to a peer was (re)established: retransmit to it at once.
-    PeerConnected(NodeId),
-    /// A piece of an InstallSnapshot from a peer (well formed: `snapshot_transfer::check`).
-    SnapshotChunk {
-        from: NodeId,
-        chunk: crate::wire::SnapshotChunk,
-    },
-    /// A client's command, and where to send the answer.
-    Client {
-        command: Command,
-        reply: client_reply::ReplyTo,
-    },
-    /// An operator's request to hand the leadership to `to` (`ClientRequest::TransferLeadership`).
-    TransferLeadership {
-        to: NodeId,
-        reply: mpsc::Sender<ClientReply>,
-    },
-    /// An operator's question: which node leads? (`ClientRequest::Leader`).
-    Leader { reply: mpsc::Sender<ClientReply> },
-    /// An operator's membership request (`ClientRequest::Member`).
-    Member {
-        request: crate::wire::MemberRequest,
-        reply: mpsc::Sender<ClientReply>,
-    },
-    /// Stop after the current batch is durable.
-    Shutdown,
 }
 
 /// A running node.
@@ -279,15 +243,6 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         input: input_tx,
         event_loop: handle,
     })
-}
-
-/// A connected pair of loopback sockets, for the tests of the connection code.
-#[cfg(test)]
-pub(crate) fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (b, _) = l.accept().unwrap();
-    (a, b)
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@
 //! once, and every message while the thread has work queued or is writing, goes through the
 //! queue, so the frames reach the peer whole and in the order they were sent.
 
+use super::input::Input;
 use super::snapshot_transfer::Outgoing;
-use super::Input;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::kv::Command;
 use crate::wire::{encode_frame, PeerFrame, PeerWire};
@@ -177,7 +177,7 @@ impl PeerSender {
     }
 
     fn stream(&self) -> std::sync::MutexGuard<'_, Option<TcpStream>> {
-        super::lock(&self.link.stream)
+        super::shared::lock(&self.link.stream)
     }
 
     fn run(mut self, queue: mpsc::Receiver<Outbound>) {
@@ -310,7 +310,7 @@ impl PeerSender {
 mod tests {
     use super::*;
     use crate::kv::Op;
-    use crate::node::tcp_pair;
+    use crate::node::shared::tcp_pair;
     use crate::wire::read_frame;
     use raft_core::{AppendEntries, Entry};
 

@@ -1,0 +1,39 @@
+//! What the node's threads send its event loop (one channel, read by event_loop.rs).
+
+use super::client_reply;
+use crate::kv::Command;
+use crate::wire::ClientReply;
+use raft_core::{Message, NodeId};
+use std::sync::mpsc;
+
+/// What the event loop consumes.
+pub(crate) enum Input {
+    /// A Raft message from a peer.
+    Peer { from: NodeId, msg: Message<Command> },
+    /// An outbound connection to a peer was (re)established: retransmit to it at once.
+    PeerConnected(NodeId),
+    /// A piece of an InstallSnapshot from a peer (well formed: `snapshot_transfer::check`).
+    SnapshotChunk {
+        from: NodeId,
+        chunk: crate::wire::SnapshotChunk,
+    },
+    /// A client's command, and where to send the answer.
+    Client {
+        command: Command,
+        reply: client_reply::ReplyTo,
+    },
+    /// An operator's request to hand the leadership to `to` (`ClientRequest::TransferLeadership`).
+    TransferLeadership {
+        to: NodeId,
+        reply: mpsc::Sender<ClientReply>,
+    },
+    /// An operator's question: which node leads? (`ClientRequest::Leader`).
+    Leader { reply: mpsc::Sender<ClientReply> },
+    /// An operator's membership request (`ClientRequest::Member`).
+    Member {
+        request: crate::wire::MemberRequest,
+        reply: mpsc::Sender<ClientReply>,
+    },
+    /// Stop after the current batch is durable.
+    Shutdown,
+}
