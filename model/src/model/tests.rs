@@ -275,15 +275,15 @@ fn exactly_once_rejects_a_stale_copy_executed_again() {
             command: cmd(0, ClientOp::Put(1)),
         },
     ];
-    let apply_all = |machine: &mut register::RegisterMachine, stale_executes: bool| {
+    let apply_all = |machine: &mut judge::register::RegisterMachine, stale_executes: bool| {
         for (i, entry) in log.iter().enumerate() {
             if i == 2 && stale_executes {
                 // What a session that forgot the later command would do.
-                let mut fresh = register::RegisterMachine::default();
-                register::apply(&mut fresh, &entry.command);
+                let mut fresh = judge::register::RegisterMachine::default();
+                judge::register::apply(&mut fresh, &entry.command);
                 *machine = fresh;
             } else {
-                register::apply(machine, &entry.command);
+                judge::register::apply(machine, &entry.command);
             }
         }
     };
@@ -295,13 +295,13 @@ fn exactly_once_rejects_a_stale_copy_executed_again() {
     ghost_mut(&mut s, 0).applied = log.clone();
     assert!(holds(&m, &s, "Exactly Once"));
     let srv = server_mut(&mut s, 0);
-    let mut broken = register::RegisterMachine::default();
+    let mut broken = judge::register::RegisterMachine::default();
     apply_all(&mut broken, true);
     srv.machine = shared::Shared::new(broken);
     assert!(!holds(&m, &s, "Exactly Once"));
     // A register that lost the write is caught too.
     let srv = server_mut(&mut s, 0);
-    srv.machine = shared::Shared::new(register::RegisterMachine::default());
+    srv.machine = shared::Shared::new(judge::register::RegisterMachine::default());
     assert!(!holds(&m, &s, "Exactly Once"));
 }
 
@@ -353,7 +353,7 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     let m = model();
     let state = build(&m);
     assert!(holds(&m, &state, name), "the correct rules repair n1");
-    let c = progress::continuation(&m, &state, true);
+    let c = judge::progress::continuation(&m, &state, true);
     assert!(c.converged, "{:#?}", c.steps);
     assert!(c.steps.iter().any(|s| s.contains("AppendEntriesResponse")));
 
@@ -364,7 +364,7 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     .into_model();
     let state = build(&broken);
     assert!(!holds(&broken, &state, name));
-    let c = progress::continuation(&broken, &state, true);
+    let c = judge::progress::continuation(&broken, &state, true);
     assert!(!c.converged);
     // (The continuation runs on the canonical renaming, so the laggard may carry another name.)
     let last = c.steps.last().unwrap();

@@ -1,17 +1,17 @@
 //! Readable renderings of the model's states and messages, in the paper's vocabulary. The trace
 //! printer and the Explorer use these; they render the one state, they do not copy it.
 
-use super::actor::RaftAction;
-use super::node::{ClientState, NodeState, ServerState, Timer};
-use super::register::{ClientOp, ClientReply, Cmd, Members, Msg};
-use super::RaftState;
+use crate::model::adapter::actor::RaftAction;
+use crate::model::adapter::node::{ClientState, NodeState, ServerState, Timer};
+use crate::model::judge::register::{ClientOp, ClientReply, Cmd, Members, Msg};
+use crate::model::RaftState;
 use raft_core::{Role, Server};
 use stateright::actor::ActorModelAction;
 use std::fmt;
 
 /// Actor names: servers are `n0..`, clients `c0..` (actors are numbered servers first).
 pub fn actor_name(servers: usize, actor: usize) -> String {
-    super::actors::Actors::new(servers).name(stateright::actor::Id::from(actor))
+    crate::model::adapter::actors::Actors::new(servers).name(stateright::actor::Id::from(actor))
 }
 
 impl fmt::Display for ClientOp {

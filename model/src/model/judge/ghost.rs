@@ -5,8 +5,8 @@
 //! server is observed, so a property stated over them at every reachable state sees every event
 //! the paper's history-based property speaks of.
 
-use super::register::Cmd;
-use super::shared::Shared;
+use crate::model::judge::register::Cmd;
+use crate::model::shared::Shared;
 use raft_core::{Entry, Index, NodeId, Output, Role, Server, Term};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,13 +1,15 @@
 //! The stateright `Actor` adapter: it feeds stateright's events into the core and carries out
 //! the core's output (save storage, send messages, apply, answer clients, set timers).
 
-use super::actors::Actors;
-use super::client;
-use super::config::ModelConfig;
-use super::ghost::Ghost;
-use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::register::{self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine};
-use super::shared::Shared;
+use crate::model::adapter::actors::Actors;
+use crate::model::adapter::client;
+use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
+use crate::model::config::ModelConfig;
+use crate::model::judge::ghost::Ghost;
+use crate::model::judge::register::{
+    self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine,
+};
+use crate::model::shared::Shared;
 use crate::mutant::ModelRules;
 use raft_core::{
     Config, ConfigChange, Event, Message, NodeId, ProposeResult, ReadResult, Role, Rules, Server,

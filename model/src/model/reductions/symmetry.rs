@@ -20,11 +20,11 @@
 //! not-leader reply without a hint does not pick "the next server" (an order among ids): its
 //! request timers already let it try any server (`client.rs`).
 
-use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::register::{ClientReply, Msg};
-use super::shared::{hash_of, Shared};
-use super::state::Slot;
-use super::{ActorSlot, RaftState, TimerSet};
+use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
+use crate::model::adapter::state::Slot;
+use crate::model::judge::register::{ClientReply, Msg};
+use crate::model::shared::{hash_of, Shared};
+use crate::model::{ActorSlot, RaftState, TimerSet};
 use raft_core::{NodeId, Progress, Server};
 use stateright::actor::Id;
 use std::cmp::Ordering;
@@ -521,7 +521,10 @@ fn renaming_rank(to: &[usize]) -> Option<usize> {
     }
 }
 
-fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super::register::Cmd> {
+fn rename_server(
+    s: &Server<crate::model::judge::register::Cmd>,
+    r: &Renaming,
+) -> Server<crate::model::judge::register::Cmd> {
     let mut s = s.clone();
     s.hard.voted_for = s.hard.voted_for.map(|n| r.node(n));
     s.leader_id = s.leader_id.map(|n| r.node(n));
