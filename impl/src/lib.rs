@@ -12,5 +12,5 @@ pub mod kv;
 pub mod logging;
 pub mod node;
 pub mod storage;
-pub mod trace;
+pub mod trace_log;
 pub mod wire;

@@ -991,7 +991,7 @@ fn replace_node(addrs: &[SocketAddr], old: u64, new: u64) -> Replacement {
 
 /// The trial ends with a SIGKILL of every node, which may land in the middle of a trace
 /// record's write (one `write` of a large record can be cut at a page). A restarted node cuts
-/// such a torn last line itself (`raft_impl::trace::open_node_trace`: whole lines only); after
+/// such a torn last line itself (`raft_impl::trace_log::open_node_trace`: whole lines only); after
 /// the last kill nothing restarts, so the soak cuts it the same way, and says so.
 fn cut_torn_trace_tails(dir: &Path, n: u32) -> Result<(), String> {
     for id in 0..SERVERS {

@@ -119,17 +119,19 @@ pub fn step(
                 commit_index: s.commit_index,
                 last_applied: s.last_applied,
                 next_index: if leader {
-                    s.next_index
+                    s.leader
+                        .progress
                         .iter()
-                        .map(|(p, n)| (p.to_string(), *n))
+                        .map(|(p, g)| (p.to_string(), g.next_index))
                         .collect()
                 } else {
                     BTreeMap::new()
                 },
                 match_index: if leader {
-                    s.match_index
+                    s.leader
+                        .progress
                         .iter()
-                        .map(|(p, n)| (p.to_string(), *n))
+                        .map(|(p, g)| (p.to_string(), g.match_index))
                         .collect()
                 } else {
                     BTreeMap::new()

@@ -15,7 +15,7 @@ use raft_impl::storage::{
     decode_records, encode_batch, encode_persist, DecodedWal, ScanProblem, WalHeader,
     FILE_HEADER_LEN,
 };
-use raft_impl::trace::{TraceLog, TraceSink};
+use raft_impl::trace_log::{TraceLog, TraceSink};
 use raft_impl::wire::{
     decode_frame, encode_frame, read_frame, read_frame_limited, request_size, ClientReply,
     ClientRequest, PeerFrame, PeerWire, SnapshotChunk, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
@@ -851,7 +851,7 @@ fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
     );
     log.record(
         Duration::from_millis(2),
-        raft_core::trace::TraceEvent::Receive {
+        raft_core::trace_record::TraceEvent::Receive {
             from: NodeId(1),
             msg: msgs[2].clone(),
         },
@@ -860,7 +860,7 @@ fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
     );
     log.record(
         Duration::from_millis(3),
-        raft_core::trace::TraceEvent::Propose {
+        raft_core::trace_record::TraceEvent::Propose {
             command: commands()[0].clone(),
         },
         Some(&server),
@@ -871,13 +871,13 @@ fn trace_jsonl_seeds() -> Vec<Vec<u8>> {
     pre_candidate.role = raft_core::Role::PreCandidate;
     log.record(
         Duration::from_millis(4),
-        raft_core::trace::TraceEvent::ElectionTimeout,
+        raft_core::trace_record::TraceEvent::ElectionTimeout,
         Some(&pre_candidate),
         &[(NodeId(1), msgs[5].clone()), (NodeId(2), msgs[5].clone())],
     );
     log.record(
         Duration::from_millis(5),
-        raft_core::trace::TraceEvent::Receive {
+        raft_core::trace_record::TraceEvent::Receive {
             from: NodeId(2),
             msg: msgs[6].clone(),
         },

@@ -23,8 +23,8 @@
 
 use super::client_reply::{DirectReply, ReplyTo};
 use super::client_table::ClientTable;
-use super::guard::lock;
 use super::input::Input;
+use super::shared::lock;
 use crate::wire::{
     decode_payload, write_frame, ClientReply, ClientRequest, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
 };
@@ -527,7 +527,7 @@ mod tests {
     use crate::node::client_table::Admission;
     use crate::wire::ClientRequest;
 
-    use crate::node::test_sockets::tcp_pair as pair;
+    use crate::node::shared::tcp_pair as pair;
 
     /// A connection admitted to a table and served by a poller: the client's end, the inputs
     /// the poller hands over, and the poller's handle.

@@ -109,7 +109,7 @@ mod tests {
     use crate::kv::OpResult;
     use crate::wire::read_frame;
 
-    use crate::node::test_sockets::tcp_pair as pair;
+    use crate::node::shared::tcp_pair as pair;
 
     /// Waits (at most `within`) for the answer to be out: the busy flag cleared.
     fn released(busy: &AtomicBool, within: Duration) -> bool {

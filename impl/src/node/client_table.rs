@@ -98,7 +98,7 @@ impl ClientTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::test_sockets::tcp_pair as pair;
+    use crate::node::shared::tcp_pair as pair;
     use std::io::Read;
     use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! What the node's threads (peer and client connections, the operator) hand the event loop.
+//! What the node's threads send its event loop (one channel, read by event_loop.rs).
 
 use super::client_reply;
 use crate::kv::Command;

@@ -14,8 +14,8 @@
 
 use super::client_poll::ClientPoller;
 use super::client_table::{Admission, ClientTable};
-use super::guard::lock;
 use super::input::Input;
+use super::shared::lock;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::wire::{read_frame_timed, write_frame, ClientReply, PeerFrame, PeerWire, MAX_FRAME_LEN};
 use raft_core::NodeId;

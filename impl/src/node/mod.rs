@@ -9,14 +9,12 @@ mod client_reply;
 mod client_table;
 mod diagnose;
 mod event_loop;
-mod guard;
 mod input;
 mod listen;
 mod peers;
 pub mod replica;
+mod shared;
 pub mod snapshot_transfer;
-#[cfg(test)]
-mod test_sockets;
 
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
@@ -118,7 +116,7 @@ pub const PIPELINE: Window = Window {
 /// that cannot reach the leader but reaches another server (a partial partition) raises no
 /// term and deposes no leader; a leader that has not heard from a majority for an election
 /// timeout steps down (the replica keeps a leader's election timer running for this check).
-/// (`raft_core::trace::RunInfo::default()`, what conformance assumes of a node's traces
+/// (`raft_core::trace_record::RunInfo::default()`, what conformance assumes of a node's traces
 /// without a `run.json`, is this configuration: a test below pins it.)
 ///
 /// `voters` is the initial configuration: node `id` is a voter only if it is among them (a
@@ -153,7 +151,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     let (wal, hard) = Wal::<Command>::open(&options.data_dir, identity)?;
     let trace = match &options.trace_dir {
         Some(dir) => Some(
-            crate::trace::open_node_trace(dir, NodeId(options.id), &hard)
+            crate::trace_log::open_node_trace(dir, NodeId(options.id), &hard)
                 .with_context(|| format!("cannot open the trace in {}", dir.display()))?,
         ),
         None => None,
@@ -250,7 +248,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_core::trace::RunInfo;
+    use raft_core::trace_record::RunInfo;
 
     /// Conformance replays a node's traces without a `run.json` as `RunInfo::default()`: that
     /// must be the node's own configuration.

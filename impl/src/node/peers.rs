@@ -177,7 +177,7 @@ impl PeerSender {
     }
 
     fn stream(&self) -> std::sync::MutexGuard<'_, Option<TcpStream>> {
-        super::guard::lock(&self.link.stream)
+        super::shared::lock(&self.link.stream)
     }
 
     fn run(mut self, queue: mpsc::Receiver<Outbound>) {
@@ -310,7 +310,7 @@ impl PeerSender {
 mod tests {
     use super::*;
     use crate::kv::Op;
-    use crate::node::test_sockets::tcp_pair;
+    use crate::node::shared::tcp_pair;
     use crate::wire::read_frame;
     use raft_core::{AppendEntries, Entry};
 

@@ -35,9 +35,9 @@
 
 use crate::kv::{Command, ImageError, KvStore, Op, OpResult};
 use crate::storage::Durable;
-use crate::trace::TraceSink;
+use crate::trace_log::TraceSink;
 use crate::wire::{ClientReply, MemberRequest};
-use raft_core::trace::TraceEvent;
+use raft_core::trace_record::TraceEvent;
 use raft_core::{
     Config, ConfigChange, CoreError, Entry, Event, Index, Membership, Message, NodeId, Output,
     Payload, ProposeResult, ReadResult, Role, Server, Term, TransferResult,
@@ -365,7 +365,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         Ok(())
     }
 
-    /// Trace every step from now on into `sink` (see [`crate::trace`]).
+    /// Trace every step from now on into `sink` (see [`crate::trace_log`]).
     pub fn set_trace(&mut self, sink: Box<dyn TraceSink>) {
         self.trace = Some(sink);
     }
@@ -392,8 +392,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     /// leader (or its election deadline, its CheckQuorum, if that comes first), the election
     /// deadline of anyone else.
     pub fn next_deadline(&self) -> Duration {
-        match self.server.role {
-            Role::Leader if self.cfg.check_quorum => {
+        let role = self.server.role;
+        match role {
+            Role::Leader if self.cfg.election_timer_runs(role) => {
                 self.heartbeat_deadline.min(self.election_deadline)
             }
             Role::Leader => self.heartbeat_deadline,
@@ -614,7 +615,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         };
         let s = &self.server;
         let answer = if s.role == Role::Leader && s.current_term() == transfer.term {
-            if s.transferee == Some(transfer.to) {
+            if s.leader.transferee == Some(transfer.to) {
                 return;
             }
             ClientReply::Error(format!(
@@ -646,7 +647,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     /// the server's state after the step, the messages it sent) goes to the sink right after
     /// `stage`, before the batch's `sync` in [`Replica::turn`]: a process killed before that
     /// sync leaves records of a batch that never became durable and never sent anything,
-    /// which its next start cuts off (`trace::open_node_trace`).
+    /// which its next start cuts off (`trace_log::open_node_trace`).
     ///
     /// A message the core refuses (an absurd term) is dropped with a rate-limited warning and
     /// changes nothing; any other core error stops the node ([`ReplicaError::Core`]).
@@ -680,9 +681,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             sink.record(now, event, Some(&self.server), &out.messages);
         }
         let became_leader = !was_leader && self.server.role == Role::Leader;
-        // A new leader with CheckQuorum starts a fresh election timer: its first check comes
-        // a full election timeout after it won, so its followers have time to answer.
-        if out.reset_election_timer || (became_leader && self.cfg.check_quorum) {
+        // A new leader whose election timer runs (CheckQuorum) starts it afresh: its first
+        // check comes a full election timeout after it won, so its followers have time to
+        // answer.
+        if out.reset_election_timer || (became_leader && self.cfg.election_timer_runs(Role::Leader))
+        {
             self.reset_election_timer(now);
         }
         if became_leader {
@@ -724,8 +727,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             Message::AppendEntriesResponse(r)
                 if self.server.role == Role::Leader && r.term == self.server.current_term() =>
             {
-                let next = self.server.next_index.get(&from).copied();
-                let matched = self.server.match_index.get(&from).copied().unwrap_or(0);
+                let progress = self.server.leader.progress.get(&from);
+                let next = progress.map(|g| g.next_index);
+                let matched = progress.map_or(0, |g| g.match_index);
                 Some((r.success, r.match_index, next, matched))
             }
             _ => None,
@@ -737,7 +741,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         let sent_before = batch.effects.messages.len();
         self.step(now, Event::Receive { from, msg }, batch)?;
         if let Some((success, reply_index, next, matched)) = leader_reply {
-            let moved = self.server.next_index.get(&from).copied() != next;
+            let moved = self.server.leader.progress.get(&from).map(|g| g.next_index) != next;
             self.rejections
                 .leader_got(now, me, from, success, moved, matched, reply_index);
         }
@@ -763,11 +767,6 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             }
         }
         Ok(())
-    }
-
-    /// How many stuck-rejection diagnoses this replica logged (see `diagnose.rs`).
-    pub fn stuck_rejection_reports(&self) -> u64 {
-        self.rejections.reported
     }
 
     /// A client's read (thesis §6.4): the leader answers it from the store once a majority has
@@ -964,7 +963,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         now: Duration,
         batch: &mut Batch<T>,
     ) -> Result<(), ReplicaError<D::Error>> {
-        let timer_runs = self.server.role != Role::Leader || self.cfg.check_quorum;
+        let timer_runs = self.cfg.election_timer_runs(self.server.role);
         if timer_runs && now >= self.election_deadline {
             let leader = self.server.role == Role::Leader;
             tracing::debug!(id = %self.cfg.id, term = self.server.current_term(), leader, "election timeout");

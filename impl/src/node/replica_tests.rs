@@ -6,7 +6,9 @@
 
 use super::*;
 use crate::kv::{Op, OpResult};
-use raft_core::{AppendEntries, AppendEntriesResponse, HardState, Persist, RequestVoteResponse};
+use raft_core::{
+    AppendEntries, AppendEntriesResponse, HardState, Persist, Progress, RequestVoteResponse,
+};
 
 /// A disk that counts what was staged and what was synced.
 #[derive(Default)]
@@ -69,8 +71,7 @@ pub(super) fn leader_server() -> (Config, Server<Command>) {
     server.role = Role::Leader;
     server.leader_id = Some(NodeId(0));
     for p in [NodeId(1), NodeId(2)] {
-        server.next_index.insert(p, 1);
-        server.match_index.insert(p, 0);
+        server.leader.progress.insert(p, Progress::new(1, false));
     }
     (cfg, server)
 }
@@ -215,7 +216,7 @@ fn a_leader_sends_its_new_entries_before_its_own_sync_and_counts_them_after() {
     assert!(effects.replies.is_empty());
     assert_eq!(r.durable().unsynced(), 0);
     assert_eq!(
-        (r.server().persisted_index, r.server().commit_index),
+        (r.server().leader.persisted_index, r.server().commit_index),
         (1, 0)
     );
     // With one follower's acknowledgement, two durable copies: committed and answered.
@@ -481,7 +482,7 @@ fn a_transfer_is_answered_once_the_leader_has_stepped_down_and_knows_the_target_
     let effects = r.turn(now, [transfer(1, 7)]).unwrap();
     assert_eq!(timeouts_now(&effects), vec![NodeId(1)]);
     assert!(effects.replies.is_empty());
-    assert_eq!(r.server().transferee, Some(NodeId(1)));
+    assert_eq!(r.server().leader.transferee, Some(NodeId(1)));
     // Meanwhile writes go to the target.
     let mut addrs = BTreeMap::new();
     addrs.insert(NodeId(1), "node-1".to_string());

@@ -613,11 +613,6 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
         }
     }
 
-    /// Whether records wait to be written.
-    pub fn has_staged(&self) -> bool {
-        !self.staged.is_empty()
-    }
-
     /// Writes the staged records as one frame and fsyncs the segment. Returns whether anything
     /// was written.
     pub fn sync(&mut self) -> Result<bool, WalError> {

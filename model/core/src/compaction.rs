@@ -55,7 +55,7 @@ impl<C: Clone + Payload> Server<C> {
         self.last_applied = self.last_applied.max(index);
         // Writing the snapshot makes the entries it covers durable, a leader's own ones too.
         if self.role == Role::Leader {
-            self.persisted_index = self.persisted_index.max(index);
+            self.leader.persisted_index = self.leader.persisted_index.max(index);
         }
         out.persist.snapshot = true;
         Ok(())

@@ -214,8 +214,8 @@ fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries() {
         read_round: 0,
     });
     step(&mut s, &c, receive(2, acked));
-    assert_eq!(s.match_index[&NodeId(2)], 4);
-    assert_eq!(s.next_index[&NodeId(2)], 5);
+    assert_eq!(s.leader.progress[&NodeId(2)].match_index, 4);
+    assert_eq!(s.leader.progress[&NodeId(2)].next_index, 5);
 }
 
 #[test]
@@ -305,5 +305,5 @@ fn a_pipelining_leader_sends_one_snapshot_and_waits_for_its_answer() {
         .filter(|(to, m)| *to == NodeId(2) && matches!(m, Message::InstallSnapshot(_)))
         .count();
     assert_eq!(snapshots, 1);
-    assert!(s.probing.contains(&NodeId(2)));
+    assert!(s.leader.is_probing(NodeId(2)));
 }

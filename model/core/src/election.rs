@@ -2,9 +2,21 @@
 
 use super::error::CoreError;
 use super::message::{RequestVote, RequestVoteResponse};
+use super::progress::LeaderState;
 use super::rules::Rules;
 use super::server::{Config, Output, Server};
 use super::types::{NodeId, Payload, Role};
+
+impl<R> Config<R> {
+    /// Whether a server in `role` has its election timer running, the rule both drivers arm
+    /// the timer by. §5.2: followers, candidates and pre-candidates time out to start an
+    /// election, and a leader has no election timeout; with [`Config::check_quorum`] a leader's
+    /// timer runs too, and its timeout is the quorum check (a leader steps down when an
+    /// election timeout passes without a majority answering it: thesis §6.2, §9.6; lease.rs).
+    pub fn election_timer_runs(&self, role: Role) -> bool {
+        role != Role::Leader || self.check_quorum
+    }
+}
 
 impl<C: Clone + Payload> Server<C> {
     /// On election timeout (§5.2): a leader checks its quorum (CheckQuorum, lease.rs); a
@@ -18,7 +30,7 @@ impl<C: Clone + Payload> Server<C> {
         match self.role {
             Role::Leader => {
                 // A transfer not done within an election timeout is abandoned (§3.10).
-                self.transferee = None;
+                self.leader.transferee = None;
                 self.check_quorum(cfg);
                 Ok(())
             }
@@ -134,12 +146,10 @@ impl<C: Clone + Payload> Server<C> {
         self.transfer_campaign = false;
         // Every voter and learner of its configuration (membership.rs); a pipelining leader
         // probes each until it acknowledges (etcd's StateProbe).
-        self.next_index.clear();
-        self.match_index.clear();
-        self.probing.clear();
+        self.leader = LeaderState::default();
         self.track_members(cfg)?;
         // Everything a candidate holds is durable: it persisted before it sent.
-        self.persisted_index = self.last_log_index();
+        self.leader.persisted_index = self.last_log_index();
         self.on_heartbeat(cfg, out)?;
         self.advance_commit_index(cfg, out)
     }

@@ -134,9 +134,11 @@ impl<C: Clone + Payload> Server<C> {
         if !cfg.check_quorum {
             return;
         }
-        let active = self.counted(cfg, self.recent_active.iter().copied());
+        let active = self.counted(cfg, self.leader.recent_active());
         if cfg.rules.quorum_active(active, self.quorum(cfg)) {
-            self.recent_active.clear();
+            for g in self.leader.progress.values_mut() {
+                g.recent_active = false;
+            }
         } else {
             self.become_follower();
         }

@@ -206,10 +206,13 @@ fn a_leader_in_its_lease_ignores_a_later_vote() {
 fn check_quorum_keeps_a_leader_a_majority_answered() {
     let (mut s, c) = leader();
     step(&mut s, &c, receive(1, ack(1)));
-    assert_eq!(s.recent_active.len(), 1);
+    assert_eq!(s.leader.recent_active().count(), 1);
     step(&mut s, &c, Event::ElectionTimeout);
     assert_eq!(s.role, Role::Leader);
-    assert!(s.recent_active.is_empty(), "each check counts afresh");
+    assert!(
+        s.leader.recent_active().next().is_none(),
+        "each check counts afresh"
+    );
     // No answer since: the next check steps down, keeping term and vote.
     step(&mut s, &c, Event::ElectionTimeout);
     assert_eq!(s.role, Role::Follower);
@@ -221,7 +224,7 @@ fn check_quorum_keeps_a_leader_a_majority_answered() {
 fn a_reply_of_an_earlier_term_does_not_count_as_active() {
     let (mut s, c) = leader();
     step(&mut s, &c, receive(1, ack(0)));
-    assert!(s.recent_active.is_empty());
+    assert!(s.leader.recent_active().next().is_none());
 }
 
 #[test]
@@ -252,4 +255,15 @@ fn a_pre_candidate_resends_its_pre_vote_to_a_peer_that_has_not_granted() {
     step(&mut s, &c, Event::ElectionTimeout);
     let out = step(&mut s, &c, Event::Resend { to: NodeId(2) });
     assert_eq!(out.messages, vec![(NodeId(2), pre_vote(1, 0, 0))]);
+}
+
+#[test]
+fn a_leaders_election_timer_runs_only_with_check_quorum() {
+    let plain = Config::new(NodeId(0), [NodeId(1), NodeId(2)]);
+    let cq = plain.clone().with_check_quorum(true);
+    for role in [Role::Follower, Role::PreCandidate, Role::Candidate] {
+        assert!(plain.election_timer_runs(role) && cq.election_timer_runs(role));
+    }
+    assert!(!plain.election_timer_runs(Role::Leader));
+    assert!(cq.election_timer_runs(Role::Leader));
 }

@@ -8,7 +8,8 @@
 //!    new entries may instead be written behind, reported with [`Event::Persisted`]: see
 //!    [`Persist::write_behind`]),
 //! 2. send [`Output::messages`],
-//! 3. apply [`Output::apply`] to the state machine ([`service::Service`]), in order,
+//! 3. replace the state machine with the snapshot's image if [`Output::restore`] is set, then
+//!    apply [`Output::apply`] to it ([`service::Service`]), in order,
 //! 4. answer the reads of [`Output::reads`] (read.rs: linearizable reads without the log).
 //!
 //! A state the correct protocol can never reach is a [`CoreError`], never a silent drop or
@@ -28,12 +29,13 @@ mod lease;
 mod log;
 mod membership;
 mod message;
+mod progress;
 mod read;
 mod replication;
 pub mod rules;
 mod server;
 pub mod service;
-pub mod trace;
+pub mod trace_record;
 mod transfer;
 mod types;
 
@@ -43,6 +45,7 @@ pub use message::{
     AppendEntries, AppendEntriesResponse, InstallSnapshot, Message, RequestVote,
     RequestVoteResponse, TimeoutNow,
 };
+pub use progress::{LeaderState, Progress};
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{

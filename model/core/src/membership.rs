@@ -26,6 +26,7 @@
 //! entries themselves.
 
 use super::error::CoreError;
+use super::progress::Progress;
 use super::rules::Rules;
 use super::server::{Config, Server};
 use super::types::{ConfigChange, ConfigRefusal, Index, Membership, NodeId, Payload, Role};
@@ -33,12 +34,14 @@ use super::types::{ConfigChange, ConfigRefusal, Index, Membership, NodeId, Paylo
 impl<C> Server<C> {
     /// The configuration this server uses: its log's latest, or the initial one.
     pub fn membership<'a, R>(&'a self, cfg: &'a Config<R>) -> &'a Membership {
-        self.config.as_ref().map_or(&cfg.initial, |(_, m)| m)
+        self.log_membership
+            .as_ref()
+            .map_or(&cfg.initial, |(_, m)| m)
     }
 
     /// The index of the latest configuration entry in the log (0: none).
     pub fn config_index(&self) -> Index {
-        self.config.as_ref().map_or(0, |(i, _)| *i)
+        self.log_membership.as_ref().map_or(0, |(i, _)| *i)
     }
 
     /// Whether this server is a voter of its configuration (only voters campaign).
@@ -138,10 +141,10 @@ impl<C: Clone + Payload> Server<C> {
         }
     }
 
-    /// Rebuild [`Server::config`] from the snapshot and the whole log (on restart, after an
-    /// installed snapshot, and after a truncation removed a configuration entry).
+    /// Rebuild [`Server::log_membership`] from the snapshot and the whole log (on restart,
+    /// after an installed snapshot, and after a truncation removed a configuration entry).
     pub(crate) fn rebuild_config(&mut self) {
-        self.config = self.config_entry_at(self.last_log_index());
+        self.log_membership = self.config_entry_at(self.last_log_index());
     }
 
     /// The entry at `index`, just appended, takes effect if it is a configuration entry
@@ -154,7 +157,7 @@ impl<C: Clone + Payload> Server<C> {
         let Some(m) = self.entry(index).and_then(|e| e.command.configuration()) else {
             return Ok(());
         };
-        self.config = Some((index, m));
+        self.log_membership = Some((index, m));
         if self.role == Role::Leader {
             self.track_members(cfg)?;
         }
@@ -169,34 +172,28 @@ impl<C: Clone + Payload> Server<C> {
         }
     }
 
-    /// Leaders: next_index and match_index for exactly the members of the configuration (a
+    /// Leaders: a [`Progress`] for exactly the members of the configuration (a
     /// new member starts at the end of the log, as on election; a removed one is forgotten).
     pub(crate) fn track_members<R>(&mut self, cfg: &Config<R>) -> Result<(), CoreError> {
         let peers = self.replication_peers(cfg);
         let next = super::server::next_index_after(self.last_log_index())?;
         for p in &peers {
-            if !self.next_index.contains_key(p) {
-                self.next_index.insert(*p, next);
-                self.match_index.insert(*p, 0);
-                if cfg.pipeline.is_some() {
-                    self.probing.insert(*p);
-                }
-            }
+            self.leader
+                .progress
+                .entry(*p)
+                .or_insert_with(|| Progress::new(next, cfg.pipeline.is_some()));
         }
         let gone: Vec<NodeId> = self
-            .next_index
+            .leader
+            .progress
             .keys()
             .copied()
             .filter(|p| !peers.contains(p))
             .collect();
         for p in gone {
-            self.next_index.remove(&p);
-            self.match_index.remove(&p);
-            self.probing.remove(&p);
-            self.read_acks.remove(&p);
-            self.recent_active.remove(&p);
-            if self.transferee == Some(p) {
-                self.transferee = None;
+            self.leader.progress.remove(&p);
+            if self.leader.transferee == Some(p) {
+                self.leader.transferee = None;
             }
         }
         Ok(())
@@ -229,7 +226,8 @@ impl<C: Clone + Payload> Server<C> {
         self.configuration_after(cfg, change)?;
         match change {
             ConfigChange::Promote(id)
-                if self.match_index.get(&id).copied().unwrap_or(0) < self.commit_index =>
+                if self.leader.progress.get(&id).map_or(0, |g| g.match_index)
+                    < self.commit_index =>
             {
                 Err(ConfigRefusal::LearnerBehind)
             }

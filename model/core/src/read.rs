@@ -80,8 +80,8 @@ impl<C: Clone + Payload> Server<C> {
                 read_round: self.read_round,
             });
         }
-        if round > self.read_acks.get(&peer).copied().unwrap_or(0) {
-            self.read_acks.insert(peer, round);
+        if let Some(g) = self.leader.progress.get_mut(&peer) {
+            g.read_ack = g.read_ack.max(round);
         }
         Ok(())
     }
@@ -104,10 +104,10 @@ impl<C: Clone + Payload> Server<C> {
         // later one.
         while let Some(&read) = self.pending_reads.first() {
             let confirmed = self
-                .read_acks
-                .iter()
-                .filter(|(_, &acked)| acked >= read.round)
-                .map(|(p, _)| *p);
+                .leader
+                .read_acks()
+                .filter(|&(_, acked)| acked >= read.round)
+                .map(|(p, _)| p);
             let acks = self.counted(cfg, confirmed);
             if !cfg.rules.read_confirmed(acks, self.quorum(cfg)) {
                 break;

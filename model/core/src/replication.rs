@@ -3,6 +3,7 @@
 
 use super::error::CoreError;
 use super::message::{AppendEntries, AppendEntriesResponse, Message};
+use super::progress::Progress;
 use super::rules::Rules;
 use super::server::{next_index_after, Config, Output, Server, Window};
 use super::types::{Entry, Term};
@@ -36,7 +37,9 @@ impl<C: Clone + Payload> Server<C> {
         // A leader sends to the members it tracks, a (pre-)candidate to the voters.
         let voter = to != cfg.id && self.membership(cfg).voters.contains(&to);
         match self.role {
-            Role::Leader if self.next_index.contains_key(&to) => self.send_append(cfg, to, out)?,
+            Role::Leader if self.leader.progress.contains_key(&to) => {
+                self.send_append(cfg, to, out)?
+            }
             Role::Candidate if voter && !self.votes_granted.contains(&to) => {
                 out.send(to, self.request_vote());
             }
@@ -59,7 +62,7 @@ impl<C: Clone + Payload> Server<C> {
         peer: NodeId,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        let pipeline = cfg.pipeline.filter(|_| !self.probing.contains(&peer));
+        let pipeline = cfg.pipeline.filter(|_| !self.leader.is_probing(peer));
         let (max_entries, max_bytes) = match pipeline {
             None => (cfg.max_entries_per_append, cfg.max_bytes_per_append),
             Some(window) => match self.window_room(peer, window) {
@@ -74,15 +77,18 @@ impl<C: Clone + Payload> Server<C> {
         match &request {
             Message::AppendEntries(r) if pipeline.is_some() && !r.entries.is_empty() => {
                 let last_sent = r.prev_log_index + r.entries.len() as Index;
-                self.next_index.insert(peer, next_index_after(last_sent)?);
-                if let Some(matched) = self.match_index.get_mut(&peer) {
-                    *matched = cfg.rules.match_after_send(*matched, last_sent);
+                let next = next_index_after(last_sent)?;
+                if let Some(g) = self.leader.progress.get_mut(&peer) {
+                    g.next_index = next;
+                    g.match_index = cfg.rules.match_after_send(g.match_index, last_sent);
                 }
             }
             // A pipelining leader sends nothing more to a follower that gets its snapshot until
             // the follower acknowledges it (etcd's StateSnapshot): it probes from there.
             Message::InstallSnapshot(_) if cfg.pipeline.is_some() => {
-                self.probing.insert(peer);
+                if let Some(g) = self.leader.progress.get_mut(&peer) {
+                    g.probing = true;
+                }
             }
             _ => {}
         }
@@ -99,16 +105,17 @@ impl<C: Clone + Payload> Server<C> {
         peer: NodeId,
         out: &mut Output<C>,
     ) -> Result<(), CoreError> {
-        let Some(window) = cfg.pipeline.filter(|_| !self.probing.contains(&peer)) else {
+        let Some(window) = cfg.pipeline.filter(|_| !self.leader.is_probing(peer)) else {
             return Ok(());
         };
         // (A peer sent the snapshot is probing again: nothing more until it answers.)
         while self
-            .next_index
+            .leader
+            .progress
             .get(&peer)
-            .is_some_and(|&n| n <= self.last_log_index())
+            .is_some_and(|g| g.next_index <= self.last_log_index())
             && self.window_room(peer, window).is_some()
-            && !self.probing.contains(&peer)
+            && !self.leader.is_probing(peer)
         {
             self.send_append(cfg, peer, out)?;
         }
@@ -120,8 +127,9 @@ impl<C: Clone + Payload> Server<C> {
     /// next_index - 1 (after a rejection they may include entries the follower holds but has
     /// not acknowledged; the window is then smaller than it could be, never larger).
     fn window_room(&self, peer: NodeId, window: Window) -> Option<usize> {
-        let next = self.next_index.get(&peer).copied().unwrap_or(0);
-        let matched = self.match_index.get(&peer).copied().unwrap_or(0);
+        let g = self.leader.progress.get(&peer);
+        let next = g.map_or(0, |g| g.next_index);
+        let matched = g.map_or(0, |g| g.match_index);
         let in_flight =
             usize::try_from(next.saturating_sub(matched).saturating_sub(1)).unwrap_or(usize::MAX);
         let room = window.entries.saturating_sub(in_flight);
@@ -152,8 +160,9 @@ impl<C: Clone + Payload> Server<C> {
         max_entries: usize,
         max_bytes: usize,
     ) -> Result<Message<C>, CoreError> {
-        let next = self.next_index.get(&peer).copied();
-        let matched = self.match_index.get(&peer).copied().unwrap_or(0);
+        let g = self.leader.progress.get(&peer);
+        let next = g.map(|g| g.next_index);
+        let matched = g.map_or(0, |g| g.match_index);
         // Invariant (Figure 2, leaders): match_index < next_index <= last log index + 1.
         let prev_log_index = match next {
             Some(n) if n > matched && n <= next_index_after(self.last_log_index())? => n - 1,
@@ -395,17 +404,21 @@ impl<C: Clone + Payload> Server<C> {
         if !self.leads_the_term_of(cfg, reply.term) {
             return Ok(());
         }
-        let (Some(&next), Some(&matched)) = (
-            self.next_index.get(&follower),
-            self.match_index.get(&follower),
-        ) else {
+        let Some(&Progress {
+            next_index: next,
+            match_index: matched,
+            ..
+        }) = self.leader.progress.get(&follower)
+        else {
             return Ok(()); // not a peer of this server
         };
         // Any reply of this term, success or not, confirms the leadership for its read round,
         // and shows the follower active for CheckQuorum (lease.rs).
         self.note_read_ack(follower, reply.read_round)?;
         if cfg.check_quorum {
-            self.recent_active.insert(follower);
+            if let Some(g) = self.leader.progress.get_mut(&follower) {
+                g.recent_active = true;
+            }
         }
         if reply.success {
             // The reply covers entries of this leader's own log (it sent them in its term, and
@@ -424,15 +437,17 @@ impl<C: Clone + Payload> Server<C> {
             // pipelining leader's next_index (its entries may still be in flight); the
             // first acknowledgement ends a probe.
             let m = matched.max(acknowledged);
-            self.match_index.insert(follower, m);
             let after = next_index_after(m)?;
-            let next = if cfg.pipeline.is_some() {
-                self.probing.remove(&follower);
-                next.max(after)
-            } else {
-                after
-            };
-            self.next_index.insert(follower, next);
+            let pipelined = cfg.pipeline.is_some();
+            if let Some(g) = self.leader.progress.get_mut(&follower) {
+                g.match_index = m;
+                g.next_index = if pipelined {
+                    g.probing = false;
+                    next.max(after)
+                } else {
+                    after
+                };
+            }
             self.fill_window(cfg, follower, out)?;
             self.advance_commit_index(cfg, out)?;
             // A transfer waits for the target to catch up (§3.10).
@@ -443,13 +458,17 @@ impl<C: Clone + Payload> Server<C> {
             // probes from here on (the rule below moves a probed next_index back at least one
             // entry per rejection; a guess that kept moving forward could loop).
             if cfg.pipeline.is_some() {
-                self.probing.insert(follower);
+                if let Some(g) = self.leader.progress.get_mut(&follower) {
+                    g.probing = true;
+                }
             }
             let back = cfg
                 .rules
                 .next_index_after_rejection(next, reply.match_index, matched);
             if back < next {
-                self.next_index.insert(follower, back);
+                if let Some(g) = self.leader.progress.get_mut(&follower) {
+                    g.next_index = back;
+                }
                 // Probe again at once rather than at the next heartbeat, so that a divergent log
                 // is repaired at one step per round trip. Only when next_index moved: a rejection
                 // that changes nothing waits for the heartbeat, so no exchange loops at network
@@ -486,15 +505,16 @@ impl<C: Clone + Payload> Server<C> {
                 .counts_toward_quorum(m.voters.contains(p), m.learners.contains(p))
         };
         let mut matches: Vec<Index> = self
-            .match_index
+            .leader
+            .progress
             .iter()
             .filter(|(p, _)| counts(p))
-            .map(|(_, &i)| i)
+            .map(|(_, g)| g.match_index)
             .collect();
         if cfg.rules.counts_itself(m.voters.contains(&cfg.id)) {
             matches.push(
                 cfg.rules
-                    .own_match(self.persisted_index, self.last_log_index()),
+                    .own_match(self.leader.persisted_index, self.last_log_index()),
             );
         }
         matches.sort_unstable_by(|a, b| b.cmp(a));

@@ -3,13 +3,14 @@
 
 use super::error::CoreError;
 use super::message::Message;
+use super::progress::LeaderState;
 use super::rules::{Protocol, Rules};
 use super::types::{
     ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead, ReadResult,
     Role, Snapshot, Term, TransferResult, MAX_TERM,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Static configuration of one server: who it is, who its peers are, and the rules it follows
 /// (`R`: [`Protocol`], the correct rules, unless the model checker supplies broken ones).
@@ -163,7 +164,8 @@ pub enum Event<C> {
     /// The election timer fired. Followers and candidates start an election (with
     /// [`Config::pre_vote`], a pre-vote round first); a leader with [`Config::check_quorum`]
     /// checks that a majority answered it since its last election timeout (the driver keeps
-    /// a leader's election timer running for this); other leaders: nothing.
+    /// a leader's election timer running for this: [`Config::election_timer_runs`]); other
+    /// leaders: nothing.
     ElectionTimeout,
     /// Leader: send AppendEntries to every peer now (the heartbeat timer fired, or new entries
     /// wait to be replicated). Others: nothing.
@@ -250,7 +252,8 @@ pub enum ProposeResult {
     ConfigRefused(ConfigRefusal),
 }
 
-/// What one step asks the driver to do, in this order: persist, send, apply.
+/// What one step asks the driver to do, in this order (the crate's documentation): persist
+/// (a leader's own new entries may be written behind), send, restore and apply, answer reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output<C> {
     pub persist: Persist,
@@ -309,58 +312,25 @@ pub struct Server<C> {
     pub leader_id: Option<NodeId>,
     /// Candidate only: servers that granted their vote in `current_term` (self included).
     pub votes_granted: BTreeSet<NodeId>,
-    /// Leader only: index of the next entry to send to each peer. Invariant:
-    /// `match_index[p] < next_index[p] <= last_log_index() + 1`. A pipelining leader
-    /// ([`Config::pipeline`]) moves it past what it sent; otherwise only acknowledgements and
-    /// rejections move it.
-    pub next_index: BTreeMap<NodeId, Index>,
-    /// Leader only: highest index known to be replicated on each peer (acknowledged by it;
-    /// sending an entry never moves it).
-    pub match_index: BTreeMap<NodeId, Index>,
-    /// Pipelining leaders only ([`Config::pipeline`]): the peers whose next_index is a guess
-    /// being probed (etcd's StateProbe), every peer on election and a peer whose AppendEntries
-    /// was rejected. Sending to such a peer does not move its next_index, so each rejection
-    /// moves it back at least one entry, as without pipelining; its first acknowledgement
-    /// takes it out (etcd's StateReplicate), and the leader then pipelines. Empty otherwise.
-    #[serde(default)]
-    pub probing: BTreeSet<NodeId>,
-    /// Leader only: the highest index its own disk is known to hold ([`Event::Persisted`]),
-    /// its own match in the commit count. Invariant: `persisted_index <= last_log_index()`;
-    /// `last_log_index()` on election (a candidate's log is durable: every step but a
-    /// leader's proposal persists before it sends), 0 in any other role.
-    pub persisted_index: Index,
+    /// Leader only: its peers' progress, its own durable index and the target of a leadership
+    /// transfer (progress.rs). [`LeaderState::default`] in any other role.
+    pub leader: LeaderState,
     /// Leader only: the latest read round of this leadership (see read.rs); every
     /// AppendEntries carries it and every reply echoes it. 0 in any other role, and until the
-    /// leader's first read.
-    #[serde(default)]
+    /// leader's first read. Reset with [`Server::leader`] when the server steps down.
     pub read_round: u64,
-    /// Leader only: the highest read round each peer echoed in a reply of this term.
-    /// Invariant: every value is at most `read_round`. Empty in any other role.
-    #[serde(default)]
-    pub read_acks: BTreeMap<NodeId, u64>,
     /// Leader only: the reads not yet answered, in arrival order (their rounds and indices
     /// never decrease along it). Invariant: every index is at most `commit_index`. Empty in
     /// any other role (a leader that steps down answers them `NotLeader`).
-    #[serde(default)]
     pub pending_reads: Vec<PendingRead>,
-    /// Leader with [`Config::check_quorum`] only: the peers that answered it (a reply of its
-    /// term) since its last election timeout (lease.rs). Empty in any other role.
-    #[serde(default)]
-    pub recent_active: BTreeSet<NodeId>,
-    /// Leader only: the server it is handing its leadership to (transfer.rs); it proposes
-    /// nothing meanwhile. `None` in any other role.
-    #[serde(default)]
-    pub transferee: Option<NodeId>,
     /// Candidate only: it campaigns on a leader's TimeoutNow (transfer.rs), so its
     /// RequestVote passes the voters' leases. `false` in any other role.
-    #[serde(default)]
     pub transfer_campaign: bool,
     /// The configuration the log ends in (membership.rs): the index of the log's latest
     /// configuration entry and the configuration it leads to; `None` while the log holds no
     /// configuration entry ([`Config::initial`] applies). Derived from the log, never
     /// persisted: kept up to date on every append and truncation, rebuilt on restart.
-    #[serde(default)]
-    pub config: Option<(Index, Membership)>,
+    pub log_membership: Option<(Index, Membership)>,
 }
 
 impl<C: Clone> Server<C> {
@@ -373,17 +343,11 @@ impl<C: Clone> Server<C> {
             last_applied: 0,
             leader_id: None,
             votes_granted: BTreeSet::new(),
-            next_index: BTreeMap::new(),
-            match_index: BTreeMap::new(),
-            probing: BTreeSet::new(),
-            persisted_index: 0,
+            leader: LeaderState::default(),
             read_round: 0,
-            read_acks: BTreeMap::new(),
             pending_reads: Vec::new(),
-            recent_active: BTreeSet::new(),
-            transferee: None,
             transfer_campaign: false,
-            config: None,
+            log_membership: None,
         }
     }
 
@@ -478,7 +442,10 @@ impl<C: Clone> Server<C> {
     pub fn durable_hard_state(&self) -> HardState<C> {
         let mut hard = self.hard.clone();
         if self.role == Role::Leader {
-            let keep = self.persisted_index.saturating_sub(self.snapshot_index());
+            let keep = self
+                .leader
+                .persisted_index
+                .saturating_sub(self.snapshot_index());
             hard.log
                 .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
         }
@@ -487,14 +454,14 @@ impl<C: Clone> Server<C> {
 
     /// Leaders: whether some of their own entries wait for [`Event::Persisted`].
     pub fn awaits_persisted(&self) -> bool {
-        self.role == Role::Leader && self.persisted_index < self.last_log_index()
+        self.role == Role::Leader && self.leader.persisted_index < self.last_log_index()
     }
 
     /// Leaders: whether sending `peer` entries moves next_index past them (a pipelining leader
     /// that is not probing `peer`), so that the same AppendEntries cannot be sent again from
     /// the state the send left.
     pub fn sends_move_next_index<R>(&self, cfg: &Config<R>, peer: NodeId) -> bool {
-        self.role == Role::Leader && cfg.pipeline.is_some() && !self.probing.contains(&peer)
+        self.role == Role::Leader && cfg.pipeline.is_some() && !self.leader.is_probing(peer)
     }
 }
 
@@ -576,15 +543,9 @@ impl<C: Clone + Payload> Server<C> {
         self.role = Role::Follower;
         self.leader_id = None;
         self.votes_granted.clear();
-        self.next_index.clear();
-        self.match_index.clear();
-        self.probing.clear();
-        self.persisted_index = 0;
-        self.read_round = 0;
-        self.read_acks.clear();
-        self.recent_active.clear();
-        self.transferee = None;
         self.transfer_campaign = false;
+        self.leader = LeaderState::default();
+        self.read_round = 0;
         // pending_reads are answered NotLeader at the end of the step (`release_reads`).
     }
 
@@ -604,7 +565,7 @@ impl<C: Clone + Payload> Server<C> {
             return Ok(());
         }
         // A leader handing over its leadership sends clients to the target (thesis §3.10).
-        if let Some(target) = self.transferee {
+        if let Some(target) = self.leader.transferee {
             out.propose = Some(ProposeResult::NotLeader {
                 leader_hint: Some(target),
             });
@@ -647,12 +608,12 @@ impl<C: Clone + Payload> Server<C> {
             });
         }
         if self.role != Role::Leader
-            || index <= self.persisted_index
+            || index <= self.leader.persisted_index
             || self.term_at(index) != Some(term)
         {
             return Ok(());
         }
-        self.persisted_index = index;
+        self.leader.persisted_index = index;
         self.advance_commit_index(cfg, out)
     }
 

@@ -249,7 +249,7 @@ fn a_leader_writes_its_own_entries_behind_and_counts_them_once_durable() {
         "one follower and an undurable leader are no majority"
     );
     let out = step(&mut s, &c, persisted(2, 1));
-    assert_eq!((s.persisted_index, s.commit_index), (1, 1));
+    assert_eq!((s.leader.persisted_index, s.commit_index), (1, 1));
     assert_eq!(out.apply.len(), 1);
 }
 
@@ -260,7 +260,7 @@ fn followers_alone_commit_what_the_leader_has_not_yet_made_durable() {
     step(&mut s, &c, Event::Propose(7));
     step(&mut s, &c, receive(1, append_reply(2, true, 1)));
     step(&mut s, &c, receive(2, append_reply(2, true, 1)));
-    assert_eq!((s.persisted_index, s.commit_index), (0, 1));
+    assert_eq!((s.leader.persisted_index, s.commit_index), (0, 1));
     assert_eq!(
         *s.durable_hard_state().log,
         vec![],
@@ -285,7 +285,7 @@ fn a_followers_append_is_durable_before_its_reply() {
 fn a_stale_persisted_report_changes_nothing_and_one_past_the_log_is_refused() {
     let c = cfg(0, 3);
     let mut s = leader_of_term_2(&c, vec![entry(1, 1)]);
-    assert_eq!(s.persisted_index, 1, "a new leader's log is durable");
+    assert_eq!(s.leader.persisted_index, 1, "a new leader's log is durable");
     step(&mut s, &c, Event::Propose(7));
     let before = s.clone();
     step(&mut s, &c, persisted(1, 2)); // the entry at 2 is of term 2
@@ -309,11 +309,11 @@ fn a_persisted_report_counts_only_for_a_leader_and_its_own_log() {
         step(&mut s, &c, Event::Propose(k));
     }
     step(&mut s, &c, receive(1, append_reply(2, true, 3)));
-    assert_eq!((s.persisted_index, s.commit_index), (0, 0));
+    assert_eq!((s.leader.persisted_index, s.commit_index), (0, 0));
     // A report below the end of the log (the disk caught up with part of it) counts as far as
     // it goes: the leader and follower 1 are a majority holding 2 entries.
     let out = step(&mut s, &c, persisted(2, 2));
-    assert_eq!((s.persisted_index, s.commit_index), (2, 2));
+    assert_eq!((s.leader.persisted_index, s.commit_index), (2, 2));
     assert_eq!(out.apply.len(), 2);
     // A report at or below persisted_index, or for an entry of another term, changes nothing.
     for (term, index) in [(2, 2), (2, 1), (0, 0), (1, 3)] {
@@ -342,7 +342,7 @@ fn a_persisted_report_counts_only_for_a_leader_and_its_own_log() {
     let before = f.clone();
     step(&mut f, &c, persisted(1, 2));
     assert_eq!(f, before);
-    assert_eq!(f.persisted_index, 0);
+    assert_eq!(f.leader.persisted_index, 0);
 }
 
 #[test]
@@ -482,8 +482,8 @@ proptest! {
             prop_assert_eq!(replay_persist(before.log(), s.log(), &out.persist), s.log().to_vec());
             // Only a leader's own proposal is written behind; its durable index stays in the log.
             prop_assert!(!out.persist.write_behind || (proposal && s.role == Role::Leader));
-            prop_assert!(s.persisted_index <= s.last_log_index());
-            prop_assert!(s.role == Role::Leader || s.persisted_index == 0);
+            prop_assert!(s.leader.persisted_index <= s.last_log_index());
+            prop_assert!(s.role == Role::Leader || s.leader.persisted_index == 0);
             // Commit bounds; applies are contiguous and keep up with the commit index.
             prop_assert!(s.commit_index >= before.commit_index);
             prop_assert!(s.commit_index <= s.last_log_index());
@@ -503,7 +503,7 @@ proptest! {
                     prop_assert!(s.log().starts_with(before.log()));
                 }
                 for p in c.initial.voters.iter().filter(|p| **p != c.id) {
-                    let (n, m) = (s.next_index[p], s.match_index[p]);
+                    let (n, m) = (s.leader.progress[p].next_index, s.leader.progress[p].match_index);
                     prop_assert!(m < n && n <= s.last_log_index() + 1);
                 }
                 // A pipelining leader sends no entry beyond its window to a peer it does not
@@ -514,17 +514,17 @@ proptest! {
                             let last_sent = ae.prev_log_index + ae.entries.len() as Index;
                             prop_assert!(
                                 ae.entries.is_empty()
-                                    || s.probing.contains(to)
-                                    || last_sent - s.match_index[to] <= w.entries as Index
+                                    || s.leader.is_probing(*to)
+                                    || last_sent - s.leader.progress[to].match_index <= w.entries as Index
                             );
                         }
                     }
                 } else {
-                    prop_assert!(s.probing.is_empty());
+                    prop_assert!(s.leader.probing().next().is_none());
                 }
             } else {
-                prop_assert!(s.next_index.is_empty() && s.match_index.is_empty());
-                prop_assert!(s.probing.is_empty());
+                // A server holds leader state only while it leads (progress.rs).
+                prop_assert_eq!(&s.leader, &crate::LeaderState::default());
             }
             // Every reply carries the sender's current term.
             for (_, m) in &out.messages {
@@ -612,11 +612,11 @@ fn an_acknowledgement_past_the_leaders_log_is_a_typed_error() {
 fn a_rejection_that_moves_next_index_back_probes_again_at_once() {
     let c = cfg(0, 3);
     let mut s = leader_of_term_2(&c, vec![entry(1, 1), entry(1, 2), entry(1, 3)]);
-    assert_eq!(s.next_index[&NodeId(1)], 4);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 4);
     // The follower has only one entry: next_index moves back to 2 and the leader sends the
     // probe in the same step.
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 1)));
-    assert_eq!(s.next_index[&NodeId(1)], 2);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 2);
     match &out.messages[..] {
         [(to, Message::AppendEntries(ae))] => {
             assert_eq!(
@@ -629,13 +629,13 @@ fn a_rejection_that_moves_next_index_back_probes_again_at_once() {
     // Every rejection moves back one entry at least, down to match_index + 1; one that can move
     // nothing sends nothing (no exchange loops at network speed).
     step(&mut s, &c, receive(1, append_reply(2, false, 1)));
-    assert_eq!(s.next_index[&NodeId(1)], 1);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 1);
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 1)));
     assert!(out.messages.is_empty());
     // A rejection at or below match_index is stale and never moves next_index to it.
     step(&mut s, &c, receive(1, append_reply(2, true, 3)));
     step(&mut s, &c, receive(1, append_reply(2, false, 0)));
-    assert_eq!(s.next_index[&NodeId(1)], 4);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 4);
 }
 
 #[test]
@@ -745,13 +745,13 @@ fn replicating(c: &Config, log: Vec<Entry<u8>>) -> S {
     let last = log.len() as Index;
     let mut s = leader_of_term_2(c, log);
     assert_eq!(
-        s.probing.len(),
+        s.leader.probing().count(),
         2,
         "a new pipelining leader probes every peer"
     );
     step(&mut s, c, receive(1, append_reply(2, true, last)));
     step(&mut s, c, receive(2, append_reply(2, true, last)));
-    assert!(s.probing.is_empty());
+    assert!(s.leader.probing().next().is_none());
     s
 }
 
@@ -765,7 +765,10 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     step(&mut s, &c, Event::Propose(2));
     assert_eq!(appends_to(&step(&mut s, &c, Event::Heartbeat), 1), [(1, 1)]);
     assert_eq!(
-        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (
+            s.leader.progress[&NodeId(1)].next_index,
+            s.leader.progress[&NodeId(1)].match_index
+        ),
         (3, 0)
     );
     // Two entries in flight fill the window: the heartbeat is empty, at the optimistic
@@ -777,19 +780,25 @@ fn a_pipelining_leader_sends_each_entry_once_within_its_window() {
     let out = step(&mut s, &c, receive(1, append_reply(2, true, 1)));
     assert_eq!(appends_to(&out, 1), [(2, 1)]);
     assert_eq!(
-        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (
+            s.leader.progress[&NodeId(1)].next_index,
+            s.leader.progress[&NodeId(1)].match_index
+        ),
         (4, 1)
     );
     // A reordered, older acknowledgement moves nothing back.
     step(&mut s, &c, receive(1, append_reply(2, true, 0)));
     assert_eq!(
-        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (
+            s.leader.progress[&NodeId(1)].next_index,
+            s.leader.progress[&NodeId(1)].match_index
+        ),
         (4, 1)
     );
     // Without a pipeline the same leader sends every unacknowledged entry again.
     let plain = cfg(0, 3);
     let mut p = leader_of_term_2(&plain, vec![]);
-    assert!(p.probing.is_empty());
+    assert!(p.leader.probing().next().is_none());
     step(&mut p, &plain, Event::Propose(1));
     step(&mut p, &plain, Event::Heartbeat);
     step(&mut p, &plain, Event::Propose(2));
@@ -807,27 +816,33 @@ fn a_lost_pipelined_append_is_sent_again_after_the_rejection_it_causes() {
         step(&mut s, &c, Event::Propose(k));
         step(&mut s, &c, Event::Heartbeat);
     }
-    assert_eq!(s.next_index[&NodeId(1)], 4);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 4);
     // The AppendEntries with entry 1 was lost: the follower rejects the next (prev 1) with
     // its last index 0, and the leader probes from 1 with all three entries, in one message;
     // next_index stays there until that is acknowledged.
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
     assert_eq!(appends_to(&out, 1), [(0, 3)]);
     assert_eq!(
-        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (
+            s.leader.progress[&NodeId(1)].next_index,
+            s.leader.progress[&NodeId(1)].match_index
+        ),
         (1, 0)
     );
-    assert!(s.probing.contains(&NodeId(1)));
+    assert!(s.leader.is_probing(NodeId(1)));
     // The rejection of the heartbeat that followed (prev 3) is stale: it cannot move
     // next_index below match_index + 1, and sends nothing.
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 0)));
     assert!(appends_to(&out, 1).is_empty());
     step(&mut s, &c, receive(1, append_reply(2, true, 3)));
     assert_eq!(
-        (s.next_index[&NodeId(1)], s.match_index[&NodeId(1)]),
+        (
+            s.leader.progress[&NodeId(1)].next_index,
+            s.leader.progress[&NodeId(1)].match_index
+        ),
         (4, 3)
     );
-    assert!(s.probing.is_empty());
+    assert!(s.leader.probing().next().is_none());
 }
 
 #[test]
@@ -844,7 +859,7 @@ fn a_probed_next_index_moves_back_one_entry_per_rejection_so_no_exchange_loops()
     assert_eq!(appends_to(&out, 1), [(2, 1)]);
     let out = step(&mut s, &c, receive(1, append_reply(2, false, 2)));
     assert_eq!(appends_to(&out, 1), [(1, 2)]);
-    assert_eq!(s.next_index[&NodeId(1)], 2);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 2);
 }
 
 #[test]
@@ -862,10 +877,10 @@ fn a_new_pipelining_leader_probes_before_it_streams() {
     assert_eq!(appends_to(&out, 1), [(1, 1)]);
     let out = step(&mut s, &c, receive(1, append_reply(2, true, 2)));
     assert_eq!(appends_to(&out, 1), [(2, 1), (3, 1)]);
-    assert_eq!(s.next_index[&NodeId(1)], 5);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 5);
     let out = step(&mut s, &c, receive(1, append_reply(2, true, 4)));
     assert_eq!(appends_to(&out, 1), [(4, 1), (5, 1)]);
-    assert_eq!(s.next_index[&NodeId(1)], 7);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 7);
 }
 
 #[test]
@@ -897,9 +912,9 @@ fn sends_move_next_index_exactly_for_a_pipelining_leader_not_probing_the_peer() 
     let check = |s: &S, c: &Config, peer: u64, expected: bool| {
         let mut t = s.clone();
         step(&mut t, c, Event::Propose(9));
-        let before = t.next_index.get(&NodeId(peer)).copied();
+        let before = t.leader.progress.get(&NodeId(peer)).map(|g| g.next_index);
         let out = step(&mut t, c, Event::Resend { to: NodeId(peer) });
-        let moved = t.next_index.get(&NodeId(peer)).copied() != before;
+        let moved = t.leader.progress.get(&NodeId(peer)).map(|g| g.next_index) != before;
         assert_eq!(moved, expected, "next_index moved");
         assert_eq!(s.sends_move_next_index(c, NodeId(peer)), expected);
         if s.role == Role::Leader {
@@ -919,7 +934,7 @@ fn sends_move_next_index_exactly_for_a_pipelining_leader_not_probing_the_peer() 
     check(&f, &plain, 1, false);
     // A leader without a pipeline moves next_index on replies alone.
     let p = leader_of_term_2(&plain, vec![entry(1, 1)]);
-    assert!(p.probing.is_empty());
+    assert!(p.leader.probing().next().is_none());
     check(&p, &plain, 1, false);
     // A new pipelining leader probes every peer; the first acknowledgement ends the probe of
     // that peer only.

@@ -35,7 +35,7 @@ impl<C: Clone + Payload> Server<C> {
         } else if !self.membership(cfg).voters.contains(&to) {
             TransferResult::NotAPeer
         } else {
-            self.transferee = Some(to);
+            self.leader.transferee = Some(to);
             // Catch the target up at once rather than at the next heartbeat.
             self.on_resend(cfg, to, out)?;
             self.send_timeout_now_if_ready(cfg, out);
@@ -48,10 +48,14 @@ impl<C: Clone + Payload> Server<C> {
     /// Leaders handing over: TimeoutNow to the target once its log matches the leader's
     /// (step 2). Sent again on every acknowledgement that finds it ready, in case one is lost.
     pub(crate) fn send_timeout_now_if_ready<R: Rules>(&self, cfg: &Config<R>, out: &mut Output<C>) {
-        let Some(target) = self.transferee.filter(|_| self.role == Role::Leader) else {
+        let Some(target) = self.leader.transferee.filter(|_| self.role == Role::Leader) else {
             return;
         };
-        let matched = self.match_index.get(&target).copied().unwrap_or(0);
+        let matched = self
+            .leader
+            .progress
+            .get(&target)
+            .map_or(0, |g| g.match_index);
         if cfg.rules.transfer_ready(matched, self.last_log_index()) {
             out.send(
                 target,

@@ -97,7 +97,7 @@ fn an_election_timeout_abandons_the_transfer() {
     step(&mut s, &c, Event::TransferLeadership { to: NodeId(2) });
     step(&mut s, &c, Event::ElectionTimeout);
     assert_eq!(s.role, Role::Leader, "server 1 answered: the quorum holds");
-    assert_eq!(s.transferee, None);
+    assert_eq!(s.leader.transferee, None);
     let out = step(&mut s, &c, Event::Propose(9));
     assert!(matches!(out.propose, Some(ProposeResult::Accepted { .. })));
 }
@@ -109,7 +109,7 @@ fn bad_targets_and_non_leaders_are_refused() {
     assert_eq!(out.transfer, Some(TransferResult::AlreadyLeader));
     let out = step(&mut s, &c, Event::TransferLeadership { to: NodeId(9) });
     assert_eq!(out.transfer, Some(TransferResult::NotAPeer));
-    assert_eq!(s.transferee, None);
+    assert_eq!(s.leader.transferee, None);
     let mut f = S::new();
     let out = step(&mut f, &cfg(1), Event::TransferLeadership { to: NodeId(2) });
     assert_eq!(

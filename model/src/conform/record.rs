@@ -1,8 +1,8 @@
 //! Reading trace records: one per step of a node, written by the runtime (raft-impl's `trace`
-//! module) as one JSON line. The record types are raft-core's (`raft_core::trace`), next to the
+//! module) as one JSON line. The record types are raft-core's (`raft_core::trace_record`), next to the
 //! events they record.
 
-pub use raft_core::trace::{RunInfo, TraceEvent, TraceRecord};
+pub use raft_core::trace_record::{RunInfo, TraceEvent, TraceRecord};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;

@@ -38,7 +38,7 @@ use serde::Serialize;
 use stateright::actor::{ActorModelAction, Envelope, Id};
 use stateright::{Expectation, Model, Property};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{self, Debug};
 
 /// What a conforming run amounted to.
@@ -642,18 +642,18 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
         );
         field(
             "next_index",
-            format!("{:?}", model.next_index),
-            format!("{:?}", actual.next_index),
+            format!("{:?}", model.leader.next_index()),
+            format!("{:?}", actual.leader.next_index()),
         );
         field(
             "match_index",
-            format!("{:?}", model.match_index),
-            format!("{:?}", actual.match_index),
+            format!("{:?}", model.leader.match_index()),
+            format!("{:?}", actual.leader.match_index()),
         );
         field(
             "probing",
-            format!("{:?}", model.probing),
-            format!("{:?}", actual.probing),
+            format!("{:?}", model.leader.probing().collect::<BTreeSet<_>>()),
+            format!("{:?}", actual.leader.probing().collect::<BTreeSet<_>>()),
         );
         field(
             "read_round",
@@ -662,8 +662,11 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
         );
         field(
             "read_acks",
-            format!("{:?}", model.read_acks),
-            format!("{:?}", actual.read_acks),
+            format!("{:?}", model.leader.read_acks().collect::<BTreeMap<_, _>>()),
+            format!(
+                "{:?}",
+                actual.leader.read_acks().collect::<BTreeMap<_, _>>()
+            ),
         );
         // The reads' ids are each side's own tags: their indices and rounds must agree.
         fn reads<D>(s: &Server<D>) -> Vec<(u64, u64)> {

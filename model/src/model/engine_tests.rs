@@ -3,13 +3,13 @@
 //! on whole small state spaces, of each network kind, both reach the same states, each
 //! converted to the flat form. This is what "the same states told apart" rests on.
 
-use super::actor::RaftActor;
+use super::adapter::actor::RaftActor;
+use super::adapter::network::Network;
+use super::adapter::state::{ActorSlot, RaftState};
+use super::adapter::timers::TimerSet;
 use super::config::NetworkKind;
-use super::history::{self, History};
-use super::network::Network;
+use super::judge::history::{self, History};
 use super::shared::Shared;
-use super::state::{ActorSlot, RaftState};
-use super::timers::TimerSet;
 use super::{ModelConfig, RaftModel};
 use stateright::actor::{
     Actor, ActorModel, ActorModelAction, ActorModelState, Envelope, LossyNetwork,

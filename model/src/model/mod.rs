@@ -3,52 +3,47 @@
 //! the state space finite.
 //!
 //! Nothing here restates a protocol rule: every server step is `Server::handle`.
+//!
+//! By concern: `adapter/` (the actors, network, timers and the stateright system), `judge/`
+//! (the properties and what they read: history, ghost records, the register, liveness),
+//! `reductions/` (symmetry, independence, memo), `presentation/` (display, sequence
+//! diagrams); `config.rs` holds the bounds.
 
-mod actor;
-mod actors;
-mod client;
+mod adapter;
 mod config;
-pub mod display;
-mod ghost;
-mod history;
-pub mod independence;
-mod memo;
-mod network;
-mod node;
-pub mod progress;
-mod properties;
-mod register;
-pub mod sequence;
+mod judge;
+mod presentation;
+mod reductions;
 pub mod shared;
-mod state;
-pub mod symmetry;
-mod system;
-mod timers;
 
-pub use actor::{RaftAction, RaftActor, ServerConfig};
-pub use actors::Actors;
+pub use judge::progress;
+pub use presentation::{display, sequence};
+pub use reductions::{independence, symmetry};
+
+pub use adapter::actor::{RaftAction, RaftActor, ServerConfig};
+pub use adapter::actors::Actors;
+pub use adapter::node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
 pub use config::{ModelConfig, NetworkKind};
-pub use ghost::{Committed, Ghost};
-pub use history::{History, Recorded};
-pub use node::{ClientState, NodeState, ServerState, ServerStorage, Timer};
-pub use properties::{
+pub use judge::ghost::{Committed, Ghost};
+pub use judge::history::{History, Recorded};
+pub use judge::properties::{
     always_names, sometimes_names, ALWAYS, LIVENESS, LOG_TERMS, PRE_VOTE, QUORUMS, SNAPSHOT,
     SOMETIMES, TERM_COMMIT, UNDISTURBED,
 };
-pub use register::{
+pub use judge::register::{
     ClientOp, ClientReply, Cmd, Image, Members, Msg, Register, RegisterMachine, Value,
 };
 
-pub use network::Network;
+pub use adapter::network::Network;
+pub use adapter::state::{ActorSlot, RaftState, Slot};
+pub use adapter::system::RaftModel;
+pub use adapter::timers::TimerSet;
 pub use shared::Shared;
-pub use state::{ActorSlot, RaftState, Slot};
-pub use system::RaftModel;
-pub use timers::TimerSet;
 
 impl ModelConfig {
     /// Build the stateright model for this configuration. Call [`ModelConfig::validate`] first.
     pub fn into_model(self) -> RaftModel {
-        let properties = properties::all(&self);
+        let properties = judge::properties::all(&self);
         let servers: Vec<_> = (0..self.servers).map(stateright::actor::Id::from).collect();
         let mut actors: Vec<RaftActor> = (0..self.servers)
             .map(|i| RaftActor::server(i, &self))

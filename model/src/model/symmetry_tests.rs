@@ -1,11 +1,11 @@
 //! Symmetry reduction is sound only if renaming servers maps reachable states to reachable
 //! states with the same verdicts; these tests check that on whole (small) state spaces.
 
-use super::register::Msg;
-use super::shared::hash_of;
-use super::symmetry::{
+use super::judge::register::Msg;
+use super::reductions::symmetry::{
     continuation_order, rename_servers, rename_to_order, representative, representative_hash,
 };
+use super::shared::hash_of;
 use super::{ModelConfig, RaftModel, RaftState};
 use stateright::Model;
 use std::collections::hash_map::DefaultHasher;

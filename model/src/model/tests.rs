@@ -2,7 +2,7 @@
 //! hand that breaks exactly what it states, and must reject it (and accept the unbroken twin).
 
 use super::*;
-use raft_core::{Entry, Role, Server};
+use raft_core::{Entry, Progress, Role, Server};
 use stateright::semantics::register::{RegisterOp, RegisterRet};
 use stateright::semantics::ConsistencyTester;
 use stateright::Model;
@@ -202,16 +202,24 @@ fn match_index_sound_rejects_an_acknowledgement_the_follower_does_not_hold() {
     let leader = &mut server_mut(&mut s, 0).server;
     make_leader(leader, 3);
     leader.hard.log = vec![e(2, 2)].into();
-    leader.next_index = [(raft_core::NodeId(1), 1), (raft_core::NodeId(2), 1)].into();
-    leader.match_index = [(raft_core::NodeId(1), 0), (raft_core::NodeId(2), 0)].into();
+    leader.leader.progress = [
+        (raft_core::NodeId(1), Progress::new(1, false)),
+        (raft_core::NodeId(2), Progress::new(1, false)),
+    ]
+    .into();
     let follower = &mut server_mut(&mut s, 1).server;
     follower.hard.current_term = 3;
     follower.hard.log = vec![e(1, 1)].into();
     assert!(holds(&m, &s, "Match Index Sound"));
     // A reply of term 1 taken as an acknowledgement of index 1.
     let leader = &mut server_mut(&mut s, 0).server;
-    leader.match_index.insert(raft_core::NodeId(1), 1);
-    leader.next_index.insert(raft_core::NodeId(1), 2);
+    leader.leader.progress.insert(
+        raft_core::NodeId(1),
+        Progress {
+            match_index: 1,
+            ..Progress::new(2, false)
+        },
+    );
     assert!(!holds(&m, &s, "Match Index Sound"));
     // Once n1 moved on to a later term a newer leader may have rewritten it: not constrained.
     server_mut(&mut s, 1).server.hard.current_term = 4;
@@ -229,13 +237,19 @@ fn stale_messages_ignored_rejects_a_step_on_an_earlier_term_that_changed_the_ser
     let mut s = init(&m);
     let mut before = Server::<Cmd>::new();
     make_leader(&mut before, 2);
-    before.match_index = [(raft_core::NodeId(1), 0)].into();
+    before.leader.progress = [(raft_core::NodeId(1), Progress::new(1, false))].into();
     let mut ghost = shared::Shared::new(Ghost::default());
     Ghost::record_stale_step(&mut ghost, &before, &before.clone());
     server_mut(&mut s, 0).ghost = ghost.clone();
     assert!(holds(&m, &s, "Stale Messages Ignored"));
     let mut after = before.clone();
-    after.match_index.insert(raft_core::NodeId(1), 1);
+    after.leader.progress.insert(
+        raft_core::NodeId(1),
+        Progress {
+            match_index: 1,
+            ..Progress::new(2, false)
+        },
+    );
     Ghost::record_stale_step(&mut ghost, &before, &after);
     server_mut(&mut s, 0).ghost = ghost;
     assert!(!holds(&m, &s, "Stale Messages Ignored"));
@@ -261,15 +275,15 @@ fn exactly_once_rejects_a_stale_copy_executed_again() {
             command: cmd(0, ClientOp::Put(1)),
         },
     ];
-    let apply_all = |machine: &mut register::RegisterMachine, stale_executes: bool| {
+    let apply_all = |machine: &mut judge::register::RegisterMachine, stale_executes: bool| {
         for (i, entry) in log.iter().enumerate() {
             if i == 2 && stale_executes {
                 // What a session that forgot the later command would do.
-                let mut fresh = register::RegisterMachine::default();
-                register::apply(&mut fresh, &entry.command);
+                let mut fresh = judge::register::RegisterMachine::default();
+                judge::register::apply(&mut fresh, &entry.command);
                 *machine = fresh;
             } else {
-                register::apply(machine, &entry.command);
+                judge::register::apply(machine, &entry.command);
             }
         }
     };
@@ -281,13 +295,13 @@ fn exactly_once_rejects_a_stale_copy_executed_again() {
     ghost_mut(&mut s, 0).applied = log.clone();
     assert!(holds(&m, &s, "Exactly Once"));
     let srv = server_mut(&mut s, 0);
-    let mut broken = register::RegisterMachine::default();
+    let mut broken = judge::register::RegisterMachine::default();
     apply_all(&mut broken, true);
     srv.machine = shared::Shared::new(broken);
     assert!(!holds(&m, &s, "Exactly Once"));
     // A register that lost the write is caught too.
     let srv = server_mut(&mut s, 0);
-    srv.machine = shared::Shared::new(register::RegisterMachine::default());
+    srv.machine = shared::Shared::new(judge::register::RegisterMachine::default());
     assert!(!holds(&m, &s, "Exactly Once"));
 }
 
@@ -329,14 +343,17 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
         let leader = &mut server_mut(&mut state, 0).server;
         make_leader(leader, 1);
         leader.hard.voted_for = Some(raft_core::NodeId(0));
-        leader.next_index = [(raft_core::NodeId(1), 3), (raft_core::NodeId(2), 3)].into();
-        leader.match_index = [(raft_core::NodeId(1), 0), (raft_core::NodeId(2), 0)].into();
+        leader.leader.progress = [
+            (raft_core::NodeId(1), Progress::new(3, false)),
+            (raft_core::NodeId(2), Progress::new(3, false)),
+        ]
+        .into();
         state
     };
     let m = model();
     let state = build(&m);
     assert!(holds(&m, &state, name), "the correct rules repair n1");
-    let c = progress::continuation(&m, &state, true);
+    let c = judge::progress::continuation(&m, &state, true);
     assert!(c.converged, "{:#?}", c.steps);
     assert!(c.steps.iter().any(|s| s.contains("AppendEntriesResponse")));
 
@@ -347,7 +364,7 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     .into_model();
     let state = build(&broken);
     assert!(!holds(&broken, &state, name));
-    let c = progress::continuation(&broken, &state, true);
+    let c = judge::progress::continuation(&broken, &state, true);
     assert!(!c.converged);
     // (The continuation runs on the canonical renaming, so the laggard may carry another name.)
     let last = c.steps.last().unwrap();
@@ -395,7 +412,7 @@ fn committed_entries_durable_rejects_a_commit_held_by_a_minority_of_disks() {
     save(&mut s, 2, vec![e(1, 2)]);
     assert!(!holds(&m, &s, "Committed Entries Durable"));
     // Once the leader's own disk holds it, the witness no longer applies and a majority holds.
-    server_mut(&mut s, 0).server.persisted_index = 1;
+    server_mut(&mut s, 0).server.leader.persisted_index = 1;
     save(&mut s, 0, vec![e(1, 1)]);
     assert!(holds(&m, &s, "Committed Entries Durable"));
     assert!(!holds(&m, &s, "Committed Before The Leader's Disk"));

@@ -26,7 +26,7 @@ use raft_impl::kv::Command;
 use raft_impl::node::replica::{
     AppliedRecord, Effects, Replica, ReplicaInput, ReplicaOptions, SnapshotPolicy,
 };
-use raft_impl::trace::TraceLog;
+use raft_impl::trace_log::TraceLog;
 use raft_impl::wire::ClientReply;
 use raft_model::conform::{parse_jsonl, Opaque, RunInfo, TraceRecord};
 use std::collections::BTreeMap;
@@ -503,7 +503,7 @@ impl Sim {
                     s.last_log_term(),
                     s.commit_index,
                     if s.role == Role::Leader {
-                        format!(", next_index {:?}", s.next_index)
+                        format!(", next_index {:?}", s.leader.next_index())
                     } else {
                         String::new()
                     }

@@ -52,11 +52,11 @@
 //! The continuation runs outside the model's bounds (terms and log lengths may grow past them):
 //! it asks what the protocol does next, not what the bounded search explores.
 
-use super::actor::RaftActor;
-use super::display::{actor_name, LogDisplay};
-use super::node::NodeState;
-use super::register::{Cmd, Msg};
-use super::{RaftModel, RaftState};
+use crate::model::adapter::actor::RaftActor;
+use crate::model::adapter::node::NodeState;
+use crate::model::judge::register::{Cmd, Msg};
+use crate::model::presentation::display::{actor_name, LogDisplay};
+use crate::model::{RaftModel, RaftState};
 use raft_core::{Event, Message, NodeId, Role, Server};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -99,7 +99,10 @@ pub(crate) fn progress_when_faults_stop(model: &RaftModel, state: &RaftState) ->
     if let Some(verdict) = model.liveness_memo.get(outer) {
         return verdict;
     }
-    let canonical = super::symmetry::rename_to_order(state, &continuation_order(model, state));
+    let canonical = crate::model::reductions::symmetry::rename_to_order(
+        state,
+        &continuation_order(model, state),
+    );
     let inner = (
         renamed_input_hash(model, &canonical, 3),
         renamed_input_hash(model, &canonical, 4),
@@ -156,7 +159,7 @@ fn continuation_order(model: &RaftModel, state: &RaftState) -> Vec<usize> {
     if model.cfg.max_config_changes > 0 {
         (0..model.cfg.servers).collect()
     } else {
-        super::symmetry::continuation_order(state)
+        crate::model::reductions::symmetry::continuation_order(state)
     }
 }
 
@@ -176,7 +179,10 @@ fn input_hash(model: &RaftModel, state: &RaftState, seed: u64) -> u64 {
 
 /// Run the continuation from `state` (in its canonical renaming); `explain` records its steps.
 pub fn continuation(model: &RaftModel, state: &RaftState, explain: bool) -> Continuation {
-    let canonical = super::symmetry::rename_to_order(state, &continuation_order(model, state));
+    let canonical = crate::model::reductions::symmetry::rename_to_order(
+        state,
+        &continuation_order(model, state),
+    );
     let mut c = continuation_of(model, &canonical, explain);
     if explain && canonical != *state {
         c.steps.insert(
@@ -374,7 +380,7 @@ impl Run {
     /// One core step on server `i`; its messages join the network (every copy: nothing is lost).
     fn step(
         &mut self,
-        cfgs: &[&super::ServerConfig],
+        cfgs: &[&crate::model::ServerConfig],
         i: usize,
         event: Event<Cmd>,
         label: &str,
@@ -403,7 +409,7 @@ impl Run {
         Ok(())
     }
 
-    fn deliver_all(&mut self, cfgs: &[&super::ServerConfig]) -> Result<(), String> {
+    fn deliver_all(&mut self, cfgs: &[&crate::model::ServerConfig]) -> Result<(), String> {
         while let Some((from, to, msg)) = self.network.pop_front() {
             if self.outside[to.0 as usize] || self.outside[from.0 as usize] {
                 continue; // a stopped server
@@ -431,7 +437,7 @@ impl Run {
 
     /// Which servers the operator has stopped: those outside the cluster of the most
     /// up-to-date log (see the module's comment). None without membership changes.
-    fn outside_the_cluster(&self, cfgs: &[&super::ServerConfig]) -> Vec<bool> {
+    fn outside_the_cluster(&self, cfgs: &[&crate::model::ServerConfig]) -> Vec<bool> {
         let Some(star) = (0..self.servers.len()).max_by_key(|&i| {
             let s = &self.servers[i];
             (
@@ -455,7 +461,7 @@ impl Run {
     }
 
     /// The highest term in the cluster.
-    fn top_term(&self, _cfgs: &[&super::ServerConfig]) -> Option<raft_core::Term> {
+    fn top_term(&self, _cfgs: &[&crate::model::ServerConfig]) -> Option<raft_core::Term> {
         self.servers
             .iter()
             .zip(&self.outside)
@@ -465,7 +471,7 @@ impl Run {
     }
 
     /// Why the servers have not converged, or `None` if they have.
-    fn divergence(&self, cfgs: &[&super::ServerConfig]) -> Option<String> {
+    fn divergence(&self, cfgs: &[&crate::model::ServerConfig]) -> Option<String> {
         let top = self.top_term(cfgs)?;
         let Some(l) = self
             .servers
@@ -530,9 +536,10 @@ impl Run {
                 }
                 let why = why.trim_end_matches("; ");
                 let next = leader
-                    .next_index
+                    .leader
+                    .progress
                     .get(&NodeId(i as u64))
-                    .map(|n| format!(", leader's next_index for it {n}"))
+                    .map(|g| format!(", leader's next_index for it {}", g.next_index))
                     .unwrap_or_default();
                 format!("{} lags behind: {why}{next}", self.name(NodeId(i as u64)))
             }));

@@ -1,9 +1,9 @@
 //! The clients' history of invocations and returns, checked for linearizability against a
 //! sequential register with stateright's `LinearizabilityTester`.
 
-use super::config::ModelConfig;
-use super::register::{ClientOp, ClientReply, Msg, Value};
-use super::shared::Shared;
+use crate::model::config::ModelConfig;
+use crate::model::judge::register::{ClientOp, ClientReply, Msg, Value};
+use crate::model::shared::Shared;
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};

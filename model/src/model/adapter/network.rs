@@ -12,8 +12,8 @@
 //! Unordered envelopes are sorted by (source, destination, message); ordered ones by channel,
 //! in sending order within a channel.
 
-use super::config::NetworkKind;
-use super::register::Msg;
+use crate::model::config::NetworkKind;
+use crate::model::judge::register::Msg;
 use stateright::actor::{Envelope, Id};
 
 /// The messages in flight.
@@ -240,7 +240,7 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::register::{ClientOp, Msg};
+    use crate::model::judge::register::{ClientOp, Msg};
 
     fn env(src: usize, dst: usize, seq: u8) -> Envelope<Msg> {
         Envelope {

@@ -1,5 +1,6 @@
-//! The trace record: one per step of a node, written by a runtime (raft-impl's `trace` module,
-//! as JSON Lines) and replayed against the model by the checker (raft-model's `conform`).
+//! The trace record: one per step of a node, written by a runtime (raft-impl's `trace_log`
+//! module, as JSON Lines) and replayed against the model by the checker (raft-model's
+//! `conform`).
 //! Only the types live here, next to the events they record; reading and replaying them is the
 //! checker's.
 

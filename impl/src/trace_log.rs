@@ -2,7 +2,7 @@
 //!
 //! A driver that wants a trace gives its [`Replica`](crate::node::replica::Replica) a
 //! [`TraceSink`]; without one, tracing costs one branch per step. Each record
-//! ([`raft_core::trace::TraceRecord`]) is one step: the event, the node's Raft state after it
+//! ([`raft_core::trace_record::TraceRecord`]) is one step: the event, the node's Raft state after it
 //! and the messages it sent. The replica records each step right after staging it, before the
 //! batch's `sync`. A process killed between the two leaves records of a batch that never
 //! became durable and never sent anything (messages leave after the sync): its next start cuts
@@ -17,7 +17,7 @@
 //! whole image in every record would make a trace grow with the state machine at each step.
 
 use crate::kv::Command;
-use raft_core::trace::{TraceEvent, TraceRecord};
+use raft_core::trace_record::{TraceEvent, TraceRecord};
 use raft_core::{HardState, Message, NodeId, Server, Snapshot};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -146,17 +146,11 @@ fn server_without_image(s: &Server<Command>) -> Server<Command> {
         last_applied: s.last_applied,
         leader_id: s.leader_id,
         votes_granted: s.votes_granted.clone(),
-        next_index: s.next_index.clone(),
-        match_index: s.match_index.clone(),
-        probing: s.probing.clone(),
-        persisted_index: s.persisted_index,
+        leader: s.leader.clone(),
         read_round: s.read_round,
-        read_acks: s.read_acks.clone(),
         pending_reads: s.pending_reads.clone(),
-        recent_active: s.recent_active.clone(),
-        transferee: s.transferee,
         transfer_campaign: s.transfer_campaign,
-        config: s.config.clone(),
+        log_membership: s.log_membership.clone(),
     }
 }
 
@@ -310,7 +304,7 @@ mod tests {
     fn leader(entries: usize, persisted: u64) -> Server<Command> {
         let mut s = server(1, entries);
         s.role = raft_core::Role::Leader;
-        s.persisted_index = persisted;
+        s.leader.persisted_index = persisted;
         s
     }
 

@@ -4,9 +4,9 @@
 //! at most once. Which server a client last tried is not part of its state: any server may be
 //! tried at any time, which covers every retry policy.
 
-use super::actors::Actors;
-use super::node::{ClientState, NodeState, Timer};
-use super::register::{ClientOp, ClientReply, Msg};
+use crate::model::adapter::actors::Actors;
+use crate::model::adapter::node::{ClientState, NodeState, Timer};
+use crate::model::judge::register::{ClientOp, ClientReply, Msg};
 use raft_core::NodeId;
 use stateright::actor::{model_timeout, Actor, Id, Out};
 use std::borrow::Cow;

@@ -3,10 +3,10 @@
 //! for every other step (a timeout, a crash, a restart, a loss), labelled as the trace labels
 //! it (`display::format_action`).
 
-use super::actor::RaftAction;
-use super::display::{actor_name, format_action};
-use super::register::Msg;
-use super::RaftState;
+use crate::model::adapter::actor::RaftAction;
+use crate::model::judge::register::Msg;
+use crate::model::presentation::display::{actor_name, format_action};
+use crate::model::RaftState;
 use stateright::actor::{ActorModelAction, Envelope, Id};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

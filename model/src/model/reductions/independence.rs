@@ -28,10 +28,10 @@
 //! only on its own actor's state and message, which an independent step leaves alone) and
 //! keeps `b` asleep after `a` only while [`Counters::fits`] says `b` still fits.
 
-use super::config::ModelConfig;
-use super::state::RaftState;
-use super::NetworkKind;
-use super::RaftAction;
+use crate::model::adapter::state::RaftState;
+use crate::model::config::ModelConfig;
+use crate::model::NetworkKind;
+use crate::model::RaftAction;
 use stateright::actor::ActorModelAction;
 
 /// Whether sleep sets apply to this bound (see the module comment).

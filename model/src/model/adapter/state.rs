@@ -9,11 +9,11 @@
 //! each slot held three) and one for the network; its fingerprint hashes eight bytes per actor,
 //! the crash bits, and the few messages in flight.
 
-use super::history::History;
-use super::network::Network;
-use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::shared::Shared;
-use super::timers::TimerSet;
+use crate::model::adapter::network::Network;
+use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
+use crate::model::adapter::timers::TimerSet;
+use crate::model::judge::history::History;
+use crate::model::shared::Shared;
 use std::sync::atomic::AtomicU64;
 
 /// One actor's part of the global state.

@@ -13,16 +13,16 @@
 //! a crash (the log, the term, the ghost records, all saved with storage), so no verdict
 //! changes, but all the pre-crash states that share one storage collapse into one.
 
-use super::actor::{RaftAction, RaftActor};
-use super::config::ModelConfig;
-use super::display::StateDisplay;
-use super::history;
-use super::memo::Memo;
-use super::network::Network;
-use super::node::{NodeState, Timer};
-use super::shared::Shared;
-use super::state::{ActorSlot, RaftState};
-use super::timers::TimerSet;
+use crate::model::adapter::actor::{RaftAction, RaftActor};
+use crate::model::adapter::network::Network;
+use crate::model::adapter::node::{NodeState, Timer};
+use crate::model::adapter::state::{ActorSlot, RaftState};
+use crate::model::adapter::timers::TimerSet;
+use crate::model::config::ModelConfig;
+use crate::model::judge::history;
+use crate::model::presentation::display::StateDisplay;
+use crate::model::reductions::memo::Memo;
+use crate::model::shared::Shared;
 use stateright::actor::{
     is_no_op, is_no_op_with_timer, Actor, ActorModelAction, Command, Envelope, Id, Out,
 };
@@ -269,7 +269,7 @@ impl Model for RaftModel {
     }
 
     fn format_action(&self, action: &RaftAction) -> String {
-        super::display::format_action(self.cfg.servers, action)
+        crate::model::presentation::display::format_action(self.cfg.servers, action)
     }
 
     /// The Explorer's view of a step: the state it reaches, readable (see `display.rs`).
@@ -281,7 +281,7 @@ impl Model for RaftModel {
     /// The Explorer's sequence diagram (`sequence.rs`).
     fn as_svg(&self, path: Path<RaftState, RaftAction>) -> Option<String> {
         let sent_by = |s: &RaftState, a: &RaftAction| self.sent_by(s, a);
-        Some(super::sequence::svg(
+        Some(crate::model::presentation::sequence::svg(
             self.actors.len(),
             self.cfg.servers,
             &path.into_vec(),
@@ -342,13 +342,12 @@ impl RaftModel {
         out
     }
 
-    /// The actor index of server `i` or client `c` (servers first).
-    pub fn actor_id(&self, index: usize) -> Id {
-        Id::from(index)
-    }
-
     /// What actor `index`'s step `action` sends (the sequence diagram's arrows, replay).
-    pub fn sent_by(&self, state: &RaftState, action: &RaftAction) -> Vec<Envelope<super::Msg>> {
+    pub fn sent_by(
+        &self,
+        state: &RaftState,
+        action: &RaftAction,
+    ) -> Vec<Envelope<crate::model::Msg>> {
         let mut out = Out::new();
         let (index, mut actor) = match action {
             ActorModelAction::Deliver { dst, .. } | ActorModelAction::Timeout(dst, _) => {

@@ -1,17 +1,17 @@
 //! Readable renderings of the model's states and messages, in the paper's vocabulary. The trace
 //! printer and the Explorer use these; they render the one state, they do not copy it.
 
-use super::actor::RaftAction;
-use super::node::{ClientState, NodeState, ServerState, Timer};
-use super::register::{ClientOp, ClientReply, Cmd, Members, Msg};
-use super::RaftState;
+use crate::model::adapter::actor::RaftAction;
+use crate::model::adapter::node::{ClientState, NodeState, ServerState, Timer};
+use crate::model::judge::register::{ClientOp, ClientReply, Cmd, Members, Msg};
+use crate::model::RaftState;
 use raft_core::{Role, Server};
 use stateright::actor::ActorModelAction;
 use std::fmt;
 
 /// Actor names: servers are `n0..`, clients `c0..` (actors are numbered servers first).
 pub fn actor_name(servers: usize, actor: usize) -> String {
-    super::actors::Actors::new(servers).name(stateright::actor::Id::from(actor))
+    crate::model::adapter::actors::Actors::new(servers).name(stateright::actor::Id::from(actor))
 }
 
 impl fmt::Display for ClientOp {
@@ -135,24 +135,29 @@ impl fmt::Display for ServerState {
             s.last_applied
         )?;
         if s.role == Role::Leader {
+            let leader = &s.leader;
             write!(f, "{sep}next_index ")?;
-            braced(f, &s.next_index, |f, (p, n)| write!(f, "{p}: {n}"))?;
+            braced(f, &leader.progress, |f, (p, g)| {
+                write!(f, "{p}: {}", g.next_index)
+            })?;
             f.write_str(" match_index ")?;
-            braced(f, &s.match_index, |f, (p, m)| write!(f, "{p}: {m}"))?;
-            if !s.probing.is_empty() {
+            braced(f, &leader.progress, |f, (p, g)| {
+                write!(f, "{p}: {}", g.match_index)
+            })?;
+            if leader.probing().next().is_some() {
                 f.write_str(" probing ")?;
-                braced(f, &s.probing, |f, p| write!(f, "{p}"))?;
+                braced(f, leader.probing(), |f, p| write!(f, "{p}"))?;
             }
-            if let Some(t) = s.transferee {
+            if let Some(t) = leader.transferee {
                 write!(f, " transferring to {t}")?;
             }
-            if !s.recent_active.is_empty() {
+            if leader.recent_active().next().is_some() {
                 f.write_str(" recent_active ")?;
-                braced(f, &s.recent_active, |f, p| write!(f, "{p}"))?;
+                braced(f, leader.recent_active(), |f, p| write!(f, "{p}"))?;
             }
             if s.read_round > 0 {
                 write!(f, " read_round {} read_acks ", s.read_round)?;
-                braced(f, &s.read_acks, |f, (p, k)| write!(f, "{p}: {k}"))?;
+                braced(f, leader.read_acks(), |f, (p, k)| write!(f, "{p}: {k}"))?;
                 if !s.pending_reads.is_empty() {
                     f.write_str(" pending reads ")?;
                     braced(f, &s.pending_reads, |f, r| {

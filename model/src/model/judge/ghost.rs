@@ -5,8 +5,8 @@
 //! server is observed, so a property stated over them at every reachable state sees every event
 //! the paper's history-based property speaks of.
 
-use super::register::Cmd;
-use super::shared::Shared;
+use crate::model::judge::register::Cmd;
+use crate::model::shared::Shared;
 use raft_core::{Entry, Index, NodeId, Output, Role, Server, Term};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -122,7 +122,7 @@ impl Ghost {
         {
             Shared::make_mut(this).pre_vote_won = true;
         }
-        if before.transferee.is_none() && after.transferee.is_some() {
+        if before.leader.transferee.is_none() && after.leader.transferee.is_some() {
             let ghost = Shared::make_mut(this);
             ghost.transfers = ghost.transfers.saturating_add(1);
         }

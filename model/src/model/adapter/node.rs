@@ -1,9 +1,9 @@
 //! The states of the model's actors: a server (the core server, its register, its ghost
 //! records), a client, what a server saves, and the timers.
 
-use super::ghost::Ghost;
-use super::register::{Cmd, RegisterMachine};
-use super::shared::Shared;
+use crate::model::judge::ghost::Ghost;
+use crate::model::judge::register::{Cmd, RegisterMachine};
+use crate::model::shared::Shared;
 use raft_core::{ConfigChange, CoreError, HardState, NodeId, Server};
 
 /// The model's timers. Timeouts may fire at any moment.

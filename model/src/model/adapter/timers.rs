@@ -5,7 +5,7 @@
 //! timers sorted, as stateright sorts its timeout actions. The model has at most
 //! [`MAX_SERVERS`] servers, so every timer has a bit.
 
-use super::node::Timer;
+use crate::model::adapter::node::Timer;
 use raft_core::{ConfigChange, NodeId};
 
 /// The most servers a timer can name (`ModelConfig::validate` refuses more).

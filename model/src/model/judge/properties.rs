@@ -65,9 +65,9 @@
 //! (it holds in the initial state already); the catalogue mutant `no-backup-on-reject` shows it
 //! can fail where no safety property does.
 
-use super::node::ServerState;
-use super::register::{ClientOp, Cmd, Image, Msg};
-use super::{ModelConfig, RaftModel, RaftState};
+use crate::model::adapter::node::ServerState;
+use crate::model::judge::register::{ClientOp, Cmd, Image, Msg};
+use crate::model::{ModelConfig, RaftModel, RaftState};
 use raft_core::Entry;
 use raft_core::Role;
 use raft_core::{Message, Payload};
@@ -149,7 +149,7 @@ pub const LOG_TERMS: (&str, Condition) = ("Log Terms Never Decrease", log_terms_
 /// The liveness property checked with `--liveness` (see `progress.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
-    super::progress::progress_when_faults_stop,
+    crate::model::judge::progress::progress_when_faults_stop,
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.
@@ -423,9 +423,10 @@ fn leader_matches(
         .flat_map(move |l| {
             let all = all.clone();
             l.server
-                .match_index
+                .leader
+                .progress
                 .iter()
-                .map(move |(p, &m)| (l, all.get(p.0 as usize).copied(), m))
+                .map(move |(p, g)| (l, all.get(p.0 as usize).copied(), g.match_index))
         })
 }
 
@@ -704,7 +705,7 @@ fn stale_message_in_flight(m: &RaftModel, state: &RaftState) -> bool {
     state.network.iter_deliverable().any(|env| {
         let dst = usize::from(env.dst);
         match (env.msg, state.server(dst)) {
-            (super::register::Msg::Raft(msg), Some(s)) if m.cfg.is_server(dst) => {
+            (crate::model::judge::register::Msg::Raft(msg), Some(s)) if m.cfg.is_server(dst) => {
                 !state.is_crashed(dst) && msg.term() < s.server.current_term()
             }
             _ => false,
@@ -721,7 +722,7 @@ fn pipelined_appends_in_flight(_: &RaftModel, state: &RaftState) -> bool {
         .network
         .iter_deliverable()
         .filter_map(|env| match env.msg {
-            super::register::Msg::Raft(raft_core::Message::AppendEntries(ae))
+            crate::model::judge::register::Msg::Raft(raft_core::Message::AppendEntries(ae))
                 if !ae.entries.is_empty() =>
             {
                 Some((env.src, env.dst, ae))
@@ -799,8 +800,9 @@ fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
 /// A leader (up) committed an entry its own disk does not hold yet: the followers' durable
 /// copies made the majority while it wrote behind (what Committed Entries Durable constrains).
 fn committed_before_the_leaders_disk(_: &RaftModel, state: &RaftState) -> bool {
-    live_servers(state)
-        .any(|s| s.server.role == Role::Leader && s.server.commit_index > s.server.persisted_index)
+    live_servers(state).any(|s| {
+        s.server.role == Role::Leader && s.server.commit_index > s.server.leader.persisted_index
+    })
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again

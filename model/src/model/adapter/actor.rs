@@ -1,13 +1,15 @@
 //! The stateright `Actor` adapter: it feeds stateright's events into the core and carries out
 //! the core's output (save storage, send messages, apply, answer clients, set timers).
 
-use super::actors::Actors;
-use super::client;
-use super::config::ModelConfig;
-use super::ghost::Ghost;
-use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::register::{self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine};
-use super::shared::Shared;
+use crate::model::adapter::actors::Actors;
+use crate::model::adapter::client;
+use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
+use crate::model::config::ModelConfig;
+use crate::model::judge::ghost::Ghost;
+use crate::model::judge::register::{
+    self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine,
+};
+use crate::model::shared::Shared;
 use crate::mutant::ModelRules;
 use raft_core::{
     Config, ConfigChange, Event, Message, NodeId, ProposeResult, ReadResult, Role, Rules, Server,
@@ -106,14 +108,8 @@ impl RaftActor {
     }
 }
 
-/// Whether a server in `role` has its election timer armed: every role but leader, and a
-/// leader too with CheckQuorum (its election timeout checks its quorum).
-fn election_timer_armed(cfg: &ServerConfig, role: Role) -> bool {
-    role != Role::Leader || cfg.check_quorum
-}
-
 fn set_role_timers(cfg: &ServerConfig, driver: Driver, role: Role, o: &mut Out<RaftActor>) {
-    if !election_timer_armed(cfg, role) {
+    if !cfg.election_timer_runs(role) {
         o.cancel_timer(Timer::Election);
     } else {
         o.set_timer(Timer::Election, model_timeout());
@@ -430,8 +426,9 @@ fn server_step(
     // 1. Persist: what the step made durable, and the ghost, are saved before anything produced
     //    by this step is sent. A leader's own new entries are written behind: storage gets
     //    them when `Timer::Persist` fires (`Server::durable_hard_state`).
-    let durable_changed =
-        role_changed || persisted || server.persisted_index != before.server.persisted_index;
+    let durable_changed = role_changed
+        || persisted
+        || server.leader.persisted_index != before.server.leader.persisted_index;
     if !output.persist.is_empty() || ghost_changed || durable_changed {
         o.save(ServerStorage {
             hard: Shared::new(server.durable_hard_state()),
@@ -662,7 +659,7 @@ impl Actor for RaftActor {
             // A timer that fired stays armed for its role (stateright cancels it on firing).
             if let NodeState::Server(s) = state.as_ref() {
                 let keep = match timer {
-                    Timer::Election => election_timer_armed(cfg, s.server.role),
+                    Timer::Election => cfg.election_timer_runs(s.server.role),
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
                     Timer::Transfer(_) | Timer::Reconfigure(_) => s.server.role == Role::Leader,

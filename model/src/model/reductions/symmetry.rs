@@ -20,12 +20,12 @@
 //! not-leader reply without a hint does not pick "the next server" (an order among ids): its
 //! request timers already let it try any server (`client.rs`).
 
-use super::node::{NodeState, ServerState, ServerStorage, Timer};
-use super::register::{ClientReply, Msg};
-use super::shared::{hash_of, Shared};
-use super::state::Slot;
-use super::{ActorSlot, RaftState, TimerSet};
-use raft_core::{NodeId, Server};
+use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
+use crate::model::adapter::state::Slot;
+use crate::model::judge::register::{ClientReply, Msg};
+use crate::model::shared::{hash_of, Shared};
+use crate::model::{ActorSlot, RaftState, TimerSet};
+use raft_core::{NodeId, Progress, Server};
 use stateright::actor::Id;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -176,22 +176,24 @@ fn signature(state: &RaftState, order: &[usize], scope: Scope) -> Signature {
                 .expect("servers come first");
             let mut votes: Vec<NodeId> = s.votes_granted.iter().map(|n| r.node(*n)).collect();
             votes.sort_unstable();
-            let mut next: Vec<(NodeId, u64)> =
-                s.next_index.iter().map(|(n, i)| (r.node(*n), *i)).collect();
-            next.sort_unstable();
-            let mut matched: Vec<(NodeId, u64)> = s
-                .match_index
+            let progress = &s.leader.progress;
+            let mut next: Vec<(NodeId, u64)> = progress
                 .iter()
-                .map(|(n, i)| (r.node(*n), *i))
+                .map(|(n, g)| (r.node(*n), g.next_index))
+                .collect();
+            next.sort_unstable();
+            let mut matched: Vec<(NodeId, u64)> = progress
+                .iter()
+                .map(|(n, g)| (r.node(*n), g.match_index))
                 .collect();
             matched.sort_unstable();
-            let mut probing: Vec<NodeId> = s.probing.iter().map(|n| r.node(*n)).collect();
+            let mut probing: Vec<NodeId> = s.leader.probing().map(|n| r.node(n)).collect();
             probing.sort_unstable();
             let mut read_acks: Vec<(NodeId, u64)> =
-                s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
+                s.leader.read_acks().map(|(n, k)| (r.node(n), k)).collect();
             read_acks.sort_unstable();
             let mut recent_active: Vec<NodeId> =
-                s.recent_active.iter().map(|n| r.node(*n)).collect();
+                s.leader.recent_active().map(|n| r.node(n)).collect();
             recent_active.sort_unstable();
             ServerSignature {
                 voted_for: s.hard.voted_for.map(|n| r.node(n)),
@@ -207,7 +209,7 @@ fn signature(state: &RaftState, order: &[usize], scope: Scope) -> Signature {
                 probing,
                 read_acks,
                 recent_active,
-                transferee: s.transferee.map(|n| r.node(n)),
+                transferee: s.leader.transferee.map(|n| r.node(n)),
                 timers: sorted_timers(old),
             }
         })
@@ -356,14 +358,24 @@ fn compare(state: &RaftState, a: usize, b: usize, scope: Scope) -> Ordering {
         .then(me(a, x.hard.voted_for).cmp(&me(b, y.hard.voted_for)))
         .then(me(a, x.leader_id).cmp(&me(b, y.leader_id)))
         .then(x.votes_granted.len().cmp(&y.votes_granted.len()))
-        .then_with(|| sorted(x.match_index.values()).cmp(&sorted(y.match_index.values())))
-        .then_with(|| sorted(x.next_index.values()).cmp(&sorted(y.next_index.values())))
-        .then(x.probing.len().cmp(&y.probing.len()))
+        .then_with(|| sorted(x, |g| g.match_index).cmp(&sorted(y, |g| g.match_index)))
+        .then_with(|| sorted(x, |g| g.next_index).cmp(&sorted(y, |g| g.next_index)))
+        .then(x.leader.probing().count().cmp(&y.leader.probing().count()))
         .then(x.read_round.cmp(&y.read_round))
         .then_with(|| x.pending_reads.cmp(&y.pending_reads))
-        .then_with(|| sorted(x.read_acks.values()).cmp(&sorted(y.read_acks.values())))
-        .then(x.recent_active.len().cmp(&y.recent_active.len()))
-        .then(x.transferee.is_some().cmp(&y.transferee.is_some()))
+        .then_with(|| read_acks(x).cmp(&read_acks(y)))
+        .then(
+            x.leader
+                .recent_active()
+                .count()
+                .cmp(&y.leader.recent_active().count()),
+        )
+        .then(
+            x.leader
+                .transferee
+                .is_some()
+                .cmp(&y.leader.transferee.is_some()),
+        )
         .then(x.transfer_campaign.cmp(&y.transfer_campaign))
         .then_with(|| match scope {
             Scope::State => sa
@@ -375,8 +387,16 @@ fn compare(state: &RaftState, a: usize, b: usize, scope: Scope) -> Ordering {
         })
 }
 
-fn sorted<'a>(v: impl Iterator<Item = &'a u64>) -> Vec<u64> {
-    let mut v: Vec<u64> = v.copied().collect();
+/// One field of a leader's progress for each of its peers, sorted (no peer ids).
+fn sorted<C>(s: &Server<C>, field: impl Fn(&Progress) -> u64) -> Vec<u64> {
+    let mut v: Vec<u64> = s.leader.progress.values().map(field).collect();
+    v.sort_unstable();
+    v
+}
+
+/// The read rounds a leader's peers echoed, sorted (no peer ids).
+fn read_acks<C>(s: &Server<C>) -> Vec<u64> {
+    let mut v: Vec<u64> = s.leader.read_acks().map(|(_, k)| k).collect();
     v.sort_unstable();
     v
 }
@@ -501,21 +521,21 @@ fn renaming_rank(to: &[usize]) -> Option<usize> {
     }
 }
 
-fn rename_server(s: &Server<super::register::Cmd>, r: &Renaming) -> Server<super::register::Cmd> {
+fn rename_server(
+    s: &Server<crate::model::judge::register::Cmd>,
+    r: &Renaming,
+) -> Server<crate::model::judge::register::Cmd> {
     let mut s = s.clone();
     s.hard.voted_for = s.hard.voted_for.map(|n| r.node(n));
     s.leader_id = s.leader_id.map(|n| r.node(n));
     s.votes_granted = s.votes_granted.iter().map(|n| r.node(*n)).collect();
-    s.next_index = s.next_index.iter().map(|(n, i)| (r.node(*n), *i)).collect();
-    s.match_index = s
-        .match_index
+    s.leader.progress = s
+        .leader
+        .progress
         .iter()
-        .map(|(n, i)| (r.node(*n), *i))
+        .map(|(n, g)| (r.node(*n), *g))
         .collect();
-    s.probing = s.probing.iter().map(|n| r.node(*n)).collect();
-    s.read_acks = s.read_acks.iter().map(|(n, k)| (r.node(*n), *k)).collect();
-    s.recent_active = s.recent_active.iter().map(|n| r.node(*n)).collect();
-    s.transferee = s.transferee.map(|n| r.node(n));
+    s.leader.transferee = s.leader.transferee.map(|n| r.node(n));
     s
 }
 
