@@ -775,14 +775,13 @@ where
         read_index: info.read_index,
         pre_vote: info.pre_vote,
         check_quorum: info.check_quorum,
-        partial_partition: false,
         max_transfers: usize::MAX,
         max_config_changes: usize::MAX,
         max_snapshots: usize::MAX,
         initial_voters: info.initial_voters,
-        mutant: None,
         liveness: false,
-        // A flag the traces say nothing of: the standard bound's value.
+        // A flag the traces say nothing of (no partial partition, no mutant): the standard
+        // bound's value.
         ..ModelConfig::default()
     };
     let model = cfg.into_model();

@@ -388,7 +388,7 @@ fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
         return false;
     }
     // Operator requests, counted over all servers' ghosts.
-    let requests = |count: fn(&super::Ghost) -> u8| -> usize {
+    let requests = |count: fn(&crate::model::Ghost) -> u8| -> usize {
         state.servers().map(|s| usize::from(count(&s.ghost))).sum()
     };
     if requests(|g| g.transfers) > cfg.max_transfers
