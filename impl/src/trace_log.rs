@@ -147,7 +147,6 @@ fn server_without_image(s: &Server<Command>) -> Server<Command> {
         leader_id: s.leader_id,
         votes_granted: s.votes_granted.clone(),
         leader: s.leader.clone(),
-        read_round: s.read_round,
         pending_reads: s.pending_reads.clone(),
         transfer_campaign: s.transfer_campaign,
         log_membership: s.log_membership.clone(),

@@ -3,7 +3,7 @@
 //! search as a `stateright::Checker`, so `check`'s report, shortening, traces and `--json` work
 //! unchanged on it.
 
-use crate::engine::property::discovers;
+use raft_model::model::discovers;
 use raft_model::model::{RaftAction, RaftState};
 use stateright::{Checker, Expectation, Model, Path, Property};
 use std::collections::HashMap;

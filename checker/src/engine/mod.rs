@@ -12,7 +12,6 @@ pub mod interrupt;
 pub mod level_order;
 pub mod memory;
 pub mod options;
-pub mod property;
 pub mod run;
 pub mod shard;
 pub mod shortest;

@@ -21,9 +21,9 @@
 
 use crate::engine::fingerprint::{fingerprint, key};
 use crate::engine::level_order::{replay, LevelOrder, Links};
-use crate::engine::property::discovers;
 use crate::engine::run::Explored;
 use crate::report::text_trace::Action;
+use raft_model::model::discovers;
 use raft_model::model::{RaftModel, RaftState};
 use stateright::{Expectation, Model, Path, Property};
 use std::collections::HashSet;

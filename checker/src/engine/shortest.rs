@@ -8,7 +8,7 @@
 //! states), and rebuilds the path by replaying the actions from the initial state.
 
 use crate::engine::level_order::{replay, LevelOrder};
-use crate::engine::property::discovers;
+use raft_model::model::discovers;
 use raft_model::model::{RaftAction, RaftModel, RaftState};
 use stateright::{Expectation, Model, Path};
 use std::time::Instant;

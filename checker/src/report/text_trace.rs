@@ -2,7 +2,7 @@
 //! servers whose state it changed.
 
 use raft_model::model::display::{self, actor_name, ActorDisplay};
-use raft_model::model::progress;
+use raft_model::model::liveness;
 use raft_model::model::{ModelConfig, RaftAction, RaftState};
 use stateright::Path;
 use std::fmt::Write as _;
@@ -31,7 +31,7 @@ pub fn continuation(cfg: &ModelConfig, path: &Path<RaftState, Action>) -> Option
     }
     let last = path.last_state();
     let model = cfg.clone().into_model();
-    let c = progress::continuation(&model, last, true);
+    let c = liveness::continuation(&model, last, true);
     (!c.converged).then_some(c.steps)
 }
 

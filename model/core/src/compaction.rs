@@ -119,7 +119,7 @@ impl<C: Clone + Payload> Server<C> {
         Message::InstallSnapshot(InstallSnapshot {
             term: self.hard.current_term,
             snapshot: self.hard.snapshot.clone(),
-            read_round: self.read_round,
+            read_round: self.leader.read_round,
         })
     }
 }

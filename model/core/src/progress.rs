@@ -26,7 +26,7 @@ pub struct Progress {
     /// Always `false` without pipelining.
     pub probing: bool,
     /// The highest read round the peer echoed in a reply of this term (read.rs); 0 until it
-    /// echoes one. Invariant: at most [`crate::Server::read_round`].
+    /// echoes one. Invariant: at most [`LeaderState::read_round`].
     pub read_ack: u64,
     /// Leaders with [`crate::Config::check_quorum`] only: the peer answered (a reply of this
     /// term) since the leader's last election timeout (lease.rs). Always `false` otherwise.
@@ -60,6 +60,9 @@ pub struct LeaderState {
     /// `persisted_index <= last_log_index()`; `last_log_index()` on election (a candidate's
     /// log is durable: every step but a leader's proposal persists before it sends).
     pub persisted_index: Index,
+    /// The latest read round of this leadership (read.rs); every AppendEntries carries it and
+    /// every reply echoes it. 0 until the leader's first read.
+    pub read_round: u64,
     /// The server the leader is handing its leadership to (transfer.rs); it proposes nothing
     /// meanwhile.
     pub transferee: Option<NodeId>,

@@ -55,10 +55,14 @@ impl<C: Clone + Payload> Server<C> {
             return Ok(());
         }
         // 2. A new read round, confirmed by the replies to the AppendEntries sent from now on.
-        let round = self.read_round.checked_add(1).ok_or(CoreError::Overflow {
-            what: "a read round",
-        })?;
-        self.read_round = round;
+        let round = self
+            .leader
+            .read_round
+            .checked_add(1)
+            .ok_or(CoreError::Overflow {
+                what: "a read round",
+            })?;
+        self.leader.read_round = round;
         self.pending_reads.push(PendingRead {
             id,
             index: self.commit_index,
@@ -73,11 +77,11 @@ impl<C: Clone + Payload> Server<C> {
     /// Leaders, on a reply of their term from `peer` that echoes read round `round` (a round
     /// this leader never started is a violated invariant: no correct follower invents one).
     pub(crate) fn note_read_ack(&mut self, peer: NodeId, round: u64) -> Result<(), CoreError> {
-        if round > self.read_round {
+        if round > self.leader.read_round {
             return Err(CoreError::ReadAckBeyondRound {
                 follower: peer,
                 round,
-                read_round: self.read_round,
+                read_round: self.leader.read_round,
             });
         }
         if let Some(g) = self.leader.progress.get_mut(&peer) {

@@ -87,7 +87,7 @@ fn a_read_waits_for_a_majority_to_confirm_the_leadership() {
     let (mut s, c) = leader_with_a_committed_entry();
     let out = step(&mut s, &c, Event::ReadIndex { id: 9, command: 0 });
     assert!(out.reads.is_empty(), "answered before any confirmation");
-    assert_eq!(s.read_round, 1);
+    assert_eq!(s.leader.read_round, 1);
     // The next AppendEntries to every peer carries the round.
     let out = step(&mut s, &c, Event::Heartbeat);
     let rounds: Vec<u64> = out
@@ -128,7 +128,7 @@ fn a_leader_without_a_committed_entry_of_its_term_sends_the_read_through_the_log
     let (mut s, c) = new_leader();
     let out = step(&mut s, &c, Event::ReadIndex { id: 4, command: 5 });
     assert_eq!(out.reads, vec![ReadResult::ThroughLog { id: 4 }]);
-    assert_eq!(s.read_round, 0);
+    assert_eq!(s.leader.read_round, 0);
     assert_eq!(
         out.propose,
         Some(ProposeResult::Accepted { index: 1, term: 1 })
@@ -174,7 +174,7 @@ fn a_leader_that_steps_down_answers_its_pending_reads_not_leader() {
             leader_hint: None
         }]
     );
-    assert_eq!((s.read_round, s.leader.read_acks().count()), (0, 0));
+    assert_eq!((s.leader.read_round, s.leader.read_acks().count()), (0, 0));
 }
 
 #[test]

@@ -190,7 +190,7 @@ impl<C: Clone + Payload> Server<C> {
                 max_bytes,
             ),
             leader_commit: self.commit_index,
-            read_round: self.read_round,
+            read_round: self.leader.read_round,
         }))
     }
 

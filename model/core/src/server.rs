@@ -312,13 +312,9 @@ pub struct Server<C> {
     pub leader_id: Option<NodeId>,
     /// Candidate only: servers that granted their vote in `current_term` (self included).
     pub votes_granted: BTreeSet<NodeId>,
-    /// Leader only: its peers' progress, its own durable index and the target of a leadership
-    /// transfer (progress.rs). [`LeaderState::default`] in any other role.
+    /// Leader only: its peers' progress, its own durable index, its read round and the target
+    /// of a leadership transfer (progress.rs). [`LeaderState::default`] in any other role.
     pub leader: LeaderState,
-    /// Leader only: the latest read round of this leadership (see read.rs); every
-    /// AppendEntries carries it and every reply echoes it. 0 in any other role, and until the
-    /// leader's first read. Reset with [`Server::leader`] when the server steps down.
-    pub read_round: u64,
     /// Leader only: the reads not yet answered, in arrival order (their rounds and indices
     /// never decrease along it). Invariant: every index is at most `commit_index`. Empty in
     /// any other role (a leader that steps down answers them `NotLeader`).
@@ -344,7 +340,6 @@ impl<C: Clone> Server<C> {
             leader_id: None,
             votes_granted: BTreeSet::new(),
             leader: LeaderState::default(),
-            read_round: 0,
             pending_reads: Vec::new(),
             transfer_campaign: false,
             log_membership: None,
@@ -545,7 +540,6 @@ impl<C: Clone + Payload> Server<C> {
         self.votes_granted.clear();
         self.transfer_campaign = false;
         self.leader = LeaderState::default();
-        self.read_round = 0;
         // pending_reads are answered NotLeader at the end of the step (`release_reads`).
     }
 

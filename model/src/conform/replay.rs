@@ -657,8 +657,8 @@ impl<C: Clone + PartialEq + Debug + Serialize + Payload> Replay<'_, C> {
         );
         field(
             "read_round",
-            model.read_round.to_string(),
-            actual.read_round.to_string(),
+            model.leader.read_round.to_string(),
+            actual.leader.read_round.to_string(),
         );
         field(
             "read_acks",

@@ -228,7 +228,7 @@ pub struct ModelConfig {
     #[arg(long, value_parser = parse_mutant)]
     #[serde(with = "mutant_by_name")]
     pub mutant: Option<Mutant>,
-    // `progress.rs`: a bounded fault-free continuation of a few core steps per state (about a
+    // `liveness.rs`: a bounded fault-free continuation of a few core steps per state (about a
     // fifth more time on the default bound).
     /// Check liveness too (default: on): from every reachable state, once faults stop, a
     /// fault-free continuation elects a leader and brings every server's log and commit index

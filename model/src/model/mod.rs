@@ -16,7 +16,8 @@ mod presentation;
 mod reductions;
 pub mod shared;
 
-pub use judge::progress;
+pub use judge::discovery::discovers;
+pub use judge::liveness;
 pub use presentation::{display, sequence};
 pub use reductions::{independence, symmetry};
 

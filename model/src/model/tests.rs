@@ -353,7 +353,7 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     let m = model();
     let state = build(&m);
     assert!(holds(&m, &state, name), "the correct rules repair n1");
-    let c = judge::progress::continuation(&m, &state, true);
+    let c = judge::liveness::continuation(&m, &state, true);
     assert!(c.converged, "{:#?}", c.steps);
     assert!(c.steps.iter().any(|s| s.contains("AppendEntriesResponse")));
 
@@ -364,7 +364,7 @@ fn progress_when_faults_stop_sees_a_follower_left_behind() {
     .into_model();
     let state = build(&broken);
     assert!(!holds(&broken, &state, name));
-    let c = judge::progress::continuation(&broken, &state, true);
+    let c = judge::liveness::continuation(&broken, &state, true);
     assert!(!c.converged);
     // (The continuation runs on the canonical renaming, so the laggard may carry another name.)
     let last = c.steps.last().unwrap();

@@ -19,6 +19,7 @@ use crate::model::adapter::node::{NodeState, Timer};
 use crate::model::adapter::state::{ActorSlot, RaftState};
 use crate::model::adapter::timers::TimerSet;
 use crate::model::config::ModelConfig;
+use crate::model::judge::discovery::discovers;
 use crate::model::judge::history;
 use crate::model::presentation::display::StateDisplay;
 use crate::model::reductions::memo::Memo;
@@ -38,7 +39,7 @@ pub struct RaftModel {
     /// The servers (`0..servers`), then the clients.
     pub actors: Vec<RaftActor>,
     pub properties: Vec<Property<RaftModel>>,
-    /// Verdicts of "Progress When Faults Stop" by their input (`progress.rs`).
+    /// Verdicts of "Progress When Faults Stop" by their input (`liveness.rs`).
     pub liveness_memo: Arc<Memo>,
 }
 
@@ -319,7 +320,7 @@ impl RaftModel {
     pub fn violated(&self, state: &RaftState) -> Vec<&'static str> {
         self.properties
             .iter()
-            .filter(|p| p.expectation == Expectation::Always && !(p.condition)(self, state))
+            .filter(|p| p.expectation == Expectation::Always && discovers(p, self, state))
             .map(|p| p.name)
             .collect()
     }
@@ -402,6 +403,6 @@ fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     state.servers().all(|s| {
         s.server.current_term() <= cfg.max_term
             && s.server.last_log_index() <= max_log_len
-            && s.server.read_round <= max_read_rounds
+            && s.server.leader.read_round <= max_read_rounds
     })
 }

@@ -60,7 +60,7 @@
 //! `restart-reapplies-log`).
 //!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
-//! (`progress.rs`): a bounded, fault-free continuation from every reachable state elects a
+//! (`liveness.rs`): a bounded, fault-free continuation from every reachable state elects a
 //! leader and brings every server's log and commit index to the leader's. It has no witness
 //! (it holds in the initial state already); the catalogue mutant `no-backup-on-reject` shows it
 //! can fail where no safety property does.
@@ -146,10 +146,10 @@ pub const SNAPSHOT: (&str, Condition) = (
 /// suffix of another history breaks it.
 pub const LOG_TERMS: (&str, Condition) = ("Log Terms Never Decrease", log_terms_never_decrease);
 
-/// The liveness property checked with `--liveness` (see `progress.rs`).
+/// The liveness property checked with `--liveness` (see `liveness.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
-    crate::model::judge::progress::progress_when_faults_stop,
+    crate::model::judge::liveness::progress_when_faults_stop,
 );
 
 /// The witnesses: each must be reachable, or the corresponding safety property is vacuous.

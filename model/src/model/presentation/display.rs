@@ -155,8 +155,8 @@ impl fmt::Display for ServerState {
                 f.write_str(" recent_active ")?;
                 braced(f, leader.recent_active(), |f, p| write!(f, "{p}"))?;
             }
-            if s.read_round > 0 {
-                write!(f, " read_round {} read_acks ", s.read_round)?;
+            if s.leader.read_round > 0 {
+                write!(f, " read_round {} read_acks ", s.leader.read_round)?;
                 braced(f, leader.read_acks(), |f, (p, k)| write!(f, "{p}: {k}"))?;
                 if !s.pending_reads.is_empty() {
                     f.write_str(" pending reads ")?;

@@ -361,7 +361,7 @@ fn compare(state: &RaftState, a: usize, b: usize, scope: Scope) -> Ordering {
         .then_with(|| sorted(x, |g| g.match_index).cmp(&sorted(y, |g| g.match_index)))
         .then_with(|| sorted(x, |g| g.next_index).cmp(&sorted(y, |g| g.next_index)))
         .then(x.leader.probing().count().cmp(&y.leader.probing().count()))
-        .then(x.read_round.cmp(&y.read_round))
+        .then(x.leader.read_round.cmp(&y.leader.read_round))
         .then_with(|| x.pending_reads.cmp(&y.pending_reads))
         .then_with(|| read_acks(x).cmp(&read_acks(y)))
         .then(

@@ -1,5 +1,5 @@
-//! Whether a state is a property's discovery, the one test every search here makes (the
-//! compact engines' `Properties`, the level-order searches of `shortest` and a shard's prefix).
+//! Whether a state is a property's discovery: the one test every search makes (the model's
+//! Explorer view, and the checker's compact engines, shortest paths and shard prefixes).
 
 use stateright::{Expectation, Model, Property};
 
