@@ -227,6 +227,13 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_crashes = 0;
                 b.reads = 0;
             }),
+            // Interplay (checker/src/interplay.rs): each needs two features at once.
+            // A membership change and a crash.
+            Mutant::RestartForgetsConfiguration => with(m, |b| {
+                b.initial_voters = Some(2);
+                b.max_config_changes = 1;
+                b.reads = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()

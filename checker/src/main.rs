@@ -2,12 +2,15 @@
 
 mod catalogue;
 mod cmd;
+mod coverage;
 mod engine;
+mod interplay;
 mod part;
 mod report;
 mod standard;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use cmd::usage::usage_error;
 use report::check_report::EXIT_USAGE;
 use std::process::ExitCode;
 
@@ -73,13 +76,22 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE as u8 } else { 0 });
         }
     };
+    if let (Command::Check(args), Some(m)) = (&mut cli.command, matches.subcommand_matches("check"))
+    {
+        if let Err(e) = args.apply_bound(m) {
+            return ExitCode::from(usage_error(e) as u8);
+        }
+    }
     let code = match &cli.command {
         Command::Check(args) => cmd::check::check(args),
         Command::Merge(args) => cmd::merge::merge(args),

@@ -173,7 +173,7 @@ pub fn partial_partition() -> ModelConfig {
 
 /// A pipelining leader's window in the model: two entries unacknowledged per follower, so two
 /// AppendEntries, each with an entry, may travel to one follower at once.
-const WINDOW_OF_TWO: Window = Window {
+pub const WINDOW_OF_TWO: Window = Window {
     entries: 2,
     bytes: usize::MAX,
 };
@@ -182,8 +182,27 @@ const WINDOW_OF_TWO: Window = Window {
 /// at least as strong as the mutation gate that results/mutation.md measures).
 pub fn gate() -> Vec<Standard> {
     let mut v = standard();
+    v.extend(crate::interplay::interplay());
     v.extend(quick());
     v
+}
+
+/// The node's configuration (impl/src/node/mod.rs, `node_config`) at the size `check` checks by
+/// default: every feature the node runs without an operator (PreVote, CheckQuorum, ReadIndex,
+/// fast backup, appends bounded to one entry and pipelined two deep, write-behind, a
+/// snapshot) on the smallest bound where each of their witnesses can be reached.
+pub fn node() -> ModelConfig {
+    ModelConfig {
+        pre_vote: true,
+        check_quorum: true,
+        read_index: true,
+        fast_backup: true,
+        max_entries_per_append: Some(1),
+        pipeline: Some(WINDOW_OF_TWO),
+        max_in_flight: 2,
+        max_snapshots: 1,
+        ..ModelConfig::default()
+    }
 }
 
 /// The quick configurations: the mutation gate (`raft-check gate --quick`, which `cargo

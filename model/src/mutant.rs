@@ -124,10 +124,13 @@ pub enum Mutant {
     /// resets the state machine to the snapshot, which is committed): its state machine is
     /// ahead of what it knows committed.
     InstallKeepsCommitIndex,
+    /// With membership changes and a crash: a restarted server ignores the configuration
+    /// entries of its log and uses the initial configuration.
+    RestartForgetsConfiguration,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 39] = [
+    pub const ALL: [Mutant; 40] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -167,6 +170,7 @@ impl Mutant {
         Mutant::AppendPrevInsideSnapshot,
         Mutant::RestartReappliesLog,
         Mutant::InstallKeepsCommitIndex,
+        Mutant::RestartForgetsConfiguration,
     ];
 
     /// The catalogue name used on the command line.
@@ -211,6 +215,7 @@ impl Mutant {
             Mutant::AppendPrevInsideSnapshot => "append-prev-inside-snapshot",
             Mutant::RestartReappliesLog => "restart-reapplies-log",
             Mutant::InstallKeepsCommitIndex => "install-keeps-commit-index",
+            Mutant::RestartForgetsConfiguration => "restart-forgets-configuration",
         }
     }
 
@@ -309,6 +314,9 @@ impl Mutant {
             }
             Mutant::InstallKeepsCommitIndex => {
                 "a follower that installed a snapshot keeps its older commit_index"
+            }
+            Mutant::RestartForgetsConfiguration => {
+                "a restarted server uses the initial configuration, not its log's"
             }
         }
     }
@@ -571,6 +579,10 @@ impl Rules for ModelRules {
             Protocol.commit_after_install(snapshot_index, commit_index)
         }
     }
+
+    fn restart_restores_configuration(&self) -> bool {
+        !self.is(Mutant::RestartForgetsConfiguration) && Protocol.restart_restores_configuration()
+    }
 }
 
 #[cfg(test)]
@@ -597,6 +609,10 @@ mod tests {
         for (q, k) in [(false, false), (false, true), (true, false), (true, true)] {
             assert_eq!(m.lease_ignores_votes(q, k), p.lease_ignores_votes(q, k));
         }
+        assert_eq!(
+            m.restart_restores_configuration(),
+            p.restart_restores_configuration()
+        );
         for n in 1..8 {
             assert_eq!(m.quorum(n), p.quorum(n));
         }

@@ -7,6 +7,7 @@ use crate::engine::run;
 use crate::engine::shard;
 use crate::report::export::{self, TraceFormat};
 use crate::report::text_trace;
+use clap::parser::ValueSource;
 use clap::Args;
 use raft_model::model::ModelConfig;
 use std::collections::HashSet;
@@ -15,6 +16,13 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// Where the bound starts before the flags given: `node`, the runnable node's configuration
+    /// (every feature it runs by default: PreVote, CheckQuorum, ReadIndex, fast backup, bounded
+    /// and pipelined appends, write-behind, snapshots; symmetry on) at the size the main job
+    /// checks; `plain`, the model's feature-free bound (each flag at the default its help
+    /// shows, the main job before 2026-12-07). Every flag given overrides the start.
+    #[arg(long, value_enum, default_value_t = Bound::Node)]
+    pub bound: Bound,
     #[command(flatten)]
     pub model: ModelConfig,
     #[command(flatten)]
@@ -26,6 +34,54 @@ pub struct CheckArgs {
     /// Write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+/// The starting point of `check`'s bound.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// The node's configuration (`standard::node`), symmetry on where the bound allows it.
+    Node,
+    /// The model's own defaults: no feature flag on.
+    Plain,
+}
+
+impl CheckArgs {
+    /// Starts the bound where `--bound` says: each model flag not given on the command line
+    /// (`matches`, `check`'s own) takes the start's value; with `--bound node`, symmetry is
+    /// on unless given or the bound tells the servers apart.
+    pub fn apply_bound(&mut self, matches: &clap::ArgMatches) -> Result<(), String> {
+        if self.bound == Bound::Plain {
+            return Ok(());
+        }
+        let given = |id: &str| {
+            matches
+                .try_contains_id(id)
+                .is_ok_and(|_| matches.value_source(id) == Some(ValueSource::CommandLine))
+        };
+        let start = crate::standard::node();
+        let start = serde_json::to_value(&start).map_err(|e| e.to_string())?;
+        let mut cfg = serde_json::to_value(&self.model).map_err(|e| e.to_string())?;
+        let (Some(start), Some(map)) = (start.as_object(), cfg.as_object_mut()) else {
+            return Err("a bound is not a JSON object".into());
+        };
+        let ids = <ModelConfig as clap::Args>::augment_args(clap::Command::new("bound"));
+        for arg in ids.get_arguments() {
+            let id = arg.get_id().as_str();
+            if given(id) {
+                continue;
+            }
+            // A key left out of the JSON holds its default value.
+            match start.get(id) {
+                Some(v) => map.insert(id.to_string(), v.clone()),
+                None => map.remove(id),
+            };
+        }
+        self.model = serde_json::from_value(cfg).map_err(|e| e.to_string())?;
+        if !given("symmetry") {
+            self.run.symmetry = self.model.symmetry_breaker().is_none();
+        }
+        Ok(())
+    }
 }
 
 /// Refuses an output file that cannot be written (a directory, a missing folder, no
@@ -115,6 +171,7 @@ pub fn check(args: &CheckArgs) -> i32 {
         trace: trace_args,
         shard: shard_args,
         json,
+        bound: _,
     } = args;
     if let Err(e) = cfg.validate() {
         return usage_error(e);
@@ -122,15 +179,8 @@ pub fn check(args: &CheckArgs) -> i32 {
     if let Err(e) = run.validate() {
         return usage_error(e);
     }
-    if run.symmetry && cfg.partial_partition {
-        return usage_error(
-            "--symmetry cannot be used with --partial-partition: the cut link tells the servers apart",
-        );
-    }
-    if run.symmetry && cfg.max_config_changes > 0 {
-        return usage_error(
-            "--symmetry cannot be used with --max-config-changes: configurations tell the servers apart",
-        );
+    if let Some(why) = cfg.symmetry_breaker().filter(|_| run.symmetry) {
+        return usage_error(format!("--symmetry cannot be used with {why}"));
     }
     if let Err(e) = trace_args.validate() {
         return usage_error(e);

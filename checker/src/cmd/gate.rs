@@ -11,7 +11,7 @@ use crate::engine::run;
 use crate::part::{every_nth, parse_part};
 use crate::report::check_report::{EXIT_OK, EXIT_USAGE, EXIT_VIOLATION};
 use crate::report::table;
-use crate::standard::{gate as gate_configs, quick as quick_configs};
+use crate::standard::{gate as gate_configs, quick as quick_configs, Standard};
 use clap::Args;
 use raft_model::Mutant;
 use std::path::{Path, PathBuf};
@@ -45,10 +45,22 @@ pub struct GateArgs {
     /// liveness property catches).
     #[arg(long, requires = "quick")]
     pub no_liveness: bool,
-    /// `compact`: check the standard configurations (not the mutants) on the checker's own
-    /// engine with sleep sets, against the same baselines: every count must match.
-    #[arg(long, value_enum, default_value_t = Engine::Stateright, conflicts_with_all = ["update", "quick"])]
+    /// The engine that checks the configurations: `compact` (default), the checker's own
+    /// depth-first search with sleep sets, one thread per configuration and the same
+    /// distinct-state counts and verdicts as stateright's, faster; `stateright`,
+    /// stateright's on every thread, one configuration at a time.
+    #[arg(long, value_enum, default_value_t = Engine::Compact, conflicts_with = "quick")]
     pub engine: Engine,
+    /// Configurations checked at once, each on one thread, longest first by its recorded time
+    /// (default: all cores; with --engine stateright: 1).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+/// What one configuration's check left: its printed lines and its failures.
+struct Checked {
+    text: String,
+    failures: Vec<String>,
 }
 
 enum Item {
@@ -84,6 +96,17 @@ pub fn gate(args: &GateArgs) -> i32 {
         Err(e) => return usage_error(e),
     };
     let configs = gate_configs();
+    // The covering design: every pair of the node's features in some bound (coverage.rs).
+    let bounds: Vec<(&str, &raft_model::model::ModelConfig)> =
+        configs.iter().map(|c| (c.name, &c.bound)).collect();
+    let (pairs, needs) = crate::coverage::gaps(&bounds);
+    if !pairs.is_empty() || !needs.is_empty() {
+        eprintln!(
+            "raft-check: error: the gate's bounds leave feature pairs {pairs:?} and dimensions \
+             {needs:?} unchecked (checker/src/interplay.rs)"
+        );
+        return EXIT_VIOLATION;
+    }
     let mut items: Vec<(String, Item)> = configs
         .iter()
         .enumerate()
@@ -121,67 +144,50 @@ pub fn gate(args: &GateArgs) -> i32 {
 
     let mut failures: Vec<String> = Vec::new();
     let mut selected_mutants = Vec::new();
-    for (name, item) in &items {
+    let mut selected_configs = Vec::new();
+    for (_, item) in &items {
         match item {
             Item::Mutant(m) => selected_mutants.push(*m),
-            Item::Config(i) => {
-                let std_cfg = &configs[*i];
-                let mut bound = std_cfg.bound.clone();
-                if args.force_mutant.is_some() {
-                    bound.mutant = args.force_mutant;
-                }
-                println!("gate: {name} — {}", std_cfg.purpose);
-                let run_args = RunArgs {
-                    strategy: Strategy::Dfs,
-                    engine: args.engine,
-                    sleep_sets: args.engine == Engine::Compact,
-                    threads: None,
-                    symmetry: std_cfg.symmetry,
-                    timeout: Some(1500.0),
-                    max_states: None,
-                    seed: 0,
-                    shorten_budget: 60.0,
-                    progress: 30.0,
-                };
-                let mut outcome = run::check(&bound, &run_args);
-                // VmHWM is the whole gate process's peak so far, not this run's: leave it out
-                // (`raft-check bench` measures memory one process per run).
-                outcome.report.peak_memory_bytes = None;
-                let report = &outcome.report;
-                print!("{}", report.summary());
-                let code = report.exit_code();
-                if code != EXIT_OK {
-                    failures.push(format!(
-                        "{name}: {}",
-                        report.summary().lines().next().unwrap_or_default()
-                    ));
-                }
-                let file = args.results.join(format!("{name}.json"));
-                if args.update {
-                    if code == EXIT_OK {
-                        let text = serde_json::to_string_pretty(report).expect("report");
-                        if let Err(e) = std::fs::write(&file, text + "\n") {
-                            failures.push(format!("cannot write {}: {e}", file.display()));
-                        }
-                    }
-                } else {
-                    match baseline_states(&file) {
-                        Ok(Some(b)) if b != report.unique_states as u64 => failures.push(format!(
-                            "{name}: the state space changed: baseline {b} distinct states in {}, \
-                             now {}; if intended, run `raft-check gate --update` and commit",
-                            file.display(),
-                            report.unique_states
-                        )),
-                        Ok(Some(_)) => {}
-                        Ok(None) => failures.push(format!(
-                            "{name}: no baseline {}; run `raft-check gate --update` and commit",
-                            file.display()
-                        )),
-                        Err(e) => failures.push(e),
-                    }
-                }
-            }
+            Item::Config(i) => selected_configs.push(*i),
         }
+    }
+    if args.workers == Some(0) {
+        return usage_error("--workers must be at least 1");
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let workers = match args.engine {
+        Engine::Compact => args.workers.unwrap_or(cores),
+        Engine::Stateright => args.workers.unwrap_or(1),
+    };
+    // Longest first (by the time its baseline recorded), so the workers finish together.
+    selected_configs.sort_by(|a, b| {
+        let cost =
+            |i: &usize| baseline_seconds(&args.results.join(format!("{}.json", configs[*i].name)));
+        cost(b).total_cmp(&cost(a))
+    });
+    println!(
+        "gate: {} configuration(s) on the {} engine, {workers} at a time; {} mutant(s)",
+        selected_configs.len(),
+        args.engine.name(),
+        selected_mutants.len()
+    );
+    let queue = std::sync::Mutex::new(selected_configs.into_iter());
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let next = queue.lock().expect("queue").next();
+                let Some(i) = next else { break };
+                let checked = check_config(args, &configs[i], workers);
+                print!("{}", checked.text);
+                done.lock().expect("results").push(checked.failures);
+            });
+        }
+    });
+    for f in done.into_inner().expect("results") {
+        failures.extend(f);
     }
     if !selected_mutants.is_empty() {
         let cases: Vec<_> = crate::catalogue::catalogue()
@@ -239,6 +245,82 @@ pub fn gate(args: &GateArgs) -> i32 {
         }
         EXIT_VIOLATION
     }
+}
+
+/// The recorded time of a configuration's baseline (0 where none).
+fn baseline_seconds(path: &Path) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|raw| serde_json::from_str::<serde_json::Value>(&raw).ok())
+        .and_then(|v| v["seconds"].as_f64())
+        .unwrap_or(0.0)
+}
+
+/// Check one standard configuration and compare it with its baseline (or write it).
+fn check_config(args: &GateArgs, std_cfg: &Standard, workers: usize) -> Checked {
+    use std::fmt::Write as _;
+    let name = std_cfg.name;
+    let mut text = String::new();
+    let mut failures = Vec::new();
+    let mut bound = std_cfg.bound.clone();
+    if args.force_mutant.is_some() {
+        bound.mutant = args.force_mutant;
+    }
+    println!("gate: {name} started");
+    let _ = writeln!(text, "gate: {name} — {}", std_cfg.purpose);
+    let compact = args.engine == Engine::Compact;
+    let run_args = RunArgs {
+        strategy: Strategy::Dfs,
+        engine: args.engine,
+        sleep_sets: compact,
+        // The compact DFS is one thread; stateright's takes them all when alone.
+        threads: (compact || workers > 1).then_some(1),
+        symmetry: std_cfg.symmetry,
+        timeout: Some(1500.0),
+        max_states: None,
+        seed: 0,
+        shorten_budget: 60.0,
+        // Lines of several configurations at once would not say whose they are.
+        progress: if workers > 1 { 0.0 } else { 30.0 },
+    };
+    let mut outcome = run::check(&bound, &run_args);
+    // VmHWM is the whole gate process's peak so far, not this run's: leave it out
+    // (`raft-check bench` measures memory one process per run).
+    outcome.report.peak_memory_bytes = None;
+    let report = &outcome.report;
+    text.push_str(&report.summary());
+    let code = report.exit_code();
+    if code != EXIT_OK {
+        failures.push(format!(
+            "{name}: {}",
+            report.summary().lines().next().unwrap_or_default()
+        ));
+    }
+    let file = args.results.join(format!("{name}.json"));
+    if args.update {
+        if code == EXIT_OK {
+            let json = serde_json::to_string_pretty(report).expect("report");
+            if let Err(e) = std::fs::write(&file, json + "\n") {
+                failures.push(format!("cannot write {}: {e}", file.display()));
+            }
+        }
+    } else {
+        match baseline_states(&file) {
+            Ok(Some(b)) if b != report.unique_states as u64 => failures.push(format!(
+                "{name}: the state space changed: baseline {b} distinct states in {}, now {}; \
+                 if intended, run `raft-check gate --update` and commit",
+                file.display(),
+                report.unique_states
+            )),
+            Ok(Some(_)) => {}
+            Ok(None) => failures.push(format!(
+                "{name}: no baseline {}; run `raft-check gate --update` and commit",
+                file.display()
+            )),
+            Err(e) => failures.push(e),
+        }
+    }
+    Checked { text, failures }
 }
 
 /// `raft-check gate --quick`, the mutation gate: every quick configuration on the correct

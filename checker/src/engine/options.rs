@@ -61,8 +61,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Symmetry reduction over server ids (DFS, sim, and BFS on --engine compact): one state
-    /// per renaming of the servers; same verdicts, fewer states.
-    #[arg(long)]
+    /// per renaming of the servers; same verdicts, fewer states. `check`'s node bound turns it
+    /// on wherever the bound allows it (`--symmetry false` turns it off).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set,
+          default_value_t = false)]
     pub symmetry: bool,
     /// Stop after this many seconds (the run is then incomplete: exit 3).
     #[arg(long)]

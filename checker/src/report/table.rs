@@ -239,6 +239,22 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
     );
     let _ = writeln!(out, "## Configurations\n");
     out.push_str(&render(&reports)?);
+    let gate = crate::standard::gate();
+    let bounds: Vec<(&str, &raft_model::model::ModelConfig)> =
+        gate.iter().map(|s| (s.name, &s.bound)).collect();
+    let _ = writeln!(out, "\n## Feature pairs\n");
+    let _ = writeln!(
+        out,
+        "Every pair of the node's features and the gate's bounds that model-check both \
+         (`checker/src/coverage.rs`: a bound exercises a feature only where the model can take \
+         its steps; the interplay bounds are `checker/src/interplay.rs`).\n"
+    );
+    out.push_str(&crate::coverage::render(&bounds));
+    let _ = writeln!(
+        out,
+        "\nThe dimensions the features need, and the bounds that give them:\n"
+    );
+    out.push_str(&crate::coverage::render_needs(&bounds));
     if let Some(m) = mutants {
         let _ = writeln!(out, "\n## Mutant catalogue\n");
         let _ = writeln!(

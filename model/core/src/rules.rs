@@ -250,6 +250,14 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn applied_after_restart(&self, snapshot_index: Index) -> Index {
         snapshot_index
     }
+
+    // Where two features meet: each rule below is asked only where both run.
+
+    /// Thesis ch. 4 with a restart: a restarted server takes its configuration from its log
+    /// and snapshot, the latest entry, committed or not (`false`: the initial one).
+    fn restart_restores_configuration(&self) -> bool {
+        true
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

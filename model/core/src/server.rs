@@ -361,7 +361,9 @@ impl<C: Clone> Server<C> {
         let snapshot_index = server.snapshot_index();
         server.commit_index = snapshot_index;
         server.last_applied = cfg.rules.applied_after_restart(snapshot_index);
-        server.rebuild_config();
+        if cfg.rules.restart_restores_configuration() {
+            server.rebuild_config();
+        }
         server
     }
 

@@ -577,6 +577,12 @@ impl ModelConfig {
                     "Snapshot Installed On A Follower",
                     "no entry to compact, or no follower",
                 ));
+            } else if self.servers == 2 && self.initial_voters.unwrap_or(2) == 2 {
+                // A change can only remove one of them, which then follows no one.
+                v.push((
+                    "Snapshot Installed On A Follower",
+                    "two voters: every committed entry is on both",
+                ));
             }
             if self.values == 0 || self.max_crashes == 0 {
                 v.push((
@@ -643,6 +649,18 @@ impl ModelConfig {
             }
         }
         v
+    }
+
+    /// What in this bound tells the servers apart, so that symmetry reduction would be
+    /// unsound (`None`: the servers are interchangeable).
+    pub fn symmetry_breaker(&self) -> Option<&'static str> {
+        if self.partial_partition {
+            Some("--partial-partition: the cut link tells the servers apart")
+        } else if self.max_config_changes > 0 {
+            Some("--max-config-changes: configurations tell the servers apart")
+        } else {
+            None
+        }
     }
 
     /// The log bound in force (see [`ModelConfig::max_log_len`]).
