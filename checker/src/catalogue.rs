@@ -227,6 +227,19 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_crashes = 0;
                 b.reads = 0;
             }),
+            // A follower that knows the write committed meets a later term (no client read:
+            // the write's commit and an election suffice).
+            Mutant::CommitResetOnNewTerm => with(m, |b| {
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
+            // The first snapshot a server takes after applying the write lacks the write's
+            // session: "Snapshot Image Equals Applied Prefix" at once.
+            Mutant::SnapshotDropsSessions => with(m, |b| {
+                b.max_snapshots = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()
