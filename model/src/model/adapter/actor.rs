@@ -231,11 +231,12 @@ fn server_step(
     let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
-    // Witness "Vote Ignored In A Lease" (the core drops such a request without a trace).
-    let ignored_in_lease = matches!(&event, Event::Receive { msg, .. } if msg.asks_for_vote())
-        && cfg
-            .rules
-            .lease_ignores_votes(cfg.check_quorum, before.server.leader_id.is_some());
+    // Witness "Vote Ignored In A Lease": the server that asks for a vote (the core answers
+    // every such request, except in a lease, where it drops it without a trace).
+    let asks_for_vote = match &event {
+        Event::Receive { from, msg } if msg.asks_for_vote() => Some(*from),
+        _ => None,
+    };
     // "Stable Leader Not Deposed": the peer that acknowledged an AppendEntries of this
     // leader's term.
     let acknowledged_by = match &event {
@@ -289,6 +290,9 @@ fn server_step(
             return;
         }
     };
+    // The vote request got no answer (looked at before the partial partition drops any).
+    let ignored_in_lease =
+        asks_for_vote.is_some_and(|p| !output.messages.iter().any(|(to, _)| *to == p));
     if server.current_term() > driver.max_term {
         // Past the bound's last term: the model refuses this step before building its
         // successor (`RaftModel::leaves_bound` reads the term), so nothing else of it is
@@ -364,6 +368,9 @@ fn server_step(
             adopted_term,
             handed_term,
         );
+    }
+    if driver.transfers {
+        received::record_transfer_campaign(&mut ghost, &before.server, &server, handed_term);
     }
     if driver.read_index {
         received::record_reads(&mut ghost, cfg, received, &before.server, &server, &output);

@@ -109,6 +109,9 @@ pub struct Volatile {
     /// answered yet, in arrival order, with the servers whose AppendEntriesResponse of its
     /// term it received since the read arrived.
     pub reads: Vec<PendingRead>,
+    /// With `--max-transfers` only: the term of the campaign this server started on a
+    /// leader's TimeoutNow (thesis §3.10), while it campaigns in it.
+    pub transfer_campaign: Option<Term>,
 }
 
 /// A read a leader took (`Event::ReadIndex`) and has not answered yet.
@@ -258,13 +261,6 @@ impl Ghost {
         if before.leader.transferee.is_none() && after.leader.transferee.is_some() {
             let ghost = Shared::make_mut(this);
             ghost.transfers = ghost.transfers.saturating_add(1);
-        }
-        if after.role == Role::Leader
-            && before.role == Role::Candidate
-            && before.transfer_campaign
-            && !this.won_by_transfer
-        {
-            Shared::make_mut(this).won_by_transfer = true;
         }
         if before.role == Role::Leader
             && after.role == Role::Follower

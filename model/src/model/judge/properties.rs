@@ -16,10 +16,28 @@
 //! | Exactly Once                  | Retried Command Deduplicated, Stale Copy Ignored |
 //! | Stale Messages Ignored        | Stale Message In Flight                 |
 //! | Committed Entries Durable     | Committed Before The Leader's Disk      |
+//! | Commit Index Never Decreases  | Value Committed, Leaders In Two Terms   |
+//! | Terms Never Decrease          | Committed Then Crashed And Recovered    |
+//!
+//! Every verdict is taken from what the model recorded as the steps happened (the ghost
+//! records, `ghost.rs`, and what it delivered, `received.rs`) or from the core's observable
+//! outcomes it judges (role, current_term, voted_for, log, commit_index, applied entries,
+//! snapshot, what it saved), never from the core's own bookkeeping (votes_granted,
+//! match/next index, read rounds and acks, recent_active, transferee, pending reads): a count
+//! that decides a verdict counts messages the model delivered. Match Index Sound is the one
+//! property about that bookkeeping itself: it judges the core's match_index against the logs.
+//! Commit Index Never Decreases (mutant `commit-reset-on-new-term`; Commit Index Within Log
+//! fails in the same state, the core applying what it commits in the step) and Terms Never
+//! Decrease (mutant `forget-term-on-restart`) are flags the adapter sets from each step's
+//! before and after, and from each restart against the highest term saved.
 //!
 //! ReadIndex reads (`--read-index`) are witnessed by Read Served Without The Log: a leader
 //! answered a read from its register after a majority confirmed its leadership, with no log
-//! entry; Linearizability covers them (mutant `read-before-term-commit`).
+//! entry; Linearizability covers them (mutant `read-before-term-commit`). They add the Always
+//! property [`READS`], "Reads Confirmed By A Quorum" (mutant `read-without-quorum`): the
+//! majority is counted from the AppendEntriesResponses of the leader's term the model
+//! delivered to it after the read arrived (a reply in flight when the read arrived counts
+//! too: the core's read rounds tell those apart, the model's record does not).
 //!
 //! Pipelining (`--pipeline`) is witnessed by Pipelined Appends In Flight: two AppendEntries of
 //! one leader travel to one follower at once, the second carrying entries after the first's;
@@ -30,7 +48,8 @@
 //! sat in a log twice and the service's sessions answered the second copy without executing it.
 //!
 //! PreVote (`--pre-vote`) adds the Always property [`PRE_VOTE`], "Elections Follow A Pre-Vote
-//! Majority" (mutants `pre-vote-raises-term`, `pre-vote-without-majority`), witnessed by
+//! Majority" (mutants `pre-vote-raises-term`, `pre-vote-without-majority`; the grants are the
+//! PreVoteResponses the model delivered in the round in progress), witnessed by
 //! Election After A Pre-Vote; CheckQuorum (`--check-quorum`) is witnessed by Leader Stepped
 //! Down Without A Quorum and Vote Ignored In A Lease; every property above holds with them.
 //! With `--partial-partition` (the 2020 Cloudflare outage: one server cut off from another but
@@ -57,7 +76,10 @@
 //! Index Sound and Committed Entries Durable are stated over "snapshot + log" ([`full_log`]):
 //! a snapshot stands for the entries it covers (mutants `install-discards-matching-log`,
 //! `install-older-snapshot`, `install-keeps-commit-index`, `append-prev-inside-snapshot`,
-//! `restart-reapplies-log`).
+//! `restart-reapplies-log`). The third, [`IMAGE`], "Snapshot Image Equals Applied Prefix"
+//! (mutant `snapshot-drops-sessions`), holds every snapshot's register and client sessions to
+//! the judge's own reference service (`reference.rs`) applied to the committed entries it
+//! covers.
 //!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
 //! (`liveness.rs`): a bounded, fault-free continuation from every reachable state elects a
@@ -821,9 +843,16 @@ fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
 /// A leader (up) committed an entry its own disk does not hold yet: the followers' durable
 /// copies made the majority while it wrote behind (what Committed Entries Durable constrains).
 fn committed_before_the_leaders_disk(_: &RaftModel, state: &RaftState) -> bool {
-    live_servers(state).any(|s| {
-        s.server.role == Role::Leader && s.server.commit_index > s.server.leader.persisted_index
-    })
+    (0..state.actor_count())
+        .filter(|&i| !state.is_crashed(i))
+        .filter_map(|i| Some((state.server(i)?, state.storage(i))))
+        .any(|(s, disk)| {
+            // What its disk holds: the snapshot's entries and the log after them.
+            let saved = disk.map_or(0, |d| {
+                d.hard.snapshot.last_included_index + d.hard.log.len() as u64
+            });
+            s.server.role == Role::Leader && s.server.commit_index > saved
+        })
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again

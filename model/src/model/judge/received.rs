@@ -168,3 +168,27 @@ pub fn record_reads(
         Shared::make_mut(ghost).volatile.reads = reads;
     }
 }
+
+/// Witness "Leadership Transferred" (thesis §3.10): this server won the election it started
+/// on a leader's TimeoutNow, the campaign being the one whose term the TimeoutNow named
+/// (`handed`, the sender's term + 1). Keeps that term while the server campaigns in it.
+pub fn record_transfer_campaign(
+    ghost: &mut Shared<Ghost>,
+    before: &Server<Cmd>,
+    after: &Server<Cmd>,
+    handed: Option<Term>,
+) {
+    let term = after.current_term();
+    let campaign = if handed == Some(term) && term > before.current_term() {
+        Some(term)
+    } else {
+        ghost.volatile.transfer_campaign.filter(|&t| t == term)
+    };
+    if after.role == Role::Leader && campaign.is_some() && !ghost.won_by_transfer {
+        Shared::make_mut(ghost).won_by_transfer = true;
+    }
+    let keep = campaign.filter(|_| after.role == Role::Candidate);
+    if keep != ghost.volatile.transfer_campaign {
+        Shared::make_mut(ghost).volatile.transfer_campaign = keep;
+    }
+}
