@@ -152,88 +152,11 @@ fn snapshot_image_equals_applied_prefix_catches_a_snapshot_without_sessions() {
     );
 }
 
-/// The records of received messages name servers (who was asked since a read arrived):
-/// symmetry reduction renames them, so every renaming of a reachable state is reachable with
-/// the same verdicts, and every renaming of a state has the same representative (the class
-/// count does not depend on the search order). (Pre-vote grants are renamed the same way; with
-/// three voters or fewer one grant completes a majority, so no state keeps one: see
-/// `renaming_renames_pre_vote_grants`.)
-#[test]
-fn renaming_keeps_the_records_of_received_messages() {
-    use super::reductions::symmetry::rename_servers;
-    const PERMUTATIONS: [[usize; 3]; 6] = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
-    let read_index = ModelConfig {
-        read_index: true,
-        max_term: 1,
-        max_crashes: 0,
-        write_behind: false,
-        liveness: false,
-        ..ModelConfig::default()
-    };
-    {
-        let bound = read_index;
-        let m = bound.into_model();
-        let mut seen = HashSet::new();
-        let mut todo = m.init_states();
-        let mut states = Vec::new();
-        let mut actions = Vec::new();
-        while let Some(s) = todo.pop() {
-            if !seen.insert(hash_of(&s)) {
-                continue;
-            }
-            m.actions(&s, &mut actions);
-            for a in actions.drain(..) {
-                if let Some(n) = m.next_state(&s, a) {
-                    if m.within_boundary(&n) && !seen.contains(&hash_of(&n)) {
-                        todo.push(n);
-                    }
-                }
-            }
-            states.push(s);
-        }
-        let recorded = |s: &RaftState| {
-            s.servers()
-                .any(|x| x.ghost.volatile.reads.iter().any(|r| !r.asked.is_empty()))
-        };
-        assert!(
-            states.iter().any(recorded),
-            "the bound reaches a record naming servers"
-        );
-        let properties = m.properties();
-        for s in &states {
-            let r = representative(s);
-            for to in PERMUTATIONS {
-                let renamed = rename_servers(s, &to);
-                assert!(
-                    seen.contains(&hash_of(&renamed)),
-                    "{to:?} leaves the states"
-                );
-                assert!(
-                    representative(&renamed) == r,
-                    "{to:?}: another representative"
-                );
-                for p in &properties {
-                    assert_eq!(
-                        (p.condition)(&m, s),
-                        (p.condition)(&m, &renamed),
-                        "{}",
-                        p.name
-                    );
-                }
-            }
-        }
-    }
-}
-
 /// A ghost's pre-vote grants and read records are renamed with the servers; ids are left out
-/// of the order between ghosts.
+/// of the order between ghosts. (With three voters or fewer no reachable state keeps an id in
+/// them: one grant, or one acknowledgement, completes a majority in the step that brings it,
+/// and the record is cleared or answered there. So they add no distinct state on the gate's
+/// bounds, and this hand-built ghost is where their renaming is shown.)
 #[test]
 fn renaming_renames_pre_vote_grants() {
     use super::judge::ghost::{Ghost, PendingRead};
@@ -242,7 +165,6 @@ fn renaming_renames_pre_vote_grants() {
     g.volatile.pre_vote_grants.insert(NodeId(1));
     g.volatile.reads.push(PendingRead {
         id: 7,
-        asked: [NodeId(1), NodeId(2)].into(),
         acked: [NodeId(2)].into(),
     });
     let g = super::shared::Shared::new(g);

@@ -119,11 +119,8 @@ pub struct Volatile {
 pub struct PendingRead {
     /// The read's tag (its client and sequence number).
     pub id: u64,
-    /// The servers the leader sent an AppendEntries or InstallSnapshot of its term since the
+    /// The servers whose AppendEntriesResponse of the leader's term it received since the
     /// read arrived.
-    pub asked: BTreeSet<NodeId>,
-    /// The servers of `asked` whose AppendEntriesResponse of the leader's term it received
-    /// after it asked them: they acknowledged the leadership after the read arrived.
     pub acked: BTreeSet<NodeId>,
 }
 
@@ -132,7 +129,7 @@ pub struct PendingRead {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GhostIds {
     pre_vote_grants: Vec<NodeId>,
-    reads: Vec<(u64, Vec<NodeId>, Vec<NodeId>)>,
+    reads: Vec<(u64, Vec<NodeId>)>,
     stable_acks: Vec<(Term, NodeId)>,
 }
 
@@ -158,7 +155,6 @@ impl Ghost {
         g.stable_acks = g.stable_acks.iter().map(|(t, n)| (*t, to(*n))).collect();
         g.volatile.pre_vote_grants = g.volatile.pre_vote_grants.iter().map(|n| to(*n)).collect();
         for read in &mut g.volatile.reads {
-            read.asked = read.asked.iter().map(|n| to(*n)).collect();
             read.acked = read.acked.iter().map(|n| to(*n)).collect();
         }
         Shared::new(g)
@@ -180,7 +176,7 @@ impl Ghost {
                 .volatile
                 .reads
                 .iter()
-                .map(|r| (r.id, sorted(&r.asked), sorted(&r.acked)))
+                .map(|r| (r.id, sorted(&r.acked)))
                 .collect(),
             stable_acks,
         }
@@ -194,11 +190,11 @@ impl Ghost {
         }
         let counts = |g: &Ghost| {
             let by_term = g.stable_acks.iter().map(|(t, _)| *t).collect::<Vec<_>>();
-            let reads: Vec<(u64, usize, usize)> = g
+            let reads: Vec<(u64, usize)> = g
                 .volatile
                 .reads
                 .iter()
-                .map(|r| (r.id, r.asked.len(), r.acked.len()))
+                .map(|r| (r.id, r.acked.len()))
                 .collect();
             (by_term, g.volatile.pre_vote_grants.len(), reads)
         };
@@ -216,11 +212,7 @@ impl Ghost {
     fn names_servers(&self) -> bool {
         !self.stable_acks.is_empty()
             || !self.volatile.pre_vote_grants.is_empty()
-            || self
-                .volatile
-                .reads
-                .iter()
-                .any(|r| !r.asked.is_empty() || !r.acked.is_empty())
+            || self.volatile.reads.iter().any(|r| !r.acked.is_empty())
     }
 
     /// Record what one step of the core did: `before` and `after` are the server around the step.
