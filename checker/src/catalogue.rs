@@ -234,6 +234,22 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_config_changes = 1;
                 b.reads = 0;
             }),
+            // A follower that knows the write committed meets a later term (no client read:
+            // the write's commit and an election suffice). "Commit Index Never Decreases"
+            // and "Commit Index Within Log" break in 14 steps; the liveness continuation,
+            // left out here, sees the stalled commit index 2 steps earlier.
+            Mutant::CommitResetOnNewTerm => with(m, |b| {
+                b.max_crashes = 0;
+                b.reads = 0;
+                b.liveness = false;
+            }),
+            // The first snapshot a server takes after applying the write lacks the write's
+            // session: "Snapshot Image Equals Applied Prefix" at once.
+            Mutant::SnapshotDropsSessions => with(m, |b| {
+                b.max_snapshots = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             _ => with(m, |_| {}),
         })
         .collect()

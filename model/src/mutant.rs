@@ -124,13 +124,21 @@ pub enum Mutant {
     /// resets the state machine to the snapshot, which is committed): its state machine is
     /// ahead of what it knows committed.
     InstallKeepsCommitIndex,
+    /// A server resets its commit_index to 0 when it adopts a later term, as if it restarted
+    /// (Figure 2: commit_index increases monotonically; only a leader's next_index and
+    /// match_index are reinitialized after an election).
+    CommitResetOnNewTerm,
+    /// A snapshot holds the register without the client sessions (thesis §6.3: the sessions
+    /// are part of the replicated state): a server restored from it runs a retried command
+    /// again.
+    SnapshotDropsSessions,
     /// With membership changes and a crash: a restarted server ignores the configuration
     /// entries of its log and uses the initial configuration.
     RestartForgetsConfiguration,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 40] = [
+    pub const ALL: [Mutant; 42] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -170,6 +178,8 @@ impl Mutant {
         Mutant::AppendPrevInsideSnapshot,
         Mutant::RestartReappliesLog,
         Mutant::InstallKeepsCommitIndex,
+        Mutant::CommitResetOnNewTerm,
+        Mutant::SnapshotDropsSessions,
         Mutant::RestartForgetsConfiguration,
     ];
 
@@ -215,6 +225,8 @@ impl Mutant {
             Mutant::AppendPrevInsideSnapshot => "append-prev-inside-snapshot",
             Mutant::RestartReappliesLog => "restart-reapplies-log",
             Mutant::InstallKeepsCommitIndex => "install-keeps-commit-index",
+            Mutant::CommitResetOnNewTerm => "commit-reset-on-new-term",
+            Mutant::SnapshotDropsSessions => "snapshot-drops-sessions",
             Mutant::RestartForgetsConfiguration => "restart-forgets-configuration",
         }
     }
@@ -314,6 +326,12 @@ impl Mutant {
             }
             Mutant::InstallKeepsCommitIndex => {
                 "a follower that installed a snapshot keeps its older commit_index"
+            }
+            Mutant::CommitResetOnNewTerm => {
+                "a server resets its commit_index to 0 when it adopts a later term"
+            }
+            Mutant::SnapshotDropsSessions => {
+                "a snapshot holds the register without the client sessions"
             }
             Mutant::RestartForgetsConfiguration => {
                 "a restarted server uses the initial configuration, not its log's"
@@ -580,6 +598,18 @@ impl Rules for ModelRules {
         }
     }
 
+    fn commit_on_new_term(&self, commit_index: Index) -> Index {
+        if self.is(Mutant::CommitResetOnNewTerm) {
+            0
+        } else {
+            Protocol.commit_on_new_term(commit_index)
+        }
+    }
+
+    fn snapshot_holds_sessions(&self) -> bool {
+        !self.is(Mutant::SnapshotDropsSessions) && Protocol.snapshot_holds_sessions()
+    }
+
     fn restart_restores_configuration(&self) -> bool {
         !self.is(Mutant::RestartForgetsConfiguration) && Protocol.restart_restores_configuration()
     }
@@ -602,6 +632,7 @@ mod tests {
         assert_eq!(m.recognizes_leader(), p.recognizes_leader());
         assert_eq!(m.pre_vote_raises_own_term(), p.pre_vote_raises_own_term());
         assert_eq!(m.counts_latest_config(), p.counts_latest_config());
+        assert_eq!(m.snapshot_holds_sessions(), p.snapshot_holds_sessions());
         for (v, l) in [(false, false), (false, true), (true, false)] {
             assert_eq!(m.counts_itself(v), p.counts_itself(v));
             assert_eq!(m.counts_toward_quorum(v, l), p.counts_toward_quorum(v, l));
@@ -644,6 +675,7 @@ mod tests {
                 assert_eq!(m.compact_limit(a, b), p.compact_limit(a, b));
                 assert_eq!(m.installs_snapshot(a, b), p.installs_snapshot(a, b));
                 assert_eq!(m.applied_after_restart(a), p.applied_after_restart(a));
+                assert_eq!(m.commit_on_new_term(a), p.commit_on_new_term(a));
                 assert_eq!(m.commit_after_install(a, b), p.commit_after_install(a, b));
                 for t in [None, Some(a)] {
                     assert_eq!(

@@ -251,6 +251,21 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         snapshot_index
     }
 
+    /// Figure 2, volatile state on all servers: commit_index is initialized to 0 when the
+    /// server starts and increases monotonically; a new term reinitializes only a leader's
+    /// next_index and match_index. The commit_index a server keeps when it adopts a later
+    /// term (§5.1).
+    fn commit_on_new_term(&self, commit_index: Index) -> Index {
+        commit_index
+    }
+
+    /// Thesis §6.3 with §7: a snapshot holds the client sessions along with the state
+    /// machine, so that a server restored from it deduplicates retried commands exactly as
+    /// the one that took it. `false`: the state machine alone.
+    fn snapshot_holds_sessions(&self) -> bool {
+        true
+    }
+
     // Where two features meet: each rule below is asked only where both run.
 
     /// Thesis ch. 4 with a restart: a restarted server takes its configuration from its log

@@ -529,6 +529,7 @@ impl<C: Clone + Payload> Server<C> {
         }
         self.hard.current_term = term;
         self.hard.voted_for = None;
+        self.commit_index = cfg.rules.commit_on_new_term(self.commit_index);
         out.persist.term_or_vote = true;
         if self.role == Role::Leader && !cfg.rules.leader_steps_down_on_higher_term() {
             return;

@@ -195,6 +195,7 @@ impl<M: StateMachine, R: Rules> Service<M, R> {
             sessions: self
                 .sessions
                 .iter()
+                .filter(|_| self.rules.snapshot_holds_sessions())
                 .map(|(c, s)| (*c, s.last_seq, s.result.clone(), s.last_used))
                 .collect(),
             applied: self.applied,

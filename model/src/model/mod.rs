@@ -28,8 +28,8 @@ pub use config::{ModelConfig, NetworkKind};
 pub use judge::ghost::{Committed, Ghost};
 pub use judge::history::{History, Recorded};
 pub use judge::properties::{
-    always_names, sometimes_names, ALWAYS, LIVENESS, LOG_TERMS, PRE_VOTE, QUORUMS, SNAPSHOT,
-    SOMETIMES, TERM_COMMIT, UNDISTURBED,
+    always_names, sometimes_names, ALWAYS, IMAGE, LIVENESS, LOG_TERMS, PRE_VOTE, QUORUMS, READS,
+    SNAPSHOT, SOMETIMES, TERM_COMMIT, UNDISTURBED,
 };
 pub use judge::register::{
     ClientOp, ClientReply, Cmd, Image, Members, Msg, Register, RegisterMachine, Value,
@@ -61,6 +61,8 @@ impl ModelConfig {
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod judge_tests;
 #[cfg(test)]
 mod symmetry_tests;
 #[cfg(test)]

@@ -519,3 +519,177 @@ fn steps_refused_early_are_exactly_those_that_leave_the_bound() {
         assert!(refused_early > 0, "{}: nothing refused early", cfg.network);
     }
 }
+
+#[test]
+fn commit_index_and_terms_never_decrease_reject_a_step_that_lowers_them() {
+    let m = model();
+    let mut s = init(&m);
+    let mut before = Server::<Cmd>::new();
+    before.hard.current_term = 2;
+    before.hard.log = vec![e(1, 1)].into();
+    before.commit_index = 1;
+    let mut ghost = shared::Shared::new(Ghost::default());
+    // Rising is fine.
+    let mut after = before.clone();
+    after.hard.current_term = 3;
+    Ghost::record(&mut ghost, &before, &after, &Default::default());
+    server_mut(&mut s, 0).ghost = ghost.clone();
+    assert!(holds(&m, &s, "Commit Index Never Decreases"));
+    assert!(holds(&m, &s, "Terms Never Decrease"));
+    // A commit_index lowered within a life.
+    let mut lower = before.clone();
+    lower.commit_index = 0;
+    let mut g = ghost.clone();
+    Ghost::record(&mut g, &before, &lower, &Default::default());
+    server_mut(&mut s, 0).ghost = g;
+    assert!(!holds(&m, &s, "Commit Index Never Decreases"));
+    assert!(holds(&m, &s, "Terms Never Decrease"));
+    // A term lowered within a life.
+    let mut lower = before.clone();
+    lower.hard.current_term = 1;
+    let mut g = ghost.clone();
+    Ghost::record(&mut g, &before, &lower, &Default::default());
+    server_mut(&mut s, 0).ghost = g;
+    assert!(!holds(&m, &s, "Terms Never Decrease"));
+    // A restart below the term it saved; at it, fine.
+    let mut g = ghost.clone();
+    Ghost::observe_saved_term(&mut g, 3);
+    let mut restarted = g.clone();
+    Ghost::observe_restart(&mut restarted, 3);
+    server_mut(&mut s, 0).ghost = restarted;
+    assert!(holds(&m, &s, "Terms Never Decrease"));
+    Ghost::observe_restart(&mut g, 0);
+    server_mut(&mut s, 0).ghost = g;
+    assert!(!holds(&m, &s, "Terms Never Decrease"));
+}
+
+#[test]
+fn snapshot_image_equals_applied_prefix_rejects_an_image_without_its_sessions() {
+    let m = ModelConfig {
+        max_snapshots: 1,
+        ..ModelConfig::default()
+    }
+    .into_model();
+    let mut s = init(&m);
+    // Client 0's write (seq 0), then its retry: committed at 1 and 2.
+    let log = vec![e(1, 0), e(1, 0)];
+    for (i, entry) in log.iter().enumerate() {
+        ghost_mut(&mut s, 0)
+            .committed
+            .insert((i as u64 + 1, entry.clone()), 1);
+    }
+    let mut machine = judge::register::RegisterMachine::default();
+    for entry in &log {
+        judge::register::apply(&mut machine, &entry.command);
+    }
+    let snapshot = |image: &Image| raft_core::Snapshot {
+        last_included_index: 2,
+        last_included_term: 1,
+        config: None,
+        data: image.encode(),
+    };
+    let good = Image::of(&machine, log.clone());
+    server_mut(&mut s, 1).server.hard.snapshot = snapshot(&good);
+    assert!(holds(&m, &s, "Snapshot Image Equals Applied Prefix"));
+    // Without the sessions.
+    let mut bad = good.clone();
+    bad.sessions.sessions.clear();
+    server_mut(&mut s, 1).server.hard.snapshot = snapshot(&bad);
+    assert!(!holds(&m, &s, "Snapshot Image Equals Applied Prefix"));
+    // With another value.
+    let mut bad = good.clone();
+    bad.value = Some(9);
+    server_mut(&mut s, 1).server.hard.snapshot = snapshot(&bad);
+    assert!(!holds(&m, &s, "Snapshot Image Equals Applied Prefix"));
+    // The reference applies the entries the leaders' ghosts recorded committing, not the
+    // image's own list (Snapshot Holds Only Committed State judges that list).
+    let mut other = good;
+    other.entries = vec![e(1, 5), e(1, 5)];
+    server_mut(&mut s, 1).server.hard.snapshot = snapshot(&other);
+    assert!(holds(&m, &s, "Snapshot Image Equals Applied Prefix"));
+}
+
+/// The read record: an acknowledgement counts once it arrives after the read; a read answered
+/// before a majority acknowledged breaks "Reads Confirmed By A Quorum".
+#[test]
+fn reads_confirmed_by_a_quorum_counts_the_acknowledgements_after_the_read() {
+    use judge::received::{record_reads, Received};
+    use raft_core::{AppendEntries, AppendEntriesResponse, Event, Message, NodeId, Output};
+    let m = ModelConfig {
+        read_index: true,
+        ..ModelConfig::default()
+    }
+    .into_model();
+    let cfg = raft_core::Config::with_initial(NodeId(0), m.cfg.initial_membership())
+        .with_rules(crate::mutant::ModelRules(None));
+    let mut leader = Server::<Cmd>::new();
+    make_leader(&mut leader, 1);
+    let get = Cmd {
+        client: 0,
+        seq: 1,
+        op: ClientOp::Get,
+    };
+    let read = Event::ReadIndex {
+        id: 7,
+        command: get,
+    };
+    let ack = Event::Receive {
+        from: NodeId(1),
+        msg: Message::AppendEntriesResponse(AppendEntriesResponse {
+            term: 1,
+            success: true,
+            match_index: 0,
+            read_round: 0,
+        }),
+    };
+    let ask = Output {
+        messages: vec![(
+            NodeId(1),
+            Message::AppendEntries(AppendEntries {
+                term: 1,
+                prev_log_index: 0,
+                prev_log_term: 0,
+                entries: vec![],
+                leader_commit: 0,
+                read_round: 0,
+            }),
+        )],
+        ..Output::default()
+    };
+    let ready = Output {
+        reads: vec![raft_core::ReadResult::Ready { id: 7, index: 0 }],
+        ..Output::default()
+    };
+    let none = Output::default();
+    let step = |g: &mut shared::Shared<Ghost>, e: &Event<Cmd>, out: &Output<Cmd>| {
+        record_reads(g, &cfg, Received::of(e, &leader), &leader, &leader, out);
+    };
+    let timeout = Event::ElectionTimeout;
+    let verdict = |g: &shared::Shared<Ghost>| {
+        let mut s = init(&m);
+        server_mut(&mut s, 0).ghost = g.clone();
+        holds(&m, &s, "Reads Confirmed By A Quorum")
+    };
+    // Asked, acknowledged, answered.
+    let mut g = shared::Shared::new(Ghost::default());
+    step(&mut g, &read, &none);
+    step(&mut g, &timeout, &ask);
+    step(&mut g, &ack, &ready);
+    assert!(verdict(&g));
+    assert!(g.volatile.reads.is_empty());
+    // Answered with no acknowledgement.
+    let mut g = shared::Shared::new(Ghost::default());
+    step(&mut g, &read, &none);
+    step(&mut g, &timeout, &ready);
+    assert!(!verdict(&g));
+    // An acknowledgement delivered before the read arrived counts not.
+    let mut g = shared::Shared::new(Ghost::default());
+    step(&mut g, &ack, &none);
+    step(&mut g, &read, &ready);
+    assert!(!verdict(&g));
+    // One delivered after it does, whatever the leader sent meanwhile.
+    let mut g = shared::Shared::new(Ghost::default());
+    step(&mut g, &read, &none);
+    step(&mut g, &ack, &ready);
+    assert!(verdict(&g));
+}

@@ -6,6 +6,7 @@ use crate::model::adapter::client;
 use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
 use crate::model::config::ModelConfig;
 use crate::model::judge::ghost::Ghost;
+use crate::model::judge::received::{self, Received};
 use crate::model::judge::register::{
     self, ClientOp, ClientReply, Cmd, Image, Msg, Register, RegisterMachine,
 };
@@ -230,11 +231,12 @@ fn server_step(
     let persisted = matches!(event, Event::Persisted { .. });
     let stale =
         matches!(&event, Event::Receive { msg, .. } if msg.term() < before.server.current_term());
-    // Witness "Vote Ignored In A Lease" (the core drops such a request without a trace).
-    let ignored_in_lease = matches!(&event, Event::Receive { msg, .. } if msg.asks_for_vote())
-        && cfg
-            .rules
-            .lease_ignores_votes(cfg.check_quorum, before.server.leader_id.is_some());
+    // Witness "Vote Ignored In A Lease": the server that asks for a vote (the core answers
+    // every such request, except in a lease, where it drops it without a trace).
+    let asks_for_vote = match &event {
+        Event::Receive { from, msg } if msg.asks_for_vote() => Some(*from),
+        _ => None,
+    };
     // "Stable Leader Not Deposed": the peer that acknowledged an AppendEntries of this
     // leader's term.
     let acknowledged_by = match &event {
@@ -250,22 +252,8 @@ fn server_step(
         }
         _ => None,
     };
-    // "Elections Follow A Pre-Vote Majority": the pre-vote grants this server holds after the
-    // step's message (counted here, independently of the core); only read with PreVote.
-    let mut pre_votes = if driver.pre_vote {
-        before.server.votes_granted.clone()
-    } else {
-        Default::default()
-    };
-    if let Event::Receive {
-        from,
-        msg: Message::PreVoteResponse(r),
-    } = &event
-    {
-        if r.vote_granted && before.server.role == Role::PreCandidate {
-            pre_votes.insert(*from);
-        }
-    }
+    // What the event brings that the model's records of received messages care about.
+    let received = Received::of(&event, &before.server);
     let adopted_term = match &event {
         Event::Receive { msg, .. } if msg.raises_term() => Some(msg.term()),
         _ => None,
@@ -302,6 +290,9 @@ fn server_step(
             return;
         }
     };
+    // The vote request got no answer (looked at before the partial partition drops any).
+    let ignored_in_lease =
+        asks_for_vote.is_some_and(|p| !output.messages.iter().any(|(to, _)| *to == p));
     if server.current_term() > driver.max_term {
         // Past the bound's last term: the model refuses this step before building its
         // successor (`RaftModel::leaves_bound` reads the term), so nothing else of it is
@@ -367,23 +358,22 @@ fn server_step(
             reachable,
         );
     }
-    if driver.pre_vote
-        && server.current_term() > before.server.current_term()
-        && adopted_term != Some(server.current_term())
-        && handed_term != Some(server.current_term())
-    {
-        // A term this server raised itself: only a campaign after a majority of pre-votes
-        // for exactly that term may do it (thesis §9.6).
-        // A majority of the voters of its configuration (membership.rs).
-        let voters = &before.server.membership(cfg).voters;
-        let grants = pre_votes.iter().filter(|p| voters.contains(p)).count();
-        let won = before.server.role == Role::PreCandidate
-            && server.current_term() == before.server.current_term() + 1
-            && grants > voters.len() / 2
-            || voters.len() == 1;
-        if !won && !ghost.term_raised_without_pre_vote {
-            Shared::make_mut(&mut ghost).term_raised_without_pre_vote = true;
-        }
+    if driver.pre_vote {
+        received::record_pre_vote(
+            &mut ghost,
+            cfg,
+            received,
+            &before.server,
+            &server,
+            adopted_term,
+            handed_term,
+        );
+    }
+    if driver.transfers {
+        received::record_transfer_campaign(&mut ghost, &before.server, &server, handed_term);
+    }
+    if driver.read_index {
+        received::record_reads(&mut ghost, cfg, received, &before.server, &server, &output);
     }
     if reconfigure && matches!(output.propose, Some(ProposeResult::Accepted { .. })) {
         let g = Shared::make_mut(&mut ghost);
@@ -430,9 +420,11 @@ fn server_step(
         || persisted
         || server.leader.persisted_index != before.server.leader.persisted_index;
     if !output.persist.is_empty() || ghost_changed || durable_changed {
+        let hard = server.durable_hard_state();
+        Ghost::observe_saved_term(&mut ghost, hard.current_term);
         o.save(ServerStorage {
-            hard: Shared::new(server.durable_hard_state()),
-            ghost: ghost.clone(),
+            hard: Shared::new(hard),
+            ghost: Ghost::durable(&ghost),
         });
     }
     // 2. Send.
@@ -521,6 +513,8 @@ impl Actor for RaftActor {
                     ),
                     None => (Server::new(), Shared::new(Ghost::default())),
                 };
+                // "Terms Never Decrease": at least the term it saved.
+                Ghost::observe_restart(&mut ghost, server.current_term());
                 set_role_timers(cfg, *driver, server.role, o);
                 if driver.snapshots {
                     o.set_timer(Timer::Compact, model_timeout());

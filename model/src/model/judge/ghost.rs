@@ -8,6 +8,7 @@
 use crate::model::judge::register::Cmd;
 use crate::model::shared::Shared;
 use raft_core::{Entry, Index, NodeId, Output, Role, Server, Term};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An entry a leader marked committed: the entry at `index` was committed while the leader was in
@@ -75,9 +76,145 @@ pub struct Ghost {
     pub snapshot_installed: bool,
     /// Witness: this server restarted from a snapshot of its own disk.
     pub restarted_from_snapshot: bool,
+    /// The highest current_term this server saved to its disk (what a restart must restore
+    /// at least).
+    pub durable_term: Term,
+    /// This server adopted a lower term than it had: within a life, or on a restart below
+    /// `durable_term` ("Terms Never Decrease" broken).
+    pub term_decreased: bool,
+    /// Within one life, a step lowered this server's commit_index ("Commit Index Never
+    /// Decreases" broken).
+    pub commit_decreased: bool,
+    /// With `--read-index` only: as leader, this server answered a read that fewer than a
+    /// majority of its voters (itself included) had acknowledged since it arrived ("Reads
+    /// Confirmed By A Quorum" broken).
+    pub read_unconfirmed: bool,
+    /// What this server learned in its current life and role only: never saved, cleared by a
+    /// restart.
+    pub volatile: Volatile,
+}
+
+/// The ghost records of one life and one role of a server, each bounded by what the core
+/// holds at the same moment (so that they add no distinct state to a correct run beyond what
+/// the core's own bookkeeping already tells apart): the model's own account of the messages
+/// the server received, kept apart from the core's counters. They name servers, so symmetry
+/// reduction renames them ([`Ghost::renamed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Volatile {
+    /// With `--pre-vote` only: while this server is a pre-candidate, the voters whose
+    /// PreVoteResponse granting the term it proposes (its current term + 1) it received in
+    /// the round in progress (an election timeout starts a new round).
+    pub pre_vote_grants: BTreeSet<NodeId>,
+    /// With `--read-index` only: while this server leads, each read it took and has not
+    /// answered yet, in arrival order, with the servers whose AppendEntriesResponse of its
+    /// term it received since the read arrived.
+    pub reads: Vec<PendingRead>,
+    /// With `--max-transfers` only: the term of the campaign this server started on a
+    /// leader's TimeoutNow (thesis §3.10), while it campaigns in it.
+    pub transfer_campaign: Option<Term>,
+}
+
+/// A read a leader took (`Event::ReadIndex`) and has not answered yet.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PendingRead {
+    /// The read's tag (its client and sequence number).
+    pub id: u64,
+    /// The servers whose AppendEntriesResponse of the leader's term it received since the
+    /// read arrived.
+    pub acked: BTreeSet<NodeId>,
+}
+
+/// The server ids inside the ghost, renamed and in a fixed order: what tells apart two
+/// renamings of a ghost (symmetry reduction's signature).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GhostIds {
+    pre_vote_grants: Vec<NodeId>,
+    reads: Vec<(u64, Vec<NodeId>)>,
+    stable_acks: Vec<(Term, NodeId)>,
 }
 
 impl Ghost {
+    /// What is saved with storage: the ghost without its volatile records (`this` itself when
+    /// it has none).
+    pub fn durable(this: &Shared<Ghost>) -> Shared<Ghost> {
+        if this.volatile == Volatile::default() {
+            return this.clone();
+        }
+        let mut saved = (**this).clone();
+        saved.volatile = Volatile::default();
+        Shared::new(saved)
+    }
+
+    /// The ghost with every server id `n` in it replaced by `to(n)` (`this` itself when it
+    /// names none).
+    pub fn renamed(this: &Shared<Ghost>, to: impl Fn(NodeId) -> NodeId) -> Shared<Ghost> {
+        if !this.names_servers() {
+            return this.clone();
+        }
+        let mut g = (**this).clone();
+        g.stable_acks = g.stable_acks.iter().map(|(t, n)| (*t, to(*n))).collect();
+        g.volatile.pre_vote_grants = g.volatile.pre_vote_grants.iter().map(|n| to(*n)).collect();
+        for read in &mut g.volatile.reads {
+            read.acked = read.acked.iter().map(|n| to(*n)).collect();
+        }
+        Shared::new(g)
+    }
+
+    /// The server ids inside the ghost, each replaced by `to(n)`, in a fixed order.
+    pub fn ids(&self, to: impl Fn(NodeId) -> NodeId) -> GhostIds {
+        let sorted = |set: &BTreeSet<NodeId>| {
+            let mut v: Vec<NodeId> = set.iter().map(|n| to(*n)).collect();
+            v.sort_unstable();
+            v
+        };
+        let mut stable_acks: Vec<(Term, NodeId)> =
+            self.stable_acks.iter().map(|(t, n)| (*t, to(*n))).collect();
+        stable_acks.sort_unstable();
+        GhostIds {
+            pre_vote_grants: sorted(&self.volatile.pre_vote_grants),
+            reads: self
+                .volatile
+                .reads
+                .iter()
+                .map(|r| (r.id, sorted(&r.acked)))
+                .collect(),
+            stable_acks,
+        }
+    }
+
+    /// Orders two ghosts by what they hold with every server id left out (how many, not
+    /// which): the same for every renaming of either.
+    pub fn cmp_ignoring_ids(&self, other: &Ghost) -> Ordering {
+        if !self.names_servers() && !other.names_servers() {
+            return self.cmp(other);
+        }
+        let counts = |g: &Ghost| {
+            let by_term = g.stable_acks.iter().map(|(t, _)| *t).collect::<Vec<_>>();
+            let reads: Vec<(u64, usize)> = g
+                .volatile
+                .reads
+                .iter()
+                .map(|r| (r.id, r.acked.len()))
+                .collect();
+            (by_term, g.volatile.pre_vote_grants.len(), reads)
+        };
+        let without_ids = |g: &Ghost| {
+            let mut g = g.clone();
+            g.stable_acks.clear();
+            g.volatile = Volatile::default();
+            g
+        };
+        counts(self)
+            .cmp(&counts(other))
+            .then_with(|| without_ids(self).cmp(&without_ids(other)))
+    }
+
+    fn names_servers(&self) -> bool {
+        !self.stable_acks.is_empty()
+            || !self.volatile.pre_vote_grants.is_empty()
+            || self.volatile.reads.iter().any(|r| !r.acked.is_empty())
+    }
+
     /// Record what one step of the core did: `before` and `after` are the server around the step.
     /// Copy-on-write: the shared record is copied only when the step changes it.
     pub fn record(
@@ -126,19 +263,21 @@ impl Ghost {
             let ghost = Shared::make_mut(this);
             ghost.transfers = ghost.transfers.saturating_add(1);
         }
-        if after.role == Role::Leader
-            && before.role == Role::Candidate
-            && before.transfer_campaign
-            && !this.won_by_transfer
-        {
-            Shared::make_mut(this).won_by_transfer = true;
-        }
         if before.role == Role::Leader
             && after.role == Role::Follower
             && after.current_term() == before.current_term()
             && !this.stepped_down_without_quorum
         {
             Shared::make_mut(this).stepped_down_without_quorum = true;
+        }
+        // Commit Index Never Decreases (Figure 2: commit_index "increases monotonically"
+        // while the server is up).
+        if after.commit_index < before.commit_index && !this.commit_decreased {
+            Shared::make_mut(this).commit_decreased = true;
+        }
+        // Terms Never Decrease (§5.1: a server only adopts a later term).
+        if after.current_term() < before.current_term() && !this.term_decreased {
+            Shared::make_mut(this).term_decreased = true;
         }
         if let Some(after_index) = out.persist.truncated_after {
             // (An installed snapshot that discards the log is not a conflict truncation.)
@@ -148,6 +287,22 @@ impl Ghost {
         }
         if !out.apply.is_empty() {
             Shared::make_mut(this).observe_applied(&out.apply);
+        }
+    }
+
+    /// Record that this server saved `term` as its current term (Figure 2: current_term is
+    /// persistent).
+    pub fn observe_saved_term(this: &mut Shared<Ghost>, term: Term) {
+        if term > this.durable_term {
+            Shared::make_mut(this).durable_term = term;
+        }
+    }
+
+    /// Record that this server restarted with `term`: below the term it had saved, it
+    /// forgot one (Figure 2: current_term is persistent).
+    pub fn observe_restart(this: &mut Shared<Ghost>, term: Term) {
+        if term < this.durable_term && !this.term_decreased {
+            Shared::make_mut(this).term_decreased = true;
         }
     }
 

@@ -6,4 +6,6 @@ pub(crate) mod ghost;
 pub(crate) mod history;
 pub mod liveness;
 pub(crate) mod properties;
+pub(crate) mod received;
+pub(crate) mod reference;
 pub(crate) mod register;

@@ -16,10 +16,28 @@
 //! | Exactly Once                  | Retried Command Deduplicated, Stale Copy Ignored |
 //! | Stale Messages Ignored        | Stale Message In Flight                 |
 //! | Committed Entries Durable     | Committed Before The Leader's Disk      |
+//! | Commit Index Never Decreases  | Value Committed, Leaders In Two Terms   |
+//! | Terms Never Decrease          | Committed Then Crashed And Recovered    |
+//!
+//! Every verdict is taken from what the model recorded as the steps happened (the ghost
+//! records, `ghost.rs`, and what it delivered, `received.rs`) or from the core's observable
+//! outcomes it judges (role, current_term, voted_for, log, commit_index, applied entries,
+//! snapshot, what it saved), never from the core's own bookkeeping (votes_granted,
+//! match/next index, read rounds and acks, recent_active, transferee, pending reads): a count
+//! that decides a verdict counts messages the model delivered. Match Index Sound is the one
+//! property about that bookkeeping itself: it judges the core's match_index against the logs.
+//! Commit Index Never Decreases (mutant `commit-reset-on-new-term`; Commit Index Within Log
+//! fails in the same state, the core applying what it commits in the step) and Terms Never
+//! Decrease (mutant `forget-term-on-restart`) are flags the adapter sets from each step's
+//! before and after, and from each restart against the highest term saved.
 //!
 //! ReadIndex reads (`--read-index`) are witnessed by Read Served Without The Log: a leader
 //! answered a read from its register after a majority confirmed its leadership, with no log
-//! entry; Linearizability covers them (mutant `read-before-term-commit`).
+//! entry; Linearizability covers them (mutant `read-before-term-commit`). They add the Always
+//! property [`READS`], "Reads Confirmed By A Quorum" (mutant `read-without-quorum`): the
+//! majority is counted from the AppendEntriesResponses of the leader's term the model
+//! delivered to it after the read arrived (a reply in flight when the read arrived counts
+//! too: the core's read rounds tell those apart, the model's record does not).
 //!
 //! Pipelining (`--pipeline`) is witnessed by Pipelined Appends In Flight: two AppendEntries of
 //! one leader travel to one follower at once, the second carrying entries after the first's;
@@ -30,7 +48,8 @@
 //! sat in a log twice and the service's sessions answered the second copy without executing it.
 //!
 //! PreVote (`--pre-vote`) adds the Always property [`PRE_VOTE`], "Elections Follow A Pre-Vote
-//! Majority" (mutants `pre-vote-raises-term`, `pre-vote-without-majority`), witnessed by
+//! Majority" (mutants `pre-vote-raises-term`, `pre-vote-without-majority`; the grants are the
+//! PreVoteResponses the model delivered in the round in progress), witnessed by
 //! Election After A Pre-Vote; CheckQuorum (`--check-quorum`) is witnessed by Leader Stepped
 //! Down Without A Quorum and Vote Ignored In A Lease; every property above holds with them.
 //! With `--partial-partition` (the 2020 Cloudflare outage: one server cut off from another but
@@ -57,7 +76,10 @@
 //! Index Sound and Committed Entries Durable are stated over "snapshot + log" ([`full_log`]):
 //! a snapshot stands for the entries it covers (mutants `install-discards-matching-log`,
 //! `install-older-snapshot`, `install-keeps-commit-index`, `append-prev-inside-snapshot`,
-//! `restart-reapplies-log`).
+//! `restart-reapplies-log`). The third, [`IMAGE`], "Snapshot Image Equals Applied Prefix"
+//! (mutant `snapshot-drops-sessions`), holds every snapshot's register and client sessions to
+//! the judge's own reference service (`reference.rs`) applied to the committed entries it
+//! covers.
 //!
 //! With `liveness` (on by default; `--liveness false`), also the Always property [`LIVENESS`], "Progress When Faults Stop"
 //! (`liveness.rs`): a bounded, fault-free continuation from every reachable state elects a
@@ -66,6 +88,7 @@
 //! can fail where no safety property does.
 
 use crate::model::adapter::node::ServerState;
+use crate::model::judge::reference::Reference;
 use crate::model::judge::register::{ClientOp, Cmd, Image, Msg};
 use crate::model::{ModelConfig, RaftModel, RaftState};
 use raft_core::Entry;
@@ -78,7 +101,7 @@ use std::collections::{BTreeMap, BTreeSet};
 type Condition = fn(&RaftModel, &RaftState) -> bool;
 
 /// The safety properties: they must hold in every reachable state.
-pub const ALWAYS: [(&str, Condition); 13] = [
+pub const ALWAYS: [(&str, Condition); 15] = [
     ("Election Safety", election_safety),
     ("Log Matching", log_matching),
     ("Leader Completeness", leader_completeness),
@@ -95,6 +118,8 @@ pub const ALWAYS: [(&str, Condition); 13] = [
     ("Exactly Once", exactly_once),
     ("Stale Messages Ignored", stale_messages_ignored),
     ("Committed Entries Durable", committed_entries_durable),
+    ("Commit Index Never Decreases", commit_index_never_decreases),
+    ("Terms Never Decrease", terms_never_decrease),
 ];
 
 /// The property checked with `--partial-partition` (thesis §9.6; see
@@ -145,6 +170,20 @@ pub const SNAPSHOT: (&str, Condition) = (
 /// has; a follower's log is a prefix of some leader's). An installed snapshot that keeps a
 /// suffix of another history breaks it.
 pub const LOG_TERMS: (&str, Condition) = ("Log Terms Never Decrease", log_terms_never_decrease);
+
+/// The property checked with `--read-index` (thesis §6.4): a leader answers a read from its
+/// register only once a majority of its voters, itself included, acknowledged its term after
+/// the read arrived (the AppendEntriesResponses the model delivered to it, `received.rs`).
+pub const READS: (&str, Condition) = ("Reads Confirmed By A Quorum", reads_confirmed_by_a_quorum);
+
+/// The third property checked with `--max-snapshots` (§7, thesis §6.3): every snapshot's image,
+/// on a server or on its disk, holds the register and the client sessions that the model's own
+/// reference service (`reference.rs`) gives by applying the committed entries it covers, in
+/// order.
+pub const IMAGE: (&str, Condition) = (
+    "Snapshot Image Equals Applied Prefix",
+    snapshot_image_equals_applied_prefix,
+);
 
 /// The liveness property checked with `--liveness` (see `liveness.rs`).
 pub const LIVENESS: (&str, Condition) = (
@@ -214,6 +253,8 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
     let term_commit = (cfg.max_config_changes > 0).then_some(&TERM_COMMIT);
     let snapshot = (cfg.max_snapshots > 0).then_some(&SNAPSHOT);
     let log_terms = (cfg.max_snapshots > 0).then_some(&LOG_TERMS);
+    let image = (cfg.max_snapshots > 0).then_some(&IMAGE);
+    let reads = cfg.read_index.then_some(&READS);
     let always = ALWAYS
         .iter()
         .chain(pre_vote)
@@ -222,6 +263,8 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
         .chain(term_commit)
         .chain(snapshot)
         .chain(log_terms)
+        .chain(image)
+        .chain(reads)
         .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
@@ -800,9 +843,16 @@ fn committed_entries_durable(model: &RaftModel, state: &RaftState) -> bool {
 /// A leader (up) committed an entry its own disk does not hold yet: the followers' durable
 /// copies made the majority while it wrote behind (what Committed Entries Durable constrains).
 fn committed_before_the_leaders_disk(_: &RaftModel, state: &RaftState) -> bool {
-    live_servers(state).any(|s| {
-        s.server.role == Role::Leader && s.server.commit_index > s.server.leader.persisted_index
-    })
+    (0..state.actor_count())
+        .filter(|&i| !state.is_crashed(i))
+        .filter_map(|i| Some((state.server(i)?, state.storage(i))))
+        .any(|(s, disk)| {
+            // What its disk holds: the snapshot's entries and the log after them.
+            let saved = disk.map_or(0, |d| {
+                d.hard.snapshot.last_included_index + d.hard.log.len() as u64
+            });
+            s.server.role == Role::Leader && s.server.commit_index > saved
+        })
 }
 
 /// Some server applied one client command at two indices: the client's retry was proposed again
@@ -814,4 +864,61 @@ fn retried_command_deduplicated(_: &RaftModel, state: &RaftState) -> bool {
             !e.command.is_config() && applied[i + 1..].iter().any(|f| f.command == e.command)
         })
     })
+}
+
+/// Commit Index Never Decreases (Figure 2: commit_index "increases monotonically"): no step of
+/// a server lowered its commit_index within one life (a restart starts it again from its
+/// snapshot). The adapter compares every step's before and after.
+fn commit_index_never_decreases(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.commit_decreased)
+}
+
+/// Terms Never Decrease (§5.1, Figure 2: current_term is persistent): no step of a server
+/// lowered its current_term, and no restart brought back a term below the highest one it had
+/// saved (the ghost's `durable_term`, saved with its storage).
+fn terms_never_decrease(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.term_decreased)
+}
+
+/// Reads Confirmed By A Quorum (see [`READS`]).
+fn reads_confirmed_by_a_quorum(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.read_unconfirmed)
+}
+
+/// Snapshot Image Equals Applied Prefix (see [`IMAGE`]): the entries are those some leader's
+/// ghost recorded committing at each index 1..=last_included_index. Where an index has no
+/// such entry, or two, the image is not judged here: Snapshot Holds Only Committed State and
+/// State Machine Safety judge that.
+fn snapshot_image_equals_applied_prefix(_: &RaftModel, state: &RaftState) -> bool {
+    let mut committed: BTreeMap<u64, BTreeSet<&Entry<Cmd>>> = BTreeMap::new();
+    for s in servers(state) {
+        for (index, entry) in s.ghost.committed.keys() {
+            committed.entry(*index).or_default().insert(entry);
+        }
+    }
+    let prefix = |k: u64| -> Option<Vec<&Entry<Cmd>>> {
+        (1..=k)
+            .map(|i| match committed.get(&i) {
+                Some(at) if at.len() == 1 => at.first().copied(),
+                _ => None,
+            })
+            .collect()
+    };
+    let image_right = |snapshot: &raft_core::Snapshot| {
+        if snapshot.last_included_index == 0 {
+            return true;
+        }
+        let Some(entries) = prefix(snapshot.last_included_index) else {
+            return true;
+        };
+        Image::decode(&snapshot.data).is_some_and(|image| Reference::after(entries).matches(&image))
+    };
+    servers(state)
+        .map(|s| s.server.snapshot())
+        .chain(
+            (0..state.actor_count())
+                .filter_map(|i| state.storage(i))
+                .map(|s| &s.hard.snapshot),
+        )
+        .all(image_right)
 }

@@ -22,6 +22,7 @@
 
 use crate::model::adapter::node::{NodeState, ServerState, ServerStorage, Timer};
 use crate::model::adapter::state::Slot;
+use crate::model::judge::ghost::{Ghost, GhostIds};
 use crate::model::judge::register::{ClientReply, Msg};
 use crate::model::shared::{hash_of, Shared};
 use crate::model::{ActorSlot, RaftState, TimerSet};
@@ -150,6 +151,9 @@ struct ServerSignature {
     recent_active: Vec<NodeId>,
     transferee: Option<NodeId>,
     timers: Vec<Timer>,
+    /// The ids in the ghost records (the live one; the saved one holds none but
+    /// `stable_acks`, the same as the live one's).
+    ghost: GhostIds,
 }
 
 fn signature(state: &RaftState, order: &[usize], scope: Scope) -> Signature {
@@ -170,10 +174,8 @@ fn signature(state: &RaftState, order: &[usize], scope: Scope) -> Signature {
     let servers = order
         .iter()
         .map(|&old| {
-            let s = state
-                .server(old)
-                .map(|s| &s.server)
-                .expect("servers come first");
+            let ss = state.server(old).expect("servers come first");
+            let s = &ss.server;
             let mut votes: Vec<NodeId> = s.votes_granted.iter().map(|n| r.node(*n)).collect();
             votes.sort_unstable();
             let progress = &s.leader.progress;
@@ -211,6 +213,11 @@ fn signature(state: &RaftState, order: &[usize], scope: Scope) -> Signature {
                 recent_active,
                 transferee: s.leader.transferee.map(|n| r.node(n)),
                 timers: sorted_timers(old),
+                ghost: if whole {
+                    ss.ghost.ids(|n| r.node(n))
+                } else {
+                    GhostIds::default()
+                },
             }
         })
         .collect();
@@ -381,7 +388,7 @@ fn compare(state: &RaftState, a: usize, b: usize, scope: Scope) -> Ordering {
             Scope::State => sa
                 .machine
                 .cmp(&sb.machine)
-                .then_with(|| sa.ghost.cmp(&sb.ghost)),
+                .then_with(|| sa.ghost.cmp_ignoring_ids(&sb.ghost)),
             // The continuation reads only whether a server stopped.
             Scope::Continuation => sa.fault.is_some().cmp(&sb.fault.is_some()),
         })
@@ -543,12 +550,16 @@ fn rename_server_state(s: &ServerState, r: &Renaming) -> ServerState {
     ServerState {
         server: rename_server(&s.server, r),
         machine: s.machine.clone(),
-        ghost: s.ghost.clone(),
+        ghost: Ghost::renamed(&s.ghost, |n| r.node(n)),
         fault: s.fault.clone(),
     }
 }
 
 fn rename_storage(s: ServerStorage, r: &Renaming) -> ServerStorage {
+    let s = ServerStorage {
+        ghost: Ghost::renamed(&s.ghost, |n| r.node(n)),
+        ..s
+    };
     match s.hard.voted_for {
         Some(n) if r.node(n) != n => {
             let mut hard = (*s.hard).clone();
