@@ -84,9 +84,11 @@ pub fn features(b: &ModelConfig) -> BTreeSet<Feature> {
         Feature::ReadIndex,
     );
     // The hint differs from the plain back-off only where a follower holds entries of a term
-    // the leader never saw: three servers and a third term (standard.rs, "fast-backup").
+    // the leader never saw: three servers, a third term and two entries (standard.rs,
+    // "fast-backup").
+    // (With one entry in the log the two coincide too: the gate's counts are equal.)
     add(
-        b.fast_backup && b.values > 0 && b.servers >= 3 && b.max_term >= 3,
+        b.fast_backup && entries && b.servers >= 3 && b.max_term >= 3,
         Feature::FastBackup,
     );
     // With one entry in the log, every append carries all there is.
@@ -178,6 +180,20 @@ pub const DIMENSION_NEEDS: [Need; 7] = [
     },
 ];
 
+/// The pairs no bound of the gate covers today, each with why: fast backup differs from the
+/// plain back-off only on three servers with a third term and two entries, and that size
+/// with a crash, a membership change (no symmetry), two messages in flight or a ReadIndex
+/// read does not finish within the gate's time (measured 2026-12-07: fast backup with a
+/// crash and one entry, 8.7 M classes in 216 s, where the hint never differs; with a
+/// membership change, over 18.9 M states in 600 s). The swarm search covers them
+/// (`raft-check swarm`), without a proof.
+pub const KNOWN_GAPS: [(Feature, Feature); 4] = [
+    (Feature::ReadIndex, Feature::FastBackup),
+    (Feature::FastBackup, Feature::Pipelining),
+    (Feature::FastBackup, Feature::Membership),
+    (Feature::FastBackup, Feature::Crash),
+];
+
 /// The pairs no bound covers, and the needs no bound meets.
 pub fn gaps(bounds: &[(&str, &ModelConfig)]) -> (Vec<(Feature, Feature)>, Vec<&'static str>) {
     let pairs = pair_coverage(bounds)
@@ -197,10 +213,12 @@ pub fn gaps(bounds: &[(&str, &ModelConfig)]) -> (Vec<(Feature, Feature)>, Vec<&'
 pub fn render(bounds: &[(&str, &ModelConfig)]) -> String {
     let mut out = String::from("| feature | with | bounds that check both |\n|---|---|---|\n");
     for ((a, b), by) in pair_coverage(bounds) {
-        let by = if by.is_empty() {
-            "**none**".to_string()
-        } else {
+        let by = if !by.is_empty() {
             by.join(", ")
+        } else if KNOWN_GAPS.contains(&(a, b)) {
+            "**none**: a known gap (`coverage::KNOWN_GAPS`)".to_string()
+        } else {
+            "**none**".to_string()
         };
         out.push_str(&format!("| {a} | {b} | {by} |\n"));
     }
@@ -232,14 +250,16 @@ mod tests {
     use crate::standard::gate;
 
     #[test]
-    fn the_gate_checks_every_pair_of_features_and_every_dimension_they_need() {
+    fn the_gate_checks_every_pair_of_features_but_the_known_gaps_and_every_dimension() {
         let configs = gate();
         let bounds: Vec<(&str, &ModelConfig)> =
             configs.iter().map(|s| (s.name, &s.bound)).collect();
         let (pairs, needs) = gaps(&bounds);
-        assert!(
-            pairs.is_empty(),
-            "feature pairs no gate bound checks: {pairs:?}"
+        assert_eq!(
+            pairs,
+            KNOWN_GAPS.to_vec(),
+            "the pairs no gate bound checks are not the known gaps (a new gap, or a gap \
+             closed: update KNOWN_GAPS)"
         );
         assert!(needs.is_empty(), "dimensions no gate bound has: {needs:?}");
     }

@@ -15,34 +15,34 @@ fn tmp(name: &str) -> std::path::PathBuf {
 #[test]
 fn bad_usage_exits_2_with_a_clear_message() {
     let cases: &[(&[&str], &str)] = &[
-        (&["check", "--servers", "0"], "--servers must be at least 1"),
+        (&["check", "--bound", "plain", "--servers", "0"], "--servers must be at least 1"),
         (
-            &["check", "--max-term", "0"],
+            &["check", "--bound", "plain", "--max-term", "0"],
             "--max-term must be at least 1",
         ),
-        (&["check", "--network", "carrier-pigeon"], "carrier-pigeon"),
-        (&["check", "--threads", "0"], "--threads must be at least 1"),
+        (&["check", "--bound", "plain", "--network", "carrier-pigeon"], "carrier-pigeon"),
+        (&["check", "--bound", "plain", "--threads", "0"], "--threads must be at least 1"),
         (
-            &["check", "--mutant", "nonsense"],
+            &["check", "--bound", "plain", "--mutant", "nonsense"],
             "unknown mutant 'nonsense'",
         ),
-        (&["check", "--max-crashes", "4"], "exceeds --servers"),
+        (&["check", "--bound", "plain", "--max-crashes", "4"], "exceeds --servers"),
         (
-            &["check", "--symmetry", "--strategy", "bfs"],
+            &["check", "--bound", "plain", "--symmetry", "--strategy", "bfs"],
             "BFS ignores symmetry",
         ),
-        (&["check", "--strategy", "sim"], "never finishes"),
+        (&["check", "--bound", "plain", "--strategy", "sim"], "never finishes"),
         (
-            &["check", "--engine", "compact", "--threads", "2"],
+            &["check", "--bound", "plain", "--engine", "compact", "--threads", "2"],
             "--engine compact's DFS runs on one thread",
         ),
         (
-            &["check", "--engine", "compact", "--strategy", "sim"],
+            &["check", "--bound", "plain", "--engine", "compact", "--strategy", "sim"],
             "--engine compact is a depth-first or breadth-first search",
         ),
         (
             &[
-                "check",
+                "check", "--bound", "plain",
                 "--engine",
                 "compact",
                 "--strategy",
@@ -52,24 +52,24 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "--sleep-sets is for the depth-first search",
         ),
         (
-            &["check", "--sleep-sets"],
+            &["check", "--bound", "plain", "--sleep-sets"],
             "--sleep-sets needs --engine compact",
         ),
-        (&["check", "--engine", "turbo"], "invalid value 'turbo'"),
-        (&["check", "--timeout=-1"], "--timeout must be a positive"),
-        (&["check", "--no-such-flag"], "--no-such-flag"),
-        (&["check", "--trace-format", "xml"], "invalid value 'xml'"),
-        (&["check", "--trace-format", "itf"], "needs --trace-out"),
+        (&["check", "--bound", "plain", "--engine", "turbo"], "invalid value 'turbo'"),
+        (&["check", "--bound", "plain", "--timeout=-1"], "--timeout must be a positive"),
+        (&["check", "--bound", "plain", "--no-such-flag"], "--no-such-flag"),
+        (&["check", "--bound", "plain", "--trace-format", "xml"], "invalid value 'xml'"),
+        (&["check", "--bound", "plain", "--trace-format", "itf"], "needs --trace-out"),
         (
-            &["check", "--trace-out", "/nonexistent-dir/trace.txt"],
+            &["check", "--bound", "plain", "--trace-out", "/nonexistent-dir/trace.txt"],
             "cannot write --trace-out",
         ),
-        (&["check", "--trace-out", "/"], "is a directory"),
+        (&["check", "--bound", "plain", "--trace-out", "/"], "is a directory"),
         // A small bound, so that a check run before the refusal would end (and fail the
         // "Checking Raft" assertion below) quickly.
         (
             &[
-                "check",
+                "check", "--bound", "plain",
                 "--max-states",
                 "1000",
                 "--json",
@@ -78,7 +78,7 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "cannot write --json /nonexistent-dir/x.json",
         ),
         (
-            &["check", "--max-states", "1000", "--json", "/"],
+            &["check", "--bound", "plain", "--max-states", "1000", "--json", "/"],
             "--json /: is a directory",
         ),
         (&["explore", "--addr", "nonsense"], "bad --addr 'nonsense'"),
@@ -127,6 +127,7 @@ fn a_state_cap_is_incomplete_and_never_verified() {
         let json = tmp(&format!("capped-{i}.json"));
         let mut args = vec![
             "check".to_string(),
+            "--bound=plain".into(),
             "--max-states=2000".into(),
             format!("--json={}", json.display()),
         ];
@@ -185,7 +186,11 @@ fn the_compact_engine_reaches_the_same_states_and_verdicts() {
         .enumerate()
         {
             let json = tmp(&format!("engine-{}-{i}.json", mutant.is_some()));
-            let mut args = vec!["check".to_string(), format!("--json={}", json.display())];
+            let mut args = vec![
+                "check".to_string(),
+                "--bound=plain".to_string(),
+                format!("--json={}", json.display()),
+            ];
             args.extend(bound.iter().chain(engine).map(|a| a.to_string()));
             if let Some(m) = mutant {
                 args.push(format!("--mutant={m}"));
@@ -235,9 +240,39 @@ fn the_compact_engine_reaches_the_same_states_and_verdicts() {
     }
 }
 
+/// `check` without flags checks the node's configuration, with symmetry; `--bound plain` the
+/// feature-free bound; a flag given overrides the start, and a bound whose configuration
+/// tells the servers apart runs without symmetry instead of failing.
+#[test]
+fn the_default_bound_is_the_nodes() {
+    let banner = |args: &[&str]| {
+        let mut all = vec!["check", "--max-states", "2000", "--progress", "0"];
+        all.extend_from_slice(args);
+        let out = raft_check(&all);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let first = stdout.lines().next().unwrap_or_default().to_string();
+        (first, stdout)
+    };
+    let (node, report) = banner(&[]);
+    for feature in ["PreVote", "CheckQuorum", "ReadIndex", "fast backup", "pipelined", "snapshot"] {
+        assert!(node.contains(feature), "{feature} missing from {node}");
+    }
+    assert!(report.contains("up to renaming"), "no symmetry: {report}");
+    let (plain, report) = banner(&["--bound", "plain"]);
+    assert!(!plain.contains("PreVote") && !plain.contains("pipelined"), "{plain}");
+    assert!(!report.contains("up to renaming"), "{report}");
+    let (given, _) = banner(&["--pre-vote", "false", "--max-term", "3"]);
+    assert!(!given.contains("PreVote") && given.contains("terms ≤ 3"), "{given}");
+    assert!(given.contains("CheckQuorum"), "{given}");
+    let (changes, report) = banner(&["--max-config-changes", "1"]);
+    assert!(changes.contains("membership change"), "{changes}");
+    assert!(!report.contains("up to renaming"), "{report}");
+}
+
 #[test]
 fn a_timeout_is_incomplete() {
-    let out = raft_check(&["check", "--timeout", "0.3", "--progress", "0"]);
+    let out = raft_check(&["check", "--bound", "plain", "--timeout", "0.3", "--progress", "0"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
 }
 
@@ -260,7 +295,7 @@ fn an_interrupted_run_reports_how_far_it_got_and_is_never_verified() {
         let _ = std::fs::remove_file(&json);
         // The default bound runs for minutes: the interrupt comes long before it ends.
         let mut child = Command::new(env!("CARGO_BIN_EXE_raft-check"))
-            .args(["check", "--progress", "0.2", "--json"])
+            .args(["check", "--bound", "plain", "--progress", "0.2", "--json"])
             .arg(&json)
             .args(engine)
             .stdout(Stdio::piped())
@@ -310,7 +345,7 @@ fn an_interrupted_run_reports_how_far_it_got_and_is_never_verified() {
 fn votes_not_persisted_are_caught_with_a_counterexample() {
     let json = tmp("forget-vote.json");
     let out = raft_check(&[
-        "check",
+        "check", "--bound", "plain",
         "--mutant",
         "forget-vote-on-restart",
         "--strategy",
@@ -354,7 +389,7 @@ fn votes_not_persisted_are_caught_with_a_counterexample() {
 fn a_bound_is_verified_with_every_witness_it_can_reach() {
     let json = tmp("no-crash.json");
     let out = raft_check(&[
-        "check",
+        "check", "--bound", "plain",
         "--symmetry",
         "--max-crashes",
         "0",

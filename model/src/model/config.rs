@@ -141,7 +141,8 @@ pub struct ModelConfig {
     pub max_log_len: Option<usize>,
     /// Rejecting followers hint the start of the conflicting term (the runnable node's
     /// setting; `Config::fast_backup` in the core).
-    #[arg(long)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     pub fast_backup: bool,
     // `Timer::Persist`. `false`: as if the leader's proposal were durable at once; for bounds
     // whose point lies elsewhere (the gate's no-crash configurations with larger bounds).
@@ -166,20 +167,23 @@ pub struct ModelConfig {
     /// a read from its register once a majority confirmed its leadership, without a log entry
     /// (default: every read is proposed to the log). Each leader's read rounds are bounded by
     /// the bound's reads (--values × --reads).
-    #[arg(long)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_index: bool,
     // `Config::pre_vote`.
     /// Servers run PreVote, as the node does (thesis §9.6): an election timeout starts a
     /// pre-vote round that changes no term; only a majority of grants starts the election.
-    #[arg(long)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pre_vote: bool,
     // `Config::check_quorum`.
     /// Servers run CheckQuorum and the lease on votes, as the node does (thesis §9.6): a
     /// leader whose election timer fires steps down unless a majority answered it since the
     /// last time; a server that knows a leader of its term ignores requests for votes.
-    #[arg(long)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub check_quorum: bool,
     // What one server sends the other across the cut is lost at once; a follower's election
