@@ -40,8 +40,9 @@ pub struct SwarmArgs {
 /// How the walks run (shared with `--catalogue`).
 #[derive(Args, Clone, Debug)]
 pub struct SearchArgs {
-    /// Number of walks (numbered from 0; each from its own seed).
-    #[arg(long, default_value_t = 10_000)]
+    /// Number of walks (numbered from 0; each from its own seed); --budget usually ends the
+    /// search first.
+    #[arg(long, default_value_t = 1_000_000_000)]
     pub walks: u64,
     /// Run only walk K (its number in the report of a violation): replays it exactly.
     #[arg(long, conflicts_with = "walks")]
@@ -253,10 +254,7 @@ fn shortened(
             .iter()
             .map(|a| text_trace::format_action(cfg, a))
             .collect(),
-        explorer_path: path
-            .as_ref()
-            .map(|p| p.encode(model))
-            .unwrap_or_default(),
+        explorer_path: path.as_ref().map(|p| p.encode(model)).unwrap_or_default(),
         continuation: path.as_ref().and_then(|p| text_trace::continuation(cfg, p)),
     };
     (json, path)

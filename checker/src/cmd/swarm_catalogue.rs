@@ -89,7 +89,10 @@ pub fn run(args: &SwarmArgs) -> i32 {
     let mut search = args.search.clone();
     search.progress = 0.0;
     let threads = search.options(budget).threads;
-    println!("Swarm search on every catalogue mutant, {budget} s each, seed {}", search.seed);
+    println!(
+        "Swarm search on every catalogue mutant, {budget} s each, seed {}",
+        search.seed
+    );
     println!("Bound: {ENLARGEMENT}.");
     println!(
         "{:<30} {:<10} {:<36} {:>8} {:>7} {:>5} {:>5}",
@@ -123,8 +126,7 @@ pub fn run(args: &SwarmArgs) -> i32 {
             m.name,
             m.outcome,
             m.property.as_deref().unwrap_or("-"),
-            m.seconds_to_catch
-                .map_or("-".into(), |s| format!("{s:.1}")),
+            m.seconds_to_catch.map_or("-".into(), |s| format!("{s:.1}")),
             m.walks,
             m.raw_length.map_or("-".into(), |n| n.to_string()),
             m.shortened_length.map_or("-".into(), |n| n.to_string()),

@@ -19,4 +19,6 @@ pub mod shortest;
 pub mod swarm;
 pub mod swarm_choice;
 pub mod swarm_shrink;
+#[cfg(test)]
+mod swarm_tests;
 pub mod visited;
