@@ -64,21 +64,26 @@ pub const KINDS: [&str; 20] = [
     "restart",
 ];
 
+/// The index in [`KINDS`] of the delivery of a message of this type.
+pub fn message_kind(msg: &Msg) -> usize {
+    match msg {
+        Msg::Raft(Message::RequestVote(_)) => 0,
+        Msg::Raft(Message::RequestVoteResponse(_)) => 1,
+        Msg::Raft(Message::AppendEntries(_)) => 2,
+        Msg::Raft(Message::AppendEntriesResponse(_)) => 3,
+        Msg::Raft(Message::PreVote(_)) => 4,
+        Msg::Raft(Message::PreVoteResponse(_)) => 5,
+        Msg::Raft(Message::TimeoutNow(_)) => 6,
+        Msg::Raft(Message::InstallSnapshot(_)) => 7,
+        Msg::Request { .. } => 8,
+        Msg::Reply { .. } => 9,
+    }
+}
+
 /// The index in [`KINDS`] of an action's kind.
 pub fn kind(action: &RaftAction) -> usize {
     match action {
-        ActorModelAction::Deliver { msg, .. } => match msg {
-            Msg::Raft(Message::RequestVote(_)) => 0,
-            Msg::Raft(Message::RequestVoteResponse(_)) => 1,
-            Msg::Raft(Message::AppendEntries(_)) => 2,
-            Msg::Raft(Message::AppendEntriesResponse(_)) => 3,
-            Msg::Raft(Message::PreVote(_)) => 4,
-            Msg::Raft(Message::PreVoteResponse(_)) => 5,
-            Msg::Raft(Message::TimeoutNow(_)) => 6,
-            Msg::Raft(Message::InstallSnapshot(_)) => 7,
-            Msg::Request { .. } => 8,
-            Msg::Reply { .. } => 9,
-        },
+        ActorModelAction::Deliver { msg, .. } => message_kind(msg),
         ActorModelAction::Drop(_) => 10,
         ActorModelAction::Timeout(_, timer) => match timer {
             Timer::Election => 11,

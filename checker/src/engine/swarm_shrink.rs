@@ -5,36 +5,68 @@
 //! deadline; the result is never longer than the walk and always a valid path of the bound.
 
 use crate::engine::fingerprint::fingerprint;
+use crate::engine::swarm_choice::message_kind;
 use raft_model::model::{discovers, RaftAction, RaftModel, RaftState};
+use stateright::actor::ActorModelAction;
 use stateright::{Model, Path, Property};
 use std::time::Instant;
 
-/// Replay `actions` from `init`: the number of steps after which `property` is violated (the
-/// first such state), or `None` when an action is not enabled where it is taken (not in the
-/// model's action list, changing nothing, or leaving the bound) or no state violates it.
+/// An action's shape: its kind and the actors it joins (a message's type and link); `None`
+/// for actions matched only exactly (timers, crashes, restarts carry no content of their own).
+fn shape(action: &RaftAction) -> Option<(usize, usize, usize)> {
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => {
+            Some((message_kind(msg), usize::from(*src), usize::from(*dst)))
+        }
+        ActorModelAction::Drop(env) => Some((
+            100 + message_kind(&env.msg),
+            usize::from(env.src),
+            usize::from(env.dst),
+        )),
+        _ => None,
+    }
+}
+
+/// The step `action` stands for among the `enabled` ones: itself, or the first of its shape.
+fn resolve(enabled: &[RaftAction], action: &RaftAction) -> Option<RaftAction> {
+    if enabled.contains(action) {
+        return Some(action.clone());
+    }
+    let want = shape(action)?;
+    enabled.iter().find(|a| shape(a) == Some(want)).cloned()
+}
+
+/// Replay `actions` from `init` (each resolved among the enabled ones, or skipped: see the
+/// module's comment): the actions taken up to the first state that violates `property`, or
+/// `None` when no state violates it.
 pub fn replay(
     model: &RaftModel,
     property: &Property<RaftModel>,
     init: &RaftState,
     actions: &[RaftAction],
-) -> Option<usize> {
+) -> Option<Vec<RaftAction>> {
     let mut state = init.clone();
+    let mut taken = Vec::new();
     if discovers(property, model, &state) {
-        return Some(0);
+        return Some(taken);
     }
     let mut enabled = Vec::new();
-    for (k, action) in actions.iter().enumerate() {
+    for action in actions {
         enabled.clear();
         model.actions(&state, &mut enabled);
-        if !enabled.contains(action) {
-            return None;
+        let Some(action) = resolve(&enabled, action) else {
+            continue;
+        };
+        let Some(next) = model.next_state(&state, action.clone()) else {
+            continue;
+        };
+        if !model.within_boundary(&next) {
+            continue;
         }
-        state = model.next_state(&state, action.clone())?;
-        if !model.within_boundary(&state) {
-            return None;
-        }
+        state = next;
+        taken.push(action);
         if discovers(property, model, &state) {
-            return Some(k + 1);
+            return Some(taken);
         }
     }
     None
@@ -83,8 +115,8 @@ pub fn shorten(
     };
     let mut best = actions.to_vec();
     let cut = cut_cycles(model, init, actions);
-    if let Some(n) = replay(model, &p, init, &cut) {
-        best = cut[..n].to_vec();
+    if let Some(taken) = replay(model, &p, init, &cut) {
+        best = taken;
     }
     let mut chunk = best.len().div_ceil(2).max(1);
     loop {
@@ -98,11 +130,12 @@ pub fn shorten(
             let candidate: Vec<RaftAction> =
                 best[..i].iter().chain(&best[end..]).cloned().collect();
             match replay(model, &p, init, &candidate) {
-                Some(n) => {
-                    best = candidate[..n].to_vec();
+                // Never longer: a resolved step may reach the violation later than before.
+                Some(taken) if taken.len() < best.len() => {
+                    best = taken;
                     changed = true;
                 }
-                None => i += chunk,
+                _ => i += chunk,
             }
         }
         if chunk == 1 && !changed {

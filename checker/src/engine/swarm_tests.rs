@@ -56,7 +56,7 @@ fn catches_catalogue_mutants_and_shortens_soundly() {
             .into_iter()
             .find(|p| p.name == v.property)
             .expect("the property");
-        assert_eq!(replay(&model, &p, &v.init, &short), Some(short.len()));
+        assert_eq!(replay(&model, &p, &v.init, &short), Some(short.clone()));
         let path = path(&model, &v.init, &short).expect("the shortened path replays");
         assert!(discovers(&p, &model, path.last_state()));
         // The reported walk replays alone to the same actions (--walk K).
