@@ -28,10 +28,13 @@ pub struct SwarmArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Instead of one bound: every mutant of the catalogue, each on its catalogue bound
-    /// enlarged (terms + 2, one more message in flight, one more server from three up), with
-    /// --budget-per-mutant; --json then writes every mutant's result. No model flags.
+    /// enlarged (terms + 2, one more message in flight), with --budget-per-mutant; --json
+    /// then writes every mutant's result. No model flags.
     #[arg(long)]
     pub catalogue: bool,
+    /// With --catalogue: one more server too, where the catalogue bound has three or more.
+    #[arg(long, requires = "catalogue")]
+    pub extra_server: bool,
     /// With --catalogue: seconds of search per mutant.
     #[arg(long, default_value_t = 60.0, requires = "catalogue")]
     pub budget_per_mutant: f64,
