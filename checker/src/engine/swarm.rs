@@ -276,7 +276,7 @@ fn judge(
 /// The walk's generator after its weights and initial state are drawn, and those.
 pub fn start_walk(model: &RaftModel, seed: u64, walk: u64) -> (SplitMix64, Weights, RaftState) {
     let mut rng = SplitMix64::new(walk_seed(seed, walk));
-    let weights = Weights::draw(&mut rng);
+    let weights = Weights::draw(&mut rng, model.actors.len());
     let mut inits = model.init_states();
     let init = inits.swap_remove(rng.below(inits.len() as u64) as usize);
     (rng, weights, init)

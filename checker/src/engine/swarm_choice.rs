@@ -101,34 +101,53 @@ pub fn kind(action: &RaftAction) -> usize {
     }
 }
 
-/// One walk's weight per kind: a kind is off (weight 0) with probability 1/4, otherwise its
-/// weight is 1, 2, 4, 8 or 16 with equal probability.
+/// The actor an action happens at: the receiver of a delivery or loss, the owner of a timer,
+/// the server that crashes or restarts.
+fn actor(action: &RaftAction) -> usize {
+    match action {
+        ActorModelAction::Deliver { dst, .. } => usize::from(*dst),
+        ActorModelAction::Drop(env) => usize::from(env.dst),
+        ActorModelAction::Timeout(id, _)
+        | ActorModelAction::Crash(id)
+        | ActorModelAction::Recover(id) => usize::from(*id),
+        ActorModelAction::SelectRandom { actor, .. } => usize::from(*actor),
+    }
+}
+
+/// One walk's weights: per kind, off (0) with probability 1/4, else 1, 2, 4, 8 or 16 with
+/// equal probability; per actor, 1, 2, 4 or 8 (never off: a server that never acts is a
+/// crashed one, which the crash bound decides), so that in some walks one server is slow to
+/// hear and to time out. An action weighs its kind's weight times its actor's.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Weights(pub [u64; KINDS.len()]);
+pub struct Weights {
+    pub kinds: [u64; KINDS.len()],
+    pub actors: Vec<u64>,
+}
 
 impl Weights {
-    /// The weights of a walk, drawn first from its generator.
-    pub fn draw(rng: &mut SplitMix64) -> Self {
-        let mut w = [0; KINDS.len()];
-        for slot in &mut w {
+    /// The weights of a walk over `actors` actors, drawn first from its generator.
+    pub fn draw(rng: &mut SplitMix64, actors: usize) -> Self {
+        let mut kinds = [0; KINDS.len()];
+        for slot in &mut kinds {
             *slot = if rng.below(4) == 0 {
                 0
             } else {
                 1 << rng.below(5)
             };
         }
-        Weights(w)
+        let actors = (0..actors).map(|_| 1 << rng.below(4)).collect();
+        Weights { kinds, actors }
     }
 
     pub fn of(&self, action: &RaftAction) -> u64 {
-        self.0[kind(action)]
+        self.kinds[kind(action)] * self.actors.get(actor(action)).copied().unwrap_or(1)
     }
 
     /// The kinds switched off, for the report of a walk.
     pub fn off(&self) -> Vec<&'static str> {
         KINDS
             .iter()
-            .zip(self.0)
+            .zip(self.kinds)
             .filter(|(_, w)| *w == 0)
             .map(|(k, _)| *k)
             .collect()
