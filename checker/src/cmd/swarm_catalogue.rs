@@ -66,6 +66,21 @@ pub struct CatalogueReport {
     pub mutants: Vec<MutantSwarm>,
 }
 
+/// The machine: its cores and, where Linux says, its processor.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown processor".into());
+    format!("{cores} cores, {cpu}")
+}
+
 /// The commit of the working directory, if git can say.
 fn commit() -> String {
     std::process::Command::new("git")
@@ -148,7 +163,7 @@ pub fn run(args: &SwarmArgs) -> i32 {
     );
     let report = CatalogueReport {
         commit: commit(),
-        machine: format!("{threads} threads"),
+        machine: machine(),
         seed: search.seed,
         budget_per_mutant: budget,
         max_depth_per_walk: search.max_depth,
@@ -167,5 +182,27 @@ pub fn run(args: &SwarmArgs) -> i32 {
         EXIT_OK
     } else {
         EXIT_INCOMPLETE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every enlarged bound is valid and larger than the catalogue's in terms and messages in
+    // flight (the measurement's claim), and one more server is added only where allowed.
+    #[test]
+    fn every_enlarged_bound_is_valid_and_larger() {
+        for case in catalogue() {
+            for extra in [false, true] {
+                let big = enlarge(&case.bound, extra);
+                assert_eq!(big.validate(), Ok(()), "{}", case.mutant.name());
+                assert_eq!(big.max_term, case.bound.max_term + 2);
+                assert_eq!(big.max_in_flight, case.bound.max_in_flight + 1);
+                let more = extra && case.bound.servers >= 3 && !case.bound.partial_partition;
+                assert_eq!(big.servers, case.bound.servers + usize::from(more));
+                assert_eq!(big.mutant, Some(case.mutant));
+            }
+        }
     }
 }
