@@ -21,6 +21,22 @@ fn bad_usage_exits_2_with_a_one_line_message() {
         (&["swarm", "--walks", "0"], "--walks must be at least 1"),
         (&["swarm", "--budget", "0"], "--budget must be a positive"),
         (
+            &["swarm", "--budget", "1e30"],
+            "--budget must be a positive",
+        ),
+        (
+            &["swarm", "--shorten-budget", "nan"],
+            "--shorten-budget must be",
+        ),
+        (
+            &["swarm", "--catalogue", "--budget-per-mutant=-1"],
+            "--budget-per-mutant must be",
+        ),
+        (
+            &["swarm", "--walk", "3", "--walks", "5"],
+            "cannot be used with",
+        ),
+        (
             &["swarm", "--max-depth", "0"],
             "--max-depth must be at least 1",
         ),

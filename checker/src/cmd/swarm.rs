@@ -74,13 +74,16 @@ pub struct SearchArgs {
     pub progress: f64,
 }
 
+/// The longest budget a flag takes (a `Duration` holds it; a larger one is a typo).
+pub const MAX_SECONDS: f64 = 1e9;
+
 impl SearchArgs {
     pub fn validate(&self) -> Result<(), String> {
         if self.walks == 0 {
             return Err("--walks must be at least 1".into());
         }
-        if !(self.budget.is_finite() && self.budget > 0.0) {
-            return Err("--budget must be a positive number of seconds".into());
+        if !(self.budget.is_finite() && self.budget > 0.0 && self.budget <= MAX_SECONDS) {
+            return Err("--budget must be a positive number of seconds, at most 10^9".into());
         }
         if self.max_depth == 0 {
             return Err("--max-depth must be at least 1".into());
@@ -88,8 +91,13 @@ impl SearchArgs {
         if self.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
-        if !(self.shorten_budget.is_finite() && self.shorten_budget >= 0.0) {
-            return Err("--shorten-budget must be a non-negative number of seconds".into());
+        if !(self.shorten_budget.is_finite()
+            && self.shorten_budget >= 0.0
+            && self.shorten_budget <= MAX_SECONDS)
+        {
+            return Err(
+                "--shorten-budget must be a non-negative number of seconds, at most 10^9".into(),
+            );
         }
         if self.max_fingerprints == 0 {
             return Err("--max-fingerprints must be at least 1".into());
@@ -193,13 +201,55 @@ pub fn model_flags(cfg: &ModelConfig) -> Vec<String> {
     mine.into_iter()
         .filter(|(k, v)| standard.get(k) != Some(v) && !v.is_null())
         .map(|(k, v)| {
-            let value = match v {
-                serde_json::Value::String(s) => s,
-                v => v.to_string(),
-            };
-            format!("--{}={value}", k.replace('_', "-"))
+            let flag = format!("--{}", k.replace('_', "-"));
+            match v {
+                // A switch that is off by default takes no value; one on by default takes
+                // `=false`.
+                serde_json::Value::Bool(true) => flag,
+                serde_json::Value::String(s) => format!("{flag}={s}"),
+                v => format!("{flag}={v}"),
+            }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        cfg: ModelConfig,
+    }
+
+    // The replay command's model flags give back the bound they were written from.
+    #[test]
+    fn model_flags_parse_back_to_the_bound() {
+        let cfg = ModelConfig {
+            servers: 5,
+            fast_backup: true,
+            read_index: true,
+            lossy: false,
+            liveness: false,
+            max_entries_per_append: Some(1),
+            max_log_len: Some(3),
+            pipeline: Some(raft_core::Window {
+                entries: 2,
+                bytes: usize::MAX,
+            }),
+            max_config_changes: 1,
+            initial_voters: Some(4),
+            network: raft_model::model::NetworkKind::Ordered,
+            mutant: Some(raft_model::Mutant::VoteTwice),
+            ..ModelConfig::default()
+        };
+        let mut argv = vec!["raft-check".to_string()];
+        argv.extend(model_flags(&cfg));
+        let parsed = Flags::try_parse_from(&argv).expect("the flags parse");
+        assert_eq!(parsed.cfg, cfg, "{argv:?}");
+    }
 }
 
 /// A finished search with its violation shortened: the report, and the counterexample path.

@@ -100,8 +100,10 @@ pub fn run(args: &SwarmArgs) -> i32 {
         return usage_error("--catalogue writes no --trace-out: replay a mutant's walk for it");
     }
     let budget = args.budget_per_mutant;
-    if !(budget.is_finite() && budget > 0.0) {
-        return usage_error("--budget-per-mutant must be a positive number of seconds");
+    if !(budget.is_finite() && budget > 0.0 && budget <= super::swarm::MAX_SECONDS) {
+        return usage_error(
+            "--budget-per-mutant must be a positive number of seconds, at most 10^9",
+        );
     }
     interrupt::install();
     let mut search = args.search.clone();
