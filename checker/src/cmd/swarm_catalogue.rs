@@ -81,15 +81,24 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
-/// The commit of the working directory, if git can say.
+/// The commit of the working directory, if git can say, with "-dirty" when tracked files
+/// differ from it.
 fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if changes.is_empty() => head,
+        _ => format!("{head}-dirty"),
+    }
 }
 
 pub fn run(args: &SwarmArgs) -> i32 {
@@ -105,6 +114,8 @@ pub fn run(args: &SwarmArgs) -> i32 {
             "--budget-per-mutant must be a positive number of seconds, at most 10^9",
         );
     }
+    // The commit measured: read before the run (a commit made meanwhile is not measured).
+    let measured = commit();
     interrupt::install();
     let mut search = args.search.clone();
     search.progress = 0.0;
@@ -164,7 +175,7 @@ pub fn run(args: &SwarmArgs) -> i32 {
         results.len()
     );
     let report = CatalogueReport {
-        commit: commit(),
+        commit: measured,
         machine: machine(),
         seed: search.seed,
         budget_per_mutant: budget,
