@@ -213,45 +213,6 @@ pub fn model_flags(cfg: &ModelConfig) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Flags {
-        #[command(flatten)]
-        cfg: ModelConfig,
-    }
-
-    // The replay command's model flags give back the bound they were written from.
-    #[test]
-    fn model_flags_parse_back_to_the_bound() {
-        let cfg = ModelConfig {
-            servers: 5,
-            fast_backup: true,
-            read_index: true,
-            lossy: false,
-            liveness: false,
-            max_entries_per_append: Some(1),
-            max_log_len: Some(3),
-            pipeline: Some(raft_core::Window {
-                entries: 2,
-                bytes: usize::MAX,
-            }),
-            max_config_changes: 1,
-            initial_voters: Some(4),
-            network: raft_model::model::NetworkKind::Ordered,
-            mutant: Some(raft_model::Mutant::VoteTwice),
-            ..ModelConfig::default()
-        };
-        let mut argv = vec!["raft-check".to_string()];
-        argv.extend(model_flags(&cfg));
-        let parsed = Flags::try_parse_from(&argv).expect("the flags parse");
-        assert_eq!(parsed.cfg, cfg, "{argv:?}");
-    }
-}
-
 /// A finished search with its violation shortened: the report, and the counterexample path.
 pub struct Finished {
     pub report: SwarmReport,
@@ -500,4 +461,43 @@ pub fn run(args: &SwarmArgs) -> i32 {
         }
     }
     report.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        cfg: ModelConfig,
+    }
+
+    // The replay command's model flags give back the bound they were written from.
+    #[test]
+    fn model_flags_parse_back_to_the_bound() {
+        let cfg = ModelConfig {
+            servers: 5,
+            fast_backup: true,
+            read_index: true,
+            lossy: false,
+            liveness: false,
+            max_entries_per_append: Some(1),
+            max_log_len: Some(3),
+            pipeline: Some(raft_core::Window {
+                entries: 2,
+                bytes: usize::MAX,
+            }),
+            max_config_changes: 1,
+            initial_voters: Some(4),
+            network: raft_model::model::NetworkKind::Ordered,
+            mutant: Some(raft_model::Mutant::VoteTwice),
+            ..ModelConfig::default()
+        };
+        let mut argv = vec!["raft-check".to_string()];
+        argv.extend(model_flags(&cfg));
+        let parsed = Flags::try_parse_from(&argv).expect("the flags parse");
+        assert_eq!(parsed.cfg, cfg, "{argv:?}");
+    }
 }
