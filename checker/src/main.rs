@@ -63,6 +63,11 @@ enum Command {
     /// stands for its subdirectories, loose files form one run. Exit 0 all conform, 1 a
     /// mismatch, 2 unreadable or malformed traces.
     Conform(cmd::conform::ConformArgs),
+    /// Swarm search: many random walks, each from its own seed with its own action weights,
+    /// depth-bounded, judged by every property; the violation of the lowest-numbered walk is
+    /// shortened and printed. Never a proof: exit 1 a violation, 3 nothing found; with
+    /// --catalogue, every catalogue mutant on a larger bound.
+    Swarm(cmd::swarm::SwarmArgs),
     /// Print a markdown table of JSON reports written by `check --json`; given one directory,
     /// regenerate its README.md from the reports in it (as `gate --update` does).
     Table(cmd::table::TableArgs),
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Mutation(args) => cmd::mutation::mutation(args),
         Command::Bench(args) => cmd::bench::bench(args),
         Command::Conform(args) => cmd::conform::run(args),
+        Command::Swarm(args) => cmd::swarm::run(args),
         Command::Table(args) => cmd::table::run(args),
     };
     ExitCode::from(code as u8)

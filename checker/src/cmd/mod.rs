@@ -8,5 +8,7 @@ pub mod gate;
 pub mod merge;
 pub mod mutants;
 pub mod mutation;
+pub mod swarm;
+pub mod swarm_catalogue;
 pub mod table;
 pub mod usage;

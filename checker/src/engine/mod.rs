@@ -1,6 +1,7 @@
 //! The searches: stateright's checker driven with progress and an honest verdict (`run`), the
 //! checker's own compact engines (`dfs`, `bfs`, sharing `compact`, `visited`, `frontier`,
-//! `fingerprint`), shortest counterexamples (`shortest`), a bound split into parts (`shard`),
+//! `fingerprint`), shortest counterexamples (`shortest`), a bound split into parts (`shard`), the
+//! swarm search's random walks (`swarm`, `swarm_choice`, `swarm_shrink`),
 //! and what bounds a run (`options`, `interrupt`, `memory`).
 
 pub mod bfs;
@@ -15,4 +16,9 @@ pub mod options;
 pub mod run;
 pub mod shard;
 pub mod shortest;
+pub mod swarm;
+pub mod swarm_choice;
+pub mod swarm_shrink;
+#[cfg(test)]
+mod swarm_tests;
 pub mod visited;
