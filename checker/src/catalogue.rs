@@ -229,6 +229,16 @@ pub fn catalogue() -> Vec<Case> {
             }),
             // Interplay (checker/src/interplay.rs): each needs two features at once.
             // A membership change and a crash.
+            // A membership change with CheckQuorum: a learner joins a one-voter cluster, is
+            // promoted in the leader's log, and the leader's quorum check deposes it.
+            Mutant::LearnerLeaseNeverEnds => with(m, |b| {
+                b.servers = 2;
+                b.initial_voters = Some(1);
+                b.max_config_changes = 2;
+                b.check_quorum = true;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             Mutant::RestartForgetsConfiguration => with(m, |b| {
                 b.initial_voters = Some(2);
                 b.max_config_changes = 1;

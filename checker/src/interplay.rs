@@ -60,22 +60,36 @@ fn two_voters(b: ModelConfig) -> ModelConfig {
 pub fn interplay() -> Vec<Standard> {
     vec![
         Standard {
-            name: "pair-membership-crash-snapshots",
+            name: "pair-node-two-servers",
+            purpose: "the node's configuration (`check`'s default bound, standard::node): \
+                      PreVote, CheckQuorum, ReadIndex, fast backup, one-entry pipelined \
+                      appends, write-behind, a snapshot and a transfer, with a crash, on two \
+                      servers",
+            bound: crate::standard::node(),
+            symmetry: true,
+        },
+        Standard {
+            name: "pair-membership-crash-snapshots-sessions",
             purpose: "a learner joins a one-voter cluster whose voter crashes and takes a \
-                      snapshot: the learner installs it, the voter restarts from snapshot + log \
-                      with the configuration it had",
+                      snapshot after a write and a read through the log: the learner installs \
+                      it (a session past its first request, an entry after its point), the \
+                      voter restarts from snapshot + log with the configuration it had",
             bound: joining(ModelConfig {
                 max_snapshots: 1,
+                reads: 1,
                 ..base()
             }),
             symmetry: false,
         },
         Standard {
-            name: "pair-membership-two-changes-crash",
-            purpose: "two membership changes with a crash: a learner added and promoted (or \
-                      removed) while the voter crashes and restarts",
+            name: "pair-membership-two-changes-crash-check-quorum",
+            purpose: "two membership changes with a crash, PreVote and CheckQuorum: a learner \
+                      added and promoted (or removed) while the voter crashes, restarts and \
+                      checks its quorum (where the learner's lease once never ended)",
             bound: joining(ModelConfig {
                 max_config_changes: 2,
+                pre_vote: true,
+                check_quorum: true,
                 ..base()
             }),
             symmetry: false,
@@ -115,87 +129,12 @@ pub fn interplay() -> Vec<Standard> {
             symmetry: false,
         },
         Standard {
-            name: "pair-crash-pre-vote-check-quorum-transfer",
-            purpose: "a crash beside PreVote, CheckQuorum and a transfer on three servers: a \
-                      restarted server's pre-vote, a lease across a restart, a transfer to a \
-                      server that crashes",
+            name: "pair-three-terms-transfer-snapshots",
+            purpose: "a transfer and a snapshot over three terms (two servers): a target that \
+                      compacted, a snapshot of an earlier leader's entry",
             bound: ModelConfig {
-                max_crashes: 1,
-                pre_vote: true,
-                check_quorum: true,
-                max_transfers: 1,
-                ..base()
-            },
-            symmetry: true,
-        },
-        Standard {
-            name: "pair-crash-read-index-pipelined-pre-vote-check-quorum-transfer",
-            purpose: "the node's features but snapshots, fast backup and membership on two \
-                      servers, with a crash: a read across a restart, a window lost with a \
-                      crash, a transfer among pipelined appends, a lease and a pre-vote",
-            bound: pipelined(ModelConfig {
                 servers: 2,
-                max_crashes: 1,
-                read_index: true,
-                reads: 1,
-                pre_vote: true,
-                check_quorum: true,
-                max_transfers: 1,
-                ..base()
-            }),
-            symmetry: true,
-        },
-        Standard {
-            name: "pair-snapshots-pre-vote-check-quorum-bounded",
-            purpose: "a snapshot with an entry after its point and a client session past its \
-                      first request (a write, then a read through the log), one entry per \
-                      append, beside PreVote and CheckQuorum",
-            bound: ModelConfig {
-                max_snapshots: 1,
-                reads: 1,
-                max_entries_per_append: Some(1),
-                pre_vote: true,
-                check_quorum: true,
-                ..base()
-            },
-            symmetry: true,
-        },
-        Standard {
-            name: "pair-snapshots-transfer-read-index",
-            purpose: "a snapshot beside a transfer and a ReadIndex read: a target that needs \
-                      the snapshot before TimeoutNow, a read served from a restored register",
-            bound: ModelConfig {
-                max_snapshots: 1,
-                max_transfers: 1,
-                read_index: true,
-                reads: 1,
-                ..base()
-            },
-            symmetry: true,
-        },
-        Standard {
-            name: "pair-fast-backup-bounded-pre-vote-check-quorum",
-            purpose: "fast backup where it differs from the plain back-off (three terms, two \
-                      entries) beside one entry per append, PreVote and CheckQuorum",
-            bound: ModelConfig {
-                fast_backup: true,
                 max_term: 3,
-                reads: 1,
-                max_entries_per_append: Some(1),
-                pre_vote: true,
-                check_quorum: true,
-                ..base()
-            },
-            symmetry: true,
-        },
-        Standard {
-            name: "pair-fast-backup-snapshots-transfer",
-            purpose: "fast backup beside a snapshot and a transfer over three terms: a hint \
-                      into the snapshot, a transfer in the third term",
-            bound: ModelConfig {
-                fast_backup: true,
-                max_term: 3,
-                reads: 1,
                 max_snapshots: 1,
                 max_transfers: 1,
                 ..base()
@@ -208,6 +147,9 @@ pub fn interplay() -> Vec<Standard> {
                       backing off after a rejection",
             bound: pipelined(ModelConfig {
                 reads: 1,
+                // As the standard "reordering" bound: its leader's disk completes with the
+                // proposal (write-behind is checked with pipelining on two servers).
+                write_behind: false,
                 ..base()
             }),
             symmetry: true,

@@ -15,34 +15,74 @@ fn tmp(name: &str) -> std::path::PathBuf {
 #[test]
 fn bad_usage_exits_2_with_a_clear_message() {
     let cases: &[(&[&str], &str)] = &[
-        (&["check", "--bound", "plain", "--servers", "0"], "--servers must be at least 1"),
+        (
+            &["check", "--bound", "plain", "--servers", "0"],
+            "--servers must be at least 1",
+        ),
         (
             &["check", "--bound", "plain", "--max-term", "0"],
             "--max-term must be at least 1",
         ),
-        (&["check", "--bound", "plain", "--network", "carrier-pigeon"], "carrier-pigeon"),
-        (&["check", "--bound", "plain", "--threads", "0"], "--threads must be at least 1"),
+        (
+            &["check", "--bound", "plain", "--network", "carrier-pigeon"],
+            "carrier-pigeon",
+        ),
+        (
+            &["check", "--bound", "plain", "--threads", "0"],
+            "--threads must be at least 1",
+        ),
         (
             &["check", "--bound", "plain", "--mutant", "nonsense"],
             "unknown mutant 'nonsense'",
         ),
-        (&["check", "--bound", "plain", "--max-crashes", "4"], "exceeds --servers"),
         (
-            &["check", "--bound", "plain", "--symmetry", "--strategy", "bfs"],
+            &["check", "--bound", "plain", "--max-crashes", "4"],
+            "exceeds --servers",
+        ),
+        (
+            &[
+                "check",
+                "--bound",
+                "plain",
+                "--symmetry",
+                "--strategy",
+                "bfs",
+            ],
             "BFS ignores symmetry",
         ),
-        (&["check", "--bound", "plain", "--strategy", "sim"], "never finishes"),
         (
-            &["check", "--bound", "plain", "--engine", "compact", "--threads", "2"],
+            &["check", "--bound", "plain", "--strategy", "sim"],
+            "never finishes",
+        ),
+        (
+            &[
+                "check",
+                "--bound",
+                "plain",
+                "--engine",
+                "compact",
+                "--threads",
+                "2",
+            ],
             "--engine compact's DFS runs on one thread",
         ),
         (
-            &["check", "--bound", "plain", "--engine", "compact", "--strategy", "sim"],
+            &[
+                "check",
+                "--bound",
+                "plain",
+                "--engine",
+                "compact",
+                "--strategy",
+                "sim",
+            ],
             "--engine compact is a depth-first or breadth-first search",
         ),
         (
             &[
-                "check", "--bound", "plain",
+                "check",
+                "--bound",
+                "plain",
                 "--engine",
                 "compact",
                 "--strategy",
@@ -55,21 +95,47 @@ fn bad_usage_exits_2_with_a_clear_message() {
             &["check", "--bound", "plain", "--sleep-sets"],
             "--sleep-sets needs --engine compact",
         ),
-        (&["check", "--bound", "plain", "--engine", "turbo"], "invalid value 'turbo'"),
-        (&["check", "--bound", "plain", "--timeout=-1"], "--timeout must be a positive"),
-        (&["check", "--bound", "plain", "--no-such-flag"], "--no-such-flag"),
-        (&["check", "--bound", "plain", "--trace-format", "xml"], "invalid value 'xml'"),
-        (&["check", "--bound", "plain", "--trace-format", "itf"], "needs --trace-out"),
         (
-            &["check", "--bound", "plain", "--trace-out", "/nonexistent-dir/trace.txt"],
+            &["check", "--bound", "plain", "--engine", "turbo"],
+            "invalid value 'turbo'",
+        ),
+        (
+            &["check", "--bound", "plain", "--timeout=-1"],
+            "--timeout must be a positive",
+        ),
+        (
+            &["check", "--bound", "plain", "--no-such-flag"],
+            "--no-such-flag",
+        ),
+        (
+            &["check", "--bound", "plain", "--trace-format", "xml"],
+            "invalid value 'xml'",
+        ),
+        (
+            &["check", "--bound", "plain", "--trace-format", "itf"],
+            "needs --trace-out",
+        ),
+        (
+            &[
+                "check",
+                "--bound",
+                "plain",
+                "--trace-out",
+                "/nonexistent-dir/trace.txt",
+            ],
             "cannot write --trace-out",
         ),
-        (&["check", "--bound", "plain", "--trace-out", "/"], "is a directory"),
+        (
+            &["check", "--bound", "plain", "--trace-out", "/"],
+            "is a directory",
+        ),
         // A small bound, so that a check run before the refusal would end (and fail the
         // "Checking Raft" assertion below) quickly.
         (
             &[
-                "check", "--bound", "plain",
+                "check",
+                "--bound",
+                "plain",
                 "--max-states",
                 "1000",
                 "--json",
@@ -78,7 +144,15 @@ fn bad_usage_exits_2_with_a_clear_message() {
             "cannot write --json /nonexistent-dir/x.json",
         ),
         (
-            &["check", "--bound", "plain", "--max-states", "1000", "--json", "/"],
+            &[
+                "check",
+                "--bound",
+                "plain",
+                "--max-states",
+                "1000",
+                "--json",
+                "/",
+            ],
             "--json /: is a directory",
         ),
         (&["explore", "--addr", "nonsense"], "bad --addr 'nonsense'"),
@@ -255,15 +329,28 @@ fn the_default_bound_is_the_nodes() {
         (first, stdout)
     };
     let (node, report) = banner(&[]);
-    for feature in ["PreVote", "CheckQuorum", "ReadIndex", "fast backup", "pipelined", "snapshot"] {
+    for feature in [
+        "PreVote",
+        "CheckQuorum",
+        "ReadIndex",
+        "fast backup",
+        "pipelined",
+        "snapshot",
+    ] {
         assert!(node.contains(feature), "{feature} missing from {node}");
     }
     assert!(report.contains("up to renaming"), "no symmetry: {report}");
     let (plain, report) = banner(&["--bound", "plain"]);
-    assert!(!plain.contains("PreVote") && !plain.contains("pipelined"), "{plain}");
+    assert!(
+        !plain.contains("PreVote") && !plain.contains("pipelined"),
+        "{plain}"
+    );
     assert!(!report.contains("up to renaming"), "{report}");
     let (given, _) = banner(&["--pre-vote", "false", "--max-term", "3"]);
-    assert!(!given.contains("PreVote") && given.contains("terms ≤ 3"), "{given}");
+    assert!(
+        !given.contains("PreVote") && given.contains("terms ≤ 3"),
+        "{given}"
+    );
     assert!(given.contains("CheckQuorum"), "{given}");
     let (changes, report) = banner(&["--max-config-changes", "1"]);
     assert!(changes.contains("membership change"), "{changes}");
@@ -272,7 +359,15 @@ fn the_default_bound_is_the_nodes() {
 
 #[test]
 fn a_timeout_is_incomplete() {
-    let out = raft_check(&["check", "--bound", "plain", "--timeout", "0.3", "--progress", "0"]);
+    let out = raft_check(&[
+        "check",
+        "--bound",
+        "plain",
+        "--timeout",
+        "0.3",
+        "--progress",
+        "0",
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
 }
 
@@ -345,7 +440,9 @@ fn an_interrupted_run_reports_how_far_it_got_and_is_never_verified() {
 fn votes_not_persisted_are_caught_with_a_counterexample() {
     let json = tmp("forget-vote.json");
     let out = raft_check(&[
-        "check", "--bound", "plain",
+        "check",
+        "--bound",
+        "plain",
         "--mutant",
         "forget-vote-on-restart",
         "--strategy",
@@ -389,7 +486,9 @@ fn votes_not_persisted_are_caught_with_a_counterexample() {
 fn a_bound_is_verified_with_every_witness_it_can_reach() {
     let json = tmp("no-crash.json");
     let out = raft_check(&[
-        "check", "--bound", "plain",
+        "check",
+        "--bound",
+        "plain",
         "--symmetry",
         "--max-crashes",
         "0",

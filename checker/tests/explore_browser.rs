@@ -135,7 +135,9 @@ fn the_explorer_shows_a_mutants_counterexample_in_chromium() {
     // What the checker itself says: the violated property and the last state of the trace.
     let (report, trace) = (tmp("report.json"), tmp("trace.json"));
     let out = raft_check(&[
-        "check", "--bound", "plain",
+        "check",
+        "--bound",
+        "plain",
         "--mutant",
         MUTANT,
         "--progress",

@@ -75,7 +75,9 @@ fn itf_py_reads_our_counterexample() {
     let (report, trace_json, itf) = (tmp("report.json"), tmp("trace.json"), tmp("trace.itf.json"));
     let run = |format: &str, out: &PathBuf| {
         let o = raft_check(&[
-            "check", "--bound", "plain",
+            "check",
+            "--bound",
+            "plain",
             "--mutant",
             MUTANT,
             "--progress",

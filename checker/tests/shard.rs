@@ -53,7 +53,15 @@ fn statuses(report: &Value) -> BTreeMap<String, String> {
 fn single_and_parts(tag: &str, bound: &[&str]) -> (Value, HashSet<u64>, Vec<PathBuf>) {
     let json = tmp(&format!("{tag}-single.json"));
     let fps = tmp(&format!("{tag}-single.fp"));
-    let mut args = vec!["check", "--bound", "plain", "--threads", "1", "--progress", "0"];
+    let mut args = vec![
+        "check",
+        "--bound",
+        "plain",
+        "--threads",
+        "1",
+        "--progress",
+        "0",
+    ];
     args.extend_from_slice(bound);
     let mut single = args.clone();
     single.extend(["--json", json.to_str().unwrap()]);
@@ -150,7 +158,9 @@ fn a_violation_in_a_part_merges_to_a_full_path() {
             let json = tmp(&format!("{tag}-mutant-{i}.json"));
             let shard = format!("{i}/4");
             let mut args = vec![
-                "check", "--bound", "plain",
+                "check",
+                "--bound",
+                "plain",
                 "--servers",
                 "2",
                 "--threads",
@@ -221,7 +231,15 @@ fn a_missing_part_leaves_the_verdict_incomplete_and_other_checks_are_refused() {
     for i in 0..4 {
         let json = tmp(&format!("small-{i}.json"));
         let shard = format!("{i}/4");
-        let mut args = vec!["check", "--bound", "plain", "--threads", "1", "--progress", "0"];
+        let mut args = vec![
+            "check",
+            "--bound",
+            "plain",
+            "--threads",
+            "1",
+            "--progress",
+            "0",
+        ];
         args.extend(bound);
         args.extend(["--shard", &shard, "--shard-depth", "4"]);
         args.extend(["--json", json.to_str().unwrap()]);
@@ -252,7 +270,9 @@ fn a_missing_part_leaves_the_verdict_incomplete_and_other_checks_are_refused() {
     // A part of another bound, a part given twice, and a whole run's report are refused.
     let other = tmp("other-bound.json");
     let (code, _, err) = run(&[
-        "check", "--bound", "plain",
+        "check",
+        "--bound",
+        "plain",
         "--servers",
         "2",
         "--max-crashes",
@@ -282,7 +302,9 @@ fn a_missing_part_leaves_the_verdict_incomplete_and_other_checks_are_refused() {
     assert!(err.contains("given twice"), "{err}");
     let whole = tmp("whole.json");
     let (code, _, _) = run(&[
-        "check", "--bound", "plain",
+        "check",
+        "--bound",
+        "plain",
         "--servers",
         "2",
         "--max-crashes",
@@ -302,11 +324,19 @@ fn a_missing_part_leaves_the_verdict_incomplete_and_other_checks_are_refused() {
     assert_eq!(code, 2, "{err}");
 
     for (args, message) in [
-        (&["check", "--bound", "plain", "--shard", "4/4"][..], "need 0 <= I < N"),
-        (&["check", "--bound", "plain", "--shard", "x"][..], "--shard takes I/N"),
+        (
+            &["check", "--bound", "plain", "--shard", "4/4"][..],
+            "need 0 <= I < N",
+        ),
+        (
+            &["check", "--bound", "plain", "--shard", "x"][..],
+            "--shard takes I/N",
+        ),
         (
             &[
-                "check", "--bound", "plain",
+                "check",
+                "--bound",
+                "plain",
                 "--shard",
                 "0/2",
                 "--strategy",
@@ -316,7 +346,10 @@ fn a_missing_part_leaves_the_verdict_incomplete_and_other_checks_are_refused() {
             ][..],
             "--shard needs an exhaustive strategy",
         ),
-        (&["check", "--bound", "plain", "--shard-depth", "3"][..], "--shard"),
+        (
+            &["check", "--bound", "plain", "--shard-depth", "3"][..],
+            "--shard",
+        ),
     ] {
         let (code, _, err) = run(args);
         assert_eq!(code, 2, "{args:?}: {err}");

@@ -135,10 +135,14 @@ pub enum Mutant {
     /// With membership changes and a crash: a restarted server ignores the configuration
     /// entries of its log and uses the initial configuration.
     RestartForgetsConfiguration,
+    /// With membership changes and CheckQuorum: a learner's election timeout does not end its
+    /// lease (it does not campaign, so it never forgets its leader); promoted in the leader's
+    /// log but not yet in its own, it ignores the deposed leader's campaign forever.
+    LearnerLeaseNeverEnds,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 42] = [
+    pub const ALL: [Mutant; 43] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -181,6 +185,7 @@ impl Mutant {
         Mutant::CommitResetOnNewTerm,
         Mutant::SnapshotDropsSessions,
         Mutant::RestartForgetsConfiguration,
+        Mutant::LearnerLeaseNeverEnds,
     ];
 
     /// The catalogue name used on the command line.
@@ -228,6 +233,7 @@ impl Mutant {
             Mutant::CommitResetOnNewTerm => "commit-reset-on-new-term",
             Mutant::SnapshotDropsSessions => "snapshot-drops-sessions",
             Mutant::RestartForgetsConfiguration => "restart-forgets-configuration",
+            Mutant::LearnerLeaseNeverEnds => "learner-lease-never-ends",
         }
     }
 
@@ -335,6 +341,9 @@ impl Mutant {
             }
             Mutant::RestartForgetsConfiguration => {
                 "a restarted server uses the initial configuration, not its log's"
+            }
+            Mutant::LearnerLeaseNeverEnds => {
+                "a non-voter's election timeout does not end its lease"
             }
         }
     }
@@ -610,6 +619,10 @@ impl Rules for ModelRules {
         !self.is(Mutant::SnapshotDropsSessions) && Protocol.snapshot_holds_sessions()
     }
 
+    fn non_voter_lease_ends_on_timeout(&self) -> bool {
+        !self.is(Mutant::LearnerLeaseNeverEnds) && Protocol.non_voter_lease_ends_on_timeout()
+    }
+
     fn restart_restores_configuration(&self) -> bool {
         !self.is(Mutant::RestartForgetsConfiguration) && Protocol.restart_restores_configuration()
     }
@@ -643,6 +656,10 @@ mod tests {
         assert_eq!(
             m.restart_restores_configuration(),
             p.restart_restores_configuration()
+        );
+        assert_eq!(
+            m.non_voter_lease_ends_on_timeout(),
+            p.non_voter_lease_ends_on_timeout()
         );
         for n in 1..8 {
             assert_eq!(m.quorum(n), p.quorum(n));

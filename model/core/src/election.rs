@@ -34,8 +34,13 @@ impl<C: Clone + Payload> Server<C> {
                 self.check_quorum(cfg);
                 Ok(())
             }
-            // Only a voter campaigns (membership.rs).
-            _ if !self.may_campaign(cfg) => Ok(()),
+            // Only a voter campaigns (membership.rs); a non-voter's lease ends all the same.
+            _ if !self.may_campaign(cfg) => {
+                if cfg.rules.non_voter_lease_ends_on_timeout() {
+                    self.leader_id = None;
+                }
+                Ok(())
+            }
             _ if cfg.pre_vote => self.start_pre_vote(cfg, out),
             _ => self.campaign(cfg, false, out),
         }

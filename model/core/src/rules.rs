@@ -273,6 +273,15 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     fn restart_restores_configuration(&self) -> bool {
         true
     }
+
+    /// Thesis §9.6 (the lease) with ch. 4 (learners): a server that does not campaign still
+    /// forgets its leader when its election timeout passes, so it answers (pre-)votes again.
+    /// A learner promoted in a leader's log but not yet in its own would otherwise ignore that
+    /// leader's campaign forever once CheckQuorum deposed it (found by the interplay bound of
+    /// membership changes, CheckQuorum and PreVote, 2026-12-07).
+    fn non_voter_lease_ends_on_timeout(&self) -> bool {
+        true
+    }
 }
 
 /// The correct protocol: every rule as the paper states it.

@@ -664,9 +664,14 @@ fn transfer_target_up_to_date(_: &RaftModel, state: &RaftState) -> bool {
             return true;
         };
         match state.server(usize::from(env.dst)) {
-            Some(s) if s.server.current_term() == t.term => {
-                s.server.term_at(t.last_log_index) == Some(t.last_log_term)
-            }
+            // Over snapshot + log: a target that compacted still holds the entries its
+            // snapshot covers (found by the interplay bound of transfers and snapshots).
+            Some(s) if s.server.current_term() == t.term => match t.last_log_index {
+                0 => true,
+                i => full_log(s)
+                    .get(i as usize - 1)
+                    .is_some_and(|e| e.term == t.last_log_term),
+            },
             _ => true,
         }
     })
