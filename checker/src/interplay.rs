@@ -61,10 +61,9 @@ pub fn interplay() -> Vec<Standard> {
     vec![
         Standard {
             name: "pair-node-two-servers",
-            purpose: "the node's configuration (`check`'s default bound, standard::node): \
-                      PreVote, CheckQuorum, ReadIndex, fast backup, one-entry pipelined \
-                      appends, write-behind, a snapshot and a transfer, with a crash, on two \
-                      servers",
+            purpose: "the node's data path (`check`'s default bound, standard::node): \
+                      ReadIndex, fast backup, one-entry pipelined appends, write-behind and a \
+                      snapshot, with a crash, on two servers",
             bound: crate::standard::node(),
             symmetry: true,
         },
@@ -82,14 +81,16 @@ pub fn interplay() -> Vec<Standard> {
             symmetry: false,
         },
         Standard {
-            name: "pair-membership-two-changes-crash-check-quorum",
-            purpose: "two membership changes with a crash, PreVote and CheckQuorum: a learner \
-                      added and promoted (or removed) while the voter crashes, restarts and \
-                      checks its quorum (where the learner's lease once never ended)",
+            name: "pair-membership-two-changes-crash-check-quorum-transfer",
+            purpose: "two membership changes with a crash, PreVote, CheckQuorum and a \
+                      transfer: a learner added and promoted (or removed) while the voter \
+                      crashes, restarts, checks its quorum (where the learner's lease once \
+                      never ended) and hands over to the new voter",
             bound: joining(ModelConfig {
                 max_config_changes: 2,
                 pre_vote: true,
                 check_quorum: true,
+                max_transfers: 1,
                 ..base()
             }),
             symmetry: false,
@@ -129,14 +130,19 @@ pub fn interplay() -> Vec<Standard> {
             symmetry: false,
         },
         Standard {
-            name: "pair-three-terms-transfer-snapshots",
-            purpose: "a transfer and a snapshot over three terms (two servers): a target that \
-                      compacted, a snapshot of an earlier leader's entry",
+            name: "pair-three-terms-transfer-snapshots-pre-vote-check-quorum-bounded",
+            purpose: "a transfer and a snapshot over three terms (two servers) with PreVote, \
+                      CheckQuorum and one entry per append, a write and a read through the \
+                      log: a target that compacted, a snapshot of an earlier leader's entries",
             bound: ModelConfig {
                 servers: 2,
                 max_term: 3,
                 max_snapshots: 1,
                 max_transfers: 1,
+                pre_vote: true,
+                check_quorum: true,
+                max_entries_per_append: Some(1),
+                reads: 1,
                 ..base()
             },
             symmetry: true,

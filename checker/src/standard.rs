@@ -188,26 +188,23 @@ pub fn gate() -> Vec<Standard> {
 }
 
 /// The node's configuration (impl/src/node/mod.rs, `node_config`) at the size `check` checks by
-/// default: every feature the node runs without an operator (PreVote, CheckQuorum, ReadIndex,
-/// fast backup, appends bounded to one entry and pipelined two deep, write-behind, a
-/// snapshot) and a leadership transfer, on two servers with a crash, a write and a read, two
-/// messages in flight. Three servers with the same features do not finish within the main
-/// job's five minutes (over 20 M classes in four minutes without pipelining, 2026-12-07); with
-/// two, fast backup's hint never differs from the plain one, no log conflicts, and every
-/// majority holds the leader's disk (their witnesses say so). Membership changes, which break
-/// symmetry, are checked with these features in the gate's interplay bounds.
+/// default, within five minutes here: the node's data path (ReadIndex, fast backup, appends
+/// bounded to one entry and pipelined two deep, write-behind, a snapshot) on two servers with
+/// a crash, a write and a read, two messages in flight. PreVote and CheckQuorum (which the node
+/// also runs) and a transfer are left out: with them this bound does not finish in five
+/// minutes here (over 18 M classes in 170 s without even the crash, 2026-12-07); the gate's
+/// interplay bounds check them with the other features (`coverage::KNOWN_GAPS` lists the
+/// pairs none covers yet). With two servers, fast backup's hint never differs from the plain
+/// one, no log conflicts, and every majority holds the leader's disk (their witnesses say so).
 pub fn node() -> ModelConfig {
     ModelConfig {
         servers: 2,
-        pre_vote: true,
-        check_quorum: true,
         read_index: true,
         fast_backup: true,
         max_entries_per_append: Some(1),
         pipeline: Some(WINDOW_OF_TWO),
         max_in_flight: 2,
         max_snapshots: 1,
-        max_transfers: 1,
         ..ModelConfig::default()
     }
 }

@@ -118,13 +118,6 @@ pub fn gate(args: &GateArgs) -> i32 {
             .iter()
             .map(|m| (m.name().to_string(), Item::Mutant(*m))),
     );
-    if args.engine == Engine::Compact {
-        println!(
-            "gate: the standard configurations on the compact engine with sleep sets (the \
-             mutant catalogue runs on stateright's engine: leave out --engine)"
-        );
-        items.retain(|(_, item)| matches!(item, Item::Config(_)));
-    }
     if let Some(only) = &args.only {
         items.retain(|(name, _)| name == only);
         if items.is_empty() {

@@ -376,3 +376,50 @@ fn majorities_overlap_across_one_change_and_not_across_two() {
     // Symmetric.
     assert!(!m(&[1]).majorities_overlap(&m(&[1, 2, 3])));
 }
+
+/// Thesis §9.6 with ch. 4: a learner's election timeout ends its lease like a voter's, though
+/// it does not campaign; after it, the learner answers a PreVote again. (Found by the
+/// interplay bound of membership changes and CheckQuorum: a learner promoted in the leader's
+/// log but not in its own ignored the deposed leader's campaign forever.)
+#[test]
+fn a_learners_lease_ends_with_its_election_timeout() {
+    let c = cfg(0);
+    let mut s = settled_leader(&c);
+    propose_change(&mut s, &c, ConfigChange::AddLearner(n(3)));
+    let c3 = Config::joining(n(3))
+        .with_check_quorum(true)
+        .with_pre_vote(true);
+    let mut learner = S::restart(
+        &c3,
+        HardState {
+            snapshot: Default::default(),
+            current_term: 1,
+            voted_for: None,
+            log: s.log().to_vec().into(),
+        },
+    );
+    learner.leader_id = Some(n(0));
+    let pre_vote = || {
+        receive(
+            0,
+            Message::PreVote(RequestVote {
+                term: 2,
+                last_log_index: 5,
+                last_log_term: 1,
+                transfer: false,
+            }),
+        )
+    };
+    // In the lease: the pre-vote is ignored.
+    assert!(step(&mut learner, &c3, pre_vote()).messages.is_empty());
+    let out = step(&mut learner, &c3, Event::ElectionTimeout);
+    assert!(out.messages.is_empty(), "a learner does not campaign");
+    assert_eq!(learner.leader_id, None);
+    // Out of it: granted.
+    let out = step(&mut learner, &c3, pre_vote());
+    assert!(
+        matches!(&out.messages[..], [(to, Message::PreVoteResponse(r))] if *to == n(0) && r.vote_granted),
+        "{:?}",
+        out.messages
+    );
+}

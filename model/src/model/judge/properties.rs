@@ -285,6 +285,15 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
 
 /// Every server's last known state (a crashed server keeps the state it crashed with, which is
 /// what its ghost records and storage hold).
+/// Every snapshot a server holds, in memory or on its disk (a crashed server's too).
+fn snapshots_kept(state: &RaftState) -> impl Iterator<Item = &raft_core::Snapshot> {
+    servers(state).map(|s| s.server.snapshot()).chain(
+        (0..state.actor_count())
+            .filter_map(|i| state.storage(i))
+            .map(|s| &s.hard.snapshot),
+    )
+}
+
 fn servers(state: &RaftState) -> impl Iterator<Item = &ServerState> {
     state.servers()
 }
@@ -586,15 +595,7 @@ fn snapshot_holds_only_committed_state(_: &RaftModel, state: &RaftState) -> bool
             Msg::Raft(Message::InstallSnapshot(m)) => Some(&m.snapshot),
             _ => None,
         });
-    servers(state)
-        .map(|s| s.server.snapshot())
-        .chain(
-            (0..state.actor_count())
-                .filter_map(|i| state.storage(i))
-                .map(|s| &s.hard.snapshot),
-        )
-        .chain(in_flight)
-        .all(holds_committed)
+    snapshots_kept(state).chain(in_flight).all(holds_committed)
 }
 
 /// Configuration Changes Follow A Term Commit (see [`TERM_COMMIT`]): the committed entries
@@ -918,12 +919,5 @@ fn snapshot_image_equals_applied_prefix(_: &RaftModel, state: &RaftState) -> boo
         };
         Image::decode(&snapshot.data).is_some_and(|image| Reference::after(entries).matches(&image))
     };
-    servers(state)
-        .map(|s| s.server.snapshot())
-        .chain(
-            (0..state.actor_count())
-                .filter_map(|i| state.storage(i))
-                .map(|s| &s.hard.snapshot),
-        )
-        .all(image_right)
+    snapshots_kept(state).all(image_right)
 }
