@@ -262,7 +262,7 @@ pub fn render_needs(bounds: &[(&str, &ModelConfig)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::standard::gate;
+    use crate::gate_bounds::gate;
 
     #[test]
     fn the_gate_checks_every_pair_of_features_but_the_known_gaps_and_every_dimension() {

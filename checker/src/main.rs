@@ -4,6 +4,7 @@ mod catalogue;
 mod cmd;
 mod coverage;
 mod engine;
+mod gate_bounds;
 mod interplay;
 mod part;
 mod report;
@@ -106,6 +107,9 @@ fn main() -> ExitCode {
         Command::Mutation(args) => cmd::mutation::mutation(args),
         Command::Bench(args) => cmd::bench::bench(args),
         Command::Conform(args) => cmd::conform::run(args),
+        // `--catalogue` measures the catalogue (swarm_catalogue.rs, which runs swarm.rs's
+        // search); otherwise one search.
+        Command::Swarm(args) if args.catalogue => cmd::swarm_catalogue::run(args),
         Command::Swarm(args) => cmd::swarm::run(args),
         Command::Table(args) => cmd::table::run(args),
     };

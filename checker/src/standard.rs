@@ -178,15 +178,6 @@ pub const WINDOW_OF_TWO: Window = Window {
     bytes: usize::MAX,
 };
 
-/// What the CI gate checks: the standard configurations, then the quick ones (so the gate is
-/// at least as strong as the mutation gate that results/mutation.md measures).
-pub fn gate() -> Vec<Standard> {
-    let mut v = standard();
-    v.extend(crate::interplay::interplay());
-    v.extend(quick());
-    v
-}
-
 /// The node's configuration (impl/src/node/mod.rs, `node_config`) at the size `check` checks by
 /// default, within five minutes here: the node's data path (ReadIndex, fast backup, appends
 /// bounded to one entry and pipelined two deep, write-behind, a snapshot) on two servers with

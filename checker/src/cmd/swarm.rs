@@ -411,9 +411,6 @@ pub fn run(args: &SwarmArgs) -> i32 {
     if let Some(Err(e)) = args.json.as_deref().map(|p| writable("--json", p)) {
         return usage_error(e);
     }
-    if args.catalogue {
-        return super::swarm_catalogue::run(args);
-    }
     let cfg = &args.model;
     if let Err(e) = cfg.validate() {
         return usage_error(e);

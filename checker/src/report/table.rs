@@ -239,7 +239,7 @@ pub fn write_readme(dir: &std::path::Path) -> Result<(), String> {
     );
     let _ = writeln!(out, "## Configurations\n");
     out.push_str(&render(&reports)?);
-    let gate = crate::standard::gate();
+    let gate = crate::gate_bounds::gate();
     let bounds: Vec<(&str, &raft_model::model::ModelConfig)> =
         gate.iter().map(|s| (s.name, &s.bound)).collect();
     let _ = writeln!(out, "\n## Feature pairs\n");

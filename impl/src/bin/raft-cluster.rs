@@ -94,10 +94,16 @@ impl SnapshotFlags {
 /// The cluster secret's file name, next to cluster.toml.
 const SECRET_FILE: &str = "cluster.secret";
 
-fn free_loopback_addr() -> anyhow::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("cannot find a free loopback port (bind 127.0.0.1:0)")
+/// A free loopback port, held (by `held`) until every port of the file is chosen: a port
+/// released at once may be handed out again by the next bind (the same address twice).
+fn free_loopback_addr(held: &mut Vec<TcpListener>) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .context("cannot find a free loopback port (bind 127.0.0.1:0)")?;
+    let addr = listener
+        .local_addr()
+        .context("cannot find a free loopback port (bind 127.0.0.1:0)")?;
+    held.push(listener);
+    Ok(addr)
 }
 
 /// Writes DIR/cluster.toml with fresh loopback ports. An existing cluster file's id is kept
@@ -119,14 +125,16 @@ fn write_cluster(dir: &Path, nodes: u64, spares: u64) -> anyhow::Result<(Cluster
         ClusterConfig::random_id()
     };
     let mut specs = Vec::new();
+    let mut held = Vec::new();
     for id in 0..nodes + spares {
         specs.push(NodeSpec {
             id,
-            peer_addr: free_loopback_addr()?,
-            client_addr: free_loopback_addr()?,
+            peer_addr: free_loopback_addr(&mut held)?,
+            client_addr: free_loopback_addr(&mut held)?,
             initial_member: id < nodes,
         });
     }
+    drop(held);
     // The peers' secret: made once, kept across runs of `up` on the same directory.
     let secret_path = dir.join(SECRET_FILE);
     if secret_path.exists() {

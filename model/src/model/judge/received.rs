@@ -4,12 +4,14 @@
 //! counters (`votes_granted`, read rounds, read acks): a count that decides a verdict is a
 //! count of messages the model delivered.
 
-use crate::model::adapter::actor::ServerConfig;
 use crate::model::judge::ghost::{Ghost, PendingRead};
 use crate::model::judge::register::Cmd;
 use crate::model::shared::Shared;
 use raft_core::{Event, Message, NodeId, Output, ReadResult, Role, Server, Term};
 use std::collections::BTreeSet;
+
+/// A server's configuration in the model (as the adapter's `actor::ServerConfig`).
+type ServerConfig = raft_core::Config<crate::mutant::ModelRules>;
 
 /// What one step's event brings that the records care about (taken before the step).
 #[derive(Clone, Copy, Debug, Default)]
