@@ -239,8 +239,10 @@ pub fn catalogue() -> Vec<Case> {
                 b.max_crashes = 0;
                 b.reads = 0;
             }),
+            // Two servers, both voters at first, so that the initial configuration the mutant
+            // falls back to names no server apart (symmetry stays sound).
             Mutant::RestartForgetsConfiguration => with(m, |b| {
-                b.initial_voters = Some(2);
+                b.servers = 2;
                 b.max_config_changes = 1;
                 b.reads = 0;
             }),
