@@ -463,6 +463,8 @@ fn wal_frames(data: &[u8]) {
             false
         }
         3 => {
+            // A write that did not finish leaves whole sectors unwritten (zeros).
+            let at = at / raft_impl::storage::SECTOR * raft_impl::storage::SECTOR;
             file[at..].fill(0);
             at >= FILE_HEADER_LEN
         }

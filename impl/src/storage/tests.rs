@@ -4,7 +4,7 @@
 use super::lock::DirLock;
 use super::record::{
     decode_records, encode_batch, Record, ScanProblem, WalHeader, FILE_HEADER_LEN,
-    FRAME_HEADER_LEN, FRAME_MAGIC,
+    FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR,
 };
 use super::{Wal, WalError, WalIdentity};
 use raft_core::{Entry, HardState, NodeId, Persist};
@@ -212,15 +212,74 @@ fn a_flipped_bit_in_a_middle_frame_is_refused_with_its_offset() {
 }
 
 #[test]
-fn a_bad_last_frame_checksum_is_a_torn_tail() {
+fn damage_to_a_whole_last_frame_is_refused_not_cut_as_a_torn_tail() {
+    // Issue 38, finding 1: the last frame was synced (all its bytes are there, no sector of it
+    // is unwritten zeros); a flipped bit in it is damage to acknowledged data (here the new
+    // term's vote and entry), never a torn write to cut off.
     let dir = tempfile::tempdir().unwrap();
     let history = write_history(dir.path());
-    let mut bytes = fs::read(dir.path().join(SEG1)).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    let decoded = decode_records::<String>(&bytes).unwrap();
-    assert_eq!(decoded.hard, history[history.len() - 2].0);
-    assert_eq!(decoded.torn_tail, Some(ScanProblem::CrcMismatch));
+    let path = dir.path().join(SEG1);
+    let bytes = fs::read(&path).unwrap();
+    let start = history[history.len() - 2].1 as usize;
+    // In the magic, the length, the header CRC, the payload CRC, the payload, its last byte.
+    for flip_at in [
+        start,
+        start + 4,
+        start + 8,
+        start + 12,
+        start + FRAME_HEADER_LEN + 1,
+        bytes.len() - 1,
+    ] {
+        let mut bad = bytes.clone();
+        bad[flip_at] ^= 0x04;
+        let err = decode_records::<String>(&bad).expect_err("a damaged synced frame is refused");
+        assert_eq!(err.offset, start as u64, "flip at {flip_at}");
+        assert!(err.whole, "flip at {flip_at}: {err}");
+        fs::write(&path, &bad).unwrap();
+        let err = match open(dir.path()) {
+            Err(e @ WalError::Corrupt { .. }) => e.to_string(),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("flip at {flip_at}: a damaged synced frame was cut as a torn tail"),
+        };
+        assert!(err.contains(&format!("byte offset {start}")), "{err}");
+        assert!(err.contains(SEG1) && err.contains("synced data"), "{err}");
+        // The refused open left the file as it was: nothing was cut.
+        assert_eq!(fs::read(&path).unwrap(), bad);
+    }
+}
+
+#[test]
+fn a_last_frame_with_an_unwritten_sector_is_a_torn_tail() {
+    // A last frame over several sectors, its write interrupted: one sector's part of it still
+    // zeros (the header's, a middle one, the last one), the others written.
+    let dir = tempfile::tempdir().unwrap();
+    let history = write_history(dir.path());
+    let (mut wal, mut hard) = open(dir.path()).unwrap();
+    assert_eq!(hard, history.last().unwrap().0);
+    let before = hard.clone();
+    let start = fs::metadata(dir.path().join(SEG1)).unwrap().len() as usize;
+    append(&mut wal, &mut hard, entry(2, &"x".repeat(3 * SECTOR)));
+    drop(wal);
+    let bytes = fs::read(dir.path().join(SEG1)).unwrap();
+    let first_end = (start / SECTOR + 1) * SECTOR;
+    let last_start = (bytes.len() - 1) / SECTOR * SECTOR;
+    for zeroed in [
+        start..first_end,
+        first_end..first_end + SECTOR,
+        last_start..bytes.len(),
+    ] {
+        let mut torn = bytes.clone();
+        torn[zeroed.clone()].fill(0);
+        let decoded = decode_records::<String>(&torn)
+            .unwrap_or_else(|e| panic!("zeroed {zeroed:?}: refused: {e}"));
+        assert_eq!(decoded.hard, before, "zeroed {zeroed:?}");
+        assert_eq!(decoded.valid_len, start as u64);
+        assert!(decoded.torn_tail.is_some());
+        // A bit flipped in the same frame, all of it written, is refused.
+        let mut flipped = bytes.clone();
+        flipped[zeroed.start + 1] ^= 0x20;
+        assert!(decode_records::<String>(&flipped).unwrap_err().whole);
+    }
 }
 
 #[test]
@@ -336,9 +395,11 @@ fn a_value_that_embeds_valid_frames_then_a_torn_tail_recovers() {
         assert_eq!(decoded.hard, before, "cut at {cut}");
         assert_eq!(decoded.valid_len, start as u64, "cut at {cut}");
     }
-    // Also when the bytes of the torn sync that reached the disk are not its first ones.
+    // Also when the bytes of the torn sync that reached the disk are not its first ones (its
+    // first sector, the frame's header, still unwritten zeros).
     let mut reordered = bytes.clone();
-    reordered[start] ^= 0xff;
+    let first_sector_end = (start / SECTOR + 1) * SECTOR;
+    reordered[start..first_sector_end.min(bytes.len())].fill(0);
     assert_eq!(decode_records::<Vec<u8>>(&reordered).unwrap().hard, before);
     fs::write(&path, &bytes[..bytes.len() - 7]).unwrap();
     let (_, recovered) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 0).unwrap();
@@ -499,7 +560,9 @@ fn a_locked_directory_is_refused_before_the_wal_is_opened() {
     write_history(dir.path());
     let path = dir.path().join(SEG1);
     let mut bytes = fs::read(&path).unwrap();
-    bytes.extend_from_slice(b"torn tail that an open would cut");
+    // A frame cut short by the end of the file: a torn tail that an open would cut.
+    bytes.extend_from_slice(&FRAME_MAGIC);
+    bytes.extend_from_slice(b"torn");
     fs::write(&path, &bytes).unwrap();
     let holder = DirLock::acquire(dir.path()).unwrap();
     let err = open(dir.path()).err().expect("refused while locked");
@@ -543,14 +606,27 @@ proptest::proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_after_valid_frames_never_panic_and_are_a_torn_tail(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64)) {
+    fn arbitrary_bytes_after_valid_frames_never_panic_and_are_cut_only_as_an_unfinished_write(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64)) {
         let dir = tempfile::tempdir().unwrap();
         let history = write_history(dir.path());
         let mut bytes = fs::read(dir.path().join(SEG1)).unwrap();
+        let end = bytes.len();
+        proptest::prop_assert!(end + FRAME_HEADER_LEN <= SECTOR);
         bytes.extend_from_slice(&tail);
+        let header_zero = tail.len() >= FRAME_HEADER_LEN
+            && tail[..FRAME_HEADER_LEN].iter().all(|b| *b == 0);
+        if tail.len() >= FRAME_HEADER_LEN && !header_zero {
+            // A whole frame header's worth of bytes that are no frame (no sector of it zero,
+            // the frames being small): damage, not a write that did not finish.
+            let err = decode_records::<String>(&bytes).expect_err("damage after the last frame");
+            proptest::prop_assert_eq!(err.offset, end as u64);
+            proptest::prop_assert!(err.whole);
+            return Ok(());
+        }
         let decoded = decode_records::<String>(&bytes).unwrap();
         proptest::prop_assert_eq!(&decoded.hard, &history.last().unwrap().0);
-        // All zeros: preallocated space, kept; anything else: a torn tail, cut.
+        // All zeros: preallocated space, kept; shorter than a frame header or a zero header:
+        // a torn tail, cut.
         if tail.iter().all(|b| *b == 0) {
             proptest::prop_assert_eq!(decoded.preallocated, tail.len() as u64);
             proptest::prop_assert!(decoded.torn_tail.is_none());
@@ -640,13 +716,14 @@ fn a_sync_torn_inside_the_preallocated_space_is_cut_and_appends_go_on() {
     append(&mut wal, &mut hard, entry(1, "a"));
     let before = hard.clone();
     let start = wal.log_bytes();
-    append(&mut wal, &mut hard, entry(1, "b"));
+    append(&mut wal, &mut hard, entry(1, &"b".repeat(3 * SECTOR)));
     let end = wal.log_bytes();
     drop(wal);
-    // The last sync reached the disk only in part: its first bytes, then zeros.
+    // The last sync reached the disk only in part: its first sector, then zeros.
     let path = dir.path().join(SEG1);
     let mut bytes = fs::read(&path).unwrap();
-    for b in &mut bytes[(start as usize + FRAME_HEADER_LEN + 2)..end as usize] {
+    let second_sector = (start as usize / SECTOR + 1) * SECTOR;
+    for b in &mut bytes[second_sector..end as usize] {
         *b = 0;
     }
     fs::write(&path, &bytes).unwrap();

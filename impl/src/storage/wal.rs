@@ -358,6 +358,7 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
                         offset: decoded.valid_len,
                         problem,
                         valid_frame_at: None,
+                        whole: false,
                     };
                     return Err(WalError::Corrupt { path, error });
                 }
