@@ -108,6 +108,9 @@ impl ClusterConfig {
     /// Parses and validates a cluster description: at least one node, unique ids and addresses.
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: ClusterConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.cluster_id == 0 {
+            return Err("cluster_id = 0: a cluster id is 1 or more".into());
+        }
         if config.cluster_id > i64::MAX as u64 {
             return Err(format!(
                 "cluster_id {} is above {}",
@@ -224,6 +227,10 @@ client_addr = "127.0.0.1:7101"
         let addr = GOOD.replace("7101", "7100");
         assert!(ClusterConfig::parse(&addr).unwrap_err().contains("twice"));
         assert!(ClusterConfig::parse("").is_err());
+        let zero = GOOD.replace("cluster_id = 7", "cluster_id = 0");
+        assert!(ClusterConfig::parse(&zero)
+            .unwrap_err()
+            .contains("cluster_id = 0"));
         let no_id = GOOD.replace("cluster_id = 7", "");
         assert!(ClusterConfig::parse(&no_id)
             .unwrap_err()

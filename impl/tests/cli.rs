@@ -462,3 +462,64 @@ fn start_nodes(dir: &std::path::Path, cluster_file: &std::path::Path, n: u64) ->
         })
         .collect()
 }
+
+#[test]
+fn raft_cluster_up_is_bounded_and_stops_starting_nodes_at_ctrl_c() {
+    // Issue 38, finding 4: `up --nodes 2000` started about 70 nodes a second without a limit,
+    // and went on starting them after Ctrl-C.
+    let dir = tempfile::tempdir().unwrap();
+    let out = output_within(
+        Command::new(CLUSTER)
+            .args(["up", "--nodes", "2000", "--dir"])
+            .arg(dir.path())
+            .arg("--node-bin")
+            .arg(NODE),
+        Duration::from_secs(20),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("more than 64 processes"), "{stderr}");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "files written"
+    );
+
+    let mut up = Command::new(CLUSTER)
+        .args(["up", "--nodes", "40", "--spares", "24", "--dir"])
+        .arg(dir.path())
+        .arg("--node-bin")
+        .arg(NODE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raft-cluster");
+    // Ctrl-C as soon as the first node was started.
+    let first = wait_until(Duration::from_secs(20), || {
+        dir.path().join("node-0.log").exists()
+    });
+    assert!(first, "no node started");
+    Command::new("kill")
+        .args(["-INT", &up.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = wait_exit(&mut up, Duration::from_secs(30));
+    let out = up.wait_with_output().expect("output");
+    let stdout = text(&out.stdout);
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{stdout}");
+    assert!(stdout.contains("interrupted: stopping the"), "{stdout}");
+    let started = (0..64)
+        .filter(|id| dir.path().join(format!("node-{id}.log")).exists())
+        .count();
+    assert!(
+        started < 64,
+        "all {started} nodes were started after Ctrl-C"
+    );
+    for id in 0..64 {
+        let data = dir.path().join(format!("node-{id}"));
+        if data.exists() {
+            raft_impl::storage::DirLock::acquire(&data)
+                .unwrap_or_else(|e| panic!("node {id} still running: {e}"));
+        }
+    }
+}

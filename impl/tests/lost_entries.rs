@@ -101,7 +101,10 @@ fn a_bit_flipped_in_the_last_synced_frame_stops_the_node_naming_the_file() {
     for node in &mut nodes {
         node.kill9();
     }
-    let wal = segment_paths(&data(1)).unwrap().pop().expect("a WAL segment");
+    let wal = segment_paths(&data(1))
+        .unwrap()
+        .pop()
+        .expect("a WAL segment");
     let mut bytes = std::fs::read(&wal).unwrap();
     let last = bytes
         .windows(FRAME_MAGIC.len())

@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The most processes (`--nodes` plus `--spares`) one `up` starts on this machine.
+const MAX_LOCAL_NODES: u64 = 64;
+
 #[derive(Parser, Debug)]
 #[command(about = "Run a local Raft key-value cluster")]
 struct Args {
@@ -33,6 +36,7 @@ struct Args {
 enum Cmd {
     /// Start a cluster and keep it running until Ctrl-C.
     Up {
+        /// Members of the cluster (1 to 64 with the spares).
         #[arg(long, default_value_t = 3)]
         nodes: u64,
         /// Also start this many nodes outside the cluster (ids after the members', listed in
@@ -260,6 +264,12 @@ fn up(
         .context("cannot install the signal handler")?;
     let mut children = Vec::new();
     for spec in &cluster.nodes {
+        if stopping.load(Ordering::SeqCst) {
+            // Ctrl-C while starting: no more nodes.
+            println!("interrupted: stopping the {} nodes started", children.len());
+            stop_all(&mut children);
+            return Ok(());
+        }
         match spawn_node(&bin, spec.id, &path, dir, snapshot) {
             Ok(child) => children.push((spec.id, child)),
             Err(e) => {
@@ -327,6 +337,14 @@ fn main() -> ExitCode {
         } => {
             if nodes == 0 {
                 eprintln!("raft-cluster: --nodes must be at least 1");
+                return ExitCode::from(2);
+            }
+            if nodes.saturating_add(spares) > MAX_LOCAL_NODES {
+                eprintln!(
+                    "raft-cluster: --nodes {nodes} and --spares {spares} make more than \
+                     {MAX_LOCAL_NODES} processes on this machine; a larger cluster is deployed \
+                     with a cluster.toml and raft-node on each host"
+                );
                 return ExitCode::from(2);
             }
             let snapshot = SnapshotFlags {
