@@ -44,11 +44,17 @@ impl Cluster {
 
     /// The first `running` nodes of a cluster of `n`.
     fn start_some(n: u64, running: u64, extra: &[&str]) -> Self {
+        Self::start_with(n, running, extra, true)
+    }
+
+    /// The same, with the secret named in the cluster file or not (the peer port then takes
+    /// frames from anyone).
+    fn start_with(n: u64, running: u64, extra: &[&str], named_secret: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let secret = ClusterSecret::create(&dir.path().join("cluster.secret")).expect("secret");
         let config = ClusterConfig {
             cluster_id: ClusterConfig::random_id(),
-            secret_file: Some(PathBuf::from("cluster.secret")),
+            secret_file: named_secret.then(|| PathBuf::from("cluster.secret")),
             nodes: (0..n)
                 .map(|id| NodeSpec {
                     id,
@@ -241,6 +247,63 @@ fn a_forged_request_vote_without_the_handshake_changes_neither_the_leader_nor_th
             logs.matches("became leader").count(),
             1,
             "more than one election won"
+        );
+    });
+}
+
+#[test]
+fn without_a_secret_a_forged_unreachable_term_is_refused_and_elections_go_on() {
+    // Issue 38, finding 2: in a cluster without a secret, one 19-byte frame to a peer port (a
+    // RequestVote flagged as a transfer, or an AppendEntriesResponse, with term 2^48) was
+    // adopted by every node, and no election could succeed after it, restarts included.
+    let mut cluster = Cluster::start_with(3, 3, &[], false);
+    let mut client = cluster.client();
+    cluster.check(|| put(&mut client, "before", "1"));
+    let leader_addr = client.leader().expect("a leader answered");
+    let leader = cluster
+        .config
+        .nodes
+        .iter()
+        .position(|n| n.client_addr == leader_addr)
+        .expect("the leader is a node");
+    let forged = |from: NodeId, term| {
+        [
+            Message::RequestVote(raft_core::RequestVote {
+                term,
+                last_log_index: u64::MAX,
+                last_log_term: u64::MAX,
+                transfer: true,
+            }),
+            Message::AppendEntriesResponse(raft_core::AppendEntriesResponse {
+                term,
+                success: false,
+                match_index: 0,
+                read_round: 0,
+            }),
+        ]
+        .map(|msg| PeerWire::Raft(PeerFrame { from, msg }))
+    };
+    for term in [raft_core::MAX_TERM, raft_core::MAX_TERM - 3] {
+        for (i, spec) in cluster.config.nodes.iter().enumerate() {
+            let from = NodeId(((i + 1) % 3) as u64);
+            for frame in forged(from, term) {
+                if let Ok(mut s) = TcpStream::connect(spec.peer_addr) {
+                    let _ = s.write_all(&encode_frame(&frame).expect("encode"));
+                }
+            }
+        }
+    }
+    thread::sleep(Duration::from_millis(500));
+    // The leader is killed: the two others must elect a new one, then again after a restart.
+    let _ = cluster.nodes[leader].kill();
+    let _ = cluster.nodes[leader].wait();
+    cluster.check(|| {
+        put(&mut client, "after", "2");
+        assert_eq!(get(&mut client, "before").as_deref(), Some("1"));
+        let logs = cluster.logs();
+        assert!(
+            logs.contains("refused a message"),
+            "the forged frames were not logged"
         );
     });
 }

@@ -1,6 +1,7 @@
 //! What the core refuses to do. Two kinds, told apart by [`CoreError::is_fatal`]:
 //!
-//! * a refused message: input no correct peer can send (a term beyond [`crate::MAX_TERM`]).
+//! * a refused message: input no correct peer can send (a term at or past
+//!   [`crate::Config::max_term`], or too far ahead).
 //!   The step changes nothing; the driver logs it and goes on.
 //! * a violated invariant: a state the correct protocol never reaches (deleting a committed
 //!   entry, committing past the log, an index out of range). The step stops where it found it;
@@ -12,8 +13,16 @@ use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CoreError {
-    /// A message whose term is beyond [`crate::MAX_TERM`]; refused, nothing changed.
-    AbsurdTerm { from: NodeId, term: Term },
+    /// A message whose term no correct peer can send: at or past [`crate::Config::max_term`],
+    /// or further ahead of this server's term than [`crate::Config::max_term_jump`]; refused,
+    /// nothing changed.
+    AbsurdTerm {
+        from: NodeId,
+        term: Term,
+        current_term: Term,
+        max_term: Term,
+        max_term_jump: Term,
+    },
     /// An AppendEntries from the leader of the current term would delete the entry at `index`,
     /// which this server knows is committed (Leader Completeness says no leader sends that).
     DeletesCommittedEntry {
@@ -66,11 +75,24 @@ impl CoreError {
 impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CoreError::AbsurdTerm { from, term } => write!(
-                f,
-                "refused a message from {from} with term {term}, beyond the highest plausible term {}",
-                crate::MAX_TERM
-            ),
+            CoreError::AbsurdTerm {
+                from,
+                term,
+                current_term,
+                max_term,
+                max_term_jump,
+            } => {
+                write!(f, "refused a message from {from} with term {term}: ")?;
+                if term >= max_term {
+                    write!(f, "no election could follow a term at or past {max_term}")
+                } else {
+                    write!(
+                        f,
+                        "more than {max_term_jump} terms ahead of this server's term \
+                         {current_term}, which no correct peer can be"
+                    )
+                }
+            }
             CoreError::DeletesCommittedEntry {
                 leader,
                 index,

@@ -51,6 +51,7 @@ pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
     ConfigChange, ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead,
     ReadResult, Role, Snapshot, Term, TransferResult, ENTRY_OVERHEAD_BYTES, MAX_TERM,
+    MAX_TERM_JUMP,
 };
 
 #[cfg(test)]

@@ -22,6 +22,20 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         n / 2 + 1
     }
 
+    /// Figure 2, all servers: "if RPC request or response contains term T > currentTerm: set
+    /// currentTerm = T", for a term the protocol can go on from (issue 38, finding 2): below
+    /// `max_term` (a server there could never start an election its peers accept) and at most
+    /// `max_jump` ahead (no correct peer is further ahead). Any other message is refused.
+    fn term_adoptable(
+        &self,
+        term: Term,
+        current_term: Term,
+        max_term: Term,
+        max_jump: Term,
+    ) -> bool {
+        term < max_term && term.saturating_sub(current_term) <= max_jump
+    }
+
     /// RequestVote receiver (Figure 2): a vote is free if voted_for is none or the candidate.
     fn vote_available(&self, voted_for: Option<NodeId>, candidate: NodeId) -> bool {
         voted_for.is_none_or(|v| v == candidate)

@@ -7,7 +7,7 @@ use super::progress::LeaderState;
 use super::rules::{Protocol, Rules};
 use super::types::{
     ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead, ReadResult,
-    Role, Snapshot, Term, TransferResult, MAX_TERM,
+    Role, Snapshot, Term, TransferResult, MAX_TERM, MAX_TERM_JUMP,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -48,6 +48,12 @@ pub struct Config<R = Protocol> {
     /// that knows a leader of its term (its lease, lease.rs) ignores requests for votes. Off
     /// by default (the model's default bounds); the runnable node turns it on.
     pub check_quorum: bool,
+    /// The first term this server refuses to adopt ([`MAX_TERM`] in a node; the model sets a
+    /// small one to check the rule): a message with this term or a higher one is refused.
+    pub max_term: Term,
+    /// The most terms one message may move this server's term forward ([`MAX_TERM_JUMP`] in
+    /// a node): a message further ahead is refused.
+    pub max_term_jump: Term,
     /// The protocol's decision points (see [`Rules`]).
     pub rules: R,
 }
@@ -95,6 +101,8 @@ impl Config<Protocol> {
             pipeline: None,
             pre_vote: false,
             check_quorum: false,
+            max_term: MAX_TERM,
+            max_term_jump: MAX_TERM_JUMP,
             rules: Protocol,
         }
     }
@@ -136,6 +144,12 @@ impl<R: Rules> Config<R> {
         self
     }
 
+    /// The same configuration refusing terms from `max_term` on ([`Config::max_term`]).
+    pub fn with_max_term(mut self, max_term: Term) -> Self {
+        self.max_term = max_term;
+        self
+    }
+
     /// The same configuration with or without [`Config::check_quorum`].
     pub fn with_check_quorum(mut self, on: bool) -> Self {
         self.check_quorum = on;
@@ -153,6 +167,8 @@ impl<R: Rules> Config<R> {
             pipeline: self.pipeline,
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
+            max_term: self.max_term,
+            max_term_jump: self.max_term_jump,
             rules,
         }
     }
@@ -481,10 +497,20 @@ impl<C: Clone + Payload> Server<C> {
             Event::TransferLeadership { to } => self.on_transfer_leadership(cfg, to, &mut out)?,
             Event::Compact { index, data } => self.on_compact(cfg, index, data, &mut out)?,
             Event::Receive { from, msg } => {
-                if msg.term() > MAX_TERM {
+                // Figure 2's "set currentTerm = T" only for a term the protocol can go on
+                // from: below the cap, and not further ahead than a correct peer can be.
+                if !cfg.rules.term_adoptable(
+                    msg.term(),
+                    self.hard.current_term,
+                    cfg.max_term,
+                    cfg.max_term_jump,
+                ) {
                     return Err(CoreError::AbsurdTerm {
                         from,
                         term: msg.term(),
+                        current_term: self.hard.current_term,
+                        max_term: cfg.max_term,
+                        max_term_jump: cfg.max_term_jump,
                     });
                 }
                 // Thesis §9.6: a server in a leader's lease ignores requests for votes, before

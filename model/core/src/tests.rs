@@ -564,32 +564,66 @@ fn an_append_that_would_delete_a_committed_entry_is_a_typed_error() {
 }
 
 #[test]
-fn a_term_beyond_max_term_is_refused_and_changes_nothing() {
+fn a_term_no_election_could_follow_is_refused_and_changes_nothing() {
+    // Issue 38, finding 2: one forged frame with term 2^48 (a RequestVote flagged as a
+    // transfer, or an AppendEntriesResponse) was adopted, and no election could ever succeed
+    // after it. Terms at or past max_term, or more than max_term_jump ahead, are refused.
     let c = cfg(0, 3);
     let mut s = S::new();
     step(&mut s, &c, Event::ElectionTimeout);
     let before = s.clone();
-    let forged = Message::RequestVote(RequestVote {
-        term: u64::MAX,
-        last_log_index: 0,
-        last_log_term: 0,
-        transfer: false,
-    });
-    let err = s.handle(&c, receive(2, forged)).unwrap_err();
-    assert_eq!(
-        err,
-        CoreError::AbsurdTerm {
-            from: NodeId(2),
-            term: u64::MAX
+    let forged = |term| {
+        [
+            Message::RequestVote(RequestVote {
+                term,
+                last_log_index: 9,
+                last_log_term: 9,
+                transfer: true,
+            }),
+            Message::AppendEntriesResponse(AppendEntriesResponse {
+                term,
+                success: false,
+                match_index: 0,
+                read_round: 0,
+            }),
+        ]
+    };
+    for term in [u64::MAX, MAX_TERM, MAX_TERM - 3, 1 + MAX_TERM_JUMP + 1] {
+        for msg in forged(term) {
+            let err = s.handle(&c, receive(2, msg)).unwrap_err();
+            assert_eq!(
+                err,
+                CoreError::AbsurdTerm {
+                    from: NodeId(2),
+                    term,
+                    current_term: 1,
+                    max_term: MAX_TERM,
+                    max_term_jump: MAX_TERM_JUMP,
+                }
+            );
+            assert!(!err.is_fatal());
+            assert_eq!(s, before, "term {term}");
         }
-    );
-    assert!(!err.is_fatal());
-    assert_eq!(s, before);
-    // The highest plausible term itself is still a term.
+    }
+    assert!(CoreError::AbsurdTerm {
+        from: NodeId(2),
+        term: MAX_TERM,
+        current_term: 1,
+        max_term: MAX_TERM,
+        max_term_jump: MAX_TERM_JUMP,
+    }
+    .to_string()
+    .contains("no election could follow"));
+    // The furthest term a correct peer can be ahead is still adopted, and so on, step by step,
+    // to the last term from which one more election is possible.
     assert!(s
-        .handle(&c, receive(2, vote_reply(MAX_TERM, false)))
+        .handle(&c, receive(2, vote_reply(1 + MAX_TERM_JUMP, false)))
         .is_ok());
-    assert_eq!(s.current_term(), MAX_TERM);
+    assert_eq!(s.current_term(), 1 + MAX_TERM_JUMP);
+    let near = c.clone().with_max_term(10);
+    let mut t = S::new();
+    assert!(t.handle(&near, receive(2, vote_reply(9, false))).is_ok());
+    assert!(t.handle(&near, receive(2, vote_reply(10, false))).is_err());
 }
 
 #[test]

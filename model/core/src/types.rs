@@ -8,11 +8,22 @@ use std::fmt;
 /// A term number (paper §5.1). Starts at 0; the first election produces term 1.
 pub type Term = u64;
 
-/// The highest term a correct cluster can reach: terms grow by one per election, and even one
-/// election per millisecond reaches 2^48 only after 8,900 years. A message carrying a higher term
-/// is refused ([`crate::CoreError::AbsurdTerm`]) instead of adopted: adopting it could only
-/// come from a forged or corrupt frame, and would exhaust the term space of the whole cluster.
+/// The first term a correct cluster never reaches: terms grow by one per election, and even one
+/// election per millisecond reaches 2^48 only after 8,900 years. A message carrying this term
+/// or a higher one is refused ([`crate::CoreError::AbsurdTerm`]) instead of adopted: it could
+/// only come from a forged or corrupt frame, and a server at this term could never start an
+/// election that its peers accept, so adopting it would end the cluster's elections for good
+/// (issue 38, finding 2). The default of [`crate::Config::max_term`].
 pub const MAX_TERM: Term = 1 << 48;
+
+/// The most terms one message may move a server's term forward: 2^24 (16.7 million) elections
+/// are more than a server misses in two months of elections every 300 ms without PreVote (with
+/// PreVote, a server that cannot win raises no term). A message further ahead is refused
+/// ([`crate::CoreError::AbsurdTerm`]), so a corrupt or forged frame cannot move a cluster next
+/// to [`MAX_TERM`] in one step: it takes 2^24 adopted terms, each one synced to disk, to gain
+/// 2^48. Authentication (a cluster secret) is what keeps forged frames out; this rule keeps one
+/// bad frame from ending the cluster. The default of [`crate::Config::max_term_jump`].
+pub const MAX_TERM_JUMP: Term = 1 << 24;
 
 /// A log index. The first entry has index 1; index 0 stands for the empty prefix.
 pub type Index = u64;
