@@ -1,6 +1,7 @@
 //! A follower whose disk lost its last acknowledged entries (issue 13, finding 6): the leader's
 //! next_index never goes below match_index, so the same AppendEntries is rejected forever.
-//! Both sides must say so, with the indices, at a bounded rate, instead of failing silently.
+//! Both sides must say so, with the indices, at a bounded rate, instead of failing silently,
+//! and the follower must not hold the cluster hostage (issue 38, finding 3).
 //! And a bit flipped in the last synced frame is not such a loss: the node refuses to start
 //! (issue 38, finding 1). Scripted from outside against the real `raft-node`.
 
@@ -13,8 +14,17 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-#[test]
-fn a_follower_that_lost_acknowledged_entries_is_reported_by_both_sides() {
+/// A 3-node cluster after 5 writes, in which a follower (`victim`) was killed, lost the
+/// last frame of its WAL (cut at the start of that frame, which recovery takes for a torn
+/// tail) and was restarted: it lacks entries its leader counted as acknowledged.
+struct Damaged {
+    dir: tempfile::TempDir,
+    cluster: raft_impl::config::ClusterConfig,
+    nodes: Vec<Node>,
+    victim: usize,
+}
+
+fn a_follower_loses_its_last_frame() -> Damaged {
     let dir = tempfile::tempdir().unwrap();
     let (cluster, file) = write_cluster(dir.path(), 3);
     let data = |id: u64| dir.path().join(format!("node-{id}"));
@@ -55,7 +65,22 @@ fn a_follower_that_lost_acknowledged_entries_is_reported_by_both_sides() {
         &data(victim as u64),
         &log(victim as u64),
     );
+    Damaged {
+        dir,
+        cluster,
+        nodes,
+        victim,
+    }
+}
 
+#[test]
+fn a_follower_that_lost_acknowledged_entries_is_reported_by_both_sides() {
+    let Damaged {
+        dir: _dir,
+        nodes,
+        victim,
+        ..
+    } = a_follower_loses_its_last_frame();
     let leader = (0..3)
         .find(|&i| i != victim && nodes[i].log_text().contains("became leader"))
         .expect("a leader");
@@ -123,4 +148,48 @@ fn a_bit_flipped_in_the_last_synced_frame_stops_the_node_naming_the_file() {
         "{stderr}"
     );
     assert_eq!(std::fs::read(&wal).unwrap(), bytes, "the WAL was changed");
+}
+
+#[test]
+fn a_damaged_follower_and_one_node_down_do_not_stop_the_majority() {
+    // Issue 38, finding 3: with the third node down, the damaged follower's rejections counted
+    // as CheckQuorum activity, so the leader never stepped down, and with next_index never
+    // below match_index the follower could never catch up: 0 of 10 puts in 30 s. Now the
+    // leader loses its office, is elected again, and repairs the follower from a fresh
+    // progress.
+    let Damaged {
+        dir: _dir,
+        cluster,
+        mut nodes,
+        victim,
+    } = a_follower_loses_its_last_frame();
+    let leader = (0..3)
+        .find(|&i| i != victim && nodes[i].log_text().contains("became leader"))
+        .expect("a leader");
+    let third = 3 - leader - victim;
+    nodes[third].kill9();
+    let put = Op::Put {
+        key: "after".into(),
+        value: "the damage".into(),
+    };
+    let logs = || {
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("--- node {i} ---\n{}", n.log_text()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut client = raft_impl::client::Client::new(cluster.client_addrs());
+    let done = client.execute(put, Duration::from_secs(45));
+    assert!(
+        matches!(done, Ok(OpResult::Value(None))),
+        "{done:?}\n{}",
+        logs()
+    );
+    let get = Op::Get { key: "k4".into() };
+    assert_eq!(
+        execute(&cluster, get, TIMEOUT),
+        OpResult::Value(Some("v4".into()))
+    );
 }

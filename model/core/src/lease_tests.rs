@@ -221,6 +221,83 @@ fn check_quorum_keeps_a_leader_a_majority_answered() {
 }
 
 #[test]
+fn a_rejection_that_moves_nothing_does_not_keep_the_leader_in_office() {
+    // Issue 38, finding 3: a follower that lost entries it acknowledged rejects every append
+    // at its match_index; counted as activity, its rejections kept the leader in office (with
+    // the third server down) and nothing could ever commit.
+    let (mut s, c) = leader();
+    step(&mut s, &c, Event::Propose(7));
+    step(&mut s, &c, Event::Persisted { term: 1, index: 1 });
+    let acked = Message::AppendEntriesResponse(AppendEntriesResponse {
+        term: 1,
+        success: true,
+        match_index: 1,
+        read_round: 0,
+    });
+    step(&mut s, &c, receive(1, acked));
+    assert_eq!(s.leader.progress[&NodeId(1)].match_index, 1);
+    step(&mut s, &c, Event::ElectionTimeout);
+    assert_eq!(s.role, Role::Leader);
+    // Server 1 lost its entry: it rejects with its last index, 0, below its match_index.
+    let lost = Message::AppendEntriesResponse(AppendEntriesResponse {
+        term: 1,
+        success: false,
+        match_index: 0,
+        read_round: 0,
+    });
+    step(&mut s, &c, receive(1, lost.clone()));
+    assert!(s.leader.recent_active().next().is_none());
+    step(&mut s, &c, Event::ElectionTimeout);
+    assert_eq!(
+        s.role,
+        Role::Follower,
+        "steps down: no progress from a majority"
+    );
+    // A rejection that moves next_index back (a probe answered) does show activity: a leader
+    // of term 2 whose log holds two entries of term 1, probing server 1 at next_index 3.
+    let c = cfg(0, 3);
+    let mut s = S::new();
+    let two = Message::AppendEntries(AppendEntries {
+        term: 1,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![
+            Entry {
+                term: 1,
+                command: 1,
+            },
+            Entry {
+                term: 1,
+                command: 2,
+            },
+        ],
+        leader_commit: 0,
+        read_round: 0,
+    });
+    step(&mut s, &c, receive(2, two));
+    step(&mut s, &c, Event::Persisted { term: 1, index: 2 });
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, Event::ElectionTimeout);
+    step(&mut s, &c, receive(1, pre_vote_grant(2)));
+    let granted = Message::RequestVoteResponse(RequestVoteResponse {
+        term: 2,
+        vote_granted: true,
+    });
+    step(&mut s, &c, receive(1, granted));
+    assert_eq!(s.role, Role::Leader);
+    assert_eq!(s.leader.progress[&NodeId(1)].next_index, 3);
+    let probe_answered = Message::AppendEntriesResponse(AppendEntriesResponse {
+        term: 2,
+        success: false,
+        match_index: 0,
+        read_round: 0,
+    });
+    step(&mut s, &c, receive(1, probe_answered));
+    assert!(s.leader.progress[&NodeId(1)].next_index < 3);
+    assert_eq!(s.leader.recent_active().count(), 1);
+}
+
+#[test]
 fn a_reply_of_an_earlier_term_does_not_count_as_active() {
     let (mut s, c) = leader();
     step(&mut s, &c, receive(1, ack(0)));

@@ -412,10 +412,18 @@ impl<C: Clone + Payload> Server<C> {
         else {
             return Ok(()); // not a peer of this server
         };
-        // Any reply of this term, success or not, confirms the leadership for its read round,
-        // and shows the follower active for CheckQuorum (lease.rs).
+        // Any reply of this term, success or not, confirms the leadership for its read round
+        // (read.rs).
         self.note_read_ack(follower, reply.read_round)?;
-        if cfg.check_quorum {
+        // CheckQuorum (lease.rs): a success shows the follower active, and so does a rejection
+        // that moves next_index back; one that moves nothing is stale, or comes from a follower
+        // that lost entries it acknowledged and can never accept this leader's appends (issue
+        // 38, finding 3): counted, it would keep the leader in office, without a majority that
+        // can commit, for ever.
+        let back = cfg
+            .rules
+            .next_index_after_rejection(next, reply.match_index, matched);
+        if cfg.check_quorum && cfg.rules.reply_shows_activity(reply.success, back < next) {
             if let Some(g) = self.leader.progress.get_mut(&follower) {
                 g.recent_active = true;
             }
@@ -462,9 +470,6 @@ impl<C: Clone + Payload> Server<C> {
                     g.probing = true;
                 }
             }
-            let back = cfg
-                .rules
-                .next_index_after_rejection(next, reply.match_index, matched);
             if back < next {
                 if let Some(g) = self.leader.progress.get_mut(&follower) {
                     g.next_index = back;

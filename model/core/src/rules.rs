@@ -187,6 +187,16 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
         active >= quorum
     }
 
+    /// Thesis §9.6, CheckQuorum's activity: an AppendEntries reply of the leader's term shows
+    /// the follower active if it succeeded, or if it is a rejection that moved next_index back
+    /// (a probe answered). A rejection that moves nothing shows no progress: it is stale, or
+    /// the follower lost entries it acknowledged and rejects every append of this leader,
+    /// which must then lose its office rather than hold a cluster that cannot commit (issue
+    /// 38, finding 3; a new term starts the follower's progress afresh).
+    fn reply_shows_activity(&self, success: bool, moved_next_index: bool) -> bool {
+        success || moved_next_index
+    }
+
     /// Thesis §3.10, leadership transfer: the leader sends TimeoutNow only once the target's
     /// match_index reaches its last log index (the target then holds the leader's whole log,
     /// and wins the election it starts).
