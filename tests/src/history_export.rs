@@ -782,7 +782,7 @@ impl Agreement {
             "\n**{agree} of {} histories agree** ({ops} operations, {pending} never returned); \
              ours: {lin} linearizable, {} not; Porcupine: {plin} linearizable, {pvio} not, {} \
              other. Injections that guarantee a violation: {} histories, caught by both: {}. \
-             Correct runs (simulator on a correct disk, soak trials), which must be \
+             Correct runs (simulator runs on a correct runtime, soak trials), which must be \
              linearizable: {} histories, linearizable by both: {}.",
             self.rows.len(),
             self.rows.len() - lin,
@@ -828,20 +828,23 @@ impl Agreement {
                 )
             }
         );
-        let mut soaks: Vec<&str> = Vec::new();
+        // Included runs name their command in the source.
+        let mut commands: Vec<&str> = Vec::new();
         for r in &self.rows {
-            if r.injected.is_none() && r.source.starts_with("soak") && !soaks.contains(&&*r.source)
+            if r.injected.is_none()
+                && r.source.contains("(raft-tests ")
+                && !commands.contains(&&*r.source)
             {
-                soaks.push(&r.source);
+                commands.push(&r.source);
             }
         }
-        for src in soaks {
+        for src in commands {
             let n = self
                 .rows
                 .iter()
                 .filter(|r| r.injected.is_none() && r.source == src)
                 .count();
-            let _ = writeln!(s, "Soak histories: {n} trials of `{src}`.\n");
+            let _ = writeln!(s, "Included: {n} histories of `{src}`.\n");
         }
         let _ = writeln!(s, "Injected faults: `stale-read` (a get after a completed put answers the value that put replaced), `put-returns-twice` (a returned put reported a second time), `phantom-read` (a get answers a value never written): each guarantees a violation with the workloads' unique values; `swapped-returns` (two sequential operations on a key exchange outputs): usually a violation, not always.");
         let bad = self.disagreements();
@@ -1040,12 +1043,14 @@ pub fn write_soak_history(
 /// Writes the client history of one conformance run (`raft-tests conform-traces
 /// --history-dir`): 5 servers of the real runtime, crashes, lost and delayed messages,
 /// leadership transfers, membership changes, a snapshot every few entries. A run on a broken
-/// runtime (`broken`) is not expected to be linearizable.
+/// runtime (`broken`) is not expected to be linearizable. `command` (the runs' command line)
+/// goes into the source, after the group name.
 pub fn write_conform_history(
     dir: &Path,
     seed: u64,
     history: &History,
     broken: bool,
+    command: &str,
     note: &str,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -1055,8 +1060,8 @@ pub fn write_conform_history(
             if broken { "-broken" } else { "" }
         ),
         source: format!(
-            "simulator:conformance{}",
-            if broken { " (broken runtime)" } else { "" }
+            "simulator:conformance ({command}{})",
+            if broken { "; broken runtime" } else { "" }
         ),
         seed: Some(seed),
         injected: None,

@@ -189,11 +189,18 @@ fn conform_traces(
                      membership changes proposed, {} snapshots taken, {} installed",
                     counts.transfers, counts.changes, counts.compactions, counts.installs
                 );
+                let command = format!(
+                    "raft-tests conform-traces --seeds {seeds} --from {from} --rounds {rounds}{}{}{}",
+                    if broken.disk.ack_before_fsync { " --ack-before-fsync" } else { "" },
+                    if broken.disk.stale_restore { " --stale-restore" } else { "" },
+                    if broken.replay_frames { " --replay-frames" } else { "" },
+                );
                 failure = raft_tests::history_export::write_conform_history(
                     h,
                     seed,
                     &sim.history,
                     is_broken,
+                    &command,
                     &note,
                 )
                 .err()
