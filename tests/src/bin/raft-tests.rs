@@ -12,15 +12,18 @@
 //!   partitions (one-way and two-way, the leader included), delays and cuts connections.
 //!
 //! - `raft-tests conform-traces --seeds 50 --out DIR [--ack-before-fsync | --stale-restore |
-//!   --replay-frames]`: traced simulator runs of the conformance scenario (crashes, 10% loss,
-//!   every fifth seed duplicating), one directory per seed, for `raft-check conform DIR`.
+//!   --replay-frames] [--history-dir DIR]`: traced simulator runs of the conformance scenario
+//!   (crashes, 10% loss, every fifth seed duplicating), one directory per seed, for `raft-check
+//!   conform DIR`; `--history-dir` also writes each run's client history as JSON (for
+//!   `raft-tests porcupine --include DIR`).
 //!
 //! - `raft-tests porcupine --seeds 10 --out DIR [--random 300] [--include DIR]... [--report
 //!   results/porcupine.md]`: client histories of simulator runs (three history scenarios, the
 //!   power-failure one also on the disk that acknowledges before fsync), copies with injected
 //!   violations and small random histories, written as JSON to `DIR/histories/`, each checked
 //!   by our checker and by Porcupine (`tests/porcupine`, built with `go build`); exit 0 only
-//!   if the two agree on every history and both catch every guaranteed violation. A missing Go
+//!   if the two agree on every history, both catch every guaranteed violation and both find
+//!   every correct run's history (`"expect": "linearizable"`) linearizable. A missing Go
 //!   toolchain is a failure.
 //!
 //! Exit codes: 0 all passed; 1 a failure (a seed, a lost write, a violation); 2 bad usage.
