@@ -39,7 +39,7 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// The version vendored in third_party/porcupine (see README.md).
+// The version go.mod requires (go.sum pins it; see README.md).
 const porcupineVersion = "v1.3.0"
 
 type jsonOutput struct {

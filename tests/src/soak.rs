@@ -71,6 +71,25 @@ pub struct SoakOptions {
 /// The soak's snapshot policy: small, so that every trial compacts many times.
 pub const SNAPSHOT_ENTRIES: u64 = 20;
 
+impl SoakOptions {
+    /// The `raft-tests soak` command line that repeats these trials' choices (the seed, the
+    /// load, the faults, the snapshot policy; the output options left out).
+    pub fn command(&self) -> String {
+        format!(
+            "raft-tests soak --trials {} --seed {} --seconds {}{} --snapshot-entries {}",
+            self.trials,
+            self.seed,
+            self.load.as_secs_f64(),
+            if self.net_faults {
+                ""
+            } else {
+                " --no-net-faults"
+            },
+            self.snapshot_entries
+        )
+    }
+}
+
 /// What a node logs when it takes a snapshot (raft-impl's replica, at debug) and when it
 /// installs a leader's (at info); the soak runs its nodes with `RUST_LOG` showing both.
 const COMPACTED_LOG: &str = "log compacted into a snapshot";
@@ -943,7 +962,25 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         figures.violation = Some(e);
     }
     if let Some(dir) = &options.history_dir {
-        crate::history_export::write_soak_history(dir, options.seed, n, &history)?;
+        let f = &figures;
+        crate::history_export::write_soak_history(
+            dir,
+            options.seed,
+            n,
+            &history,
+            &options.command(),
+            &format!(
+                "trial {n}: {} kills, {} voter(s) replaced (add, promote, remove), {} snapshots \
+                 taken, {} installed, {} partitions ({} of the leader), {} indefinite",
+                f.kills,
+                f.replacements,
+                f.compactions,
+                f.installs,
+                f.net.two_way + f.net.one_way,
+                f.net.leader_isolations,
+                f.indefinite
+            ),
+        )?;
     }
     if figures.violation.is_some() || !figures.lost.is_empty() {
         // Keep the evidence.

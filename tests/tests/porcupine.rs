@@ -1,8 +1,10 @@
 //! Our linearizability checker and Porcupine (a checker we did not write, `tests/porcupine/`)
 //! agree on exported client histories: simulator runs, copies with violations injected, the
-//! runs of a broken disk, small random histories. Needs the Go toolchain; without it the tests
-//! skip, saying why, except under `CI=true`, where a missing toolchain fails them (`.ci/run`
-//! installs it).
+//! runs of a broken disk, small random histories. Needs the Go toolchain and the module
+//! github.com/anishathalye/porcupine (from the Go module cache, or fetched through the Go
+//! module proxy: `tests/porcupine/go.sum` pins it); without Go the tests skip, saying why,
+//! except under `CI=true`, where a missing toolchain fails them (`.ci/run` installs it and
+//! fetches the module first).
 
 use raft_tests::history_export::{self, AgreementOptions, Exported};
 use std::path::PathBuf;
@@ -27,17 +29,33 @@ fn have_go() -> bool {
 }
 
 #[test]
-#[ignore = "needs the Go module github.com/anishathalye/porcupine, which this machine kind cannot fetch (no Go module proxy); run with --ignored where go can fetch it"]
 fn porcupine_and_our_checker_agree_on_every_history() {
     if !have_go() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
+    // Two runs of the conformance scenario (crashes, lost messages, leadership transfers,
+    // membership changes, a snapshot every few entries): what the node does besides the
+    // suite's history scenarios.
+    let conform = out.path().join("conform");
+    for seed in 1..=2 {
+        let sim =
+            raft_tests::conformance::traced_run(seed, raft_tests::conformance::ci_faults(seed), 24);
+        history_export::write_conform_history(
+            &conform,
+            seed,
+            &sim.history,
+            false,
+            "raft-tests conform-traces --rounds 24",
+            "the test's run",
+        )
+        .unwrap();
+    }
     let o = AgreementOptions {
         seeds: 3,
         from: 1,
         random: 150,
-        include: Vec::new(),
+        include: vec![conform],
         out: out.path().to_path_buf(),
         go_dir: go_dir(),
         timeout_secs: 60,
@@ -55,6 +73,23 @@ fn porcupine_and_our_checker_agree_on_every_history() {
         })
         .collect();
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let failed: Vec<&str> = a
+        .correct_runs_failed()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "correct runs not linearizable: {failed:?}"
+    );
+    assert!(a.ok());
+    assert_eq!(
+        a.rows
+            .iter()
+            .filter(|r| r.source.starts_with("simulator:conformance") && r.expect_linearizable)
+            .count(),
+        2
+    );
     // 3 seeds × 4 runs + injected copies + random; both verdicts common on each side.
     assert!(
         a.rows.len() >= 3 * 4 + 3 * 3 + 150,
@@ -90,7 +125,6 @@ fn porcupine_and_our_checker_agree_on_every_history() {
 }
 
 #[test]
-#[ignore = "needs the Go module github.com/anishathalye/porcupine, which this machine kind cannot fetch (no Go module proxy); run with --ignored where go can fetch it"]
 fn the_porcupine_program_reports_each_file_and_exits_by_the_verdicts() {
     if !have_go() {
         return;

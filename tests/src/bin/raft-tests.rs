@@ -12,15 +12,18 @@
 //!   partitions (one-way and two-way, the leader included), delays and cuts connections.
 //!
 //! - `raft-tests conform-traces --seeds 50 --out DIR [--ack-before-fsync | --stale-restore |
-//!   --replay-frames]`: traced simulator runs of the conformance scenario (crashes, 10% loss,
-//!   every fifth seed duplicating), one directory per seed, for `raft-check conform DIR`.
+//!   --replay-frames] [--history-dir DIR]`: traced simulator runs of the conformance scenario
+//!   (crashes, 10% loss, every fifth seed duplicating), one directory per seed, for `raft-check
+//!   conform DIR`; `--history-dir` also writes each run's client history as JSON (for
+//!   `raft-tests porcupine --include DIR`).
 //!
 //! - `raft-tests porcupine --seeds 10 --out DIR [--random 300] [--include DIR]... [--report
 //!   results/porcupine.md]`: client histories of simulator runs (three history scenarios, the
 //!   power-failure one also on the disk that acknowledges before fsync), copies with injected
 //!   violations and small random histories, written as JSON to `DIR/histories/`, each checked
 //!   by our checker and by Porcupine (`tests/porcupine`, built with `go build`); exit 0 only
-//!   if the two agree on every history and both catch every guaranteed violation. A missing Go
+//!   if the two agree on every history, both catch every guaranteed violation and both find
+//!   every correct run's history (`"expect": "linearizable"`) linearizable. A missing Go
 //!   toolchain is a failure.
 //!
 //! Exit codes: 0 all passed; 1 a failure (a seed, a lost write, a violation); 2 bad usage.
@@ -86,6 +89,10 @@ enum Cmd {
         /// Broken transport: every Raft message reaches the core twice.
         #[arg(long)]
         replay_frames: bool,
+        /// Also write each run's client history as JSON to DIR/sim-conform-seed-<S>.json (for
+        /// `raft-tests porcupine --include DIR`).
+        #[arg(long)]
+        history_dir: Option<PathBuf>,
     },
     /// Check exported client histories with Porcupine and with our checker; compare verdicts.
     Porcupine {
@@ -158,6 +165,7 @@ fn conform_traces(
     rounds: u32,
     out: &std::path::Path,
     broken: raft_tests::conformance::Faults,
+    history_dir: Option<&std::path::Path>,
 ) -> ExitCode {
     use rayon::prelude::*;
     let start = Instant::now();
@@ -170,11 +178,38 @@ fn conform_traces(
             faults.replay_frames = broken.replay_frames;
             let sim = raft_tests::conformance::traced_run(seed, faults, rounds);
             let dir = out.join(format!("seed-{seed}"));
-            let failure = sim
+            let mut failure = sim
                 .write_traces(&dir)
                 .err()
                 .map(|e| format!("{}: {e}", dir.display()));
-            (trace_counts(&sim), failure)
+            let counts = trace_counts(&sim);
+            if let (Some(h), None) = (history_dir, &failure) {
+                let is_broken = broken.disk.ack_before_fsync
+                    || broken.disk.stale_restore
+                    || broken.replay_frames;
+                let note = format!(
+                    "conform-traces seed {seed}, {rounds} rounds: {} leadership transfers, {} \
+                     membership changes proposed, {} snapshots taken, {} installed",
+                    counts.transfers, counts.changes, counts.compactions, counts.installs
+                );
+                let command = format!(
+                    "raft-tests conform-traces --seeds {seeds} --from {from} --rounds {rounds}{}{}{}",
+                    if broken.disk.ack_before_fsync { " --ack-before-fsync" } else { "" },
+                    if broken.disk.stale_restore { " --stale-restore" } else { "" },
+                    if broken.replay_frames { " --replay-frames" } else { "" },
+                );
+                failure = raft_tests::history_export::write_conform_history(
+                    h,
+                    seed,
+                    &sim.history,
+                    is_broken,
+                    &command,
+                    &note,
+                )
+                .err()
+                .map(|e| format!("{}: {e}", h.display()));
+            }
+            (counts, failure)
         })
         .collect();
     let failures: Vec<&String> = runs.iter().filter_map(|(_, f)| f.as_ref()).collect();
@@ -242,6 +277,7 @@ fn main() -> ExitCode {
             ack_before_fsync,
             stale_restore,
             replay_frames,
+            history_dir,
         } => {
             let broken = raft_tests::conformance::Faults {
                 disk: DiskFaults {
@@ -252,7 +288,7 @@ fn main() -> ExitCode {
                 replay_frames,
                 duplicate: 0.0,
             };
-            conform_traces(seeds, from, rounds, &out, broken)
+            conform_traces(seeds, from, rounds, &out, broken, history_dir.as_deref())
         }
         Cmd::Porcupine {
             seeds,
@@ -361,13 +397,17 @@ fn porcupine(
         }
     };
     let mut command = format!(
-        "raft-tests porcupine --seeds {} --from {} --random {}",
-        options.seeds, options.from, options.random
+        "raft-tests porcupine --seeds {} --from {} --random {} --timeout-secs {}",
+        options.seeds, options.from, options.random, options.timeout_secs
     );
     for i in &options.include {
         command += &format!(" --include {}", i.display());
     }
-    let text = agreement.markdown(options, &command);
+    command += &format!(" --out {}", options.out.display());
+    if let Some(r) = &report {
+        command += &format!(" --report {}", r.display());
+    }
+    let text = agreement.markdown(options, &command, &source_commit());
     println!("{text}");
     let json = serde_json::to_string_pretty(&agreement.to_json()).unwrap_or_default() + "\n";
     let mut paths = vec![(options.out.join("agreement.json"), json.clone())];
@@ -390,6 +430,29 @@ fn porcupine(
             agreement.missed().len()
         );
         ExitCode::from(1)
+    }
+}
+
+/// The commit of the source tree this binary was run from (`git rev-parse HEAD` in the
+/// workspace, "+ uncommitted changes" when `git status` shows any), or why it is unknown.
+fn source_commit() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "HEAD"]) {
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(st) if st.is_empty() => format!("`{head}`"),
+            _ => format!("`{head}` + uncommitted changes"),
+        },
+        None => "unknown (not a git checkout)".into(),
     }
 }
 
