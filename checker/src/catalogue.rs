@@ -231,6 +231,14 @@ pub fn catalogue() -> Vec<Case> {
             // A membership change and a crash.
             // A membership change with CheckQuorum: a learner joins a one-voter cluster, is
             // promoted in the leader's log, and the leader's quorum check deposes it.
+            // A forged frame with the first refused term reaches a server of term 1.
+            Mutant::TermCapInclusive => with(m, |b| {
+                b.servers = 2;
+                b.max_term = 1;
+                b.max_forged = 1;
+                b.max_crashes = 0;
+                b.reads = 0;
+            }),
             Mutant::LearnerLeaseNeverEnds => with(m, |b| {
                 b.servers = 2;
                 b.initial_voters = Some(1);

@@ -382,6 +382,22 @@ pub fn quick() -> Vec<Standard> {
             symmetry: true,
         },
         Standard {
+            name: "quick-forged-terms",
+            purpose: "forged peer frames (issue 38, finding 2): a RequestVote flagged as a \
+                      transfer, with the first term no election could follow, reaches a server \
+                      at any moment, with PreVote and CheckQuorum; every server refuses it \
+                      (Forged Terms Refused); without symmetry, as a forged frame names its \
+                      sender",
+            bound: ModelConfig {
+                servers: 2,
+                pre_vote: true,
+                check_quorum: true,
+                max_forged: 2,
+                ..base.clone()
+            },
+            symmetry: false,
+        },
+        Standard {
             name: "quick-partial-partition",
             purpose: "the partial partition of the 2020 Cloudflare outage (the link between two \
                       of three servers cut) with PreVote and CheckQuorum: no leader a follower \

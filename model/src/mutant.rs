@@ -139,10 +139,13 @@ pub enum Mutant {
     /// lease (it does not campaign, so it never forgets its leader); promoted in the leader's
     /// log but not yet in its own, it ignores the deposed leader's campaign forever.
     LearnerLeaseNeverEnds,
+    /// Issue 38, finding 2: the first term no election could follow (`Config::max_term`) is
+    /// adopted, as 2^48 was: `term <= max_term`.
+    TermCapInclusive,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 43] = [
+    pub const ALL: [Mutant; 44] = [
         Mutant::VoteWithoutLogCheck,
         Mutant::CommitPreviousTerm,
         Mutant::ForgetVoteOnRestart,
@@ -186,6 +189,7 @@ impl Mutant {
         Mutant::SnapshotDropsSessions,
         Mutant::RestartForgetsConfiguration,
         Mutant::LearnerLeaseNeverEnds,
+        Mutant::TermCapInclusive,
     ];
 
     /// The catalogue name used on the command line.
@@ -234,6 +238,7 @@ impl Mutant {
             Mutant::SnapshotDropsSessions => "snapshot-drops-sessions",
             Mutant::RestartForgetsConfiguration => "restart-forgets-configuration",
             Mutant::LearnerLeaseNeverEnds => "learner-lease-never-ends",
+            Mutant::TermCapInclusive => "term-cap-inclusive",
         }
     }
 
@@ -344,6 +349,9 @@ impl Mutant {
             }
             Mutant::LearnerLeaseNeverEnds => {
                 "a non-voter's election timeout does not end its lease"
+            }
+            Mutant::TermCapInclusive => {
+                "a message with the first term no election could follow is adopted"
             }
         }
     }
@@ -619,6 +627,23 @@ impl Rules for ModelRules {
         !self.is(Mutant::SnapshotDropsSessions) && Protocol.snapshot_holds_sessions()
     }
 
+    fn term_adoptable(
+        &self,
+        term: Term,
+        current_term: Term,
+        max_term: Term,
+        max_jump: Term,
+    ) -> bool {
+        if self.is(Mutant::TermCapInclusive) {
+            return term <= max_term && term.saturating_sub(current_term) <= max_jump;
+        }
+        Protocol.term_adoptable(term, current_term, max_term, max_jump)
+    }
+
+    fn reply_shows_activity(&self, success: bool, moved_next_index: bool) -> bool {
+        Protocol.reply_shows_activity(success, moved_next_index)
+    }
+
     fn non_voter_lease_ends_on_timeout(&self) -> bool {
         !self.is(Mutant::LearnerLeaseNeverEnds) && Protocol.non_voter_lease_ends_on_timeout()
     }
@@ -663,6 +688,17 @@ mod tests {
         );
         for n in 1..8 {
             assert_eq!(m.quorum(n), p.quorum(n));
+        }
+        for (s, moved) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert_eq!(
+                m.reply_shows_activity(s, moved),
+                p.reply_shows_activity(s, moved)
+            );
+        }
+        for t in 0..6u64 {
+            for c in 0..4u64 {
+                assert_eq!(m.term_adoptable(t, c, 4, 2), p.term_adoptable(t, c, 4, 2));
+            }
         }
         let ids = [None, Some(NodeId(0)), Some(NodeId(1))];
         for a in 0..4u64 {

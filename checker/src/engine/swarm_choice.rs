@@ -41,7 +41,7 @@ pub fn walk_seed(seed: u64, walk: u64) -> u64 {
 }
 
 /// The kinds of action a walk weighs separately.
-pub const KINDS: [&str; 20] = [
+pub const KINDS: [&str; 21] = [
     "deliver RequestVote",
     "deliver RequestVote reply",
     "deliver AppendEntries",
@@ -62,6 +62,7 @@ pub const KINDS: [&str; 20] = [
     "snapshot",
     "crash",
     "restart",
+    "forged frame",
 ];
 
 /// The index in [`KINDS`] of the delivery of a message of this type.
@@ -93,6 +94,7 @@ pub fn kind(action: &RaftAction) -> usize {
             Timer::Transfer(_) => 15,
             Timer::Reconfigure(_) => 16,
             Timer::Compact => 17,
+            Timer::Forge => 20,
         },
         ActorModelAction::Crash(_) => 18,
         ActorModelAction::Recover(_) => 19,

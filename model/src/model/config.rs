@@ -221,6 +221,17 @@ pub struct ModelConfig {
     #[arg(long, default_value_t = 0)]
     #[serde(skip_serializing_if = "is_zero")]
     pub max_snapshots: usize,
+    // `Timer::Forge` on every server; the model's servers then refuse terms from max_term + 1
+    // on (`Config::max_term`) and more than max_term ahead (`Config::max_term_jump`), which no
+    // correct message reaches.
+    /// Forged peer frames, in all (issue 38, finding 2): at any moment a server may receive,
+    /// from a peer that never sent it, a RequestVote flagged as a transfer whose term is the
+    /// first one the servers refuse (past every term of the bound and of the liveness
+    /// continuation; the node's is 2^48). Adds the property "Forged Terms Refused" (default:
+    /// 0, none; at most 9).
+    #[arg(long, default_value_t = 0)]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_forged: usize,
     // Servers `0..initial_voters`.
     /// The initial configuration's voters: the first N servers; the others start outside
     /// the cluster and join only through membership changes (default: every server).
@@ -371,11 +382,14 @@ impl fmt::Display for ModelConfig {
         if c.max_snapshots > 0 {
             write!(f, ", ≤ {} snapshot(s)", c.max_snapshots)?;
         }
+        if c.max_forged > 0 {
+            write!(f, ", ≤ {} forged frame(s)", c.max_forged)?;
+        }
         if let Some(m) = c.mutant {
             write!(f, ", mutant {}", m.name())?;
         }
         // Every other field: by its JSON key, where it differs from the standard bound.
-        const IN_WORDS: [&str; 23] = [
+        const IN_WORDS: [&str; 24] = [
             "servers",
             "max_term",
             "values",
@@ -397,6 +411,7 @@ impl fmt::Display for ModelConfig {
             "max_config_changes",
             "initial_voters",
             "max_snapshots",
+            "max_forged",
             "mutant",
             "liveness",
         ];
@@ -479,6 +494,9 @@ impl ModelConfig {
         }
         if self.max_snapshots > 9 {
             return Err("--max-snapshots must be at most 9".into());
+        }
+        if self.max_forged > 9 {
+            return Err("--max-forged must be at most 9".into());
         }
         if self.max_config_changes > 0 && self.partial_partition {
             return Err("--partial-partition excludes --max-config-changes".into());
@@ -662,6 +680,8 @@ impl ModelConfig {
             Some("--partial-partition: the cut link tells the servers apart")
         } else if self.max_config_changes > 0 {
             Some("--max-config-changes: configurations tell the servers apart")
+        } else if self.max_forged > 0 {
+            Some("--max-forged: a forged frame names its sender, the server after its receiver")
         } else {
             None
         }

@@ -62,6 +62,8 @@ pub struct Driver {
     reconfigures: bool,
     /// `ModelConfig::max_snapshots` is not 0: every server has `Timer::Compact` armed.
     snapshots: bool,
+    /// `ModelConfig::max_forged` is not 0: every server has `Timer::Forge` armed.
+    forged: bool,
     /// `ModelConfig::max_term`: a step past it is refused (`RaftModel::leaves_bound`), so its
     /// effects beyond the server's own state are not worked out.
     max_term: raft_core::Term,
@@ -78,6 +80,14 @@ impl RaftActor {
         if let Some(n) = model.max_entries_per_append {
             cfg = cfg.with_max_entries_per_append(n);
         }
+        if model.max_forged > 0 {
+            // The node's cap scaled to the bound: the first refused term lies past every term
+            // the bound's search and the liveness continuation's elections (one per round at
+            // most) reach, and no correct message is refused for its distance.
+            let rounds = crate::model::judge::liveness::round_limit(model.effective_max_log_len());
+            cfg.max_term = model.max_term + rounds as raft_core::Term + 1;
+            cfg.max_term_jump = cfg.max_term - 1;
+        }
         RaftActor::Server {
             cfg,
             actors: Actors::new(model.servers),
@@ -93,6 +103,7 @@ impl RaftActor {
                 transfers: model.max_transfers > 0,
                 reconfigures: model.max_config_changes > 0,
                 snapshots: model.max_snapshots > 0,
+                forged: model.max_forged > 0,
                 max_term: model.max_term,
             },
         }
@@ -205,6 +216,45 @@ fn image_at(s: &ServerState, index: u64) -> Option<Image> {
         entries.push(entry.clone());
     }
     Some(Image::of(&machine, entries))
+}
+
+/// `Timer::Forge` (issue 38, finding 2): a frame no server sent reaches the server, a
+/// RequestVote flagged as a transfer (which passes a lease) from the server after it, with the
+/// first term the servers refuse. The core must refuse it and change nothing; the model counts
+/// the frame, and where the core took its term, records that ("Forged Terms Refused") and keeps
+/// the server as it was (the state after it lies past the bound's terms).
+fn forged_step(cfg: &ServerConfig, driver: Driver, state: &mut Cow<NodeState>) {
+    let NodeState::Server(before) = state.as_ref() else {
+        return;
+    };
+    if before.fault.is_some() {
+        return; // the node stopped
+    }
+    let from = NodeId((cfg.id.0 + 1) % driver.servers as u64);
+    let forged = Message::RequestVote(raft_core::RequestVote {
+        term: cfg.max_term,
+        last_log_index: before.server.last_log_index(),
+        last_log_term: before.server.last_log_term(),
+        transfer: true,
+    });
+    let mut server = before.server.clone();
+    let stepped = server.handle(cfg, Event::Receive { from, msg: forged });
+    let mut ghost = before.ghost.clone();
+    let g = Shared::make_mut(&mut ghost);
+    g.forged = g.forged.saturating_add(1);
+    let fault = match stepped {
+        Err(e) if !e.is_fatal() => None,
+        Err(e) => Some(e),
+        Ok(_) => {
+            g.forged_term_adopted = server.current_term() >= cfg.max_term;
+            None
+        }
+    };
+    *state = Cow::Owned(NodeState::Server(ServerState {
+        ghost,
+        fault,
+        ..before.clone()
+    }));
 }
 
 /// Run one core step on a server and carry out its output. Returns without touching `state`
@@ -519,6 +569,9 @@ impl Actor for RaftActor {
                 if driver.snapshots {
                     o.set_timer(Timer::Compact, model_timeout());
                 }
+                if driver.forged {
+                    o.set_timer(Timer::Forge, model_timeout());
+                }
                 // §7: a server restarting from a snapshot restores its state machine from it.
                 let image = (server.snapshot_index() > 0)
                     .then(|| Image::decode(&server.snapshot().data))
@@ -648,6 +701,11 @@ impl Actor for RaftActor {
                     _ => return,
                 },
                 Timer::Request(_) => return,
+                Timer::Forge => {
+                    forged_step(cfg, *driver, state);
+                    o.set_timer(Timer::Forge, model_timeout());
+                    return;
+                }
             };
             server_step(cfg, *actors, *driver, state, event, None, o);
             // A timer that fired stays armed for its role (stateright cancels it on firing).
@@ -657,7 +715,7 @@ impl Actor for RaftActor {
                     Timer::Send(_) => s.server.role != Role::Follower,
                     Timer::Persist => s.server.awaits_persisted(),
                     Timer::Transfer(_) | Timer::Reconfigure(_) => s.server.role == Role::Leader,
-                    Timer::Compact => true,
+                    Timer::Compact | Timer::Forge => true,
                     Timer::Request(_) => false,
                 };
                 if keep {

@@ -28,6 +28,9 @@ pub enum Timer {
     /// Every server, with `--max-snapshots`: its state machine takes a snapshot of what it
     /// has applied, and the log up to there is compacted (`Event::Compact`, §7).
     Compact,
+    /// Every server, with `--max-forged`: a forged frame with a term no election could follow
+    /// arrives (issue 38, finding 2); the server must refuse it.
+    Forge,
 }
 
 /// What a server saves: the core's hard state as far as it is durable

@@ -395,6 +395,7 @@ fn within_boundary(cfg: &ModelConfig, state: &RaftState) -> bool {
     if requests(|g| g.transfers) > cfg.max_transfers
         || requests(|g| g.config_changes) > cfg.max_config_changes
         || requests(|g| g.snapshots) > cfg.max_snapshots
+        || requests(|g| g.forged) > cfg.max_forged
     {
         return false;
     }

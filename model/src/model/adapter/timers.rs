@@ -1,7 +1,7 @@
 //! The armed timers of one actor, as a bit set.
 //!
 //! Bit order follows `Timer`'s order (`Election < Send(_) < Request(_) < Persist <
-//! Transfer(_) < Reconfigure(_) < Compact`, ids ascending), so iterating the bits yields the
+//! Transfer(_) < Reconfigure(_) < Compact < Forge`, ids ascending), so iterating the bits yields the
 //! timers sorted, as stateright sorts its timeout actions. The model has at most
 //! [`MAX_SERVERS`] servers, so every timer has a bit.
 
@@ -19,7 +19,8 @@ const ADD_LEARNER: u64 = TRANSFER + MAX_SERVERS;
 const PROMOTE: u64 = ADD_LEARNER + MAX_SERVERS;
 const REMOVE: u64 = PROMOTE + MAX_SERVERS;
 const COMPACT: u64 = REMOVE + MAX_SERVERS;
-const _: () = assert!(COMPACT < 64);
+const FORGE: u64 = COMPACT + 1;
+const _: () = assert!(FORGE < 64);
 
 /// A set of timers. Invariant: only bits that [`bit`] returns are set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +45,7 @@ fn bit(t: Timer) -> u64 {
         Timer::Reconfigure(ConfigChange::Promote(n)) => PROMOTE + id(n),
         Timer::Reconfigure(ConfigChange::Remove(n)) => REMOVE + id(n),
         Timer::Compact => COMPACT,
+        Timer::Forge => FORGE,
     }
 }
 
@@ -59,7 +61,8 @@ fn timer(b: u64) -> Timer {
         _ if b < PROMOTE => Timer::Reconfigure(ConfigChange::AddLearner(n(ADD_LEARNER))),
         _ if b < REMOVE => Timer::Reconfigure(ConfigChange::Promote(n(PROMOTE))),
         _ if b < COMPACT => Timer::Reconfigure(ConfigChange::Remove(n(REMOVE))),
-        _ => Timer::Compact,
+        COMPACT => Timer::Compact,
+        _ => Timer::Forge,
     }
 }
 

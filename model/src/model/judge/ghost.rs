@@ -72,6 +72,12 @@ pub struct Ghost {
     pub removed_leader_stepped_down: bool,
     /// Snapshots this server took (bounded by `--max-snapshots`, over all servers).
     pub snapshots: u8,
+    /// Forged frames this server received (bounded by `--max-forged`, over all servers).
+    pub forged: u8,
+    /// The core took a forged frame's term, which no server ever campaigned in ("Forged Terms
+    /// Refused" broken). The model records it and keeps the server as it was: the state after
+    /// it lies past the bound's terms.
+    pub forged_term_adopted: bool,
     /// Witness: this server installed a leader's snapshot (§7, Figure 13).
     pub snapshot_installed: bool,
     /// Witness: this server restarted from a snapshot of its own disk.

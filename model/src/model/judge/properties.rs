@@ -185,6 +185,11 @@ pub const IMAGE: (&str, Condition) = (
     snapshot_image_equals_applied_prefix,
 );
 
+/// The property checked with `--max-forged` (issue 38, finding 2): no server took the term of
+/// a forged frame, the first term the servers refuse, which no server campaigned in (the model
+/// records what the core did with each forged frame it delivered).
+pub const FORGED: (&str, Condition) = ("Forged Terms Refused", forged_terms_refused);
+
 /// The liveness property checked with `--liveness` (see `liveness.rs`).
 pub const LIVENESS: (&str, Condition) = (
     "Progress When Faults Stop",
@@ -255,6 +260,7 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
     let log_terms = (cfg.max_snapshots > 0).then_some(&LOG_TERMS);
     let image = (cfg.max_snapshots > 0).then_some(&IMAGE);
     let reads = cfg.read_index.then_some(&READS);
+    let forged = (cfg.max_forged > 0).then_some(&FORGED);
     let always = ALWAYS
         .iter()
         .chain(pre_vote)
@@ -265,6 +271,7 @@ pub(crate) fn all(cfg: &ModelConfig) -> Vec<Property<RaftModel>> {
         .chain(log_terms)
         .chain(image)
         .chain(reads)
+        .chain(forged)
         .chain(undisturbed)
         .chain(liveness)
         .map(|(name, condition)| Property {
@@ -569,6 +576,10 @@ fn restarted_from_a_snapshot(_: &RaftModel, state: &RaftState) -> bool {
 /// Snapshot Holds Only Committed State (see [`SNAPSHOT`]): each snapshot's image names the
 /// entries it covers; every one is an entry some leader's ghost recorded committing at that
 /// index, and the last one has the snapshot's last included term.
+fn forged_terms_refused(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.ghost.forged_term_adopted)
+}
+
 fn snapshot_holds_only_committed_state(_: &RaftModel, state: &RaftState) -> bool {
     let committed: BTreeSet<_> = servers(state)
         .flat_map(|s| s.ghost.committed.keys())

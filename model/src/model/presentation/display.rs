@@ -237,6 +237,7 @@ impl fmt::Display for Timer {
             Timer::Transfer(to) => write!(f, "transfer to {to}"),
             Timer::Reconfigure(change) => write!(f, "reconfigure: {change}"),
             Timer::Compact => f.write_str("snapshot"),
+            Timer::Forge => f.write_str("forged frame"),
         }
     }
 }
@@ -282,6 +283,12 @@ pub fn format_action(servers: usize, action: &RaftAction) -> String {
         ActorModelAction::Timeout(id, Timer::Compact) => {
             format!(
                 "{}: takes a snapshot of what it applied (compacts its log)",
+                name(*id)
+            )
+        }
+        ActorModelAction::Timeout(id, Timer::Forge) => {
+            format!(
+                "{}: receives a forged RequestVote with a term no election could follow",
                 name(*id)
             )
         }

@@ -583,6 +583,7 @@ fn rename_timer(t: Timer, r: &Renaming) -> Timer {
         // Symmetry is refused with membership changes (`ModelConfig::validate`).
         Timer::Reconfigure(c) => Timer::Reconfigure(c),
         Timer::Compact => Timer::Compact,
+        Timer::Forge => Timer::Forge,
     }
 }
 
