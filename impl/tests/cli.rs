@@ -12,6 +12,16 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// `raft-cluster up --nodes N --dir DIR` with this build's raft-node.
+fn cluster_up(nodes: &str, dir: &std::path::Path) -> Command {
+    let mut up = Command::new(CLUSTER);
+    up.args(["up", "--nodes", nodes, "--dir"])
+        .arg(dir)
+        .arg("--node-bin")
+        .arg(NODE);
+    up
+}
+
 #[test]
 fn raft_cluster_errors_name_the_path_and_the_operation() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,14 +68,7 @@ fn raft_cluster_stops_the_other_nodes_and_exits_nonzero_when_a_node_exits() {
     // Node 1 will refuse its data directory (not a WAL) and exit 1 at start.
     fs::create_dir_all(dir.path().join("node-1")).unwrap();
     fs::write(dir.path().join("node-1").join("raft.wal"), "garbage").unwrap();
-    let out = output_within(
-        Command::new(CLUSTER)
-            .args(["up", "--nodes", "3", "--dir"])
-            .arg(dir.path())
-            .arg("--node-bin")
-            .arg(NODE),
-        Duration::from_secs(30),
-    );
+    let out = output_within(&mut cluster_up("3", dir.path()), Duration::from_secs(30));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let log = dir.path().join("node-1.log");
@@ -468,14 +471,7 @@ fn raft_cluster_up_is_bounded_and_stops_starting_nodes_at_ctrl_c() {
     // Issue 38, finding 4: `up --nodes 2000` started about 70 nodes a second without a limit,
     // and went on starting them after Ctrl-C.
     let dir = tempfile::tempdir().unwrap();
-    let out = output_within(
-        Command::new(CLUSTER)
-            .args(["up", "--nodes", "2000", "--dir"])
-            .arg(dir.path())
-            .arg("--node-bin")
-            .arg(NODE),
-        Duration::from_secs(20),
-    );
+    let out = output_within(&mut cluster_up("2000", dir.path()), Duration::from_secs(20));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("more than 64 processes"), "{stderr}");

@@ -14,6 +14,33 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A 3-node cluster (data and logs in the returned directory) after 5 acknowledged writes,
+/// k0..k4, and a second for the followers to sync them.
+fn three_nodes_after_five_writes() -> (
+    tempfile::TempDir,
+    raft_impl::config::ClusterConfig,
+    std::path::PathBuf,
+    Vec<Node>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, file) = write_cluster(dir.path(), 3);
+    let mut nodes = Vec::new();
+    for id in 0..3u64 {
+        let data = dir.path().join(format!("node-{id}"));
+        let log = dir.path().join(format!("node-{id}.log"));
+        nodes.push(Node::start(id, &file, &data, &log));
+    }
+    for k in 0..5 {
+        let put = Op::Put {
+            key: format!("k{k}"),
+            value: format!("v{k}"),
+        };
+        assert_eq!(execute(&cluster, put, TIMEOUT), OpResult::Value(None));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    (dir, cluster, file, nodes)
+}
+
 /// A 3-node cluster after 5 writes, in which a follower (`victim`) was killed, lost the
 /// last frame of its WAL (cut at the start of that frame, which recovery takes for a torn
 /// tail) and was restarted: it lacks entries its leader counted as acknowledged.
@@ -25,21 +52,9 @@ struct Damaged {
 }
 
 fn a_follower_loses_its_last_frame() -> Damaged {
-    let dir = tempfile::tempdir().unwrap();
-    let (cluster, file) = write_cluster(dir.path(), 3);
+    let (dir, cluster, file, mut nodes) = three_nodes_after_five_writes();
     let data = |id: u64| dir.path().join(format!("node-{id}"));
     let log = |id: u64| dir.path().join(format!("node-{id}.log"));
-    let mut nodes: Vec<Node> = (0..3)
-        .map(|id| Node::start(id, &file, &data(id), &log(id)))
-        .collect();
-    for k in 0..5 {
-        let put = Op::Put {
-            key: format!("k{k}"),
-            value: format!("v{k}"),
-        };
-        assert_eq!(execute(&cluster, put, TIMEOUT), OpResult::Value(None));
-    }
-    std::thread::sleep(Duration::from_secs(1));
     // A follower: a node whose log does not say "became leader".
     let victim = (0..3)
         .find(|&i| !nodes[i].log_text().contains("became leader"))
@@ -108,21 +123,8 @@ fn a_bit_flipped_in_the_last_synced_frame_stops_the_node_naming_the_file() {
     // Issue 38, finding 1: recovery cut a damaged last frame as if it were a torn write, and
     // the node came back without entries (or a vote) it had acknowledged. Now it refuses to
     // start, naming the file and the offset, and leaves the file as it is.
-    let dir = tempfile::tempdir().unwrap();
-    let (cluster, file) = write_cluster(dir.path(), 3);
+    let (dir, _, file, mut nodes) = three_nodes_after_five_writes();
     let data = |id: u64| dir.path().join(format!("node-{id}"));
-    let log = |id: u64| dir.path().join(format!("node-{id}.log"));
-    let mut nodes: Vec<Node> = (0..3)
-        .map(|id| Node::start(id, &file, &data(id), &log(id)))
-        .collect();
-    for k in 0..5 {
-        let put = Op::Put {
-            key: format!("k{k}"),
-            value: format!("v{k}"),
-        };
-        assert_eq!(execute(&cluster, put, TIMEOUT), OpResult::Value(None));
-    }
-    std::thread::sleep(Duration::from_secs(1));
     for node in &mut nodes {
         node.kill9();
     }

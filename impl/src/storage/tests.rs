@@ -3,8 +3,8 @@
 
 use super::lock::DirLock;
 use super::record::{
-    decode_records, encode_batch, Record, ScanProblem, WalHeader, FILE_HEADER_LEN,
-    FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR,
+    decode_records, encode_batch, Record, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN,
+    FRAME_MAGIC, SECTOR,
 };
 use super::{Wal, WalError, WalIdentity};
 use raft_core::{Entry, HardState, NodeId, Persist};
