@@ -11,7 +11,7 @@
 //! here, in the fake, never in raft-impl):
 //! - `ack_before_fsync`: every fsync returns `Ok` at once but the data only sits in a "page
 //!   cache" that reaches the disk every [`LAZY_WRITEBACK`]-th fsync; a crash loses the cache
-//!   except for a random prefix of each file's unwritten bytes (a torn tail).
+//!   except for a random prefix of each file's unwritten bytes, in whole sectors (a torn tail).
 //! - `stale_restore`: recovery sees the disk as it was before the last WAL sync.
 //! - `snapshot_rename_before_fsync`: a broken snapshot writer, whose rename reaches the disk
 //!   before the file's contents: the snapshot's fsync is skipped (its bytes reach the disk only
@@ -21,7 +21,7 @@
 
 use raft_impl::core::{HardState, Persist};
 use raft_impl::kv::Command;
-use raft_impl::storage::{Durable, Fs, Wal, WalIdentity, WalOptions};
+use raft_impl::storage::{Durable, Fs, Wal, WalIdentity, WalOptions, SECTOR};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io;
@@ -92,12 +92,15 @@ impl Inode {
         Some(undo)
     }
 
-    /// A crash: a `torn` fraction of the changed range reached the disk, the rest is lost.
+    /// A crash: a `torn` fraction of the changed range reached the disk, the rest is lost. A
+    /// disk writes a sector whole or not at all, so what reached it ends at a sector boundary
+    /// (the WAL's recovery tells a torn write from damage by its unwritten sector).
     fn crash(&mut self, torn: f64) {
         if let Some((lo, hi)) = self.dirty.take() {
             let hi = hi.min(self.data.len());
             if lo < hi {
                 let keep = lo + ((hi - lo) as f64 * torn.clamp(0.0, 1.0)) as usize;
+                let keep = (keep / SECTOR * SECTOR).max(lo);
                 if self.durable.len() < keep {
                     self.durable.resize(keep, 0);
                 }
