@@ -727,3 +727,12 @@ impl ModelConfig {
         actor_index < self.servers
     }
 }
+
+/// Rounds of the liveness continuation (`judge/liveness.rs`): elections (at most three, after a
+/// stale leader's heartbeat; with CheckQuorum, a round may end leases only, and with PreVote a
+/// round may see two pre-candidates split the vote), one heartbeat round per entry of the
+/// longest log plus one to repair a divergent follower, one to carry commit_index, and margin.
+/// Here because the servers' term cap under `--max-forged` lies past it (the adapter reads it).
+pub fn round_limit(longest_log: usize) -> usize {
+    2 * longest_log + 12
+}

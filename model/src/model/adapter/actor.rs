@@ -84,7 +84,7 @@ impl RaftActor {
             // The node's cap scaled to the bound: the first refused term lies past every term
             // the bound's search and the liveness continuation's elections (one per round at
             // most) reach, and no correct message is refused for its distance.
-            let rounds = crate::model::judge::liveness::round_limit(model.effective_max_log_len());
+            let rounds = crate::model::config::round_limit(model.effective_max_log_len());
             cfg.max_term = model.max_term + rounds as raft_core::Term + 1;
             cfg.max_term_jump = cfg.max_term - 1;
         }

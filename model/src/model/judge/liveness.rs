@@ -74,13 +74,7 @@ pub struct Continuation {
     pub steps: Vec<String>,
 }
 
-/// Rounds of the continuation: elections (at most three, after a stale leader's heartbeat;
-/// with CheckQuorum, a round may end leases only, and with PreVote a round may see two
-/// pre-candidates split the vote), one heartbeat round per entry of the longest log plus one
-/// to repair a divergent follower, one to carry commit_index, and margin.
-pub fn round_limit(longest_log: usize) -> usize {
-    2 * longest_log + 12
-}
+pub use crate::model::config::round_limit;
 
 /// Whether `state` makes progress when faults stop (the property's condition). A server that
 /// the core refused (`fault`) is reported by "Core Invariant" instead: such states pass here.
