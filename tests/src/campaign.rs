@@ -147,6 +147,8 @@ pub struct CampaignOptions {
     pub load: Duration,
     /// The Porcupine program's directory (`tests/porcupine`); `None`: Porcupine not run.
     pub porcupine_dir: Option<PathBuf>,
+    /// Run only this trial (its seed and kind as in the full run): a finding's replay.
+    pub only_trial: Option<u32>,
 }
 
 impl CampaignOptions {
@@ -357,11 +359,12 @@ impl CampaignSummary {
             let _ = writeln!(
                 s,
                 "- trial {} (`{}`, node {}, trial seed {}; replay: `raft-tests campaign --trials \
-                 {} --seed {} --kinds {}`): {}",
+                 {} --only-trial {} --seed {} --kinds {} --seconds {}`): {}",
                 t.n,
                 t.kind.name(),
                 t.victim,
                 t.trial_seed,
+                o.trials,
                 t.n,
                 o.seed,
                 o.kinds
@@ -369,6 +372,7 @@ impl CampaignSummary {
                     .map(|k| k.name())
                     .collect::<Vec<_>>()
                     .join(","),
+                o.load.as_secs_f64(),
                 t.damage
             );
             for l in t.lost.iter().take(5) {
@@ -1008,6 +1012,9 @@ pub fn run(o: &CampaignOptions) -> Result<CampaignSummary, String> {
     for n in 1..=o.trials {
         let kind = kinds[(n as usize - 1) % kinds.len()];
         let trial_seed = rng.u64(..);
+        if o.only_trial.is_some_and(|t| t != n) {
+            continue;
+        }
         let t0 = Instant::now();
         let r = match trial(o, n, kind, trial_seed, &history_dir) {
             Ok(r) => r,

@@ -57,6 +57,7 @@ fn campaign_replaces_a_node_with_a_corrupt_wal_and_loses_no_write() {
         history_dir: None,
         load: Duration::from_millis(1500),
         porcupine_dir,
+        only_trial: None,
     };
     let summary = campaign::run(&options).expect("the campaign runs");
     let report = summary.markdown(&options, &options.command(), "(test)");

@@ -128,31 +128,7 @@ enum Cmd {
         report: Option<PathBuf>,
     },
     /// Fault campaign: raft-node processes under disk faults and corrupted files.
-    Campaign {
-        /// Number of trials (round-robin over the kinds).
-        #[arg(long, default_value_t = 100)]
-        trials: u32,
-        /// Seed of the trials' random choices (default: from the clock).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Fault kinds, comma-separated (default: all): corrupt-wal-tail,
-        /// corrupt-wal-last-synced, corrupt-wal-middle, corrupt-wal-header, truncate-wal,
-        /// zero-wal-range, corrupt-snapshot, fsync-eio, write-enospc.
-        #[arg(long, value_delimiter = ',')]
-        kinds: Vec<String>,
-        /// Seconds of load before the fault, and again after it.
-        #[arg(long, default_value_t = 1.5)]
-        seconds: f64,
-        /// The raft-node binary (default: next to this executable).
-        #[arg(long)]
-        node_bin: Option<PathBuf>,
-        /// Also write the report (markdown) to this file.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Each trial's client history is written as JSON to DIR/campaign-<seed>-trial-<n>.json.
-        #[arg(long)]
-        history_dir: Option<PathBuf>,
-    },
+    Campaign(CampaignArgs),
     /// Process-level soak: 3 raft-node processes, write load, random SIGKILLs and restarts.
     Soak {
         /// Number of trials.
@@ -189,6 +165,36 @@ enum Cmd {
         #[arg(long, default_value_t = soak::SNAPSHOT_ENTRIES)]
         snapshot_entries: u64,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct CampaignArgs {
+    /// Number of trials (round-robin over the kinds).
+    #[arg(long, default_value_t = 100)]
+    trials: u32,
+    /// Seed of the trials' random choices (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fault kinds, comma-separated (default: all): corrupt-wal-tail,
+    /// corrupt-wal-last-synced, corrupt-wal-middle, corrupt-wal-header, truncate-wal,
+    /// zero-wal-range, corrupt-snapshot, fsync-eio, write-enospc.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
+    /// Seconds of load before the fault, and again after it.
+    #[arg(long, default_value_t = 1.5)]
+    seconds: f64,
+    /// The raft-node binary (default: next to this executable).
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+    /// Also write the report (markdown) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Each trial's client history is written as JSON to DIR/campaign-<seed>-trial-<n>.json.
+    #[arg(long)]
+    history_dir: Option<PathBuf>,
+    /// Run only trial N of the --trials (same seed, kind and choices): a finding's replay.
+    #[arg(long)]
+    only_trial: Option<u32>,
 }
 
 fn conform_traces(
@@ -345,15 +351,7 @@ fn main() -> ExitCode {
             };
             porcupine(&options, report)
         }
-        Cmd::Campaign {
-            trials,
-            seed,
-            kinds,
-            seconds,
-            node_bin,
-            report,
-            history_dir,
-        } => campaign(trials, seed, kinds, seconds, node_bin, report, history_dir),
+        Cmd::Campaign(args) => campaign(args),
         Cmd::Soak {
             trials,
             seconds,
@@ -418,16 +416,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn campaign(
-    trials: u32,
-    seed: Option<u64>,
-    kinds: Vec<String>,
-    seconds: f64,
-    node_bin: Option<PathBuf>,
-    report: Option<PathBuf>,
-    history_dir: Option<PathBuf>,
-) -> ExitCode {
+fn campaign(args: CampaignArgs) -> ExitCode {
     use raft_tests::campaign::{self, CampaignOptions, FaultKind};
+    let CampaignArgs {
+        trials,
+        seed,
+        kinds,
+        seconds,
+        node_bin,
+        report,
+        history_dir,
+        only_trial,
+    } = args;
     let node_bin = match node_bin.or_else(default_node_bin) {
         Some(p) if p.is_file() => p,
         _ => {
@@ -475,6 +475,7 @@ fn campaign(
         history_dir,
         load: std::time::Duration::from_secs_f64(seconds),
         porcupine_dir,
+        only_trial,
     };
     let summary = match campaign::run(&options) {
         Ok(s) => s,
@@ -484,6 +485,9 @@ fn campaign(
         }
     };
     let mut command = options.command();
+    if let Some(t) = only_trial {
+        command += &format!(" --only-trial {t}");
+    }
     if let Some(r) = &report {
         command += &format!(" --report {}", r.display());
     }
