@@ -36,6 +36,8 @@ const FRAME_MAGIC: &[u8; 4] = b"RFRM";
 const SECTOR: usize = 512;
 /// What a node logs when it cuts a torn WAL tail (impl/src/storage/wal.rs).
 const TORN_TAIL_LOG: &str = "cutting off a torn WAL tail";
+/// What a node logs when it sets a corrupt newest snapshot aside (impl/src/storage/wal.rs).
+const SNAPSHOT_ASIDE_LOG: &str = "corrupt snapshot file set aside";
 
 /// One kind of fault; each trial applies one to one voter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -181,6 +183,8 @@ pub enum Outcome {
     /// Restarted and kept running (for a damaged file: its damage was taken for a torn tail,
     /// `cut`, or was not in the way, e.g. a snapshot fallback).
     Restarted { cut: bool },
+    /// Restarted on the previous snapshot, the corrupt newest one set aside (logged).
+    RestartedFallback,
     /// Stopped at an injected I/O failure, saying so; restarted without faults, it recovered.
     StoppedRestarted,
     /// Refused to start, naming the file; replaced by the spare (remove, wipe, add, promote).
@@ -198,6 +202,7 @@ impl Outcome {
         match self {
             Outcome::Restarted { cut: true } => "restarted (torn tail cut)",
             Outcome::Restarted { cut: false } => "restarted",
+            Outcome::RestartedFallback => "restarted on the previous snapshot",
             Outcome::StoppedRestarted => "stopped at the failure, restarted",
             Outcome::RefusedReplaced => "refused with message, replaced",
             Outcome::RefusedNotReplaced => "refused with message, replacement failed",
@@ -930,6 +935,15 @@ fn fault_round(
         let cut = text.contains(TORN_TAIL_LOG);
         r.outcome = if kind.needs_fiu() {
             Outcome::StoppedRestarted
+        } else if kind == FaultKind::CorruptSnapshot {
+            if !text.contains(SNAPSHOT_ASIDE_LOG) {
+                r.problems.push(format!(
+                    "the node started on a corrupt snapshot ({}) without setting it aside; its log: {}",
+                    r.damage,
+                    tail(&text, 3)
+                ));
+            }
+            Outcome::RestartedFallback
         } else {
             Outcome::Restarted { cut }
         };
