@@ -1075,6 +1075,10 @@ pub fn run(o: &CampaignOptions) -> Result<CampaignSummary, String> {
                 String::new()
             } else {
                 format!(", problems: {}", r.problems.join("; "))
+            } + &if r.observations.is_empty() {
+                String::new()
+            } else {
+                format!(", observed: {}", r.observations.join("; "))
             },
             t0.elapsed().as_secs_f64()
         );
