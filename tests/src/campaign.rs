@@ -55,6 +55,10 @@ pub enum FaultKind {
     /// The newest segment truncated at a random offset inside its frames. The cut frame runs
     /// past the end of the file, which is what a torn tail looks like: the node starts.
     TruncateWal,
+    /// The newest segment truncated at a random frame boundary before its end: what is left is
+    /// a well-formed, shorter log, with nothing to detect. Expected: the node starts silently
+    /// without the frames it had synced (listed as an observation, not a failure).
+    TruncateWalAtFrame,
     /// 1..2048 bytes zeroed at a random offset inside the frames: refused, or started where the
     /// zeros cover a sector-aligned part of the last frame (a torn tail).
     ZeroWalRange,
@@ -68,12 +72,13 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::CorruptWalTail,
         FaultKind::CorruptWalLastSynced,
         FaultKind::CorruptWalMiddle,
         FaultKind::CorruptWalHeader,
         FaultKind::TruncateWal,
+        FaultKind::TruncateWalAtFrame,
         FaultKind::ZeroWalRange,
         FaultKind::CorruptSnapshot,
         FaultKind::FsyncEio,
@@ -87,6 +92,7 @@ impl FaultKind {
             FaultKind::CorruptWalMiddle => "corrupt-wal-middle",
             FaultKind::CorruptWalHeader => "corrupt-wal-header",
             FaultKind::TruncateWal => "truncate-wal",
+            FaultKind::TruncateWalAtFrame => "truncate-wal-at-frame",
             FaultKind::ZeroWalRange => "zero-wal-range",
             FaultKind::CorruptSnapshot => "corrupt-snapshot",
             FaultKind::FsyncEio => "fsync-eio",
@@ -107,7 +113,9 @@ impl FaultKind {
     /// `Some(false)` it must refuse, `None` either (it depends on where the damage fell).
     fn expect_start(self) -> Option<bool> {
         match self {
-            FaultKind::CorruptWalTail | FaultKind::TruncateWal => Some(true),
+            FaultKind::CorruptWalTail | FaultKind::TruncateWal | FaultKind::TruncateWalAtFrame => {
+                Some(true)
+            }
             FaultKind::CorruptWalLastSynced
             | FaultKind::CorruptWalMiddle
             | FaultKind::CorruptWalHeader => Some(false),
@@ -599,6 +607,26 @@ fn damage(kind: FaultKind, dir: &Path, rng: &mut fastrand::Rng) -> Result<Damage
                 fr.len()
             )
         }
+        FaultKind::TruncateWalAtFrame => {
+            if fr.len() < 2 {
+                return Err("one frame only".into());
+            }
+            // The end of frame k (0-based), k before the last: frames k+1.. dropped whole.
+            let k = rng.usize(0..fr.len() - 1);
+            let at = fr[k].0 + fr[k].1;
+            range = (at, end);
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.set_len(at as u64)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            format!(
+                "truncated to {at} bytes, the end of frame {} of {} (frames ended at {end})",
+                k + 1,
+                fr.len()
+            )
+        }
         FaultKind::ZeroWalRange => {
             let from = rng.usize(FILE_HEADER_LEN..end);
             let to = (from + rng.usize(1..2048)).min(end);
@@ -953,9 +981,15 @@ fn fault_round(
                 "started after damage to synced WAL frames ({}); {}",
                 r.damage,
                 if cut {
-                    "it logged that it cut a torn tail"
+                    "it logged that it cut a torn tail".to_string()
                 } else {
-                    "WITHOUT a warning"
+                    format!(
+                        "WITHOUT a warning (its log since the restart: {} lines, {} at WARN or ERROR)",
+                        text.lines().count(),
+                        text.lines()
+                            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                            .count()
+                    )
                 }
             )),
             Some((false, true)) if !cut => r.observations.push(format!(

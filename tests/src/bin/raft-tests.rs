@@ -177,6 +177,7 @@ struct CampaignArgs {
     seed: Option<u64>,
     /// Fault kinds, comma-separated (default: all): corrupt-wal-tail,
     /// corrupt-wal-last-synced, corrupt-wal-middle, corrupt-wal-header, truncate-wal,
+    /// truncate-wal-at-frame,
     /// zero-wal-range, corrupt-snapshot, fsync-eio, write-enospc.
     #[arg(long, value_delimiter = ',')]
     kinds: Vec<String>,
@@ -477,6 +478,8 @@ fn campaign(args: CampaignArgs) -> ExitCode {
         porcupine_dir,
         only_trial,
     };
+    // The commit measured: the tree as it is when the run starts.
+    let commit = source_commit();
     let summary = match campaign::run(&options) {
         Ok(s) => s,
         Err(e) => {
@@ -491,7 +494,7 @@ fn campaign(args: CampaignArgs) -> ExitCode {
     if let Some(r) = &report {
         command += &format!(" --report {}", r.display());
     }
-    let text = summary.markdown(&options, &command, &source_commit());
+    let text = summary.markdown(&options, &command, &commit);
     println!("{text}");
     if let Some(path) = report {
         if let Err(e) = std::fs::write(&path, &text) {
