@@ -983,13 +983,22 @@ fn fault_round(
                 if cut {
                     "it logged that it cut a torn tail".to_string()
                 } else {
-                    format!(
-                        "WITHOUT a warning (its log since the restart: {} lines, {} at WARN or ERROR)",
-                        text.lines().count(),
-                        text.lines()
+                    {
+                        let warnings: Vec<&str> = text
+                            .lines()
                             .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-                            .count()
-                    )
+                            .collect();
+                        format!(
+                            "WITHOUT a warning about its WAL (its log since the restart: {} lines, \
+                             {} at WARN or ERROR{})",
+                            text.lines().count(),
+                            warnings.len(),
+                            warnings
+                                .first()
+                                .map(|w| format!(", the first: `{}`", w.trim()))
+                                .unwrap_or_default()
+                        )
+                    }
                 }
             )),
             Some((false, true)) if !cut => r.observations.push(format!(
