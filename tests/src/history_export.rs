@@ -1018,12 +1018,34 @@ pub fn write_soak_history(
     command: &str,
     figures: &str,
 ) -> Result<(), String> {
+    write_process_history(
+        dir,
+        &format!("soak-{seed}-trial-{trial}"),
+        &format!("soak: raft-node processes ({command})"),
+        seed,
+        h,
+        figures,
+    )
+    .map(|_| ())
+}
+
+/// Writes the client history of a run of real `raft-node` processes (a soak's or a fault
+/// campaign's trial) as `dir/NAME.json`, expected linearizable; `figures` (what the run did)
+/// goes into its note with our checker's verdict. Returns the file's path.
+pub fn write_process_history(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    seed: u64,
+    h: &History,
+    figures: &str,
+) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let ops = operations(h)?;
     let gets = ops.iter().filter(|o| o.op == KeyOp::Get).count();
     let e = Exported {
-        name: format!("soak-{seed}-trial-{trial}"),
-        source: format!("soak: raft-node processes ({command})"),
+        name: name.to_string(),
+        source: source.to_string(),
         seed: Some(seed),
         injected: None,
         expect_violation: false,
@@ -1037,7 +1059,7 @@ pub fn write_soak_history(
         )),
         ops,
     };
-    e.write(dir).map(|_| ())
+    e.write(dir)
 }
 
 /// Writes the client history of one conformance run (`raft-tests conform-traces
@@ -1159,15 +1181,48 @@ pub fn agreement(o: &AgreementOptions) -> Result<Agreement, String> {
 
     let verdicts = o.out.join("porcupine-verdicts.json");
     let t2 = Instant::now();
-    let run = Command::new(&bin)
+    let p = porcupine_verdicts(&bin, &dir, &verdicts, o.timeout_secs)?;
+    let porcupine_secs = t2.elapsed().as_secs_f64();
+    for (name, verdict) in p.verdicts {
+        if let Some(row) = rows.iter_mut().find(|row| row.name == name) {
+            row.theirs = verdict;
+        }
+    }
+    Ok(Agreement {
+        rows,
+        export_secs,
+        ours_secs,
+        porcupine_secs,
+        porcupine_version: p.porcupine_version,
+        go_version: p.go_version,
+    })
+}
+
+/// Porcupine's verdicts on the history files of a directory.
+#[derive(Clone, Debug, Default)]
+pub struct PorcupineVerdicts {
+    /// (history name, verdict: `linearizable`, `violation` or `unknown`), one per file.
+    pub verdicts: Vec<(String, String)>,
+    pub porcupine_version: String,
+    pub go_version: String,
+}
+
+/// Runs the Porcupine program `bin` (from [`build_checker`]) on every history file of `dir`,
+/// writing its verdicts to `verdicts` (JSON), with a time limit of `timeout_secs` per history.
+pub fn porcupine_verdicts(
+    bin: &Path,
+    dir: &Path,
+    verdicts: &Path,
+    timeout_secs: u64,
+) -> Result<PorcupineVerdicts, String> {
+    let run = Command::new(bin)
         .arg("-timeout")
-        .arg(format!("{}s", o.timeout_secs))
+        .arg(format!("{timeout_secs}s"))
         .arg("-verdicts")
-        .arg(&verdicts)
-        .arg(&dir)
+        .arg(verdicts)
+        .arg(dir)
         .output()
         .map_err(|e| format!("{}: {e}", bin.display()))?;
-    let porcupine_secs = t2.elapsed().as_secs_f64();
     // Exit 1 only says that some history is not linearizable; 2 is a failure of the program.
     if !matches!(run.status.code(), Some(0 | 1)) {
         return Err(format!(
@@ -1178,30 +1233,15 @@ pub fn agreement(o: &AgreementOptions) -> Result<Agreement, String> {
         ));
     }
     let text =
-        std::fs::read_to_string(&verdicts).map_err(|e| format!("{}: {e}", verdicts.display()))?;
+        std::fs::read_to_string(verdicts).map_err(|e| format!("{}: {e}", verdicts.display()))?;
     let v: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", verdicts.display()))?;
     let results = v
         .get("results")
         .and_then(Value::as_array)
         .ok_or("verdicts: no results")?;
-    for r in results {
-        let (Some(file), Some(verdict)) = (
-            r.get("file").and_then(Value::as_str),
-            r.get("verdict").and_then(Value::as_str),
-        ) else {
-            return Err(format!("verdicts: malformed entry {r}"));
-        };
-        let name = file.strip_suffix(".json").unwrap_or(file);
-        if let Some(row) = rows.iter_mut().find(|row| row.name == name) {
-            row.theirs = verdict.to_string();
-        }
-    }
-    Ok(Agreement {
-        rows,
-        export_secs,
-        ours_secs,
-        porcupine_secs,
+    let mut out = PorcupineVerdicts {
+        verdicts: Vec::new(),
         porcupine_version: v
             .get("porcupine")
             .and_then(Value::as_str)
@@ -1212,7 +1252,18 @@ pub fn agreement(o: &AgreementOptions) -> Result<Agreement, String> {
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string(),
-    })
+    };
+    for r in results {
+        let (Some(file), Some(verdict)) = (
+            r.get("file").and_then(Value::as_str),
+            r.get("verdict").and_then(Value::as_str),
+        ) else {
+            return Err(format!("verdicts: malformed entry {r}"));
+        };
+        let name = file.strip_suffix(".json").unwrap_or(file);
+        out.verdicts.push((name.to_string(), verdict.to_string()));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -37,13 +37,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const NODES: u64 = 3;
+pub(crate) const NODES: u64 = 3;
 /// Nodes started outside the cluster (`initial_member = false`), for the nemesis's
 /// replacement of a voter (`replace_node`).
 const SPARES: u64 = 1;
 /// Every node of the cluster file.
 const SERVERS: u64 = NODES + SPARES;
-const CLIENTS: u64 = 3;
+pub(crate) const CLIENTS: u64 = 3;
 const SHARED_KEYS: u64 = 3;
 /// After this long a client gives up on an operation (its outcome is then unknown).
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -237,7 +237,7 @@ impl SoakSummary {
 /// restart, or before the first start) any outgoing connection (a proxy's, a client's) may be
 /// given that port as its local one, and the node then cannot bind it again. A port outside
 /// that range is only ever taken by an explicit bind.
-fn free_addr() -> std::io::Result<SocketAddr> {
+pub(crate) fn free_addr() -> std::io::Result<SocketAddr> {
     let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
@@ -254,16 +254,18 @@ fn free_addr() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
-struct Cluster {
-    dir: PathBuf,
-    cluster: ClusterConfig,
+pub(crate) struct Cluster {
+    pub(crate) dir: PathBuf,
+    pub(crate) cluster: ClusterConfig,
+    /// Nodes in the cluster file: the voters, then the spares.
+    servers: u64,
     /// Node i's cluster file (the same file for all without proxies).
     cluster_files: Vec<PathBuf>,
     node_bin: PathBuf,
-    nodes: Vec<Option<Child>>,
+    pub(crate) nodes: Vec<Option<Child>>,
     /// Nodes that exited without being killed (each a failure of the trial, with its log's
     /// last line): a node stops only when told to.
-    exits: Vec<String>,
+    pub(crate) exits: Vec<String>,
     trace_dir: Option<PathBuf>,
     snapshot_entries: u64,
     /// `proxies[i][j]`: node i's connections to node j (none on the diagonal, none at all
@@ -272,13 +274,17 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(
+    /// A cluster of [`NODES`] voters and `spares` nodes outside it (started empty), every one
+    /// started.
+    pub(crate) fn start(
         dir: &Path,
         node_bin: &Path,
         trace_dir: Option<PathBuf>,
         net_faults: bool,
         snapshot_entries: u64,
+        spares: u64,
     ) -> Result<Self, String> {
+        let servers = NODES + spares;
         if let Some(t) = &trace_dir {
             fs::create_dir_all(t).map_err(|e| format!("{}: {e}", t.display()))?;
             // The real node's configuration; TCP neither duplicates nor replays frames, and
@@ -297,7 +303,7 @@ impl Cluster {
             fs::write(t.join("run.json"), json).map_err(|e| e.to_string())?;
         }
         let mut nodes = Vec::new();
-        for id in 0..SERVERS {
+        for id in 0..servers {
             nodes.push(NodeSpec {
                 id,
                 peer_addr: free_addr().map_err(|e| e.to_string())?,
@@ -311,10 +317,10 @@ impl Cluster {
         cluster.secret_file = Some(PathBuf::from("cluster.secret"));
         let mut proxies: Vec<Vec<Option<Proxy>>> = Vec::new();
         let mut cluster_files = Vec::new();
-        for i in 0..SERVERS as usize {
+        for i in 0..servers as usize {
             let mut row = Vec::new();
             let mut own = cluster.clone();
-            for j in 0..SERVERS as usize {
+            for j in 0..servers as usize {
                 if i == j || !net_faults {
                     row.push(None);
                     continue;
@@ -336,15 +342,16 @@ impl Cluster {
         let mut c = Cluster {
             dir: dir.to_path_buf(),
             cluster,
+            servers,
             cluster_files,
             node_bin: node_bin.to_path_buf(),
-            nodes: (0..SERVERS).map(|_| None).collect(),
+            nodes: (0..servers).map(|_| None).collect(),
             exits: Vec::new(),
             trace_dir,
             snapshot_entries,
             proxies,
         };
-        for id in 0..SERVERS {
+        for id in 0..servers {
             c.start_node(id)?;
         }
         Ok(c)
@@ -374,13 +381,36 @@ impl Cluster {
         f
     }
 
-    fn start_node(&mut self, id: u64) -> Result<(), String> {
+    pub(crate) fn start_node(&mut self, id: u64) -> Result<(), String> {
+        self.start_node_wrapped(id, &[])
+    }
+
+    /// The node's data directory.
+    pub(crate) fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
+    }
+
+    /// The node's log (its stderr, appended to across restarts).
+    pub(crate) fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}.log"))
+    }
+
+    /// Starts node `id` as `wrapper... raft-node ARGS` (e.g. `fiu-run -x -c ...`); an empty
+    /// wrapper runs raft-node itself.
+    pub(crate) fn start_node_wrapped(&mut self, id: u64, wrapper: &[String]) -> Result<(), String> {
         let log = File::options()
             .create(true)
             .append(true)
             .open(self.dir.join(format!("node-{id}.log")))
             .map_err(|e| e.to_string())?;
-        let mut command = Command::new(&self.node_bin);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.node_bin);
+                c
+            }
+            None => Command::new(&self.node_bin),
+        };
         if let Some(t) = &self.trace_dir {
             command.arg("--trace-dir").arg(t);
         }
@@ -388,7 +418,7 @@ impl Cluster {
             .args(["--id", &id.to_string(), "--cluster"])
             .arg(&self.cluster_files[id as usize])
             .arg("--data-dir")
-            .arg(self.dir.join(format!("node-{id}")))
+            .arg(self.data_dir(id))
             .args(["--snapshot-entries", &self.snapshot_entries.to_string()])
             .args(["--snapshot-bytes", "0"])
             .env("RUST_LOG", NODE_LOG_FILTER)
@@ -402,8 +432,8 @@ impl Cluster {
     }
 
     /// Records every node that has exited on its own since the last look (see `exits`).
-    fn check_alive(&mut self) {
-        for id in 0..SERVERS {
+    pub(crate) fn check_alive(&mut self) {
+        for id in 0..self.servers {
             let Some(child) = self.nodes[id as usize].as_mut() else {
                 continue;
             };
@@ -427,7 +457,7 @@ impl Cluster {
     }
 
     /// SIGKILL (`Child::kill` on Unix): nothing unsynced survives.
-    fn kill9(&mut self, id: u64) {
+    pub(crate) fn kill9(&mut self, id: u64) {
         self.check_alive();
         if let Some(mut child) = self.nodes[id as usize].take() {
             let _ = child.kill();
@@ -435,15 +465,36 @@ impl Cluster {
         }
     }
 
-    fn client(&self) -> Client {
+    /// Waits up to `limit` for node `id` to exit by itself; its status if it did (the node is
+    /// then no longer watched, and its exit is not counted among `exits`).
+    pub(crate) fn wait_exit(
+        &mut self,
+        id: u64,
+        limit: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            let child = self.nodes[id as usize].as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.nodes[id as usize] = None;
+                return Some(status);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn client(&self) -> Client {
         Client::new(self.cluster.client_addrs())
     }
 
     /// Snapshots taken and installed by all nodes so far, from their logs (appended to across
     /// restarts).
-    fn snapshot_figures(&self) -> (u64, u64) {
+    pub(crate) fn snapshot_figures(&self) -> (u64, u64) {
         let mut f = (0, 0);
-        for id in 0..SERVERS {
+        for id in 0..self.servers {
             let Ok(log) = fs::read_to_string(self.dir.join(format!("node-{id}.log"))) else {
                 continue;
             };
@@ -456,21 +507,29 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for id in 0..SERVERS {
+        for id in 0..self.servers {
             self.kill9(id);
         }
     }
 }
 
 /// The trial's shared record: the history and the clock it is timed by.
-struct Recorder {
+pub(crate) struct Recorder {
     start: Instant,
-    history: Mutex<History>,
+    pub(crate) history: Mutex<History>,
     next_thread: Mutex<u64>,
 }
 
 impl Recorder {
-    fn thread(&self) -> u64 {
+    pub(crate) fn new() -> Self {
+        Recorder {
+            start: Instant::now(),
+            history: Mutex::new(History::default()),
+            next_thread: Mutex::new(0),
+        }
+    }
+
+    pub(crate) fn thread(&self) -> u64 {
         let mut t = self.next_thread.lock().unwrap_or_else(|e| e.into_inner());
         *t += 1;
         *t
@@ -478,12 +537,17 @@ impl Recorder {
 
     /// Runs `op` as logical thread `thread`, recording its invocation and (if it has a definite
     /// outcome) its return. `None`: indefinite.
-    fn run(&self, client: &mut Client, thread: u64, op: Op) -> Result<Option<OpResult>, String> {
+    pub(crate) fn run(
+        &self,
+        client: &mut Client,
+        thread: u64,
+        op: Op,
+    ) -> Result<Option<OpResult>, String> {
         self.run_for(client, thread, op, OP_TIMEOUT)
     }
 
     /// `run` with another client timeout.
-    fn run_for(
+    pub(crate) fn run_for(
         &self,
         client: &mut Client,
         thread: u64,
@@ -506,14 +570,14 @@ impl Recorder {
 }
 
 #[derive(Default)]
-struct ClientFigures {
-    ops: u64,
-    acked_unique: Vec<(String, String)>,
-    acked_shared: u64,
-    indefinite: u64,
+pub(crate) struct ClientFigures {
+    pub(crate) ops: u64,
+    pub(crate) acked_unique: Vec<(String, String)>,
+    pub(crate) acked_shared: u64,
+    pub(crate) indefinite: u64,
 }
 
-fn client_loop(
+pub(crate) fn client_loop(
     cluster_addrs: Vec<SocketAddr>,
     rec: &Recorder,
     me: u64,
@@ -791,17 +855,14 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         trace_dir,
         options.net_faults,
         options.snapshot_entries,
+        SPARES,
     )?));
     let addrs = cluster
         .lock()
         .map_err(|_| "poisoned")?
         .cluster
         .client_addrs();
-    let rec = Recorder {
-        start: Instant::now(),
-        history: Mutex::new(History::default()),
-        next_thread: Mutex::new(0),
-    };
+    let rec = Recorder::new();
     let links = cluster.lock().map_err(|_| "poisoned")?.links();
     let mut net = NetFigures::default();
     let stop = AtomicBool::new(false);
@@ -916,28 +977,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         acked.extend(f.acked_unique);
     }
     // Every acknowledged write must read back (reads go through the log; recorded too).
-    let mut reader = cluster.lock().map_err(|_| "poisoned")?.client();
-    for (key, value) in &acked {
-        // A read that times out is indefinite like any other operation: retry as a new
-        // logical thread (the cluster is whole again, so this is rare).
-        let mut got = None;
-        for _ in 0..3 {
-            let thread = rec.thread();
-            if let Some(r) = rec.run(&mut reader, thread, Op::Get { key: key.clone() })? {
-                got = Some(r);
-                break;
-            }
-            reader = cluster.lock().map_err(|_| "poisoned")?.client();
-        }
-        let Some(got) = got else {
-            return Err(format!("final read of {key} timed out three times"));
-        };
-        if got != OpResult::Value(Some(value.clone())) {
-            figures
-                .lost
-                .push(format!("{key}={value} acknowledged, read back {got:?}"));
-        }
-    }
+    figures.lost = read_back(&cluster, &rec, &acked)?;
     let (connections, cuts, bytes) = cluster.lock().map_err(|_| "poisoned")?.proxy_figures();
     net.connections = connections;
     net.cuts = cuts;
@@ -990,6 +1030,38 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         eprintln!("trial {n}: data and node logs kept in {}", keep.display());
     }
     Ok(figures)
+}
+
+/// Reads back every acknowledged write `(key, value)` at the end of a trial (each read
+/// recorded in the history; a read that times out is retried as a new logical thread, three
+/// times at most); returns the writes lost (read back with another value).
+pub(crate) fn read_back(
+    cluster: &Mutex<Cluster>,
+    rec: &Recorder,
+    acked: &[(String, String)],
+) -> Result<Vec<String>, String> {
+    let mut lost = Vec::new();
+    let mut reader = cluster.lock().map_err(|_| "poisoned")?.client();
+    for (key, value) in acked {
+        // A read that times out is indefinite like any other operation: retry as a new
+        // logical thread (the cluster is whole again, so this is rare).
+        let mut got = None;
+        for _ in 0..3 {
+            let thread = rec.thread();
+            if let Some(r) = rec.run(&mut reader, thread, Op::Get { key: key.clone() })? {
+                got = Some(r);
+                break;
+            }
+            reader = cluster.lock().map_err(|_| "poisoned")?.client();
+        }
+        let Some(got) = got else {
+            return Err(format!("final read of {key} timed out three times"));
+        };
+        if got != OpResult::Value(Some(value.clone())) {
+            lost.push(format!("{key}={value} acknowledged, read back {got:?}"));
+        }
+    }
+    Ok(lost)
 }
 
 /// How far a replacement got (`replace_node`).

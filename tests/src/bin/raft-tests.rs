@@ -26,6 +26,12 @@
 //!   every correct run's history (`"expect": "linearizable"`) linearizable. A missing Go
 //!   toolchain is a failure.
 //!
+//! - `raft-tests campaign --trials 100 [--seed S] [--kinds a,b,...] [--report FILE]
+//!   [--history-dir DIR]`: the fault campaign (`raft_tests::campaign`): each trial a fresh
+//!   3-node cluster under client load, one voter hit by one fault kind (damaged WAL or
+//!   snapshot files, fsync/write errors injected with fiu-run); exit 1 on a lost write, a
+//!   split brain, a non-linearizable history or checkers that disagree.
+//!
 //! Exit codes: 0 all passed; 1 a failure (a seed, a lost write, a violation); 2 bad usage.
 
 use clap::{Parser, Subcommand};
@@ -121,6 +127,8 @@ enum Cmd {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Fault campaign: raft-node processes under disk faults and corrupted files.
+    Campaign(CampaignArgs),
     /// Process-level soak: 3 raft-node processes, write load, random SIGKILLs and restarts.
     Soak {
         /// Number of trials.
@@ -157,6 +165,37 @@ enum Cmd {
         #[arg(long, default_value_t = soak::SNAPSHOT_ENTRIES)]
         snapshot_entries: u64,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct CampaignArgs {
+    /// Number of trials (round-robin over the kinds).
+    #[arg(long, default_value_t = 100)]
+    trials: u32,
+    /// Seed of the trials' random choices (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fault kinds, comma-separated (default: all): corrupt-wal-tail,
+    /// corrupt-wal-last-synced, corrupt-wal-middle, corrupt-wal-header, truncate-wal,
+    /// truncate-wal-at-frame,
+    /// zero-wal-range, corrupt-snapshot, fsync-eio, write-enospc.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
+    /// Seconds of load before the fault, and again after it.
+    #[arg(long, default_value_t = 1.5)]
+    seconds: f64,
+    /// The raft-node binary (default: next to this executable).
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+    /// Also write the report (markdown) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Each trial's client history is written as JSON to DIR/campaign-<seed>-trial-<n>.json.
+    #[arg(long)]
+    history_dir: Option<PathBuf>,
+    /// Run only trial N of the --trials (same seed, kind and choices): a finding's replay.
+    #[arg(long)]
+    only_trial: Option<u32>,
 }
 
 fn conform_traces(
@@ -313,6 +352,7 @@ fn main() -> ExitCode {
             };
             porcupine(&options, report)
         }
+        Cmd::Campaign(args) => campaign(args),
         Cmd::Soak {
             trials,
             seconds,
@@ -374,6 +414,104 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn campaign(args: CampaignArgs) -> ExitCode {
+    use raft_tests::campaign::{self, CampaignOptions, FaultKind};
+    let CampaignArgs {
+        trials,
+        seed,
+        kinds,
+        seconds,
+        node_bin,
+        report,
+        history_dir,
+        only_trial,
+    } = args;
+    let node_bin = match node_bin.or_else(default_node_bin) {
+        Some(p) if p.is_file() => p,
+        _ => {
+            eprintln!("raft-tests: no raft-node binary (cargo build --release -p raft-impl, or pass --node-bin)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut parsed = Vec::new();
+    for k in &kinds {
+        match FaultKind::parse(k) {
+            Some(k) => parsed.push(k),
+            None => {
+                eprintln!(
+                    "raft-tests: unknown fault kind {k}; known: {}",
+                    FaultKind::ALL.map(|k| k.name()).join(",")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if parsed.is_empty() {
+        parsed = FaultKind::ALL.to_vec();
+    }
+    if trials == 0 || !(0.2..=600.0).contains(&seconds) {
+        eprintln!("raft-tests: need --trials ≥ 1 and 0.2 ≤ --seconds ≤ 600");
+        return ExitCode::from(2);
+    }
+    let porcupine_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/porcupine"));
+    let porcupine_dir = match raft_tests::history_export::go_missing() {
+        None => Some(porcupine_dir),
+        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            eprintln!("raft-tests: campaign: {why} (Porcupine may not be skipped under CI=true)");
+            return ExitCode::from(1);
+        }
+        Some(why) => {
+            eprintln!("raft-tests: campaign: Porcupine not run: {why}");
+            None
+        }
+    };
+    let options = CampaignOptions {
+        trials,
+        seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+        kinds: parsed,
+        node_bin,
+        history_dir,
+        load: std::time::Duration::from_secs_f64(seconds),
+        porcupine_dir,
+        only_trial,
+    };
+    // The commit measured: the tree as it is when the run starts.
+    let commit = source_commit();
+    let summary = match campaign::run(&options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("raft-tests: campaign: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut command = options.command();
+    if let Some(t) = only_trial {
+        command += &format!(" --only-trial {t}");
+    }
+    if let Some(r) = &report {
+        command += &format!(" --report {}", r.display());
+    }
+    let text = summary.markdown(&options, &command, &commit);
+    println!("{text}");
+    if let Some(path) = report {
+        if let Err(e) = std::fs::write(&path, &text) {
+            eprintln!("raft-tests: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if summary.ok() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "raft-tests: campaign: {} of {} trials failed ({} writes lost)",
+            summary.trials.iter().filter(|t| t.failed()).count(),
+            summary.trials.len(),
+            summary.lost()
+        );
+        ExitCode::from(1)
     }
 }
 
