@@ -556,12 +556,7 @@ fn damage(kind: FaultKind, dir: &Path, rng: &mut fastrand::Rng) -> Result<Damage
             } else {
                 let at = rng.usize(last + 1..end);
                 range = (at, end);
-                let f = fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                f.set_len(at as u64)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                soak::truncate(&path, at as u64)?;
                 format!("truncated to {at} bytes, inside the last frame ({last}..{end})")
             }
         }
@@ -596,12 +591,7 @@ fn damage(kind: FaultKind, dir: &Path, rng: &mut fastrand::Rng) -> Result<Damage
         FaultKind::TruncateWal => {
             let at = rng.usize(FILE_HEADER_LEN + 1..end);
             range = (at, end);
-            let f = fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.set_len(at as u64)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            soak::truncate(&path, at as u64)?;
             format!(
                 "truncated to {at} bytes (frames ended at {end}, {} frames)",
                 fr.len()
@@ -615,12 +605,7 @@ fn damage(kind: FaultKind, dir: &Path, rng: &mut fastrand::Rng) -> Result<Damage
             let k = rng.usize(0..fr.len() - 1);
             let at = fr[k].0 + fr[k].1;
             range = (at, end);
-            let f = fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.set_len(at as u64)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            soak::truncate(&path, at as u64)?;
             format!(
                 "truncated to {at} bytes, the end of frame {} of {} (frames ended at {end})",
                 k + 1,

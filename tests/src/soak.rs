@@ -1110,12 +1110,7 @@ fn cut_torn_trace_tails(dir: &Path, n: u32) -> Result<(), String> {
         };
         let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         if keep < bytes.len() {
-            let file = File::options()
-                .write(true)
-                .open(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            file.set_len(keep as u64)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            truncate(&path, keep as u64)?;
             eprintln!(
                 "trial {n}: node {id}'s trace ended in a record torn by the final SIGKILL ({} bytes); cut, as a restart would",
                 bytes.len() - keep
@@ -1217,4 +1212,13 @@ pub fn run(options: &SoakOptions) -> Result<SoakSummary, String> {
     }
     s.seconds = started.elapsed().as_secs_f64();
     Ok(s)
+}
+
+/// Cuts the file at `path` to `len` bytes; the error names the file.
+pub(crate) fn truncate(path: &Path, len: u64) -> Result<(), String> {
+    File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
