@@ -41,6 +41,17 @@ fn three_nodes_after_five_writes() -> (
     (dir, cluster, file, nodes)
 }
 
+/// The newest WAL segment of a data directory, its bytes, and where its last frame starts.
+fn newest_segment_and_last_frame(data: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, usize) {
+    let wal = segment_paths(data).unwrap().pop().expect("a WAL segment");
+    let bytes = std::fs::read(&wal).unwrap();
+    let last = bytes
+        .windows(FRAME_MAGIC.len())
+        .rposition(|w| w == FRAME_MAGIC)
+        .expect("a frame");
+    (wal, bytes, last)
+}
+
 /// A 3-node cluster after 5 writes, in which a follower (`victim`) was killed, lost the
 /// last frame of its WAL (cut at the start of that frame, which recovery takes for a torn
 /// tail) and was restarted: it lacks entries its leader counted as acknowledged.
@@ -63,15 +74,7 @@ fn a_follower_loses_its_last_frame() -> Damaged {
     // Disk damage to its last synced record: cut the WAL at the start of its last frame (the
     // recovery takes that for a torn tail and starts without those entries) in its newest WAL
     // segment.
-    let wal = segment_paths(&data(victim as u64))
-        .unwrap()
-        .pop()
-        .expect("a WAL segment");
-    let mut bytes = std::fs::read(&wal).unwrap();
-    let last = bytes
-        .windows(FRAME_MAGIC.len())
-        .rposition(|w| w == FRAME_MAGIC)
-        .expect("a frame");
+    let (wal, mut bytes, last) = newest_segment_and_last_frame(&data(victim as u64));
     bytes.truncate(last + 1);
     std::fs::write(&wal, &bytes).unwrap();
     nodes[victim] = Node::start(
@@ -128,15 +131,7 @@ fn a_bit_flipped_in_the_last_synced_frame_stops_the_node_naming_the_file() {
     for node in &mut nodes {
         node.kill9();
     }
-    let wal = segment_paths(&data(1))
-        .unwrap()
-        .pop()
-        .expect("a WAL segment");
-    let mut bytes = std::fs::read(&wal).unwrap();
-    let last = bytes
-        .windows(FRAME_MAGIC.len())
-        .rposition(|w| w == FRAME_MAGIC)
-        .expect("a frame");
+    let (wal, mut bytes, last) = newest_segment_and_last_frame(&data(1));
     bytes[last + FRAME_HEADER_LEN + 1] ^= 0x08;
     std::fs::write(&wal, &bytes).unwrap();
     let out = output_within(&mut node_command(1, &file, &data(1)), TIMEOUT);

@@ -395,12 +395,8 @@ fn main() -> ExitCode {
             match soak::run(&options) {
                 Ok(summary) => {
                     let text = summary.markdown(&options);
-                    println!("{text}");
-                    if let Some(path) = report {
-                        if let Err(e) = std::fs::write(&path, &text) {
-                            eprintln!("raft-tests: cannot write {}: {e}", path.display());
-                            return ExitCode::from(1);
-                        }
+                    if let Err(code) = print_and_write(&text, report.as_deref()) {
+                        return code;
                     }
                     if summary.ok() {
                         ExitCode::SUCCESS
@@ -495,12 +491,8 @@ fn campaign(args: CampaignArgs) -> ExitCode {
         command += &format!(" --report {}", r.display());
     }
     let text = summary.markdown(&options, &command, &commit);
-    println!("{text}");
-    if let Some(path) = report {
-        if let Err(e) = std::fs::write(&path, &text) {
-            eprintln!("raft-tests: cannot write {}: {e}", path.display());
-            return ExitCode::from(1);
-        }
+    if let Err(code) = print_and_write(&text, report.as_deref()) {
+        return code;
     }
     if summary.ok() {
         ExitCode::SUCCESS
@@ -688,4 +680,16 @@ fn sim_soak(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Prints a report and writes it to `path` too, if given; exit code 1 if it cannot be written.
+fn print_and_write(text: &str, path: Option<&std::path::Path>) -> Result<(), ExitCode> {
+    println!("{text}");
+    if let Some(path) = path {
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("raft-tests: cannot write {}: {e}", path.display());
+            return Err(ExitCode::from(1));
+        }
+    }
+    Ok(())
 }
