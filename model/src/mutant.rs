@@ -381,7 +381,9 @@ impl FromStr for Mutant {
 /// broken. Every method asks `Protocol` (the core's default, what the node runs) unless its
 /// mutant is on, so a bug in a default rule is a bug the checker sees (mutation testing found
 /// two methods that answered on their own).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct ModelRules(pub Option<Mutant>);
 
 impl ModelRules {

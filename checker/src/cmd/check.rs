@@ -179,6 +179,9 @@ pub fn check(args: &CheckArgs) -> i32 {
     if let Err(e) = run.validate() {
         return usage_error(e);
     }
+    if let Err(e) = run.addresses() {
+        return usage_error(e);
+    }
     if let Some(why) = cfg.symmetry_breaker().filter(|_| run.symmetry) {
         return usage_error(format!("--symmetry cannot be used with {why}"));
     }

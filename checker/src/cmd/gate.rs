@@ -155,6 +155,11 @@ pub fn gate(args: &GateArgs) -> i32 {
     let workers = match args.engine {
         Engine::Compact => args.workers.unwrap_or(cores),
         Engine::Stateright => args.workers.unwrap_or(1),
+        Engine::Timely => {
+            return usage_error(
+                "the gate's searches are depth-first: --engine stateright or compact",
+            )
+        }
     };
     // Longest first (by the time its baseline recorded), so the workers finish together.
     selected_configs.sort_by(|a, b| {
@@ -277,6 +282,9 @@ fn check_config(args: &GateArgs, std_cfg: &Standard, workers: usize) -> Checked 
         shorten_budget: 60.0,
         // Lines of several configurations at once would not say whose they are.
         progress: if workers > 1 { 0.0 } else { 30.0 },
+        processes: 1,
+        process: 0,
+        hostfile: None,
     };
     let mut outcome = run::check(&bound, &run_args);
     // VmHWM is the whole gate process's peak so far, not this run's: leave it out
@@ -341,6 +349,9 @@ pub fn quick(force_mutant: Option<Mutant>, liveness: bool) -> i32 {
             seed: 0,
             shorten_budget: 0.0,
             progress: 0.0,
+            processes: 1,
+            process: 0,
+            hostfile: None,
         };
         let report = run::check(&bound, &run_args).report;
         print!("{}", report.summary());

@@ -256,31 +256,41 @@ where
             chain.push(parent);
         }
         chain.reverse();
-        let init = self
-            .model
-            .init_states()
-            .into_iter()
-            .find(|s| self.model.within_boundary(s) && self.key(s) == chain[0])
-            .expect("the chain starts at an initial state");
-        let mut state = init.clone();
-        let mut steps = Vec::new();
-        let mut actions = Vec::new();
-        for &want in &chain[1..] {
-            actions.clear();
-            self.model.actions(&state, &mut actions);
-            let (action, succ) = actions
-                .drain(..)
-                .find_map(|a| {
-                    let succ = self.model.next_state(&state, a.clone())?;
-                    (self.model.within_boundary(&succ) && self.key(&succ) == want)
-                        .then_some((a, succ))
-                })
-                .expect("some step of the parent reaches the next state on the chain");
-            steps.push(action);
-            state = succ;
-        }
-        (init, steps)
+        replay(self.model, self.options.symmetry, &chain)
     }
+}
+
+/// The path along a chain of keys (stored form), from an initial state's: at each state, the
+/// first step whose successor has the next key. That is the step a level-order search took
+/// (it also takes the first such step of the first such state), so the path replays the very
+/// states the search visited, symmetric or not.
+pub fn replay<M>(model: &M, symmetry: bool, chain: &[u64]) -> (RaftState, Vec<RaftAction>)
+where
+    M: Model<State = RaftState, Action = RaftAction>,
+{
+    let key = |s: &RaftState| Visited::stored(key(s, symmetry));
+    let init = model
+        .init_states()
+        .into_iter()
+        .find(|s| model.within_boundary(s) && key(s) == chain[0])
+        .expect("the chain starts at an initial state");
+    let mut state = init.clone();
+    let mut steps = Vec::new();
+    let mut actions = Vec::new();
+    for &want in &chain[1..] {
+        actions.clear();
+        model.actions(&state, &mut actions);
+        let (action, succ) = actions
+            .drain(..)
+            .find_map(|a| {
+                let succ = model.next_state(&state, a.clone())?;
+                (model.within_boundary(&succ) && key(&succ) == want).then_some((a, succ))
+            })
+            .expect("some step of the parent reaches the next state on the chain");
+        steps.push(action);
+        state = succ;
+    }
+    (init, steps)
 }
 
 #[cfg(test)]

@@ -44,6 +44,12 @@ impl Limits {
 }
 
 impl Deadline {
+    /// Whether the clock has run out or the user asked to stop (read now).
+    pub fn late(&self) -> bool {
+        self.at.is_some_and(|d| Instant::now() >= d)
+            || self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
     /// Whether the search stops after its `count`th generated state (the clock and the stop
     /// flag are read every 4096 states).
     pub fn reached(&self, count: usize) -> bool {
@@ -66,6 +72,8 @@ pub struct Progress {
     pub woken: AtomicUsize,
     /// BFS: the most states one level held.
     pub frontier_states: AtomicUsize,
+    /// The distributed engine: every process of the search is connected.
+    pub connected: AtomicBool,
     done: AtomicBool,
     /// Property name → the initial state and the steps of its discovery.
     discoveries: Mutex<HashMap<&'static str, (RaftState, Vec<RaftAction>)>>,
@@ -148,6 +156,33 @@ where
         }
     }
 
+    /// Run `search` on `model` on a thread of its own, sharing the model and the progress
+    /// (a search whose own threads outlive a borrow: the distributed engine's workers).
+    pub fn spawn_shared(
+        name: &str,
+        model: M,
+        search: impl FnOnce(Arc<M>, Arc<Progress>) + Send + 'static,
+    ) -> Spawned<M> {
+        let model = Arc::new(model);
+        let progress = Arc::new(Progress::default());
+        let handle = {
+            let model = Arc::clone(&model);
+            let progress = Arc::clone(&progress);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    search(model, Arc::clone(&progress));
+                    progress.done.store(true, Ordering::Release);
+                })
+                .expect("spawn the checker thread")
+        };
+        Spawned {
+            model,
+            progress,
+            handles: vec![handle],
+        }
+    }
+
     pub fn stats(&self) -> Stats {
         Stats(Arc::clone(&self.progress))
     }
@@ -218,6 +253,40 @@ impl<M: Model> Properties<M> {
             found: properties.iter().map(|_| AtomicBool::new(false)).collect(),
             properties,
         }
+    }
+
+    /// Evaluate the properties without a discovery on `state`; each discovered one is marked
+    /// found and its index passed to `record`. True if an Always property is violated.
+    pub fn check_indexed(
+        &self,
+        model: &M,
+        state: &M::State,
+        mut record: impl FnMut(usize),
+    ) -> bool {
+        let mut violated = false;
+        for (k, p) in self.properties.iter().enumerate() {
+            if self.found[k].load(Ordering::Relaxed) {
+                continue;
+            }
+            if discovers(p, model, state) && !self.found[k].swap(true, Ordering::Relaxed) {
+                violated |= p.expectation == Expectation::Always;
+                record(k);
+            }
+        }
+        violated
+    }
+
+    /// Property `k` has its discovery (another worker's, say): it is not evaluated again.
+    pub fn mark_found(&self, k: usize) {
+        self.found[k].store(true, Ordering::Relaxed);
+    }
+
+    pub fn expectation(&self, k: usize) -> Expectation {
+        self.properties[k].expectation.clone()
+    }
+
+    pub fn name(&self, k: usize) -> &'static str {
+        self.properties[k].name
     }
 
     /// Evaluate the properties without a discovery on `state`; each discovered one is marked

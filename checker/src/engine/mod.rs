@@ -13,6 +13,7 @@ pub mod interrupt;
 pub mod level_order;
 pub mod memory;
 pub mod options;
+pub mod owned;
 pub mod run;
 pub mod shard;
 pub mod shortest;

@@ -32,6 +32,12 @@ pub enum Engine {
     /// compact frontier and symmetry; the same states and verdicts; DFS with --sleep-sets,
     /// partial-order reduction.
     Compact,
+    /// The distributed BFS (--strategy bfs): every state owned by one worker, which alone
+    /// decides whether it is new; --threads workers in this process, and with --processes
+    /// that many processes (each started with its --process and the same --hostfile) on one
+    /// or many machines, joined by timely dataflow. The same states and verdicts as the
+    /// compact BFS; symmetry too.
+    Timely,
 }
 
 impl Engine {
@@ -39,6 +45,7 @@ impl Engine {
         match self {
             Engine::Stateright => "stateright",
             Engine::Compact => "compact",
+            Engine::Timely => "timely",
         }
     }
 }
@@ -82,6 +89,17 @@ pub struct RunArgs {
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, default_value_t = 5.0)]
     pub progress: f64,
+    /// With --engine timely: the number of processes of the search (each runs --threads
+    /// workers). Start every process with the same flags and its own --process.
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+    /// With --engine timely and --processes N: this process's index, 0 to N-1.
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+    /// With --engine timely and --processes N: a file of N lines, each process's
+    /// `host:port` in process order (default: 127.0.0.1, ports 2101 and up).
+    #[arg(long)]
+    pub hostfile: Option<std::path::PathBuf>,
 }
 
 impl RunArgs {
@@ -105,7 +123,32 @@ impl RunArgs {
                     .into(),
             );
         }
-        if self.engine == Engine::Compact {
+        if self.engine != Engine::Timely
+            && (self.processes != 1 || self.process != 0 || self.hostfile.is_some())
+        {
+            return Err("--processes, --process and --hostfile need --engine timely".into());
+        }
+        if self.engine == Engine::Timely {
+            if self.strategy != Strategy::Bfs {
+                return Err(
+                    "--engine timely is a breadth-first search: give --strategy bfs".into(),
+                );
+            }
+            if self.sleep_sets {
+                return Err("--sleep-sets is for --engine compact's depth-first search".into());
+            }
+            if self.processes == 0 {
+                return Err("--processes must be at least 1".into());
+            }
+            if self.process >= self.processes {
+                return Err(format!(
+                    "--process {} is not one of the {} processes (0 to {})",
+                    self.process,
+                    self.processes,
+                    self.processes - 1
+                ));
+            }
+        } else if self.engine == Engine::Compact {
             if self.strategy == Strategy::Sim {
                 return Err(
                     "--engine compact is a depth-first or breadth-first search: use --strategy \
@@ -140,6 +183,47 @@ impl RunArgs {
             return Err("--progress must be a non-negative number of seconds".into());
         }
         Ok(())
+    }
+
+    /// With --engine timely and --processes above 1: every process's address, from
+    /// --hostfile or the default ports.
+    pub fn addresses(&self) -> Result<Option<Vec<String>>, String> {
+        if self.engine != Engine::Timely || self.processes == 1 {
+            return Ok(None);
+        }
+        let Some(path) = &self.hostfile else {
+            return Ok(Some(
+                (0..self.processes)
+                    .map(|i| format!("127.0.0.1:{}", 2101 + i))
+                    .collect(),
+            ));
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --hostfile {}: {e}", path.display()))?;
+        let hosts: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect();
+        if hosts.len() != self.processes {
+            return Err(format!(
+                "--hostfile {} names {} processes, --processes says {}",
+                path.display(),
+                hosts.len(),
+                self.processes
+            ));
+        }
+        if let Some(bad) = hosts.iter().find(|h| {
+            h.rsplit_once(':')
+                .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        }) {
+            return Err(format!(
+                "--hostfile {}: \"{bad}\" is not host:port",
+                path.display()
+            ));
+        }
+        Ok(Some(hosts))
     }
 
     pub fn thread_count(&self) -> usize {

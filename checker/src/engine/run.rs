@@ -5,6 +5,7 @@ use crate::engine::compact::Limits;
 use crate::engine::dfs;
 use crate::engine::interrupt;
 use crate::engine::options::{Engine, RunArgs, Strategy};
+use crate::engine::owned;
 use crate::engine::shortest::{self, Search};
 use crate::report::check_report::{
     CheckReport, Counterexample, EngineJson, ExpectationJson, PropertyJson, Status,
@@ -64,6 +65,53 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
 pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> Outcome {
     let threads = run.thread_count();
     let start = Instant::now();
+    if run.engine == Engine::Timely {
+        let limits = Limits {
+            timeout: run.timeout.map(Duration::from_secs_f64),
+            max_states: run.max_states,
+            stop: Some(&interrupt::REQUESTED),
+        };
+        let cluster = run
+            .addresses()
+            .expect("check validates --hostfile before it starts")
+            .map(|addresses| owned::Cluster {
+                process: run.process,
+                addresses,
+            });
+        let options = owned::Options {
+            symmetry: run.symmetry,
+            threads,
+            cluster,
+            limits,
+        };
+        let (checker, measured) = owned::spawn(model, options);
+        let stats = checker.stats();
+        let mut outcome = drive(cfg, run, threads * run.processes, start, checker);
+        if let Some(why) = measured.failure.lock().expect("failure lock").as_ref() {
+            eprintln!("raft-check: {why}: no verdict");
+        }
+        if measured
+            .incomplete
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            outcome.report.complete = false;
+            for p in &mut outcome.report.properties {
+                if matches!(p.status, Status::Holds | Status::NotWitnessed) {
+                    p.status = Status::Unknown;
+                }
+            }
+        }
+        let workers = measured.workers.lock().expect("workers lock").clone();
+        outcome.report.engine = Some(EngineJson {
+            name: Engine::Timely.name().to_string(),
+            sleep_sets: false,
+            slept_steps: 0,
+            woken_steps: 0,
+            widest_level: Some(stats.widest_level()),
+            workers: Some(workers),
+        });
+        return outcome;
+    }
     if run.engine == Engine::Compact {
         let limits = Limits {
             timeout: run.timeout.map(Duration::from_secs_f64),
@@ -95,6 +143,7 @@ pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> O
             slept_steps: stats.slept_steps(),
             woken_steps: stats.woken_steps(),
             widest_level: bfs.then(|| stats.widest_level()),
+            workers: None,
         });
         return outcome;
     }

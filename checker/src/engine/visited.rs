@@ -124,7 +124,6 @@ impl Visited {
     }
 
     /// Bytes the table holds now.
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.keys.len() * 8 + self.words.as_ref().map_or(0, |w| w.len() * 8)
     }

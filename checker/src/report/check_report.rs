@@ -140,6 +140,9 @@ pub struct EngineJson {
     /// BFS: the most states one level held (`engine/bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub widest_level: Option<usize>,
+    /// The distributed engine (`engine/owned.rs`): what each worker owned, sent and waited.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workers: Option<Vec<crate::engine::owned::WorkerStats>>,
 }
 
 /// Exit codes of `raft-check check`.

@@ -11,7 +11,9 @@
 use super::types::{Index, NodeId, Term};
 use std::fmt;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum CoreError {
     /// A message whose term no correct peer can send: at or past [`crate::Config::max_term`],
     /// or further ahead of this server's term than [`crate::Config::max_term_jump`]; refused,
@@ -62,7 +64,29 @@ pub enum CoreError {
     /// `snapshot_index`): applying or deleting it again.
     CompactedEntry { index: Index, snapshot_index: Index },
     /// A term or an index would overflow.
-    Overflow { what: &'static str },
+    Overflow {
+        #[serde(deserialize_with = "static_text")]
+        what: Text,
+    },
+}
+
+/// A fixed text (named so that serde reads it through `static_text`, not by borrowing).
+type Text = &'static str;
+
+/// `Overflow`'s text read back (a model state sent between the distributed checker's
+/// processes): each distinct text is kept once, for the life of the process.
+fn static_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(kept) = texts.get(text.as_str()) {
+        return Ok(kept);
+    }
+    let kept: &'static str = Box::leak(text.into_boxed_str());
+    texts.insert(kept);
+    Ok(kept)
 }
 
 impl CoreError {

@@ -309,7 +309,19 @@ pub trait Rules: Clone + Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
 }
 
 /// The correct protocol: every rule as the paper states it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Protocol;
 
 impl Rules for Protocol {}

@@ -45,7 +45,7 @@ impl<R> Applied<R> {
 }
 
 /// A client's session: its latest applied request and that request's result.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 struct Session<R> {
     /// Invariant: the highest sequence number applied for this client.
     last_seq: u64,
@@ -62,7 +62,11 @@ struct Session<R> {
 /// every replica. A client whose session expired is a new client to the service: a retry of
 /// its last request would run again, so the limit must be far above the number of clients that
 /// retry at once (the node's default: [`DEFAULT_MAX_SESSIONS`]).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "M: Serialize, M::Output: Serialize, R: Serialize",
+    deserialize = "M: Deserialize<'de>, M::Output: Deserialize<'de>, R: Deserialize<'de>"
+))]
 pub struct Service<M: StateMachine, R: Rules = Protocol> {
     pub machine: M,
     /// The session rule ([`Rules::is_late_copy`]); a node's is always [`Protocol`].

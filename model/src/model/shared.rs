@@ -128,6 +128,20 @@ impl<T: Hash + Ord, X: Default> Ord for Shared<T, X> {
     }
 }
 
+/// A shared value travels as the value (the distributed engine's states between processes);
+/// its hashes are worked out again where it arrives, from the value alone.
+impl<T: serde::Serialize, X: Default> serde::Serialize for Shared<T, X> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.value.serialize(s)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de> + Hash, X: Default> serde::Deserialize<'de> for Shared<T, X> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Shared::new)
+    }
+}
+
 impl<T: fmt::Debug, X: Default> fmt::Debug for Shared<T, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.value.fmt(f)

@@ -20,12 +20,68 @@ use stateright::actor::{Envelope, Id};
 ///
 /// Invariant: `envelopes` is sorted as the module says, every count is at least 1, and a
 /// count above 1 occurs only on the non-duplicating network.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Network {
     kind: NetworkKind,
+    #[serde(with = "wire::envelopes")]
     envelopes: Vec<(Envelope<Msg>, u32)>,
     /// Duplicating network only: the last delivered envelope.
+    #[serde(with = "wire::last")]
     last_delivered: Option<Envelope<Msg>>,
+}
+
+/// The network as the distributed engine sends it between processes: stateright 0.31's
+/// `Envelope` serializes but does not deserialize, so an envelope travels as its fields.
+mod wire {
+    use super::Msg;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use stateright::actor::{Envelope, Id};
+
+    type Fields = (Id, Id, Msg);
+
+    fn fields(e: &Envelope<Msg>) -> Fields {
+        (e.src, e.dst, e.msg.clone())
+    }
+
+    fn envelope((src, dst, msg): Fields) -> Envelope<Msg> {
+        Envelope { src, dst, msg }
+    }
+
+    pub mod envelopes {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            v: &[(Envelope<Msg>, u32)],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            let v: Vec<(Fields, u32)> = v.iter().map(|(e, n)| (fields(e), *n)).collect();
+            v.serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<(Envelope<Msg>, u32)>, D::Error> {
+            let v: Vec<(Fields, u32)> = Vec::deserialize(d)?;
+            Ok(v.into_iter().map(|(f, n)| (envelope(f), n)).collect())
+        }
+    }
+
+    pub mod last {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            v: &Option<Envelope<Msg>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            v.as_ref().map(fields).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Envelope<Msg>>, D::Error> {
+            Ok(Option::<Fields>::deserialize(d)?.map(envelope))
+        }
+    }
 }
 
 fn borrowed(e: &Envelope<Msg>) -> Envelope<&Msg> {

@@ -7,7 +7,9 @@ use crate::model::shared::Shared;
 use raft_core::{ConfigChange, CoreError, HardState, NodeId, Server};
 
 /// The model's timers. Timeouts may fire at any moment.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Timer {
     /// Followers and candidates: start an election.
     Election,
@@ -38,14 +40,14 @@ pub enum Timer {
 /// `Timer::Persist` fires), plus the model's ghost records (which must survive crashes to
 /// speak about history).
 /// Shared (`Arc`) because every successor state clones every server's storage.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ServerStorage {
     pub hard: Shared<HardState<Cmd>>,
     pub ghost: Shared<Ghost>,
 }
 
 /// A server actor's state: the core server, the register it applies to, and its ghost records.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ServerState {
     pub server: Server<Cmd>,
     /// Shared with the previous state until a step changes it (most steps do not).
@@ -61,7 +63,7 @@ pub struct ServerState {
 // Boxing the server variant would add an allocation per step; actor states already live behind
 // stateright's `Arc`, so the size difference costs nothing per state.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NodeState {
     Server(ServerState),
     Client(ClientState),
@@ -83,7 +85,9 @@ impl NodeState {
 }
 
 /// A client's state.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ClientState {
     /// Index of the operation in progress; `ops.len()` once done.
     pub seq: u8,

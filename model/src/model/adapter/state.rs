@@ -17,7 +17,7 @@ use crate::model::shared::Shared;
 use std::sync::atomic::AtomicU64;
 
 /// One actor's part of the global state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ActorSlot {
     pub state: Shared<NodeState>,
     pub timers: TimerSet,
@@ -37,7 +37,7 @@ pub struct RenamedHashes(pub [AtomicU64; 6]);
 
 /// One global state. Invariant: `actors` holds the servers first, then the clients
 /// (`Actors`); bit `i` of `crashed` is set while actor `i` is crashed.
-#[derive(Clone, Debug, PartialEq, Hash)]
+#[derive(Clone, Debug, PartialEq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RaftState {
     pub actors: Vec<Slot>,
     pub crashed: u32,

@@ -23,7 +23,19 @@ const FORGE: u64 = COMPACT + 1;
 const _: () = assert!(FORGE < 64);
 
 /// A set of timers. Invariant: only bits that [`bit`] returns are set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct TimerSet(u64);
 
 /// A timer's bit. Panics on a server id beyond [`MAX_SERVERS`]: the model never builds one.

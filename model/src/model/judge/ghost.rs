@@ -13,14 +13,27 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// An entry a leader marked committed: the entry at `index` was committed while the leader was in
 /// `commit_term`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Committed {
     pub index: Index,
     pub entry: Entry<Cmd>,
     pub commit_term: Term,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Ghost {
     /// Every term in which this server was leader at the end of some step.
     pub led_terms: BTreeSet<Term>,
@@ -105,7 +118,18 @@ pub struct Ghost {
 /// the core's own bookkeeping already tells apart): the model's own account of the messages
 /// the server received, kept apart from the core's counters. They name servers, so symmetry
 /// reduction renames them ([`Ghost::renamed`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Volatile {
     /// With `--pre-vote` only: while this server is a pre-candidate, the voters whose
     /// PreVoteResponse granting the term it proposes (its current term + 1) it received in
@@ -121,7 +145,9 @@ pub struct Volatile {
 }
 
 /// A read a leader took (`Event::ReadIndex`) and has not answered yet.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PendingRead {
     /// The read's tag (its client and sequence number).
     pub id: u64,

@@ -95,7 +95,7 @@ pub enum ClientReply {
 }
 
 /// Everything that travels in the model's network.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     Raft(Message<Cmd>),
     Request { seq: u8, op: ClientOp },
@@ -103,7 +103,19 @@ pub enum Msg {
 }
 
 /// The register itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Register {
     pub value: Option<Value>,
 }
