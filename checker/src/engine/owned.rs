@@ -231,8 +231,6 @@ struct Owned<M: Model> {
     new: u64,
     /// This level's discoveries: property, key, parent's key.
     discoveries: Vec<(usize, u64, u64)>,
-    /// An Always property is violated: stop expanding.
-    violated: bool,
     /// The time of the level being expanded: successors sent at it are this level's.
     now: u64,
     /// Successors a faster worker sent for the next level while this one was still agreeing
@@ -261,7 +259,8 @@ where
         }
         self.new += 1;
         let mut found = Vec::new();
-        self.violated |= self
+        // A violation is among the discoveries: the workers stop when they agree on the level.
+        let _ = self
             .properties
             .check_indexed(&*self.model, &state, |p| found.push(p));
         self.discoveries
@@ -317,7 +316,6 @@ where
             next: Frontier::new(0),
             new: 0,
             discoveries: Vec::new(),
-            violated: false,
             now: 0,
             early: Vec::new(),
         };
@@ -483,7 +481,8 @@ where
     }
 
     /// Expand this worker's level: every successor to its owner. True if this worker must
-    /// stop (a violation among its states, the deadline, the state cap, Ctrl-C).
+    /// stop (the deadline, the state cap, Ctrl-C); a violation stops the search when the
+    /// workers agree on the level.
     fn expand(
         &mut self,
         x: &mut Handles<'_>,
@@ -495,11 +494,9 @@ where
         self.owned.borrow_mut().start(self.time);
         let mut actions = Vec::new();
         let mut stop = false;
+        // A violation found in this level does not cut it short: the level is finished, so
+        // every property violated at this depth is found (and with it its shortest path).
         for i in 0..level.len() {
-            if self.owned.borrow().violated {
-                stop = true;
-                break;
-            }
             let (state, parent) = level.get(i);
             actions.clear();
             model.actions(&state, &mut actions);
@@ -534,7 +531,7 @@ where
             }
         }
         self.settle(x);
-        stop || self.owned.borrow().violated || self.deadline.late()
+        stop || self.deadline.late()
     }
 
     /// Broadcast this worker's level and read every worker's.
@@ -698,11 +695,110 @@ mod tests {
     use raft_model::model::{ModelConfig, RaftModel};
     use std::collections::HashSet;
 
+    /// The engine on `cfg` with `threads` workers in this process: distinct states,
+    /// violated properties with their path lengths, witnesses, and whether it completed.
+    fn owned_run(
+        cfg: &ModelConfig,
+        symmetry: bool,
+        threads: usize,
+    ) -> (usize, BTreeMap<&'static str, usize>, bool) {
+        use stateright::Checker;
+        let options = Options {
+            symmetry,
+            threads,
+            cluster: None,
+            limits: Limits::default(),
+        };
+        let (checker, measured) = spawn(cfg.clone().into_model(), options);
+        let checker = checker.join();
+        let workers = measured.workers.lock().unwrap().clone();
+        assert_eq!(workers.len(), threads, "every worker reports");
+        assert_eq!(
+            workers.iter().map(|w| w.distinct).sum::<usize>(),
+            checker.unique_state_count(),
+            "the workers' distinct states add up to the run's: nothing is explored twice"
+        );
+        let found = checker
+            .discoveries()
+            .into_iter()
+            .map(|(n, p)| (n, p.into_actions().len()))
+            .collect();
+        (
+            checker.unique_state_count(),
+            found,
+            !measured.incomplete.load(Ordering::Relaxed),
+        )
+    }
+
+    /// On small bounds and mutants, at 1 and 2 workers, with symmetry and without: the compact
+    /// BFS's distinct states (when it completes), and discoveries at the same depths.
+    #[test]
+    fn the_same_states_and_discoveries_as_the_compact_bfs() {
+        use raft_model::mutant::Mutant;
+        use stateright::Checker;
+        let cases = [
+            (bound(2, 2, 1, true), false),
+            (bound(2, 2, 1, true), true),
+            (bound(3, 1, 0, false), true),
+            (
+                ModelConfig {
+                    mutant: Some(Mutant::VoteWithoutLogCheck),
+                    ..bound(3, 2, 0, false)
+                },
+                false,
+            ),
+            (
+                ModelConfig {
+                    mutant: Some(Mutant::VoteTwice),
+                    ..bound(3, 2, 0, false)
+                },
+                true,
+            ),
+        ];
+        for (cfg, symmetry) in cases {
+            let bfs = crate::engine::bfs::spawn(
+                cfg.clone().into_model(),
+                crate::engine::bfs::Options {
+                    symmetry,
+                    threads: 1,
+                    limits: Limits::default(),
+                },
+            )
+            .join();
+            let expected: BTreeMap<&str, usize> = bfs
+                .discoveries()
+                .into_iter()
+                .map(|(n, p)| (n, p.into_actions().len()))
+                .collect();
+            let violation = cfg.mutant.is_some();
+            for threads in [1, 2] {
+                let (distinct, found, complete) = owned_run(&cfg, symmetry, threads);
+                let tag = format!("{cfg:?} symmetry {symmetry}, {threads} worker(s)");
+                assert_eq!(complete, true, "{tag}");
+                if violation {
+                    // Both stop at the first level with a violation (the compact BFS may stop
+                    // it part-way): what both found was found at the same depth.
+                    assert!(!expected.is_empty(), "{tag}: the mutant is caught");
+                    let shallowest = expected.values().min();
+                    assert_eq!(found.values().min(), shallowest, "{tag}");
+                    for (name, len) in &expected {
+                        if let Some(l) = found.get(name) {
+                            assert_eq!(l, len, "{tag}: {name}");
+                        }
+                    }
+                } else {
+                    assert_eq!(distinct, bfs.unique_state_count(), "{tag}");
+                    assert_eq!(found, expected, "{tag}");
+                }
+            }
+        }
+    }
+
     fn roundtrip(s: &RaftState) -> RaftState {
         bincode::deserialize(&bincode::serialize(s).expect("serializes")).expect("deserializes")
     }
 
-    /// Every state of `model`, each once.
+    /// The states of `model` in level order, each once (the first 300,000 or so).
     fn states(model: &RaftModel) -> Vec<RaftState> {
         let mut seen = HashSet::new();
         let mut all: Vec<RaftState> = model
@@ -711,7 +807,7 @@ mod tests {
             .filter(|s| model.within_boundary(s) && seen.insert(key(s, false)))
             .collect();
         let mut at = 0;
-        while at < all.len() {
+        while at < all.len() && all.len() < 300_000 {
             for (_, n) in model.next_steps(&all[at]) {
                 if model.within_boundary(&n) && seen.insert(key(&n, false)) {
                     all.push(n);
@@ -734,11 +830,16 @@ mod tests {
             max_transfers: 1,
             ..bound(2, 1, 1, true)
         };
-        for cfg in [bound(2, 2, 0, true), featured] {
+        let membership = ModelConfig {
+            max_config_changes: 1,
+            ..bound(2, 1, 0, false)
+        };
+        for cfg in [bound(2, 2, 0, true), featured, membership] {
             let model = cfg.clone().into_model();
             let all = states(&model);
             assert!(all.len() > 1000, "{cfg:?}: {} states", all.len());
-            for s in &all {
+            // Every 7th state (the whole check takes minutes): every depth, every feature.
+            for s in all.iter().step_by(7) {
                 let r = roundtrip(s);
                 assert!(r == *s, "{cfg:?}: the state arrives equal");
                 for symmetry in [false, true] {
