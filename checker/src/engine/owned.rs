@@ -774,7 +774,7 @@ mod tests {
             for threads in [1, 2] {
                 let (distinct, found, complete) = owned_run(&cfg, symmetry, threads);
                 let tag = format!("{cfg:?} symmetry {symmetry}, {threads} worker(s)");
-                assert_eq!(complete, true, "{tag}");
+                assert!(complete, "{tag}");
                 if violation {
                     // Both stop at the first level with a violation (the compact BFS may stop
                     // it part-way): what both found was found at the same depth.
