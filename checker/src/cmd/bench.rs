@@ -28,6 +28,8 @@ pub struct Case {
     pub max_states: Option<usize>,
     /// `--engine compact` (DFS: one thread, and with it `--sleep-sets`; BFS: `threads`).
     pub compact: Option<SleepSets>,
+    /// `--engine timely` as this many processes of `threads` workers each (on this machine).
+    pub timely: Option<usize>,
 }
 
 /// Whether a compact-engine case uses sleep sets.
@@ -102,6 +104,7 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
             timeout,
             max_states,
             compact: None,
+            timely: None,
         });
     };
     use Strategy::{Bfs, Dfs};
@@ -199,6 +202,7 @@ pub fn cases(large_timeout: f64) -> Vec<Case> {
         large_timeout,
     ));
     v.extend(compact);
+    v.extend(timely_cases(large_timeout));
     v
 }
 
@@ -240,7 +244,56 @@ fn compact_case(
         timeout,
         max_states: None,
         compact: Some(sleep),
+        timely: None,
     }
+}
+
+/// The distributed engine's cases (issue "One bound on many cores and many machines"), after
+/// the compact BFS on the same bound and threads: `timely/<bound>/bfs-<workers>[-sym]-<engine>`
+/// where `PxT` workers are P processes of T threads. Every engine explores the same classes,
+/// so the ratios of distinct states per second compare the same work, in one run.
+fn timely_cases(large_timeout: f64) -> Vec<Case> {
+    let mut v = Vec::new();
+    let default = standard()
+        .into_iter()
+        .find(|s| s.name == "default")
+        .expect("the default bound")
+        .bound;
+    let large = checker_engine_bound();
+    let mut add = |bound_name: &'static str,
+                   bound: &ModelConfig,
+                   processes: Option<usize>,
+                   threads: usize,
+                   timeout: f64| {
+        let workers = match processes {
+            Some(p) if p > 1 => format!("{p}x{threads}"),
+            _ => threads.to_string(),
+        };
+        let engine = if processes.is_some() {
+            "timely"
+        } else {
+            "compact"
+        };
+        v.push(Case {
+            name: format!("timely/{bound_name}/bfs-{workers}-sym-{engine}"),
+            strategy: Strategy::Bfs,
+            threads: Some(threads),
+            timely: processes,
+            ..compact_case(bound_name, bound, true, timeout, SleepSets::Off)
+        });
+    };
+    // One worker against the compact BFS on one thread; two workers as threads and as
+    // processes against one.
+    add("default", &default, None, 1, 900.0);
+    add("default", &default, Some(1), 1, 900.0);
+    add("default", &default, Some(1), 2, 900.0);
+    add("default", &default, Some(2), 1, 900.0);
+    // Memory per class on the large bound (stopped by the clock: it does not finish here),
+    // and four processes on this machine for correctness (the scaling table needs more cores).
+    add("large-nd", &large, None, 2, large_timeout);
+    add("large-nd", &large, Some(1), 2, large_timeout);
+    add("large-nd", &large, Some(4), 1, large_timeout);
+    v
 }
 
 /// Generated-state cap of the large bound's BFS run (about 9 GB there).
@@ -267,6 +320,17 @@ pub struct Run {
     pub bytes_per_unique_state: Option<f64>,
     /// The run's verdict line (a benchmark run must still verify, or say why not).
     pub exit_code: i32,
+    /// `--engine timely`: its processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<usize>,
+    /// `--engine timely`: the workers' distinct states summed over the run's (1.0: every
+    /// state explored once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplication: Option<f64>,
+    /// `--engine timely`: a process's peak memory over the states its workers own, the most
+    /// of any process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_owned_state: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -351,7 +415,9 @@ pub fn check_args(c: &Case) -> Vec<String> {
     if let Some(m) = c.max_states {
         a.push(format!("--max-states={m}"));
     }
-    if let Some(sleep) = c.compact {
+    if c.timely.is_some() {
+        a.push("--engine=timely".into());
+    } else if let Some(sleep) = c.compact {
         a.push("--engine=compact".into());
         if sleep == SleepSets::On {
             a.push("--sleep-sets".into());
@@ -360,27 +426,94 @@ pub fn check_args(c: &Case) -> Vec<String> {
     a
 }
 
+/// A hostfile of `n` free ports on this machine, in `scratch`.
+fn local_hostfile(scratch: &Path, n: usize) -> Result<PathBuf, String> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("no free port: {e}"))?;
+    let text: String = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| format!("{a}\n"))
+        .collect();
+    let path = scratch.join("bench-hosts");
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 fn run_case(exe: &Path, c: &Case, scratch: &Path) -> Result<Run, String> {
-    let json = scratch.join("bench-case.json");
-    let _ = std::fs::remove_file(&json);
-    let mut args = check_args(c);
-    args.push(format!("--json={}", json.display()));
-    let status = Command::new(exe)
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    let raw = std::fs::read_to_string(&json).map_err(|e| {
-        format!(
-            "{}: the check wrote no report ({e}); exit status {status}",
-            c.name
-        )
-    })?;
-    let v: serde_json::Value =
-        serde_json::from_str(&raw).map_err(|e| format!("{}: bad report: {e}", c.name))?;
+    let processes = c.timely.unwrap_or(1);
+    let hosts = if processes > 1 {
+        Some(local_hostfile(scratch, processes)?)
+    } else {
+        None
+    };
+    let mut children = Vec::new();
+    for p in 0..processes {
+        let json = scratch.join(format!("bench-case-{p}.json"));
+        let _ = std::fs::remove_file(&json);
+        let mut args = check_args(c);
+        args.push(format!("--json={}", json.display()));
+        if let Some(h) = &hosts {
+            args.push(format!("--processes={processes}"));
+            args.push(format!("--process={p}"));
+            args.push(format!("--hostfile={}", h.display()));
+        }
+        let child = Command::new(exe)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        children.push((child, json));
+    }
+    let mut reports = Vec::new();
+    let mut status = None;
+    for (mut child, json) in children {
+        let s = child
+            .wait()
+            .map_err(|e| format!("cannot wait for {}: {e}", exe.display()))?;
+        let raw = std::fs::read_to_string(&json).map_err(|e| {
+            format!(
+                "{}: the check wrote no report ({e}); exit status {s}",
+                c.name
+            )
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_str(&raw).map_err(|e| format!("{}: bad report: {e}", c.name))?;
+        status.get_or_insert(s);
+        reports.push(v);
+    }
+    let status = status.expect("at least one process");
+    let v = &reports[0];
     let unique = v["unique_states"].as_u64().unwrap_or(0);
     let seconds = v["seconds"].as_f64().unwrap_or(0.0);
-    let peak = v["peak_memory_bytes"].as_u64();
+    // Every process's own peak: the run's memory is their sum.
+    let peak = reports
+        .iter()
+        .map(|r| r["peak_memory_bytes"].as_u64())
+        .sum::<Option<u64>>();
+    let workers = v["engine"]["workers"].as_array();
+    let owned: Option<u64> = workers.map(|w| w.iter().filter_map(|w| w["distinct"].as_u64()).sum());
+    // Per process: its peak over the classes its workers own; the most of any process.
+    let threads_per_process = c.threads.unwrap_or(1) as u64;
+    let per_worker = workers.and_then(|w| {
+        reports
+            .iter()
+            .enumerate()
+            .filter_map(|(p, r)| {
+                let mine: u64 = w
+                    .iter()
+                    .filter(|w| {
+                        w["worker"].as_u64().map(|i| i / threads_per_process) == Some(p as u64)
+                    })
+                    .filter_map(|w| w["distinct"].as_u64())
+                    .sum();
+                let peak = r["peak_memory_bytes"].as_u64()?;
+                (mine > 0).then(|| peak as f64 / mine as f64)
+            })
+            .reduce(f64::max)
+    });
     Ok(Run {
         name: c.name.clone(),
         bound: c.bound_name,
@@ -401,6 +534,11 @@ fn run_case(exe: &Path, c: &Case, scratch: &Path) -> Result<Run, String> {
             .filter(|_| unique > 0)
             .map(|p| p as f64 / unique as f64),
         exit_code: status.code().unwrap_or(-1),
+        processes: c.timely,
+        duplication: owned
+            .filter(|_| unique > 0)
+            .map(|o| o as f64 / unique as f64),
+        bytes_per_owned_state: per_worker,
     })
 }
 
