@@ -39,10 +39,6 @@ struct Cli {
 enum Command {
     /// Check every property on one bound.
     Check(cmd::check::CheckArgs),
-    /// Combine the JSON reports of the parts of one bound (`check --shard I/N --json FILE`)
-    /// into one verdict: verified only when all N parts are there, complete, and none is
-    /// violated. Exit codes as `check`'s.
-    Merge(cmd::merge::MergeArgs),
     /// Serve stateright's web Explorer on the model; with --mutant, also print the link to its
     /// shortest counterexample.
     Explore(cmd::explore::ExploreArgs),
@@ -100,7 +96,6 @@ fn main() -> ExitCode {
     }
     let code = match &cli.command {
         Command::Check(args) => cmd::check::check(args),
-        Command::Merge(args) => cmd::merge::merge(args),
         Command::Explore(args) => cmd::explore::run(args),
         Command::Mutants(args) => cmd::mutants::mutants(args),
         Command::Gate(args) => cmd::gate::gate(args),

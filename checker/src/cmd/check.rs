@@ -1,18 +1,15 @@
-//! `raft-check check`: every property on one bound (or, with `--shard I/N`, on one part of it).
+//! `raft-check check`: every property on one bound.
 
 use super::usage::usage_error;
 use crate::engine::interrupt;
-use crate::engine::options::{RunArgs, Strategy};
+use crate::engine::options::RunArgs;
 use crate::engine::run;
-use crate::engine::shard;
 use crate::report::export::{self, TraceFormat};
 use crate::report::text_trace;
 use clap::parser::ValueSource;
 use clap::Args;
 use raft_model::model::ModelConfig;
-use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -29,8 +26,6 @@ pub struct CheckArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub trace: TraceArgs,
-    #[command(flatten)]
-    pub shard: ShardArgs,
     /// Write the result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -129,47 +124,11 @@ impl TraceArgs {
     }
 }
 
-/// Checking one bound in parts, on many machines (`engine/shard.rs`).
-#[derive(Args, Clone, Debug)]
-pub struct ShardArgs {
-    /// Explore part I of N of the bound (I/N, 0 <= I < N): every part explores the same
-    /// breadth-first prefix, then exhaustively the frontier states whose fingerprint is I
-    /// modulo N. Combine the parts' --json reports with `raft-check merge`.
-    #[arg(long)]
-    pub shard: Option<String>,
-    /// With --shard: the depth of the prefix's frontier (default: the first level with at
-    /// least 64 states per part).
-    #[arg(long, requires = "shard")]
-    pub shard_depth: Option<usize>,
-    /// Write the fingerprint of every state the check reached (the prefix's too) to FILE,
-    /// one hex number a line, sorted (for the tests).
-    #[arg(long, hide = true)]
-    pub dump_fingerprints: Option<std::path::PathBuf>,
-}
-
-impl ShardArgs {
-    /// The part (I, N) to check, if any, or a message for exit code 2.
-    pub fn validate(&self, run: &RunArgs) -> Result<Option<(usize, usize)>, String> {
-        let Some(s) = &self.shard else {
-            return Ok(None);
-        };
-        let part = crate::part::parse_part("--shard", s)?;
-        if run.strategy == Strategy::Sim {
-            return Err("--shard needs an exhaustive strategy (dfs or bfs), not sim".into());
-        }
-        if let Some(p) = &self.dump_fingerprints {
-            writable("--dump-fingerprints", p)?;
-        }
-        Ok(Some(part))
-    }
-}
-
 pub fn check(args: &CheckArgs) -> i32 {
     let CheckArgs {
         model: cfg,
         run,
         trace: trace_args,
-        shard: shard_args,
         json,
         bound: _,
     } = args;
@@ -188,69 +147,13 @@ pub fn check(args: &CheckArgs) -> i32 {
     if let Err(e) = trace_args.validate() {
         return usage_error(e);
     }
-    let part = match shard_args.validate(run) {
-        Ok(p) => p,
-        Err(e) => return usage_error(e),
-    };
     if let Some(Err(e)) = json.as_deref().map(|path| writable("--json", path)) {
         return usage_error(e);
     }
     println!("Checking Raft: {cfg}");
     // From here on, Ctrl-C stops the search and still writes its report (exit 3).
     interrupt::install();
-    let recorder = shard_args
-        .dump_fingerprints
-        .as_ref()
-        .map(|_| Arc::new(Mutex::new(HashSet::new())));
-    let mut prefix_keys = Vec::new();
-    let outcome = match part {
-        Some((index, count)) => {
-            let raft = cfg.clone().into_model();
-            let prefix = Arc::new(shard::Prefix::explore(
-                &raft,
-                run.symmetry,
-                shard_args.shard_depth,
-                shard::MIN_FRONTIER_PER_PART * count,
-            ));
-            let model =
-                shard::ShardModel::part(raft, prefix.clone(), index, count, recorder.clone());
-            let info = crate::report::check_report::ShardJson {
-                index,
-                count,
-                depth: prefix.depth,
-                prefix_states: prefix.interior.len(),
-                frontier_states: prefix.frontier.len(),
-                part_frontier_states: model.start_count(),
-            };
-            println!(
-                "Part {index} of {count}: a breadth-first prefix to depth {} ({} states above \
-                 a frontier of {}); this part explores from {} of the frontier states",
-                info.depth, info.prefix_states, info.frontier_states, info.part_frontier_states
-            );
-            prefix_keys = prefix.interior.clone();
-            let mut outcome = run::check_model(cfg, run, model);
-            outcome.report.shard = Some(info);
-            outcome
-        }
-        None => match &recorder {
-            Some(r) => run::check_model(
-                cfg,
-                run,
-                shard::ShardModel::whole(cfg.clone().into_model(), run.symmetry, r.clone()),
-            ),
-            None => run::check(cfg, run),
-        },
-    };
-    if let (Some(path), Some(r)) = (&shard_args.dump_fingerprints, &recorder) {
-        let mut keys: Vec<u64> = r.lock().expect("recorder").iter().copied().collect();
-        keys.extend(prefix_keys);
-        keys.sort_unstable();
-        keys.dedup();
-        let text: String = keys.iter().map(|k| format!("{k:016x}\n")).collect();
-        if let Err(e) = std::fs::write(path, text) {
-            return usage_error(format!("cannot write {}: {e}", path.display()));
-        }
-    }
+    let outcome = run::check(cfg, run);
     let report = &outcome.report;
     for p in report.failures() {
         match outcome.path(&p.name) {

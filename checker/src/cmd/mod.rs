@@ -5,7 +5,6 @@ pub mod check;
 pub mod conform;
 pub mod explore;
 pub mod gate;
-pub mod merge;
 pub mod mutants;
 pub mod mutation;
 pub mod swarm;

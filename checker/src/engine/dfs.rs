@@ -33,7 +33,7 @@
 //! the kind every fingerprinting checker takes, at 32 bits rather than 64.)
 //!
 //! Sleep sets apply only where the relation is sound: the unordered non-duplicating network,
-//! and a model whose boundary is the bound's own (not a shard's part, which prunes states).
+//! and a model whose boundary is the bound's own.
 
 use crate::engine::compact::{Deadline, Limits, Progress, Properties, Spawned, Stopped};
 use crate::engine::fingerprint::{fingerprint, key};

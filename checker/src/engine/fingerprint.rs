@@ -1,5 +1,5 @@
 //! The fingerprint a state is deduplicated on, as stateright 0.31 computes it, so that the
-//! checker's own engine (`dfs.rs`) and a sharded check's parts (`shard.rs`) agree with
+//! checker's own engines (`dfs.rs`, `bfs.rs`, `owned.rs`) agree with
 //! stateright's checkers on which states are the same.
 
 use raft_model::model::symmetry::representative_hash;

@@ -1,5 +1,5 @@
 //! The level-order (breadth-first) search over the model that shortest counterexamples
-//! (`shortest`) and a sharded check's prefix (`shard`) walk: one level of states at a time,
+//! (`shortest`) walks: one level of states at a time,
 //! deduplicated on their key (`fingerprint::key`: with symmetry, the renaming class's), each
 //! state recorded with its parent's key and the index of the action from it, so that the path
 //! to any state it reached replays from an initial state. The caller looks at each level

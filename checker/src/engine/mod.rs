@@ -1,6 +1,7 @@
 //! The searches: stateright's checker driven with progress and an honest verdict (`run`), the
 //! checker's own compact engines (`dfs`, `bfs`, sharing `compact`, `visited`, `frontier`,
-//! `fingerprint`), shortest counterexamples (`shortest`), a bound split into parts (`shard`), the
+//! `fingerprint`), shortest counterexamples (`shortest`), the distributed BFS in which every state has an owner
+//! (`owned`, on timely dataflow), the
 //! swarm search's random walks (`swarm`, `swarm_choice`, `swarm_shrink`),
 //! and what bounds a run (`options`, `interrupt`, `memory`).
 
@@ -15,7 +16,6 @@ pub mod memory;
 pub mod options;
 pub mod owned;
 pub mod run;
-pub mod shard;
 pub mod shortest;
 pub mod swarm;
 pub mod swarm_choice;

@@ -115,10 +115,11 @@ impl RunArgs {
         if self.max_states == Some(0) {
             return Err("--max-states must be at least 1".into());
         }
-        if self.symmetry && self.strategy == Strategy::Bfs && self.engine != Engine::Compact {
+        if self.symmetry && self.strategy == Strategy::Bfs && self.engine == Engine::Stateright {
             // stateright 0.31's BFS accepts a symmetry function and silently ignores it.
             return Err(
-                "--symmetry needs --strategy dfs (the default) or sim, or --engine compact: \
+                "--symmetry needs --strategy dfs (the default) or sim, or --engine compact or \
+                 timely: \
                  stateright 0.31's BFS ignores symmetry reduction"
                     .into(),
             );

@@ -770,17 +770,17 @@ mod tests {
                 .into_iter()
                 .map(|(n, p)| (n, p.into_actions().len()))
                 .collect();
-            let violation = cfg.mutant.is_some();
+            let mutant = cfg.mutant.is_some();
             for threads in [1, 2] {
                 let (distinct, found, complete) = owned_run(&cfg, symmetry, threads);
                 let tag = format!("{cfg:?} symmetry {symmetry}, {threads} worker(s)");
                 assert!(complete, "{tag}");
-                if violation {
+                if mutant {
                     // Both stop at the first level with a violation (the compact BFS may stop
                     // it part-way): what both found was found at the same depth.
-                    assert!(!expected.is_empty(), "{tag}: the mutant is caught");
-                    let shallowest = expected.values().min();
-                    assert_eq!(found.values().min(), shallowest, "{tag}");
+                    let depth = violation(&cfg, &expected);
+                    assert!(depth.is_some(), "{tag}: the mutant is caught");
+                    assert_eq!(violation(&cfg, &found), depth, "{tag}");
                     for (name, len) in &expected {
                         if let Some(l) = found.get(name) {
                             assert_eq!(l, len, "{tag}: {name}");
@@ -789,6 +789,88 @@ mod tests {
                 } else {
                     assert_eq!(distinct, bfs.unique_state_count(), "{tag}");
                     assert_eq!(found, expected, "{tag}");
+                }
+            }
+        }
+    }
+
+    /// The compact BFS on `cfg` (one thread): distinct states and discoveries' lengths.
+    /// The shortest violation's length among `found` (the Always properties of `cfg`).
+    fn violation(cfg: &ModelConfig, found: &BTreeMap<&'static str, usize>) -> Option<usize> {
+        use stateright::Model;
+        cfg.clone()
+            .into_model()
+            .properties()
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always)
+            .filter_map(|p| found.get(p.name).copied())
+            .min()
+    }
+
+    fn bfs_run(cfg: &ModelConfig, symmetry: bool) -> (usize, BTreeMap<&'static str, usize>) {
+        use stateright::Checker;
+        let bfs = crate::engine::bfs::spawn(
+            cfg.clone().into_model(),
+            crate::engine::bfs::Options {
+                symmetry,
+                threads: 1,
+                limits: Limits::default(),
+            },
+        )
+        .join();
+        let found = bfs
+            .discoveries()
+            .into_iter()
+            .map(|(n, p)| (n, p.into_actions().len()))
+            .collect();
+        (bfs.unique_state_count(), found)
+    }
+
+    /// The gate's quick configurations of up to 700,000 classes (14 of 18), with the gate's
+    /// symmetry: at 1 and 2 workers, exactly the compact BFS's distinct states, and every
+    /// witness at the same depth.
+    #[test]
+    fn the_quick_configurations_as_the_compact_bfs_explores_them() {
+        let mut checked = 0;
+        for q in crate::standard::quick() {
+            let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../results")
+                .join(format!("{}.json", q.name));
+            let text = std::fs::read_to_string(&baseline).expect("the gate's baseline");
+            let report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            if report["unique_states"].as_u64().expect("a count") > 700_000 {
+                continue;
+            }
+            let (distinct, found) = bfs_run(&q.bound, q.symmetry);
+            for threads in [1, 2] {
+                let (d, f, complete) = owned_run(&q.bound, q.symmetry, threads);
+                assert!(complete, "{}", q.name);
+                assert_eq!(d, distinct, "{} at {threads} worker(s)", q.name);
+                assert_eq!(f, found, "{} at {threads} worker(s)", q.name);
+            }
+            checked += 1;
+        }
+        assert_eq!(
+            checked, 13,
+            "the quick configurations of up to 700,000 classes"
+        );
+    }
+
+    /// Every mutant of the catalogue on its bound, at 2 workers: caught, first at the depth
+    /// the compact BFS first catches it, and every property both found violated at the same
+    /// depth.
+    #[test]
+    fn the_catalogue_is_caught_at_the_compact_bfs_depths() {
+        for case in crate::catalogue::catalogue() {
+            let (_, expected) = bfs_run(&case.bound, false);
+            let (_, found, _) = owned_run(&case.bound, false, 2);
+            let tag = format!("{:?}", case.mutant);
+            let depth = violation(&case.bound, &expected);
+            assert!(depth.is_some(), "{tag}: the compact BFS catches it");
+            assert_eq!(violation(&case.bound, &found), depth, "{tag}");
+            for (name, len) in &expected {
+                if let Some(l) = found.get(name) {
+                    assert_eq!(l, len, "{tag}: {name}");
                 }
             }
         }

@@ -28,21 +28,12 @@ impl Outcome {
     }
 }
 
-/// A model the checker explores: the bound's own (`RaftModel`) or one part of it
-/// (`shard::ShardModel`, whose initial states are its share of a BFS prefix's frontier).
+/// A model the checker explores: the bound's own (`RaftModel`).
 pub trait Explored:
     Model<State = RaftState, Action = Action> + Send + Sync + Sized + 'static
 {
     /// The bound's model (for shortening counterexamples from its initial states).
     fn raft(&self) -> &RaftModel;
-    /// A discovered path made whole: from an initial state of the bound to where it ends.
-    fn full_path(&self, path: Path<RaftState, Action>) -> Path<RaftState, Action> {
-        path
-    }
-    /// A discovery made before the exploration started (in a part's prefix), as a full path.
-    fn prior(&self, _property: &str) -> Option<Path<RaftState, Action>> {
-        None
-    }
     /// Whether the compact engine may use sleep sets: where the bound's independence relation
     /// is sound (`raft_model::model::independence`) and the boundary is the bound's own.
     fn sleep_sets_apply(&self) -> bool {
@@ -61,7 +52,7 @@ pub fn check(cfg: &ModelConfig, run: &RunArgs) -> Outcome {
     check_model(cfg, run, cfg.clone().into_model())
 }
 
-/// Check `model` (the bound `cfg`, or a part of it) as `run` says.
+/// Check `model` (the bound `cfg`) as `run` says.
 pub fn check_model<M: Explored>(cfg: &ModelConfig, run: &RunArgs, model: M) -> Outcome {
     let threads = run.thread_count();
     let start = Instant::now();
@@ -225,18 +216,7 @@ fn drive<M: Explored, C: Checker<M>>(
     report.interrupted = interrupted;
 
     let model = checker.model();
-    let mut explored = checker.discoveries();
-    // A part's prefix discoveries first (they are shallower), then the exploration's.
-    let discoveries: HashMap<&'static str, Path<RaftState, Action>> = model
-        .properties()
-        .iter()
-        .filter_map(|p| {
-            let path = model
-                .prior(p.name)
-                .or_else(|| explored.remove(p.name).map(|d| model.full_path(d)))?;
-            Some((p.name, path))
-        })
-        .collect();
+    let discoveries: HashMap<&'static str, Path<RaftState, Action>> = checker.discoveries();
     let any_violation = model
         .properties()
         .iter()

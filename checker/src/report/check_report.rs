@@ -82,50 +82,6 @@ pub struct CheckReport {
     /// `--engine compact`: the checker's own engine ran the search (`engine/dfs.rs`, `engine/bfs.rs`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub engine: Option<EngineJson>,
-    /// `check --shard I/N`: this report covers one part of the bound (`engine/shard.rs`); its
-    /// witnesses and the verdict are decided by `raft-check merge`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard: Option<ShardJson>,
-    /// `raft-check merge`: the parts this report combines.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub merged: Option<MergedJson>,
-}
-
-/// What a part's report says about its part (`"shard"` in the JSON).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ShardJson {
-    pub index: usize,
-    pub count: usize,
-    /// The depth of the prefix's frontier.
-    pub depth: usize,
-    /// States above the frontier (every part evaluates the properties on them).
-    pub prefix_states: usize,
-    /// Frontier states, in all parts.
-    pub frontier_states: usize,
-    /// Frontier states this part explored from.
-    pub part_frontier_states: usize,
-}
-
-/// What a merged report says about its parts (`"merged"` in the JSON).
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct MergedJson {
-    pub count: usize,
-    pub depth: usize,
-    pub prefix_states: usize,
-    pub frontier_states: usize,
-    /// The parts found, by index.
-    pub parts: Vec<PartJson>,
-    /// The indices of the parts missing.
-    pub missing: Vec<usize>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct PartJson {
-    pub index: usize,
-    pub complete: bool,
-    pub unique_states: usize,
-    pub total_states: usize,
-    pub seconds: f64,
 }
 
 /// The checker's own engine, and what its reduction saved.
@@ -167,20 +123,14 @@ impl CheckReport {
             properties: Vec::new(),
             interrupted: false,
             engine: None,
-            shard: None,
-            merged: None,
         }
     }
 
-    /// The properties that fail the check. In one part of a sharded check (`--shard`) only
-    /// violations: a witness another part reaches is no failure, `merge` decides.
+    /// The properties that fail the check: violations and witnesses never reached.
     pub fn failures(&self) -> impl Iterator<Item = &PropertyJson> {
-        let part = self.shard.is_some();
-        self.properties.iter().filter(move |p| match p.status {
-            Status::Violated => true,
-            Status::NotWitnessed => !part,
-            _ => false,
-        })
+        self.properties
+            .iter()
+            .filter(|p| matches!(p.status, Status::Violated | Status::NotWitnessed))
     }
 
     /// 0: complete and every property as expected; 1: a violation or a missing witness;
@@ -203,23 +153,15 @@ impl CheckReport {
         } else {
             0.0
         };
-        let verdict = match (self.exit_code(), &self.shard) {
-            (EXIT_OK, Some(part)) => format!(
-                "Part {} of {} explored completely: no violation in it. Witnesses and the verdict \
-                 come from `raft-check merge` of all {} parts.",
-                part.index, part.count, part.count
-            ),
-            (EXIT_OK, None) => {
+        let verdict = match self.exit_code() {
+            EXIT_OK => {
                 "Model checking completed. No error has been found: verified within the bound."
                     .to_string()
             }
-            (EXIT_VIOLATION, _) => {
+            EXIT_VIOLATION => {
                 let names: Vec<_> = self.failures().map(|p| p.name.as_str()).collect();
                 format!("Model checking found a problem: {}.", names.join(", "))
             }
-            (_, None) if self.merged.is_some() => "Model checking INCOMPLETE: a part is missing \
-                  or incomplete (timeout or state cap): nothing is verified."
-                .to_string(),
             _ if self.interrupted => "Model checking INCOMPLETE (interrupted): nothing is \
                   verified; the figures below are how far the search got."
                 .to_string(),

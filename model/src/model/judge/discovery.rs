@@ -1,5 +1,5 @@
 //! Whether a state is a property's discovery: the one test every search makes (the model's
-//! Explorer view, and the checker's compact engines, shortest paths and shard prefixes).
+//! Explorer view, and the checker's compact and distributed engines and shortest paths).
 
 use stateright::{Expectation, Model, Property};
 
