@@ -280,9 +280,10 @@ fn timely_cases(large_timeout: f64) -> Vec<Case> {
         });
     };
     // One worker against the compact BFS on one thread; two workers as threads and as
-    // processes against one.
+    // processes against one (and the compact BFS on two threads: what two cores give here).
     add("node", &node, None, 1, 900.0);
     add("node", &node, Some(1), 1, 900.0);
+    add("node", &node, None, 2, 900.0);
     add("node", &node, Some(1), 2, 900.0);
     add("node", &node, Some(2), 1, 900.0);
     // Memory per class on the large bound (stopped by the clock: it does not finish here),
