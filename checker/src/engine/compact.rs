@@ -136,24 +136,9 @@ where
         model: M,
         search: impl FnOnce(&M, &Progress) + Send + 'static,
     ) -> Spawned<M> {
-        let model = Arc::new(model);
-        let progress = Arc::new(Progress::default());
-        let handle = {
-            let model = Arc::clone(&model);
-            let progress = Arc::clone(&progress);
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn(move || {
-                    search(&model, &progress);
-                    progress.done.store(true, Ordering::Release);
-                })
-                .expect("spawn the checker thread")
-        };
-        Spawned {
-            model,
-            progress,
-            handles: vec![handle],
-        }
+        Spawned::spawn_shared(name, model, move |model, progress| {
+            search(&model, &progress)
+        })
     }
 
     /// Run `search` on `model` on a thread of its own, sharing the model and the progress

@@ -23,6 +23,7 @@ use crate::engine::compact::{Deadline, Limits, Progress, Properties, Spawned};
 use crate::engine::fingerprint::key;
 use crate::engine::frontier::Frontier;
 use crate::engine::visited::Visited;
+use crate::report::check_report::{WorkerStats, EXIT_INCOMPLETE};
 use raft_model::model::{RaftAction, RaftState};
 use serde::{Deserialize, Serialize};
 use stateright::{Expectation, Model};
@@ -56,22 +57,6 @@ pub struct Cluster {
     pub process: usize,
     /// Every process's address (`host:port`), in process order.
     pub addresses: Vec<String>,
-}
-
-/// What one worker did, as the report lists it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct WorkerStats {
-    pub worker: usize,
-    /// Distinct states this worker owns.
-    pub distinct: usize,
-    /// Successors it sent to other workers (states owned elsewhere).
-    pub sent: u64,
-    /// Of those, bytes sent to workers of other processes (serialized states).
-    pub bytes_sent: u64,
-    /// Seconds it waited for the other workers (a level's deliveries and agreements).
-    pub waiting_seconds: f64,
-    /// Bytes of its visited table.
-    pub table_bytes: usize,
 }
 
 /// What the engine measured besides the counts, for the report.
@@ -195,7 +180,7 @@ fn watch_the_cluster(cluster: &Cluster, progress: Arc<Progress>) {
                  {} s (is each one started, with the same --hostfile?): no verdict",
                 CONNECT_TIMEOUT.as_secs()
             );
-            std::process::exit(crate::report::check_report::EXIT_INCOMPLETE);
+            std::process::exit(EXIT_INCOMPLETE);
         }
     });
     let previous = std::panic::take_hook();
@@ -216,7 +201,7 @@ fn watch_the_cluster(cluster: &Cluster, progress: Arc<Progress>) {
             "raft-check: process {me} of {n} lost a worker or the connection to one ({why}): \
              the search stops with no verdict"
         );
-        std::process::exit(crate::report::check_report::EXIT_INCOMPLETE);
+        std::process::exit(EXIT_INCOMPLETE);
     }));
 }
 

@@ -98,7 +98,23 @@ pub struct EngineJson {
     pub widest_level: Option<usize>,
     /// The distributed engine (`engine/owned.rs`): what each worker owned, sent and waited.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub workers: Option<Vec<crate::engine::owned::WorkerStats>>,
+    pub workers: Option<Vec<WorkerStats>>,
+}
+
+/// What one worker of the distributed engine (`engine/owned.rs`) did, as the report lists it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerStats {
+    pub worker: usize,
+    /// Distinct states this worker owns.
+    pub distinct: usize,
+    /// Successors it sent to other workers (states owned elsewhere).
+    pub sent: u64,
+    /// Of those, bytes sent to workers of other processes (serialized states).
+    pub bytes_sent: u64,
+    /// Seconds it waited for the other workers (a level's deliveries and agreements).
+    pub waiting_seconds: f64,
+    /// Bytes of its visited table.
+    pub table_bytes: usize,
 }
 
 /// Exit codes of `raft-check check`.
