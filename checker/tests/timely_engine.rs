@@ -52,6 +52,27 @@ fn shortest(report: &Value) -> Option<u64> {
         .min()
 }
 
+/// The flags of process `p` of two, one worker each, joined by `hosts`.
+fn process_args(p: usize, hosts: &std::path::Path) -> Vec<String> {
+    let p = p.to_string();
+    let hosts = hosts.display().to_string();
+    [
+        "--engine",
+        "timely",
+        "--threads",
+        "1",
+        "--processes",
+        "2",
+        "--process",
+        &p,
+        "--hostfile",
+        &hosts,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 fn start(args: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_raft-check"))
         .args(args)
@@ -80,22 +101,8 @@ fn single_and_two_processes(tag: &str, bound: &[&str]) -> Vec<(i32, Value)> {
         .map(|p| {
             let json = tmp(&format!("{tag}-p{p}.json"));
             let mut args = common.clone();
-            for a in [
-                "--engine",
-                "timely",
-                "--threads",
-                "1",
-                "--processes",
-                "2",
-                "--process",
-                &p.to_string(),
-                "--hostfile",
-                hosts.to_str().unwrap(),
-                "--json",
-                json.to_str().unwrap(),
-            ] {
-                args.push(a.to_string());
-            }
+            args.extend(process_args(p, &hosts));
+            args.extend(["--json".to_string(), json.display().to_string()]);
             (start(&args), json)
         })
         .collect();
@@ -167,28 +174,12 @@ fn a_killed_process_stops_the_other_with_no_verdict() {
     let hosts = hostfile("killed", 2);
     let mut children: Vec<Child> = (0..2)
         .map(|p| {
-            let args: Vec<String> = [
-                "check",
-                "--bound",
-                "plain",
-                "--strategy",
-                "bfs",
-                "--engine",
-                "timely",
-                "--threads",
-                "1",
-                "--processes",
-                "2",
-                "--process",
-                &p.to_string(),
-                "--hostfile",
-                hosts.to_str().unwrap(),
-                "--progress",
-                "0.5",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+            let mut args: Vec<String> = ["check", "--bound", "plain", "--strategy", "bfs"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(process_args(p, &hosts));
+            args.extend(["--progress".to_string(), "0.5".to_string()]);
             start(&args)
         })
         .collect();
