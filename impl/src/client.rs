@@ -57,6 +57,16 @@ struct Connection {
     timeout: Option<Duration>,
 }
 
+/// A configuration, as the leader answers a membership request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Members {
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    /// The addresses the configuration carries (members listed only in the cluster file
+    /// have none here).
+    pub addresses: Vec<(u64, raft_core::Address)>,
+}
+
 pub struct Client {
     nodes: Vec<SocketAddr>,
     client_id: u64,
@@ -238,15 +248,27 @@ impl Client {
         &mut self,
         request: MemberRequest,
         timeout: Duration,
-    ) -> Result<(Vec<u64>, Vec<u64>), ClientError> {
+    ) -> Result<Members, ClientError> {
         let deadline = Instant::now() + timeout;
+        let request = ClientRequest::Member(request);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.call(&ClientRequest::Member(request), left)? {
-                (addr, ClientReply::Members { voters, learners }) => {
+            match self.call(&request, left)? {
+                (
+                    addr,
+                    ClientReply::Members {
+                        voters,
+                        learners,
+                        addresses,
+                    },
+                ) => {
                     self.leader = Some(addr);
                     self.hinted = Some(addr);
-                    return Ok((voters, learners));
+                    return Ok(Members {
+                        voters,
+                        learners,
+                        addresses,
+                    });
                 }
                 (addr, ClientReply::Refused(reason)) => {
                     if !reason.contains("retry shortly") || Instant::now() >= deadline {

@@ -169,6 +169,18 @@ impl ClusterConfig {
             .collect()
     }
 
+    /// Every node's peer and client address, as a configuration carries them.
+    pub fn addresses(&self) -> std::collections::BTreeMap<NodeId, raft_core::Address> {
+        let address = |n: &NodeSpec| raft_core::Address {
+            peer: n.peer_addr.to_string(),
+            client: n.client_addr.to_string(),
+        };
+        self.nodes
+            .iter()
+            .map(|n| (NodeId(n.id), address(n)))
+            .collect()
+    }
+
     pub fn client_addrs(&self) -> Vec<SocketAddr> {
         self.nodes.iter().map(|n| n.client_addr).collect()
     }

@@ -3,7 +3,7 @@
 //! sessions are raft-core's [`Service`]; only the map is the node's own.
 
 use raft_core::service::{Applied, Service, SessionsImage, StateMachine};
-use raft_core::{Membership, NodeId};
+use raft_core::{Address, Membership, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -35,7 +35,17 @@ pub enum Op {
     Reconfigure {
         voters: Vec<u64>,
         learners: Vec<u64>,
+        /// The members' addresses the configuration carries (raft-core's `Address`).
+        addresses: Vec<MemberAddress>,
     },
+}
+
+/// A member's peer and client addresses in a configuration entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberAddress {
+    pub id: u64,
+    pub peer: String,
+    pub client: String,
 }
 
 /// The command stored in the Raft log.
@@ -57,16 +67,38 @@ impl raft_core::Payload for Command {
             Op::Cas { key, expected, new } => {
                 31 + key.len() + expected.as_ref().map_or(0, |e| 10 + e.len()) + new.len()
             }
-            Op::Reconfigure { voters, learners } => 20 + 10 * (voters.len() + learners.len()),
+            Op::Reconfigure {
+                voters,
+                learners,
+                addresses,
+            } => {
+                let each = |a: &MemberAddress| 30 + a.peer.len() + a.client.len();
+                30 + 10 * (voters.len() + learners.len())
+                    + addresses.iter().map(each).sum::<usize>()
+            }
         };
         21 + strings
     }
 
     fn configuration(&self) -> Option<Membership> {
         match &self.op {
-            Op::Reconfigure { voters, learners } => Some(Membership {
+            Op::Reconfigure {
+                voters,
+                learners,
+                addresses,
+            } => Some(Membership {
                 voters: voters.iter().map(|id| NodeId(*id)).collect(),
                 learners: learners.iter().map(|id| NodeId(*id)).collect(),
+                addresses: addresses
+                    .iter()
+                    .map(|a| {
+                        let address = Address {
+                            peer: a.peer.clone(),
+                            client: a.client.clone(),
+                        };
+                        (NodeId(a.id), address)
+                    })
+                    .collect(),
             }),
             _ => None,
         }
@@ -83,6 +115,15 @@ impl Command {
             op: Op::Reconfigure {
                 voters: m.voters.iter().map(|id| id.0).collect(),
                 learners: m.learners.iter().map(|id| id.0).collect(),
+                addresses: m
+                    .addresses
+                    .iter()
+                    .map(|(id, a)| MemberAddress {
+                        id: id.0,
+                        peer: a.peer.clone(),
+                        client: a.client.clone(),
+                    })
+                    .collect(),
             },
         }
     }

@@ -23,7 +23,7 @@
 //!   and a whole snapshot is at most [`MAX_SNAPSHOT_BYTES`].
 
 use crate::kv::{Command, OpResult};
-use raft_core::{Index, Membership, Message, NodeId, Term};
+use raft_core::{Address, Index, Membership, Message, NodeId, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -149,13 +149,16 @@ pub enum ClientRequest {
 }
 
 /// What `raft-kv member` asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MemberRequest {
     /// The configuration as the leader knows it (its log's latest, committed or not).
     List,
-    /// Add node `id` (listed in the cluster file) as a learner: it receives the log but does
-    /// not vote.
-    AddLearner { id: u64 },
+    /// Add node `id` as a learner: it receives the log but does not vote. With its
+    /// `address`, the configuration entry carries it and every member learns it from the log;
+    /// without, the node must be listed in every member's cluster file.
+    AddLearner { id: u64, address: Option<Address> },
+    /// Member `id` is now reached at `address` (a configuration change of its own).
+    Readdress { id: u64, address: Address },
     /// Make learner `id` a voter (once it has caught up with the leader's commit index).
     Promote { id: u64 },
     /// Remove voter or learner `id` (the leader itself too: it steps down once committed).
@@ -185,10 +188,12 @@ pub enum ClientReply {
     /// An admin request that cannot succeed as asked (e.g. a transfer to a node that is not a
     /// member of the cluster); retrying it is pointless.
     Refused(String),
-    /// The answer to a [`ClientRequest::Member`]: the configuration's voters and learners.
+    /// The answer to a [`ClientRequest::Member`]: the configuration's voters and learners,
+    /// and the addresses it carries.
     Members {
         voters: Vec<u64>,
         learners: Vec<u64>,
+        addresses: Vec<(u64, Address)>,
     },
 }
 

@@ -698,11 +698,14 @@ fn replace_damaged(
         .map_err(|e| format!("member remove {old}: {e}"))?;
     fs::remove_dir_all(data_dir).map_err(|e| format!("wipe {}: {e}", data_dir.display()))?;
     for request in [
-        MemberRequest::AddLearner { id: new },
+        MemberRequest::AddLearner {
+            id: new,
+            address: None,
+        },
         MemberRequest::Promote { id: new },
     ] {
         admin
-            .member(request, limit)
+            .member(request.clone(), limit)
             .map_err(|e| format!("{request:?}: {e}"))?;
     }
     Ok(())

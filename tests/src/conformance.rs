@@ -76,7 +76,7 @@ pub fn traced_run(seed: u64, faults: Faults, rounds: u32) -> Sim {
                 } else if m.learners.contains(&NodeId(id)) {
                     Some(MemberRequest::Promote { id })
                 } else if !voter {
-                    Some(MemberRequest::AddLearner { id })
+                    Some(MemberRequest::AddLearner { id, address: None })
                 } else {
                     None
                 }

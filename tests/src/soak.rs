@@ -1083,12 +1083,15 @@ fn replace_node(addrs: &[SocketAddr], old: u64, new: u64) -> Replacement {
         error: None,
     };
     let steps = [
-        MemberRequest::AddLearner { id: new },
+        MemberRequest::AddLearner {
+            id: new,
+            address: None,
+        },
         MemberRequest::Promote { id: new },
         MemberRequest::Remove { id: old },
     ];
     for (k, request) in steps.into_iter().enumerate() {
-        if let Err(e) = admin.member(request, limit) {
+        if let Err(e) = admin.member(request.clone(), limit) {
             done.error = Some(format!("{request:?}: {e}"));
             return done;
         }

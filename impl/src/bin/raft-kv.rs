@@ -1,7 +1,8 @@
 //! `raft-kv --cluster cluster.toml put K V | get K | del K | cas K OLD NEW | bench |
-//! leader show | leader transfer --to N | member list | member add N | member promote N |
-//! member remove N`: a command-line client of the replicated key-value service, and the
-//! operators' leadership and membership commands.
+//! leader show | leader transfer --to N | member list | member add N [PEER CLIENT] |
+//! member readdress N PEER CLIENT | member promote N | member remove N`: a command-line
+//! client of the replicated key-value service, and the operators' leadership and membership
+//! commands.
 //!
 //! Exit codes: 0 done; 1 no leader with a quorum within `--timeout-secs` (or another runtime
 //! failure; `leader transfer`: not done in time, each try abandoned by the leader, or another
@@ -13,6 +14,7 @@
 use clap::{Parser, Subcommand};
 use raft_impl::client::{Client, ClientError, LeaderInfo};
 use raft_impl::config::ClusterConfig;
+use raft_impl::core::Address;
 use raft_impl::kv::{Op, OpResult};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -143,15 +145,34 @@ enum LeaderCmd {
                         2 refused (the reason is printed)."
 )]
 enum MemberCmd {
-    /// Print the configuration, as the leader knows it: its voters and learners.
+    /// Print the configuration, as the leader knows it: its voters and learners, then one line
+    /// per member with its addresses ("N peer ADDR client ADDR").
     List,
     /// Add node N as a learner: it receives the log and catches up, but does not vote.
     ///
-    /// N must be listed in the cluster file (every node's copy; a node that is not an initial
-    /// member has `initial_member = false`) and running, started empty.
+    /// With its addresses (IP:PORT each), the configuration entry carries them and every
+    /// member learns them from the log: N needs to be in no cluster file (start it with
+    /// `raft-node --join`). Without, N must be listed in every member's cluster file (with
+    /// `initial_member = false`). N must be running, started empty.
     Add {
         #[arg(value_name = "N")]
         id: u64,
+        /// N's peer address (where the members send it Raft messages).
+        #[arg(value_name = "PEER_ADDR", requires = "client_addr")]
+        peer_addr: Option<String>,
+        /// N's client address.
+        #[arg(value_name = "CLIENT_ADDR")]
+        client_addr: Option<String>,
+    },
+    /// Member N is now reached at these addresses (a configuration change of its own; restart
+    /// N listening there first, or right after).
+    Readdress {
+        #[arg(value_name = "N")]
+        id: u64,
+        #[arg(value_name = "PEER_ADDR")]
+        peer_addr: String,
+        #[arg(value_name = "CLIENT_ADDR")]
+        client_addr: String,
     },
     /// Make learner N a voter, once it has caught up with the leader.
     Promote {
@@ -166,12 +187,33 @@ enum MemberCmd {
     },
 }
 
-/// `raft-kv member list | add N | promote N | remove N`.
+/// `raft-kv member list | add N [PEER_ADDR CLIENT_ADDR] | readdress N PEER_ADDR CLIENT_ADDR |
+/// promote N | remove N`.
 fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> ExitCode {
     use raft_impl::wire::MemberRequest;
     let request = match command {
         MemberCmd::List => MemberRequest::List,
-        MemberCmd::Add { id } => MemberRequest::AddLearner { id },
+        MemberCmd::Add {
+            id,
+            peer_addr,
+            client_addr,
+        } => MemberRequest::AddLearner {
+            id,
+            address: peer_addr
+                .zip(client_addr)
+                .map(|(peer, client)| Address { peer, client }),
+        },
+        MemberCmd::Readdress {
+            id,
+            peer_addr,
+            client_addr,
+        } => MemberRequest::Readdress {
+            id,
+            address: Address {
+                peer: peer_addr,
+                client: client_addr,
+            },
+        },
         MemberCmd::Promote { id } => MemberRequest::Promote { id },
         MemberCmd::Remove { id } => MemberRequest::Remove { id },
     };
@@ -185,8 +227,11 @@ fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> Exi
         }
     };
     match client.member(request, timeout) {
-        Ok((voters, learners)) => {
-            println!("voters {} learners {}", list(&voters), list(&learners));
+        Ok(m) => {
+            println!("voters {} learners {}", list(&m.voters), list(&m.learners));
+            for (id, a) in &m.addresses {
+                println!("{id} peer {} client {}", a.peer, a.client);
+            }
             ExitCode::SUCCESS
         }
         Err(e @ ClientError::Refused { .. }) => {

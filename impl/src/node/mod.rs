@@ -213,12 +213,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         election_timeout_min: options.election_timeout_min,
         election_timeout_max: options.election_timeout_max,
         heartbeat_interval: options.heartbeat_interval,
-        client_addrs: options
-            .cluster
-            .nodes
-            .iter()
-            .map(|n| (NodeId(n.id), n.client_addr.to_string()))
-            .collect(),
+        addresses: options.cluster.addresses(),
         snapshot: options.snapshot,
     };
     let mut replica = replica::Replica::new(

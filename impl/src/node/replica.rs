@@ -39,8 +39,8 @@ use crate::trace_log::TraceSink;
 use crate::wire::{ClientReply, MemberRequest};
 use raft_core::trace_record::TraceEvent;
 use raft_core::{
-    Config, ConfigChange, CoreError, Entry, Event, Index, Membership, Message, NodeId, Output,
-    Payload, ProposeResult, ReadResult, Role, Server, Term, TransferResult,
+    Address, Config, ConfigChange, CoreError, Entry, Event, Index, Membership, Message, NodeId,
+    Output, Payload, ProposeResult, ReadResult, Role, Server, Term, TransferResult,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,10 +52,11 @@ pub struct ReplicaOptions {
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
     pub heartbeat_interval: Duration,
-    /// The client address of every node of the cluster file (its address book: every node
-    /// that is or may become a member), for `NotLeader` hints; a membership change may add
-    /// only a node listed here.
-    pub client_addrs: BTreeMap<NodeId, String>,
+    /// The addresses of the nodes of the cluster file (or of the members a joining node was
+    /// told of): where a node is reached when the configuration carries no address for it
+    /// ([`Replica::address`]). A membership change may add a node without an address only if
+    /// it is listed here.
+    pub addresses: BTreeMap<NodeId, Address>,
     /// When to compact the log into a snapshot (§7).
     pub snapshot: SnapshotPolicy,
 }
@@ -554,7 +555,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             if let Some(pending) = self.pending.remove(&index) {
                 let reply = if pending.term == entry.term {
                     match entry.command.configuration() {
-                        Some(m) => members_reply(&m),
+                        Some(m) => self.members_reply(&m),
                         None => ClientReply::Ok(result),
                     }
                 } else {
@@ -580,7 +581,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                     if let Some((reply, _)) = self.reads.remove(&id) {
                         let hint = leader_hint
                             .filter(|l| *l != self.cfg.id)
-                            .and_then(|l| self.options.client_addrs.get(&l).cloned());
+                            .and_then(|l| self.client_addr(l));
                         let answer = ClientReply::NotLeader { leader_hint: hint };
                         batch.effects.replies.push((reply, answer));
                     }
@@ -825,31 +826,47 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             batch.effects.replies.push((reply, answer));
             return Ok(());
         }
-        let change = match request {
+        let (change, address) = match request {
             MemberRequest::List => {
-                let m = self.server.membership(&self.cfg);
-                batch.effects.replies.push((reply, members_reply(m)));
+                let answer = self.members_reply(self.server.membership(&self.cfg));
+                batch.effects.replies.push((reply, answer));
                 return Ok(());
             }
-            MemberRequest::AddLearner { id } => ConfigChange::AddLearner(NodeId(id)),
-            MemberRequest::Promote { id } => ConfigChange::Promote(NodeId(id)),
-            MemberRequest::Remove { id } => ConfigChange::Remove(NodeId(id)),
+            MemberRequest::AddLearner { id, address } => {
+                (ConfigChange::AddLearner(NodeId(id)), address)
+            }
+            MemberRequest::Readdress { id, address } => {
+                (ConfigChange::Readdress(NodeId(id)), Some(address))
+            }
+            MemberRequest::Promote { id } => (ConfigChange::Promote(NodeId(id)), None),
+            MemberRequest::Remove { id } => (ConfigChange::Remove(NodeId(id)), None),
         };
-        if let ConfigChange::AddLearner(id) = change {
-            if !self.options.client_addrs.contains_key(&id) {
-                let msg = format!(
-                    "node {} is not in the cluster file: list it there (on every node, with \
-                     initial_member = false) and restart the members first",
-                    id.0
-                );
-                batch
-                    .effects
-                    .replies
-                    .push((reply, ClientReply::Refused(msg)));
-                return Ok(());
-            }
+        let refusal = match (change, &address) {
+            (_, Some(a)) => check_address(a).err(),
+            (ConfigChange::AddLearner(id), None) if self.address(id).is_none() => Some(format!(
+                "node {} has no address: give its peer and client addresses, or list it \
+                     in every member's cluster file",
+                id.0
+            )),
+            _ => None,
+        };
+        if let Some(msg) = refusal {
+            batch
+                .effects
+                .replies
+                .push((reply, ClientReply::Refused(msg)));
+            return Ok(());
         }
-        match self.server.configuration_after(&self.cfg, change) {
+        let next =
+            self.server
+                .configuration_after(&self.cfg, change)
+                .map(|m| match (change, address) {
+                    (ConfigChange::AddLearner(id) | ConfigChange::Readdress(id), Some(a)) => {
+                        m.with_address(id, a)
+                    }
+                    _ => m,
+                });
+        match next {
             Ok(m) => {
                 tracing::info!(id = %self.cfg.id, %change, "membership change proposed");
                 self.propose(now, Command::reconfigure(&m), reply, batch)
@@ -906,7 +923,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             Some(TransferResult::NotLeader { leader_hint }) => ClientReply::NotLeader {
                 leader_hint: leader_hint
                     .filter(|l| *l != self.cfg.id)
-                    .and_then(|l| self.options.client_addrs.get(&l).cloned()),
+                    .and_then(|l| self.client_addr(l)),
             },
             None => ClientReply::Error("the server gave no answer to a leadership transfer".into()),
         };
@@ -929,7 +946,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 }
             }
             Some(ProposeResult::NotLeader { leader_hint }) => {
-                let hint = leader_hint.and_then(|id| self.options.client_addrs.get(&id).cloned());
+                let hint = leader_hint.and_then(|l| self.client_addr(l));
                 batch
                     .effects
                     .replies
@@ -946,11 +963,46 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         }
     }
 
+    /// Where node `id` is reached: its address in the configuration, else the cluster
+    /// file's (membership.rs rule 5: the configuration's is the newer).
+    pub fn address(&self, id: NodeId) -> Option<&Address> {
+        let m = self.server.membership(&self.cfg);
+        m.address(id).or_else(|| self.options.addresses.get(&id))
+    }
+
+    /// Every node this replica knows an address for: the cluster file's nodes and the
+    /// configuration's members, at the configuration's address where it has one.
+    pub fn address_book(&self) -> BTreeMap<NodeId, Address> {
+        let mut book = self.options.addresses.clone();
+        let m = self.server.membership(&self.cfg);
+        book.extend(m.addresses.iter().map(|(id, a)| (*id, a.clone())));
+        book
+    }
+
+    /// The answer to a membership request: configuration `m`'s voters and learners, and
+    /// where each is reached (its address in `m`, else the cluster file's).
+    fn members_reply(&self, m: &Membership) -> ClientReply {
+        let address = |id: NodeId| m.address(id).or_else(|| self.options.addresses.get(&id));
+        ClientReply::Members {
+            voters: m.voters.iter().map(|id| id.0).collect(),
+            learners: m.learners.iter().map(|id| id.0).collect(),
+            addresses: m
+                .members()
+                .filter_map(|id| Some((id.0, address(id)?.clone())))
+                .collect(),
+        }
+    }
+
+    /// Where clients reach node `id`.
+    fn client_addr(&self, id: NodeId) -> Option<String> {
+        self.address(id).map(|a| a.client.clone())
+    }
+
     fn leader_hint(&self) -> Option<String> {
         self.server
             .leader_id
             .filter(|id| *id != self.cfg.id)
-            .and_then(|id| self.options.client_addrs.get(&id).cloned())
+            .and_then(|l| self.client_addr(l))
     }
 
     /// Election timeout: followers, candidates and pre-candidates start a (pre-)election; with
@@ -1034,10 +1086,15 @@ mod tests;
 #[path = "replica_snapshot_tests.rs"]
 mod snapshot_tests;
 
-/// The answer to a membership request: the configuration's voters and learners.
-fn members_reply(m: &Membership) -> ClientReply {
-    ClientReply::Members {
-        voters: m.voters.iter().map(|id| id.0).collect(),
-        learners: m.learners.iter().map(|id| id.0).collect(),
+/// An address a configuration may carry: both parts an IP address and port, as the node
+/// dials them (no name is resolved on the event loop).
+pub fn check_address(a: &Address) -> Result<(), String> {
+    for (what, text) in [("peer", &a.peer), ("client", &a.client)] {
+        if text.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "{what} address {text:?} is not an IP address and port (like 10.0.0.4:7000)"
+            ));
+        }
     }
+    Ok(())
 }

@@ -33,7 +33,7 @@ fn options(snapshot: SnapshotPolicy) -> ReplicaOptions {
         election_timeout_min: Duration::from_secs(10),
         election_timeout_max: Duration::from_secs(10),
         heartbeat_interval: Duration::from_secs(1),
-        client_addrs: BTreeMap::new(),
+        addresses: BTreeMap::new(),
         snapshot,
     }
 }

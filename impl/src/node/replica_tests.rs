@@ -42,7 +42,7 @@ fn options() -> ReplicaOptions {
         election_timeout_min: Duration::from_secs(10),
         election_timeout_max: Duration::from_secs(10),
         heartbeat_interval: Duration::from_secs(1),
-        client_addrs: BTreeMap::new(),
+        addresses: BTreeMap::new(),
         snapshot: SnapshotPolicy::NEVER,
     }
 }
@@ -485,8 +485,12 @@ fn a_transfer_is_answered_once_the_leader_has_stepped_down_and_knows_the_target_
     assert_eq!(r.server().leader.transferee, Some(NodeId(1)));
     // Meanwhile writes go to the target.
     let mut addrs = BTreeMap::new();
-    addrs.insert(NodeId(1), "node-1".to_string());
-    r.options.client_addrs = addrs;
+    let node_1 = Address {
+        peer: "peer-1".to_string(),
+        client: "node-1".to_string(),
+    };
+    addrs.insert(NodeId(1), node_1);
+    r.options.addresses = addrs;
     let effects = r.turn(now, [put(1)]).unwrap();
     assert!(matches!(
         &effects.replies[..],

@@ -58,8 +58,9 @@ pub struct WalIdentity {
 
 /// The first bytes of every WAL file.
 pub const WAL_MAGIC: [u8; 8] = *b"RAFTWAL\n";
-/// The format version this code writes and reads.
-pub const WAL_VERSION: u32 = 1;
+/// The format version this code writes and reads (2: configuration entries carry the
+/// members' addresses).
+pub const WAL_VERSION: u32 = 2;
 /// Bytes of the file header.
 pub const FILE_HEADER_LEN: usize = 40;
 /// The first bytes of every frame.

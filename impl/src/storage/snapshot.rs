@@ -20,8 +20,9 @@ use std::io;
 
 /// The first bytes of every snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RAFTSNP\n";
-/// The snapshot format version this code writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format version this code writes and reads (2: the configuration carries the
+/// members' addresses).
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// Bytes before the config: magic, version, ids, index, term and the two lengths.
 pub const SNAPSHOT_HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8;
 /// What a temporary snapshot file's name ends with.

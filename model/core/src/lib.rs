@@ -49,8 +49,8 @@ pub use progress::{LeaderState, Progress};
 pub use rules::{Protocol, Rules};
 pub use server::{Config, Event, Output, Persist, ProposeResult, Server, Window};
 pub use types::{
-    ConfigChange, ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload, PendingRead,
-    ReadResult, Role, Snapshot, Term, TransferResult, ENTRY_OVERHEAD_BYTES, MAX_TERM,
+    Address, ConfigChange, ConfigRefusal, Entry, HardState, Index, Membership, NodeId, Payload,
+    PendingRead, ReadResult, Role, Snapshot, Term, TransferResult, ENTRY_OVERHEAD_BYTES, MAX_TERM,
     MAX_TERM_JUMP,
 };
 

@@ -21,6 +21,11 @@
 //!    still be needed to commit it (§4.2.2: otherwise the remaining voters can wait forever
 //!    for its vote), but never counts its own vote; a learner, or a server whose removal it
 //!    knows committed, never starts one.
+//! 5. A configuration also carries its members' addresses ([`crate::Address`]: data that no
+//!    rule reads). A server added as a learner may bring its address in the same entry; a
+//!    member's new address is a change of its own (`Readdress`), under rule 2 like the
+//!    others, so every server learns addresses where it learns members: from its log and
+//!    its snapshot.
 //!
 //! The configuration is derived from the log: nothing about it is persisted besides the
 //! entries themselves.
@@ -248,7 +253,9 @@ impl<C: Clone + Payload> Server<C> {
             ConfigChange::Promote(id) if !m.learners.contains(&id) => {
                 Err(ConfigRefusal::NotALearner)
             }
-            ConfigChange::Remove(id) if !m.contains(id) => Err(ConfigRefusal::NotAMember),
+            ConfigChange::Remove(id) | ConfigChange::Readdress(id) if !m.contains(id) => {
+                Err(ConfigRefusal::NotAMember)
+            }
             ConfigChange::Remove(id) if m.voters.len() == 1 && m.voters.contains(&id) => {
                 Err(ConfigRefusal::LastVoter)
             }

@@ -423,3 +423,111 @@ fn a_learners_lease_ends_with_its_election_timeout() {
         out.messages
     );
 }
+
+fn addr(peer: &str) -> Address {
+    Address {
+        peer: peer.to_string(),
+        client: format!("client of {peer}"),
+    }
+}
+
+#[test]
+fn change_to_tells_an_address_change_apart_from_other_differences() {
+    let base = Membership::voters([0, 1, 2].map(n)).with_address(n(1), addr("a1"));
+    let learner = |m: &Membership| m.changed(ConfigChange::AddLearner(n(3)));
+    // Added with its address, or without one; removed with its address.
+    let added = learner(&base).with_address(n(3), addr("a3"));
+    assert_eq!(base.change_to(&added), Some(ConfigChange::AddLearner(n(3))));
+    assert_eq!(
+        base.change_to(&learner(&base)),
+        Some(ConfigChange::AddLearner(n(3)))
+    );
+    let removed = base.changed(ConfigChange::Remove(n(1)));
+    assert!(
+        removed.address(n(1)).is_none(),
+        "the address leaves with it"
+    );
+    assert_eq!(base.change_to(&removed), Some(ConfigChange::Remove(n(1))));
+    // An address given or changed, alone: a change of its own.
+    let moved = base.clone().with_address(n(1), addr("b1"));
+    assert_eq!(base.change_to(&moved), Some(ConfigChange::Readdress(n(1))));
+    let given = base.clone().with_address(n(2), addr("a2"));
+    assert_eq!(base.change_to(&given), Some(ConfigChange::Readdress(n(2))));
+    // Anything else is not one change.
+    assert_eq!(base.change_to(&base), None, "no change at all");
+    let two_addresses = moved.clone().with_address(n(2), addr("a2"));
+    assert_eq!(base.change_to(&two_addresses), None, "two addresses");
+    let beside = learner(&base).with_address(n(1), addr("b1"));
+    assert_eq!(
+        base.change_to(&beside),
+        None,
+        "an address beside an added learner"
+    );
+    let mut dropped = base.clone();
+    dropped.addresses.remove(&n(1));
+    assert_eq!(base.change_to(&dropped), None, "a member's address dropped");
+    let stranger = base.clone().with_address(n(7), addr("a7"));
+    assert_eq!(
+        base.change_to(&stranger),
+        None,
+        "an address of a non-member"
+    );
+}
+
+#[test]
+fn an_address_change_is_a_configuration_change() {
+    let c = cfg(0);
+    let mut s = settled_leader(&c);
+    let readdress = |s: &S, id: u64, a: &str| {
+        s.configuration_after(&c, ConfigChange::Readdress(n(id)))
+            .map(|m| Op::Config(m.with_address(n(id), addr(a))))
+    };
+    assert_eq!(
+        readdress(&s, 5, "a5"),
+        Err(ConfigRefusal::NotAMember),
+        "only a member has an address"
+    );
+    let first = readdress(&s, 1, "b1").unwrap();
+    assert!(matches!(
+        propose(&mut s, &c, first),
+        Some(ProposeResult::Accepted { index: 2, .. })
+    ));
+    assert_eq!(s.membership(&c).address(n(1)), Some(&addr("b1")));
+    let second = readdress(&s, 2, "b2").unwrap();
+    assert_eq!(
+        propose(&mut s, &c, second),
+        refused(ConfigRefusal::ChangePending),
+        "one change at a time, addresses included"
+    );
+    let both = s
+        .configuration_after(&c, ConfigChange::AddLearner(n(3)))
+        .unwrap()
+        .with_address(n(2), addr("b2"));
+    step(&mut s, &c, ack(1, 1, 2));
+    assert_eq!(
+        propose(&mut s, &c, Op::Config(both)),
+        refused(ConfigRefusal::NotASingleChange)
+    );
+}
+
+#[test]
+fn addresses_travel_in_snapshots_and_survive_a_restart() {
+    let c = cfg(1);
+    let moved = Membership::voters([0, 1, 2].map(n)).with_address(n(2), addr("b2"));
+    // A follower that knows nothing installs a snapshot that holds the configuration entry.
+    let mut s = S::new();
+    let install = Message::InstallSnapshot(InstallSnapshot {
+        term: 1,
+        snapshot: Snapshot {
+            last_included_index: 3,
+            last_included_term: 1,
+            config: Some((2, moved.clone())),
+            data: vec![],
+        },
+        read_round: 0,
+    });
+    step(&mut s, &c, receive(0, install));
+    assert_eq!(s.membership(&c).address(n(2)), Some(&addr("b2")));
+    let restarted = S::restart(&c, s.hard.clone());
+    assert_eq!(restarted.membership(&c), &moved);
+}

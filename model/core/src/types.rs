@@ -2,7 +2,7 @@
 
 use crate::log::Log;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A term number (paper §5.1). Starts at 0; the first election produces term 1.
@@ -188,13 +188,36 @@ pub enum TransferResult {
     NotLeader { leader_hint: Option<NodeId> },
 }
 
+/// Where a member is reached: its peer address (Raft messages) and client address (requests),
+/// as text the driver dials. Data the configuration carries, not a rule: no rule of the core
+/// reads it. Carrying it in the configuration entries (thesis §4.1: an entry names the
+/// servers of the new configuration) means every server learns a member's address from its
+/// log or its snapshot, as it learns the member itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Address {
+    pub peer: String,
+    pub client: String,
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer {} client {}", self.peer, self.client)
+    }
+}
+
 /// A cluster configuration (Ongaro's thesis ch. 4, membership.rs): the voters, whose
 /// majorities elect leaders and commit entries, and the learners, who receive the log but
-/// neither vote nor count toward any majority. Invariant: the two sets are disjoint.
+/// neither vote nor count toward any majority; and the addresses of the members that have
+/// one in the configuration. Invariants: the two sets are disjoint; every address is a
+/// member's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Membership {
     pub voters: BTreeSet<NodeId>,
     pub learners: BTreeSet<NodeId>,
+    /// Members without an entry here are reached at an address the driver knows otherwise
+    /// (the node's bootstrap file; the model routes by id).
+    #[serde(default)]
+    pub addresses: BTreeMap<NodeId, Address>,
 }
 
 impl Membership {
@@ -202,8 +225,21 @@ impl Membership {
     pub fn voters(voters: impl IntoIterator<Item = NodeId>) -> Self {
         Membership {
             voters: voters.into_iter().collect(),
-            learners: BTreeSet::new(),
+            ..Membership::default()
         }
+    }
+
+    /// The same configuration with member `id` at `address` (how a driver builds the entry of
+    /// [`ConfigChange::AddLearner`] with the new member's address, or of
+    /// [`ConfigChange::Readdress`]).
+    pub fn with_address(mut self, id: NodeId, address: Address) -> Membership {
+        self.addresses.insert(id, address);
+        self
+    }
+
+    /// The address member `id` has in this configuration, if it has one.
+    pub fn address(&self, id: NodeId) -> Option<&Address> {
+        self.addresses.get(&id)
     }
 
     /// Whether `id` is a voter or a learner.
@@ -233,16 +269,54 @@ impl Membership {
             ConfigChange::Remove(id) => {
                 m.voters.remove(&id);
                 m.learners.remove(&id);
+                m.addresses.remove(&id);
             }
+            // The new address is the driver's to set (`with_address`).
+            ConfigChange::Readdress(_) => {}
         }
         m
     }
 
     /// The one single-server change that leads from this configuration to `next`, if there is
-    /// exactly one: a server added as a learner, a learner promoted, or a member removed.
-    /// `None` for any other difference (none, several, or a server added straight as a voter
-    /// or demoted).
+    /// exactly one: a server added as a learner (with or without its address), a learner
+    /// promoted, a member removed (with its address), or a member's address changed. `None`
+    /// for any other difference (none, several, a server added straight as a voter or
+    /// demoted, an address changed beside another change, an address removed from a member
+    /// that stays, or an address of a non-member).
     pub fn change_to(&self, next: &Membership) -> Option<ConfigChange> {
+        if next.addresses.keys().any(|id| !next.contains(*id)) {
+            return None;
+        }
+        let ids: BTreeSet<NodeId> = self
+            .addresses
+            .keys()
+            .chain(next.addresses.keys())
+            .copied()
+            .collect();
+        let mut readdressed = ids
+            .into_iter()
+            .filter(|id| self.addresses.get(id) != next.addresses.get(id));
+        let readdressed = match (readdressed.next(), readdressed.next()) {
+            (None, _) => None,
+            (Some(id), None) => Some(id),
+            (Some(_), Some(_)) => return None,
+        };
+        match (self.change_of_members(next), readdressed) {
+            (change, None) => change,
+            (Some(ConfigChange::AddLearner(id)), Some(r)) if r == id => {
+                Some(ConfigChange::AddLearner(id))
+            }
+            (Some(ConfigChange::Remove(id)), Some(r)) if r == id => Some(ConfigChange::Remove(id)),
+            (None, Some(id)) if self.contains(id) && next.addresses.contains_key(&id) => {
+                (self.voters == next.voters && self.learners == next.learners)
+                    .then_some(ConfigChange::Readdress(id))
+            }
+            _ => None,
+        }
+    }
+
+    /// The one change of the voter and learner sets from this configuration to `next`.
+    fn change_of_members(&self, next: &Membership) -> Option<ConfigChange> {
         let ids: BTreeSet<NodeId> = self.members().chain(next.members()).collect();
         let mut changes = ids.into_iter().filter_map(|id| {
             let was = (self.voters.contains(&id), self.learners.contains(&id));
@@ -290,6 +364,9 @@ pub enum ConfigChange {
     /// A voter or learner leaves the cluster (a leader may remove itself: it steps down once
     /// the change is committed, §4.2.2).
     Remove(NodeId),
+    /// A member's address changes (its voting rights do not): a configuration change like the
+    /// others, one at a time, so that every server learns the new address from its log.
+    Readdress(NodeId),
 }
 
 impl fmt::Display for ConfigChange {
@@ -298,6 +375,7 @@ impl fmt::Display for ConfigChange {
             ConfigChange::AddLearner(id) => write!(f, "+learner {id}"),
             ConfigChange::Promote(id) => write!(f, "promote {id}"),
             ConfigChange::Remove(id) => write!(f, "remove {id}"),
+            ConfigChange::Readdress(id) => write!(f, "readdress {id}"),
         }
     }
 }

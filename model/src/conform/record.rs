@@ -57,9 +57,26 @@ impl raft_core::Payload for Opaque {
                 .map(|id| id.as_u64().map(raft_core::NodeId))
                 .collect()
         };
+        // The node's configuration entries carry the members' addresses (absent in traces
+        // written before they did).
+        let mut addresses = std::collections::BTreeMap::new();
+        for a in config
+            .get("addresses")
+            .and_then(|a| a.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let text = |key: &str| a.get(key)?.as_str().map(str::to_string);
+            let address = raft_core::Address {
+                peer: text("peer")?,
+                client: text("client")?,
+            };
+            addresses.insert(raft_core::NodeId(a.get("id")?.as_u64()?), address);
+        }
         Some(raft_core::Membership {
             voters: ids("voters")?,
             learners: ids("learners")?,
+            addresses,
         })
     }
 }

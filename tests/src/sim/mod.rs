@@ -176,8 +176,18 @@ impl Sim {
             election_timeout_min: opts.election_timeout.0,
             election_timeout_max: opts.election_timeout.1,
             heartbeat_interval: opts.heartbeat,
-            // A client "address" in the simulator is the server's index.
-            client_addrs: ids.iter().map(|id| (*id, id.0.to_string())).collect(),
+            // An "address" in the simulator is the server's index.
+            addresses: ids
+                .iter()
+                .map(|id| {
+                    let index = id.0.to_string();
+                    let address = raft_impl::core::Address {
+                        peer: index.clone(),
+                        client: index,
+                    };
+                    (*id, address)
+                })
+                .collect(),
             snapshot: opts.snapshot,
         };
         let mut sim = Sim {

@@ -32,7 +32,13 @@ pub fn membership_change(p: &Params) -> LabResult {
     lab.sleep(ELECTION_TIMEOUT)?;
 
     let newcomer = SERVERS as u64 - 1;
-    let added = change(&mut lab, MemberRequest::AddLearner { id: newcomer })?;
+    let added = change(
+        &mut lab,
+        MemberRequest::AddLearner {
+            id: newcomer,
+            address: None,
+        },
+    )?;
     ensure(added == (vec![0, 1, 2], vec![newcomer]), || {
         format!("after adding {newcomer}: {added:?}")
     })?;
@@ -96,14 +102,16 @@ fn change(lab: &mut Lab, request: MemberRequest) -> LabResult<(Vec<u64>, Vec<u64
     while lab.sim.now < deadline {
         let leader = lab.check_one_leader()?;
         let seen = lab.sim.admin_replies.len();
-        lab.sim.member(leader, request);
+        lab.sim.member(leader, request.clone());
         // The answer comes once the entry is applied (a round trip or two), or at once.
         let asked = lab.sim.now;
         while lab.sim.admin_replies.len() == seen && lab.sim.now < asked + ELECTION_TIMEOUT {
             lab.sleep(ms(5))?;
         }
         match lab.sim.admin_replies.get(seen).map(|(_, _, r)| r.clone()) {
-            Some(ClientReply::Members { voters, learners }) => return Ok((voters, learners)),
+            Some(ClientReply::Members {
+                voters, learners, ..
+            }) => return Ok((voters, learners)),
             Some(ClientReply::Refused(why)) if !why.contains("retry shortly") => {
                 return Err(format!("{request:?} refused: {why}"));
             }

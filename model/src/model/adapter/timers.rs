@@ -38,7 +38,8 @@ const _: () = assert!(FORGE < 64);
 )]
 pub struct TimerSet(u64);
 
-/// A timer's bit. Panics on a server id beyond [`MAX_SERVERS`]: the model never builds one.
+/// A timer's bit. Panics on a server id beyond [`MAX_SERVERS`] and on an address change: the
+/// model never builds one.
 fn bit(t: Timer) -> u64 {
     let id = |n: NodeId| {
         assert!(
@@ -56,6 +57,12 @@ fn bit(t: Timer) -> u64 {
         Timer::Reconfigure(ConfigChange::AddLearner(n)) => ADD_LEARNER + id(n),
         Timer::Reconfigure(ConfigChange::Promote(n)) => PROMOTE + id(n),
         Timer::Reconfigure(ConfigChange::Remove(n)) => REMOVE + id(n),
+        // Addresses are data no rule reads, and the model routes by id: it proposes every
+        // change but this one (whose rules, one change at a time after a commit of the
+        // leader's term, are the other changes').
+        Timer::Reconfigure(ConfigChange::Readdress(n)) => {
+            panic!("the model never proposes an address change (server {n})")
+        }
         Timer::Compact => COMPACT,
         Timer::Forge => FORGE,
     }

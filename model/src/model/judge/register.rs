@@ -41,6 +41,8 @@ impl Members {
         Membership {
             voters: ids(self.voters).collect(),
             learners: ids(self.learners).collect(),
+            // The model routes messages by id: its configurations carry no addresses.
+            ..Membership::default()
         }
     }
 }
