@@ -60,6 +60,7 @@ struct Connection {
 /// A configuration, as the leader answers a membership request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Members {
+    pub cluster_id: u64,
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
     /// The addresses the configuration carries (members listed only in the cluster file
@@ -257,6 +258,7 @@ impl Client {
                 (
                     addr,
                     ClientReply::Members {
+                        cluster_id,
                         voters,
                         learners,
                         addresses,
@@ -265,6 +267,7 @@ impl Client {
                     self.leader = Some(addr);
                     self.hinted = Some(addr);
                     return Ok(Members {
+                        cluster_id,
                         voters,
                         learners,
                         addresses,

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_poll;
 pub mod client;
 pub mod config;
+pub mod join;
 pub mod kv;
 pub mod logging;
 pub mod node;

@@ -188,9 +188,11 @@ pub enum ClientReply {
     /// An admin request that cannot succeed as asked (e.g. a transfer to a node that is not a
     /// member of the cluster); retrying it is pointless.
     Refused(String),
-    /// The answer to a [`ClientRequest::Member`]: the configuration's voters and learners,
-    /// and the addresses it carries.
+    /// The answer to a [`ClientRequest::Member`]: the cluster's id, the configuration's
+    /// voters and learners, and where each is reached (a node joining by address learns the
+    /// cluster from it: `raft-node --join`).
     Members {
+        cluster_id: u64,
         voters: Vec<u64>,
         learners: Vec<u64>,
         addresses: Vec<(u64, Address)>,

@@ -408,13 +408,21 @@ fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
     let put = kv(&cluster_file, &["put", "k", "before"]);
     assert!(put.status.success(), "{put:?}");
     let list = member(&["list"]);
-    assert_eq!(text(&list.stdout), "voters 0,1,2 learners -\n", "{list:?}");
+    assert_eq!(
+        first_line(&list.stdout),
+        "voters 0,1,2 learners -",
+        "{list:?}"
+    );
 
-    // Not in the address book: refused with the reason, exit 2.
+    // Not in the address book and no address given: refused with the reason, exit 2.
     let bad = member(&["add", "9"]);
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(text(&bad.stderr).contains("has no address"), "{bad:?}");
+    // An address that is no IP address and port: refused.
+    let bad = member(&["add", "9", "somewhere", "127.0.0.1:1"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
     assert!(
-        text(&bad.stderr).contains("not in the cluster file"),
+        text(&bad.stderr).contains("not an IP address and port"),
         "{bad:?}"
     );
     // Only a learner can be promoted.
@@ -423,11 +431,15 @@ fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
     assert!(text(&bad.stderr).contains("only a learner"), "{bad:?}");
 
     let add = member(&["add", "3"]);
-    assert_eq!(text(&add.stdout), "voters 0,1,2 learners 3\n", "{add:?}");
+    assert_eq!(
+        first_line(&add.stdout),
+        "voters 0,1,2 learners 3",
+        "{add:?}"
+    );
     let promote = member(&["promote", "3"]);
     assert_eq!(
-        text(&promote.stdout),
-        "voters 0,1,2,3 learners -\n",
+        first_line(&promote.stdout),
+        "voters 0,1,2,3 learners -",
         "{promote:?}"
     );
     let put = kv(&cluster_file, &["put", "k", "with-four"]);
@@ -436,8 +448,8 @@ fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
     // Replace node 0 by node 3: remove it (the leader too, if it leads), then stop it.
     let remove = member(&["remove", "0"]);
     assert_eq!(
-        text(&remove.stdout),
-        "voters 1,2,3 learners -\n",
+        first_line(&remove.stdout),
+        "voters 1,2,3 learners -",
         "{remove:?}"
     );
     nodes[0].kill9();
@@ -449,7 +461,24 @@ fn raft_kv_member_adds_promotes_and_removes_a_node_without_losing_a_write() {
     let put = kv(&cluster_file, &["put", "k", "after"]);
     assert!(put.status.success(), "{put:?}");
     let list = member(&["list"]);
-    assert_eq!(text(&list.stdout), "voters 1,2,3 learners -\n", "{list:?}");
+    assert_eq!(
+        first_line(&list.stdout),
+        "voters 1,2,3 learners -",
+        "{list:?}"
+    );
+    // Then one line per member, with the addresses of the cluster file.
+    let lines: Vec<String> = text(&list.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let expected: Vec<String> = (1..=3)
+        .map(|id| {
+            let n = &cluster.nodes[id];
+            format!("{id} peer {} client {}", n.peer_addr, n.client_addr)
+        })
+        .collect();
+    assert_eq!(lines, expected, "{list:?}");
 }
 
 /// Nodes `0..n` of `cluster_file`, each with its data and log under `dir`.
@@ -518,4 +547,9 @@ fn raft_cluster_up_is_bounded_and_stops_starting_nodes_at_ctrl_c() {
                 .unwrap_or_else(|e| panic!("node {id} still running: {e}"));
         }
     }
+}
+
+/// The first line of a command's output.
+fn first_line(bytes: &[u8]) -> String {
+    text(bytes).lines().next().unwrap_or_default().to_string()
 }

@@ -1,11 +1,15 @@
 //! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]
-//! [--secret-file FILE]`: runs one server of the cluster.
+//! [--secret-file FILE]`: runs one server of the cluster. `raft-node --id N --join ADDR,..
+//! --peer-addr A --client-addr B --data-dir DIR`: a node that no cluster file lists joins a
+//! running cluster by address (`raft_impl::join`).
 
 use clap::Parser;
 use raft_impl::auth::ClusterSecret;
-use raft_impl::config::ClusterConfig;
+use raft_impl::config::{ClusterConfig, NodeSpec};
+use raft_impl::join;
 use raft_impl::node::replica::SnapshotPolicy;
 use raft_impl::node::{self, NodeOptions};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,8 +21,20 @@ struct Args {
     #[arg(long)]
     id: u64,
     /// The cluster file (`[[node]]` tables with id, peer_addr, client_addr).
+    #[arg(long, required_unless_present = "join", conflicts_with = "join")]
+    cluster: Option<PathBuf>,
+    /// Join a running cluster: the client addresses (IP:PORT, comma-separated) of one or
+    /// more members, asked for the cluster's id and members; what they answer is kept in
+    /// DATA_DIR/cluster.toml, which a restart reads instead. Then add the node from the
+    /// cluster: `raft-kv member add N PEER_ADDR CLIENT_ADDR`.
+    #[arg(long, value_delimiter = ',', requires_all = ["peer_addr", "client_addr"])]
+    join: Vec<SocketAddr>,
+    /// With --join: where this node listens for its peers.
     #[arg(long)]
-    cluster: PathBuf,
+    peer_addr: Option<SocketAddr>,
+    /// With --join: where this node listens for clients.
+    #[arg(long)]
+    client_addr: Option<SocketAddr>,
     /// Directory for the write-ahead log (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
@@ -66,15 +82,15 @@ const MIN_SNAPSHOT_BYTES: u64 = raft_impl::wire::MAX_ENTRY_BYTES as u64;
 fn main() -> ExitCode {
     raft_impl::logging::init();
     let args = Args::parse();
-    let cluster = match ClusterConfig::load_or_exit("raft-node", &args.cluster) {
-        Ok(c) => c,
+    let (cluster, cluster_file) = match cluster_file(&args) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     if cluster.node(args.id).is_none() {
         eprintln!(
             "raft-node: node id {} is not in {}",
             args.id,
-            args.cluster.display()
+            cluster_file.display()
         );
         return ExitCode::from(2);
     }
@@ -104,7 +120,7 @@ fn main() -> ExitCode {
     let secret_path = args
         .secret_file
         .clone()
-        .or_else(|| cluster.secret_path(&args.cluster));
+        .or_else(|| cluster.secret_path(&cluster_file));
     let secret = match secret_path {
         Some(path) => match ClusterSecret::load(&path) {
             Ok(s) => Some(s),
@@ -149,6 +165,39 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The cluster file given, or the one a join learns (or learnt before) in the data directory.
+fn cluster_file(args: &Args) -> Result<(ClusterConfig, PathBuf), ExitCode> {
+    if let Some(path) = &args.cluster {
+        return ClusterConfig::load_or_exit("raft-node", path).map(|c| (c, path.clone()));
+    }
+    let (Some(peer_addr), Some(client_addr)) = (args.peer_addr, args.client_addr) else {
+        eprintln!("raft-node: --join needs --peer-addr and --client-addr");
+        return Err(ExitCode::from(2));
+    };
+    let me = NodeSpec {
+        id: args.id,
+        peer_addr,
+        client_addr,
+        initial_member: false,
+    };
+    match join::join(&me, &args.join, &args.data_dir, JOIN_TIMEOUT) {
+        Ok((cluster, path)) => {
+            tracing::info!(cluster_id = cluster.cluster_id, file = %path.display(), "joined by address; waiting to be added");
+            Ok((cluster, path))
+        }
+        Err(e) => {
+            eprintln!("raft-node: {e}");
+            Err(ExitCode::from(match e {
+                join::JoinError::NoAnswer { .. } | join::JoinError::Write { .. } => 1,
+                _ => 2,
+            }))
+        }
+    }
+}
+
+/// How long a joining node asks the members it was given.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 
 use super::client_reply::ReplyTo;
 use super::input::Input;
-use super::peers::PeerLink;
+use super::peer_book::PeerBook;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
 use crate::kv::Command;
@@ -23,7 +23,8 @@ const MAX_BATCH: usize = 4096;
 
 pub(crate) struct EventLoop {
     replica: Replica<Wal<Command>, ReplyTo>,
-    peers: BTreeMap<NodeId, PeerLink>,
+    /// A sender per node of the address book, following the configuration's addresses.
+    peers: PeerBook,
     /// Time zero of the replica's clock.
     start: Instant,
     /// The snapshot each peer is sending, in reassembly (at most one per peer).
@@ -34,14 +35,24 @@ impl EventLoop {
     pub(crate) fn new(
         replica: Replica<Wal<Command>, ReplyTo>,
         start: Instant,
-        peers: Vec<(NodeId, PeerLink)>,
+        peers: PeerBook,
     ) -> Self {
-        EventLoop {
+        let mut event_loop = EventLoop {
             replica,
-            peers: peers.into_iter().collect(),
+            peers,
             start,
             reassembly: BTreeMap::new(),
-        }
+        };
+        event_loop.follow_addresses();
+        event_loop
+    }
+
+    /// Senders for the nodes of the address book, at the configuration's addresses
+    /// (`peer_book.rs`).
+    fn follow_addresses(&mut self) {
+        let replica = &self.replica;
+        let m = replica.server().membership(replica.config());
+        self.peers.follow(m, || replica.address_book());
     }
 
     /// Runs until a shutdown request (Ok) or a storage failure (Err: the node must stop, as it
@@ -113,6 +124,8 @@ impl EventLoop {
         // except a leader's own entries written behind (then the flush follows the sends, and
         // the fsync runs while the peer threads write to the network).
         let effects = self.replica.turn(now, batch)?;
+        // A configuration the batch appended or installed may add a member or move one.
+        self.follow_addresses();
         self.deliver(effects);
         if self.replica.flush_due() {
             let effects = self.replica.flush(now)?;
@@ -125,7 +138,7 @@ impl EventLoop {
     /// `client_reply.rs`).
     fn deliver(&self, effects: Effects<ReplyTo>) {
         for (to, msg) in effects.messages {
-            if let Some(link) = self.peers.get(&to) {
+            if let Some(link) = self.peers.link(to) {
                 link.send(msg);
             }
         }

@@ -15,6 +15,7 @@
 use super::client_poll::ClientPoller;
 use super::client_table::{Admission, ClientTable};
 use super::input::Input;
+use super::peer_book::KnownPeers;
 use super::shared::lock;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::wire::{read_frame_timed, write_frame, ClientReply, PeerFrame, PeerWire, MAX_FRAME_LEN};
@@ -41,7 +42,8 @@ const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 #[derive(Clone, Debug)]
 pub(crate) struct ListenOptions {
     pub me: NodeId,
-    pub peers: Vec<NodeId>,
+    /// The ids frames may come from (the event loop adds the members it learns of).
+    pub peers: KnownPeers,
     pub secret: Option<Arc<ClusterSecret>>,
     pub client_idle_timeout: Duration,
     pub frame_timeout: Duration,
@@ -140,7 +142,7 @@ fn serve_peer(
 ) {
     let remote = stream.peer_addr().ok();
     let authenticated = match &options.secret {
-        Some(secret) => match auth::accept(&stream, secret, options.me, &options.peers) {
+        Some(secret) => match auth::accept(&stream, secret, options.me, &options.peers.list()) {
             Ok(peer) => {
                 tracing::debug!(?remote, %peer, "peer authenticated");
                 Some(peer)
@@ -170,7 +172,7 @@ fn serve_peer(
                 };
                 let allowed = match authenticated {
                     Some(peer) => from == peer,
-                    None => options.peers.contains(&from) && from != options.me,
+                    None => options.peers.contains(from) && from != options.me,
                 };
                 if !allowed {
                     auth_log.log(|suppressed| {

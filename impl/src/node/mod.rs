@@ -11,6 +11,7 @@ mod diagnose;
 mod event_loop;
 mod input;
 mod listen;
+mod peer_book;
 mod peers;
 pub mod replica;
 mod shared;
@@ -179,27 +180,15 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     }
 
     let (input_tx, input_rx) = mpsc::channel();
-    let mut peer_senders = Vec::new();
-    for spec in options.cluster.nodes.iter().filter(|n| n.id != options.id) {
-        let tx = peers::spawn_sender(
-            cfg.id,
-            NodeId(spec.id),
-            spec.peer_addr,
-            secret.clone(),
-            input_tx.clone(),
-        );
-        peer_senders.push((NodeId(spec.id), tx));
-    }
+    // Every node of the cluster file may become a member (and a removed one may still send
+    // until it learns of its removal); members the configuration adds join the set.
+    let known =
+        peer_book::KnownPeers::new(options.cluster.ids().into_iter().filter(|p| *p != cfg.id));
+    let peer_book =
+        peer_book::PeerBook::new(cfg.id, secret.clone(), input_tx.clone(), known.clone());
     let listen_options = listen::ListenOptions {
         me: cfg.id,
-        // Every node of the cluster file may become a member (and a removed one may still
-        // send until it learns of its removal).
-        peers: options
-            .cluster
-            .ids()
-            .into_iter()
-            .filter(|p| *p != cfg.id)
-            .collect(),
+        peers: known,
         secret,
         client_idle_timeout: options.client_idle_timeout,
         frame_timeout: options.frame_timeout,
@@ -214,6 +203,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         election_timeout_max: options.election_timeout_max,
         heartbeat_interval: options.heartbeat_interval,
         addresses: options.cluster.addresses(),
+        cluster_id: options.cluster.cluster_id,
         snapshot: options.snapshot,
     };
     let mut replica = replica::Replica::new(
@@ -229,7 +219,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         trace.restart(Duration::ZERO, replica.server());
         replica.set_trace(Box::new(trace));
     }
-    let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_senders);
+    let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_book);
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())
         .spawn(move || event_loop.run(input_rx))

@@ -57,6 +57,8 @@ pub struct ReplicaOptions {
     /// ([`Replica::address`]). A membership change may add a node without an address only if
     /// it is listed here.
     pub addresses: BTreeMap<NodeId, Address>,
+    /// The cluster's id (the WAL header's), told to a node that joins by address.
+    pub cluster_id: u64,
     /// When to compact the log into a snapshot (§7).
     pub snapshot: SnapshotPolicy,
 }
@@ -984,6 +986,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
     fn members_reply(&self, m: &Membership) -> ClientReply {
         let address = |id: NodeId| m.address(id).or_else(|| self.options.addresses.get(&id));
         ClientReply::Members {
+            cluster_id: self.options.cluster_id,
             voters: m.voters.iter().map(|id| id.0).collect(),
             learners: m.learners.iter().map(|id| id.0).collect(),
             addresses: m

@@ -34,6 +34,7 @@ fn options(snapshot: SnapshotPolicy) -> ReplicaOptions {
         election_timeout_max: Duration::from_secs(10),
         heartbeat_interval: Duration::from_secs(1),
         addresses: BTreeMap::new(),
+        cluster_id: 1,
         snapshot,
     }
 }

@@ -4,7 +4,7 @@
 use super::lock::DirLock;
 use super::record::{
     decode_records, encode_batch, Record, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN,
-    FRAME_MAGIC, SECTOR,
+    FRAME_MAGIC, SECTOR, WAL_VERSION,
 };
 use super::{Wal, WalError, WalIdentity};
 use raft_core::{Entry, HardState, NodeId, Persist};
@@ -533,13 +533,18 @@ fn a_headerless_or_foreign_file_is_a_clear_error_and_a_torn_header_a_fresh_wal()
         salt: 9,
     }
     .encode();
-    let mut v2 = header;
-    v2[8] = 2;
-    let crc = crc32c::crc32c(&v2[..36]).to_le_bytes();
-    v2[36..].copy_from_slice(&crc);
-    fs::write(&path, v2).unwrap();
+    // (Version 1 is the format before configurations carried addresses.)
+    let other = WAL_VERSION - 1;
+    let mut older = header;
+    older[8..12].copy_from_slice(&other.to_le_bytes());
+    let crc = crc32c::crc32c(&older[..36]).to_le_bytes();
+    older[36..].copy_from_slice(&crc);
+    fs::write(&path, older).unwrap();
     let shown = open(dir.path()).err().expect("refused").to_string();
-    assert!(shown.contains("format version 2"), "{shown}");
+    assert!(
+        shown.contains(&format!("format version {other}")),
+        "{shown}"
+    );
     let mut flipped = header;
     flipped[25] ^= 4;
     fs::write(&path, flipped).unwrap();

@@ -188,6 +188,7 @@ impl Sim {
                     (*id, address)
                 })
                 .collect(),
+            cluster_id: 1,
             snapshot: opts.snapshot,
         };
         let mut sim = Sim {
