@@ -163,7 +163,7 @@ fn a_client_of_a_follower_only_gets_its_writes_committed_and_reads_the_latest_va
     );
 
     // One hop: a request marked not to be forwarded is answered NotLeader by the follower,
-    // with the leader's address (the leader has not changed meanwhile: the follower forwarded).
+    // with the leader's address (checked while the leader has not changed).
     let still = Client::new(cluster.config.client_addrs())
         .leader_info(OP_TIMEOUT)
         .expect("a leader");
@@ -173,11 +173,12 @@ fn a_client_of_a_follower_only_gets_its_writes_committed_and_reads_the_latest_va
             seq: 2,
             op: get("k"),
         });
-        assert_eq!(
-            at_follower.call(&marked),
-            ClientReply::NotLeader {
-                leader_hint: Some(cluster.addr(leader).to_string())
-            }
+        // (No hint only if the follower lost track of the leader just now.)
+        let hint = Some(cluster.addr(leader).to_string());
+        let reply = at_follower.call(&marked);
+        assert!(
+            matches!(&reply, ClientReply::NotLeader { leader_hint } if *leader_hint == hint || leader_hint.is_none()),
+            "{reply:?}"
         );
     }
 }
