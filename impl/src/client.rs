@@ -1,5 +1,8 @@
 //! A client of the replicated KV service: finds the leader by following hints, and retries a
-//! request (with the same seq, so it is applied at most once) until a deadline. Also the
+//! request (with the same seq, so it is applied at most once) until a deadline. Its commands
+//! are marked not to be forwarded (`ClientRequest::NoForward`): it finds the leader itself, and
+//! [`Client::leader`] is the leader; [`Client::without_hints`] instead lets the node it talks
+//! to forward them. Also the
 //! operators' requests: which node leads ([`Client::leader_info`]), and a leadership transfer
 //! ([`Client::transfer_leadership`]).
 
@@ -77,6 +80,8 @@ pub struct Client {
     conn: Option<Connection>,
     /// The address that answered the last successful request.
     leader: Option<SocketAddr>,
+    /// Follow `NotLeader` hints, and ask nodes not to forward commands (the default).
+    follow_hints: bool,
 }
 
 impl Client {
@@ -90,7 +95,17 @@ impl Client {
             hinted: None,
             conn: None,
             leader: None,
+            follow_hints: true,
         }
+    }
+
+    /// A client that sends its commands to the nodes it was given, never following a
+    /// `NotLeader` hint: a follower forwards each command to the leader and relays its answer
+    /// (`node/forward.rs`), so [`Client::leader`] is whichever node answered. The operators'
+    /// requests are not forwarded: this client gets them answered only by the leader.
+    pub fn without_hints(mut self) -> Self {
+        self.follow_hints = false;
+        self
     }
 
     /// The encoded size the next request would have with `op` (to compare with
@@ -185,7 +200,11 @@ impl Client {
             });
         }
         self.seq += 1;
-        let request = ClientRequest::Command(command);
+        let request = if self.follow_hints {
+            ClientRequest::NoForward(command)
+        } else {
+            ClientRequest::Command(command)
+        };
         match self.call(&request, timeout)? {
             (addr, ClientReply::Ok(result)) => {
                 self.leader = Some(addr);
@@ -315,19 +334,19 @@ impl Client {
             };
             let left = deadline.saturating_duration_since(Instant::now());
             match self.round_trip(addr, request, left) {
-                Ok(reply @ ClientReply::Ok(_)) if matches!(request, ClientRequest::Command(_)) => {
+                Ok(reply @ ClientReply::Ok(_)) if is_command(request) => {
                     return Ok((addr, reply));
                 }
                 Ok(
                     reply @ (ClientReply::Leader { .. }
                     | ClientReply::Refused(_)
                     | ClientReply::Members { .. }),
-                ) if !matches!(request, ClientRequest::Command(_)) => {
+                ) if !is_command(request) => {
                     return Ok((addr, reply));
                 }
                 Ok(ClientReply::NotLeader {
                     leader_hint: Some(hint),
-                }) if hint.parse::<SocketAddr>().is_ok_and(|h| h != addr) => {
+                }) if self.follow_hints && hint.parse::<SocketAddr>().is_ok_and(|h| h != addr) => {
                     last = format!("{addr}: not the leader, try {hint}");
                     self.hinted = hint.parse().ok();
                     continue;
@@ -353,4 +372,12 @@ impl Client {
         }
         Err(ClientError::NoQuorum { timeout, last })
     }
+}
+
+/// Whether `request` is a key-value command (answered `Ok`), not an operator's request.
+fn is_command(request: &ClientRequest) -> bool {
+    matches!(
+        request,
+        ClientRequest::Command(_) | ClientRequest::NoForward(_)
+    )
 }

@@ -146,6 +146,11 @@ pub enum ClientRequest {
     /// for `List`), [`ClientReply::Refused`] with the reason if it cannot be made now or at
     /// all; any other server answers [`ClientReply::NotLeader`].
     Member(MemberRequest),
+    /// A key-value command as [`ClientRequest::Command`], which the node must not forward: the
+    /// leader serves it, any other server answers [`ClientReply::NotLeader`]. A follower sends
+    /// what it forwards so (the one-hop rule, `node/forward.rs`); a client that follows hints
+    /// itself sends it too. Its tag is one byte, as `Command`'s: the same size limit holds.
+    NoForward(Command),
 }
 
 /// What `raft-kv member` asks for.

@@ -354,13 +354,16 @@ impl Poller {
                             too_late: &'static str| {
                 operator_request(input, too_late, id, conn, table, events)
             };
+            let forwardable = !matches!(request, ClientRequest::NoForward(_));
             let handed = match request {
-                // Answered by the event loop, once applied (no timeout here: a client that
-                // hears nothing retries with the same seq after its own read timeout).
-                ClientRequest::Command(command) => events
+                // Answered by the event loop, once applied, or by a forwarding thread
+                // (`forward.rs`; no timeout here: a client that hears nothing retries with the
+                // same seq after its own read timeout).
+                ClientRequest::Command(command) | ClientRequest::NoForward(command) => events
                     .send(Input::Client {
                         command,
                         reply: ReplyTo::Direct(DirectReply::new(Arc::clone(&conn.stream), busy)),
+                        forwardable,
                     })
                     .is_ok(),
                 ClientRequest::TransferLeadership { to } => operator(

@@ -3,17 +3,20 @@
 //! replica does not do itself: the clock (`Instant`), waiting for inputs (`recv_timeout` until
 //! the replica's next deadline), and delivery of what a batch returns: the Raft messages to
 //! the peers first (written directly when a peer's connection is idle, else through its
-//! sender's queue: `peers.rs`), then the client replies (`client_reply.rs`). See
+//! sender's queue: `peers.rs`), then the client replies (`client_reply.rs`). A follower that
+//! knows the leader hands a client's command to the forwarding threads instead of its replica
+//! (`forward.rs`). See
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
 
 use super::client_reply::ReplyTo;
+use super::forward::{route, Forwarder, Route};
 use super::input::Input;
 use super::peer_book::PeerBook;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
 use crate::kv::Command;
 use crate::storage::Wal;
-use raft_core::{Message, NodeId};
+use raft_core::{Message, NodeId, Role};
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -29,6 +32,8 @@ pub(crate) struct EventLoop {
     start: Instant,
     /// The snapshot each peer is sending, in reassembly (at most one per peer).
     reassembly: BTreeMap<NodeId, Reassembly>,
+    /// Sends the commands of a follower's clients to the leader.
+    forwarder: Forwarder,
 }
 
 impl EventLoop {
@@ -36,12 +41,14 @@ impl EventLoop {
         replica: Replica<Wal<Command>, ReplyTo>,
         start: Instant,
         peers: PeerBook,
+        forwarder: Forwarder,
     ) -> Self {
         let mut event_loop = EventLoop {
             replica,
             peers,
             start,
             reassembly: BTreeMap::new(),
+            forwarder,
         };
         event_loop.follow_addresses();
         event_loop
@@ -100,8 +107,18 @@ impl EventLoop {
                         Err(e) => tracing::warn!(%from, error = %e, "bad snapshot chunk dropped"),
                     }
                 }
-                Input::Client { command, reply } => {
-                    batch.push(ReplicaInput::Client { command, reply })
+                Input::Client {
+                    command,
+                    reply,
+                    forwardable,
+                } => {
+                    // Decided on the state before this batch: a leader learnt of in it is
+                    // forwarded to from the next one.
+                    let leads = self.replica.server().role == Role::Leader;
+                    match route(forwardable, leads, self.replica.leader_hint()) {
+                        Route::Forward(addr) => self.forwarder.forward(addr, command, reply),
+                        Route::Local => batch.push(ReplicaInput::Client { command, reply }),
+                    }
                 }
                 Input::TransferLeadership { to, reply } => {
                     batch.push(ReplicaInput::TransferLeadership {

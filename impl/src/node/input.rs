@@ -17,10 +17,12 @@ pub(crate) enum Input {
         from: NodeId,
         chunk: crate::wire::SnapshotChunk,
     },
-    /// A client's command, and where to send the answer.
+    /// A client's command, and where to send the answer; `forwardable`: a follower may send
+    /// it on to the leader (`forward.rs`), false for a `ClientRequest::NoForward`.
     Client {
         command: Command,
         reply: client_reply::ReplyTo,
+        forwardable: bool,
     },
     /// An operator's request to hand the leadership to `to` (`ClientRequest::TransferLeadership`).
     TransferLeadership {

@@ -9,6 +9,7 @@ mod client_reply;
 mod client_table;
 mod diagnose;
 mod event_loop;
+mod forward;
 mod input;
 mod listen;
 mod peer_book;
@@ -219,7 +220,12 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         trace.restart(Duration::ZERO, replica.server());
         replica.set_trace(Box::new(trace));
     }
-    let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_book);
+    let event_loop = event_loop::EventLoop::new(
+        replica,
+        Instant::now(),
+        peer_book,
+        forward::Forwarder::new(forward::FORWARD_TIMEOUT),
+    );
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())
         .spawn(move || event_loop.run(input_rx))

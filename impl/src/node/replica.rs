@@ -1001,7 +1001,8 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         self.address(id).map(|a| a.client.clone())
     }
 
-    fn leader_hint(&self) -> Option<String> {
+    /// The client address of the leader this server knows of, other than itself.
+    pub fn leader_hint(&self) -> Option<String> {
         self.server
             .leader_id
             .filter(|id| *id != self.cfg.id)
