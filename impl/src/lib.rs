@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod kv;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod storage;
 pub mod trace_log;

@@ -5,25 +5,30 @@
 //! the peers first (written directly when a peer's connection is idle, else through its
 //! sender's queue: `peers.rs`), then the client replies (`client_reply.rs`). See
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
+//! After each batch it records the replica's state in the node's metrics (`crate::metrics`).
 
 use super::client_reply::ReplyTo;
 use super::input::Input;
+use super::metered_reply::MeteredReply;
+use super::metered_wal::MeteredWal;
 use super::peers::PeerLink;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
-use crate::kv::Command;
-use crate::storage::Wal;
+use crate::kv::Op;
+use crate::metrics::node_metrics::{CommandKind, Observed};
+use crate::metrics::NodeMetrics;
 use raft_core::{Message, NodeId};
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// Most inputs handled in one batch (one fsync).
 const MAX_BATCH: usize = 4096;
 
 pub(crate) struct EventLoop {
-    replica: Replica<Wal<Command>, ReplyTo>,
+    replica: Replica<MeteredWal, MeteredReply>,
     peers: BTreeMap<NodeId, PeerLink>,
+    metrics: Arc<NodeMetrics>,
     /// Time zero of the replica's clock.
     start: Instant,
     /// The snapshot each peer is sending, in reassembly (at most one per peer).
@@ -32,13 +37,16 @@ pub(crate) struct EventLoop {
 
 impl EventLoop {
     pub(crate) fn new(
-        replica: Replica<Wal<Command>, ReplyTo>,
+        replica: Replica<MeteredWal, MeteredReply>,
         start: Instant,
         peers: Vec<(NodeId, PeerLink)>,
+        metrics: Arc<NodeMetrics>,
     ) -> Self {
+        metrics.start_from(&observe(&replica));
         EventLoop {
             replica,
             peers: peers.into_iter().collect(),
+            metrics,
             start,
             reassembly: BTreeMap::new(),
         }
@@ -67,6 +75,7 @@ impl EventLoop {
     /// One batch. Returns whether a shutdown was requested.
     fn turn(&mut self, inputs: Vec<Input>) -> anyhow::Result<bool> {
         let mut shutdown = false;
+        let arrived = Instant::now();
         let mut batch = Vec::with_capacity(inputs.len());
         for input in inputs {
             match input {
@@ -90,20 +99,26 @@ impl EventLoop {
                     }
                 }
                 Input::Client { command, reply } => {
+                    let kind = match command.op {
+                        Op::Get { .. } => CommandKind::Read,
+                        _ => CommandKind::Write,
+                    };
+                    self.metrics.received(kind);
+                    let reply = MeteredReply::command(reply, kind, arrived);
                     batch.push(ReplicaInput::Client { command, reply })
                 }
                 Input::TransferLeadership { to, reply } => {
                     batch.push(ReplicaInput::TransferLeadership {
                         to,
-                        reply: ReplyTo::Waiting(reply),
+                        reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                     })
                 }
                 Input::Leader { reply } => batch.push(ReplicaInput::Leader {
-                    reply: ReplyTo::Waiting(reply),
+                    reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                 }),
                 Input::Member { request, reply } => batch.push(ReplicaInput::Member {
                     request,
-                    reply: ReplyTo::Waiting(reply),
+                    reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                 }),
                 Input::Shutdown => shutdown = true,
             }
@@ -118,19 +133,38 @@ impl EventLoop {
             let effects = self.replica.flush(now)?;
             self.deliver(effects);
         }
+        self.record();
         Ok(shutdown)
+    }
+
+    /// The replica's state and the peer connections, into the metrics.
+    fn record(&self) {
+        self.metrics.observe(&observe(&self.replica));
+        for (id, link) in &self.peers {
+            self.metrics.peer_connected(id.0, link.is_connected());
+        }
     }
 
     /// Send, then answer clients (a command's answer is written to its connection here:
     /// `client_reply.rs`).
-    fn deliver(&self, effects: Effects<ReplyTo>) {
+    fn deliver(&self, effects: Effects<MeteredReply>) {
         for (to, msg) in effects.messages {
             if let Some(link) = self.peers.get(&to) {
                 link.send(msg);
             }
         }
         for (to, reply) in effects.replies {
-            to.send(reply);
+            to.send(reply, &self.metrics);
         }
     }
+}
+
+/// What the metrics record of the replica after a batch.
+fn observe(replica: &Replica<MeteredWal, MeteredReply>) -> Observed {
+    Observed::of(
+        replica.server(),
+        replica.config().id,
+        replica.compactions(),
+        replica.installs(),
+    )
 }

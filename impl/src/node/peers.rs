@@ -97,6 +97,16 @@ impl PeerLink {
         }
     }
 
+    /// Whether the connection is up (for the metrics): the sender thread holds its lock only
+    /// while it writes into a connection, so a lock held is a connection up.
+    pub(crate) fn is_connected(&self) -> bool {
+        match self.link.stream.try_lock() {
+            Ok(guard) => guard.is_some(),
+            Err(TryLockError::Poisoned(p)) => p.into_inner().is_some(),
+            Err(TryLockError::WouldBlock) => true,
+        }
+    }
+
     fn enqueue(&self, item: Outbound) {
         self.link.queued.fetch_add(1, Ordering::SeqCst);
         if self.queue.send(item).is_err() {
