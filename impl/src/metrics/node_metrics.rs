@@ -168,7 +168,8 @@ pub struct NodeMetrics {
     snapshot_index: Gauge,
     /// The leader's id, -1 when none is known.
     leader: Gauge,
-    /// The term in which this node last learned of a leader (for `leader_changes`).
+    /// The term in which this node last learned of a leader (for `leader_changes`; 0 at
+    /// start: no term 0 has a leader).
     leader_term: Gauge,
     elections_started: Counter,
     leader_changes: Counter,
@@ -223,9 +224,9 @@ impl NodeMetrics {
     }
 
     /// The state the node starts from (a restart's term, log and snapshot): sets the gauges
-    /// and counts nothing (no election started, no leader learned).
+    /// and counts nothing (a vote for itself in the restart's term is an election of the run
+    /// before; a restarted node knows no leader yet).
     pub fn start_from(&self, s: &Observed) {
-        self.leader_term.set_u64(s.term);
         self.set_gauges(s);
     }
 
