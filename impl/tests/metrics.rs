@@ -10,6 +10,7 @@ use raft_impl::client::Client;
 use raft_impl::kv::Op;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
@@ -90,40 +91,54 @@ fn is_leader(s: &Scrape) -> bool {
     value(s, "raft_role", &[("role", "leader")]) == 1.0
 }
 
+/// Snapshots every this many entries: the load takes several.
+const SNAPSHOT_ENTRIES: &str = "100";
+
 struct Cluster {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    file: PathBuf,
     nodes: Vec<Node>,
     metrics: Vec<SocketAddr>,
     client: Vec<SocketAddr>,
 }
 
-fn start_cluster() -> Cluster {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (cluster, file) = write_cluster(dir.path(), 3);
-    let metrics: Vec<SocketAddr> = (0..3).map(|_| free_addr()).collect();
-    let nodes = (0..3u64)
-        .map(|id| {
-            let addr = metrics[id as usize].to_string();
-            Node::start_with(
-                id,
-                &file,
-                &dir.path().join(format!("node-{id}")),
-                &dir.path().join(format!("node-{id}.log")),
-                &["--metrics-addr", &addr],
-            )
-        })
-        .collect();
-    Cluster {
-        _dir: dir,
-        nodes,
-        metrics,
-        client: cluster.client_addrs(),
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cluster, file) = write_cluster(dir.path(), 3);
+        let mut c = Cluster {
+            dir,
+            file,
+            nodes: Vec::new(),
+            metrics: (0..3).map(|_| free_addr()).collect(),
+            client: cluster.client_addrs(),
+        };
+        c.nodes = (0..3).map(|id| c.node(id)).collect();
+        c
+    }
+
+    /// Starts node `id` (again) on its data directory.
+    fn node(&self, id: usize) -> Node {
+        let addr = self.metrics[id].to_string();
+        let dir = self.dir.path();
+        Node::start_with(
+            id as u64,
+            &self.file,
+            &dir.join(format!("node-{id}")),
+            &dir.join(format!("node-{id}.log")),
+            &[
+                "--metrics-addr",
+                &addr,
+                "--snapshot-entries",
+                SNAPSHOT_ENTRIES,
+            ],
+        )
     }
 }
 
 #[test]
 fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
-    let mut c = start_cluster();
+    let mut c = Cluster::start();
     let leaders = |c: &Cluster| -> Vec<usize> {
         (0..3)
             .filter(|i| scrape(c.metrics[*i]).is_some_and(|s| is_leader(&s)))
@@ -133,6 +148,10 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
         wait_until(SETTLE, || leaders(&c).len() == 1),
         "no single leader in the scrapes"
     );
+
+    // A follower misses the load; restarted after it, it is sent the leader's snapshot.
+    let absent = (leaders(&c)[0] + 1) % 3;
+    c.nodes[absent].kill9();
 
     // The load, in its own thread; scrapes meanwhile parse and never go backwards.
     let addrs = c.client.clone();
@@ -154,7 +173,7 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
     let mut scrapes_during = 0;
     loop {
         let done = load.is_finished();
-        for (i, addr) in c.metrics.iter().enumerate() {
+        for (i, addr) in c.metrics.iter().enumerate().filter(|(i, _)| *i != absent) {
             if let Some(s) = scrape(*addr) {
                 let commit = value(&s, "raft_commit_index", &[]);
                 assert!(commit >= last_commit[i], "node {i}: commit index went back");
@@ -170,6 +189,15 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
     let acked = load.join().expect("load thread") as f64;
     assert!(acked > 0.0, "no put acknowledged");
     assert!(scrapes_during > 0, "no scrape during the load");
+    c.nodes[absent] = c.node(absent);
+    let installed = wait_until(SETTLE, || {
+        scrape(c.metrics[absent])
+            .is_some_and(|s| value(&s, "raft_snapshots_installed_total", &[]) >= 1.0)
+    });
+    assert!(
+        installed,
+        "node {absent} did not count the snapshot it was sent"
+    );
 
     // After the load: every node healthy, connected to both peers and caught up.
     let settled = wait_until(SETTLE, || {
@@ -224,6 +252,8 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
         }
     }
     assert!(value(l, "raft_leader_changes_total", &[]) >= 1.0);
+    assert!(value(l, "raft_snapshots_taken_total", &[]) >= 1.0);
+    assert!(value(l, "raft_snapshot_index", &[]) >= 100.0);
     let elections: f64 = scrapes
         .iter()
         .map(|s| value(s, "raft_elections_started_total", &[]))
