@@ -169,7 +169,7 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
         }
         acked
     });
-    let mut last_commit = vec![0.0; 3];
+    let mut last_commit = [0.0; 3];
     let mut scrapes_during = 0;
     loop {
         let done = load.is_finished();
