@@ -141,7 +141,10 @@ impl EventLoop {
     fn record(&self) {
         self.metrics.observe(&observe(&self.replica));
         for (id, link) in &self.peers {
-            self.metrics.peer_connected(id.0, link.is_connected());
+            // Unknown while the sender thread holds the link: the next batch will tell.
+            if let Some(up) = link.is_connected() {
+                self.metrics.peer_connected(id.0, up);
+            }
         }
     }
 

@@ -97,13 +97,13 @@ impl PeerLink {
         }
     }
 
-    /// Whether the connection is up (for the metrics): the sender thread holds its lock only
-    /// while it writes into a connection, so a lock held is a connection up.
-    pub(crate) fn is_connected(&self) -> bool {
+    /// Whether the connection is up, for the metrics; `None` while the sender thread holds
+    /// it (writing, or checking it): the event loop never waits for that lock.
+    pub(crate) fn is_connected(&self) -> Option<bool> {
         match self.link.stream.try_lock() {
-            Ok(guard) => guard.is_some(),
-            Err(TryLockError::Poisoned(p)) => p.into_inner().is_some(),
-            Err(TryLockError::WouldBlock) => true,
+            Ok(guard) => Some(guard.is_some()),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner().is_some()),
+            Err(TryLockError::WouldBlock) => None,
         }
     }
 
