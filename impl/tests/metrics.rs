@@ -136,24 +136,16 @@ impl Cluster {
     }
 }
 
-#[test]
-fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
-    let mut c = Cluster::start();
-    let leaders = |c: &Cluster| -> Vec<usize> {
-        (0..3)
-            .filter(|i| scrape(c.metrics[*i]).is_some_and(|s| is_leader(&s)))
-            .collect()
-    };
-    assert!(
-        wait_until(SETTLE, || leaders(&c).len() == 1),
-        "no single leader in the scrapes"
-    );
+/// The nodes whose scrapes show role leader.
+fn leaders(c: &Cluster) -> Vec<usize> {
+    (0..3)
+        .filter(|i| scrape(c.metrics[*i]).is_some_and(|s| is_leader(&s)))
+        .collect()
+}
 
-    // A follower misses the load; restarted after it, it is sent the leader's snapshot.
-    let absent = (leaders(&c)[0] + 1) % 3;
-    c.nodes[absent].kill9();
-
-    // The load, in its own thread; scrapes meanwhile parse and never go backwards.
+/// [`PUTS`] puts through the client library, while the nodes `watched` are scraped: every
+/// scrape parses, and a node's commit index never goes back. Returns the puts acknowledged.
+fn load_while_scraping(c: &Cluster, watched: &[usize]) -> f64 {
     let addrs = c.client.clone();
     let load = thread::spawn(move || {
         let mut client = Client::new(addrs);
@@ -173,8 +165,8 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
     let mut scrapes_during = 0;
     loop {
         let done = load.is_finished();
-        for (i, addr) in c.metrics.iter().enumerate().filter(|(i, _)| *i != absent) {
-            if let Some(s) = scrape(*addr) {
+        for &i in watched {
+            if let Some(s) = scrape(c.metrics[i]) {
                 let commit = value(&s, "raft_commit_index", &[]);
                 assert!(commit >= last_commit[i], "node {i}: commit index went back");
                 last_commit[i] = commit;
@@ -189,15 +181,18 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
     let acked = load.join().expect("load thread") as f64;
     assert!(acked > 0.0, "no put acknowledged");
     assert!(scrapes_during > 0, "no scrape during the load");
-    c.nodes[absent] = c.node(absent);
-    let installed = wait_until(SETTLE, || {
-        scrape(c.metrics[absent])
-            .is_some_and(|s| value(&s, "raft_snapshots_installed_total", &[]) >= 1.0)
-    });
+    acked
+}
+
+#[test]
+fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
+    let mut c = Cluster::start();
     assert!(
-        installed,
-        "node {absent} did not count the snapshot it was sent"
+        wait_until(SETTLE, || leaders(&c).len() == 1),
+        "no single leader in the scrapes"
     );
+
+    let acked = load_while_scraping(&c, &[0, 1, 2]);
 
     // After the load: every node healthy, connected to both peers and caught up.
     let settled = wait_until(SETTLE, || {
@@ -206,6 +201,12 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
             .all(|a| get(*a, "/health").is_some_and(|(code, _)| code == 200))
     });
     assert!(settled, "not every node healthy after the load");
+    let caught_up = wait_until(SETTLE, || {
+        c.metrics
+            .iter()
+            .all(|a| scrape(*a).is_some_and(|s| value(&s, "raft_applied_index", &[]) >= acked))
+    });
+    assert!(caught_up, "not every node applied every acknowledged put");
     let leader = leaders(&c);
     assert_eq!(leader.len(), 1, "exactly one node has role leader");
     let scrapes: Vec<Scrape> = c.metrics.iter().map(|a| scrape(*a).unwrap()).collect();
@@ -239,6 +240,13 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
             "node {i}: no fsync observed"
         );
         assert_eq!(value(s, "raft_apply_lag", &[]), 0.0, "node {i}");
+        // Every node applied every put, so it holds a snapshot: one it took (every
+        // SNAPSHOT_ENTRIES applied entries), or one the leader sent it had it fallen behind.
+        assert!(value(s, "raft_applied_index", &[]) >= acked, "node {i}");
+        assert!(value(s, "raft_snapshot_index", &[]) >= 100.0, "node {i}");
+        let snapshots = value(s, "raft_snapshots_taken_total", &[])
+            + value(s, "raft_snapshots_installed_total", &[]);
+        assert!(snapshots >= 1.0, "node {i}");
         // A connection opens when there is something to send: the leader's to every
         // follower, a follower's to the leader (followers do not talk to each other).
         let peers: Vec<usize> = if i == leader[0] {
@@ -252,8 +260,6 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
         }
     }
     assert!(value(l, "raft_leader_changes_total", &[]) >= 1.0);
-    assert!(value(l, "raft_snapshots_taken_total", &[]) >= 1.0);
-    assert!(value(l, "raft_snapshot_index", &[]) >= 100.0);
     let elections: f64 = scrapes
         .iter()
         .map(|s| value(s, "raft_elections_started_total", &[]))
@@ -287,6 +293,43 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
         disconnected,
         "node {survivor} still counts a dead peer connected"
     );
+}
+
+#[test]
+fn a_follower_behind_the_snapshots_counts_the_one_it_installs() {
+    let mut c = Cluster::start();
+    assert!(
+        wait_until(SETTLE, || leaders(&c).len() == 1),
+        "no single leader in the scrapes"
+    );
+    let leader = leaders(&c)[0];
+    let absent = (leader + 1) % 3;
+    c.nodes[absent].kill9();
+    let present: Vec<usize> = (0..3).filter(|i| *i != absent).collect();
+    let acked = load_while_scraping(&c, &present);
+    // Restarted behind the leader's snapshot, it is sent the snapshot.
+    c.nodes[absent] = c.node(absent);
+    let mut last = None;
+    let installed = wait_until(SETTLE, || {
+        last = scrape(c.metrics[absent]);
+        last.as_ref()
+            .is_some_and(|s| value(s, "raft_snapshots_installed_total", &[]) >= 1.0)
+    });
+    assert!(
+        installed,
+        "node {absent} did not count the snapshot it was sent"
+    );
+    let s = last.unwrap();
+    assert!(value(&s, "raft_snapshot_index", &[]) >= 100.0);
+    let caught_up = wait_until(SETTLE, || {
+        scrape(c.metrics[absent]).is_some_and(|s| value(&s, "raft_applied_index", &[]) >= acked)
+    });
+    assert!(
+        caught_up,
+        "node {absent} did not apply every acknowledged put"
+    );
+    let healthy = get(c.metrics[absent], "/health").map(|(code, _)| code);
+    assert_eq!(healthy, Some(200));
 }
 
 #[test]
