@@ -207,8 +207,13 @@ fn scrapes_follow_a_load_of_puts_and_health_follows_the_leader() {
             .all(|a| scrape(*a).is_some_and(|s| value(&s, "raft_applied_index", &[]) >= acked))
     });
     assert!(caught_up, "not every node applied every acknowledged put");
-    let leader = leaders(&c);
-    assert_eq!(leader.len(), 1, "exactly one node has role leader");
+    // (A scrape of each node in turn may catch a leadership change half done: asked again.)
+    let mut leader = Vec::new();
+    let single = wait_until(SETTLE, || {
+        leader = leaders(&c);
+        leader.len() == 1
+    });
+    assert!(single, "not exactly one node with role leader: {leader:?}");
     let scrapes: Vec<Scrape> = c.metrics.iter().map(|a| scrape(*a).unwrap()).collect();
     let l = &scrapes[leader[0]];
     assert!(value(l, "raft_commit_index", &[]) >= acked);
