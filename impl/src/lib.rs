@@ -11,6 +11,7 @@ pub mod config;
 pub mod join;
 pub mod kv;
 pub mod logging;
+pub mod metrics;
 pub mod node;
 pub mod storage;
 pub mod trace_log;

@@ -1,7 +1,7 @@
 //! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]
-//! [--secret-file FILE]`: runs one server of the cluster. `raft-node --id N --join ADDR,..
-//! --peer-addr A --client-addr B --data-dir DIR`: a node that no cluster file lists joins a
-//! running cluster by address (`raft_impl::join`).
+//! [--secret-file FILE] [--metrics-addr ADDR]`: runs one server of the cluster. `raft-node
+//! --id N --join ADDR,.. --peer-addr A --client-addr B --data-dir DIR`: a node that no cluster
+//! file lists joins a running cluster by address (`raft_impl::join`).
 
 use clap::Parser;
 use raft_impl::auth::ClusterSecret;
@@ -74,6 +74,14 @@ struct Args {
     /// compacted and grows with every write.
     #[arg(long, default_value_t = SnapshotPolicy::DEFAULT_BYTES)]
     snapshot_bytes: u64,
+    /// Serve `GET /metrics` (Prometheus text format) and `GET /health` over plain HTTP on this
+    /// address (e.g. 127.0.0.1:9100); off by default. The endpoint has no authentication.
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+    /// `GET /health` answers 503 when more than this many committed entries are not yet
+    /// applied (and whenever no leader is known).
+    #[arg(long, default_value_t = raft_impl::metrics::DEFAULT_MAX_APPLY_LAG)]
+    health_max_apply_lag: u64,
 }
 
 /// The smallest nonzero `--snapshot-bytes`: one maximum-size entry.
@@ -140,6 +148,8 @@ fn main() -> ExitCode {
     options.election_timeout_max = Duration::from_millis(args.election_timeout_max_ms);
     options.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
     options.trace_dir = args.trace_dir;
+    options.metrics_addr = args.metrics_addr;
+    options.health_max_apply_lag = args.health_max_apply_lag;
     options.snapshot = SnapshotPolicy {
         entries: args.snapshot_entries,
         bytes: args.snapshot_bytes,

@@ -7,27 +7,32 @@
 //! knows the leader hands a client's command to the forwarding threads instead of its replica
 //! (`forward.rs`). See
 //! "Durability contract" in README.md; the batching and its order live in `replica.rs`.
+//! After each batch it records the replica's state in the node's metrics (`crate::metrics`).
 
 use super::client_reply::ReplyTo;
 use super::forward::{route, Forwarder, Route};
 use super::input::Input;
+use super::metered_reply::MeteredReply;
+use super::metered_wal::MeteredWal;
 use super::peer_book::PeerBook;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
-use crate::kv::Command;
-use crate::storage::Wal;
+use crate::kv::Op;
+use crate::metrics::node_metrics::{CommandKind, Observed};
+use crate::metrics::NodeMetrics;
 use raft_core::{Message, NodeId, Role};
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// Most inputs handled in one batch (one fsync).
 const MAX_BATCH: usize = 4096;
 
 pub(crate) struct EventLoop {
-    replica: Replica<Wal<Command>, ReplyTo>,
+    replica: Replica<MeteredWal, MeteredReply>,
     /// A sender per node of the address book, following the configuration's addresses.
     peers: PeerBook,
+    metrics: Arc<NodeMetrics>,
     /// Time zero of the replica's clock.
     start: Instant,
     /// The snapshot each peer is sending, in reassembly (at most one per peer).
@@ -38,14 +43,17 @@ pub(crate) struct EventLoop {
 
 impl EventLoop {
     pub(crate) fn new(
-        replica: Replica<Wal<Command>, ReplyTo>,
+        replica: Replica<MeteredWal, MeteredReply>,
         start: Instant,
         peers: PeerBook,
         forwarder: Forwarder,
+        metrics: Arc<NodeMetrics>,
     ) -> Self {
+        metrics.start_from(&observe(&replica));
         let mut event_loop = EventLoop {
             replica,
             peers,
+            metrics,
             start,
             reassembly: BTreeMap::new(),
             forwarder,
@@ -85,6 +93,7 @@ impl EventLoop {
     /// One batch. Returns whether a shutdown was requested.
     fn turn(&mut self, inputs: Vec<Input>) -> anyhow::Result<bool> {
         let mut shutdown = false;
+        let arrived = Instant::now();
         let mut batch = Vec::with_capacity(inputs.len());
         for input in inputs {
             match input {
@@ -113,25 +122,34 @@ impl EventLoop {
                     forwardable,
                 } => {
                     // Decided on the state before this batch: a leader learnt of in it is
-                    // forwarded to from the next one.
+                    // forwarded to from the next one. The metrics count what this node
+                    // serves; the leader counts what it is forwarded.
                     let leads = self.replica.server().role == Role::Leader;
                     match route(forwardable, leads, self.replica.leader_hint()) {
                         Route::Forward(addr) => self.forwarder.forward(addr, command, reply),
-                        Route::Local => batch.push(ReplicaInput::Client { command, reply }),
+                        Route::Local => {
+                            let kind = match command.op {
+                                Op::Get { .. } => CommandKind::Read,
+                                _ => CommandKind::Write,
+                            };
+                            self.metrics.received(kind);
+                            let reply = MeteredReply::command(reply, kind, arrived);
+                            batch.push(ReplicaInput::Client { command, reply })
+                        }
                     }
                 }
                 Input::TransferLeadership { to, reply } => {
                     batch.push(ReplicaInput::TransferLeadership {
                         to,
-                        reply: ReplyTo::Waiting(reply),
+                        reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                     })
                 }
                 Input::Leader { reply } => batch.push(ReplicaInput::Leader {
-                    reply: ReplyTo::Waiting(reply),
+                    reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                 }),
                 Input::Member { request, reply } => batch.push(ReplicaInput::Member {
                     request,
-                    reply: ReplyTo::Waiting(reply),
+                    reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                 }),
                 Input::Shutdown => shutdown = true,
             }
@@ -148,19 +166,41 @@ impl EventLoop {
             let effects = self.replica.flush(now)?;
             self.deliver(effects);
         }
+        self.record();
         Ok(shutdown)
+    }
+
+    /// The replica's state and the peer connections, into the metrics.
+    fn record(&self) {
+        self.metrics.observe(&observe(&self.replica));
+        for (id, link) in self.peers.links() {
+            // Unknown while the sender thread holds the link: the next batch will tell.
+            if let Some(up) = link.is_connected() {
+                self.metrics.peer_connected(id.0, up);
+            }
+        }
     }
 
     /// Send, then answer clients (a command's answer is written to its connection here:
     /// `client_reply.rs`).
-    fn deliver(&self, effects: Effects<ReplyTo>) {
+    fn deliver(&self, effects: Effects<MeteredReply>) {
         for (to, msg) in effects.messages {
             if let Some(link) = self.peers.link(to) {
                 link.send(msg);
             }
         }
         for (to, reply) in effects.replies {
-            to.send(reply);
+            to.send(reply, &self.metrics);
         }
     }
+}
+
+/// What the metrics record of the replica after a batch.
+fn observe(replica: &Replica<MeteredWal, MeteredReply>) -> Observed {
+    Observed::of(
+        replica.server(),
+        replica.config().id,
+        replica.compactions(),
+        replica.installs(),
+    )
 }

@@ -12,6 +12,8 @@ mod event_loop;
 mod forward;
 mod input;
 mod listen;
+mod metered_reply;
+mod metered_wal;
 mod peer_book;
 mod peers;
 pub mod replica;
@@ -21,11 +23,12 @@ pub mod snapshot_transfer;
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
 use crate::kv::Command;
+use crate::metrics::{MetricsEndpoint, NodeMetrics};
 use crate::storage::{Wal, WalIdentity};
 use anyhow::Context;
 use input::Input;
 use raft_core::{Config, NodeId, Server, Window};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -54,6 +57,10 @@ pub struct NodeOptions {
     pub max_client_connections: usize,
     /// When to compact the log into a snapshot (§7).
     pub snapshot: replica::SnapshotPolicy,
+    /// Serve `GET /metrics` and `GET /health` over HTTP on this address (`None`: off).
+    pub metrics_addr: Option<SocketAddr>,
+    /// The most committed entries a node may have left unapplied and still be healthy.
+    pub health_max_apply_lag: u64,
 }
 
 impl NodeOptions {
@@ -71,6 +78,8 @@ impl NodeOptions {
             frame_timeout: listen::DEFAULT_FRAME_TIMEOUT,
             max_client_connections: listen::DEFAULT_MAX_CLIENT_CONNECTIONS,
             snapshot: replica::SnapshotPolicy::default(),
+            metrics_addr: None,
+            health_max_apply_lag: crate::metrics::DEFAULT_MAX_APPLY_LAG,
         }
     }
 }
@@ -79,6 +88,8 @@ impl NodeOptions {
 pub struct NodeHandle {
     input: mpsc::Sender<Input>,
     event_loop: thread::JoinHandle<anyhow::Result<()>>,
+    /// The metrics endpoint, if on: stopped with the node.
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl NodeHandle {
@@ -92,10 +103,17 @@ impl NodeHandle {
 
     /// Waits for the event loop to end: after a shutdown request, or on a fatal storage error.
     pub fn wait(self) -> anyhow::Result<()> {
-        match self.event_loop.join() {
+        let result = match self.event_loop.join() {
             Ok(result) => result,
-            Err(_) => anyhow::bail!("the event loop thread panicked"),
-        }
+            Err(_) => Err(anyhow::anyhow!("the event loop thread panicked")),
+        };
+        drop(self.metrics);
+        result
+    }
+
+    /// Where the metrics endpoint listens, if it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsEndpoint::addr)
     }
 }
 
@@ -163,6 +181,16 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         .with_context(|| format!("cannot listen for peers on {}", me.peer_addr))?;
     let client_listener = TcpListener::bind(me.client_addr)
         .with_context(|| format!("cannot listen for clients on {}", me.client_addr))?;
+    let peer_ids = options.cluster.nodes.iter().map(|n| n.id);
+    let metrics = Arc::new(NodeMetrics::new(peer_ids.filter(|id| *id != options.id)));
+    let metrics_endpoint = match options.metrics_addr {
+        Some(addr) => Some(MetricsEndpoint::start(
+            addr,
+            Arc::clone(&metrics),
+            options.health_max_apply_lag,
+        )?),
+        None => None,
+    };
     tracing::info!(
         id = options.id,
         peer_addr = %me.peer_addr,
@@ -210,7 +238,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     let mut replica = replica::Replica::new(
         cfg,
         server,
-        wal,
+        metered_wal::MeteredWal::new(wal, Arc::clone(&metrics)),
         replica_options,
         fastrand::u64(..),
         Duration::ZERO,
@@ -225,6 +253,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         Instant::now(),
         peer_book,
         forward::Forwarder::new(forward::FORWARD_TIMEOUT),
+        metrics,
     );
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())
@@ -233,6 +262,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     Ok(NodeHandle {
         input: input_tx,
         event_loop: handle,
+        metrics: metrics_endpoint,
     })
 }
 

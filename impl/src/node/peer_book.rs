@@ -77,6 +77,11 @@ impl PeerBook {
         self.links.get(&to).map(|(_, link)| link)
     }
 
+    /// Every sender, by peer.
+    pub(crate) fn links(&self) -> impl Iterator<Item = (&NodeId, &PeerLink)> {
+        self.links.iter().map(|(id, (_, link))| (id, link))
+    }
+
     /// Where `to` is dialed now.
     #[cfg(test)]
     pub(crate) fn dialed(&self, to: NodeId) -> Option<SocketAddr> {

@@ -97,6 +97,16 @@ impl PeerLink {
         }
     }
 
+    /// Whether the connection is up, for the metrics; `None` while the sender thread holds
+    /// it (writing, or checking it): the event loop never waits for that lock.
+    pub(crate) fn is_connected(&self) -> Option<bool> {
+        match self.link.stream.try_lock() {
+            Ok(guard) => Some(guard.is_some()),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner().is_some()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn enqueue(&self, item: Outbound) {
         self.link.queued.fetch_add(1, Ordering::SeqCst);
         if self.queue.send(item).is_err() {
