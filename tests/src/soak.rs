@@ -2,8 +2,10 @@
 //! fourth, started empty outside the cluster), client threads writing and reading through
 //! `raft_impl::client::Client`, and a nemesis that SIGKILLs a random voter at random times and
 //! restarts it (now and then every voter at once); in its second round it replaces a random
-//! voter by the fourth node (`raft-kv member` add, promote, remove; the old node is then
-//! stopped for good). At the end of each trial every
+//! voter by the fourth node (`raft-kv member` add with its addresses, promote, remove; the
+//! old node is then stopped for good). The voters' cluster files do not list the fourth node:
+//! they learn its address from the configuration entry that adds it, and dial it directly
+//! (not through a proxy). At the end of each trial every
 //! acknowledged write must read back, and the whole history (wall-clock timestamps) must be
 //! linearizable (stateright's `LinearizabilityTester`, per key; a timed-out operation is
 //! indefinite, Jepsen style).
@@ -26,6 +28,7 @@ use crate::netfault::{LinkControl, Proxy};
 use raft_impl::auth::ClusterSecret;
 use raft_impl::client::Client;
 use raft_impl::config::{ClusterConfig, NodeSpec};
+use raft_impl::core::Address;
 use raft_impl::kv::{Op, OpResult};
 use raft_impl::wire::MemberRequest;
 use std::fs::{self, File};
@@ -331,11 +334,13 @@ impl Cluster {
                 row.push(Some(proxy));
             }
             proxies.push(row);
-            let file = if net_faults {
-                dir.join(format!("cluster-{i}.toml"))
-            } else {
-                dir.join("cluster.toml")
-            };
+            // The initial members' files do not list the spare: they learn its address from
+            // the configuration entry that adds it (membership changes by address). Its own
+            // file lists every node (a node must find itself in its file), so it can answer.
+            if (i as u64) < NODES {
+                own.nodes.retain(|node| node.initial_member);
+            }
+            let file = dir.join(format!("cluster-{i}.toml"));
             fs::write(&file, own.to_toml()).map_err(|e| format!("{}: {e}", file.display()))?;
             cluster_files.push(file);
         }
@@ -355,6 +360,15 @@ impl Cluster {
             c.start_node(id)?;
         }
         Ok(c)
+    }
+
+    /// Where node `id` really listens (no proxy), as a configuration entry carries it.
+    fn address(&self, id: u64) -> Address {
+        let node = &self.cluster.nodes[id as usize];
+        Address {
+            peer: node.peer_addr.to_string(),
+            client: node.client_addr.to_string(),
+        }
     }
 
     /// The controls of every proxy: `links[i][j]` for node i's messages to node j.
@@ -870,6 +884,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
     // The voters the nemesis may kill, and the spare that replaces one of them.
     let mut members: Vec<u64> = (0..NODES).collect();
     let mut spare = Some(NODES);
+    let spare_address = cluster.lock().map_err(|_| "poisoned")?.address(NODES);
     let mut replacements = 0u64;
     let seeds: Vec<u64> = (0..CLIENTS).map(|_| rng.u64(..)).collect();
     let results: Vec<Result<ClientFigures, String>> = thread::scope(|scope| {
@@ -893,7 +908,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
             if round == 2 {
                 if let Some(new) = spare.take() {
                     let old = members[rng.usize(0..members.len())];
-                    let done = replace_node(&addrs, old, new);
+                    let done = replace_node(&addrs, old, new, spare_address.clone());
                     if done.promoted {
                         members.push(new);
                     }
@@ -1074,7 +1089,7 @@ struct Replacement {
 /// An operator replaces voter `old` by node `new` (started empty, outside the cluster):
 /// `raft-kv member add`, `promote`, then `remove` of the old one; each asked again (by the
 /// client) while the leader cannot make it yet. The caller stops `old` once removed.
-fn replace_node(addrs: &[SocketAddr], old: u64, new: u64) -> Replacement {
+fn replace_node(addrs: &[SocketAddr], old: u64, new: u64, address: Address) -> Replacement {
     let mut admin = Client::new(addrs.to_vec());
     let limit = Duration::from_secs(20);
     let mut done = Replacement {
@@ -1085,7 +1100,7 @@ fn replace_node(addrs: &[SocketAddr], old: u64, new: u64) -> Replacement {
     let steps = [
         MemberRequest::AddLearner {
             id: new,
-            address: None,
+            address: Some(address),
         },
         MemberRequest::Promote { id: new },
         MemberRequest::Remove { id: old },
