@@ -18,8 +18,8 @@ use raft_impl::storage::{
 use raft_impl::trace_log::{TraceLog, TraceSink};
 use raft_impl::wire::{
     decode_frame, encode_frame, read_frame, read_frame_limited, request_size, ClientReply,
-    ClientRequest, PeerFrame, PeerWire, SnapshotChunk, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
-    MAX_SNAPSHOT_BYTES,
+    ClientRequest, MemberRequest, PeerFrame, PeerWire, SnapshotChunk, MAX_FRAME_LEN,
+    MAX_REQUEST_BYTES, MAX_SNAPSHOT_BYTES,
 };
 use raft_model::conform::{parse_jsonl, Opaque, TraceRecord};
 use serde::de::DeserializeOwned;
@@ -362,7 +362,7 @@ fn client_request(data: &[u8]) {
         // never longer than the one received), by the client library's measure too.
         let size = postcard::to_allocvec(&request).unwrap().len();
         assert!(size <= MAX_REQUEST_BYTES);
-        if let ClientRequest::Command(command) = &request {
+        if let ClientRequest::Command(command) | ClientRequest::NoForward(command) = &request {
             let measured = request_size(command).expect("a decoded command has a size");
             assert_eq!(measured, size);
         }
@@ -701,8 +701,25 @@ fn snapshot_chunks_seeds() -> Vec<Vec<u8>> {
 fn client_request_seeds() -> Vec<Vec<u8>> {
     let mut requests: Vec<ClientRequest> =
         commands().into_iter().map(ClientRequest::Command).collect();
+    let forwarded: Vec<ClientRequest> = commands()
+        .into_iter()
+        .map(ClientRequest::NoForward)
+        .collect();
+    requests.extend(forwarded);
     requests.push(ClientRequest::TransferLeadership { to: 2 });
     requests.push(ClientRequest::Leader);
+    let address = raft_impl::core::Address {
+        peer: "127.0.0.1:7003".into(),
+        client: "127.0.0.1:7103".into(),
+    };
+    requests.push(ClientRequest::Member(MemberRequest::AddLearner {
+        id: 3,
+        address: Some(address.clone()),
+    }));
+    requests.push(ClientRequest::Member(MemberRequest::Readdress {
+        id: 1,
+        address,
+    }));
     frame_seeds(&requests)
 }
 
