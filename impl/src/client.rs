@@ -2,14 +2,20 @@
 //! request (with the same seq, so it is applied at most once) until a deadline. Also the
 //! operators' requests: which node leads ([`Client::leader_info`]), and a leadership transfer
 //! ([`Client::transfer_leadership`]).
+//!
+//! With TLS ([`Client::with_tls`]), each connection verifies the node's certificate for the
+//! address it connects to (the CA's node certificates carry their ports' IP addresses), and
+//! presents a client certificate when the configuration has one.
 
 use crate::kv::{Command, Op, OpResult};
 use crate::wire::{
     read_frame, request_size, write_frame, ClientReply, ClientRequest, MemberRequest, WireError,
     MAX_REQUEST_BYTES,
 };
-use std::io::BufReader;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -48,9 +54,41 @@ pub struct LeaderInfo {
     pub term: u64,
 }
 
+/// A connection to a node: plain, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 struct Connection {
     addr: SocketAddr,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
+    /// The socket (its timeouts).
     writer: TcpStream,
     /// The read and write timeout the socket has (set again only when it changes: two
     /// system calls per request otherwise).
@@ -66,6 +104,8 @@ pub struct Client {
     conn: Option<Connection>,
     /// The address that answered the last successful request.
     leader: Option<SocketAddr>,
+    /// TLS to the nodes (`None`: plain TCP).
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl Client {
@@ -79,7 +119,14 @@ impl Client {
             hinted: None,
             conn: None,
             leader: None,
+            tls: None,
         }
+    }
+
+    /// The same client, connecting with TLS (see the module doc).
+    pub fn with_tls(mut self, config: Option<Arc<ClientConfig>>) -> Self {
+        self.tls = config;
+        self
     }
 
     /// The encoded size the next request would have with `op` (to compare with
@@ -122,6 +169,18 @@ impl Client {
                 .map_err(|e| format!("connect {addr}: {e}"))?;
             let _ = stream.set_nodelay(true);
             let writer = stream.try_clone().map_err(|e| e.to_string())?;
+            let stream = match &self.tls {
+                Some(config) => Stream::Tls(Box::new(
+                    crate::tls_stream::connect(
+                        Arc::clone(config),
+                        crate::tls::server_name_of(addr),
+                        stream,
+                        CONNECT_TIMEOUT.max(READ_TIMEOUT).min(budget),
+                    )
+                    .map_err(|e| format!("{addr}: TLS: {e}"))?,
+                )),
+                None => Stream::Plain(stream),
+            };
             self.conn = Some(Connection {
                 addr,
                 reader: BufReader::new(stream),
@@ -144,7 +203,8 @@ impl Client {
             }
             conn.timeout = Some(timeout);
         }
-        let result = write_frame(&mut conn.writer, request)
+        let result = write_frame(conn.reader.get_mut(), request)
+            .and_then(|()| conn.reader.get_mut().flush().map_err(WireError::from))
             .and_then(|()| read_frame::<ClientReply>(&mut conn.reader))
             .and_then(|r| r.ok_or(WireError::Malformed("connection closed".into())));
         result.map_err(|e| {

@@ -9,13 +9,20 @@
 //! member); 3 `cas` found another value; 4 `get` of a key that is not set (nothing on stdout,
 //! `KEY: not set` on stderr), so that a stored value such as "(nil)" is never confused with a
 //! missing key.
+//!
+//! TLS: with `--ca FILE` (and `--cert FILE --key FILE` for a node that requires client
+//! certificates), or by default from the cluster file's `[tls]` table (its `ca.pem`, and its
+//! `client.pem` and `client.key` when they are there); plain TCP without either.
 
 use clap::{Parser, Subcommand};
 use raft_impl::client::{Client, ClientError, LeaderInfo};
 use raft_impl::config::ClusterConfig;
 use raft_impl::kv::{Op, OpResult};
+use raft_impl::tls::{client_config_for, Identity};
+use rustls::ClientConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -34,6 +41,16 @@ struct Args {
     /// least 1; the command ends within about this time).
     #[arg(long, default_value_t = 10, value_parser = parse_timeout_secs)]
     timeout_secs: u64,
+    /// Connect with TLS, trusting this CA certificate (PEM); default: the cluster file's
+    /// `[tls]` directory's ca.pem, if it has one.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The client certificate (PEM) to present, for nodes that require one (with --key).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -167,7 +184,12 @@ enum MemberCmd {
 }
 
 /// `raft-kv member list | add N | promote N | remove N`.
-fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> ExitCode {
+fn member(
+    cluster: &ClusterConfig,
+    command: MemberCmd,
+    timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
+) -> ExitCode {
     use raft_impl::wire::MemberRequest;
     let request = match command {
         MemberCmd::List => MemberRequest::List,
@@ -175,7 +197,7 @@ fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> Exi
         MemberCmd::Promote { id } => MemberRequest::Promote { id },
         MemberCmd::Remove { id } => MemberRequest::Remove { id },
     };
-    let mut client = Client::new(cluster.client_addrs());
+    let mut client = Client::new(cluster.client_addrs()).with_tls(tls);
     let list = |ids: &[u64]| {
         let v: Vec<String> = ids.iter().map(u64::to_string).collect();
         if v.is_empty() {
@@ -201,8 +223,13 @@ fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> Exi
 }
 
 /// `raft-kv leader show | transfer --to N`.
-fn leader(cluster: &ClusterConfig, command: LeaderCmd, timeout: Duration) -> ExitCode {
-    let mut client = Client::new(cluster.client_addrs());
+fn leader(
+    cluster: &ClusterConfig,
+    command: LeaderCmd,
+    timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
+) -> ExitCode {
+    let mut client = Client::new(cluster.client_addrs()).with_tls(tls);
     match command {
         LeaderCmd::Show => match client.leader_info(timeout) {
             Ok(LeaderInfo { id, .. }) => {
@@ -303,6 +330,22 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let timeout = Duration::from_secs(args.timeout_secs);
+    let identity = match (args.cert, args.key) {
+        (Some(cert), Some(key)) => Some(Identity { cert, key }),
+        _ => None,
+    };
+    let tls = match client_config_for(
+        &cluster,
+        &args.cluster,
+        args.ca.as_deref(),
+        identity.as_ref(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("raft-kv: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let op = match args.command {
         Cmd::Put {
             key,
@@ -329,8 +372,15 @@ fn main() -> ExitCode {
             expected: Some(old),
             new,
         },
-        Cmd::Leader { command } => return leader(&cluster, command, timeout),
-        Cmd::Member { command } => return member(&cluster, command, timeout),
+        Cmd::Leader { command } => return leader(&cluster, command, timeout, tls),
+        Cmd::Member { command } => return member(&cluster, command, timeout, tls),
+        Cmd::Bench { .. } if tls.is_some() => {
+            eprintln!(
+                "raft-kv: bench speaks plain TCP only; run it against a cluster started with \
+                 --insecure (this cluster file has TLS, or --ca was given)"
+            );
+            return ExitCode::from(2);
+        }
         Cmd::Bench {
             clients,
             duration,
@@ -364,7 +414,7 @@ fn main() -> ExitCode {
         Op::Get { key } => Some(key.clone()),
         _ => None,
     };
-    let mut client = Client::new(cluster.client_addrs());
+    let mut client = Client::new(cluster.client_addrs()).with_tls(tls);
     match client.execute(op, timeout) {
         Ok(OpResult::Value(value)) if get_key.is_some() => match value {
             Some(value) => {

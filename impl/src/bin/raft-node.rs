@@ -1,11 +1,16 @@
 //! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]
-//! [--secret-file FILE]`: runs one server of the cluster.
+//! [--secret-file FILE] [--insecure]`: runs one server of the cluster.
+//!
+//! TLS is required: the cluster file's `[tls]` table names the certificates
+//! (`raft-cluster certs`); without one, the node refuses to start unless `--insecure` (or
+//! `insecure = true` in the cluster file) says to run on plain TCP, with a warning.
 
 use clap::Parser;
 use raft_impl::auth::ClusterSecret;
 use raft_impl::config::ClusterConfig;
 use raft_impl::node::replica::SnapshotPolicy;
 use raft_impl::node::{self, NodeOptions};
+use raft_impl::tls::NodeTls;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,6 +43,11 @@ struct Args {
     /// cluster file's `secret_file`. Without either, the peer port is unauthenticated.
     #[arg(long)]
     secret_file: Option<PathBuf>,
+    /// Run without TLS, on plain TCP (even if the cluster file has a `[tls]` table): traffic
+    /// is readable and forgeable on the network. Peers are then authenticated only by the
+    /// cluster secret, if there is one.
+    #[arg(long)]
+    insecure: bool,
     /// Close a client connection after this many milliseconds without a request.
     #[arg(long, default_value_t = 30_000)]
     client_idle_timeout_ms: u64,
@@ -115,7 +125,33 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    let insecure = args.insecure || cluster.insecure;
+    let tls = match (insecure, cluster.node_tls_files(&args.cluster, args.id)) {
+        (true, _) => {
+            tracing::warn!(
+                "--insecure: running without TLS; anyone on the network can read and forge this node's traffic"
+            );
+            None
+        }
+        (false, Some(files)) => match NodeTls::load(&files, args.id, cluster.cluster_id) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("raft-node: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        (false, None) => {
+            eprintln!(
+                "raft-node: {} has no [tls] table: make certificates with `raft-cluster certs \
+                 --cluster {}`, or run without TLS with --insecure",
+                args.cluster.display(),
+                args.cluster.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let mut options = NodeOptions::new(args.id, cluster, args.data_dir);
+    options.tls = tls;
     options.secret = secret;
     options.client_idle_timeout = Duration::from_millis(args.client_idle_timeout_ms);
     options.frame_timeout = Duration::from_millis(args.frame_timeout_ms);

@@ -4,6 +4,7 @@
 //! into inputs for it; one sender thread per peer keeps an outbound connection (reconnecting
 //! with backoff).
 
+mod client_conn;
 mod client_poll;
 mod client_reply;
 mod client_table;
@@ -44,6 +45,9 @@ pub struct NodeOptions {
     /// The cluster secret: every peer connection must pass the handshake of [`crate::auth`].
     /// `None`: the peer port is unauthenticated (a warning is logged at start).
     pub secret: Option<ClusterSecret>,
+    /// TLS on both ports ([`crate::tls`]): mutual TLS between peers (the secret is then not
+    /// used), server TLS on the client port. `None`: plain TCP (a warning is logged at start).
+    pub tls: Option<crate::tls::NodeTls>,
     /// A client connection without a request for this long is closed.
     pub client_idle_timeout: Duration,
     /// A frame (client or peer) must be complete this long after its first byte.
@@ -65,6 +69,7 @@ impl NodeOptions {
             heartbeat_interval: Duration::from_millis(50),
             trace_dir: None,
             secret: None,
+            tls: None,
             client_idle_timeout: listen::DEFAULT_CLIENT_IDLE_TIMEOUT,
             frame_timeout: listen::DEFAULT_FRAME_TIMEOUT,
             max_client_connections: listen::DEFAULT_MAX_CLIENT_CONNECTIONS,
@@ -172,7 +177,16 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     );
 
     let secret = options.secret.clone().map(Arc::new);
-    if secret.is_none() {
+    let tls = options.tls.clone().map(Arc::new);
+    if tls.is_none() {
+        tracing::warn!(
+            "no TLS (--insecure): peer and client traffic is unencrypted, and clients are not authenticated (see the threat model in impl/README.md)"
+        );
+    }
+    if tls.is_some() && secret.is_some() {
+        tracing::info!("TLS authenticates the peers; the cluster secret is not used");
+    }
+    if secret.is_none() && tls.is_none() {
         tracing::warn!(
             "no cluster secret: the peer port accepts unauthenticated Raft messages from anyone who can connect to it (see the threat model in impl/README.md)"
         );
@@ -186,6 +200,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
             NodeId(spec.id),
             spec.peer_addr,
             secret.clone(),
+            tls.clone(),
             input_tx.clone(),
         );
         peer_senders.push((NodeId(spec.id), tx));
@@ -201,6 +216,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
             .filter(|p| *p != cfg.id)
             .collect(),
         secret,
+        tls,
         client_idle_timeout: options.client_idle_timeout,
         frame_timeout: options.frame_timeout,
         max_client_connections: options.max_client_connections,
