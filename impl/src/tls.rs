@@ -26,6 +26,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A client's TLS configuration, as [`crate::client::Client::with_tls`] takes it.
+pub type ClientTls = Arc<ClientConfig>;
+
 /// The DNS name in node `id`'s certificate: what its peers verify it for.
 pub fn node_name(id: u64, cluster_id: u64) -> String {
     format!("node-{id}.cluster-{cluster_id}.raft")

@@ -63,8 +63,7 @@ pub fn connect(
     mut sock: TcpStream,
     timeout: Duration,
 ) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
-    let mut conn =
-        ClientConnection::new(config, name).map_err(|e| io::Error::new(io::ErrorKind::Other, e))?;
+    let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
     handshake(&mut conn, &mut sock, timeout)?;
     Ok(StreamOwned::new(conn, sock))
 }
@@ -75,8 +74,7 @@ pub fn accept(
     mut sock: TcpStream,
     timeout: Duration,
 ) -> io::Result<StreamOwned<ServerConnection, TcpStream>> {
-    let mut conn =
-        ServerConnection::new(config).map_err(|e| io::Error::new(io::ErrorKind::Other, e))?;
+    let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
     handshake(&mut conn, &mut sock, timeout)?;
     Ok(StreamOwned::new(conn, sock))
 }

@@ -49,8 +49,8 @@ impl ClientConn {
     pub(crate) fn new(sock: TcpStream, tls: Option<&Arc<ServerConfig>>) -> io::Result<Self> {
         let tls = match tls {
             Some(config) => {
-                let mut conn = ServerConnection::new(Arc::clone(config))
-                    .map_err(|e| io::Error::new(io::ErrorKind::Other, e))?;
+                let mut conn =
+                    ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
                 // One answer at a time per connection: what it buffers is one frame.
                 conn.set_buffer_limit(None);
                 Some(Mutex::new(conn))

@@ -396,7 +396,7 @@ impl PeerSender {
                     None => PeerStream::Plain(stream),
                 };
                 if let (PeerStream::Plain(stream), Some(secret)) = (&stream, &self.secret) {
-                    if let Err(e) = auth::connect(&stream, secret, self.me, self.peer) {
+                    if let Err(e) = auth::connect(stream, secret, self.me, self.peer) {
                         let (peer, addr) = (self.peer, self.addr);
                         self.auth_log.log(|suppressed| {
                             tracing::warn!(%peer, %addr, error = %e, suppressed, "peer handshake failed; retrying")
