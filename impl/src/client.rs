@@ -8,6 +8,7 @@
 //! presents a client certificate when the configuration has one.
 
 use crate::kv::{Command, Op, OpResult};
+use crate::tls;
 use crate::wire::{
     read_frame, request_size, write_frame, ClientReply, ClientRequest, MemberRequest, WireError,
     MAX_REQUEST_BYTES,
@@ -15,6 +16,7 @@ use crate::wire::{
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -388,4 +390,37 @@ impl Client {
         }
         Err(ClientError::NoQuorum { timeout, last })
     }
+}
+
+/// A client's TLS configuration for the cluster file `cluster` read from `cluster_file`: the
+/// given CA (and client certificate) when there is one, else the `[tls]` table's directory's
+/// `ca.pem` (and `client.pem` with `client.key`, when both are there); `None` (plain TCP)
+/// without either.
+pub fn tls_config_for(
+    cluster: &crate::config::ClusterConfig,
+    cluster_file: &Path,
+    ca: Option<&Path>,
+    identity: Option<&tls::Identity>,
+) -> Result<Option<Arc<ClientConfig>>, crate::tls::TlsError> {
+    if let Some(ca) = ca {
+        return tls::client_config(ca, identity).map(Some);
+    }
+    let Some(dir) = cluster.tls_dir(cluster_file) else {
+        return match identity {
+            Some(i) => Err(crate::tls::TlsError::File {
+                path: i.cert.display().to_string(),
+                message: "a client certificate needs a CA (--ca, or a [tls] table in the \
+                          cluster file)"
+                    .into(),
+            }),
+            None => Ok(None),
+        };
+    };
+    let found = tls::client_identity(&dir);
+    let identity = match identity {
+        Some(i) => Some(i.clone()),
+        None if found.cert.exists() && found.key.exists() => Some(found),
+        None => None,
+    };
+    tls::client_config(&tls::ca_file(&dir), identity.as_ref()).map(Some)
 }

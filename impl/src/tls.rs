@@ -360,34 +360,3 @@ pub fn client_config(
 pub fn server_name_of(addr: std::net::SocketAddr) -> ServerName<'static> {
     ServerName::IpAddress(addr.ip().into())
 }
-
-/// A client's TLS configuration for the cluster file `cluster` read from `cluster_file`: the
-/// given CA (and client certificate) when there is one, else the `[tls]` table's directory's
-/// `ca.pem` (and `client.pem` with `client.key`, when both are there); `None` (plain TCP)
-/// without either.
-pub fn client_config_for(
-    cluster: &crate::config::ClusterConfig,
-    cluster_file: &Path,
-    ca: Option<&Path>,
-    identity: Option<&Identity>,
-) -> Result<Option<Arc<ClientConfig>>, TlsError> {
-    if let Some(ca) = ca {
-        return client_config(ca, identity).map(Some);
-    }
-    let Some(dir) = cluster.tls_dir(cluster_file) else {
-        return match identity {
-            Some(i) => Err(file_error(
-                &i.cert,
-                "a client certificate needs a CA (--ca, or a [tls] table in the cluster file)",
-            )),
-            None => Ok(None),
-        };
-    };
-    let found = client_identity(&dir);
-    let identity = match identity {
-        Some(i) => Some(i.clone()),
-        None if found.cert.exists() && found.key.exists() => Some(found),
-        None => None,
-    };
-    client_config(&ca_file(&dir), identity.as_ref()).map(Some)
-}

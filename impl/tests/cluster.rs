@@ -25,7 +25,7 @@ fn client_tls(
     cluster: &ClusterConfig,
     file: &std::path::Path,
 ) -> Option<std::sync::Arc<rustls::ClientConfig>> {
-    raft_impl::tls::client_config_for(cluster, file, None, None)
+    raft_impl::client::tls_config_for(cluster, file, None, None)
         .expect("the cluster's client TLS configuration")
 }
 

@@ -630,7 +630,7 @@ fn two_commands_on_one_tls_connection_are_answered_in_order() {
         .leader_info(Duration::from_secs(10))
         .expect("a leader");
     let leader = client.leader().expect("the leader's address");
-    let config = tls::client_config_for(&c.cluster, &c.file, None, None)
+    let config = raft_impl::client::tls_config_for(&c.cluster, &c.file, None, None)
         .expect("config")
         .expect("a TLS cluster");
     let socket = TcpStream::connect(leader).expect("connect");

@@ -17,12 +17,10 @@
 
 use crate::history_export;
 use crate::soak::{self, Cluster, Endpoints, Recorder};
-use raft_impl::client::Client;
 use raft_impl::wire::MemberRequest;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

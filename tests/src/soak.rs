@@ -528,7 +528,7 @@ impl Cluster {
 
     /// The cluster's client side (addresses and TLS).
     pub(crate) fn endpoints(&self) -> Endpoints {
-        let tls = raft_impl::tls::client_config_for(
+        let tls = raft_impl::client::tls_config_for(
             &self.cluster,
             &self.dir.join("cluster.toml"),
             None,

@@ -15,10 +15,11 @@
 //! `client.pem` and `client.key` when they are there); plain TCP without either.
 
 use clap::{Parser, Subcommand};
+use raft_impl::client::tls_config_for;
 use raft_impl::client::{Client, ClientError, LeaderInfo};
 use raft_impl::config::ClusterConfig;
 use raft_impl::kv::{Op, OpResult};
-use raft_impl::tls::{client_config_for, Identity};
+use raft_impl::tls::Identity;
 use rustls::ClientConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -334,7 +335,7 @@ fn main() -> ExitCode {
         (Some(cert), Some(key)) => Some(Identity { cert, key }),
         _ => None,
     };
-    let tls = match client_config_for(
+    let tls = match tls_config_for(
         &cluster,
         &args.cluster,
         args.ca.as_deref(),

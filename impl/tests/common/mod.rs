@@ -63,7 +63,7 @@ pub fn load_cluster(file: &Path) -> ClusterConfig {
 
 /// A client of `cluster`, with TLS when the cluster has it.
 pub fn client(cluster: &ClusterConfig) -> Client {
-    let tls = raft_impl::tls::client_config_for(cluster, Path::new("cluster.toml"), None, None)
+    let tls = raft_impl::client::tls_config_for(cluster, Path::new("cluster.toml"), None, None)
         .expect("the cluster's client TLS configuration");
     Client::new(cluster.client_addrs()).with_tls(tls)
 }
