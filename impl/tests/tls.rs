@@ -233,6 +233,33 @@ fn a_three_node_tls_cluster_serves_raft_kv_given_its_ca() {
         ),
         OpResult::Value(Some("hello".into()))
     );
+    // The bench's threads speak TLS (its report says so); its poll-driven clients do not, and
+    // say so before connecting.
+    let report = c.dir.path().join("bench.json");
+    let bench = kv(
+        &c.file,
+        &[
+            "bench",
+            "--io",
+            "threads",
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--json",
+            report.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(bench.status.success(), "{bench:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&report).expect("the report")).expect("json");
+    assert_eq!(json["options"]["tls"], true, "{json}");
+    assert!(json["ops"].as_u64().unwrap_or(0) > 0, "{json}");
+    let poll = kv(&c.file, &["bench", "--io", "poll", "--duration", "1"]);
+    assert_eq!(poll.status.code(), Some(2), "{poll:?}");
+    assert!(text(&poll.stderr).contains("--io threads"), "{poll:?}");
     // A CA that did not sign the nodes' certificates: refused at connect, saying why.
     let other = tempfile::tempdir().expect("temp dir");
     let other_ca =

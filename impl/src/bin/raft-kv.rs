@@ -120,7 +120,8 @@ enum Cmd {
         json: Option<PathBuf>,
         /// How the clients' connections are driven: `poll` (all on one thread, as Go's
         /// netpoller drives etcd's load generator: the load generator takes little of the CPU
-        /// the servers share) or `threads` (a thread per client, through the client library).
+        /// the servers share) or `threads` (a thread per client, through the client library;
+        /// the one that speaks TLS).
         #[arg(long, value_enum, default_value = "poll")]
         io: raft_impl::bench::ClientIo,
         /// The old fixed-count mode instead: this many puts shared by the clients, no warmup,
@@ -375,13 +376,6 @@ fn main() -> ExitCode {
         },
         Cmd::Leader { command } => return leader(&cluster, command, timeout, tls),
         Cmd::Member { command } => return member(&cluster, command, timeout, tls),
-        Cmd::Bench { .. } if tls.is_some() => {
-            eprintln!(
-                "raft-kv: bench speaks plain TCP only; run it against a cluster started with \
-                 --insecure (this cluster file has TLS, or --ca was given)"
-            );
-            return ExitCode::from(2);
-        }
         Cmd::Bench {
             clients,
             duration,
@@ -395,7 +389,7 @@ fn main() -> ExitCode {
             io,
         } => {
             if let Some(ops) = ops {
-                return bench(&cluster, clients, ops, keys, timeout);
+                return bench(&cluster, clients, ops, keys, timeout, tls);
             }
             let options = raft_impl::bench::BenchOptions {
                 clients,
@@ -407,6 +401,7 @@ fn main() -> ExitCode {
                 op_timeout: timeout,
                 server_pids,
                 io,
+                tls,
             };
             return timed_bench(&cluster, &options, json.as_deref());
         }
@@ -477,6 +472,7 @@ fn bench(
     ops: usize,
     keys: raft_impl::bench::Keys,
     timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
 ) -> ExitCode {
     if clients == 0 || ops == 0 {
         eprintln!("raft-kv: bench needs --clients > 0 and --ops > 0");
@@ -486,9 +482,10 @@ fn bench(
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let addrs = cluster.client_addrs();
+            let tls = tls.clone();
             let count = ops / clients + usize::from(c < ops % clients);
             std::thread::spawn(move || {
-                let mut client = Client::new(addrs);
+                let mut client = Client::new(addrs).with_tls(tls);
                 let mut latencies = Vec::with_capacity(count);
                 for i in 0..count {
                     let t = Instant::now();
