@@ -165,7 +165,6 @@ fn check_own(
     identity: &Identity,
     ca: &Path,
     name: &str,
-    as_server: bool,
 ) -> Result<(), TlsError> {
     let provider = provider();
     let now = UnixTime::now();
@@ -185,19 +184,15 @@ fn check_own(
     client
         .verify_client_cert(end, intermediates, now)
         .map_err(bad)?;
-    if as_server {
-        let server =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider)
-                .build()
-                .map_err(|e| TlsError::Config(e.to_string()))?;
-        let server_name =
-            ServerName::try_from(name.to_string()).map_err(|e| TlsError::Config(e.to_string()))?;
-        server
-            .verify_server_cert(end, intermediates, &server_name, &[], now)
-            .map_err(bad)?;
-    } else {
-        subject_is(end, name).map_err(|e| file_error(&identity.cert, e))?;
-    }
+    let server =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider)
+            .build()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+    let server_name =
+        ServerName::try_from(name.to_string()).map_err(|e| TlsError::Config(e.to_string()))?;
+    server
+        .verify_server_cert(end, intermediates, &server_name, &[], now)
+        .map_err(bad)?;
     Ok(())
 }
 
@@ -240,7 +235,6 @@ impl NodeTls {
             &files.identity,
             &files.ca,
             &node_name(id, cluster_id),
-            true,
         )?;
         let provider = provider();
         let config = |e: rustls::Error| TlsError::Config(e.to_string());

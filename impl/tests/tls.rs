@@ -31,20 +31,21 @@ struct TlsCluster {
 impl TlsCluster {
     fn start(n: u64, client_cert_auth: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut cluster, file) = write_cluster(dir.path(), n);
-        if client_cert_auth {
-            if let Some(t) = cluster.tls.as_mut() {
-                t.client_cert_auth = true;
-            }
-            fs::write(&file, cluster.to_toml()).expect("rewrite the cluster file");
-        }
+        let (cluster, file) = write_cluster(dir.path(), n);
+        // The node option (the cluster file's `client_cert_auth = true` says the same).
+        let args: &[&str] = if client_cert_auth {
+            &["--client-cert-auth"]
+        } else {
+            &[]
+        };
         let nodes = (0..n)
             .map(|id| {
-                Node::start(
+                Node::start_with(
                     id,
                     &file,
                     &dir.path().join(format!("node-{id}")),
                     &dir.path().join(format!("node-{id}.log")),
+                    args,
                 )
             })
             .collect();

@@ -48,6 +48,10 @@ struct Args {
     /// cluster secret, if there is one.
     #[arg(long)]
     insecure: bool,
+    /// Require a client certificate signed by the cluster's CA on the client port (as the
+    /// cluster file's `client_cert_auth = true`; etcd's --client-cert-auth).
+    #[arg(long, conflicts_with = "insecure")]
+    client_cert_auth: bool,
     /// Close a client connection after this many milliseconds without a request.
     #[arg(long, default_value_t = 30_000)]
     client_idle_timeout_ms: u64,
@@ -133,13 +137,16 @@ fn main() -> ExitCode {
             );
             None
         }
-        (false, Some(files)) => match NodeTls::load(&files, args.id, cluster.cluster_id) {
-            Ok(tls) => Some(tls),
-            Err(e) => {
-                eprintln!("raft-node: {e}");
-                return ExitCode::from(2);
+        (false, Some(mut files)) => {
+            files.client_cert_auth |= args.client_cert_auth;
+            match NodeTls::load(&files, args.id, cluster.cluster_id) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("raft-node: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         (false, None) => {
             eprintln!(
                 "raft-node: {} has no [tls] table: make certificates with `raft-cluster certs \
