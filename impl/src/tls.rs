@@ -26,6 +26,12 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The byte a peer listener sends once it has accepted the connector's certificate as a node
+/// of its cluster: TLS 1.3 ends the connector's handshake before the listener has judged the
+/// connector's certificate, and without this the connector would take a refused connection for
+/// a good one (and learn otherwise only when a write fails).
+pub(crate) const PEER_ACCEPTED: u8 = 0xA5;
+
 /// A client's TLS configuration, as [`crate::client::Client::with_tls`] takes it.
 pub type ClientTls = Arc<ClientConfig>;
 

@@ -708,3 +708,40 @@ fn two_commands_on_one_tls_connection_are_answered_in_order() {
         OpResult::Value(Some("two".into()))
     );
 }
+
+/// A node whose certificate its peers refuse after the TLS handshake (its id is not in their
+/// cluster file) learns it at connect, and logs the refusal, instead of taking the connection
+/// for a good one.
+#[test]
+fn a_connector_whose_certificate_the_listener_refuses_logs_it_at_connect() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cluster, file) = write_cluster(dir.path(), 3);
+    // Nodes 1 and 2 know only each other.
+    let mut pair = cluster.clone();
+    pair.nodes.retain(|n| n.id != 0);
+    let pair_file = dir.path().join("pair.toml");
+    fs::write(&pair_file, pair.to_toml()).expect("write");
+    let node = |id: u64, file: &Path| {
+        Node::start(
+            id,
+            file,
+            &dir.path().join(format!("node-{id}")),
+            &dir.path().join(format!("node-{id}.log")),
+        )
+    };
+    let outsider = node(0, &file);
+    let others = [node(1, &pair_file), node(2, &pair_file)];
+    assert!(
+        wait_until(Duration::from_secs(20), || outsider
+            .log_text()
+            .contains("did not accept this node's certificate")),
+        "{}",
+        outsider.log_text()
+    );
+    assert!(others
+        .iter()
+        .any(|n| n.log_text().contains("names no node of cluster")));
+    // The two that know each other serve.
+    let put = kv(&pair_file, &["put", "k", "v"]);
+    assert!(put.status.success(), "{put:?}");
+}

@@ -206,13 +206,16 @@ fn tls_peer(
     let remote = stream.peer_addr().ok();
     let result = tls_stream::accept(tls.peer_server.clone(), stream, auth::HANDSHAKE_TIMEOUT)
         .map_err(|e| format!("TLS handshake: {e}"))
-        .and_then(|s| {
+        .and_then(|mut s| {
             let cert = s
                 .conn
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .ok_or("no client certificate")?;
             let peer = tls.peer_of(cert, &options.peers)?;
+            s.write_all(&[crate::tls::PEER_ACCEPTED])
+                .and_then(|()| s.flush())
+                .map_err(|e| format!("cannot confirm the connection: {e}"))?;
             Ok((s, peer))
         });
     match result {

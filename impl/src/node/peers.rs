@@ -31,7 +31,7 @@ use crate::tls_stream;
 use crate::wire::{encode_frame, PeerFrame, PeerWire};
 use raft_core::{Message, NodeId};
 use rustls::{ClientConnection, StreamOwned};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, TryLockError};
@@ -358,6 +358,26 @@ impl PeerSender {
                 auth::HANDSHAKE_TIMEOUT,
             )
             .map_err(|e| e.to_string())
+        });
+        let result = result.and_then(|mut s| {
+            // The listener's word that it accepts this node's certificate (see
+            // `tls::PEER_ACCEPTED`); a refusal is its alert, or the connection closed.
+            let mut byte = [0u8];
+            s.sock
+                .set_read_timeout(Some(auth::HANDSHAKE_TIMEOUT))
+                .and_then(|()| s.read_exact(&mut byte))
+                .map_err(|e| {
+                    format!(
+                        "the peer did not accept this node's certificate (its log says why): {e}"
+                    )
+                })?;
+            if byte[0] != crate::tls::PEER_ACCEPTED {
+                return Err(format!(
+                    "the peer sent {:#04x} instead of accepting",
+                    byte[0]
+                ));
+            }
+            Ok(s)
         });
         match result {
             Ok(mut s) => {
