@@ -489,13 +489,61 @@ mod tests {
         received
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        let addr = received.local_addr().unwrap();
+        arrive_whole_and_in_order(PeerStream::Plain(sent), &received, addr);
+    }
+
+    /// The same over TLS: a direct send leaves records in the connection (`Outbound::Flush`)
+    /// that the thread writes before what was queued after them.
+    #[test]
+    fn direct_and_queued_sends_arrive_whole_and_in_order_over_tls() {
+        use crate::config::ClusterConfig;
+        use crate::tls::{self, NodeTls, NodeTlsFiles};
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = ClusterConfig::parse(
+            "cluster_id = 3\n[[node]]\nid = 0\npeer_addr = \"127.0.0.1:1\"\nclient_addr = \"127.0.0.1:2\"\n\
+             [[node]]\nid = 1\npeer_addr = \"127.0.0.1:3\"\nclient_addr = \"127.0.0.1:4\"\n",
+        )
+        .unwrap();
+        crate::certs::write_cluster(dir.path(), &cluster, false).unwrap();
+        let node = |id| {
+            let files = NodeTlsFiles {
+                ca: tls::ca_file(dir.path()),
+                identity: tls::node_identity(dir.path(), id),
+                client_cert_auth: false,
+            };
+            NodeTls::load(&files, id, 3).unwrap()
+        };
+        let (me, peer) = (node(0), node(1));
+        let (sent, received) = tcp_pair();
+        let addr = received.local_addr().unwrap();
+        let config = peer.peer_server.clone();
+        let accepting =
+            thread::spawn(move || tls_stream::accept(config, received, Duration::from_secs(10)));
+        let name = me.peer_server_name(NodeId(1)).unwrap();
+        let mut sent =
+            tls_stream::connect(me.peer_client.clone(), name, sent, Duration::from_secs(10))
+                .unwrap();
+        tls_stream::unbounded(&mut sent.conn);
+        let mut received = accepting.join().unwrap().unwrap();
+        received
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        arrive_whole_and_in_order(PeerStream::Tls(Box::new(sent)), &mut received, addr);
+    }
+
+    fn arrive_whole_and_in_order(
+        sent: PeerStream,
+        mut reader: impl std::io::Read,
+        addr: SocketAddr,
+    ) {
         let (events, _inputs) = mpsc::channel();
         let (tx, rx) = mpsc::channel();
         let link = Arc::new(Link {
-            stream: Mutex::new(Some(PeerStream::Plain(sent))),
+            stream: Mutex::new(Some(sent)),
             queued: AtomicUsize::new(0),
         });
-        let addr = received.local_addr().unwrap();
         let sender = PeerSender::new(NodeId(0), NodeId(1), addr, None, events, Arc::clone(&link));
         let thread = thread::spawn(move || sender.run(rx));
         let handle = PeerLink {
@@ -509,7 +557,6 @@ mod tests {
             // Small and large (64 KiB) messages: the socket's buffer fills up.
             handle.send(append(i, if i % 3 == 0 { 64 * 1024 } else { 10 }));
         }
-        let mut reader = &received;
         for i in 0..count {
             let frame: PeerWire = read_frame(&mut reader).unwrap().expect("a frame");
             match frame {
