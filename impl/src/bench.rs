@@ -94,6 +94,14 @@ pub struct BenchOptions {
     /// The servers' process ids, for their CPU time over the window (Linux `/proc`).
     pub server_pids: Vec<u32>,
     pub io: ClientIo,
+    /// TLS to the nodes (threads only; the report says only whether it was on).
+    #[serde(serialize_with = "present")]
+    pub tls: Option<crate::tls::ClientTls>,
+}
+
+/// An option as whether it is set.
+fn present<T, S: serde::Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(value.is_some())
 }
 
 /// Latency percentiles, in milliseconds.
@@ -200,10 +208,13 @@ pub fn run(addrs: &[SocketAddr], options: &BenchOptions) -> Result<BenchReport, 
     if options.duration.is_zero() {
         return Err("--duration must be more than 0 seconds".into());
     }
+    if options.tls.is_some() && options.io == ClientIo::Poll {
+        return Err("--io poll speaks plain TCP only: use --io threads with TLS".into());
+    }
     let value = "v".repeat(options.value_size);
     if options.op == BenchOp::Get {
         // The keys a get reads must exist; distinct keys are read from the ones written here.
-        let mut client = Client::new(addrs.to_vec());
+        let mut client = Client::new(addrs.to_vec()).with_tls(options.tls.clone());
         let count = match options.keys {
             Keys::Shared(n) => n,
             Keys::Distinct => 1000,
@@ -301,7 +312,7 @@ pub fn run(addrs: &[SocketAddr], options: &BenchOptions) -> Result<BenchReport, 
                 let stop = Arc::clone(&stop);
                 let next_op = next_op.clone();
                 std::thread::spawn(move || {
-                    let mut client = Client::new(addrs);
+                    let mut client = Client::new(addrs).with_tls(o.tls.clone());
                     let mut f = ClientFigures {
                         latencies: Vec::new(),
                         errors: BTreeMap::new(),
@@ -486,6 +497,7 @@ mod tests {
             op_timeout: Duration::from_millis(100),
             server_pids: vec![],
             io: ClientIo::Threads,
+            tls: None,
         }
     }
 

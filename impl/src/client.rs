@@ -5,14 +5,22 @@
 //! to forward them. Also the
 //! operators' requests: which node leads ([`Client::leader_info`]), and a leadership transfer
 //! ([`Client::transfer_leadership`]).
+//!
+//! With TLS ([`Client::with_tls`]), each connection verifies the node's certificate for the
+//! address it connects to (the CA's node certificates carry their ports' IP addresses), and
+//! presents a client certificate when the configuration has one.
 
 use crate::kv::{Command, Op, OpResult};
+use crate::tls;
 use crate::wire::{
     read_frame, request_size, write_frame, ClientReply, ClientRequest, MemberRequest, WireError,
     MAX_REQUEST_BYTES,
 };
-use std::io::BufReader;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -51,9 +59,41 @@ pub struct LeaderInfo {
     pub term: u64,
 }
 
+/// A connection to a node: plain, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 struct Connection {
     addr: SocketAddr,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
+    /// The socket (its timeouts).
     writer: TcpStream,
     /// The read and write timeout the socket has (set again only when it changes: two
     /// system calls per request otherwise).
@@ -82,6 +122,8 @@ pub struct Client {
     leader: Option<SocketAddr>,
     /// Follow `NotLeader` hints, and ask nodes not to forward commands (the default).
     follow_hints: bool,
+    /// TLS to the nodes (`None`: plain TCP).
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl Client {
@@ -96,6 +138,7 @@ impl Client {
             conn: None,
             leader: None,
             follow_hints: true,
+            tls: None,
         }
     }
 
@@ -105,6 +148,12 @@ impl Client {
     /// requests are not forwarded: this client gets them answered only by the leader.
     pub fn without_hints(mut self) -> Self {
         self.follow_hints = false;
+        self
+    }
+
+    /// The same client, connecting with TLS (see the module doc).
+    pub fn with_tls(mut self, config: Option<Arc<ClientConfig>>) -> Self {
+        self.tls = config;
         self
     }
 
@@ -148,6 +197,18 @@ impl Client {
                 .map_err(|e| format!("connect {addr}: {e}"))?;
             let _ = stream.set_nodelay(true);
             let writer = stream.try_clone().map_err(|e| e.to_string())?;
+            let stream = match &self.tls {
+                Some(config) => Stream::Tls(Box::new(
+                    crate::tls_stream::connect(
+                        Arc::clone(config),
+                        crate::tls::server_name_of(addr),
+                        stream,
+                        CONNECT_TIMEOUT.max(READ_TIMEOUT).min(budget),
+                    )
+                    .map_err(|e| format!("{addr}: TLS: {e}"))?,
+                )),
+                None => Stream::Plain(stream),
+            };
             self.conn = Some(Connection {
                 addr,
                 reader: BufReader::new(stream),
@@ -170,7 +231,8 @@ impl Client {
             }
             conn.timeout = Some(timeout);
         }
-        let result = write_frame(&mut conn.writer, request)
+        let result = write_frame(conn.reader.get_mut(), request)
+            .and_then(|()| conn.reader.get_mut().flush().map_err(WireError::from))
             .and_then(|()| read_frame::<ClientReply>(&mut conn.reader))
             .and_then(|r| r.ok_or(WireError::Malformed("connection closed".into())));
         result.map_err(|e| {
@@ -380,4 +442,37 @@ fn is_command(request: &ClientRequest) -> bool {
         request,
         ClientRequest::Command(_) | ClientRequest::NoForward(_)
     )
+}
+
+/// A client's TLS configuration for the cluster file `cluster` read from `cluster_file`: the
+/// given CA (and client certificate) when there is one, else the `[tls]` table's directory's
+/// `ca.pem` (and `client.pem` with `client.key`, when both are there); `None` (plain TCP)
+/// without either.
+pub fn tls_config_for(
+    cluster: &crate::config::ClusterConfig,
+    cluster_file: &Path,
+    ca: Option<&Path>,
+    identity: Option<&tls::Identity>,
+) -> Result<Option<Arc<ClientConfig>>, crate::tls::TlsError> {
+    if let Some(ca) = ca {
+        return tls::client_config(ca, identity).map(Some);
+    }
+    let Some(dir) = cluster.tls_dir(cluster_file) else {
+        return match identity {
+            Some(i) => Err(crate::tls::TlsError::File {
+                path: i.cert.display().to_string(),
+                message: "a client certificate needs a CA (--ca, or a [tls] table in the \
+                          cluster file)"
+                    .into(),
+            }),
+            None => Ok(None),
+        };
+    };
+    let found = tls::client_identity(&dir);
+    let identity = match identity {
+        Some(i) => Some(i.clone()),
+        None if found.cert.exists() && found.key.exists() => Some(found),
+        None => None,
+    };
+    tls::client_config(&tls::ca_file(&dir), identity.as_ref()).map(Some)
 }

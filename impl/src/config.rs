@@ -12,6 +12,18 @@
 //! Optionally, before the tables, `secret_file = "cluster.secret"`: the cluster secret that
 //! authenticates peers (a relative path is relative to the cluster file's directory; see
 //! [`crate::auth`]).
+//!
+//! TLS (the default: `raft-node` refuses to start without it unless told `--insecure`, or
+//! `insecure = true` here), after the node tables or before them:
+//!
+//! ```toml
+//! [tls]
+//! dir = "tls"               # ca.pem, node-<id>.pem, node-<id>.key, client.pem, client.key
+//! client_cert_auth = false  # true: the client port requires a client certificate
+//! ```
+//!
+//! `raft-cluster certs` writes that directory ([`crate::certs`]); a relative `dir` is relative
+//! to the cluster file's directory.
 
 use raft_core::NodeId;
 use serde::{Deserialize, Serialize};
@@ -43,6 +55,21 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The `[tls]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificates' directory (relative: to the cluster file's directory).
+    pub dir: PathBuf,
+    /// Whether the client port requires a client certificate signed by the cluster's CA.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_cert_auth: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
@@ -50,10 +77,16 @@ pub struct ClusterConfig {
     /// [`ClusterConfig::secret_path`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_file: Option<PathBuf>,
+    /// Runs without TLS on purpose (plaintext ports; `raft-node --insecure` says the same).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub insecure: bool,
     /// Identifies the cluster: written into every node's WAL header and checked at open, so
     /// that a data directory of another cluster is refused. At most `i64::MAX` (TOML integers
     /// are signed 64-bit).
     pub cluster_id: u64,
+    /// Where the certificates are (see the module doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSection>,
     #[serde(rename = "node")]
     pub nodes: Vec<NodeSpec>,
 }
@@ -75,6 +108,8 @@ impl ClusterConfig {
         ClusterConfig {
             cluster_id: Self::random_id(),
             secret_file: None,
+            insecure: false,
+            tls: None,
             nodes,
         }
     }
@@ -118,6 +153,9 @@ impl ClusterConfig {
                 i64::MAX
             ));
         }
+        if config.insecure && config.tls.is_some() {
+            return Err("insecure = true and a [tls] table: keep one of them".into());
+        }
         if config.nodes.is_empty() {
             return Err("no [[node]] entries".into());
         }
@@ -149,6 +187,25 @@ impl ClusterConfig {
         Some(match cluster_file.parent() {
             Some(dir) if file.is_relative() => dir.join(file),
             _ => file.clone(),
+        })
+    }
+
+    /// Where the `[tls]` table's directory is, for the cluster file read from `cluster_file`.
+    pub fn tls_dir(&self, cluster_file: &Path) -> Option<PathBuf> {
+        let dir = &self.tls.as_ref()?.dir;
+        Some(match cluster_file.parent() {
+            Some(parent) if dir.is_relative() => parent.join(dir),
+            _ => dir.clone(),
+        })
+    }
+
+    /// Node `id`'s TLS files, per the `[tls]` table (`None`: no such table).
+    pub fn node_tls_files(&self, cluster_file: &Path, id: u64) -> Option<crate::tls::NodeTlsFiles> {
+        let dir = self.tls_dir(cluster_file)?;
+        Some(crate::tls::NodeTlsFiles {
+            ca: crate::tls::ca_file(&dir),
+            identity: crate::tls::node_identity(&dir, id),
+            client_cert_auth: self.tls.as_ref().is_some_and(|t| t.client_cert_auth),
         })
     }
 
@@ -230,6 +287,32 @@ client_addr = "127.0.0.1:7101"
             abs.secret_path(Path::new("/etc/raft/cluster.toml")),
             Some(PathBuf::from("/s/x"))
         );
+    }
+
+    #[test]
+    fn the_tls_table_is_optional_and_its_dir_relative_to_the_cluster_file() {
+        let plain = ClusterConfig::parse(GOOD).unwrap();
+        assert_eq!(plain.tls, None);
+        assert!(!plain.insecure);
+        let with = ClusterConfig::parse(&format!(
+            "insecure = false\n{GOOD}\n[tls]\ndir = \"certs\"\nclient_cert_auth = true\n"
+        ))
+        .unwrap();
+        let files = with
+            .node_tls_files(Path::new("/etc/raft/cluster.toml"), 1)
+            .unwrap();
+        assert_eq!(files.ca, PathBuf::from("/etc/raft/certs/ca.pem"));
+        assert_eq!(
+            files.identity.cert,
+            PathBuf::from("/etc/raft/certs/node-1.pem")
+        );
+        assert!(files.client_cert_auth);
+        assert_eq!(ClusterConfig::parse(&with.to_toml()).unwrap(), with);
+        let insecure = ClusterConfig::parse(&format!("insecure = true\n{GOOD}")).unwrap();
+        assert!(insecure.insecure);
+        assert_eq!(ClusterConfig::parse(&insecure.to_toml()).unwrap(), insecure);
+        let unknown = format!("{GOOD}\n[tls]\ndir = \"x\"\nnope = 1\n");
+        assert!(ClusterConfig::parse(&unknown).unwrap_err().contains("nope"));
     }
 
     #[test]

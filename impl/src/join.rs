@@ -8,9 +8,15 @@
 //! leader to add it (`raft-kv member add N PEER CLIENT`), then learns every later change
 //! from the log and snapshots (membership.rs rule 5). A restart reads the file again and asks
 //! nobody.
+//!
+//! TLS: the node is given its certificates' directory (`--tls-dir`, as `raft-cluster certs
+//! --node N` writes it: the CA and the node's own certificate). It asks the members over TLS,
+//! presenting its node certificate (a client certificate too), and its cluster file's `[tls]`
+//! table names that directory. Without one, only `--insecure` joins, in plain TCP.
 
 use crate::client::{Client, ClientError};
-use crate::config::{ClusterConfig, ConfigError, NodeSpec};
+use crate::config::{ClusterConfig, ConfigError, NodeSpec, TlsSection};
+use crate::tls::{self, TlsError};
 use crate::wire::MemberRequest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +44,8 @@ pub enum JoinError {
     Invalid(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("{path} was written for node {id} at peer {peer} client {client}; this node is started otherwise (remove the data directory to join anew, or start it as it was)")]
     Mismatch {
         path: String,
@@ -52,12 +60,23 @@ pub enum JoinError {
     },
 }
 
+/// How a joining node talks to the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// TLS, with the certificates in this directory (absolute, or relative to the working
+    /// directory).
+    Tls(PathBuf),
+    /// Plain TCP (`--insecure`).
+    Insecure,
+}
+
 /// The cluster file of node `me` in `data_dir`: the one an earlier join wrote, or a new one
 /// learnt from `contacts` (asked for at most `timeout`).
 pub fn join(
     me: &NodeSpec,
     contacts: &[SocketAddr],
     data_dir: &Path,
+    security: &Security,
     timeout: Duration,
 ) -> Result<(ClusterConfig, PathBuf), JoinError> {
     let path = data_dir.join(JOINED_CLUSTER_FILE);
@@ -75,7 +94,24 @@ pub fn join(
             }),
         };
     }
+    let (client_tls, tls_section) = match security {
+        Security::Tls(dir) => {
+            let dir = std::path::absolute(dir).map_err(|source| JoinError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let identity = tls::node_identity(&dir, me.id);
+            let config = tls::client_config(&tls::ca_file(&dir), Some(&identity))?;
+            let section = TlsSection {
+                dir,
+                client_cert_auth: false,
+            };
+            (Some(config), Some(section))
+        }
+        Security::Insecure => (None, None),
+    };
     let members = Client::new(contacts.to_vec())
+        .with_tls(client_tls)
         .member(MemberRequest::List, timeout)
         .map_err(|source| JoinError::NoAnswer {
             contacts: contacts
@@ -107,6 +143,8 @@ pub fn join(
         ..me.clone()
     });
     let cluster = ClusterConfig {
+        insecure: tls_section.is_none(),
+        tls: tls_section,
         secret_file: None,
         cluster_id: members.cluster_id,
         nodes,

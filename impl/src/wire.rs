@@ -343,14 +343,25 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// A byte stream whose reads can be bounded in time: a socket, or TLS over one.
+pub trait TimedStream: Read {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl TimedStream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
 /// A reader that fails with `TimedOut` once `deadline` has passed, however slowly the bytes
 /// trickle in (each read waits at most until the deadline).
-struct DeadlineReader<'a> {
-    inner: &'a mut BufReader<TcpStream>,
+struct DeadlineReader<'a, S: TimedStream> {
+    inner: &'a mut BufReader<S>,
     deadline: Instant,
 }
 
-impl Read for DeadlineReader<'_> {
+impl<S: TimedStream> Read for DeadlineReader<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.inner.buffer().is_empty() {
             let left = self.deadline.saturating_duration_since(Instant::now());
@@ -367,8 +378,8 @@ impl Read for DeadlineReader<'_> {
 /// ever) for its first byte, then at most `frame_timeout` for the rest of it (so a peer that
 /// sends a frame a byte at a time cannot hold the connection: a slowloris defence).
 /// `Ok(None)` on a clean end of stream between frames.
-pub fn read_frame_timed<T: DeserializeOwned>(
-    r: &mut BufReader<TcpStream>,
+pub fn read_frame_timed<T: DeserializeOwned, S: TimedStream>(
+    r: &mut BufReader<S>,
     max: usize,
     idle: Option<Duration>,
     frame_timeout: Duration,

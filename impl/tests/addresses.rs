@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use raft_impl::client::Client;
-use raft_impl::config::ClusterConfig;
+use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::kv::{Op, OpResult};
 use std::fs::{self, File};
 use std::net::SocketAddr;
@@ -19,16 +19,29 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `raft-node --id ID --join CONTACTS --peer-addr P --client-addr C --data-dir DIR`.
+/// `raft-node --id ID --join CONTACTS --peer-addr P --client-addr C --tls-dir DIR/tls
+/// --data-dir DIR/data-ID`, with a certificate made for it (`raft-cluster certs --node`).
 fn join_node(
+    cluster: &ClusterConfig,
     id: u64,
-    contacts: &[SocketAddr],
     peer: SocketAddr,
     client: SocketAddr,
     dir: &Path,
 ) -> Node {
+    let spec = NodeSpec {
+        id,
+        peer_addr: peer,
+        client_addr: client,
+        initial_member: false,
+    };
+    let tls_dir = dir.join("tls");
+    raft_impl::certs::write_node(&tls_dir, cluster.cluster_id, &spec, false).expect("certificate");
     let log = dir.join(format!("node-{id}.log"));
-    let contacts: Vec<String> = contacts.iter().map(SocketAddr::to_string).collect();
+    let contacts: Vec<String> = cluster
+        .client_addrs()
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect();
     let child = std::process::Command::new(NODE)
         .args(["--id", &id.to_string(), "--join", &contacts.join(",")])
         .args([
@@ -37,6 +50,8 @@ fn join_node(
             "--client-addr",
             &client.to_string(),
         ])
+        .arg("--tls-dir")
+        .arg(&tls_dir)
         .arg("--data-dir")
         .arg(dir.join(format!("data-{id}")))
         .env("RUST_LOG", "info")
@@ -72,14 +87,20 @@ fn member(cluster_file: &Path, args: &[&str]) -> String {
         .to_string()
 }
 
+/// A client of `cluster`'s nodes at `addrs` (with the cluster's TLS).
+fn client_of(cluster: &ClusterConfig, addrs: Vec<SocketAddr>) -> Client {
+    let tls = raft_impl::client::tls_config_for(cluster, Path::new("cluster.toml"), None, None)
+        .expect("the client TLS configuration");
+    Client::new(addrs).with_tls(tls)
+}
+
 /// Puts `key-N` = `N` for N = 0, 1, ... until `stop`; the acknowledged N are recorded.
 fn load(
-    addrs: Vec<SocketAddr>,
+    mut client: Client,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<u64>>>,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        let mut client = Client::new(addrs);
         let mut n = 0u64;
         while !stop.load(Ordering::SeqCst) {
             let op = Op::Put {
@@ -94,9 +115,8 @@ fn load(
     })
 }
 
-/// Every acknowledged put reads back its value through `addrs`.
-fn assert_all_acknowledged_present(addrs: Vec<SocketAddr>, acked: &[u64]) {
-    let mut client = Client::new(addrs);
+/// Every acknowledged put reads back its value through `client`.
+fn assert_all_acknowledged_present(mut client: Client, acked: &[u64]) {
     for n in acked {
         let got = client
             .execute(
@@ -128,14 +148,14 @@ fn a_running_cluster_grows_to_five_and_back_to_three_by_addresses_alone() {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let loader = load(cluster.client_addrs(), stop.clone(), acked.clone());
+    let loader = load(client(&cluster), stop.clone(), acked.clone());
 
     // Nodes 3 and 4 are in no cluster file: they learn the cluster from a member, and the
     // members learn their addresses from the configuration entries that add them.
     let mut joined = Vec::new();
     for id in [3u64, 4] {
         let (peer, client) = (free_addr(), free_addr());
-        let mut node = join_node(id, &cluster.client_addrs(), peer, client, dir);
+        let mut node = join_node(&cluster, id, peer, client, dir);
         assert!(
             wait_until(TIMEOUT, || dir
                 .join(format!("data-{id}/cluster.toml"))
@@ -191,7 +211,7 @@ fn a_running_cluster_grows_to_five_and_back_to_three_by_addresses_alone() {
     );
     let mut survivors = vec![cluster.nodes[2].client_addr];
     survivors.extend(joined.iter().map(|(_, _, client, _)| *client));
-    assert_all_acknowledged_present(survivors, &acked);
+    assert_all_acknowledged_present(client_of(&cluster, survivors), &acked);
     for (id, _, _, node) in &mut joined {
         assert!(node.is_running(), "node {id}: {}", node.log_text());
     }
@@ -226,7 +246,7 @@ fn a_node_restarted_from_a_snapshot_reaches_a_member_at_its_new_address() {
             key: format!("key-{n}"),
             value: n.to_string(),
         };
-        Client::new(addrs)
+        client_of(&cluster, addrs)
             .execute(op, TIMEOUT)
             .unwrap_or_else(|e| panic!("put {n}: {e}"));
     };
@@ -265,6 +285,9 @@ fn a_node_restarted_from_a_snapshot_reaches_a_member_at_its_new_address() {
         matches!(starts[..], [_, restarted] if restarted > 0),
         "node 1 did not restart from a snapshot: {starts:?}"
     );
-    assert_all_acknowledged_present(survivors, &(0..=20).collect::<Vec<_>>());
+    assert_all_acknowledged_present(
+        client_of(&cluster, survivors),
+        &(0..=20).collect::<Vec<_>>(),
+    );
     let _ = ClusterConfig::load(&file2_path).expect("a valid cluster file");
 }

@@ -166,7 +166,7 @@ fn raft_cluster_passes_its_snapshot_policy_to_its_nodes() {
         (0..3).all(|id| lock_pid(&data(id)).is_some())
     });
     assert!(started, "the cluster did not start");
-    let cluster = raft_impl::config::ClusterConfig::load(&dir.path().join("cluster.toml")).unwrap();
+    let cluster = common::load_cluster(&dir.path().join("cluster.toml"));
     for i in 0..12 {
         let op = raft_impl::kv::Op::Put {
             key: format!("k{i}"),
@@ -323,8 +323,7 @@ fn raft_kv_leader_transfer_hands_the_leadership_to_the_named_node() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     // The leader refuses it too (a client with another cluster file), without retrying.
     let started = Instant::now();
-    let refused = raft_impl::client::Client::new(cluster.client_addrs())
-        .transfer_leadership(99, Duration::from_secs(10));
+    let refused = common::client(&cluster).transfer_leadership(99, Duration::from_secs(10));
     assert!(
         matches!(&refused, Err(raft_impl::client::ClientError::Refused { reason, .. }) if reason.contains("node 99 is not a member")),
         "{refused:?}"

@@ -20,6 +20,15 @@ fn free_addr() -> SocketAddr {
         .expect("a free loopback port")
 }
 
+/// The client TLS configuration of the cluster file `file` (read into `cluster`).
+fn client_tls(
+    cluster: &ClusterConfig,
+    file: &std::path::Path,
+) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    raft_impl::client::tls_config_for(cluster, file, None, None)
+        .expect("the cluster's client TLS configuration")
+}
+
 /// A cluster of raft-node processes in a temporary directory; killed when dropped.
 struct TestCluster {
     dir: tempfile::TempDir,
@@ -31,7 +40,7 @@ struct TestCluster {
 impl TestCluster {
     fn start(n: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let cluster = ClusterConfig::new(
+        let mut cluster = ClusterConfig::new(
             (0..n)
                 .map(|id| NodeSpec {
                     id,
@@ -41,6 +50,13 @@ impl TestCluster {
                 })
                 .collect(),
         );
+        // TLS, with the certificates in the test's directory.
+        let tls_dir = dir.path().join("tls");
+        raft_impl::certs::write_cluster(&tls_dir, &cluster, false).expect("certificates");
+        cluster.tls = Some(raft_impl::config::TlsSection {
+            dir: tls_dir,
+            client_cert_auth: false,
+        });
         let cluster_file = dir.path().join("cluster.toml");
         fs::write(&cluster_file, cluster.to_toml()).expect("write cluster file");
         let mut c = TestCluster {
@@ -86,6 +102,7 @@ impl TestCluster {
 
     fn client(&self) -> Client {
         Client::new(self.cluster.client_addrs())
+            .with_tls(client_tls(&self.cluster, &self.cluster_file))
     }
 
     fn id_of(&self, client_addr: SocketAddr) -> u64 {
@@ -301,8 +318,9 @@ fn raft_kv_reports_no_quorum_with_a_nonzero_exit() {
 #[test]
 fn raft_cluster_up_serves_raft_kv_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // --insecure: the bench below speaks plain TCP only (tls.rs runs `up` with TLS).
     let mut up = Command::new(env!("CARGO_BIN_EXE_raft-cluster"))
-        .args(["up", "--nodes", "3", "--dir"])
+        .args(["up", "--insecure", "--nodes", "3", "--dir"])
         .arg(dir.path())
         .arg("--node-bin")
         .arg(env!("CARGO_BIN_EXE_raft-node"))

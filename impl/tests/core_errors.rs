@@ -68,7 +68,9 @@ fn an_append_entries_deleting_a_committed_entry_stops_the_node_with_the_typed_er
             initial_member: true,
         })
         .collect();
-    let config = ClusterConfig::new(nodes.clone());
+    let mut config = ClusterConfig::new(nodes.clone());
+    // Forged frames on the plain peer port.
+    config.insecure = true;
     std::fs::write(dir.path().join("cluster.toml"), config.to_toml()).unwrap();
     // Only node 0 runs, with election timeouts far longer than the test, so that it stays a
     // follower of whoever speaks to it.

@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::{write_cluster, Node};
+use common::{write_cluster, write_insecure_cluster, Node};
 use raft_impl::client::Client;
 use raft_impl::config::ClusterConfig;
 use raft_impl::kv::{Command, Op, OpResult};
 use raft_impl::wire::{read_frame, write_frame, ClientReply, ClientRequest};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,24 +22,53 @@ struct Cluster {
     _dir: tempfile::TempDir,
     config: ClusterConfig,
     nodes: Vec<Node>,
+    /// The clients' TLS configuration (a TLS cluster).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Cluster {
+    /// Plain TCP (the raw-wire tests speak it).
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (config, file) = write_insecure_cluster(dir.path(), 3);
+        Self::start_nodes(dir, config, &file, &[], None)
+    }
+
+    /// TLS, every client port requiring a client certificate signed by the cluster's CA.
+    fn start_tls() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
         let (config, file) = write_cluster(dir.path(), 3);
+        let tls = raft_impl::client::tls_config_for(&config, &file, None, None)
+            .expect("the client TLS configuration");
+        assert!(tls.is_some(), "a TLS cluster");
+        Self::start_nodes(dir, config, &file, &["--client-cert-auth"], tls)
+    }
+
+    fn start_nodes(
+        dir: tempfile::TempDir,
+        config: ClusterConfig,
+        file: &std::path::Path,
+        args: &[&str],
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
         let nodes = (0..3)
             .map(|id| {
                 let data = dir.path().join(format!("node-{id}"));
                 let log = dir.path().join(format!("node-{id}.log"));
-                Node::start(id, &file, &data, &log)
+                Node::start_with(id, file, &data, &log, args)
             })
             .collect();
         Cluster {
             _dir: dir,
             config,
             nodes,
+            tls,
         }
+    }
+
+    /// A client of the nodes at `addrs`.
+    fn client(&self, addrs: Vec<SocketAddr>) -> Client {
+        Client::new(addrs).with_tls(self.tls.clone())
     }
 
     fn addr(&self, id: u64) -> SocketAddr {
@@ -51,7 +81,7 @@ impl Cluster {
     /// The leader's id, and a follower's, as the leader says (after a first write committed,
     /// so that the followers have heard from the leader).
     fn leader_and_follower(&self) -> (u64, u64) {
-        let mut client = Client::new(self.config.client_addrs());
+        let mut client = self.client(self.config.client_addrs());
         client
             .execute(
                 Op::Put {
@@ -288,4 +318,33 @@ fn a_forwarded_request_to_a_dead_or_silent_leader_is_answered_in_time() {
         "{reply:?}"
     );
     // (Dropping the cluster kills the stopped node too.)
+}
+
+#[test]
+fn a_follower_forwards_over_tls_with_its_certificate_to_a_leader_that_requires_one() {
+    let cluster = Cluster::start_tls();
+    let (_, follower) = cluster.leader_and_follower();
+    let mut client = cluster.client(vec![cluster.addr(follower)]).without_hints();
+    let mut previous = None;
+    for i in 0..5 {
+        let value = format!("v{i}");
+        let put = Op::Put {
+            key: "k".into(),
+            value: value.clone(),
+        };
+        let got = client
+            .execute(put, OP_TIMEOUT)
+            .unwrap_or_else(|e| panic!("put {i} through the follower: {e}\n{}", cluster.logs()));
+        assert_eq!(
+            got,
+            OpResult::Value(previous),
+            "each put applied once, in order"
+        );
+        previous = Some(value);
+    }
+    assert_eq!(
+        client.leader(),
+        Some(cluster.addr(follower)),
+        "the follower answered every request"
+    );
 }

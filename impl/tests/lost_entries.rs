@@ -177,7 +177,7 @@ fn a_damaged_follower_and_one_node_down_do_not_stop_the_majority() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let mut client = raft_impl::client::Client::new(cluster.client_addrs());
+    let mut client = common::client(&cluster);
     let done = client.execute(put, Duration::from_secs(45));
     assert!(
         matches!(done, Ok(OpResult::Value(None))),

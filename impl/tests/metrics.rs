@@ -100,18 +100,23 @@ struct Cluster {
     nodes: Vec<Node>,
     metrics: Vec<SocketAddr>,
     client: Vec<SocketAddr>,
+    /// The clients' TLS configuration.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Cluster {
     fn start() -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let (cluster, file) = write_cluster(dir.path(), 3);
+        let tls = raft_impl::client::tls_config_for(&cluster, &file, None, None)
+            .expect("the client TLS configuration");
         let mut c = Cluster {
             dir,
             file,
             nodes: Vec::new(),
             metrics: (0..3).map(|_| free_addr()).collect(),
             client: cluster.client_addrs(),
+            tls,
         };
         c.nodes = (0..3).map(|id| c.node(id)).collect();
         c
@@ -146,9 +151,8 @@ fn leaders(c: &Cluster) -> Vec<usize> {
 /// [`PUTS`] puts through the client library, while the nodes `watched` are scraped: every
 /// scrape parses, and a node's commit index never goes back. Returns the puts acknowledged.
 fn load_while_scraping(c: &Cluster, watched: &[usize]) -> f64 {
-    let addrs = c.client.clone();
+    let mut client = Client::new(c.client.clone()).with_tls(c.tls.clone());
     let load = thread::spawn(move || {
-        let mut client = Client::new(addrs);
         let mut acked = 0u64;
         for i in 0..PUTS {
             let op = Op::Put {

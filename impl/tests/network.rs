@@ -55,6 +55,9 @@ impl Cluster {
         let config = ClusterConfig {
             cluster_id: ClusterConfig::random_id(),
             secret_file: named_secret.then(|| PathBuf::from("cluster.secret")),
+            // The cluster secret's handshake and raw frames: plain TCP.
+            insecure: true,
+            tls: None,
             nodes: (0..n)
                 .map(|id| NodeSpec {
                     id,
@@ -386,6 +389,8 @@ fn a_node_refuses_a_secret_file_that_others_can_read_or_that_is_missing() {
     let cluster = ClusterConfig {
         cluster_id: ClusterConfig::random_id(),
         secret_file: Some(PathBuf::from("cluster.secret")),
+        insecure: true,
+        tls: None,
         nodes: vec![NodeSpec {
             id: 0,
             peer_addr: free_addr(),
@@ -422,10 +427,10 @@ fn a_node_refuses_a_secret_file_that_others_can_read_or_that_is_missing() {
 }
 
 #[test]
-fn raft_cluster_up_writes_a_private_secret_named_by_the_cluster_file() {
+fn raft_cluster_up_insecure_writes_a_private_secret_named_by_the_cluster_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut up = Process::new(env!("CARGO_BIN_EXE_raft-cluster"))
-        .args(["up", "--nodes", "3", "--dir"])
+        .args(["up", "--insecure", "--nodes", "3", "--dir"])
         .arg(dir.path())
         .arg("--node-bin")
         .arg(env!("CARGO_BIN_EXE_raft-node"))

@@ -270,6 +270,9 @@ fn a_data_dir_moved_to_another_node_or_cluster_or_an_old_wal_is_refused() {
     };
     // Node 0's directory under id 1 of a two-node cluster with the same id.
     let mut two = cluster.clone();
+    // About the data directory, not TLS (node 1 has no certificate): plain TCP.
+    two.tls = None;
+    two.insecure = true;
     two.nodes.push(raft_impl::config::NodeSpec {
         id: 1,
         peer_addr: free_addr(),
@@ -286,6 +289,8 @@ fn a_data_dir_moved_to_another_node_or_cluster_or_an_old_wal_is_refused() {
     // Under the same id of another cluster.
     let mut other = cluster.clone();
     other.cluster_id = cluster.cluster_id % 1000 + 1;
+    other.tls = None;
+    other.insecure = true;
     let other_file = dir.path().join("other.toml");
     fs::write(&other_file, other.to_toml()).unwrap();
     let stderr = run(&other_file, 0, &data);

@@ -16,13 +16,11 @@
 //! become leader in one term (from the nodes' "became leader" log lines).
 
 use crate::history_export;
-use crate::soak::{self, Cluster, Recorder};
-use raft_impl::client::Client;
+use crate::soak::{self, Cluster, Endpoints, Recorder};
 use raft_impl::wire::MemberRequest;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -685,13 +683,8 @@ pub fn split_brain(dir: &Path, servers: u64) -> (u64, Vec<String>) {
 
 /// The operator procedure for a node whose data is damaged (docs/node.md): `member remove`,
 /// wipe its data directory, add the spare (started empty) as a new member, promote it.
-fn replace_damaged(
-    addrs: &[SocketAddr],
-    data_dir: &Path,
-    old: u64,
-    new: u64,
-) -> Result<(), String> {
-    let mut admin = Client::new(addrs.to_vec());
+fn replace_damaged(addrs: &Endpoints, data_dir: &Path, old: u64, new: u64) -> Result<(), String> {
+    let mut admin = addrs.client();
     let limit = Duration::from_secs(20);
     admin
         .member(MemberRequest::Remove { id: old }, limit)
@@ -734,7 +727,7 @@ fn trial(
         1,
     )?);
     let lock = || cluster.lock().map_err(|_| "poisoned".to_string());
-    let addrs = lock()?.cluster.client_addrs();
+    let addrs = lock()?.endpoints();
     let servers = addrs.len() as u64;
     let spare = soak::NODES;
     let rec = Recorder::new();
@@ -775,7 +768,7 @@ fn trial(
         }
         // The majority must serve after the fault (and its handling): one write, acknowledged
         // within 10 s, read back at the end like the others.
-        let mut probe = Client::new(addrs.clone());
+        let mut probe = addrs.client();
         let put = raft_impl::kv::Op::Put {
             key: "probe".into(),
             value: format!("after-fault-{n}"),
@@ -858,7 +851,7 @@ fn trial(
 /// the node refuses to start).
 fn fault_round(
     cluster: &Mutex<Cluster>,
-    addrs: &[SocketAddr],
+    addrs: &Endpoints,
     kind: FaultKind,
     victim: u64,
     spare: u64,

@@ -8,7 +8,8 @@
 //! (not through a proxy). At the end of each trial every
 //! acknowledged write must read back, and the whole history (wall-clock timestamps) must be
 //! linearizable (stateright's `LinearizabilityTester`, per key; a timed-out operation is
-//! indefinite, Jepsen style).
+//! indefinite, Jepsen style). The cluster runs with TLS (certificates made into the trial's
+//! directory), as `raft-cluster up` runs one.
 //!
 //! With network faults (`SoakOptions::net_faults`, the default of `raft-tests soak`), every
 //! node's connections to each other node go through a loopback proxy of [`crate::netfault`]
@@ -25,11 +26,11 @@
 
 use crate::linearizability::History;
 use crate::netfault::{LinkControl, Proxy};
-use raft_impl::auth::ClusterSecret;
 use raft_impl::client::Client;
-use raft_impl::config::{ClusterConfig, NodeSpec};
+use raft_impl::config::{ClusterConfig, NodeSpec, TlsSection};
 use raft_impl::core::Address;
 use raft_impl::kv::{Op, OpResult};
+use raft_impl::tls::ClientTls;
 use raft_impl::wire::MemberRequest;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
@@ -257,6 +258,36 @@ pub(crate) fn free_addr() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
+/// The client side of a cluster: its nodes' client addresses (what it derefs to) and its
+/// client TLS configuration.
+#[derive(Clone)]
+pub(crate) struct Endpoints {
+    addrs: Vec<SocketAddr>,
+    tls: Option<ClientTls>,
+}
+
+impl Endpoints {
+    /// A client of these nodes.
+    pub(crate) fn client(&self) -> Client {
+        Client::new(self.addrs.clone()).with_tls(self.tls.clone())
+    }
+
+    /// The same cluster's nodes at `addrs` only.
+    pub(crate) fn only(&self, addrs: Vec<SocketAddr>) -> Endpoints {
+        Endpoints {
+            addrs,
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Endpoints {
+    type Target = [SocketAddr];
+    fn deref(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+}
+
 pub(crate) struct Cluster {
     pub(crate) dir: PathBuf,
     pub(crate) cluster: ClusterConfig,
@@ -314,10 +345,15 @@ impl Cluster {
                 initial_member: id < NODES,
             });
         }
-        // Peers authenticate (the HMAC handshake passes through the proxies unchanged).
-        ClusterSecret::create(&dir.join("cluster.secret")).map_err(|e| e.to_string())?;
+        // TLS everywhere, as `raft-cluster up` runs a cluster (the proxies pass the records
+        // through unchanged; a peer verifies its peer by name, not by address).
         let mut cluster = ClusterConfig::new(nodes);
-        cluster.secret_file = Some(PathBuf::from("cluster.secret"));
+        let tls_dir = dir.join("tls");
+        raft_impl::certs::write_cluster(&tls_dir, &cluster, false).map_err(|e| e.to_string())?;
+        cluster.tls = Some(TlsSection {
+            dir: tls_dir,
+            client_cert_auth: false,
+        });
         let mut proxies: Vec<Vec<Option<Proxy>>> = Vec::new();
         let mut cluster_files = Vec::new();
         for i in 0..servers as usize {
@@ -501,7 +537,22 @@ impl Cluster {
     }
 
     pub(crate) fn client(&self) -> Client {
-        Client::new(self.cluster.client_addrs())
+        self.endpoints().client()
+    }
+
+    /// The cluster's client side (addresses and TLS).
+    pub(crate) fn endpoints(&self) -> Endpoints {
+        let tls = raft_impl::client::tls_config_for(
+            &self.cluster,
+            &self.dir.join("cluster.toml"),
+            None,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("the soak's own certificates: {e}"));
+        Endpoints {
+            addrs: self.cluster.client_addrs(),
+            tls,
+        }
     }
 
     /// Snapshots taken and installed by all nodes so far, from their logs (appended to across
@@ -592,7 +643,7 @@ pub(crate) struct ClientFigures {
 }
 
 pub(crate) fn client_loop(
-    cluster_addrs: Vec<SocketAddr>,
+    cluster_addrs: Endpoints,
     rec: &Recorder,
     me: u64,
     trial: u32,
@@ -601,7 +652,7 @@ pub(crate) fn client_loop(
 ) -> Result<ClientFigures, String> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut figures = ClientFigures::default();
-    let mut client = Client::new(cluster_addrs.clone());
+    let mut client = cluster_addrs.client();
     let mut thread = rec.thread();
     let mut known: Option<String> = None;
     let mut n = 0u64;
@@ -660,7 +711,7 @@ pub(crate) fn client_loop(
                 // a new session.
                 figures.indefinite += 1;
                 thread = rec.thread();
-                client = Client::new(cluster_addrs.clone());
+                client = cluster_addrs.client();
             }
         }
         thread::sleep(Duration::from_millis(rng.u64(5..40)));
@@ -724,8 +775,8 @@ type Links = Vec<Vec<Option<Arc<LinkControl>>>>;
 
 /// The node that answers a read now (a read goes through the log, so it is the leader, as of
 /// a moment ago), or none within a second. The read is recorded like any other.
-fn find_leader(addrs: &[SocketAddr], rec: &Recorder) -> Result<Option<usize>, String> {
-    let mut client = Client::new(addrs.to_vec());
+fn find_leader(addrs: &Endpoints, rec: &Recorder) -> Result<Option<usize>, String> {
+    let mut client = addrs.client();
     let get = Op::Get { key: "s0".into() };
     if rec
         .run_for(&mut client, rec.thread(), get, Duration::from_secs(1))?
@@ -751,7 +802,7 @@ fn stall_node(links: &Links, v: usize, out: bool, inbound: bool, stalled: bool) 
 fn net_round(
     kind: NetFault,
     links: &Links,
-    addrs: &[SocketAddr],
+    addrs: &Endpoints,
     rec: &Recorder,
     rng: &mut fastrand::Rng,
     net: &mut NetFigures,
@@ -789,7 +840,7 @@ fn net_round(
                 {
                     probes += 1;
                     let left = hold.saturating_sub(start.elapsed());
-                    let mut client = Client::new(others.clone());
+                    let mut client = addrs.only(others.clone()).client();
                     let get = Op::Get { key: "s0".into() };
                     let timeout = left.min(Duration::from_millis(700));
                     if rec
@@ -871,11 +922,7 @@ fn trial(options: &SoakOptions, n: u32, rng: &mut fastrand::Rng) -> Result<Trial
         options.snapshot_entries,
         SPARES,
     )?));
-    let addrs = cluster
-        .lock()
-        .map_err(|_| "poisoned")?
-        .cluster
-        .client_addrs();
+    let addrs = cluster.lock().map_err(|_| "poisoned")?.endpoints();
     let rec = Recorder::new();
     let links = cluster.lock().map_err(|_| "poisoned")?.links();
     let mut net = NetFigures::default();
@@ -1089,8 +1136,8 @@ struct Replacement {
 /// An operator replaces voter `old` by node `new` (started empty, outside the cluster):
 /// `raft-kv member add`, `promote`, then `remove` of the old one; each asked again (by the
 /// client) while the leader cannot make it yet. The caller stops `old` once removed.
-fn replace_node(addrs: &[SocketAddr], old: u64, new: u64, address: Address) -> Replacement {
-    let mut admin = Client::new(addrs.to_vec());
+fn replace_node(addrs: &Endpoints, old: u64, new: u64, address: Address) -> Replacement {
+    let mut admin = addrs.client();
     let limit = Duration::from_secs(20);
     let mut done = Replacement {
         promoted: false,

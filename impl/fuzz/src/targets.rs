@@ -922,7 +922,9 @@ fn cluster_toml_seeds() -> Vec<Vec<u8>> {
         .collect();
     let mut config = ClusterConfig {
         secret_file: None,
+        insecure: false,
         cluster_id: 4242,
+        tls: None,
         nodes,
     };
     let plain = config.to_toml();

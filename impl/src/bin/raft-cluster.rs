@@ -1,18 +1,26 @@
-//! `raft-cluster up --nodes 3 [--spares K] --dir DIR`: a local cluster on free loopback ports
-//! (with K more nodes started outside the cluster, for `raft-kv member add`). Writes
-//! DIR/cluster.secret (a fresh cluster secret, mode 0600, unless one is there already) and
-//! DIR/cluster.toml (which names it), starts one raft-node process per server (data in
+//! `raft-cluster up --nodes 3 [--spares K] --dir DIR [--insecure]`: a local cluster on free
+//! loopback ports (with K more nodes started outside the cluster, for `raft-kv member add`).
+//! Writes DIR/tls (the cluster's CA and certificates, `raft-cluster certs`, unless they are
+//! there already; with `--insecure`, DIR/cluster.secret instead: a fresh cluster secret, mode
+//! 0600, unless one is there already) and DIR/cluster.toml (which names them), starts one raft-node process per server (data in
 //! DIR/node-N, logs in DIR/node-N.log) and stops them on Ctrl-C. DIR is locked (DIR/LOCK) while
 //! it runs; an existing DIR/cluster.toml keeps its cluster id. If a node exits, the others are
 //! stopped and raft-cluster exits 1 naming the node, its exit status and its log.
 //! `--snapshot-entries N` and `--snapshot-bytes B` are passed to every node (raft-node's log
 //! compaction policy; without them, raft-node's defaults).
+//!
+//! `raft-cluster certs --cluster FILE [--dir DIR] [--force]`: writes a new CA and the
+//! certificates of every node of the cluster file and of its clients into the directory of
+//! the file's `[tls]` table (or DIR; default: `tls` next to the file). `--node ID [--peer-addr
+//! A --client-addr A]`: only node ID's certificate, signed by the CA already there (for a node
+//! added later). Existing files are kept (an error) unless `--force`; keys are mode 0600.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use raft_impl::auth::ClusterSecret;
 use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::storage::DirLock;
+use raft_impl::{certs, tls};
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -60,6 +68,30 @@ enum Cmd {
         /// never compact.
         #[arg(long)]
         snapshot_bytes: Option<u64>,
+        /// Run the cluster without TLS (plain TCP, peers authenticated by a cluster secret).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Make a CA and the certificates of a cluster file's nodes and clients.
+    Certs {
+        /// The cluster file.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Where to write them (default: the cluster file's [tls] dir, else "tls" next to it).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Only this node's certificate and key, signed by the CA already in the directory.
+        #[arg(long)]
+        node: Option<u64>,
+        /// With --node: its peer address (default: the cluster file's).
+        #[arg(long, requires = "node")]
+        peer_addr: Option<SocketAddr>,
+        /// With --node: its client address (default: the cluster file's).
+        #[arg(long, requires = "node")]
+        client_addr: Option<SocketAddr>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -97,6 +129,8 @@ impl SnapshotFlags {
 
 /// The cluster secret's file name, next to cluster.toml.
 const SECRET_FILE: &str = "cluster.secret";
+/// The certificates' directory, next to cluster.toml.
+const TLS_DIR: &str = "tls";
 
 /// A free loopback port, held (by `held`) until every port of the file is chosen: a port
 /// released at once may be handed out again by the next bind (the same address twice).
@@ -112,7 +146,12 @@ fn free_loopback_addr(held: &mut Vec<TcpListener>) -> anyhow::Result<SocketAddr>
 
 /// Writes DIR/cluster.toml with fresh loopback ports. An existing cluster file's id is kept
 /// (the nodes' WALs carry it), and it must describe as many nodes.
-fn write_cluster(dir: &Path, nodes: u64, spares: u64) -> anyhow::Result<(ClusterConfig, PathBuf)> {
+fn write_cluster(
+    dir: &Path,
+    nodes: u64,
+    spares: u64,
+    insecure: bool,
+) -> anyhow::Result<(ClusterConfig, PathBuf)> {
     let path = dir.join("cluster.toml");
     let cluster_id = if path.exists() {
         let old = ClusterConfig::load(&path)?;
@@ -139,20 +178,38 @@ fn write_cluster(dir: &Path, nodes: u64, spares: u64) -> anyhow::Result<(Cluster
         });
     }
     drop(held);
-    // The peers' secret: made once, kept across runs of `up` on the same directory.
-    let secret_path = dir.join(SECRET_FILE);
-    if secret_path.exists() {
-        ClusterSecret::load(&secret_path)
-            .with_context(|| format!("cannot use the secret {}", secret_path.display()))?;
-    } else {
-        ClusterSecret::create(&secret_path)
-            .with_context(|| format!("cannot create the secret {}", secret_path.display()))?;
-    }
-    let cluster = ClusterConfig {
+    let mut cluster = ClusterConfig {
         cluster_id,
-        secret_file: Some(PathBuf::from(SECRET_FILE)),
+        secret_file: None,
+        insecure,
+        tls: None,
         nodes: specs,
     };
+    if insecure {
+        // The peers' secret: made once, kept across runs of `up` on the same directory.
+        let secret_path = dir.join(SECRET_FILE);
+        if secret_path.exists() {
+            ClusterSecret::load(&secret_path)
+                .with_context(|| format!("cannot use the secret {}", secret_path.display()))?;
+        } else {
+            ClusterSecret::create(&secret_path)
+                .with_context(|| format!("cannot create the secret {}", secret_path.display()))?;
+        }
+        cluster.secret_file = Some(PathBuf::from(SECRET_FILE));
+    } else {
+        // The certificates: made once, kept across runs of `up` on the same directory (the
+        // ports change, the addresses, all 127.0.0.1, do not).
+        let tls_dir = dir.join(TLS_DIR);
+        if !tls::ca_file(&tls_dir).exists() {
+            certs::write_cluster(&tls_dir, &cluster, false).with_context(|| {
+                format!("cannot make the certificates in {}", tls_dir.display())
+            })?;
+        }
+        cluster.tls = Some(raft_impl::config::TlsSection {
+            dir: PathBuf::from(TLS_DIR),
+            client_cert_auth: false,
+        });
+    }
     // Written whole, then renamed: a reader never sees a half-written file.
     let partial = dir.join("cluster.toml.partial");
     fs::write(&partial, cluster.to_toml())
@@ -172,6 +229,7 @@ fn spawn_node(
     cluster: &Path,
     dir: &Path,
     snapshot: SnapshotFlags,
+    insecure: bool,
 ) -> anyhow::Result<Child> {
     let log_path = log_path(dir, id);
     let log = File::create(&log_path)
@@ -187,6 +245,7 @@ fn spawn_node(
         .arg("--data-dir")
         .arg(dir.join(format!("node-{id}")))
         .args(snapshot.args())
+        .args(insecure.then_some("--insecure"))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -242,6 +301,7 @@ fn up(
     dir: &Path,
     node_bin: Option<PathBuf>,
     snapshot: SnapshotFlags,
+    insecure: bool,
 ) -> anyhow::Result<()> {
     let bin = match node_bin {
         Some(b) => b,
@@ -257,7 +317,7 @@ fn up(
     // Held until this process exits: a second `up` on the same directory stops here, before it
     // rewrites the cluster file.
     let _lock = DirLock::acquire(dir).map_err(|e| anyhow::anyhow!("cluster directory {e}"))?;
-    let (cluster, path) = write_cluster(dir, nodes, spares)?;
+    let (cluster, path) = write_cluster(dir, nodes, spares, insecure)?;
     let stopping = Arc::new(AtomicBool::new(false));
     let flag = stopping.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -270,7 +330,7 @@ fn up(
             stop_all(&mut children);
             return Ok(());
         }
-        match spawn_node(&bin, spec.id, &path, dir, snapshot) {
+        match spawn_node(&bin, spec.id, &path, dir, snapshot, insecure) {
             Ok(child) => children.push((spec.id, child)),
             Err(e) => {
                 stop_all(&mut children);
@@ -323,6 +383,57 @@ fn up(
     Ok(())
 }
 
+/// `raft-cluster certs` (see the module doc).
+fn make_certs(
+    config: &ClusterConfig,
+    cluster_file: &Path,
+    dir: Option<PathBuf>,
+    node: Option<u64>,
+    peer_addr: Option<SocketAddr>,
+    client_addr: Option<SocketAddr>,
+    force: bool,
+) -> Result<(), String> {
+    let dir = dir
+        .or_else(|| config.tls_dir(cluster_file))
+        .unwrap_or_else(|| match cluster_file.parent() {
+            Some(parent) => parent.join(TLS_DIR),
+            None => PathBuf::from(TLS_DIR),
+        });
+    let written = match node {
+        None => certs::write_cluster(&dir, config, force).map_err(|e| e.to_string())?,
+        Some(id) => {
+            let known = config.node(id);
+            let (Some(peer_addr), Some(client_addr)) = (
+                peer_addr.or(known.map(|n| n.peer_addr)),
+                client_addr.or(known.map(|n| n.client_addr)),
+            ) else {
+                return Err(format!(
+                    "node {id} is not in {}: give its --peer-addr and --client-addr",
+                    cluster_file.display()
+                ));
+            };
+            let spec = NodeSpec {
+                id,
+                peer_addr,
+                client_addr,
+                initial_member: false,
+            };
+            certs::write_node(&dir, config.cluster_id, &spec, force).map_err(|e| e.to_string())?
+        }
+    };
+    for file in &written {
+        println!("wrote {}", file.display());
+    }
+    if config.tls.is_none() {
+        println!(
+            "add to {}:\n[tls]\ndir = \"{}\"",
+            cluster_file.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     raft_impl::logging::init();
     let args = Args::parse();
@@ -334,6 +445,7 @@ fn main() -> ExitCode {
             node_bin,
             snapshot_entries,
             snapshot_bytes,
+            insecure,
         } => {
             if nodes == 0 {
                 eprintln!("raft-cluster: --nodes must be at least 1");
@@ -355,7 +467,27 @@ fn main() -> ExitCode {
                 eprintln!("raft-cluster: {e}");
                 return ExitCode::from(2);
             }
-            up(nodes, spares, &dir, node_bin, snapshot)
+            up(nodes, spares, &dir, node_bin, snapshot, insecure)
+        }
+        Cmd::Certs {
+            cluster,
+            dir,
+            node,
+            peer_addr,
+            client_addr,
+            force,
+        } => {
+            let config = match ClusterConfig::load_or_exit("raft-cluster", &cluster) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match make_certs(&config, &cluster, dir, node, peer_addr, client_addr, force) {
+                Ok(()) => return ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("raft-cluster: certs: {e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
     };
     match result {

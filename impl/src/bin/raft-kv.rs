@@ -10,14 +10,22 @@
 //! member); 3 `cas` found another value; 4 `get` of a key that is not set (nothing on stdout,
 //! `KEY: not set` on stderr), so that a stored value such as "(nil)" is never confused with a
 //! missing key.
+//!
+//! TLS: with `--ca FILE` (and `--cert FILE --key FILE` for a node that requires client
+//! certificates), or by default from the cluster file's `[tls]` table (its `ca.pem`, and its
+//! `client.pem` and `client.key` when they are there); plain TCP without either.
 
 use clap::{Parser, Subcommand};
+use raft_impl::client::tls_config_for;
 use raft_impl::client::{Client, ClientError, LeaderInfo};
 use raft_impl::config::ClusterConfig;
 use raft_impl::core::Address;
 use raft_impl::kv::{Op, OpResult};
+use raft_impl::tls::Identity;
+use rustls::ClientConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -36,6 +44,16 @@ struct Args {
     /// least 1; the command ends within about this time).
     #[arg(long, default_value_t = 10, value_parser = parse_timeout_secs)]
     timeout_secs: u64,
+    /// Connect with TLS, trusting this CA certificate (PEM); default: the cluster file's
+    /// `[tls]` directory's ca.pem, if it has one.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// The client certificate (PEM) to present, for nodes that require one (with --key).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -104,7 +122,8 @@ enum Cmd {
         json: Option<PathBuf>,
         /// How the clients' connections are driven: `poll` (all on one thread, as Go's
         /// netpoller drives etcd's load generator: the load generator takes little of the CPU
-        /// the servers share) or `threads` (a thread per client, through the client library).
+        /// the servers share) or `threads` (a thread per client, through the client library;
+        /// the one that speaks TLS).
         #[arg(long, value_enum, default_value = "poll")]
         io: raft_impl::bench::ClientIo,
         /// The old fixed-count mode instead: this many puts shared by the clients, no warmup,
@@ -189,7 +208,12 @@ enum MemberCmd {
 
 /// `raft-kv member list | add N [PEER_ADDR CLIENT_ADDR] | readdress N PEER_ADDR CLIENT_ADDR |
 /// promote N | remove N`.
-fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> ExitCode {
+fn member(
+    cluster: &ClusterConfig,
+    command: MemberCmd,
+    timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
+) -> ExitCode {
     use raft_impl::wire::MemberRequest;
     let request = match command {
         MemberCmd::List => MemberRequest::List,
@@ -217,7 +241,7 @@ fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> Exi
         MemberCmd::Promote { id } => MemberRequest::Promote { id },
         MemberCmd::Remove { id } => MemberRequest::Remove { id },
     };
-    let mut client = Client::new(cluster.client_addrs());
+    let mut client = Client::new(cluster.client_addrs()).with_tls(tls);
     let list = |ids: &[u64]| {
         let v: Vec<String> = ids.iter().map(u64::to_string).collect();
         if v.is_empty() {
@@ -246,8 +270,13 @@ fn member(cluster: &ClusterConfig, command: MemberCmd, timeout: Duration) -> Exi
 }
 
 /// `raft-kv leader show | transfer --to N`.
-fn leader(cluster: &ClusterConfig, command: LeaderCmd, timeout: Duration) -> ExitCode {
-    let mut client = Client::new(cluster.client_addrs());
+fn leader(
+    cluster: &ClusterConfig,
+    command: LeaderCmd,
+    timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
+) -> ExitCode {
+    let mut client = Client::new(cluster.client_addrs()).with_tls(tls);
     match command {
         LeaderCmd::Show => match client.leader_info(timeout) {
             Ok(LeaderInfo { id, .. }) => {
@@ -348,6 +377,22 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let timeout = Duration::from_secs(args.timeout_secs);
+    let identity = match (args.cert, args.key) {
+        (Some(cert), Some(key)) => Some(Identity { cert, key }),
+        _ => None,
+    };
+    let tls = match tls_config_for(
+        &cluster,
+        &args.cluster,
+        args.ca.as_deref(),
+        identity.as_ref(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("raft-kv: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let op = match args.command {
         Cmd::Put {
             key,
@@ -374,8 +419,8 @@ fn main() -> ExitCode {
             expected: Some(old),
             new,
         },
-        Cmd::Leader { command } => return leader(&cluster, command, timeout),
-        Cmd::Member { command } => return member(&cluster, command, timeout),
+        Cmd::Leader { command } => return leader(&cluster, command, timeout, tls),
+        Cmd::Member { command } => return member(&cluster, command, timeout, tls),
         Cmd::Bench {
             clients,
             duration,
@@ -389,7 +434,7 @@ fn main() -> ExitCode {
             io,
         } => {
             if let Some(ops) = ops {
-                return bench(&cluster, clients, ops, keys, timeout);
+                return bench(&cluster, clients, ops, keys, timeout, tls);
             }
             let options = raft_impl::bench::BenchOptions {
                 clients,
@@ -401,6 +446,7 @@ fn main() -> ExitCode {
                 op_timeout: timeout,
                 server_pids,
                 io,
+                tls,
             };
             return timed_bench(&cluster, &options, json.as_deref());
         }
@@ -409,7 +455,7 @@ fn main() -> ExitCode {
         Op::Get { key } => Some(key.clone()),
         _ => None,
     };
-    let mut client = Client::new(cluster.client_addrs());
+    let mut client = Client::new(cluster.client_addrs()).with_tls(tls);
     match client.execute(op, timeout) {
         Ok(OpResult::Value(value)) if get_key.is_some() => match value {
             Some(value) => {
@@ -471,6 +517,7 @@ fn bench(
     ops: usize,
     keys: raft_impl::bench::Keys,
     timeout: Duration,
+    tls: Option<Arc<ClientConfig>>,
 ) -> ExitCode {
     if clients == 0 || ops == 0 {
         eprintln!("raft-kv: bench needs --clients > 0 and --ops > 0");
@@ -480,9 +527,10 @@ fn bench(
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let addrs = cluster.client_addrs();
+            let tls = tls.clone();
             let count = ops / clients + usize::from(c < ops % clients);
             std::thread::spawn(move || {
-                let mut client = Client::new(addrs);
+                let mut client = Client::new(addrs).with_tls(tls);
                 let mut latencies = Vec::with_capacity(count);
                 for i in 0..count {
                     let t = Instant::now();

@@ -1,7 +1,11 @@
 //! `raft-node --id N --cluster cluster.toml --data-dir DIR [--trace-dir DIR]
-//! [--secret-file FILE] [--metrics-addr ADDR]`: runs one server of the cluster. `raft-node
-//! --id N --join ADDR,.. --peer-addr A --client-addr B --data-dir DIR`: a node that no cluster
-//! file lists joins a running cluster by address (`raft_impl::join`).
+//! [--secret-file FILE] [--metrics-addr ADDR] [--insecure]`: runs one server of the cluster.
+//! `raft-node --id N --join ADDR,.. --peer-addr A --client-addr B --data-dir DIR`: a node that
+//! no cluster file lists joins a running cluster by address (`raft_impl::join`).
+//!
+//! TLS is required: the cluster file's `[tls]` table names the certificates
+//! (`raft-cluster certs`); without one, the node refuses to start unless `--insecure` (or
+//! `insecure = true` in the cluster file) says to run on plain TCP, with a warning.
 
 use clap::Parser;
 use raft_impl::auth::ClusterSecret;
@@ -9,6 +13,7 @@ use raft_impl::config::{ClusterConfig, NodeSpec};
 use raft_impl::join;
 use raft_impl::node::replica::SnapshotPolicy;
 use raft_impl::node::{self, NodeOptions};
+use raft_impl::tls::NodeTls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +40,10 @@ struct Args {
     /// With --join: where this node listens for clients.
     #[arg(long)]
     client_addr: Option<SocketAddr>,
+    /// With --join: the directory of this node's certificates (`raft-cluster certs --node N`
+    /// writes it: ca.pem, node-N.pem, node-N.key); without it, --join needs --insecure.
+    #[arg(long, requires = "join")]
+    tls_dir: Option<PathBuf>,
     /// Directory for the write-ahead log (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
@@ -54,6 +63,15 @@ struct Args {
     /// cluster file's `secret_file`. Without either, the peer port is unauthenticated.
     #[arg(long)]
     secret_file: Option<PathBuf>,
+    /// Run without TLS, on plain TCP (even if the cluster file has a `[tls]` table): traffic
+    /// is readable and forgeable on the network. Peers are then authenticated only by the
+    /// cluster secret, if there is one.
+    #[arg(long)]
+    insecure: bool,
+    /// Require a client certificate signed by the cluster's CA on the client port (as the
+    /// cluster file's `client_cert_auth = true`; etcd's --client-cert-auth).
+    #[arg(long, conflicts_with = "insecure")]
+    client_cert_auth: bool,
     /// Close a client connection after this many milliseconds without a request.
     #[arg(long, default_value_t = 30_000)]
     client_idle_timeout_ms: u64,
@@ -139,7 +157,36 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    let insecure = args.insecure || cluster.insecure;
+    let tls = match (insecure, cluster.node_tls_files(&cluster_file, args.id)) {
+        (true, _) => {
+            tracing::warn!(
+                "--insecure: running without TLS; anyone on the network can read and forge this node's traffic"
+            );
+            None
+        }
+        (false, Some(mut files)) => {
+            files.client_cert_auth |= args.client_cert_auth;
+            match NodeTls::load(&files, args.id, cluster.cluster_id) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("raft-node: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        (false, None) => {
+            eprintln!(
+                "raft-node: {} has no [tls] table: make certificates with `raft-cluster certs \
+                 --cluster {}`, or run without TLS with --insecure",
+                cluster_file.display(),
+                cluster_file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let mut options = NodeOptions::new(args.id, cluster, args.data_dir);
+    options.tls = tls;
     options.secret = secret;
     options.client_idle_timeout = Duration::from_millis(args.client_idle_timeout_ms);
     options.frame_timeout = Duration::from_millis(args.frame_timeout_ms);
@@ -191,7 +238,22 @@ fn cluster_file(args: &Args) -> Result<(ClusterConfig, PathBuf), ExitCode> {
         client_addr,
         initial_member: false,
     };
-    match join::join(&me, &args.join, &args.data_dir, JOIN_TIMEOUT) {
+    let security = match (&args.tls_dir, args.insecure) {
+        (Some(dir), false) => join::Security::Tls(dir.clone()),
+        (None, true) => join::Security::Insecure,
+        (Some(_), true) => {
+            eprintln!("raft-node: --tls-dir and --insecure exclude each other");
+            return Err(ExitCode::from(2));
+        }
+        (None, false) => {
+            eprintln!(
+                "raft-node: --join needs --tls-dir (this node's certificates: `raft-cluster certs \
+                 --node N`), or --insecure to join in plain TCP"
+            );
+            return Err(ExitCode::from(2));
+        }
+    };
+    match join::join(&me, &args.join, &args.data_dir, &security, JOIN_TIMEOUT) {
         Ok((cluster, path)) => {
             tracing::info!(cluster_id = cluster.cluster_id, file = %path.display(), "joined by address; waiting to be added");
             Ok((cluster, path))

@@ -19,21 +19,26 @@
 //!   that waits for the event loop's answer, at most [`CLIENT_REPLY_TIMEOUT`].
 //!
 //! Sockets stay blocking (the reads here pass `MSG_DONTWAIT`), for the threads that write a
-//! slow reader's answer or an operator's answer with a write timeout.
+//! slow reader's answer or an operator's answer with a write timeout. With TLS, each
+//! connection is the server side of a TLS connection (`client_conn.rs`): its handshake runs
+//! as its bytes arrive, and a connection whose TLS fails (plaintext, garbage, a refused
+//! certificate) is closed with a rate-limited warning.
 
+use super::client_conn::ClientConn;
 use super::client_reply::{DirectReply, ReplyTo};
 use super::client_table::ClientTable;
 use super::input::Input;
 use super::shared::lock;
+use crate::auth::RateLimitedLog;
 use crate::wire::{
-    decode_payload, write_frame, ClientReply, ClientRequest, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
+    decode_payload, encode_frame, ClientReply, ClientRequest, MAX_FRAME_LEN, MAX_REQUEST_BYTES,
 };
 use raft_core::NodeId;
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
-use rustix::net::RecvFlags;
+use rustls::ServerConfig;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -58,6 +63,9 @@ const READ_CHUNK: usize = 16 * 1024;
 const BUFFER_CAP: usize = 4 + MAX_REQUEST_BYTES + READ_CHUNK;
 /// The epoll token of the wake-up (a new connection); connections use their table id.
 const WAKE: u64 = u64::MAX;
+/// At most one warning per this interval about failed TLS connections (a remote party can
+/// cause them at will).
+const TLS_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// The poller's side that the accept thread holds: hands admitted connections over.
 pub(crate) struct ClientPoller {
@@ -73,6 +81,7 @@ impl ClientPoller {
         events: mpsc::Sender<Input>,
         idle: Duration,
         frame_timeout: Duration,
+        tls: Option<Arc<ServerConfig>>,
     ) -> io::Result<Self> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let wake = Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
@@ -89,6 +98,9 @@ impl ClientPoller {
             new: new_rx,
             conns: BTreeMap::new(),
             held: BTreeSet::new(),
+            reread: BTreeSet::new(),
+            tls,
+            tls_log: RateLimitedLog::new(TLS_LOG_EVERY),
             table,
             events,
             idle,
@@ -112,7 +124,7 @@ impl ClientPoller {
 
 /// One connection, as the poller reads it.
 struct Conn {
-    stream: Arc<TcpStream>,
+    stream: Arc<ClientConn>,
     remote: Option<SocketAddr>,
     /// Bytes received and not yet handed over: frames, the last possibly incomplete.
     buf: Vec<u8>,
@@ -150,6 +162,12 @@ struct Poller {
     conns: BTreeMap<u64, Conn>,
     /// Connections with a complete request waiting for the previous one's answer.
     held: BTreeSet<u64>,
+    /// TLS connections to read again without waiting for their socket: reading paused with
+    /// decrypted bytes possibly left in the connection.
+    reread: BTreeSet<u64>,
+    /// The client port's TLS configuration (none: plain TCP).
+    tls: Option<Arc<ServerConfig>>,
+    tls_log: RateLimitedLog,
     table: Arc<Mutex<ClientTable>>,
     events: mpsc::Sender<Input>,
     idle: Duration,
@@ -163,7 +181,9 @@ impl Poller {
         let mut ready: Vec<epoll::Event> = Vec::with_capacity(256);
         let mut last_sweep = Instant::now();
         loop {
-            let wait = if self.held.is_empty() {
+            let wait = if !self.reread.is_empty() {
+                Duration::ZERO
+            } else if self.held.is_empty() {
                 SWEEP_EVERY
             } else {
                 HELD_RECHECK
@@ -196,6 +216,9 @@ impl Poller {
             for id in std::mem::take(&mut self.held) {
                 self.serve(id);
             }
+            for id in std::mem::take(&mut self.reread) {
+                self.readable(id, false);
+            }
             let now = Instant::now();
             if now.duration_since(last_sweep) >= SWEEP_EVERY {
                 last_sweep = now;
@@ -222,14 +245,27 @@ impl Poller {
     }
 
     fn register(&mut self, id: u64, stream: TcpStream) {
+        let stream = match ClientConn::new(stream, self.tls.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start TLS on a client connection; closing it");
+                lock(&self.table).remove(id);
+                return;
+            }
+        };
         let flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
-        if let Err(e) = epoll::add(&self.ep, &stream, epoll::EventData::new_u64(id), flags) {
+        if let Err(e) = epoll::add(
+            &self.ep,
+            stream.socket(),
+            epoll::EventData::new_u64(id),
+            flags,
+        ) {
             tracing::warn!(error = %e, "cannot watch a client connection; closing it");
             lock(&self.table).remove(id);
             return;
         }
         let now = Instant::now();
-        let remote = stream.peer_addr().ok();
+        let remote = stream.socket().peer_addr().ok();
         self.conns.insert(
             id,
             Conn {
@@ -262,7 +298,7 @@ impl Poller {
                     conn.paused = true;
                     let _ = epoll::modify(
                         &self.ep,
-                        &*conn.stream,
+                        conn.stream.socket(),
                         epoll::EventData::new_u64(id),
                         epoll::EventFlags::empty(),
                     );
@@ -270,25 +306,33 @@ impl Poller {
                 break;
             }
             let room = READ_CHUNK.min(BUFFER_CAP - conn.buf.len());
-            match rustix::net::recv(&*conn.stream, &mut chunk[..room], RecvFlags::DONTWAIT) {
-                Ok((0, _)) => {
+            match conn.stream.recv(&mut chunk[..room]) {
+                Ok(0) => {
                     conn.eof = true;
-                    let _ = epoll::delete(&self.ep, &*conn.stream);
+                    let _ = epoll::delete(&self.ep, conn.stream.socket());
                     break;
                 }
-                Ok((n, _)) => {
+                Ok(n) => {
                     let now = Instant::now();
                     if conn.buf.is_empty() {
                         conn.frame_started = now;
                     }
                     conn.last_active = now;
                     conn.buf.extend_from_slice(&chunk[..n]);
-                    if n < room {
+                    // A short read drained the socket; TLS may hold more decrypted bytes.
+                    if n < room && !conn.stream.is_tls() {
                         break;
                     }
                 }
-                Err(e) if e == Errno::AGAIN => break,
-                Err(e) if e == Errno::INTR => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let remote = conn.remote;
+                    self.tls_log.log(|suppressed| {
+                        tracing::warn!(?remote, error = %e, suppressed, "client TLS failed; closing the connection")
+                    });
+                    return self.close(id);
+                }
                 Err(e) => {
                     tracing::debug!(remote = ?conn.remote, error = %e, "client connection broke");
                     return self.close(id);
@@ -339,10 +383,13 @@ impl Poller {
                 let flags = epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
                 let _ = epoll::modify(
                     &self.ep,
-                    &*conn.stream,
+                    conn.stream.socket(),
                     epoll::EventData::new_u64(id),
                     flags,
                 );
+                if conn.stream.is_tls() {
+                    self.reread.insert(id);
+                }
             }
             let Some(busy) = lock(&self.table).set_busy(id, true, now) else {
                 tracing::debug!(remote = ?conn.remote, "client connection closed to make room; request dropped");
@@ -428,10 +475,11 @@ impl Poller {
     fn close(&mut self, id: u64) {
         if let Some(conn) = self.conns.remove(&id) {
             if !conn.eof {
-                let _ = epoll::delete(&self.ep, &*conn.stream);
+                let _ = epoll::delete(&self.ep, conn.stream.socket());
             }
         }
         self.held.remove(&id);
+        self.reread.remove(&id);
         lock(&self.table).remove(id);
     }
 }
@@ -460,14 +508,16 @@ fn operator_request(
             let reply = reply_rx
                 .recv_timeout(CLIENT_REPLY_TIMEOUT)
                 .unwrap_or_else(|_| ClientReply::Error(too_late.into()));
-            let mut s: &TcpStream = &stream;
-            let written = s
-                .set_write_timeout(Some(CLIENT_REPLY_TIMEOUT))
-                .map_err(Into::into)
-                .and_then(|()| write_frame(&mut s, &reply));
+            let written = encode_frame(&reply)
+                .map_err(|e| e.to_string())
+                .and_then(|frame| {
+                    stream
+                        .send_within(&frame, CLIENT_REPLY_TIMEOUT)
+                        .map_err(|e| e.to_string())
+                });
             if let Err(e) = written {
                 tracing::debug!(?remote, error = %e, "cannot answer client; closing");
-                let _ = stream.shutdown(Shutdown::Both);
+                stream.shutdown(Shutdown::Both);
             }
             lock(&table).set_busy(id, false, Instant::now());
         });
@@ -489,17 +539,16 @@ fn too_large(conn: &Conn, len: usize) {
     let spawned = thread::Builder::new()
         .name("raft-client-drain".into())
         .spawn(move || {
-            let mut s: &TcpStream = &stream;
-            let _ = s.set_write_timeout(Some(DRAIN_TIME));
-            let _ = write_frame(
-                &mut s,
-                &ClientReply::Error(format!(
-                    "request of {len} bytes exceeds the maximum request size of \
-                     {MAX_REQUEST_BYTES} bytes"
-                )),
-            );
-            let _ = stream.shutdown(Shutdown::Write);
-            drain(&stream, left, DRAIN_TIME);
+            let answer = ClientReply::Error(format!(
+                "request of {len} bytes exceeds the maximum request size of \
+                 {MAX_REQUEST_BYTES} bytes"
+            ));
+            if let Ok(frame) = encode_frame(&answer) {
+                let _ = stream.send_within(&frame, DRAIN_TIME);
+            }
+            stream.shutdown(Shutdown::Write);
+            // Raw bytes, TLS or not: they are discarded.
+            drain(stream.socket(), left, DRAIN_TIME);
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start a thread to refuse a request");
@@ -547,7 +596,7 @@ mod tests {
         };
         let (events, inputs) = mpsc::channel();
         let timeout = Duration::from_secs(10);
-        let poller = ClientPoller::spawn(table, events, timeout, timeout).unwrap();
+        let poller = ClientPoller::spawn(table, events, timeout, timeout, None).unwrap();
         assert!(poller.add(id, server));
         (client, inputs, poller)
     }

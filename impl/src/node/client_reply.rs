@@ -12,9 +12,9 @@
 //! An operator's request (leader, transfer, membership) is answered by a short-lived thread
 //! that waits for the answer on a channel, with a timeout that answers `Error`.
 
+use super::client_conn::{ClientConn, Sent};
 use crate::wire::{encode_frame, ClientReply};
-use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -44,7 +44,7 @@ impl ReplyTo {
 
 /// A command's connection, as the event loop answers it.
 pub(crate) struct DirectReply {
-    stream: Arc<TcpStream>,
+    stream: Arc<ClientConn>,
     /// The connection's entry in the node's connection table: set by the poller when it
     /// hands a command over, cleared once the answer is out (the poller then hands over the
     /// next request; a busy connection is never closed to make room for a new one).
@@ -52,7 +52,7 @@ pub(crate) struct DirectReply {
 }
 
 impl DirectReply {
-    pub(crate) fn new(stream: Arc<TcpStream>, busy: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(stream: Arc<ClientConn>, busy: Arc<AtomicBool>) -> Self {
         DirectReply { stream, busy }
     }
 
@@ -63,38 +63,29 @@ impl DirectReply {
                 // An answer too large for a frame (a value near the limit and its framing):
                 // the client sees the connection close and retries elsewhere.
                 tracing::warn!(error = %e, "cannot encode a client answer; closing the connection");
-                let _ = self.stream.shutdown(Shutdown::Both);
+                self.stream.shutdown(Shutdown::Both);
                 return self.finish();
             }
         };
-        let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
-        let written = match rustix::net::send(&*self.stream, &frame, flags) {
-            Ok(n) => n,
-            Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR => 0,
+        let left = match self.stream.send_no_wait(&frame) {
+            Ok(Sent::All) => return self.finish(),
+            Ok(left) => left,
             // The client is gone; the poller sees that too.
             Err(_) => return self.finish(),
         };
-        if written == frame.len() {
-            return self.finish();
-        }
-        let rest = frame[written..].to_vec();
         let stream = Arc::clone(&self.stream);
         let spawned = thread::Builder::new()
             .name("raft-reply-slow".into())
             .spawn(move || {
-                let mut s: &TcpStream = &self.stream;
-                let sent = s
-                    .set_write_timeout(Some(SLOW_REPLY_WRITE_TIMEOUT))
-                    .and_then(|()| s.write_all(&rest));
-                if let Err(e) = sent {
+                if let Err(e) = self.stream.finish(left, SLOW_REPLY_WRITE_TIMEOUT) {
                     tracing::debug!(error = %e, "a client did not take its answer in time; closing");
-                    let _ = s.shutdown(Shutdown::Both);
+                    self.stream.shutdown(Shutdown::Both);
                 }
                 self.finish();
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start a thread for a slow client; closing it");
-            let _ = stream.shutdown(Shutdown::Both);
+            stream.shutdown(Shutdown::Both);
         }
     }
 
@@ -110,6 +101,10 @@ mod tests {
     use crate::wire::read_frame;
 
     use crate::node::shared::tcp_pair as pair;
+
+    fn plain(s: std::net::TcpStream) -> Arc<ClientConn> {
+        Arc::new(ClientConn::new(s, None).unwrap())
+    }
 
     /// Waits (at most `within`) for the answer to be out: the busy flag cleared.
     fn released(busy: &AtomicBool, within: Duration) -> bool {
@@ -128,7 +123,7 @@ mod tests {
         let (client, server) = pair();
         let busy = Arc::new(AtomicBool::new(true));
         let reply = ClientReply::Ok(OpResult::Value(Some("v".into())));
-        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone())).send(reply.clone());
+        ReplyTo::Direct(DirectReply::new(plain(server), busy.clone())).send(reply.clone());
         assert!(
             !busy.load(Ordering::SeqCst),
             "written at once, released at once"
@@ -144,7 +139,7 @@ mod tests {
         let busy = Arc::new(AtomicBool::new(true));
         let big = "x".repeat(12 * 1024 * 1024);
         let reply = ClientReply::Ok(OpResult::Value(Some(big)));
-        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone())).send(reply.clone());
+        ReplyTo::Direct(DirectReply::new(plain(server), busy.clone())).send(reply.clone());
         assert!(
             busy.load(Ordering::SeqCst),
             "12 MiB cannot fit a loopback socket's buffer at once"
@@ -159,7 +154,7 @@ mod tests {
         let (client, server) = pair();
         let busy = Arc::new(AtomicBool::new(true));
         let reply = ClientReply::Ok(OpResult::Value(Some("y".repeat(12 * 1024 * 1024))));
-        ReplyTo::Direct(DirectReply::new(Arc::new(server), busy.clone())).send(reply);
+        ReplyTo::Direct(DirectReply::new(plain(server), busy.clone())).send(reply);
         assert!(
             released(&busy, SLOW_REPLY_WRITE_TIMEOUT * 5),
             "released after the write timeout"

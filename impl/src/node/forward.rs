@@ -24,8 +24,9 @@ use super::client_reply::ReplyTo;
 use super::shared::lock;
 use crate::kv::Command;
 use crate::wire::{read_frame, write_frame, ClientReply, ClientRequest, WireError};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -40,21 +41,68 @@ pub(crate) const MAX_CONNECTIONS: usize = 4;
 /// The longest wait for a connection to the leader.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 
-/// A connection to another node's client port.
-pub(crate) type Transport = TcpStream;
+/// A connection to another node's client port: the socket (for its timeouts) and, in a TLS
+/// cluster, the TLS stream over it.
+pub(crate) struct Transport {
+    socket: TcpStream,
+    tls: Option<Box<StreamOwned<ClientConnection, TcpStream>>>,
+}
 
-/// Opens a connection to the client port at `addr` (a node's client address from the cluster
-/// file): the one place such connections are made, so that a secured transport plugs in here.
-pub(crate) fn connect(addr: &str, timeout: Duration) -> io::Result<Transport> {
+impl Read for &mut Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            Some(tls) => tls.read(buf),
+            None => (&self.socket).read(buf),
+        }
+    }
+}
+
+impl Write for &mut Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.tls {
+            Some(tls) => tls.write(buf),
+            None => (&self.socket).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.tls {
+            Some(tls) => tls.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Opens a connection to the client port at `addr` (the leader's client address from the
+/// address book): the one place such connections are made. With `tls` (the node's own
+/// connector configuration: the cluster's CA, and the node's certificate, which a port that
+/// requires client certificates accepts), the leader's certificate is checked for the
+/// address's IP, as any client checks it.
+pub(crate) fn connect(
+    addr: &str,
+    timeout: Duration,
+    tls: Option<&Arc<ClientConfig>>,
+) -> io::Result<Transport> {
     let addr: SocketAddr = addr.parse().map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("bad client address {addr:?}: {e}"),
         )
     })?;
-    let stream = TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1)))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    let timeout = timeout.max(Duration::from_millis(1));
+    let socket = TcpStream::connect_timeout(&addr, timeout)?;
+    socket.set_nodelay(true)?;
+    let tls = match tls {
+        Some(config) => {
+            let name = crate::tls::server_name_of(addr);
+            let stream = socket.try_clone()?;
+            let connected = crate::tls_stream::connect(Arc::clone(config), name, stream, timeout)
+                .map_err(|e| io::Error::new(e.kind(), format!("TLS: {e}")))?;
+            Some(Box::new(connected))
+        }
+        None => None,
+    };
+    Ok(Transport { socket, tls })
 }
 
 /// Where a client's command goes.
@@ -99,6 +147,8 @@ struct Shared {
     state: Mutex<State>,
     ready: Condvar,
     timeout: Duration,
+    /// The connector configuration in a TLS cluster.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 /// The event loop's handle on the forwarding threads.
@@ -107,13 +157,15 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    /// A forwarder whose requests are answered within `timeout` of being handed over.
-    pub(crate) fn new(timeout: Duration) -> Self {
+    /// A forwarder whose requests are answered within `timeout` of being handed over, over
+    /// TLS with `tls` (see [`connect`]).
+    pub(crate) fn new(timeout: Duration, tls: Option<Arc<ClientConfig>>) -> Self {
         Forwarder {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 ready: Condvar::new(),
                 timeout,
+                tls,
             }),
         }
     }
@@ -185,7 +237,8 @@ fn work(shared: &Shared) {
             }
         };
         let request = ClientRequest::NoForward(job.command);
-        let answer = exchange(&mut link, &job.addr, &request, job.deadline);
+        let tls = shared.tls.as_ref();
+        let answer = exchange(&mut link, &job.addr, &request, job.deadline, tls);
         job.reply.send(answer);
     }
 }
@@ -204,6 +257,7 @@ fn exchange(
     addr: &str,
     request: &ClientRequest,
     deadline: Instant,
+    tls: Option<&Arc<ClientConfig>>,
 ) -> ClientReply {
     let mut last = String::from("no time left");
     for _ in 0..2 {
@@ -213,7 +267,7 @@ fn exchange(
         }
         let reused = link.as_ref().is_some_and(|l| l.addr == addr);
         if !reused {
-            match connect(addr, left.min(CONNECT_TIMEOUT)) {
+            match connect(addr, left.min(CONNECT_TIMEOUT), tls) {
                 Ok(stream) => {
                     *link = Some(Link {
                         addr: addr.to_string(),
@@ -228,10 +282,10 @@ fn exchange(
                 }
             }
         }
-        let Some(l) = link.as_ref() else {
+        let Some(l) = link.as_mut() else {
             unreachable!("a connection was just made or reused");
         };
-        match round_trip(&l.stream, request, deadline) {
+        match round_trip(&mut l.stream, request, deadline) {
             Ok(answer) => return answer,
             Err(e) => {
                 // Its answer may still come: the connection cannot be reused.
@@ -251,13 +305,17 @@ fn exchange(
 
 /// One request and its answer on `stream`, all by `deadline`.
 fn round_trip(
-    stream: &Transport,
+    stream: &mut Transport,
     request: &ClientRequest,
     deadline: Instant,
 ) -> Result<ClientReply, WireError> {
     let left = deadline.saturating_duration_since(Instant::now());
-    stream.set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
-    write_frame(&mut &*stream, request)?;
+    let mut writer = &mut *stream;
+    writer
+        .socket
+        .set_write_timeout(Some(left.max(Duration::from_millis(1))))?;
+    write_frame(&mut writer, request)?;
+    writer.flush()?;
     let mut reader = Until { stream, deadline };
     read_frame(&mut reader)?.ok_or_else(|| WireError::Malformed("connection closed".into()))
 }
@@ -269,9 +327,9 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// Reads from a socket until a deadline, however the bytes trickle in.
+/// Reads from a connection until a deadline, however the bytes trickle in.
 struct Until<'a> {
-    stream: &'a Transport,
+    stream: &'a mut Transport,
     deadline: Instant,
 }
 
@@ -281,8 +339,8 @@ impl Read for Until<'_> {
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
-        (&mut &*self.stream).read(buf)
+        self.stream.socket.set_read_timeout(Some(left))?;
+        (&mut *self.stream).read(buf)
     }
 }
 
@@ -378,7 +436,7 @@ mod tests {
             ))))),
             _ => Some(ClientReply::Error("not marked".into())),
         });
-        let forwarder = Forwarder::new(Duration::from_secs(10));
+        let forwarder = Forwarder::new(Duration::from_secs(10), None);
         for seq in 1..=3 {
             let (reply, answers) = waiting();
             forwarder.forward(addr.clone(), put(seq), reply);
@@ -399,7 +457,7 @@ mod tests {
     fn a_silent_leader_is_answered_with_an_error_after_the_timeout() {
         let (addr, _seen) = fake_leader(|_| None);
         let timeout = Duration::from_millis(300);
-        let forwarder = Forwarder::new(timeout);
+        let forwarder = Forwarder::new(timeout, None);
         let (reply, answers) = waiting();
         let started = Instant::now();
         forwarder.forward(addr, put(1), reply);
@@ -416,7 +474,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .to_string();
-        let forwarder = Forwarder::new(Duration::from_secs(10));
+        let forwarder = Forwarder::new(Duration::from_secs(10), None);
         let (reply, answers) = waiting();
         forwarder.forward(addr, put(1), reply);
         let got = answers.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -441,7 +499,7 @@ mod tests {
                 // Dropped: closed after one answer.
             }
         });
-        let forwarder = Forwarder::new(Duration::from_secs(10));
+        let forwarder = Forwarder::new(Duration::from_secs(10), None);
         for seq in 1..=2 {
             let (reply, answers) = waiting();
             forwarder.forward(addr.clone(), put(seq), reply);
@@ -478,7 +536,7 @@ mod tests {
                 });
             }
         });
-        let forwarder = Forwarder::new(Duration::from_secs(30));
+        let forwarder = Forwarder::new(Duration::from_secs(30), None);
         let waits: Vec<_> = (1..=20)
             .map(|seq| {
                 let (reply, answers) = waiting();

@@ -6,6 +6,9 @@
 //! first pass the handshake of [`crate::auth`] (within [`crate::auth::HANDSHAKE_TIMEOUT`]);
 //! a frame on a connection that did not authenticate is dropped, logged (rate-limited) and
 //! the connection closed, as is a frame that names another sender than the authenticated one.
+//! With TLS ([`crate::tls`]), the handshake is mutual TLS instead (within the same timeout):
+//! the peer's certificate must be signed by the cluster's CA and name exactly one node of the
+//! cluster file, the connection's authenticated sender.
 //!
 //! Clients (at most `max_client_connections`, `client_table.rs`): when every slot is taken, a
 //! new connection closes the connection that has been idle the longest (no request in
@@ -18,9 +21,13 @@ use super::input::Input;
 use super::peer_book::KnownPeers;
 use super::shared::lock;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
-use crate::wire::{read_frame_timed, write_frame, ClientReply, PeerFrame, PeerWire, MAX_FRAME_LEN};
+use crate::tls::NodeTls;
+use crate::tls_stream;
+use crate::wire::{
+    read_frame_timed, write_frame, ClientReply, PeerFrame, PeerWire, TimedStream, MAX_FRAME_LEN,
+};
 use raft_core::NodeId;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -37,6 +44,8 @@ pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 const LOG_EVERY: Duration = Duration::from_secs(5);
 /// How long a refused connection gets to take its one-frame answer.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long a refused TLS connection gets for its handshake.
+const REFUSAL_TLS_TIME: Duration = Duration::from_secs(1);
 
 /// What the listeners need to know.
 #[derive(Clone, Debug)]
@@ -45,6 +54,8 @@ pub(crate) struct ListenOptions {
     /// The ids frames may come from (the event loop adds the members it learns of).
     pub peers: KnownPeers,
     pub secret: Option<Arc<ClusterSecret>>,
+    /// TLS on both ports (the secret is then not used).
+    pub tls: Option<Arc<NodeTls>>,
     pub client_idle_timeout: Duration,
     pub frame_timeout: Duration,
     pub max_client_connections: usize,
@@ -141,6 +152,19 @@ fn serve_peer(
     auth_log: &RateLimitedLog,
 ) {
     let remote = stream.peer_addr().ok();
+    if let Some(tls) = &options.tls {
+        let Some((stream, peer)) = tls_peer(stream, tls, options, auth_log) else {
+            return;
+        };
+        tracing::debug!(?remote, %peer, "peer authenticated (TLS)");
+        return read_peer_frames(
+            BufReader::new(stream),
+            Some(peer),
+            options,
+            events,
+            auth_log,
+        );
+    }
     let authenticated = match &options.secret {
         Some(secret) => match auth::accept(&stream, secret, options.me, &options.peers.list()) {
             Ok(peer) => {
@@ -161,10 +185,74 @@ fn serve_peer(
         },
         None => None,
     };
-    let mut reader = BufReader::new(stream);
+    read_peer_frames(
+        BufReader::new(stream),
+        authenticated,
+        options,
+        events,
+        auth_log,
+    )
+}
+
+/// The TLS handshake of an inbound peer connection, and which peer its certificate names.
+/// `None`: refused (logged, rate-limited).
+fn tls_peer(
+    stream: TcpStream,
+    tls: &NodeTls,
+    options: &ListenOptions,
+    auth_log: &RateLimitedLog,
+) -> Option<(
+    rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    NodeId,
+)> {
+    let remote = stream.peer_addr().ok();
+    let result = tls_stream::accept(tls.peer_server.clone(), stream, auth::HANDSHAKE_TIMEOUT)
+        .map_err(|e| format!("TLS handshake: {e}"))
+        .and_then(|mut s| {
+            let cert = s
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .ok_or("no client certificate")?;
+            let peer = tls.peer_of(cert, &options.peers.list())?;
+            s.write_all(&[crate::tls::PEER_ACCEPTED])
+                .and_then(|()| s.flush())
+                .map_err(|e| format!("cannot confirm the connection: {e}"))?;
+            Ok((s, peer))
+        });
+    match result {
+        Ok(found) => Some(found),
+        Err(e) => {
+            auth_log.log(|suppressed| {
+                tracing::warn!(
+                    ?remote,
+                    error = %e,
+                    suppressed,
+                    "peer connection refused: no valid certificate of a node of this cluster"
+                )
+            });
+            None
+        }
+    }
+}
+
+/// Reads a peer connection's frames into inputs until it closes or breaks. `authenticated`:
+/// the only sender its frames may name (without one, any other node of the cluster file).
+fn read_peer_frames<S: TimedStream + PeerAddr>(
+    mut reader: BufReader<S>,
+    authenticated: Option<NodeId>,
+    options: &ListenOptions,
+    events: &mpsc::Sender<Input>,
+    auth_log: &RateLimitedLog,
+) {
+    let remote = reader.get_ref().peer_addr();
     loop {
-        match read_frame_timed::<PeerWire>(&mut reader, MAX_FRAME_LEN, None, options.frame_timeout)
-        {
+        match read_frame_timed::<PeerWire, _>(
+            &mut reader,
+            MAX_FRAME_LEN,
+            None,
+            options.frame_timeout,
+        ) {
             Ok(Some(wire)) => {
                 let from = match &wire {
                     PeerWire::Raft(PeerFrame { from, .. })
@@ -209,12 +297,60 @@ fn serve_peer(
     }
 }
 
+/// The remote address of a peer connection, for the log.
+trait PeerAddr {
+    fn peer_addr(&self) -> Option<std::net::SocketAddr>;
+}
+
+impl PeerAddr for TcpStream {
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        TcpStream::peer_addr(self).ok()
+    }
+}
+
+impl PeerAddr for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.sock.peer_addr().ok()
+    }
+}
+
 /// Answers a connection with one frame and closes it, without waiting long for a slow reader.
 fn refuse(stream: &TcpStream, message: String) {
     let _ = stream.set_write_timeout(Some(REFUSAL_WRITE_TIMEOUT));
     let mut s = stream;
     let _ = write_frame(&mut s, &ClientReply::Error(message));
     let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Most TLS refusals under way at once (each on its own short-lived thread); beyond, a new
+/// connection is closed without an answer.
+const MAX_TLS_REFUSALS: usize = 8;
+
+/// [`refuse`] over TLS: the handshake and the answer on a short-lived thread, within
+/// [`REFUSAL_TLS_TIME`], so that the accept thread never waits on a client's handshake.
+fn refuse_tls(stream: TcpStream, message: String, tls: &NodeTls, refusing: &Arc<AtomicUsize>) {
+    let Some(slot) = Slot::take(refusing, MAX_TLS_REFUSALS) else {
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    };
+    let config = tls.client_server.clone();
+    let spawned = thread::Builder::new()
+        .name("raft-refuse-tls".into())
+        .spawn(move || {
+            let _slot = slot;
+            if let Ok(mut s) = tls_stream::accept(config, stream, REFUSAL_TLS_TIME) {
+                let _ = s.sock.set_write_timeout(Some(REFUSAL_WRITE_TIMEOUT));
+                if let Ok(frame) = crate::wire::encode_frame(&ClientReply::Error(message)) {
+                    let _ = s.conn.writer().write_all(&frame);
+                    s.conn.send_close_notify();
+                    let _ = tls_stream::flush(&mut s.conn, &mut s.sock);
+                }
+                let _ = s.sock.shutdown(Shutdown::Write);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a thread to refuse a client connection");
+    }
 }
 
 /// Client requests: admitted connections are read by the node's client poller
@@ -232,8 +368,10 @@ pub(crate) fn spawn_client_listener(
         events,
         options.client_idle_timeout,
         options.frame_timeout,
+        options.tls.as_ref().map(|t| t.client_server.clone()),
     )?;
     let busy_log = Arc::new(RateLimitedLog::new(LOG_EVERY));
+    let refusing = Arc::new(AtomicUsize::new(0));
     let evict_log = Arc::new(RateLimitedLog::new(LOG_EVERY));
     accept_loop(listener, "client", move |stream| {
         let handle = match stream.try_clone() {
@@ -266,13 +404,14 @@ pub(crate) fn spawn_client_listener(
                         "client connections full, every one with a request in progress; refusing a new one"
                     )
                 });
-                refuse(
-                    &stream,
-                    format!(
-                        "server busy: all {} client connections have a request in progress; retry",
-                        options.max_client_connections
-                    ),
+                let message = format!(
+                    "server busy: all {} client connections have a request in progress; retry",
+                    options.max_client_connections
                 );
+                match &options.tls {
+                    Some(tls) => refuse_tls(stream, message, tls, &refusing),
+                    None => refuse(&stream, message),
+                }
                 return;
             }
         };

@@ -4,6 +4,7 @@
 //! into inputs for it; one sender thread per peer keeps an outbound connection (reconnecting
 //! with backoff).
 
+mod client_conn;
 mod client_poll;
 mod client_reply;
 mod client_table;
@@ -49,6 +50,9 @@ pub struct NodeOptions {
     /// The cluster secret: every peer connection must pass the handshake of [`crate::auth`].
     /// `None`: the peer port is unauthenticated (a warning is logged at start).
     pub secret: Option<ClusterSecret>,
+    /// TLS on both ports ([`crate::tls`]): mutual TLS between peers (the secret is then not
+    /// used), server TLS on the client port. `None`: plain TCP (a warning is logged at start).
+    pub tls: Option<crate::tls::NodeTls>,
     /// A client connection without a request for this long is closed.
     pub client_idle_timeout: Duration,
     /// A frame (client or peer) must be complete this long after its first byte.
@@ -74,6 +78,7 @@ impl NodeOptions {
             heartbeat_interval: Duration::from_millis(50),
             trace_dir: None,
             secret: None,
+            tls: None,
             client_idle_timeout: listen::DEFAULT_CLIENT_IDLE_TIMEOUT,
             frame_timeout: listen::DEFAULT_FRAME_TIMEOUT,
             max_client_connections: listen::DEFAULT_MAX_CLIENT_CONNECTIONS,
@@ -202,7 +207,16 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     );
 
     let secret = options.secret.clone().map(Arc::new);
-    if secret.is_none() {
+    let tls = options.tls.clone().map(Arc::new);
+    if tls.is_none() {
+        tracing::warn!(
+            "no TLS (--insecure): peer and client traffic is unencrypted, and clients are not authenticated (see the threat model in impl/README.md)"
+        );
+    }
+    if tls.is_some() && secret.is_some() {
+        tracing::info!("TLS authenticates the peers; the cluster secret is not used");
+    }
+    if secret.is_none() && tls.is_none() {
         tracing::warn!(
             "no cluster secret: the peer port accepts unauthenticated Raft messages from anyone who can connect to it (see the threat model in impl/README.md)"
         );
@@ -213,12 +227,18 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
     // until it learns of its removal); members the configuration adds join the set.
     let known =
         peer_book::KnownPeers::new(options.cluster.ids().into_iter().filter(|p| *p != cfg.id));
-    let peer_book =
-        peer_book::PeerBook::new(cfg.id, secret.clone(), input_tx.clone(), known.clone());
+    let peer_book = peer_book::PeerBook::new(
+        cfg.id,
+        secret.clone(),
+        tls.clone(),
+        input_tx.clone(),
+        known.clone(),
+    );
     let listen_options = listen::ListenOptions {
         me: cfg.id,
         peers: known,
         secret,
+        tls,
         client_idle_timeout: options.client_idle_timeout,
         frame_timeout: options.frame_timeout,
         max_client_connections: options.max_client_connections,
@@ -248,11 +268,12 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         trace.restart(Duration::ZERO, replica.server());
         replica.set_trace(Box::new(trace));
     }
+    let forward_tls = options.tls.as_ref().map(|t| Arc::clone(&t.peer_client));
     let event_loop = event_loop::EventLoop::new(
         replica,
         Instant::now(),
         peer_book,
-        forward::Forwarder::new(forward::FORWARD_TIMEOUT),
+        forward::Forwarder::new(forward::FORWARD_TIMEOUT, forward_tls),
         metrics,
     );
     let handle = thread::Builder::new()

@@ -10,6 +10,7 @@
 use super::input::Input;
 use super::peers::{spawn_sender, PeerLink};
 use crate::auth::ClusterSecret;
+use crate::tls::NodeTls;
 use raft_core::{Address, Membership, NodeId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ impl KnownPeers {
 pub(crate) struct PeerBook {
     me: NodeId,
     secret: Option<Arc<ClusterSecret>>,
+    tls: Option<Arc<NodeTls>>,
     events: mpsc::Sender<Input>,
     links: BTreeMap<NodeId, (SocketAddr, PeerLink)>,
     known: KnownPeers,
@@ -59,12 +61,14 @@ impl PeerBook {
     pub(crate) fn new(
         me: NodeId,
         secret: Option<Arc<ClusterSecret>>,
+        tls: Option<Arc<NodeTls>>,
         events: mpsc::Sender<Input>,
         known: KnownPeers,
     ) -> Self {
         PeerBook {
             me,
             secret,
+            tls,
             events,
             links: BTreeMap::new(),
             known,
@@ -121,7 +125,14 @@ impl PeerBook {
                 }
                 false => tracing::debug!(peer = %id, %addr, "peer added to the address book"),
             }
-            let link = spawn_sender(self.me, id, addr, self.secret.clone(), self.events.clone());
+            let link = spawn_sender(
+                self.me,
+                id,
+                addr,
+                self.secret.clone(),
+                self.tls.clone(),
+                self.events.clone(),
+            );
             self.links.insert(id, (addr, link));
             self.known.insert(id);
         }
@@ -143,7 +154,7 @@ mod tests {
     fn senders_follow_the_configurations_addresses() {
         let (events, _inputs) = mpsc::channel();
         let known = KnownPeers::new([NodeId(1)]);
-        let mut book = PeerBook::new(NodeId(0), None, events, known.clone());
+        let mut book = PeerBook::new(NodeId(0), None, None, events, known.clone());
         let first: BTreeMap<_, _> = [
             (NodeId(0), addr("127.0.0.1:9")),
             (NodeId(1), addr("127.0.0.1:10")),

@@ -15,14 +15,23 @@
 //! trip, measured at about a fifth of a loaded node's CPU). What does not fit the socket at
 //! once, and every message while the thread has work queued or is writing, goes through the
 //! queue, so the frames reach the peer whole and in the order they were sent.
+//!
+//! With TLS ([`crate::tls`]), each new connection first completes a mutual TLS handshake that
+//! verifies the peer's certificate for its node name (a failure is logged, rate-limited, and
+//! retried with backoff). A direct send then hands the frame whole to the TLS connection
+//! and writes what the socket takes at once; the records left are written by the sender
+//! thread ([`Outbound::Flush`]), before anything queued after them.
 
 use super::input::Input;
 use super::snapshot_transfer::Outgoing;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::kv::Command;
+use crate::tls::NodeTls;
+use crate::tls_stream;
 use crate::wire::{encode_frame, PeerFrame, PeerWire};
 use raft_core::{Message, NodeId};
-use std::io::Write;
+use rustls::{ClientConnection, StreamOwned};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, TryLockError};
@@ -40,13 +49,75 @@ enum Outbound {
     Msg(Message<Command>),
     /// The rest of a frame whose start the event loop wrote (the socket took only part).
     Rest(Vec<u8>),
+    /// TLS records of a direct send that the socket did not take at once (they wait in the
+    /// connection).
+    Flush,
+}
+
+/// One outbound connection: plain TCP, or TLS over it.
+pub(crate) enum PeerStream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+/// What a direct send left for the sender thread.
+enum Left {
+    Nothing,
+    Rest(Vec<u8>),
+    Flush,
+}
+
+impl PeerStream {
+    /// Writes `bytes` whole (blocking, within the socket's write timeout), reading nothing.
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            PeerStream::Plain(s) => s.write_all(bytes),
+            PeerStream::Tls(s) => tls_stream::write_all_no_read(s, bytes),
+        }
+    }
+
+    /// Writes what TLS records are waiting (blocking, within the write timeout).
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            PeerStream::Plain(_) => Ok(()),
+            PeerStream::Tls(s) => tls_stream::flush(&mut s.conn, &mut s.sock),
+        }
+    }
+
+    /// Sends `frame` without waiting: what the socket does not take at once is left.
+    fn send_no_wait(&mut self, frame: Vec<u8>) -> Left {
+        match self {
+            PeerStream::Plain(s) => {
+                let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
+                // A broken connection is the sender thread's to find (its write fails, it
+                // reconnects): the frame goes to it whole.
+                let written = rustix::net::send(&*s, &frame, flags).unwrap_or(0);
+                if written < frame.len() {
+                    Left::Rest(frame[written..].to_vec())
+                } else {
+                    Left::Nothing
+                }
+            }
+            PeerStream::Tls(s) => {
+                // Taken whole (the connection's buffer is unbounded); a broken connection
+                // leaves its records, and the sender thread's flush finds the breakage.
+                if s.conn.writer().write_all(&frame).is_err()
+                    || !tls_stream::flush_no_wait(&mut s.conn, &s.sock)
+                {
+                    Left::Flush
+                } else {
+                    Left::Nothing
+                }
+            }
+        }
+    }
 }
 
 /// The connection to one peer, shared by its sender thread and the event loop.
 struct Link {
     /// `None` while disconnected. The sender thread holds the lock while it writes (blocking,
     /// with a timeout); the event loop only ever tries the lock, and never blocks on it.
-    stream: Mutex<Option<TcpStream>>,
+    stream: Mutex<Option<PeerStream>>,
     /// Items queued for the sender thread and not yet written (or dropped). The event loop is
     /// the only one that adds to it, and writes directly only when it is zero: every frame
     /// queued before is out, so the order holds.
@@ -69,13 +140,13 @@ impl PeerLink {
         {
             return self.enqueue(Outbound::Msg(msg));
         }
-        let guard = match self.link.stream.try_lock() {
+        let mut guard = match self.link.stream.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             // The sender thread is writing.
             Err(TryLockError::WouldBlock) => return self.enqueue(Outbound::Msg(msg)),
         };
-        let Some(stream) = guard.as_ref() else {
+        let Some(stream) = guard.as_mut() else {
             // Disconnected: the thread drops it, or reconnects first (after its backoff).
             drop(guard);
             return self.enqueue(Outbound::Msg(msg));
@@ -87,13 +158,11 @@ impl PeerLink {
                 return;
             }
         };
-        let flags = rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL;
-        // A broken connection is the sender thread's to find (its write fails, it reconnects):
-        // the frame goes to it whole.
-        let written = rustix::net::send(stream, &frame, flags).unwrap_or(0);
-        if written < frame.len() {
-            // Queued while the lock is held: the thread writes the rest before anything else.
-            self.enqueue(Outbound::Rest(frame[written..].to_vec()));
+        // Queued while the lock is held: the thread writes the rest before anything else.
+        match stream.send_no_wait(frame) {
+            Left::Nothing => {}
+            Left::Rest(rest) => self.enqueue(Outbound::Rest(rest)),
+            Left::Flush => self.enqueue(Outbound::Flush),
         }
     }
 
@@ -121,6 +190,7 @@ pub(crate) fn spawn_sender(
     peer: NodeId,
     addr: SocketAddr,
     secret: Option<Arc<ClusterSecret>>,
+    tls: Option<Arc<NodeTls>>,
     events: mpsc::Sender<Input>,
 ) -> PeerLink {
     let (tx, rx) = mpsc::channel();
@@ -129,6 +199,7 @@ pub(crate) fn spawn_sender(
         queued: AtomicUsize::new(0),
     });
     let sender = PeerSender::new(me, peer, addr, secret, events, Arc::clone(&link));
+    let sender = PeerSender { tls, ..sender };
     let spawned = thread::Builder::new()
         .name(format!("raft-send-{peer}"))
         .spawn(move || sender.run(rx));
@@ -148,6 +219,8 @@ struct PeerSender {
     peer: NodeId,
     addr: SocketAddr,
     secret: Option<Arc<ClusterSecret>>,
+    /// With TLS: each connection is mutual TLS (and the secret is not used).
+    tls: Option<Arc<NodeTls>>,
     events: mpsc::Sender<Input>,
     /// The connection (shared with the event loop's direct sends).
     link: Arc<Link>,
@@ -172,6 +245,7 @@ impl PeerSender {
             peer,
             addr,
             secret,
+            tls: None,
             events,
             link,
             backoff: MIN_BACKOFF,
@@ -186,7 +260,7 @@ impl PeerSender {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    fn stream(&self) -> std::sync::MutexGuard<'_, Option<TcpStream>> {
+    fn stream(&self) -> std::sync::MutexGuard<'_, Option<PeerStream>> {
         super::shared::lock(&self.link.stream)
     }
 
@@ -218,6 +292,8 @@ impl PeerSender {
             for item in batch {
                 let frame = match item {
                     Outbound::Rest(rest) => Ok(rest),
+                    // Written below, with every write.
+                    Outbound::Flush => continue,
                     Outbound::Msg(Message::InstallSnapshot(m)) => {
                         let (index, len) = (m.snapshot.last_included_index, m.snapshot.data.len());
                         if self.snapshot.offer(m, now) {
@@ -257,7 +333,8 @@ impl PeerSender {
             let mut stream = self.stream();
             let failed = match stream.as_mut() {
                 Some(s) if !bytes.is_empty() => s.write_all(&bytes).err(),
-                _ => None,
+                Some(s) => s.flush().err(),
+                None => None,
             };
             if let Some(e) = &failed {
                 tracing::debug!(peer = %self.peer, error = %e, "send failed; reconnecting");
@@ -274,6 +351,58 @@ impl PeerSender {
         }
     }
 
+    /// The TLS handshake of a new connection: the peer's certificate must be signed by the
+    /// cluster's CA and name the peer (`node-<peer>.cluster-<id>.raft`). `None`: refused
+    /// (logged, rate-limited).
+    fn tls_connect(
+        &self,
+        tls: &NodeTls,
+        stream: TcpStream,
+    ) -> Option<StreamOwned<ClientConnection, TcpStream>> {
+        let (peer, addr) = (self.peer, self.addr);
+        let result = tls.peer_server_name(peer).and_then(|name| {
+            tls_stream::connect(
+                tls.peer_client.clone(),
+                name,
+                stream,
+                auth::HANDSHAKE_TIMEOUT,
+            )
+            .map_err(|e| e.to_string())
+        });
+        let result = result.and_then(|mut s| {
+            // The listener's word that it accepts this node's certificate (see
+            // `tls::PEER_ACCEPTED`); a refusal is its alert, or the connection closed.
+            let mut byte = [0u8];
+            s.sock
+                .set_read_timeout(Some(auth::HANDSHAKE_TIMEOUT))
+                .and_then(|()| s.read_exact(&mut byte))
+                .map_err(|e| {
+                    format!(
+                        "the peer did not accept this node's certificate (its log says why): {e}"
+                    )
+                })?;
+            if byte[0] != crate::tls::PEER_ACCEPTED {
+                return Err(format!(
+                    "the peer sent {:#04x} instead of accepting",
+                    byte[0]
+                ));
+            }
+            Ok(s)
+        });
+        match result {
+            Ok(mut s) => {
+                tls_stream::unbounded(&mut s.conn);
+                Some(s)
+            }
+            Err(e) => {
+                self.auth_log.log(|suppressed| {
+                    tracing::warn!(%peer, %addr, error = %e, suppressed, "peer TLS handshake failed; retrying")
+                });
+                None
+            }
+        }
+    }
+
     /// Ensures a connection, unless the backoff since the last failure has not elapsed.
     fn connected(&mut self) -> bool {
         if self.stream().is_some() {
@@ -286,8 +415,18 @@ impl PeerSender {
         match TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
-                if let Some(secret) = &self.secret {
-                    if let Err(e) = auth::connect(&stream, secret, self.me, self.peer) {
+                let stream = match &self.tls {
+                    Some(tls) => match self.tls_connect(tls, stream) {
+                        Some(s) => PeerStream::Tls(Box::new(s)),
+                        None => {
+                            self.fail();
+                            return false;
+                        }
+                    },
+                    None => PeerStream::Plain(stream),
+                };
+                if let (PeerStream::Plain(stream), Some(secret)) = (&stream, &self.secret) {
+                    if let Err(e) = auth::connect(stream, secret, self.me, self.peer) {
                         let (peer, addr) = (self.peer, self.addr);
                         self.auth_log.log(|suppressed| {
                             tracing::warn!(%peer, %addr, error = %e, suppressed, "peer handshake failed; retrying")
@@ -297,7 +436,12 @@ impl PeerSender {
                     }
                     let _ = stream.set_read_timeout(None);
                 }
-                let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+                let socket = match &stream {
+                    PeerStream::Plain(s) => s,
+                    PeerStream::Tls(s) => &s.sock,
+                };
+                let _ = socket.set_read_timeout(None);
+                let _ = socket.set_write_timeout(Some(WRITE_TIMEOUT));
                 tracing::debug!(peer = %self.peer, addr = %self.addr, "connected");
                 *self.stream() = Some(stream);
                 // A new connection: the core resends what the peer needs, a snapshot from
@@ -355,13 +499,61 @@ mod tests {
         received
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        let addr = received.local_addr().unwrap();
+        arrive_whole_and_in_order(PeerStream::Plain(sent), &received, addr);
+    }
+
+    /// The same over TLS: a direct send leaves records in the connection (`Outbound::Flush`)
+    /// that the thread writes before what was queued after them.
+    #[test]
+    fn direct_and_queued_sends_arrive_whole_and_in_order_over_tls() {
+        use crate::config::ClusterConfig;
+        use crate::tls::{self, NodeTls, NodeTlsFiles};
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = ClusterConfig::parse(
+            "cluster_id = 3\n[[node]]\nid = 0\npeer_addr = \"127.0.0.1:1\"\nclient_addr = \"127.0.0.1:2\"\n\
+             [[node]]\nid = 1\npeer_addr = \"127.0.0.1:3\"\nclient_addr = \"127.0.0.1:4\"\n",
+        )
+        .unwrap();
+        crate::certs::write_cluster(dir.path(), &cluster, false).unwrap();
+        let node = |id| {
+            let files = NodeTlsFiles {
+                ca: tls::ca_file(dir.path()),
+                identity: tls::node_identity(dir.path(), id),
+                client_cert_auth: false,
+            };
+            NodeTls::load(&files, id, 3).unwrap()
+        };
+        let (me, peer) = (node(0), node(1));
+        let (sent, received) = tcp_pair();
+        let addr = received.local_addr().unwrap();
+        let config = peer.peer_server.clone();
+        let accepting =
+            thread::spawn(move || tls_stream::accept(config, received, Duration::from_secs(10)));
+        let name = me.peer_server_name(NodeId(1)).unwrap();
+        let mut sent =
+            tls_stream::connect(me.peer_client.clone(), name, sent, Duration::from_secs(10))
+                .unwrap();
+        tls_stream::unbounded(&mut sent.conn);
+        let mut received = accepting.join().unwrap().unwrap();
+        received
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        arrive_whole_and_in_order(PeerStream::Tls(Box::new(sent)), &mut received, addr);
+    }
+
+    fn arrive_whole_and_in_order(
+        sent: PeerStream,
+        mut reader: impl std::io::Read,
+        addr: SocketAddr,
+    ) {
         let (events, _inputs) = mpsc::channel();
         let (tx, rx) = mpsc::channel();
         let link = Arc::new(Link {
             stream: Mutex::new(Some(sent)),
             queued: AtomicUsize::new(0),
         });
-        let addr = received.local_addr().unwrap();
         let sender = PeerSender::new(NodeId(0), NodeId(1), addr, None, events, Arc::clone(&link));
         let thread = thread::spawn(move || sender.run(rx));
         let handle = PeerLink {
@@ -375,7 +567,6 @@ mod tests {
             // Small and large (64 KiB) messages: the socket's buffer fills up.
             handle.send(append(i, if i % 3 == 0 { 64 * 1024 } else { 10 }));
         }
-        let mut reader = &received;
         for i in 0..count {
             let frame: PeerWire = read_frame(&mut reader).unwrap().expect("a frame");
             match frame {

@@ -1,9 +1,11 @@
 //! What the process tests of storage.rs and cli.rs share: cluster files on free loopback ports,
 //! spawning the built binaries, waiting with deadlines. Each test crate uses only some of it.
+//! Clusters are TLS clusters (certificates made into the test's directory), except where a
+//! test is about plain TCP ([`write_insecure_cluster`]).
 #![allow(dead_code)]
 
 use raft_impl::client::Client;
-use raft_impl::config::{ClusterConfig, NodeSpec};
+use raft_impl::config::{ClusterConfig, NodeSpec, TlsSection};
 use raft_impl::kv::{Op, OpResult};
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
@@ -22,9 +24,52 @@ pub fn free_addr() -> SocketAddr {
         .expect("a free loopback port")
 }
 
-/// A cluster file of `n` nodes on free loopback ports, written to `dir/cluster.toml`.
+/// A TLS cluster file of `n` nodes on free loopback ports, written to `dir/cluster.toml`, with
+/// its certificates in `dir/tls` (named by an absolute path: [`client`] finds them from the
+/// configuration alone).
 pub fn write_cluster(dir: &Path, n: u64) -> (ClusterConfig, PathBuf) {
-    let cluster = ClusterConfig::new(
+    let mut cluster = nodes_on_free_ports(n);
+    let tls_dir = dir.join("tls");
+    raft_impl::certs::write_cluster(&tls_dir, &cluster, false).expect("certificates");
+    cluster.tls = Some(TlsSection {
+        dir: tls_dir,
+        client_cert_auth: false,
+    });
+    let path = dir.join("cluster.toml");
+    fs::write(&path, cluster.to_toml()).expect("write cluster file");
+    (cluster, path)
+}
+
+/// A cluster file of `n` nodes without TLS (`insecure = true`), for tests of plain TCP.
+pub fn write_insecure_cluster(dir: &Path, n: u64) -> (ClusterConfig, PathBuf) {
+    let mut cluster = nodes_on_free_ports(n);
+    cluster.insecure = true;
+    let path = dir.join("cluster.toml");
+    fs::write(&path, cluster.to_toml()).expect("write cluster file");
+    (cluster, path)
+}
+
+/// A cluster file (as `raft-cluster up` writes it), its `[tls]` dir made absolute so that
+/// [`client`] finds the certificates from the configuration alone.
+pub fn load_cluster(file: &Path) -> ClusterConfig {
+    let mut cluster = ClusterConfig::load(file).expect("the cluster file");
+    if let Some(dir) = cluster.tls_dir(file) {
+        if let Some(t) = cluster.tls.as_mut() {
+            t.dir = dir;
+        }
+    }
+    cluster
+}
+
+/// A client of `cluster`, with TLS when the cluster has it.
+pub fn client(cluster: &ClusterConfig) -> Client {
+    let tls = raft_impl::client::tls_config_for(cluster, Path::new("cluster.toml"), None, None)
+        .expect("the cluster's client TLS configuration");
+    Client::new(cluster.client_addrs()).with_tls(tls)
+}
+
+fn nodes_on_free_ports(n: u64) -> ClusterConfig {
+    ClusterConfig::new(
         (0..n)
             .map(|id| NodeSpec {
                 id,
@@ -33,10 +78,7 @@ pub fn write_cluster(dir: &Path, n: u64) -> (ClusterConfig, PathBuf) {
                 initial_member: true,
             })
             .collect(),
-    );
-    let path = dir.join("cluster.toml");
-    fs::write(&path, cluster.to_toml()).expect("write cluster file");
-    (cluster, path)
+    )
 }
 
 /// A one-node cluster file whose client port is held by the returned listener, so that the node
@@ -44,12 +86,14 @@ pub fn write_cluster(dir: &Path, n: u64) -> (ClusterConfig, PathBuf) {
 /// then released could be taken by a parallel test before this one binds it again.
 pub fn write_cluster_with_taken_client_port(dir: &Path) -> (TcpListener, PathBuf) {
     let taken = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    let cluster = ClusterConfig::new(vec![NodeSpec {
+    let mut cluster = ClusterConfig::new(vec![NodeSpec {
         id: 0,
         peer_addr: free_addr(),
         client_addr: taken.local_addr().expect("the listener's address"),
         initial_member: true,
     }]);
+    // About binding, not TLS.
+    cluster.insecure = true;
     let path = dir.join("cluster.toml");
     fs::write(&path, cluster.to_toml()).expect("write cluster file");
     (taken, path)
@@ -182,7 +226,7 @@ pub fn lock_pid(dir: &Path) -> Option<u32> {
 
 /// One operation through the client library, retried until `timeout`.
 pub fn execute(cluster: &ClusterConfig, op: Op, timeout: Duration) -> OpResult {
-    Client::new(cluster.client_addrs())
+    client(cluster)
         .execute(op.clone(), timeout)
         .unwrap_or_else(|e| panic!("{op:?}: {e}"))
 }
