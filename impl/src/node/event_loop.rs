@@ -11,6 +11,7 @@ use super::input::Input;
 use super::peers::PeerLink;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
+use super::snapshot_writer::SnapshotWriter;
 use crate::kv::Command;
 use crate::storage::Wal;
 use raft_core::{Message, NodeId};
@@ -28,6 +29,8 @@ pub(crate) struct EventLoop {
     start: Instant,
     /// The snapshot each peer is sending, in reassembly (at most one per peer).
     reassembly: BTreeMap<NodeId, Reassembly>,
+    /// Writes the snapshots the replica takes, off this loop (`snapshot_writer.rs`).
+    writer: SnapshotWriter,
 }
 
 impl EventLoop {
@@ -35,12 +38,14 @@ impl EventLoop {
         replica: Replica<Wal<Command>, ReplyTo>,
         start: Instant,
         peers: Vec<(NodeId, PeerLink)>,
+        writer: SnapshotWriter,
     ) -> Self {
         EventLoop {
             replica,
             peers: peers.into_iter().collect(),
             start,
             reassembly: BTreeMap::new(),
+            writer,
         }
     }
 
@@ -57,7 +62,12 @@ impl EventLoop {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
             queued.extend(inputs.try_iter().take(MAX_BATCH));
-            if self.turn(queued)? {
+            let shutdown = self.turn(queued);
+            if !matches!(shutdown, Ok(false)) {
+                // No snapshot write outlives the loop (and the WAL's lock on the directory).
+                self.writer.finish();
+            }
+            if shutdown? {
                 tracing::info!(id = %self.replica.config().id, "shut down");
                 return Ok(());
             }
@@ -105,6 +115,11 @@ impl EventLoop {
                     request,
                     reply: ReplyTo::Waiting(reply),
                 }),
+                Input::SnapshotWritten(written) => {
+                    self.writer.finish();
+                    // A failed write stops the node: its fsync may have lost pages for good.
+                    batch.push(ReplicaInput::SnapshotWritten(written?));
+                }
                 Input::Shutdown => shutdown = true,
             }
         }
@@ -113,17 +128,20 @@ impl EventLoop {
         // except a leader's own entries written behind (then the flush follows the sends, and
         // the fsync runs while the peer threads write to the network).
         let effects = self.replica.turn(now, batch)?;
-        self.deliver(effects);
+        self.deliver(effects)?;
         if self.replica.flush_due() {
             let effects = self.replica.flush(now)?;
-            self.deliver(effects);
+            self.deliver(effects)?;
         }
         Ok(shutdown)
     }
 
     /// Send, then answer clients (a command's answer is written to its connection here:
-    /// `client_reply.rs`).
-    fn deliver(&self, effects: Effects<ReplyTo>) {
+    /// `client_reply.rs`); a snapshot to write goes to the writer thread.
+    fn deliver(&mut self, effects: Effects<ReplyTo>) -> anyhow::Result<()> {
+        if let Some(snapshot) = effects.snapshot {
+            self.writer.start(snapshot)?;
+        }
         for (to, msg) in effects.messages {
             if let Some(link) = self.peers.get(&to) {
                 link.send(msg);
@@ -132,5 +150,6 @@ impl EventLoop {
         for (to, reply) in effects.replies {
             to.send(reply);
         }
+        Ok(())
     }
 }

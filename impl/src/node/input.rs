@@ -34,6 +34,9 @@ pub(crate) enum Input {
         request: crate::wire::MemberRequest,
         reply: mpsc::Sender<ClientReply>,
     },
+    /// The snapshot writer thread's end: the snapshot, durable in its file, or why not
+    /// (`snapshot_writer.rs`).
+    SnapshotWritten(Result<raft_core::Snapshot, super::snapshot_writer::SnapshotWriteError>),
     /// Stop after the current batch is durable.
     Shutdown,
 }

@@ -15,6 +15,7 @@ mod peers;
 pub mod replica;
 mod shared;
 pub mod snapshot_transfer;
+mod snapshot_writer;
 
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
@@ -234,7 +235,13 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         trace.restart(Duration::ZERO, replica.server());
         replica.set_trace(Box::new(trace));
     }
-    let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_senders);
+    replica.defer_snapshot_writes();
+    let writer = snapshot_writer::SnapshotWriter::new(
+        replica.durable().dir().to_path_buf(),
+        replica.durable().identity(),
+        input_tx.clone(),
+    );
+    let event_loop = event_loop::EventLoop::new(replica, Instant::now(), peer_senders, writer);
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())
         .spawn(move || event_loop.run(input_rx))

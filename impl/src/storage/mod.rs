@@ -23,7 +23,7 @@ pub use wal::{
     DEFAULT_SEGMENT_BYTES, PREALLOCATE_BYTES, WAL_FILE_NAME,
 };
 
-use raft_core::{HardState, Persist};
+use raft_core::{HardState, Index, Persist};
 
 /// Stable storage for the hard state, as a replica uses it: [`Durable::stage`] after every
 /// Raft step, [`Durable::sync`] once per batch. The durability contract (impl/README.md) is
@@ -36,6 +36,12 @@ pub trait Durable<C> {
     fn stage(&mut self, hard: &HardState<C>, persist: &Persist) -> Result<(), Self::Error>;
     /// Makes everything staged so far durable (write + fsync).
     fn sync(&mut self) -> Result<(), Self::Error>;
+    /// The file of the snapshot at `index` was made durable away from [`Durable::stage`] (by
+    /// the node's snapshot writer thread, `node/snapshot_writer.rs`): staging that snapshot
+    /// takes the file as it is instead of writing it again, and a file a newer snapshot
+    /// already superseded is removed. Only a driver that writes snapshot files itself calls
+    /// it; the default (a disk whose snapshots are all written by `stage`) ignores it.
+    fn snapshot_written(&mut self, _index: Index) {}
 }
 
 #[cfg(test)]

@@ -204,6 +204,9 @@ pub struct Wal<C, F: Fs = DirFs> {
     staged_last_index: Index,
     /// Snapshot files present, oldest first (the newest is the log's start).
     snapshots: Vec<Index>,
+    /// A snapshot file written durably by the node's writer thread and not yet staged
+    /// ([`Wal::snapshot_written`]): staging its snapshot adopts it.
+    written: Option<Index>,
     staged: Vec<u8>,
     frame: Vec<u8>,
     _lock: Option<DirLock>,
@@ -508,6 +511,7 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
             vote: hard.voted_for,
             staged_last_index: 0,
             snapshots: kept_snapshots,
+            written: None,
             staged: Vec::new(),
             frame: Vec::new(),
             _lock: None,
@@ -545,9 +549,32 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
         Ok(())
     }
 
-    /// Writes `hard`'s snapshot file, stages its record, and deletes what it makes obsolete.
+    /// The snapshot file at `index` was written durably (tmp file, fsync, rename, fsync of the
+    /// directory) by someone else, the node's snapshot writer thread: the next
+    /// [`Wal::stage`] of that snapshot adopts it instead of writing it. A file at or below
+    /// the newest snapshot kept is obsolete already (a snapshot installed from the leader
+    /// overtook it) and is removed.
+    pub fn snapshot_written(&mut self, index: Index) {
+        if self.snapshots.last().is_some_and(|last| index <= *last) {
+            self.remove_file(&snapshot_file_name(index));
+            return;
+        }
+        if let Some(old) = self.written.replace(index) {
+            // Never with one write in flight at a time; harmless anyway (a snapshot file the
+            // WAL covers), so removed rather than kept unlisted.
+            self.remove_file(&snapshot_file_name(old));
+        }
+    }
+
+    /// Writes `hard`'s snapshot file (or adopts the one [`Wal::snapshot_written`] announced),
+    /// stages its record, and deletes what it makes obsolete.
     fn save_snapshot(&mut self, hard: &HardState<C>, discards_log: bool) -> Result<(), WalError> {
         let index = hard.snapshot.last_included_index;
+        let written = self.written.take();
+        if let Some(other) = written.filter(|w| *w != index) {
+            // Announced, then superseded before its compaction was staged.
+            self.remove_file(&snapshot_file_name(other));
+        }
         if self.snapshots.last().is_some_and(|last| index <= *last) || index == 0 {
             return Ok(());
         }
@@ -556,13 +583,15 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
             // crash between the two would recover the new snapshot followed by the old log.
             self.sync()?;
         }
-        write_snapshot(&mut self.fs, self.identity, &hard.snapshot).map_err(
-            |(name, op, error)| WalError::Io {
-                path: self.fs.path(&name),
-                op,
-                error,
-            },
-        )?;
+        if written != Some(index) {
+            write_snapshot(&mut self.fs, self.identity, &hard.snapshot).map_err(
+                |(name, op, error)| WalError::Io {
+                    path: self.fs.path(&name),
+                    op,
+                    error,
+                },
+            )?;
+        }
         encode_snapshot_mark(hard, &mut self.staged).map_err(|e| self.encode_error(e))?;
         self.snapshots.push(index);
         // The newest two snapshots stay (the older one a fallback while the WAL covers it).
@@ -780,6 +809,18 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
     pub fn header(&self) -> WalHeader {
         self.header
     }
+
+    /// Whose files these are (what a snapshot file written beside the WAL must say).
+    pub fn identity(&self) -> WalIdentity {
+        self.identity
+    }
+}
+
+impl<C> Wal<C, DirFs> {
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.fs.dir()
+    }
 }
 
 fn check_identity(
@@ -815,5 +856,9 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Durable<C> for Wal<C, F> {
 
     fn sync(&mut self) -> Result<(), WalError> {
         Wal::sync(self).map(|_| ())
+    }
+
+    fn snapshot_written(&mut self, index: Index) {
+        Wal::snapshot_written(self, index)
     }
 }
