@@ -7,12 +7,12 @@ mod record;
 mod snapshot;
 mod wal;
 
-pub use fs::{DirFs, Fs};
+pub use fs::{DirFs, Fs, ReadSeek};
 pub use lock::{DirLock, LockError, LOCK_FILE_NAME};
 pub use record::{
-    decode_records, decode_records_from, encode_batch, encode_persist, encode_snapshot_mark,
-    DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader, WalIdentity,
-    FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR, WAL_MAGIC, WAL_VERSION,
+    decode_records, decode_records_from, decode_stream_from, encode_batch, encode_persist,
+    encode_snapshot_mark, DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader,
+    WalIdentity, FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR, WAL_MAGIC, WAL_VERSION,
 };
 pub use snapshot::{
     decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name, write_snapshot,

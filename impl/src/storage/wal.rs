@@ -43,7 +43,7 @@
 use super::fs::{DirFs, Fs};
 use super::lock::{DirLock, LockError};
 use super::record::{
-    decode_records_from, encode_batch, encode_persist, encode_snapshot_mark, Record, ScanError,
+    decode_stream_from, encode_batch, encode_persist, encode_snapshot_mark, Record, ScanError,
     ScanProblem, WalHeader, WalIdentity, FILE_HEADER_LEN, FRAME_HEADER_LEN,
 };
 use super::snapshot::{
@@ -323,8 +323,13 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
         let last = segment_names.len().saturating_sub(1);
         for (i, (seq, name)) in segment_names.iter().enumerate() {
             let path = fs.path(name);
-            let bytes = fs.read(name).map_err(io_err(path.clone(), "read"))?;
-            let decoded = match decode_records_from(&bytes, hard) {
+            let (mut file, file_len) = fs
+                .read_stream(name)
+                .map_err(io_err(path.clone(), "open to read"))?;
+            let decoded = decode_stream_from(&mut file, file_len, hard)
+                .map_err(io_err(path.clone(), "read"))?;
+            drop(file);
+            let decoded = match decoded {
                 Ok(decoded) => decoded,
                 Err(error) => {
                     let reason = format!(
@@ -377,7 +382,7 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
                 header: decoded.header,
                 frames: decoded.frames,
                 valid_len: decoded.valid_len,
-                file_len: bytes.len() as u64,
+                file_len,
                 torn_tail: decoded.torn_tail,
             });
         }
