@@ -84,7 +84,12 @@ impl EventLoop {
                 Input::PeerConnected(to) => batch.push(ReplicaInput::PeerConnected(to)),
                 Input::SnapshotChunk { from, chunk } => {
                     let (offset, index) = (chunk.offset, chunk.last_included_index);
-                    match self.reassembly.entry(from).or_default().accept(chunk) {
+                    let dir = self.replica.durable().dir();
+                    let reassembly = self
+                        .reassembly
+                        .entry(from)
+                        .or_insert_with(|| Reassembly::new(dir, from));
+                    match reassembly.accept(chunk) {
                         Ok(Accepted::Complete(m)) => {
                             tracing::info!(%from, index, bytes = m.snapshot.data.len(), "snapshot received");
                             let msg = Message::InstallSnapshot(m);
@@ -95,6 +100,9 @@ impl EventLoop {
                         }
                         Ok(Accepted::Dropped(why)) => {
                             tracing::info!(%from, "snapshot chunk dropped: {why}");
+                        }
+                        Ok(Accepted::SpoolFailed(why)) => {
+                            tracing::warn!(%from, "snapshot reassembly abandoned: {why}");
                         }
                         Err(e) => tracing::warn!(%from, error = %e, "bad snapshot chunk dropped"),
                     }
