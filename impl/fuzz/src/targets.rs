@@ -166,7 +166,9 @@ fn peer_frame(data: &[u8]) {
         assert!(chunk.total_len <= MAX_SNAPSHOT_BYTES);
         assert!(chunk.offset + chunk.data.len() as u64 <= chunk.total_len);
         let total = chunk.total_len;
-        let r = reassembly.entry(from).or_default();
+        let r = reassembly
+            .entry(from)
+            .or_insert_with(|| Reassembly::new(&spool_dir(), from));
         match r
             .accept(chunk)
             .expect("a checked chunk is accepted or dropped")
@@ -180,13 +182,29 @@ fn peer_frame(data: &[u8]) {
                 in_reassembly.insert(from, total);
             }
             Accepted::Dropped(_) => {}
+            // The spool directory is this process's own: its disk failed.
+            Accepted::SpoolFailed(why) => panic!("snapshot spool failed: {why}"),
         }
         let bound = in_reassembly.get(&from).copied().unwrap_or(0);
         assert!(
-            r.buffered() as u64 <= bound,
+            r.buffered() <= bound,
             "a buffer beyond its snapshot's length"
         );
     }
+}
+
+/// Where the reassemblies of this process spool their snapshots (the node uses its data
+/// directory): a directory of the system's temporary one, made once.
+fn spool_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("raft-fuzz-spool-{}", std::process::id()));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create the spool directory {}: {e}", dir.display());
+        }
+        dir
+    })
+    .clone()
 }
 
 /// One byte after another of a fuzz input, zeros past its end.
@@ -252,7 +270,7 @@ fn snapshot_chunks(data: &[u8]) {
         .iter()
         .map(|&t| snapshot_message(t, usize::from(script.byte() % 96)))
         .collect();
-    let mut r = Reassembly::default();
+    let mut r = Reassembly::new(&spool_dir(), NodeId(1));
     let mut expected: Option<Expected> = None;
     while !script.0.is_empty() {
         let op = script.byte();
@@ -351,7 +369,7 @@ fn snapshot_chunks(data: &[u8]) {
                 _ => assert!(matches!(got, Accepted::Dropped(_)), "{chunk:?}: {got:?}"),
             }
         }
-        let held = expected.as_ref().map_or(0, |e| e.data.len());
+        let held = expected.as_ref().map_or(0, |e| e.data.len() as u64);
         assert_eq!(r.buffered(), held);
     }
 }
