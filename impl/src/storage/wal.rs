@@ -30,7 +30,10 @@
 //! (`truncated_after`, an installed snapshot that did not match the log), that truncation is
 //! synced first, so that no crash can leave the new snapshot followed by the old, conflicting
 //! entries. Then the older snapshots but the newest two are deleted, and so is every segment
-//! (oldest first, never the newest) whose entries all lie at or below the snapshot.
+//! (oldest first, never the newest) whose entries all lie at or below the snapshot. The node
+//! writes the files of the snapshots it takes itself off its event loop
+//! (`node/snapshot_writer.rs`) and announces them ([`Wal::snapshot_written`]): staging such a
+//! snapshot adopts its file instead of writing it, and the deletions above follow as before.
 //!
 //! **Recovery.** The newest snapshot file whose checks hold, then the segments replayed in
 //! order on top of it (entries at or below it skipped), give the hard state: the snapshot and
