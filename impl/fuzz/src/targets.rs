@@ -181,7 +181,7 @@ fn peer_frame(data: &[u8]) {
                 assert!(received < total);
                 in_reassembly.insert(from, total);
             }
-            Accepted::Dropped(_) => {}
+            Accepted::Dropped(_) | Accepted::Resume { .. } => {}
             // The spool directory is this process's own: its disk failed.
             Accepted::SpoolFailed(why) => panic!("snapshot spool failed: {why}"),
         }
@@ -226,6 +226,8 @@ struct Expected {
     id: (u64, u64, u64, u64, Option<(u64, Membership)>),
     data: Vec<u8>,
     clean: bool,
+    /// The offset the receiver last asked the sender to resume at.
+    resume_asked: Option<usize>,
 }
 
 fn chunk_id(c: &SnapshotChunk) -> (u64, u64, u64, u64, Option<(u64, Membership)>) {
@@ -260,7 +262,8 @@ fn snapshot_message(tag: u8, len: usize) -> InstallSnapshot {
 /// of two snapshots, well-formed (at any offset: in order, repeated, skipping, restarting at
 /// 0) or not (a forged length, data past the end, an empty chunk, foreign bytes), against a
 /// reference: a malformed chunk is an error and ends the reassembly; a chunk at offset 0
-/// starts afresh; one of another snapshot or out of order is dropped; the last one completes
+/// of the snapshot in reassembly asks the sender to resume where the receiver stands (once per
+/// offset: the next one starts afresh), any other at offset 0 starts afresh; one of another snapshot or out of order is dropped; the last one completes
 /// the snapshot, whose image is the bytes received (the true image when they all came from
 /// it) and whose other fields are the chunks'.
 fn snapshot_chunks(data: &[u8]) {
@@ -331,11 +334,31 @@ fn snapshot_chunks(data: &[u8]) {
             expected = None;
         } else {
             let got = got.expect("a well-formed chunk is taken");
+            // A restart of the stream in reassembly asks the sender to resume, once per offset.
+            let resume = expected.as_mut().filter(|e| {
+                chunk.offset == 0
+                    && e.id == id
+                    && !e.data.is_empty()
+                    && e.resume_asked != Some(e.data.len())
+            });
+            if let Some(e) = resume {
+                e.resume_asked = Some(e.data.len());
+                let asked = Accepted::Resume {
+                    term: chunk.term,
+                    index: chunk.last_included_index,
+                    offset: e.data.len() as u64,
+                };
+                assert_eq!(got, asked, "{chunk:?}");
+                let held = expected.as_ref().map_or(0, |e| e.data.len() as u64);
+                assert_eq!(r.buffered(), held);
+                continue;
+            }
             if chunk.offset == 0 {
                 expected = Some(Expected {
                     id: id.clone(),
                     data: Vec::new(),
                     clean: true,
+                    resume_asked: None,
                 });
             }
             match &mut expected {
@@ -676,6 +699,13 @@ fn peer_frame_seeds() -> Vec<Vec<u8>> {
             });
         }
     }
+    // A receiver's progress in that snapshot (decoded, passed over by the reassembly).
+    frames.push(PeerWire::SnapshotProgress {
+        from: NodeId(2),
+        term: 3,
+        index: 10,
+        offset: 16,
+    });
     frame_seeds(&frames)
 }
 

@@ -101,10 +101,32 @@ impl EventLoop {
                         Ok(Accepted::Dropped(why)) => {
                             tracing::info!(%from, "snapshot chunk dropped: {why}");
                         }
+                        Ok(Accepted::Resume {
+                            term,
+                            index,
+                            offset,
+                        }) => {
+                            // The sender started again at byte 0 (a reconnect): it continues
+                            // where this node is, if it still streams that snapshot.
+                            tracing::info!(%from, index, offset, "snapshot stream restarted; asking to resume");
+                            if let Some(link) = self.peers.get(&from) {
+                                link.send_progress(term, index, offset);
+                            }
+                        }
                         Ok(Accepted::SpoolFailed(why)) => {
                             tracing::warn!(%from, "snapshot reassembly abandoned: {why}");
                         }
                         Err(e) => tracing::warn!(%from, error = %e, "bad snapshot chunk dropped"),
+                    }
+                }
+                Input::SnapshotProgress {
+                    from,
+                    term,
+                    index,
+                    offset,
+                } => {
+                    if let Some(link) = self.peers.get(&from) {
+                        link.resume_snapshot(term, index, offset);
                     }
                 }
                 Input::Client { command, reply } => {

@@ -17,6 +17,14 @@ pub(crate) enum Input {
         from: NodeId,
         chunk: crate::wire::SnapshotChunk,
     },
+    /// How far a peer got in the snapshot this node streams to it (`PeerWire::SnapshotProgress`):
+    /// the peer's sender thread continues there.
+    SnapshotProgress {
+        from: NodeId,
+        term: raft_core::Term,
+        index: raft_core::Index,
+        offset: u64,
+    },
     /// A client's command, and where to send the answer.
     Client {
         command: Command,

@@ -166,7 +166,8 @@ fn serve_peer(
             Ok(Some(wire)) => {
                 let from = match &wire {
                     PeerWire::Raft(PeerFrame { from, .. })
-                    | PeerWire::SnapshotChunk { from, .. } => *from,
+                    | PeerWire::SnapshotChunk { from, .. }
+                    | PeerWire::SnapshotProgress { from, .. } => *from,
                 };
                 let allowed = match authenticated {
                     Some(peer) => from == peer,
@@ -193,6 +194,17 @@ fn serve_peer(
                         }
                         Input::SnapshotChunk { from, chunk }
                     }
+                    PeerWire::SnapshotProgress {
+                        from,
+                        term,
+                        index,
+                        offset,
+                    } => Input::SnapshotProgress {
+                        from,
+                        term,
+                        index,
+                        offset,
+                    },
                 };
                 if events.send(input).is_err() {
                     return;

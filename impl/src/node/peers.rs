@@ -21,7 +21,7 @@ use super::snapshot_transfer::Outgoing;
 use crate::auth::{self, ClusterSecret, RateLimitedLog};
 use crate::kv::Command;
 use crate::wire::{encode_frame, PeerFrame, PeerWire};
-use raft_core::{Message, NodeId};
+use raft_core::{Index, Message, NodeId, Term};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +40,15 @@ enum Outbound {
     Msg(Message<Command>),
     /// The rest of a frame whose start the event loop wrote (the socket took only part).
     Rest(Vec<u8>),
+    /// A frame of the snapshot transfer's own (`PeerWire::SnapshotProgress`, as a receiver).
+    Wire(PeerWire),
+    /// The peer holds the first `offset` bytes of the snapshot at `index` streamed to it in
+    /// `term`: the stream continues there (`Outgoing::resume`).
+    Resume {
+        term: Term,
+        index: Index,
+        offset: u64,
+    },
 }
 
 /// The connection to one peer, shared by its sender thread and the event loop.
@@ -95,6 +104,27 @@ impl PeerLink {
             // Queued while the lock is held: the thread writes the rest before anything else.
             self.enqueue(Outbound::Rest(frame[written..].to_vec()));
         }
+    }
+
+    /// Tells the peer, which streams this node a snapshot, how far this node got in it
+    /// (queued behind the messages before it).
+    pub(crate) fn send_progress(&self, term: Term, index: Index, offset: u64) {
+        self.enqueue(Outbound::Wire(PeerWire::SnapshotProgress {
+            from: self.me,
+            term,
+            index,
+            offset,
+        }));
+    }
+
+    /// The peer holds the first `offset` bytes of the snapshot this node streams it: the
+    /// sender thread continues from there, if it still streams that snapshot.
+    pub(crate) fn resume_snapshot(&self, term: Term, index: Index, offset: u64) {
+        self.enqueue(Outbound::Resume {
+            term,
+            index,
+            offset,
+        });
     }
 
     fn enqueue(&self, item: Outbound) {
@@ -219,6 +249,22 @@ impl PeerSender {
                     }
                     Outbound::Msg(msg) => {
                         encode_frame(&PeerWire::Raft(PeerFrame { from: self.me, msg }))
+                    }
+                    Outbound::Wire(wire) => encode_frame(&wire),
+                    Outbound::Resume {
+                        term,
+                        index,
+                        offset,
+                    } => {
+                        match self.snapshot.resume(term, index, offset) {
+                            Ok(()) => {
+                                tracing::info!(peer = %self.peer, index, offset, "snapshot stream resumed where the peer is")
+                            }
+                            Err(why) => {
+                                tracing::info!(peer = %self.peer, index, offset, "snapshot progress ignored: {why}")
+                            }
+                        }
+                        continue;
                     }
                 };
                 match frame {

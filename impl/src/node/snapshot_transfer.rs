@@ -12,9 +12,17 @@
 //!   is removed when the snapshot completes, when a broken chunk ends it, and at start (the
 //!   WAL's recovery removes every `snap-*.tmp`); a newer snapshot's first chunk overwrites
 //!   it.
-//! - Restartable: a chunk at offset 0 starts a reassembly afresh (replacing any unfinished
-//!   one); the sender starts again at offset 0 after a reconnect (the core resends the
-//!   snapshot when the connection comes back). A chunk out of order or of another snapshot
+//! - Resumable: the sender starts again at offset 0 after a reconnect (the core resends the
+//!   snapshot when the connection comes back). A receiver that holds part of that very
+//!   snapshot keeps it and answers [`Accepted::Resume`]: the event loop sends the sender a
+//!   `PeerWire::SnapshotProgress` with the offset it holds, on its own connection to it, and
+//!   the sender's stream jumps there ([`Outgoing::resume`]) if it still streams that snapshot
+//!   and the offset lies inside its image ([`ResumeRefused`] otherwise, logged, nothing
+//!   changed). Meanwhile the chunks the sender sent past offset 0 are dropped as out of order.
+//!   A second restart at offset 0 while the receiver still stands where it said (its progress
+//!   never arrived, or the sender had finished the stream) starts the reassembly afresh, so a
+//!   lost progress message costs one pass, never a stuck transfer. A chunk at offset 0 of
+//!   another snapshot replaces an unfinished one; a chunk out of order or of another snapshot
 //!   than the one in reassembly is dropped (logged by the caller).
 //! - Malformed chunks (data past the announced length, an empty chunk of a non-empty image,
 //!   an oversized length) are a [`ChunkError`], never a panic.
@@ -133,6 +141,17 @@ pub fn check(chunk: &SnapshotChunk) -> Result<(), ChunkError> {
     Ok(())
 }
 
+/// Why a sender did not resume its stream where a peer said ([`Outgoing::resume`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeRefused {
+    #[error("no snapshot is being streamed to the peer")]
+    NotStreaming,
+    #[error("the stream under way is the snapshot at index {index} of term {term}")]
+    OtherSnapshot { term: Term, index: Index },
+    #[error("offset {offset} is not inside the image's {total} bytes (1..{total})")]
+    OutOfRange { offset: u64, total: u64 },
+}
+
 /// What became of a well-formed chunk.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {
@@ -142,6 +161,14 @@ pub enum Accepted {
     Partial { received: u64, total: u64 },
     /// Dropped, and why (out of order, or of another snapshot than the one in reassembly).
     Dropped(String),
+    /// A restart at offset 0 of the snapshot in reassembly, dropped: the receiver holds its
+    /// first `offset` bytes, and asks the sender to continue there
+    /// (`PeerWire::SnapshotProgress` with these fields).
+    Resume {
+        term: Term,
+        index: Index,
+        offset: u64,
+    },
     /// The spool file could not be written or read back (the data directory's disk): the
     /// reassembly is abandoned, and why. Nothing durable depends on it; the leader sends the
     /// snapshot again.
@@ -168,6 +195,8 @@ struct Spooled {
     id: StreamId,
     file: File,
     received: u64,
+    /// The offset this receiver last asked the sender to resume at ([`Accepted::Resume`]).
+    resume_asked: Option<u64>,
 }
 
 impl Reassembly {
@@ -188,6 +217,16 @@ impl Reassembly {
             return Err(e);
         }
         let id = StreamId::of_chunk(&chunk);
+        if let Some(current) = self.current.as_mut().filter(|c| {
+            chunk.offset == 0 && c.id == id && c.received > 0 && c.resume_asked != Some(c.received)
+        }) {
+            current.resume_asked = Some(current.received);
+            return Ok(Accepted::Resume {
+                term: id.term,
+                index: id.last_included_index,
+                offset: current.received,
+            });
+        }
         if chunk.offset == 0 {
             self.discard();
             match File::create(&self.path) {
@@ -196,6 +235,7 @@ impl Reassembly {
                         id: id.clone(),
                         file,
                         received: 0,
+                        resume_asked: None,
                     })
                 }
                 Err(e) => return Ok(self.failed("create", e)),
@@ -377,6 +417,32 @@ impl Outgoing {
         Some(chunk)
     }
 
+    /// The peer holds the first `offset` bytes of the snapshot at `index` this sender streams
+    /// in `term` ([`Accepted::Resume`] on its side): the stream continues there. Refused, and
+    /// nothing changed, when no stream is under way, when it is another snapshot's, or when
+    /// `offset` is not inside the image (a forged or stale message: a correct receiver asks
+    /// only for a partial image it holds).
+    pub fn resume(&mut self, term: Term, index: Index, offset: u64) -> Result<(), ResumeRefused> {
+        let Some(stream) = self.streaming.as_mut() else {
+            return Err(ResumeRefused::NotStreaming);
+        };
+        let id = &stream.id;
+        if id.term != term || id.last_included_index != index {
+            return Err(ResumeRefused::OtherSnapshot {
+                term: id.term,
+                index: id.last_included_index,
+            });
+        }
+        if offset == 0 || offset >= id.total_len {
+            return Err(ResumeRefused::OutOfRange {
+                offset,
+                total: id.total_len,
+            });
+        }
+        stream.offset = offset;
+        Ok(())
+    }
+
     /// The connection broke or was replaced: forget the stream (the core resends the
     /// snapshot when the connection is back, and it starts again at offset 0).
     pub fn reset(&mut self) {
@@ -510,8 +576,17 @@ mod tests {
             Accepted::Dropped(_)
         ));
         assert_eq!(r.buffered(), 4, "what was kept is intact");
-        // The sender restarted (a reconnect): offset 0 starts afresh, and completes.
+        // The sender restarted (a reconnect): offset 0 is answered with where the receiver
+        // stands, and the stream completes from there.
         let results = feed(&mut r, parts.clone());
+        assert_eq!(
+            results[0],
+            Accepted::Resume {
+                term: 2,
+                index: 9,
+                offset: 4
+            }
+        );
         assert_eq!(results.last(), Some(&Accepted::Complete(msg.clone())));
         // A newer snapshot's first chunk replaces an unfinished one.
         r.accept(parts[0].clone()).unwrap();
@@ -551,6 +626,81 @@ mod tests {
         for bytes in [&[1u8, 0, 0, 0, 1][..], &[3, 0, 0, 0, 1, 0, 0xff]] {
             assert!(decode_frame::<PeerWire>(bytes).is_err());
         }
+    }
+
+    /// After a reconnect the sender starts at byte 0; the receiver answers with what it holds
+    /// and the sender continues there: the whole image crosses once plus the chunks in flight.
+    /// A forged or stale progress changes nothing; a progress that never arrives costs one
+    /// pass (the next restart at 0 starts afresh).
+    #[test]
+    fn a_restarted_stream_resumes_where_the_receiver_stands() {
+        let msg = install(2, 9, 40);
+        let (_dir, mut r) = reassembly();
+        let mut out = Outgoing::with_chunk_bytes(4);
+        let t0 = Instant::now();
+        out.offer(msg.clone(), t0);
+        for _ in 0..5 {
+            r.accept(out.next_chunk(t0).unwrap()).unwrap();
+        }
+        assert_eq!(r.buffered(), 20);
+        // The connection breaks; the core resends; the stream starts again at 0.
+        out.reset();
+        out.offer(msg.clone(), t0);
+        let first = out.next_chunk(t0).unwrap();
+        let ahead = out.next_chunk(t0).unwrap();
+        let Accepted::Resume {
+            term,
+            index,
+            offset,
+        } = r.accept(first.clone()).unwrap()
+        else {
+            panic!("a restart of the snapshot in reassembly is answered with its progress")
+        };
+        assert_eq!((term, index, offset), (2, 9, 20));
+        assert!(matches!(r.accept(ahead).unwrap(), Accepted::Dropped(_)));
+        // Forged or stale progress: refused, the stream unchanged.
+        assert_eq!(
+            out.resume(3, 9, 20),
+            Err(ResumeRefused::OtherSnapshot { term: 2, index: 9 })
+        );
+        assert!(matches!(
+            out.resume(2, 9, 40),
+            Err(ResumeRefused::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            out.resume(2, 9, u64::MAX),
+            Err(ResumeRefused::OutOfRange { .. })
+        ));
+        out.resume(term, index, offset).unwrap();
+        let mut sent = 0;
+        let got = loop {
+            let chunk = out.next_chunk(t0).unwrap();
+            sent += 1;
+            if let Accepted::Complete(m) = r.accept(chunk).unwrap() {
+                break m;
+            }
+        };
+        assert_eq!(got, msg);
+        assert_eq!(sent, 5, "bytes 20..40 only");
+        assert_eq!(out.resume(2, 9, 20), Err(ResumeRefused::NotStreaming));
+
+        // The progress is lost: the second restart at 0 starts afresh and completes.
+        let (_dir, mut r) = reassembly();
+        let parts = chunks(&msg, 4);
+        feed(&mut r, parts[..3].to_vec());
+        assert!(matches!(
+            r.accept(parts[0].clone()).unwrap(),
+            Accepted::Resume { offset: 12, .. }
+        ));
+        let results = feed(&mut r, parts.clone());
+        assert_eq!(
+            results[0],
+            Accepted::Partial {
+                received: 4,
+                total: 40
+            }
+        );
+        assert_eq!(results.last(), Some(&Accepted::Complete(msg)));
     }
 
     #[test]
