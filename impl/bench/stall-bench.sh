@@ -37,6 +37,7 @@ for run in $(seq 1 "$RUNS"); do
     echo "run $run $bin: $line; snapshot files at the end: $snaps; load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/bench.txt"
     kill -TERM "$cpid"
     wait "$cpid" 2>/dev/null
+    mkdir -p "$OUT/logs-$run-$(basename "$bin")" && cp "$dir"/node-*.log "$OUT/logs-$run-$(basename "$bin")/"
     du -sh "$dir" | tee -a "$OUT/bench.txt"
     rm -rf "$dir"
   done

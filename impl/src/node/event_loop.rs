@@ -22,6 +22,9 @@ use std::time::Instant;
 /// Most inputs handled in one batch (one fsync).
 const MAX_BATCH: usize = 4096;
 
+/// A batch that takes this long is logged (a stall every client of the node waited out).
+const SLOW_TURN: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub(crate) struct EventLoop {
     replica: Replica<Wal<Command>, ReplyTo>,
     peers: BTreeMap<NodeId, PeerLink>,
@@ -157,7 +160,16 @@ impl EventLoop {
         // Staged, synced once, applied: nothing is returned before the batch is durable,
         // except a leader's own entries written behind (then the flush follows the sends, and
         // the fsync runs while the peer threads write to the network).
+        let started = Instant::now();
         let effects = self.replica.turn(now, batch)?;
+        let took = started.elapsed();
+        if took >= SLOW_TURN {
+            tracing::info!(
+                ms = took.as_millis() as u64,
+                snapshot_handed_out = effects.snapshot.is_some(),
+                "slow batch: clients waited this long"
+            );
+        }
         self.deliver(effects)?;
         if self.replica.flush_due() {
             let effects = self.replica.flush(now)?;

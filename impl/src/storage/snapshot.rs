@@ -24,6 +24,8 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RAFTSNP\n";
 pub const SNAPSHOT_VERSION: u32 = 1;
 /// Bytes before the config: magic, version, ids, index, term and the two lengths.
 pub const SNAPSHOT_HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8;
+/// Bytes of a snapshot's image written between two fsyncs of its file ([`write_snapshot`]).
+pub const SNAPSHOT_SYNC_BYTES: usize = 4 << 20;
 /// What a temporary snapshot file's name ends with.
 pub const TMP_SUFFIX: &str = ".tmp";
 
@@ -169,8 +171,8 @@ pub fn read_snapshot<F: Fs>(
     }))
 }
 
-/// Writes `snapshot` durably and atomically: `NAME.tmp`, write, fsync, rename to `NAME`, fsync
-/// the directory. Returns the file's name. On an error, the step that failed.
+/// Writes `snapshot` durably and atomically: `NAME.tmp`, write (the image flushed every
+/// [`SNAPSHOT_SYNC_BYTES`]), fsync, rename to `NAME`, fsync the directory. Returns the file's name. On an error, the step that failed.
 pub fn write_snapshot<F: Fs>(
     fs: &mut F,
     identity: WalIdentity,
@@ -190,7 +192,17 @@ pub fn write_snapshot<F: Fs>(
     let data_at = head.len() as u64;
     let crc_at = data_at + data.len() as u64;
     fs.write_at(&file, 0, &head).map_err(fail("write"))?;
-    fs.write_at(&file, data_at, data).map_err(fail("write"))?;
+    // The image in pieces, each flushed before the next is written: the kernel never holds
+    // more than a piece of it dirty, so a WAL fsync beside it (whose journal commit may have to
+    // write out other files' dirty data first, as ext4's ordered mode does) waits for one
+    // piece at most, not the whole image.
+    for (i, piece) in data.chunks(SNAPSHOT_SYNC_BYTES).enumerate() {
+        let at = data_at + (i * SNAPSHOT_SYNC_BYTES) as u64;
+        fs.write_at(&file, at, piece).map_err(fail("write"))?;
+        if piece.len() == SNAPSHOT_SYNC_BYTES {
+            fs.sync_data(&file).map_err(fail("fsync"))?;
+        }
+    }
     fs.write_at(&file, crc_at, &crc.to_le_bytes())
         .map_err(fail("write"))?;
     fs.sync_all(&file).map_err(fail("fsync"))?;

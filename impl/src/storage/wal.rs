@@ -563,6 +563,10 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
     /// the newest snapshot kept is obsolete already (a snapshot installed from the leader
     /// overtook it) and is removed.
     pub fn snapshot_written(&mut self, index: Index) {
+        if self.snapshots.contains(&index) {
+            // The file of a snapshot kept already, at the same committed index: kept.
+            return;
+        }
         if self.snapshots.last().is_some_and(|last| index <= *last) {
             self.remove_file(&snapshot_file_name(index));
             return;
