@@ -33,7 +33,7 @@
 //! installed from the leader (`Output::restore`) replaces the store before the batch's
 //! entries are applied, and a replica restarted from a snapshot starts from its image.
 
-use crate::kv::{Command, ImageError, KvStore, Op, OpResult};
+use crate::kv::{Command, ImageError, ImageSource, KvStore, Op, OpResult};
 use crate::storage::Durable;
 use crate::trace_log::TraceSink;
 use crate::wire::{ClientReply, MemberRequest};
@@ -155,9 +155,32 @@ pub enum ReplicaInput<T> {
 pub struct Effects<T> {
     pub messages: Vec<(NodeId, Message<Command>)>,
     pub replies: Vec<(T, ClientReply)>,
-    /// With [`Replica::defer_snapshot_writes`]: a snapshot to write durably to its file, off
-    /// the driver's loop, then to hand back as [`ReplicaInput::SnapshotWritten`].
-    pub snapshot: Option<Snapshot>,
+    /// With [`Replica::defer_snapshot_writes`]: a snapshot to encode and write durably to its
+    /// file, off the driver's loop, then to hand back as [`ReplicaInput::SnapshotWritten`].
+    pub snapshot: Option<SnapshotJob>,
+}
+
+/// A snapshot the replica took, not yet encoded: everything but the image's bytes, and the
+/// store as it was ([`ImageSource`], an O(1) copy), so that the encoding (O(store)) runs
+/// where the file is written, off the driver's loop.
+#[derive(Clone, Debug)]
+pub struct SnapshotJob {
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    pub config: Option<(Index, Membership)>,
+    pub image: ImageSource,
+}
+
+impl SnapshotJob {
+    /// The snapshot, its image encoded now.
+    pub fn encode(self) -> Snapshot {
+        Snapshot {
+            last_included_index: self.last_included_index,
+            last_included_term: self.last_included_term,
+            config: self.config,
+            data: self.image.encode(),
+        }
+    }
 }
 
 impl<T> Default for Effects<T> {
@@ -572,12 +595,12 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         }
         if let SnapshotWrites::Driver(in_flight) = self.snapshot_writes {
             if in_flight.is_none() {
-                let snapshot = self.snapshot_of_applied();
+                let job = self.snapshot_of_applied();
                 self.snapshot_writes = SnapshotWrites::Driver(Some(index));
                 // The image holds everything applied so far: the byte bound counts afresh.
                 self.applied_bytes = 0;
-                tracing::debug!(id = %self.cfg.id, index, bytes = snapshot.data.len(), "snapshot handed to the writer");
-                batch.effects.snapshot = Some(snapshot);
+                tracing::debug!(id = %self.cfg.id, index, "snapshot handed to the writer");
+                batch.effects.snapshot = Some(job);
             }
             return Ok(false);
         }
@@ -595,8 +618,8 @@ impl<D: Durable<Command>, T> Replica<D, T> {
 
     /// The snapshot `Event::Compact` at `last_applied` would make, built without stepping the
     /// core (raft-core's compaction.rs computes the same from the same committed prefix, which
-    /// no step can change: it is applied, hence committed).
-    fn snapshot_of_applied(&self) -> Snapshot {
+    /// no step can change: it is applied, hence committed); its image still to encode.
+    fn snapshot_of_applied(&self) -> SnapshotJob {
         let s = &self.server;
         let index = s.last_applied;
         let Some(last_included_term) = s.term_at(index) else {
@@ -616,11 +639,11 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 let m = e.command.configuration()?;
                 Some((s.snapshot_index() + p as Index + 1, m))
             });
-        Snapshot {
+        SnapshotJob {
             last_included_index: index,
             last_included_term,
             config: in_log.or_else(|| s.snapshot().config.clone()),
-            data: self.kv.image(),
+            image: self.kv.image_source(),
         }
     }
 

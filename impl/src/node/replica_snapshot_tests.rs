@@ -318,15 +318,15 @@ fn commit_puts_handing_out(r: &mut Replica<Disk, u64>, first: u64, n: u64) -> Ve
         let effects = r
             .turn(now, [put(seq, &format!("k{seq}"), &format!("v{seq}"))])
             .unwrap();
-        handed.extend(effects.snapshot);
-        handed.extend(r.flush(now).unwrap().snapshot);
+        handed.extend(effects.snapshot.map(SnapshotJob::encode));
+        handed.extend(r.flush(now).unwrap().snapshot.map(SnapshotJob::encode));
         let effects = r.turn(now, [ack(1, 1, seq)]).unwrap();
         assert!(
             matches!(effects.replies[..], [(s, ClientReply::Ok(_))] if s == seq),
             "{:?}",
             effects.replies
         );
-        handed.extend(effects.snapshot);
+        handed.extend(effects.snapshot.map(SnapshotJob::encode));
     }
     handed
 }
@@ -365,7 +365,7 @@ fn a_deferred_snapshot_compacts_only_once_the_driver_wrote_it() {
     assert_eq!(r.server().log().len(), 4, "entries 4..=7 stay");
 
     // Four entries applied since 3: the next one is due at once, and it is the store's.
-    let next = effects.snapshot.expect("the next snapshot");
+    let next = effects.snapshot.expect("the next snapshot").encode();
     assert_eq!(next.last_included_index, 7);
     assert_eq!(r.snapshot_in_flight(), Some(7));
     let mut image = KvStore::new();
