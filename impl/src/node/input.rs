@@ -44,7 +44,7 @@ pub(crate) enum Input {
     },
     /// The snapshot writer thread's end: the snapshot, durable in its file, or why not
     /// (`snapshot_writer.rs`).
-    SnapshotWritten(Result<raft_core::Snapshot, super::snapshot_writer::SnapshotWriteError>),
+    SnapshotWritten(Result<raft_core::Snapshot, crate::storage::SnapshotWriteError>),
     /// Stop after the current batch is durable.
     Shutdown,
 }

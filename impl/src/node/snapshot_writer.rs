@@ -30,20 +30,10 @@
 
 use super::input::Input;
 use super::replica::SnapshotJob;
-use crate::storage::{write_snapshot, DirFs, WalIdentity};
+use crate::storage::{write_snapshot, DirFs, SnapshotWriteError, WalIdentity};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::thread;
-
-/// Why a snapshot file could not be written: the node must stop.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write the snapshot at index {index}: {op} {path}: {error}")]
-pub(crate) struct SnapshotWriteError {
-    pub index: raft_core::Index,
-    pub path: PathBuf,
-    pub op: &'static str,
-    pub error: std::io::Error,
-}
 
 /// Where snapshot files go, and the write in flight.
 pub(crate) struct SnapshotWriter {

@@ -16,7 +16,8 @@ pub use record::{
 };
 pub use snapshot::{
     decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name, write_snapshot,
-    DecodedSnapshot, SnapshotProblem, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, TMP_SUFFIX,
+    DecodedSnapshot, SnapshotProblem, SnapshotWriteError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+    TMP_SUFFIX,
 };
 pub use wal::{
     parse_segment_file_name, segment_file_name, segment_paths, Wal, WalError, WalOptions,

@@ -89,6 +89,17 @@ pub enum SnapshotProblem {
     WrongIndex { found: Index, named: Index },
 }
 
+/// Why the node's snapshot writer thread could not write a snapshot file
+/// (`node/snapshot_writer.rs`): the node must stop.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the snapshot at index {index}: {op} {path}: {error}")]
+pub struct SnapshotWriteError {
+    pub index: Index,
+    pub path: std::path::PathBuf,
+    pub op: &'static str,
+    pub error: io::Error,
+}
+
 /// A decoded snapshot file: whose it is and the snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedSnapshot {
