@@ -372,3 +372,82 @@ fn a_deferred_snapshot_compacts_only_once_the_driver_wrote_it() {
     image.restore(&next.data).unwrap();
     assert_eq!(&image, r.kv());
 }
+
+/// A follower writing its own snapshot off the loop installs a newer one from the leader
+/// meanwhile: when its write comes back, the compaction is a no-op (the installed snapshot
+/// covers more) and the disk is told, so that it removes the superseded file.
+#[test]
+fn a_deferred_snapshot_an_installed_one_overtook_compacts_nothing() {
+    let mut l = leader(SnapshotPolicy::NEVER);
+    let cfg = Config::new(NodeId(2), [NodeId(0), NodeId(1)]);
+    let mut f: Replica<Disk, u64> = Replica::new(
+        cfg,
+        Server::new(),
+        Disk::default(),
+        options(every(3)),
+        3,
+        Duration::ZERO,
+    )
+    .unwrap();
+    f.defer_snapshot_writes();
+    // The follower gets entries 1..=4 and learns 3 of them committed: its own snapshot at 3
+    // is handed out.
+    let now = Duration::from_millis(1);
+    let mut handed = Vec::new();
+    for seq in 1..=4 {
+        let effects = l
+            .turn(now, [put(seq, &format!("k{seq}"), &format!("v{seq}"))])
+            .unwrap();
+        let mut to_f: Vec<_> = effects.messages;
+        to_f.extend(l.flush(now).unwrap().messages);
+        to_f.extend(l.turn(now, [ack(1, 1, seq)]).unwrap().messages);
+        let inputs: Vec<_> = to_f
+            .into_iter()
+            .filter(|(to, _)| *to == NodeId(2))
+            .map(|(_, msg)| ReplicaInput::Peer {
+                from: NodeId(0),
+                msg,
+            })
+            .collect();
+        let effects = f.turn(now, inputs).unwrap();
+        handed.extend(effects.snapshot);
+    }
+    assert!(f.server().last_applied >= 3, "{}", f.server().last_applied);
+    let job = handed.pop().expect("the follower's own snapshot");
+    assert!(handed.is_empty());
+    let own = job.last_included_index;
+    assert_eq!(f.snapshot_in_flight(), Some(own));
+
+    // The leader, meanwhile further, sends a newer snapshot; the follower installs it.
+    commit_puts(&mut l, 5, 3);
+    let install = Snapshot {
+        last_included_index: l.server().last_applied,
+        last_included_term: 1,
+        config: None,
+        data: l.kv().image(),
+    };
+    assert!(install.last_included_index > own);
+    let msg = Message::InstallSnapshot(InstallSnapshot {
+        term: 1,
+        snapshot: install.clone(),
+        read_round: 0,
+    });
+    f.turn(
+        now,
+        [ReplicaInput::Peer {
+            from: NodeId(0),
+            msg,
+        }],
+    )
+    .unwrap();
+    assert_eq!(f.installs(), 1);
+
+    // Its own write comes back: nothing compacts, the disk hears of the file.
+    f.turn(now, [ReplicaInput::SnapshotWritten(job.encode())])
+        .unwrap();
+    assert_eq!(f.compactions(), 0);
+    assert_eq!(f.server().snapshot(), &install);
+    assert_eq!(f.durable().written, [own]);
+    assert_eq!(f.snapshot_in_flight(), None);
+    assert_eq!(f.kv(), l.kv());
+}
