@@ -2,10 +2,10 @@
 //! writes through per-client sessions (each command carries `client_id` and `seq`). The
 //! sessions are raft-core's [`Service`]; only the map is the node's own.
 
+use imbl::OrdMap;
 use raft_core::service::{Applied, Service, SessionsImage, StateMachine};
 use raft_core::{Address, Membership, NodeId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// One operation on the map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,10 +140,13 @@ pub enum OpResult {
     StaleRequest { last_seq: u64 },
 }
 
-/// The key-value map itself: the deterministic part of the service.
+/// The key-value map itself: the deterministic part of the service. A persistent map
+/// (`imbl::OrdMap`, shared nodes): a copy costs O(1), so the snapshot writer thread encodes a
+/// copy taken on the event loop while the loop goes on changing the map
+/// ([`KvStore::image_source`]); the iteration order and the serde encoding are a BTreeMap's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvMap {
-    data: BTreeMap<String, String>,
+    data: OrdMap<String, String>,
 }
 
 impl StateMachine for KvMap {
@@ -172,11 +175,29 @@ impl StateMachine for KvMap {
 
 /// A snapshot image of the store (§7): the map and the client sessions, postcard-encoded by
 /// [`KvStore::image`]. Versioned, so that a node never takes another layout for its own.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Image {
     version: u32,
-    data: BTreeMap<String, String>,
+    data: OrdMap<String, String>,
     sessions: SessionsImage<OpResult>,
+}
+
+/// The store as it was when [`KvStore::image_source`] was called, to encode later (elsewhere).
+#[derive(Clone)]
+pub struct ImageSource(Image);
+
+impl ImageSource {
+    /// The snapshot image: what [`KvStore::image`] returned when this was taken.
+    pub fn encode(&self) -> Vec<u8> {
+        // Encoding strings, integers and vectors into a Vec cannot fail.
+        postcard::to_allocvec(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for ImageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ImageSource({} keys)", self.0.data.len())
+    }
 }
 
 /// The layout of [`Image`] this code writes and reads.
@@ -240,19 +261,17 @@ impl KvStore {
     /// The store's snapshot image (§7): the map and the exactly-once client sessions, so that
     /// a replica restored from it answers and deduplicates exactly as this one.
     pub fn image(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct ImageRef<'a> {
-            version: u32,
-            data: &'a BTreeMap<String, String>,
-            sessions: SessionsImage<OpResult>,
-        }
-        let image = ImageRef {
+        self.image_source().encode()
+    }
+
+    /// What [`KvStore::image`] encodes, taken in O(sessions) (the map's copy is O(1)): the
+    /// snapshot writer thread encodes it off the event loop.
+    pub fn image_source(&self) -> ImageSource {
+        ImageSource(Image {
             version: IMAGE_VERSION,
-            data: &self.service.machine.data,
+            data: self.service.machine.data.clone(),
             sessions: self.service.sessions_image(),
-        };
-        // Encoding strings, integers and vectors into a Vec cannot fail.
-        postcard::to_allocvec(&image).unwrap_or_default()
+        })
     }
 
     /// Replaces the map and the sessions with those of `image` (from [`KvStore::image`]); the
@@ -295,6 +314,46 @@ impl KvStore {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The image of the persistent map is byte for byte the image of version 1 as a BTreeMap
+    /// wrote it (so snapshots of earlier builds restore, and theirs here), and a source taken
+    /// before later changes encodes the store as it was then.
+    #[test]
+    fn the_image_keeps_its_layout_and_a_source_is_the_store_when_taken() {
+        #[derive(Serialize)]
+        struct OldImage<'a> {
+            version: u32,
+            data: &'a BTreeMap<String, String>,
+            sessions: SessionsImage<OpResult>,
+        }
+        let mut kv = KvStore::new();
+        for i in 0..50u64 {
+            let op = Op::Put {
+                key: format!("key-{}", (i * 37) % 50),
+                value: format!("value-{i}"),
+            };
+            kv.apply(&cmd(i % 3, i, op));
+        }
+        let before = kv.clone();
+        let source = kv.image_source();
+        let data: BTreeMap<String, String> = kv.service.machine.data.clone().into_iter().collect();
+        let old = OldImage {
+            version: IMAGE_VERSION,
+            data: &data,
+            sessions: kv.service.sessions_image(),
+        };
+        assert_eq!(kv.image(), postcard::to_allocvec(&old).unwrap());
+        let put = Op::Put {
+            key: "key-1".into(),
+            value: "changed".into(),
+        };
+        kv.apply(&cmd(9, 1, put));
+        let mut restored = KvStore::new();
+        restored.restore(&source.encode()).unwrap();
+        assert_eq!(restored, before);
+        assert_ne!(restored, kv);
+    }
 
     fn cmd(client_id: u64, seq: u64, op: Op) -> Command {
         Command { client_id, seq, op }
@@ -447,7 +506,8 @@ mod tests {
                 if duplicate {
                     prop_assert_eq!(kv.apply(&command), expected);
                 }
-                prop_assert_eq!(&kv.service.machine.data, &model);
+                let data: BTreeMap<String, String> = kv.service.machine.data.clone().into_iter().collect();
+                prop_assert_eq!(&data, &model);
             }
         }
     }

@@ -70,6 +70,16 @@ pub enum PeerWire {
     Raft(PeerFrame),
     /// A piece of an InstallSnapshot from `from`.
     SnapshotChunk { from: NodeId, chunk: SnapshotChunk },
+    /// From the receiver of a snapshot stream (`from`) to its sender, on the receiver's own
+    /// connection to it: it holds the first `offset` bytes of the image of the snapshot at
+    /// `index` the sender streams in `term`, and the sender, which started again at byte 0
+    /// after a reconnect, continues there (`node/snapshot_transfer.rs`).
+    SnapshotProgress {
+        from: NodeId,
+        term: Term,
+        index: Index,
+        offset: u64,
+    },
 }
 
 impl From<PeerFrame> for PeerWire {

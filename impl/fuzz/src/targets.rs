@@ -166,7 +166,9 @@ fn peer_frame(data: &[u8]) {
         assert!(chunk.total_len <= MAX_SNAPSHOT_BYTES);
         assert!(chunk.offset + chunk.data.len() as u64 <= chunk.total_len);
         let total = chunk.total_len;
-        let r = reassembly.entry(from).or_default();
+        let r = reassembly
+            .entry(from)
+            .or_insert_with(|| Reassembly::new(&spool_dir(), from));
         match r
             .accept(chunk)
             .expect("a checked chunk is accepted or dropped")
@@ -179,14 +181,30 @@ fn peer_frame(data: &[u8]) {
                 assert!(received < total);
                 in_reassembly.insert(from, total);
             }
-            Accepted::Dropped(_) => {}
+            Accepted::Dropped(_) | Accepted::Resume { .. } => {}
+            // The spool directory is this process's own: its disk failed.
+            Accepted::SpoolFailed(why) => panic!("snapshot spool failed: {why}"),
         }
         let bound = in_reassembly.get(&from).copied().unwrap_or(0);
         assert!(
-            r.buffered() as u64 <= bound,
+            r.buffered() <= bound,
             "a buffer beyond its snapshot's length"
         );
     }
+}
+
+/// Where the reassemblies of this process spool their snapshots (the node uses its data
+/// directory): a directory of the system's temporary one, made once.
+fn spool_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("raft-fuzz-spool-{}", std::process::id()));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create the spool directory {}: {e}", dir.display());
+        }
+        dir
+    })
+    .clone()
 }
 
 /// One byte after another of a fuzz input, zeros past its end.
@@ -208,6 +226,8 @@ struct Expected {
     id: (u64, u64, u64, u64, Option<(u64, Membership)>),
     data: Vec<u8>,
     clean: bool,
+    /// The offset the receiver last asked the sender to resume at.
+    resume_asked: Option<usize>,
 }
 
 fn chunk_id(c: &SnapshotChunk) -> (u64, u64, u64, u64, Option<(u64, Membership)>) {
@@ -242,7 +262,8 @@ fn snapshot_message(tag: u8, len: usize) -> InstallSnapshot {
 /// of two snapshots, well-formed (at any offset: in order, repeated, skipping, restarting at
 /// 0) or not (a forged length, data past the end, an empty chunk, foreign bytes), against a
 /// reference: a malformed chunk is an error and ends the reassembly; a chunk at offset 0
-/// starts afresh; one of another snapshot or out of order is dropped; the last one completes
+/// of the snapshot in reassembly asks the sender to resume where the receiver stands (once per
+/// offset: the next one starts afresh), any other at offset 0 starts afresh; one of another snapshot or out of order is dropped; the last one completes
 /// the snapshot, whose image is the bytes received (the true image when they all came from
 /// it) and whose other fields are the chunks'.
 fn snapshot_chunks(data: &[u8]) {
@@ -252,7 +273,7 @@ fn snapshot_chunks(data: &[u8]) {
         .iter()
         .map(|&t| snapshot_message(t, usize::from(script.byte() % 96)))
         .collect();
-    let mut r = Reassembly::default();
+    let mut r = Reassembly::new(&spool_dir(), NodeId(1));
     let mut expected: Option<Expected> = None;
     while !script.0.is_empty() {
         let op = script.byte();
@@ -313,11 +334,31 @@ fn snapshot_chunks(data: &[u8]) {
             expected = None;
         } else {
             let got = got.expect("a well-formed chunk is taken");
+            // A restart of the stream in reassembly asks the sender to resume, once per offset.
+            let resume = expected.as_mut().filter(|e| {
+                chunk.offset == 0
+                    && e.id == id
+                    && !e.data.is_empty()
+                    && e.resume_asked != Some(e.data.len())
+            });
+            if let Some(e) = resume {
+                e.resume_asked = Some(e.data.len());
+                let asked = Accepted::Resume {
+                    term: chunk.term,
+                    index: chunk.last_included_index,
+                    offset: e.data.len() as u64,
+                };
+                assert_eq!(got, asked, "{chunk:?}");
+                let held = expected.as_ref().map_or(0, |e| e.data.len() as u64);
+                assert_eq!(r.buffered(), held);
+                continue;
+            }
             if chunk.offset == 0 {
                 expected = Some(Expected {
                     id: id.clone(),
                     data: Vec::new(),
                     clean: true,
+                    resume_asked: None,
                 });
             }
             match &mut expected {
@@ -351,7 +392,7 @@ fn snapshot_chunks(data: &[u8]) {
                 _ => assert!(matches!(got, Accepted::Dropped(_)), "{chunk:?}: {got:?}"),
             }
         }
-        let held = expected.as_ref().map_or(0, |e| e.data.len());
+        let held = expected.as_ref().map_or(0, |e| e.data.len() as u64);
         assert_eq!(r.buffered(), held);
     }
 }
@@ -658,6 +699,13 @@ fn peer_frame_seeds() -> Vec<Vec<u8>> {
             });
         }
     }
+    // A receiver's progress in that snapshot (decoded, passed over by the reassembly).
+    frames.push(PeerWire::SnapshotProgress {
+        from: NodeId(2),
+        term: 3,
+        index: 10,
+        offset: 16,
+    });
     frame_seeds(&frames)
 }
 

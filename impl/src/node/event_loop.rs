@@ -17,6 +17,7 @@ use super::metered_wal::MeteredWal;
 use super::peer_book::PeerBook;
 use super::replica::{Effects, Replica, ReplicaInput};
 use super::snapshot_transfer::{Accepted, Reassembly};
+use super::snapshot_writer::SnapshotWriter;
 use crate::kv::Op;
 use crate::metrics::node_metrics::{CommandKind, Observed};
 use crate::metrics::NodeMetrics;
@@ -27,6 +28,9 @@ use std::time::Instant;
 
 /// Most inputs handled in one batch (one fsync).
 const MAX_BATCH: usize = 4096;
+
+/// A batch that takes this long is logged (a stall every client of the node waited out).
+const SLOW_TURN: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(crate) struct EventLoop {
     replica: Replica<MeteredWal, MeteredReply>,
@@ -39,6 +43,8 @@ pub(crate) struct EventLoop {
     reassembly: BTreeMap<NodeId, Reassembly>,
     /// Sends the commands of a follower's clients to the leader.
     forwarder: Forwarder,
+    /// Writes the snapshots the replica takes, off this loop (`snapshot_writer.rs`).
+    writer: SnapshotWriter,
 }
 
 impl EventLoop {
@@ -48,6 +54,7 @@ impl EventLoop {
         peers: PeerBook,
         forwarder: Forwarder,
         metrics: Arc<NodeMetrics>,
+        writer: SnapshotWriter,
     ) -> Self {
         metrics.start_from(&observe(&replica));
         let mut event_loop = EventLoop {
@@ -57,6 +64,7 @@ impl EventLoop {
             start,
             reassembly: BTreeMap::new(),
             forwarder,
+            writer,
         };
         event_loop.follow_addresses();
         event_loop
@@ -83,7 +91,12 @@ impl EventLoop {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }
             queued.extend(inputs.try_iter().take(MAX_BATCH));
-            if self.turn(queued)? {
+            let shutdown = self.turn(queued);
+            if !matches!(shutdown, Ok(false)) {
+                // No snapshot write outlives the loop (and the WAL's lock on the directory).
+                self.writer.finish();
+            }
+            if shutdown? {
                 tracing::info!(id = %self.replica.config().id, "shut down");
                 return Ok(());
             }
@@ -101,7 +114,12 @@ impl EventLoop {
                 Input::PeerConnected(to) => batch.push(ReplicaInput::PeerConnected(to)),
                 Input::SnapshotChunk { from, chunk } => {
                     let (offset, index) = (chunk.offset, chunk.last_included_index);
-                    match self.reassembly.entry(from).or_default().accept(chunk) {
+                    let dir = self.replica.durable().dir();
+                    let reassembly = self
+                        .reassembly
+                        .entry(from)
+                        .or_insert_with(|| Reassembly::new(dir, from));
+                    match reassembly.accept(chunk) {
                         Ok(Accepted::Complete(m)) => {
                             tracing::info!(%from, index, bytes = m.snapshot.data.len(), "snapshot received");
                             let msg = Message::InstallSnapshot(m);
@@ -113,7 +131,32 @@ impl EventLoop {
                         Ok(Accepted::Dropped(why)) => {
                             tracing::info!(%from, "snapshot chunk dropped: {why}");
                         }
+                        Ok(Accepted::Resume {
+                            term,
+                            index,
+                            offset,
+                        }) => {
+                            // The sender started again at byte 0 (a reconnect): it continues
+                            // where this node is, if it still streams that snapshot.
+                            tracing::info!(%from, index, offset, "snapshot stream restarted; asking to resume");
+                            if let Some(link) = self.peers.link(from) {
+                                link.send_progress(term, index, offset);
+                            }
+                        }
+                        Ok(Accepted::SpoolFailed(why)) => {
+                            tracing::warn!(%from, "snapshot reassembly abandoned: {why}");
+                        }
                         Err(e) => tracing::warn!(%from, error = %e, "bad snapshot chunk dropped"),
+                    }
+                }
+                Input::SnapshotProgress {
+                    from,
+                    term,
+                    index,
+                    offset,
+                } => {
+                    if let Some(link) = self.peers.link(from) {
+                        link.resume_snapshot(term, index, offset);
                     }
                 }
                 Input::Client {
@@ -151,6 +194,11 @@ impl EventLoop {
                     request,
                     reply: MeteredReply::operator(ReplyTo::Waiting(reply)),
                 }),
+                Input::SnapshotWritten(written) => {
+                    self.writer.finish();
+                    // A failed write stops the node: its fsync may have lost pages for good.
+                    batch.push(ReplicaInput::SnapshotWritten(written?));
+                }
                 Input::Shutdown => shutdown = true,
             }
         }
@@ -158,13 +206,22 @@ impl EventLoop {
         // Staged, synced once, applied: nothing is returned before the batch is durable,
         // except a leader's own entries written behind (then the flush follows the sends, and
         // the fsync runs while the peer threads write to the network).
+        let started = Instant::now();
         let effects = self.replica.turn(now, batch)?;
         // A configuration the batch appended or installed may add a member or move one.
         self.follow_addresses();
-        self.deliver(effects);
+        let took = started.elapsed();
+        if took >= SLOW_TURN {
+            tracing::info!(
+                ms = took.as_millis() as u64,
+                snapshot_handed_out = effects.snapshot.is_some(),
+                "slow batch: clients waited this long"
+            );
+        }
+        self.deliver(effects)?;
         if self.replica.flush_due() {
             let effects = self.replica.flush(now)?;
-            self.deliver(effects);
+            self.deliver(effects)?;
         }
         self.record();
         Ok(shutdown)
@@ -182,8 +239,11 @@ impl EventLoop {
     }
 
     /// Send, then answer clients (a command's answer is written to its connection here:
-    /// `client_reply.rs`).
-    fn deliver(&self, effects: Effects<MeteredReply>) {
+    /// `client_reply.rs`); a snapshot to write goes to the writer thread.
+    fn deliver(&mut self, effects: Effects<MeteredReply>) -> anyhow::Result<()> {
+        if let Some(snapshot) = effects.snapshot {
+            self.writer.start(snapshot)?;
+        }
         for (to, msg) in effects.messages {
             if let Some(link) = self.peers.link(to) {
                 link.send(msg);
@@ -192,6 +252,7 @@ impl EventLoop {
         for (to, reply) in effects.replies {
             to.send(reply, &self.metrics);
         }
+        Ok(())
     }
 }
 

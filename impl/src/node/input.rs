@@ -17,6 +17,14 @@ pub(crate) enum Input {
         from: NodeId,
         chunk: crate::wire::SnapshotChunk,
     },
+    /// How far a peer got in the snapshot this node streams to it (`PeerWire::SnapshotProgress`):
+    /// the peer's sender thread continues there.
+    SnapshotProgress {
+        from: NodeId,
+        term: raft_core::Term,
+        index: raft_core::Index,
+        offset: u64,
+    },
     /// A client's command, and where to send the answer; `forwardable`: a follower may send
     /// it on to the leader (`forward.rs`), false for a `ClientRequest::NoForward`.
     Client {
@@ -36,6 +44,9 @@ pub(crate) enum Input {
         request: crate::wire::MemberRequest,
         reply: mpsc::Sender<ClientReply>,
     },
+    /// The snapshot writer thread's end: the snapshot, durable in its file, or why not
+    /// (`snapshot_writer.rs`).
+    SnapshotWritten(Result<raft_core::Snapshot, crate::storage::SnapshotWriteError>),
     /// Stop after the current batch is durable.
     Shutdown,
 }

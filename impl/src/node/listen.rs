@@ -256,7 +256,8 @@ fn read_peer_frames<S: TimedStream + PeerAddr>(
             Ok(Some(wire)) => {
                 let from = match &wire {
                     PeerWire::Raft(PeerFrame { from, .. })
-                    | PeerWire::SnapshotChunk { from, .. } => *from,
+                    | PeerWire::SnapshotChunk { from, .. }
+                    | PeerWire::SnapshotProgress { from, .. } => *from,
                 };
                 let allowed = match authenticated {
                     Some(peer) => from == peer,
@@ -283,6 +284,17 @@ fn read_peer_frames<S: TimedStream + PeerAddr>(
                         }
                         Input::SnapshotChunk { from, chunk }
                     }
+                    PeerWire::SnapshotProgress {
+                        from,
+                        term,
+                        index,
+                        offset,
+                    } => Input::SnapshotProgress {
+                        from,
+                        term,
+                        index,
+                        offset,
+                    },
                 };
                 if events.send(input).is_err() {
                     return;

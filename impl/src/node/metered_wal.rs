@@ -18,6 +18,16 @@ impl MeteredWal {
     pub(crate) fn new(wal: Wal<Command>, metrics: Arc<NodeMetrics>) -> Self {
         MeteredWal { wal, metrics }
     }
+
+    /// The WAL's directory (where the snapshot writer writes).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.wal.dir()
+    }
+
+    /// The cluster and node ids the WAL's files carry.
+    pub(crate) fn identity(&self) -> crate::storage::WalIdentity {
+        self.wal.identity()
+    }
 }
 
 impl Durable<Command> for MeteredWal {
@@ -25,6 +35,10 @@ impl Durable<Command> for MeteredWal {
 
     fn stage(&mut self, hard: &HardState<Command>, persist: &Persist) -> Result<(), WalError> {
         self.wal.stage(hard, persist)
+    }
+
+    fn snapshot_written(&mut self, index: raft_core::Index) {
+        self.wal.snapshot_written(index)
     }
 
     /// A sync with nothing staged writes nothing, and is not an observation.

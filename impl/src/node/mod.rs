@@ -20,6 +20,7 @@ mod peers;
 pub mod replica;
 mod shared;
 pub mod snapshot_transfer;
+mod snapshot_writer;
 
 use crate::auth::ClusterSecret;
 use crate::config::ClusterConfig;
@@ -268,6 +269,12 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         trace.restart(Duration::ZERO, replica.server());
         replica.set_trace(Box::new(trace));
     }
+    replica.defer_snapshot_writes();
+    let writer = snapshot_writer::SnapshotWriter::new(
+        replica.durable().dir().to_path_buf(),
+        replica.durable().identity(),
+        input_tx.clone(),
+    );
     let forward_tls = options.tls.as_ref().map(|t| Arc::clone(&t.peer_client));
     let event_loop = event_loop::EventLoop::new(
         replica,
@@ -275,6 +282,7 @@ pub fn start(options: NodeOptions) -> anyhow::Result<NodeHandle> {
         peer_book,
         forward::Forwarder::new(forward::FORWARD_TIMEOUT, forward_tls),
         metrics,
+        writer,
     );
     let handle = thread::Builder::new()
         .name("raft-event-loop".into())

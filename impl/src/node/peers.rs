@@ -29,7 +29,7 @@ use crate::kv::Command;
 use crate::tls::NodeTls;
 use crate::tls_stream;
 use crate::wire::{encode_frame, PeerFrame, PeerWire};
-use raft_core::{Message, NodeId};
+use raft_core::{Index, Message, NodeId, Term};
 use rustls::{ClientConnection, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -52,6 +52,15 @@ enum Outbound {
     /// TLS records of a direct send that the socket did not take at once (they wait in the
     /// connection).
     Flush,
+    /// A frame of the snapshot transfer's own (`PeerWire::SnapshotProgress`, as a receiver).
+    Wire(PeerWire),
+    /// The peer holds the first `offset` bytes of the snapshot at `index` streamed to it in
+    /// `term`: the stream continues there (`Outgoing::resume`).
+    Resume {
+        term: Term,
+        index: Index,
+        offset: u64,
+    },
 }
 
 /// One outbound connection: plain TCP, or TLS over it.
@@ -174,6 +183,27 @@ impl PeerLink {
             Err(TryLockError::Poisoned(p)) => Some(p.into_inner().is_some()),
             Err(TryLockError::WouldBlock) => None,
         }
+    }
+
+    /// Tells the peer, which streams this node a snapshot, how far this node got in it
+    /// (queued behind the messages before it).
+    pub(crate) fn send_progress(&self, term: Term, index: Index, offset: u64) {
+        self.enqueue(Outbound::Wire(PeerWire::SnapshotProgress {
+            from: self.me,
+            term,
+            index,
+            offset,
+        }));
+    }
+
+    /// The peer holds the first `offset` bytes of the snapshot this node streams it: the
+    /// sender thread continues from there, if it still streams that snapshot.
+    pub(crate) fn resume_snapshot(&self, term: Term, index: Index, offset: u64) {
+        self.enqueue(Outbound::Resume {
+            term,
+            index,
+            offset,
+        });
     }
 
     fn enqueue(&self, item: Outbound) {
@@ -305,6 +335,22 @@ impl PeerSender {
                     }
                     Outbound::Msg(msg) => {
                         encode_frame(&PeerWire::Raft(PeerFrame { from: self.me, msg }))
+                    }
+                    Outbound::Wire(wire) => encode_frame(&wire),
+                    Outbound::Resume {
+                        term,
+                        index,
+                        offset,
+                    } => {
+                        match self.snapshot.resume(term, index, offset) {
+                            Ok(()) => {
+                                tracing::info!(peer = %self.peer, index, offset, "snapshot stream resumed where the peer is")
+                            }
+                            Err(why) => {
+                                tracing::info!(peer = %self.peer, index, offset, "snapshot progress ignored: {why}")
+                            }
+                        }
+                        continue;
                     }
                 };
                 match frame {

@@ -33,14 +33,14 @@
 //! installed from the leader (`Output::restore`) replaces the store before the batch's
 //! entries are applied, and a replica restarted from a snapshot starts from its image.
 
-use crate::kv::{Command, ImageError, KvStore, Op, OpResult};
+use crate::kv::{Command, ImageError, ImageSource, KvStore, Op, OpResult};
 use crate::storage::Durable;
 use crate::trace_log::TraceSink;
 use crate::wire::{ClientReply, MemberRequest};
 use raft_core::trace_record::TraceEvent;
 use raft_core::{
     Address, Config, ConfigChange, CoreError, Entry, Event, Index, Membership, Message, NodeId,
-    Output, Payload, ProposeResult, ReadResult, Role, Server, Term, TransferResult,
+    Output, Payload, ProposeResult, ReadResult, Role, Server, Snapshot, Term, TransferResult,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -147,6 +147,9 @@ pub enum ReplicaInput<T> {
     /// An operator's membership request (raft-core's membership.rs): a change is proposed as
     /// a configuration entry and answered with the configuration once applied.
     Member { request: MemberRequest, reply: T },
+    /// The snapshot a batch handed the driver ([`Effects::snapshot`], with
+    /// [`Replica::defer_snapshot_writes`]) is durable in its file: the log is compacted now.
+    SnapshotWritten(Snapshot),
 }
 
 /// What a batch asks the driver to do, after the batch was made durable: send `messages`,
@@ -155,6 +158,32 @@ pub enum ReplicaInput<T> {
 pub struct Effects<T> {
     pub messages: Vec<(NodeId, Message<Command>)>,
     pub replies: Vec<(T, ClientReply)>,
+    /// With [`Replica::defer_snapshot_writes`]: a snapshot to encode and write durably to its
+    /// file, off the driver's loop, then to hand back as [`ReplicaInput::SnapshotWritten`].
+    pub snapshot: Option<SnapshotJob>,
+}
+
+/// A snapshot the replica took, not yet encoded: everything but the image's bytes, and the
+/// store as it was ([`ImageSource`], an O(1) copy), so that the encoding (O(store)) runs
+/// where the file is written, off the driver's loop.
+#[derive(Clone, Debug)]
+pub struct SnapshotJob {
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    pub config: Option<(Index, Membership)>,
+    pub image: ImageSource,
+}
+
+impl SnapshotJob {
+    /// The snapshot, its image encoded now.
+    pub fn encode(self) -> Snapshot {
+        Snapshot {
+            last_included_index: self.last_included_index,
+            last_included_term: self.last_included_term,
+            config: self.config,
+            data: self.image.encode(),
+        }
+    }
 }
 
 impl<T> Default for Effects<T> {
@@ -162,6 +191,7 @@ impl<T> Default for Effects<T> {
         Effects {
             messages: Vec::new(),
             replies: Vec::new(),
+            snapshot: None,
         }
     }
 }
@@ -270,6 +300,18 @@ pub struct Replica<D, T> {
     installs: u64,
     /// With [`Replica::record_applied`]: what the store applied since the driver last looked.
     applied_records: Option<Vec<AppliedRecord>>,
+    /// How the snapshots this replica takes reach their files.
+    snapshot_writes: SnapshotWrites,
+}
+
+/// Who writes the file of a snapshot the replica takes (see [`Replica::defer_snapshot_writes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SnapshotWrites {
+    /// The disk, in the `Event::Compact` step's [`Durable::stage`], before the batch returns.
+    InTurn,
+    /// The driver, off its loop; `Some(index)`: the snapshot at `index` is being written (one
+    /// at a time).
+    Driver(Option<Index>),
 }
 
 /// Counts refused messages and logs at most one line per [`REFUSAL_LOG_INTERVAL`].
@@ -315,6 +357,7 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             compactions: 0,
             installs: 0,
             applied_records: None,
+            snapshot_writes: SnapshotWrites::InTurn,
         };
         replica.reset_election_timer(now);
         if replica.server.snapshot_index() > 0 {
@@ -342,6 +385,27 @@ impl<D: Durable<Command>, T> Replica<D, T> {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// From now on the driver writes the snapshots this replica takes, so that its loop keeps
+    /// serving while a snapshot file is written and fsynced (the real node:
+    /// `snapshot_writer.rs`, which also gives the ordering argument). A batch after which a
+    /// snapshot is due returns it in [`Effects::snapshot`] without compacting anything; the
+    /// driver writes its file durably and hands it back as [`ReplicaInput::SnapshotWritten`],
+    /// and only that input steps `Event::Compact` (the WAL then adopts the file,
+    /// [`Durable::snapshot_written`], and deletes the segments it covers). One snapshot is in
+    /// flight at a time: none is due while one is.
+    pub fn defer_snapshot_writes(&mut self) {
+        self.snapshot_writes = SnapshotWrites::Driver(None);
+    }
+
+    /// The index of the snapshot the driver is writing (with
+    /// [`Replica::defer_snapshot_writes`]).
+    pub fn snapshot_in_flight(&self) -> Option<Index> {
+        match self.snapshot_writes {
+            SnapshotWrites::Driver(in_flight) => in_flight,
+            SnapshotWrites::InTurn => None,
+        }
     }
 
     /// Snapshots this replica took (`Event::Compact` steps that compacted its log).
@@ -447,6 +511,9 @@ impl<D: Durable<Command>, T> Replica<D, T> {
                 ReplicaInput::Member { request, reply } => {
                     self.member(now, request, reply, &mut batch)?
                 }
+                ReplicaInput::SnapshotWritten(snapshot) => {
+                    self.snapshot_written(now, snapshot, &mut batch)?
+                }
                 ReplicaInput::Leader { reply } => {
                     let answer = if self.server.role == Role::Leader {
                         ClientReply::Leader {
@@ -529,6 +596,17 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         {
             return Ok(false);
         }
+        if let SnapshotWrites::Driver(in_flight) = self.snapshot_writes {
+            if in_flight.is_none() {
+                let job = self.snapshot_of_applied();
+                self.snapshot_writes = SnapshotWrites::Driver(Some(index));
+                // The image holds everything applied so far: the byte bound counts afresh.
+                self.applied_bytes = 0;
+                tracing::debug!(id = %self.cfg.id, index, "snapshot handed to the writer");
+                batch.effects.snapshot = Some(job);
+            }
+            return Ok(false);
+        }
         let data = self.kv.image();
         let bytes = data.len();
         self.step(now, Event::Compact { index, data }, batch)?;
@@ -539,6 +617,81 @@ impl<D: Durable<Command>, T> Replica<D, T> {
         self.compactions += 1;
         tracing::debug!(id = %self.cfg.id, index, bytes, entries = since, "log compacted into a snapshot");
         Ok(true)
+    }
+
+    /// The snapshot `Event::Compact` at `last_applied` would make, built without stepping the
+    /// core (raft-core's compaction.rs computes the same from the same committed prefix, which
+    /// no step can change: it is applied, hence committed); its image still to encode.
+    fn snapshot_of_applied(&self) -> SnapshotJob {
+        let s = &self.server;
+        let index = s.last_applied;
+        let Some(last_included_term) = s.term_at(index) else {
+            // compact_if_due runs after apply: last_applied is in the log or is the snapshot.
+            panic!(
+                "applied index {index} is neither in the log nor the snapshot ({}..={})",
+                s.snapshot_index(),
+                s.last_log_index()
+            );
+        };
+        let covered = index.saturating_sub(s.snapshot_index()) as usize;
+        let in_log = s.log()[..covered.min(s.log().len())]
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(p, e)| {
+                let m = e.command.configuration()?;
+                Some((s.snapshot_index() + p as Index + 1, m))
+            });
+        SnapshotJob {
+            last_included_index: index,
+            last_included_term,
+            config: in_log.or_else(|| s.snapshot().config.clone()),
+            image: self.kv.image_source(),
+        }
+    }
+
+    /// The driver wrote the snapshot it was handed: the core compacts its log up to it (or
+    /// ignores it, when a snapshot installed since covers more), and the disk adopts the file
+    /// in that step's `stage`, which is synced with the batch.
+    fn snapshot_written(
+        &mut self,
+        now: Duration,
+        snapshot: Snapshot,
+        batch: &mut Batch<T>,
+    ) -> Result<(), ReplicaError<D::Error>> {
+        let index = snapshot.last_included_index;
+        if self.snapshot_in_flight() != Some(index) {
+            // Only the driver makes this input, and only for the snapshot it was handed.
+            panic!(
+                "the driver reports the snapshot at index {index} written, but the one in \
+                 flight is {:?}",
+                self.snapshot_in_flight()
+            );
+        }
+        self.snapshot_writes = SnapshotWrites::Driver(None);
+        let config = snapshot.config.clone();
+        let term = snapshot.last_included_term;
+        self.durable.snapshot_written(index);
+        self.step(
+            now,
+            Event::Compact {
+                index,
+                data: snapshot.data,
+            },
+            batch,
+        )?;
+        let s = self.server.snapshot();
+        if s.last_included_index == index {
+            // The file holds what the core now holds (see snapshot_of_applied).
+            assert_eq!(
+                (s.last_included_term, &s.config),
+                (term, &config),
+                "the snapshot file at index {index} differs from the core's compaction"
+            );
+            self.compactions += 1;
+            tracing::debug!(id = %self.cfg.id, index, "log compacted into the written snapshot");
+        }
+        Ok(())
     }
 
     /// Apply the batch's committed entries and answer the clients whose proposals were applied

@@ -12,6 +12,8 @@ use raft_core::{AppendEntriesResponse, HardState, InstallSnapshot, Persist, Snap
 struct Disk {
     snapshots_staged: usize,
     syncs: usize,
+    /// The snapshots announced as written by the driver.
+    written: Vec<Index>,
 }
 
 impl Durable<Command> for Disk {
@@ -25,6 +27,9 @@ impl Durable<Command> for Disk {
     fn sync(&mut self) -> Result<(), Self::Error> {
         self.syncs += 1;
         Ok(())
+    }
+    fn snapshot_written(&mut self, index: Index) {
+        self.written.push(index);
     }
 }
 
@@ -303,4 +308,147 @@ fn a_large_snapshot_waits_for_a_log_as_large_as_itself() {
     // Nothing applied, or never: no snapshot.
     assert!(!policy.due(0, 0, 0));
     assert!(!SnapshotPolicy::NEVER.due(1 << 40, 1 << 40, 0));
+}
+
+/// Commits puts `first..first + n` as `commit_puts` does; returns the snapshots handed to the
+/// driver on the way.
+fn commit_puts_handing_out(r: &mut Replica<Disk, u64>, first: u64, n: u64) -> Vec<Snapshot> {
+    let now = Duration::from_millis(1);
+    let mut handed = Vec::new();
+    for seq in first..first + n {
+        let effects = r
+            .turn(now, [put(seq, &format!("k{seq}"), &format!("v{seq}"))])
+            .unwrap();
+        handed.extend(effects.snapshot.map(SnapshotJob::encode));
+        handed.extend(r.flush(now).unwrap().snapshot.map(SnapshotJob::encode));
+        let effects = r.turn(now, [ack(1, 1, seq)]).unwrap();
+        assert!(
+            matches!(effects.replies[..], [(s, ClientReply::Ok(_))] if s == seq),
+            "{:?}",
+            effects.replies
+        );
+        handed.extend(effects.snapshot.map(SnapshotJob::encode));
+    }
+    handed
+}
+
+/// With the driver writing snapshot files (the node's writer thread), a due snapshot is handed
+/// out, the same the core would make, and the log is compacted only when it comes back
+/// written; meanwhile the replica serves and hands out no second one.
+#[test]
+fn a_deferred_snapshot_compacts_only_once_the_driver_wrote_it() {
+    let mut r = leader(every(3));
+    r.defer_snapshot_writes();
+    assert!(commit_puts_handing_out(&mut r, 1, 2).is_empty());
+    let handed = commit_puts_handing_out(&mut r, 3, 1);
+    assert_eq!(handed.len(), 1);
+    let snapshot = handed.into_iter().next().unwrap();
+    assert_eq!(snapshot.last_included_index, 3);
+    // The very snapshot a replica compacting in its turn makes.
+    let mut in_turn = leader(every(3));
+    commit_puts(&mut in_turn, 1, 3);
+    assert_eq!(&snapshot, in_turn.server().snapshot());
+    assert_eq!(r.snapshot_in_flight(), Some(3));
+    assert_eq!((r.compactions(), r.server().snapshot_index()), (0, 0));
+    assert_eq!(r.durable().snapshots_staged, 0);
+
+    // Serving goes on; one write at a time: nothing more is handed out.
+    assert!(commit_puts_handing_out(&mut r, 4, 4).is_empty());
+    assert_eq!(r.server().log().len(), 7);
+
+    let now = Duration::from_millis(2);
+    let effects = r
+        .turn(now, [ReplicaInput::SnapshotWritten(snapshot)])
+        .unwrap();
+    assert_eq!(r.durable().written, [3]);
+    assert_eq!(r.durable().snapshots_staged, 1);
+    assert_eq!((r.compactions(), r.server().snapshot_index()), (1, 3));
+    assert_eq!(r.server().log().len(), 4, "entries 4..=7 stay");
+
+    // Four entries applied since 3: the next one is due at once, and it is the store's.
+    let next = effects.snapshot.expect("the next snapshot").encode();
+    assert_eq!(next.last_included_index, 7);
+    assert_eq!(r.snapshot_in_flight(), Some(7));
+    let mut image = KvStore::new();
+    image.restore(&next.data).unwrap();
+    assert_eq!(&image, r.kv());
+}
+
+/// A follower writing its own snapshot off the loop installs a newer one from the leader
+/// meanwhile: when its write comes back, the compaction is a no-op (the installed snapshot
+/// covers more) and the disk is told, so that it removes the superseded file.
+#[test]
+fn a_deferred_snapshot_an_installed_one_overtook_compacts_nothing() {
+    let mut l = leader(SnapshotPolicy::NEVER);
+    let cfg = Config::new(NodeId(2), [NodeId(0), NodeId(1)]);
+    let mut f: Replica<Disk, u64> = Replica::new(
+        cfg,
+        Server::new(),
+        Disk::default(),
+        options(every(3)),
+        3,
+        Duration::ZERO,
+    )
+    .unwrap();
+    f.defer_snapshot_writes();
+    // The follower gets entries 1..=4 and learns 3 of them committed: its own snapshot at 3
+    // is handed out.
+    let now = Duration::from_millis(1);
+    let mut handed = Vec::new();
+    for seq in 1..=4 {
+        let effects = l
+            .turn(now, [put(seq, &format!("k{seq}"), &format!("v{seq}"))])
+            .unwrap();
+        let mut to_f: Vec<_> = effects.messages;
+        to_f.extend(l.flush(now).unwrap().messages);
+        to_f.extend(l.turn(now, [ack(1, 1, seq)]).unwrap().messages);
+        let inputs: Vec<_> = to_f
+            .into_iter()
+            .filter(|(to, _)| *to == NodeId(2))
+            .map(|(_, msg)| ReplicaInput::Peer {
+                from: NodeId(0),
+                msg,
+            })
+            .collect();
+        let effects = f.turn(now, inputs).unwrap();
+        handed.extend(effects.snapshot);
+    }
+    assert!(f.server().last_applied >= 3, "{}", f.server().last_applied);
+    let job = handed.pop().expect("the follower's own snapshot");
+    assert!(handed.is_empty());
+    let own = job.last_included_index;
+    assert_eq!(f.snapshot_in_flight(), Some(own));
+
+    // The leader, meanwhile further, sends a newer snapshot; the follower installs it.
+    commit_puts(&mut l, 5, 3);
+    let install = Snapshot {
+        last_included_index: l.server().last_applied,
+        last_included_term: 1,
+        config: None,
+        data: l.kv().image(),
+    };
+    assert!(install.last_included_index > own);
+    let msg = Message::InstallSnapshot(InstallSnapshot {
+        term: 1,
+        snapshot: install.clone(),
+        read_round: 0,
+    });
+    f.turn(
+        now,
+        [ReplicaInput::Peer {
+            from: NodeId(0),
+            msg,
+        }],
+    )
+    .unwrap();
+    assert_eq!(f.installs(), 1);
+
+    // Its own write comes back: nothing compacts, the disk hears of the file.
+    f.turn(now, [ReplicaInput::SnapshotWritten(job.encode())])
+        .unwrap();
+    assert_eq!(f.compactions(), 0);
+    assert_eq!(f.server().snapshot(), &install);
+    assert_eq!(f.durable().written, [own]);
+    assert_eq!(f.snapshot_in_flight(), None);
+    assert_eq!(f.kv(), l.kv());
 }

@@ -4,12 +4,25 @@
 //! messages to that peer; the receiver ([`Reassembly`], in the event loop, one per peer)
 //! puts them back together and hands the whole `Message::InstallSnapshot` to the core.
 //!
-//! - Bounded memory: a receiver keeps at most one snapshot in reassembly per peer, its buffer
-//!   growing with the bytes that arrived (never to the announced length), and refuses a chunk
-//!   announcing more than [`MAX_SNAPSHOT_BYTES`].
-//! - Restartable: a chunk at offset 0 starts a reassembly afresh (replacing any unfinished
-//!   one); the sender starts again at offset 0 after a reconnect (the core resends the
-//!   snapshot when the connection comes back). A chunk out of order or of another snapshot
+//! - Bounded memory: a receiver keeps at most one snapshot in reassembly per peer, in a spool
+//!   file of the data directory ([`Reassembly::new`]: `snap-from-<peer>.tmp`), never in
+//!   memory: each chunk is appended to the file as it arrives, so a receiver holds one chunk
+//!   at a time, and the image is read back once, when complete (the core holds it in memory
+//!   from then on). A chunk announcing more than [`MAX_SNAPSHOT_BYTES`] is refused. The spool
+//!   is removed when the snapshot completes, when a broken chunk ends it, and at start (the
+//!   WAL's recovery removes every `snap-*.tmp`); a newer snapshot's first chunk overwrites
+//!   it.
+//! - Resumable: the sender starts again at offset 0 after a reconnect (the core resends the
+//!   snapshot when the connection comes back). A receiver that holds part of that very
+//!   snapshot keeps it and answers [`Accepted::Resume`]: the event loop sends the sender a
+//!   `PeerWire::SnapshotProgress` with the offset it holds, on its own connection to it, and
+//!   the sender's stream jumps there ([`Outgoing::resume`]) if it still streams that snapshot
+//!   and the offset lies inside its image ([`ResumeRefused`] otherwise, logged, nothing
+//!   changed). Meanwhile the chunks the sender sent past offset 0 are dropped as out of order.
+//!   A second restart at offset 0 while the receiver still stands where it said (its progress
+//!   never arrived, or the sender had finished the stream) starts the reassembly afresh, so a
+//!   lost progress message costs one pass, never a stuck transfer. A chunk at offset 0 of
+//!   another snapshot replaces an unfinished one; a chunk out of order or of another snapshot
 //!   than the one in reassembly is dropped (logged by the caller).
 //! - Malformed chunks (data past the announced length, an empty chunk of a non-empty image,
 //!   an oversized length) are a [`ChunkError`], never a panic.
@@ -18,7 +31,10 @@
 //!   it finished streaming recently (the follower is installing it), instead of starting over.
 
 use crate::wire::{SnapshotChunk, MAX_SNAPSHOT_BYTES, SNAPSHOT_CHUNK_BYTES};
-use raft_core::{Index, InstallSnapshot, Membership, Snapshot, Term};
+use raft_core::{Index, InstallSnapshot, Membership, NodeId, Snapshot, Term};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What names one snapshot stream: the fields every chunk carries besides its piece.
@@ -125,6 +141,17 @@ pub fn check(chunk: &SnapshotChunk) -> Result<(), ChunkError> {
     Ok(())
 }
 
+/// Why a sender did not resume its stream where a peer said ([`Outgoing::resume`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeRefused {
+    #[error("no snapshot is being streamed to the peer")]
+    NotStreaming,
+    #[error("the stream under way is the snapshot at index {index} of term {term}")]
+    OtherSnapshot { term: Term, index: Index },
+    #[error("offset {offset} is not inside the image's {total} bytes (1..{total})")]
+    OutOfRange { offset: u64, total: u64 },
+}
+
 /// What became of a well-formed chunk.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {
@@ -134,34 +161,94 @@ pub enum Accepted {
     Partial { received: u64, total: u64 },
     /// Dropped, and why (out of order, or of another snapshot than the one in reassembly).
     Dropped(String),
+    /// A restart at offset 0 of the snapshot in reassembly, dropped: the receiver holds its
+    /// first `offset` bytes, and asks the sender to continue there
+    /// (`PeerWire::SnapshotProgress` with these fields).
+    Resume {
+        term: Term,
+        index: Index,
+        offset: u64,
+    },
+    /// The spool file could not be written or read back (the data directory's disk): the
+    /// reassembly is abandoned, and why. Nothing durable depends on it; the leader sends the
+    /// snapshot again.
+    SpoolFailed(String),
 }
 
-/// The snapshot in reassembly from one peer (at most one).
-#[derive(Debug, Default)]
+/// The name of the spool file of the snapshot in reassembly from `peer`: `snap-` and `.tmp`,
+/// so that the WAL's recovery removes a leftover one (`storage/wal.rs`), and never a
+/// snapshot file's name.
+pub fn spool_file_name(peer: NodeId) -> String {
+    format!("snap-from-{:020}.tmp", peer.0)
+}
+
+/// The snapshot in reassembly from one peer (at most one), in its spool file.
+#[derive(Debug)]
 pub struct Reassembly {
-    current: Option<(StreamId, Vec<u8>)>,
+    path: PathBuf,
+    current: Option<Spooled>,
+}
+
+/// A snapshot in reassembly: its stream, the spool file, and the bytes written to it.
+#[derive(Debug)]
+struct Spooled {
+    id: StreamId,
+    file: File,
+    received: u64,
+    /// The offset this receiver last asked the sender to resume at ([`Accepted::Resume`]).
+    resume_asked: Option<u64>,
 }
 
 impl Reassembly {
+    /// Reassembles snapshots from `peer` in its spool file in the data directory `dir`.
+    pub fn new(dir: &Path, peer: NodeId) -> Self {
+        Reassembly {
+            path: dir.join(spool_file_name(peer)),
+            current: None,
+        }
+    }
+
     /// Takes one chunk from the peer. A chunk at offset 0 starts the snapshot afresh; any
     /// other must continue the one in reassembly exactly where it stands.
     pub fn accept(&mut self, chunk: SnapshotChunk) -> Result<Accepted, ChunkError> {
         if let Err(e) = check(&chunk) {
             // A broken stream: forget what it sent so far.
-            self.current = None;
+            self.discard();
             return Err(e);
         }
         let id = StreamId::of_chunk(&chunk);
-        if chunk.offset == 0 {
-            self.current = Some((id.clone(), Vec::new()));
+        if let Some(current) = self.current.as_mut().filter(|c| {
+            chunk.offset == 0 && c.id == id && c.received > 0 && c.resume_asked != Some(c.received)
+        }) {
+            current.resume_asked = Some(current.received);
+            return Ok(Accepted::Resume {
+                term: id.term,
+                index: id.last_included_index,
+                offset: current.received,
+            });
         }
-        let Some((current, data)) = &mut self.current else {
+        if chunk.offset == 0 {
+            self.discard();
+            match File::create(&self.path) {
+                Ok(file) => {
+                    self.current = Some(Spooled {
+                        id: id.clone(),
+                        file,
+                        received: 0,
+                        resume_asked: None,
+                    })
+                }
+                Err(e) => return Ok(self.failed("create", e)),
+            }
+        }
+        let Some(current) = &mut self.current else {
             return Ok(Accepted::Dropped(format!(
                 "chunk at offset {} of the snapshot at index {} with no snapshot in reassembly",
                 chunk.offset, id.last_included_index
             )));
         };
-        if *current != id {
+        if current.id != id {
+            let current = &current.id;
             return Ok(Accepted::Dropped(format!(
                 "chunk of the snapshot at index {} (term {}, {} bytes) while reassembling the \
                  one at index {} (term {}, {} bytes)",
@@ -173,24 +260,41 @@ impl Reassembly {
                 current.total_len
             )));
         }
-        if chunk.offset != data.len() as u64 {
+        if chunk.offset != current.received {
             return Ok(Accepted::Dropped(format!(
                 "chunk at offset {} of the snapshot at index {}, expected offset {}",
-                chunk.offset,
-                id.last_included_index,
-                data.len()
+                chunk.offset, id.last_included_index, current.received
             )));
         }
-        data.extend_from_slice(&chunk.data);
+        if let Err(e) = current.file.write_all(&chunk.data) {
+            return Ok(self.failed("write", e));
+        }
+        current.received += chunk.data.len() as u64;
         if !chunk.done() {
             return Ok(Accepted::Partial {
-                received: data.len() as u64,
+                received: current.received,
                 total: id.total_len,
             });
         }
-        let Some((id, data)) = self.current.take() else {
+        let Some(done) = self.current.take() else {
             unreachable!("a reassembly is in progress")
         };
+        drop(done.file);
+        let data = match std::fs::read(&self.path) {
+            Ok(data) => data,
+            Err(e) => return Ok(self.failed("read back", e)),
+        };
+        self.remove_spool();
+        if data.len() as u64 != done.id.total_len {
+            // Written through the file we hold, by nobody else: the disk lost bytes.
+            let e = std::io::Error::other(format!(
+                "{} bytes read back, {} written",
+                data.len(),
+                done.id.total_len
+            ));
+            return Ok(self.failed("read back", e));
+        }
+        let id = done.id;
         Ok(Accepted::Complete(InstallSnapshot {
             term: id.term,
             snapshot: Snapshot {
@@ -203,9 +307,33 @@ impl Reassembly {
         }))
     }
 
-    /// Bytes held for the snapshot in reassembly.
-    pub fn buffered(&self) -> usize {
-        self.current.as_ref().map_or(0, |(_, d)| d.len())
+    /// Bytes received for the snapshot in reassembly (in its spool file).
+    pub fn buffered(&self) -> u64 {
+        self.current.as_ref().map_or(0, |c| c.received)
+    }
+
+    /// Forgets the snapshot in reassembly and removes its spool file.
+    fn discard(&mut self) {
+        if self.current.take().is_some() {
+            self.remove_spool();
+        }
+    }
+
+    fn remove_spool(&self) {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "cannot remove a snapshot spool file")
+            }
+        }
+    }
+
+    /// The spool failed at `op`: the reassembly is abandoned.
+    fn failed(&mut self, op: &str, e: std::io::Error) -> Accepted {
+        self.discard();
+        self.remove_spool();
+        Accepted::SpoolFailed(format!("{op} {}: {e}", self.path.display()))
     }
 }
 
@@ -289,6 +417,32 @@ impl Outgoing {
         Some(chunk)
     }
 
+    /// The peer holds the first `offset` bytes of the snapshot at `index` this sender streams
+    /// in `term` ([`Accepted::Resume`] on its side): the stream continues there. Refused, and
+    /// nothing changed, when no stream is under way, when it is another snapshot's, or when
+    /// `offset` is not inside the image (a forged or stale message: a correct receiver asks
+    /// only for a partial image it holds).
+    pub fn resume(&mut self, term: Term, index: Index, offset: u64) -> Result<(), ResumeRefused> {
+        let Some(stream) = self.streaming.as_mut() else {
+            return Err(ResumeRefused::NotStreaming);
+        };
+        let id = &stream.id;
+        if id.term != term || id.last_included_index != index {
+            return Err(ResumeRefused::OtherSnapshot {
+                term: id.term,
+                index: id.last_included_index,
+            });
+        }
+        if offset == 0 || offset >= id.total_len {
+            return Err(ResumeRefused::OutOfRange {
+                offset,
+                total: id.total_len,
+            });
+        }
+        stream.offset = offset;
+        Ok(())
+    }
+
     /// The connection broke or was replaced: forget the stream (the core resends the
     /// snapshot when the connection is back, and it starts again at offset 0).
     pub fn reset(&mut self) {
@@ -316,6 +470,13 @@ mod tests {
         }
     }
 
+    /// A reassembly spooling into a fresh temporary directory (kept alive with it).
+    fn reassembly() -> (tempfile::TempDir, Reassembly) {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Reassembly::new(dir.path(), NodeId(4));
+        (dir, r)
+    }
+
     fn feed(r: &mut Reassembly, chunks: Vec<SnapshotChunk>) -> Vec<Accepted> {
         chunks.into_iter().map(|c| r.accept(c).unwrap()).collect()
     }
@@ -327,13 +488,41 @@ mod tests {
             let parts = chunks(&msg, chunk_bytes);
             assert_eq!(parts.len(), len.div_ceil(chunk_bytes).max(1));
             assert!(parts.iter().all(|c| c.data.len() <= chunk_bytes));
-            let mut r = Reassembly::default();
+            let (dir, mut r) = reassembly();
             let results = feed(&mut r, parts);
             let (last, rest) = results.split_last().unwrap();
             assert!(rest.iter().all(|a| matches!(a, Accepted::Partial { .. })));
             assert_eq!(*last, Accepted::Complete(msg));
             assert_eq!(r.buffered(), 0, "nothing kept after the last chunk");
+            let spool = dir.path().join(spool_file_name(NodeId(4)));
+            assert!(!spool.exists(), "the spool file is removed");
         }
+    }
+
+    #[test]
+    fn chunks_go_to_the_spool_file_and_a_newer_snapshot_or_a_broken_chunk_replaces_it() {
+        let (dir, mut r) = reassembly();
+        let spool = dir.path().join(spool_file_name(NodeId(4)));
+        let msg = install(2, 9, 10);
+        let parts = chunks(&msg, 4);
+        feed(&mut r, parts[..2].to_vec());
+        assert_eq!(std::fs::read(&spool).unwrap(), msg.snapshot.data[..8]);
+        assert_eq!(r.buffered(), 8);
+        // A newer snapshot's first chunk starts the file afresh.
+        let newer = install(3, 12, 10);
+        let newer_parts = chunks(&newer, 4);
+        feed(&mut r, newer_parts[..1].to_vec());
+        assert_eq!(std::fs::read(&spool).unwrap(), newer.snapshot.data[..4]);
+        // A broken chunk ends the reassembly and its file.
+        let mut broken = newer_parts[1].clone();
+        broken.data = vec![0; 9];
+        assert!(r.accept(broken).is_err());
+        assert!(!spool.exists());
+        assert_eq!(r.buffered(), 0);
+        // The spool's name is one the WAL's recovery removes, and never a snapshot's.
+        let name = spool_file_name(NodeId(4));
+        assert!(name.starts_with("snap-") && name.ends_with(crate::storage::TMP_SUFFIX));
+        assert_eq!(crate::storage::parse_snapshot_file_name(&name), None);
     }
 
     #[test]
@@ -342,7 +531,7 @@ mod tests {
         let mut out = Outgoing::new();
         let now = Instant::now();
         assert!(out.offer(msg.clone(), now));
-        let mut r = Reassembly::default();
+        let (_dir, mut r) = reassembly();
         let mut frames = 0;
         while let Some(chunk) = out.next_chunk(now) {
             let frame = encode_frame(&PeerWire::SnapshotChunk {
@@ -369,7 +558,7 @@ mod tests {
     fn out_of_order_and_foreign_chunks_are_dropped_and_offset_zero_restarts() {
         let msg = install(2, 9, 10);
         let parts = chunks(&msg, 4);
-        let mut r = Reassembly::default();
+        let (_dir, mut r) = reassembly();
         // A middle chunk with nothing in reassembly.
         assert!(matches!(
             r.accept(parts[1].clone()).unwrap(),
@@ -387,8 +576,17 @@ mod tests {
             Accepted::Dropped(_)
         ));
         assert_eq!(r.buffered(), 4, "what was kept is intact");
-        // The sender restarted (a reconnect): offset 0 starts afresh, and completes.
+        // The sender restarted (a reconnect): offset 0 is answered with where the receiver
+        // stands, and the stream completes from there.
         let results = feed(&mut r, parts.clone());
+        assert_eq!(
+            results[0],
+            Accepted::Resume {
+                term: 2,
+                index: 9,
+                offset: 4
+            }
+        );
         assert_eq!(results.last(), Some(&Accepted::Complete(msg.clone())));
         // A newer snapshot's first chunk replaces an unfinished one.
         r.accept(parts[0].clone()).unwrap();
@@ -403,7 +601,7 @@ mod tests {
     fn malformed_chunks_are_errors_and_end_the_reassembly() {
         let msg = install(2, 9, 10);
         let parts = chunks(&msg, 4);
-        let mut r = Reassembly::default();
+        let (_dir, mut r) = reassembly();
         r.accept(parts[0].clone()).unwrap();
         let mut past_end = parts[1].clone();
         past_end.data = vec![0; 7];
@@ -428,6 +626,81 @@ mod tests {
         for bytes in [&[1u8, 0, 0, 0, 1][..], &[3, 0, 0, 0, 1, 0, 0xff]] {
             assert!(decode_frame::<PeerWire>(bytes).is_err());
         }
+    }
+
+    /// After a reconnect the sender starts at byte 0; the receiver answers with what it holds
+    /// and the sender continues there: the whole image crosses once plus the chunks in flight.
+    /// A forged or stale progress changes nothing; a progress that never arrives costs one
+    /// pass (the next restart at 0 starts afresh).
+    #[test]
+    fn a_restarted_stream_resumes_where_the_receiver_stands() {
+        let msg = install(2, 9, 40);
+        let (_dir, mut r) = reassembly();
+        let mut out = Outgoing::with_chunk_bytes(4);
+        let t0 = Instant::now();
+        out.offer(msg.clone(), t0);
+        for _ in 0..5 {
+            r.accept(out.next_chunk(t0).unwrap()).unwrap();
+        }
+        assert_eq!(r.buffered(), 20);
+        // The connection breaks; the core resends; the stream starts again at 0.
+        out.reset();
+        out.offer(msg.clone(), t0);
+        let first = out.next_chunk(t0).unwrap();
+        let ahead = out.next_chunk(t0).unwrap();
+        let Accepted::Resume {
+            term,
+            index,
+            offset,
+        } = r.accept(first.clone()).unwrap()
+        else {
+            panic!("a restart of the snapshot in reassembly is answered with its progress")
+        };
+        assert_eq!((term, index, offset), (2, 9, 20));
+        assert!(matches!(r.accept(ahead).unwrap(), Accepted::Dropped(_)));
+        // Forged or stale progress: refused, the stream unchanged.
+        assert_eq!(
+            out.resume(3, 9, 20),
+            Err(ResumeRefused::OtherSnapshot { term: 2, index: 9 })
+        );
+        assert!(matches!(
+            out.resume(2, 9, 40),
+            Err(ResumeRefused::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            out.resume(2, 9, u64::MAX),
+            Err(ResumeRefused::OutOfRange { .. })
+        ));
+        out.resume(term, index, offset).unwrap();
+        let mut sent = 0;
+        let got = loop {
+            let chunk = out.next_chunk(t0).unwrap();
+            sent += 1;
+            if let Accepted::Complete(m) = r.accept(chunk).unwrap() {
+                break m;
+            }
+        };
+        assert_eq!(got, msg);
+        assert_eq!(sent, 5, "bytes 20..40 only");
+        assert_eq!(out.resume(2, 9, 20), Err(ResumeRefused::NotStreaming));
+
+        // The progress is lost: the second restart at 0 starts afresh and completes.
+        let (_dir, mut r) = reassembly();
+        let parts = chunks(&msg, 4);
+        feed(&mut r, parts[..3].to_vec());
+        assert!(matches!(
+            r.accept(parts[0].clone()).unwrap(),
+            Accepted::Resume { offset: 12, .. }
+        ));
+        let results = feed(&mut r, parts.clone());
+        assert_eq!(
+            results[0],
+            Accepted::Partial {
+                received: 4,
+                total: 40
+            }
+        );
+        assert_eq!(results.last(), Some(&Accepted::Complete(msg)));
     }
 
     #[test]

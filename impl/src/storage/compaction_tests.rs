@@ -6,7 +6,7 @@
 use super::record::{encode_batch, encode_persist, WalHeader};
 use super::snapshot::{decode_snapshot, encode_snapshot, snapshot_file_name, SnapshotProblem};
 use super::wal::{segment_file_name, WAL_FILE_NAME};
-use super::{Wal, WalError, WalIdentity, WalOptions};
+use super::{write_snapshot, DirFs, Wal, WalError, WalIdentity, WalOptions};
 use raft_core::{Entry, HardState, Index, Membership, NodeId, Persist, Snapshot};
 use std::fs;
 use std::path::Path;
@@ -50,17 +50,23 @@ fn append(wal: &mut Wal<String>, hard: &mut Hard, n: u64) {
     }
 }
 
+/// The snapshot of `hard` up to `index` that [`compact`] makes.
+fn snapshot_at(hard: &Hard, index: Index) -> Snapshot {
+    let base = hard.snapshot.last_included_index;
+    Snapshot {
+        last_included_index: index,
+        last_included_term: hard.log[(index - base - 1) as usize].term,
+        config: Some((1, Membership::voters([NodeId(1), NodeId(3)]))),
+        data: format!("state machine up to {index}").into_bytes(),
+    }
+}
+
 /// Compacts `hard` up to `index` (as raft-core's Event::Compact does) and persists it.
 fn compact(wal: &mut Wal<String>, hard: &mut Hard, index: Index) {
     let base = hard.snapshot.last_included_index;
-    let term = hard.log[(index - base - 1) as usize].term;
+    let snapshot = snapshot_at(hard, index);
     hard.log.drain(..(index - base) as usize);
-    hard.snapshot = Snapshot {
-        last_included_index: index,
-        last_included_term: term,
-        config: Some((1, Membership::voters([NodeId(1), NodeId(3)]))),
-        data: format!("state machine up to {index}").into_bytes(),
-    };
+    hard.snapshot = snapshot;
     let persist = Persist {
         snapshot: true,
         ..Persist::default()
@@ -450,4 +456,68 @@ fn an_old_single_file_wal_opens_as_the_first_segment() {
     assert!(!dir.path().join(WAL_FILE_NAME).exists());
     drop(wal);
     assert_eq!(open(dir.path(), 1024).unwrap().1, hard);
+}
+
+/// The node's snapshot writer thread writes the file beside the WAL, then the compaction is
+/// staged (`node/snapshot_writer.rs`): a crash between the two recovers from the file, and
+/// the staging adopts the file as it is and only then deletes the segments it covers.
+#[test]
+fn a_snapshot_written_beside_the_wal_is_recovered_and_then_adopted() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut hard) = open(dir.path(), 4096).unwrap();
+    vote(&mut wal, &mut hard, 2, 1);
+    append(&mut wal, &mut hard, 100);
+    let segments = wal.segment_names();
+    assert!(segments.len() > 2, "{segments:?}");
+
+    // Written, not yet staged: nothing else changed, and a crash now recovers from it.
+    write_snapshot(&mut DirFs::new(dir.path()), ID, &snapshot_at(&hard, 60)).unwrap();
+    assert_eq!(wal.segment_names(), segments);
+    drop(wal);
+    let (mut wal, recovered) = open(dir.path(), 4096).unwrap();
+    let mut expected = hard.clone();
+    expected.snapshot = snapshot_at(&hard, 60);
+    expected.log.drain(..60);
+    assert_eq!(
+        recovered, expected,
+        "the snapshot file and the WAL after it"
+    );
+    assert_eq!(wal.segment_names(), segments, "no segment deleted yet");
+    let mut hard = recovered;
+
+    // Announced, then staged: the file is adopted (the same inode: never rewritten), the
+    // segments it covers go.
+    append(&mut wal, &mut hard, 20);
+    write_snapshot(&mut DirFs::new(dir.path()), ID, &snapshot_at(&hard, 110)).unwrap();
+    let file = dir.path().join(snapshot_file_name(110));
+    let inode = fs::metadata(&file).unwrap().ino();
+    wal.snapshot_written(110);
+    compact(&mut wal, &mut hard, 110);
+    assert_eq!(fs::metadata(&file).unwrap().ino(), inode);
+    assert_eq!(wal.snapshot_indices(), &[60, 110]);
+    assert!(!wal.segment_names().contains(&segments[0]));
+    drop(wal);
+    let (_, recovered) = open(dir.path(), 4096).unwrap();
+    assert_eq!(recovered, hard);
+}
+
+/// A written snapshot that a newer one (installed from the leader) overtook before its
+/// compaction was staged is removed, never kept as the log's start.
+#[test]
+fn a_written_snapshot_a_newer_one_overtook_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut hard) = open(dir.path(), 4096).unwrap();
+    vote(&mut wal, &mut hard, 2, 1);
+    append(&mut wal, &mut hard, 50);
+    let old = snapshot_at(&hard, 20);
+    compact(&mut wal, &mut hard, 40);
+    write_snapshot(&mut DirFs::new(dir.path()), ID, &old).unwrap();
+    assert!(dir.path().join(snapshot_file_name(20)).exists());
+    wal.snapshot_written(20);
+    assert!(!dir.path().join(snapshot_file_name(20)).exists());
+    assert_eq!(wal.snapshot_indices(), &[40]);
+    drop(wal);
+    let (_, recovered) = open(dir.path(), 4096).unwrap();
+    assert_eq!(recovered, hard);
 }

@@ -11,6 +11,13 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+/// A file read in order, with a seek back now and then ([`Fs::read_stream`]).
+pub trait ReadSeek: io::Read + io::Seek {}
+impl<T: io::Read + io::Seek> ReadSeek for T {}
+
+/// The read buffer of [`DirFs::read_stream`].
+const READ_BUFFER_BYTES: usize = 256 << 10;
+
 /// One directory of files.
 pub trait Fs {
     /// An open file (a handle stays valid across a rename of its file).
@@ -21,6 +28,14 @@ pub trait Fs {
     fn list(&mut self) -> io::Result<Vec<String>>;
     /// The whole contents of `name`.
     fn read(&mut self, name: &str) -> io::Result<Vec<u8>>;
+    /// `name` opened to be read in order (buffered), and its length: recovery reads a WAL
+    /// segment frame by frame through it. The default reads the whole file into memory, as a
+    /// fake disk holds it there anyway.
+    fn read_stream(&mut self, name: &str) -> io::Result<(Box<dyn ReadSeek>, u64)> {
+        let bytes = self.read(name)?;
+        let len = bytes.len() as u64;
+        Ok((Box::new(io::Cursor::new(bytes)), len))
+    }
     /// Opens the existing file `name` for reading and writing.
     fn open(&mut self, name: &str) -> io::Result<Self::File>;
     /// Creates `name` empty (truncating an existing file of that name).
@@ -80,6 +95,13 @@ impl Fs for DirFs {
 
     fn read(&mut self, name: &str) -> io::Result<Vec<u8>> {
         std::fs::read(self.path(name))
+    }
+
+    fn read_stream(&mut self, name: &str) -> io::Result<(Box<dyn ReadSeek>, u64)> {
+        let file = File::open(self.path(name))?;
+        let len = file.metadata()?.len();
+        let reader = io::BufReader::with_capacity(READ_BUFFER_BYTES, file);
+        Ok((Box::new(reader), len))
     }
 
     fn open(&mut self, name: &str) -> io::Result<File> {

@@ -7,23 +7,24 @@ mod record;
 mod snapshot;
 mod wal;
 
-pub use fs::{DirFs, Fs};
+pub use fs::{DirFs, Fs, ReadSeek};
 pub use lock::{DirLock, LockError, LOCK_FILE_NAME};
 pub use record::{
-    decode_records, decode_records_from, encode_batch, encode_persist, encode_snapshot_mark,
-    DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader, WalIdentity,
-    FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR, WAL_MAGIC, WAL_VERSION,
+    decode_records, decode_records_from, decode_stream_from, encode_batch, encode_persist,
+    encode_snapshot_mark, DecodedWal, FrameTooLarge, Record, ScanError, ScanProblem, WalHeader,
+    WalIdentity, FILE_HEADER_LEN, FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR, WAL_MAGIC, WAL_VERSION,
 };
 pub use snapshot::{
     decode_snapshot, encode_snapshot, parse_snapshot_file_name, snapshot_file_name, write_snapshot,
-    DecodedSnapshot, SnapshotProblem, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+    DecodedSnapshot, SnapshotProblem, SnapshotWriteError, SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
+    TMP_SUFFIX,
 };
 pub use wal::{
     parse_segment_file_name, segment_file_name, segment_paths, Wal, WalError, WalOptions,
     DEFAULT_SEGMENT_BYTES, PREALLOCATE_BYTES, WAL_FILE_NAME,
 };
 
-use raft_core::{HardState, Persist};
+use raft_core::{HardState, Index, Persist};
 
 /// Stable storage for the hard state, as a replica uses it: [`Durable::stage`] after every
 /// Raft step, [`Durable::sync`] once per batch. The durability contract (impl/README.md) is
@@ -36,6 +37,12 @@ pub trait Durable<C> {
     fn stage(&mut self, hard: &HardState<C>, persist: &Persist) -> Result<(), Self::Error>;
     /// Makes everything staged so far durable (write + fsync).
     fn sync(&mut self) -> Result<(), Self::Error>;
+    /// The file of the snapshot at `index` was made durable away from [`Durable::stage`] (by
+    /// the node's snapshot writer thread, `node/snapshot_writer.rs`): staging that snapshot
+    /// takes the file as it is instead of writing it again, and a file a newer snapshot
+    /// already superseded is removed. Only a driver that writes snapshot files itself calls
+    /// it; the default (a disk whose snapshots are all written by `stage`) ignores it.
+    fn snapshot_written(&mut self, _index: Index) {}
 }
 
 #[cfg(test)]

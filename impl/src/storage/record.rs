@@ -42,11 +42,14 @@
 //! end of the file is neither a frame nor damage: the log ends there ([`DecodedWal::preallocated`]).
 //! A sync torn inside that space leaves non-zero bytes, and is a torn tail as above.
 //!
-//! Decoding is a pure function over bytes so that it can be tested on arbitrary input.
+//! Decoding is a pure function over bytes so that it can be tested on arbitrary input; recovery
+//! runs the very same decoder over the file, frame by frame ([`decode_stream_from`]), so that
+//! its memory is one frame, not one segment.
 
 use raft_core::{Entry, HardState, Index, NodeId, Persist, Term};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::io;
 
 /// Which node of which cluster a WAL belongs to; written into every segment's and snapshot's
 /// header and checked against existing ones.
@@ -374,9 +377,9 @@ pub struct DecodedWal<C> {
     pub last_entry_index: Index,
 }
 
-/// Whether a valid frame header starts at `offset`: O(1), the payload is not read.
-fn frame_header_at(bytes: &[u8], offset: usize, salt: u64) -> Result<(u32, u32), ScanProblem> {
-    let rest = &bytes[offset..];
+/// Whether a valid frame header starts `rest`, which lies at `offset` in its file: O(1), the
+/// payload is not read.
+fn frame_header_at(rest: &[u8], offset: u64, salt: u64) -> Result<(u32, u32), ScanProblem> {
     if rest.len() < FRAME_HEADER_LEN {
         return Err(ScanProblem::ShortHeader);
     }
@@ -385,7 +388,7 @@ fn frame_header_at(bytes: &[u8], offset: usize, salt: u64) -> Result<(u32, u32),
     }
     let u32_at = |i: usize| u32::from_le_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
     let len = u32_at(4);
-    if header_crc(salt, offset as u64, len) != u32_at(8) {
+    if header_crc(salt, offset, len) != u32_at(8) {
         return Err(ScanProblem::FrameHeaderCrcMismatch);
     }
     if len == 0 {
@@ -394,34 +397,95 @@ fn frame_header_at(bytes: &[u8], offset: usize, salt: u64) -> Result<(u32, u32),
     Ok((len, u32_at(12)))
 }
 
-/// Whether the bad last frame at `offset` is a write that did not finish: it runs past the
-/// end of the file, or one [`SECTOR`]-aligned part of it (its header only, when the header is
-/// bad and so its length unknown) is all zeros, never written. Linear in the frame's length.
-fn unfinished_write(bytes: &[u8], offset: usize, problem: &ScanProblem) -> bool {
-    let end = match problem {
+/// The frame that starts `rest` (at `offset` in its file), checked: its payload and its
+/// length. `checked` counts the payload bytes checksummed.
+fn frame_at<'a>(
+    rest: &'a [u8],
+    offset: u64,
+    salt: u64,
+    checked: &mut u64,
+) -> Result<(&'a [u8], usize), ScanProblem> {
+    let (len, pcrc) = frame_header_at(rest, offset, salt)?;
+    let end = FRAME_HEADER_LEN + len as usize;
+    let Some(payload) = rest.get(FRAME_HEADER_LEN..end) else {
+        return Err(ScanProblem::ShortPayload { len });
+    };
+    *checked += u64::from(len);
+    let hcrc = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]);
+    if crc32c::crc32c_append(hcrc, payload) != pcrc {
+        return Err(ScanProblem::CrcMismatch);
+    }
+    Ok((payload, end))
+}
+
+/// Whether the bad last frame starting `rest` (at `offset` in its file) is a write that did
+/// not finish: it runs past the end of the file, or one [`SECTOR`]-aligned part of it (its
+/// header only, when the header is bad and so its length unknown) is all zeros, never
+/// written. Linear in the frame's length.
+fn unfinished_write(rest: &[u8], offset: u64, problem: &ScanProblem) -> bool {
+    let len = match problem {
         ScanProblem::ShortHeader | ScanProblem::ShortPayload { .. } => return true,
         ScanProblem::CrcMismatch => {
-            let len = u32::from_le_bytes([
-                bytes[offset + 4],
-                bytes[offset + 5],
-                bytes[offset + 6],
-                bytes[offset + 7],
-            ]) as usize;
-            offset + FRAME_HEADER_LEN + len
+            FRAME_HEADER_LEN + u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize
         }
-        _ => offset + FRAME_HEADER_LEN,
+        _ => FRAME_HEADER_LEN,
     }
-    .min(bytes.len());
-    let mut start = offset;
-    while start < end {
-        let sector_end = (start / SECTOR + 1) * SECTOR;
-        let part = &bytes[start..end.min(sector_end)];
+    .min(rest.len());
+    let sector = SECTOR as u64;
+    let mut start = 0;
+    while start < len {
+        // The end of the sector that the byte at `start` lies in, within `rest`.
+        let at = offset + start as u64;
+        let sector_end = ((at / sector + 1) * sector - offset) as usize;
+        let part = &rest[start..len.min(sector_end)];
         if part.iter().all(|b| *b == 0) {
             return true;
         }
         start += part.len();
     }
     false
+}
+
+/// Where the log of a file ends, given that the frame at `offset` is bad (`problem`) and
+/// `rest` is the file from there to its end: preallocated zeros (the log just ends), a torn
+/// tail (cut off), or damage (an error). Linear in `rest`'s length.
+fn end_of_log<C>(
+    rest: &[u8],
+    offset: u64,
+    salt: u64,
+    problem: ScanProblem,
+    mut decoded: DecodedWal<C>,
+) -> Result<DecodedWal<C>, ScanError> {
+    // Preallocated space that no sync has written into: the log ends here.
+    if rest.iter().all(|b| *b == 0) {
+        decoded.valid_len = offset;
+        decoded.preallocated = rest.len() as u64;
+        return Ok(decoded);
+    }
+    // Torn tail or corruption: is there a valid frame header anywhere after?
+    for p in 1..rest.len() {
+        decoded.header_probes += 1;
+        if frame_header_at(&rest[p..], offset + p as u64, salt).is_ok() {
+            return Err(ScanError {
+                offset,
+                problem,
+                valid_frame_at: Some(offset + p as u64),
+                whole: false,
+            });
+        }
+    }
+    // The last frame: torn only if its write visibly did not finish.
+    if !unfinished_write(rest, offset, &problem) {
+        return Err(ScanError {
+            offset,
+            problem,
+            valid_frame_at: None,
+            whole: true,
+        });
+    }
+    decoded.valid_len = offset;
+    decoded.torn_tail = Some(problem);
+    Ok(decoded)
 }
 
 /// Applies one record to the hard state being rebuilt, whose log starts after its snapshot
@@ -505,6 +569,27 @@ pub fn decode_records_from<C: DeserializeOwned + Clone>(
     bytes: &[u8],
     start: HardState<C>,
 ) -> Result<DecodedWal<C>, ScanError> {
+    let len = bytes.len() as u64;
+    match decode_stream_from(&mut io::Cursor::new(bytes), len, start) {
+        Ok(decoded) => decoded,
+        // A cursor over bytes in memory reads without error.
+        Err(e) => unreachable!("reading bytes in memory failed: {e}"),
+    }
+}
+
+/// The payload bytes read at a time while looking for the end of preallocated zeros.
+const ZERO_SCAN_BYTES: usize = 64 << 10;
+
+/// [`decode_records_from`] of a segment read through `file`, whose length is `file_len`,
+/// frame by frame: memory holds the largest frame, not the segment (recovery of a 64 MiB
+/// segment held all of it before). Only a damaged end, whose bytes are not all zeros, is read
+/// into memory whole to be judged (rare: a sync torn by a crash). The outer `Err` is a read
+/// error of the file.
+pub fn decode_stream_from<C: DeserializeOwned + Clone, R: io::Read + io::Seek>(
+    file: &mut R,
+    file_len: u64,
+    start: HardState<C>,
+) -> io::Result<Result<DecodedWal<C>, ScanError>> {
     let mut decoded = DecodedWal {
         header: None,
         hard: start,
@@ -517,99 +602,131 @@ pub fn decode_records_from<C: DeserializeOwned + Clone>(
         payload_bytes_checked: 0,
         last_entry_index: 0,
     };
-    let refuse = |offset: usize, problem| ScanError {
-        offset: offset as u64,
+    let refuse = |offset: u64, problem| ScanError {
+        offset,
         problem,
         valid_frame_at: None,
         whole: false,
     };
-    let Some(header_bytes) = bytes.first_chunk::<FILE_HEADER_LEN>() else {
+    file.seek(io::SeekFrom::Start(0))?;
+    if file_len < FILE_HEADER_LEN as u64 {
         // Shorter than a header: the file was being created when the process died (the header
         // is synced before any record), unless it is not a WAL at all.
+        let mut bytes = vec![0; file_len as usize];
+        file.read_exact(&mut bytes)?;
         let n = bytes.len().min(WAL_MAGIC.len());
         if bytes[..n] != WAL_MAGIC[..n] {
-            return Err(refuse(0, ScanProblem::NoHeader));
+            return Ok(Err(refuse(0, ScanProblem::NoHeader)));
         }
         decoded.torn_tail = (!bytes.is_empty()).then_some(ScanProblem::ShortHeader);
-        return Ok(decoded);
-    };
-    let header = WalHeader::decode(header_bytes).map_err(|p| refuse(0, p))?;
-    decoded.header = Some(header);
-    let mut offset = FILE_HEADER_LEN;
-    while offset < bytes.len() {
-        decoded.header_probes += 1;
-        let frame = frame_header_at(bytes, offset, header.salt).and_then(|(len, pcrc)| {
-            let end = FRAME_HEADER_LEN + len as usize;
-            let Some(payload) = bytes[offset..].get(FRAME_HEADER_LEN..end) else {
-                return Err(ScanProblem::ShortPayload { len });
-            };
-            decoded.payload_bytes_checked += u64::from(len);
-            let hcrc = u32::from_le_bytes([
-                bytes[offset + 8],
-                bytes[offset + 9],
-                bytes[offset + 10],
-                bytes[offset + 11],
-            ]);
-            if crc32c::crc32c_append(hcrc, payload) != pcrc {
-                return Err(ScanProblem::CrcMismatch);
-            }
-            Ok((payload, end))
-        });
-        let (mut payload, frame_len) = match frame {
-            Ok(frame) => frame,
-            Err(problem) => {
-                // Preallocated space that no sync has written into: the log ends here.
-                if bytes[offset..].iter().all(|b| *b == 0) {
-                    decoded.valid_len = offset as u64;
-                    decoded.preallocated = (bytes.len() - offset) as u64;
-                    return Ok(decoded);
-                }
-                // Torn tail or corruption: is there a valid frame header anywhere after?
-                for p in offset + 1..bytes.len() {
-                    decoded.header_probes += 1;
-                    if frame_header_at(bytes, p, header.salt).is_ok() {
-                        return Err(ScanError {
-                            offset: offset as u64,
-                            problem,
-                            valid_frame_at: Some(p as u64),
-                            whole: false,
-                        });
-                    }
-                }
-                // The last frame: torn only if its write visibly did not finish.
-                if !unfinished_write(bytes, offset, &problem) {
-                    return Err(ScanError {
-                        offset: offset as u64,
-                        problem,
-                        valid_frame_at: None,
-                        whole: true,
-                    });
-                }
-                decoded.valid_len = offset as u64;
-                decoded.torn_tail = Some(problem);
-                return Ok(decoded);
-            }
-        };
-        while !payload.is_empty() {
-            let record: Record<C> = match postcard::take_from_bytes(payload) {
-                Ok((record, rest)) => {
-                    payload = rest;
-                    record
-                }
-                Err(e) => return Err(refuse(offset, ScanProblem::Undecodable(e.to_string()))),
-            };
-            if let Record::Entries { from, entries } = &record {
-                let last = from
-                    .saturating_add(entries.len() as Index)
-                    .saturating_sub(1);
-                decoded.last_entry_index = decoded.last_entry_index.max(last);
-            }
-            replay(&mut decoded.hard, record).map_err(|p| refuse(offset, p))?;
-            decoded.records += 1;
-        }
-        decoded.frames += 1;
-        offset += frame_len;
+        return Ok(Ok(decoded));
     }
-    decoded.valid_len = offset as u64;
-    Ok(decoded)
+    let mut header_bytes = [0; FILE_HEADER_LEN];
+    file.read_exact(&mut header_bytes)?;
+    let header = match WalHeader::decode(&header_bytes) {
+        Ok(header) => header,
+        Err(p) => return Ok(Err(refuse(0, p))),
+    };
+    decoded.header = Some(header);
+    let mut offset = FILE_HEADER_LEN as u64;
+    let mut frame = Vec::new();
+    while offset < file_len {
+        decoded.header_probes += 1;
+        let remaining = file_len - offset;
+        // The whole frame, when its header fits and the length it announces does.
+        let mut whole = false;
+        if remaining >= FRAME_HEADER_LEN as u64 {
+            frame.resize(FRAME_HEADER_LEN, 0);
+            file.read_exact(&mut frame)?;
+            let len = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            if frame[0..4] == FRAME_MAGIC && u64::from(len) <= remaining - FRAME_HEADER_LEN as u64 {
+                frame.resize(FRAME_HEADER_LEN + len as usize, 0);
+                file.read_exact(&mut frame[FRAME_HEADER_LEN..])?;
+                whole = true;
+            }
+        }
+        let checked = &mut decoded.payload_bytes_checked;
+        let problem = if whole {
+            match frame_at(&frame, offset, header.salt, checked) {
+                Ok((payload, frame_len)) => {
+                    if let Err(e) = replay_payload(payload, offset, &mut decoded) {
+                        return Ok(Err(e));
+                    }
+                    decoded.frames += 1;
+                    offset += frame_len as u64;
+                    continue;
+                }
+                Err(problem) => Some(problem),
+            }
+        } else {
+            None
+        };
+        // The log ends at `offset`; the rest of the file says how.
+        file.seek(io::SeekFrom::Start(offset))?;
+        if all_zeros(file, remaining)? {
+            decoded.valid_len = offset;
+            decoded.preallocated = remaining;
+            return Ok(Ok(decoded));
+        }
+        let mut rest = vec![0; remaining as usize];
+        file.seek(io::SeekFrom::Start(offset))?;
+        file.read_exact(&mut rest)?;
+        let problem = match problem {
+            Some(problem) => problem,
+            None => match frame_at(&rest, offset, header.salt, &mut 0) {
+                Err(problem) => problem,
+                Ok(_) => unreachable!("a frame that does not fit in the file checked"),
+            },
+        };
+        return Ok(end_of_log(&rest, offset, header.salt, problem, decoded));
+    }
+    decoded.valid_len = offset;
+    Ok(Ok(decoded))
+}
+
+/// Whether the next `len` bytes of `file` are all zeros (read a piece at a time).
+fn all_zeros(file: &mut impl io::Read, len: u64) -> io::Result<bool> {
+    let mut buf = vec![0; ZERO_SCAN_BYTES.min(len as usize)];
+    let mut left = len;
+    while left > 0 {
+        let n = buf.len().min(left as usize);
+        file.read_exact(&mut buf[..n])?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        left -= n as u64;
+    }
+    Ok(true)
+}
+
+/// Decodes and replays the records of a checked frame's payload (the frame at `offset`).
+fn replay_payload<C: DeserializeOwned + Clone>(
+    mut payload: &[u8],
+    offset: u64,
+    decoded: &mut DecodedWal<C>,
+) -> Result<(), ScanError> {
+    let refuse = |problem| ScanError {
+        offset,
+        problem,
+        valid_frame_at: None,
+        whole: false,
+    };
+    while !payload.is_empty() {
+        let record: Record<C> = match postcard::take_from_bytes(payload) {
+            Ok((record, rest)) => {
+                payload = rest;
+                record
+            }
+            Err(e) => return Err(refuse(ScanProblem::Undecodable(e.to_string()))),
+        };
+        if let Record::Entries { from, entries } = &record {
+            let last = from
+                .saturating_add(entries.len() as Index)
+                .saturating_sub(1);
+            decoded.last_entry_index = decoded.last_entry_index.max(last);
+        }
+        replay(&mut decoded.hard, record).map_err(refuse)?;
+        decoded.records += 1;
+    }
+    Ok(())
 }

@@ -25,6 +25,8 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RAFTSNP\n";
 pub const SNAPSHOT_VERSION: u32 = 2;
 /// Bytes before the config: magic, version, ids, index, term and the two lengths.
 pub const SNAPSHOT_HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8;
+/// Bytes of a snapshot's image written between two fsyncs of its file ([`write_snapshot`]).
+pub const SNAPSHOT_SYNC_BYTES: usize = 4 << 20;
 /// What a temporary snapshot file's name ends with.
 pub const TMP_SUFFIX: &str = ".tmp";
 
@@ -42,10 +44,10 @@ pub fn parse_snapshot_file_name(name: &str) -> Option<Index> {
     digits.parse().ok()
 }
 
-/// The bytes of a snapshot file.
-pub fn encode_snapshot(identity: WalIdentity, snapshot: &Snapshot) -> Vec<u8> {
+/// The bytes of a snapshot file before its image: the header and the configuration.
+fn snapshot_head(identity: WalIdentity, snapshot: &Snapshot) -> Vec<u8> {
     let config = postcard::to_allocvec(&snapshot.config).expect("a configuration encodes");
-    let mut out = Vec::with_capacity(SNAPSHOT_HEADER_LEN + config.len() + snapshot.data.len() + 4);
+    let mut out = Vec::with_capacity(SNAPSHOT_HEADER_LEN + config.len());
     out.extend_from_slice(&SNAPSHOT_MAGIC);
     out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
     out.extend_from_slice(&identity.cluster_id.to_le_bytes());
@@ -55,6 +57,12 @@ pub fn encode_snapshot(identity: WalIdentity, snapshot: &Snapshot) -> Vec<u8> {
     out.extend_from_slice(&(config.len() as u32).to_le_bytes());
     out.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
     out.extend_from_slice(&config);
+    out
+}
+
+/// The bytes of a snapshot file.
+pub fn encode_snapshot(identity: WalIdentity, snapshot: &Snapshot) -> Vec<u8> {
+    let mut out = snapshot_head(identity, snapshot);
     out.extend_from_slice(&snapshot.data);
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -82,6 +90,17 @@ pub enum SnapshotProblem {
     WrongIndex { found: Index, named: Index },
 }
 
+/// Why the node's snapshot writer thread could not write a snapshot file
+/// (`node/snapshot_writer.rs`): the node must stop.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the snapshot at index {index}: {op} {path}: {error}")]
+pub struct SnapshotWriteError {
+    pub index: Index,
+    pub path: std::path::PathBuf,
+    pub op: &'static str,
+    pub error: io::Error,
+}
+
 /// A decoded snapshot file: whose it is and the snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedSnapshot {
@@ -91,6 +110,12 @@ pub struct DecodedSnapshot {
 
 /// Decodes a snapshot file's bytes, checking its length and CRC.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<DecodedSnapshot, SnapshotProblem> {
+    decode_snapshot_vec(bytes.to_vec())
+}
+
+/// [`decode_snapshot`] of bytes it owns: the image is cut out of them in place, so that
+/// recovery holds one copy of a snapshot, not two.
+fn decode_snapshot_vec(mut bytes: Vec<u8>) -> Result<DecodedSnapshot, SnapshotProblem> {
     if bytes.is_empty() {
         return Err(SnapshotProblem::Empty);
     }
@@ -122,16 +147,20 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<DecodedSnapshot, SnapshotProblem>
     let config_bytes = &body[SNAPSHOT_HEADER_LEN..SNAPSHOT_HEADER_LEN + config_len];
     let config: Option<(Index, Membership)> = postcard::from_bytes(config_bytes)
         .map_err(|e| SnapshotProblem::Undecodable(e.to_string()))?;
+    let identity = WalIdentity {
+        cluster_id: u64_at(12),
+        node_id: u64_at(20),
+    };
+    let (last_included_index, last_included_term) = (u64_at(28), u64_at(36));
+    bytes.truncate(bytes.len() - 4);
+    bytes.drain(..SNAPSHOT_HEADER_LEN + config_len);
     Ok(DecodedSnapshot {
-        identity: WalIdentity {
-            cluster_id: u64_at(12),
-            node_id: u64_at(20),
-        },
+        identity,
         snapshot: Snapshot {
-            last_included_index: u64_at(28),
-            last_included_term: u64_at(36),
+            last_included_index,
+            last_included_term,
             config,
-            data: body[SNAPSHOT_HEADER_LEN + config_len..].to_vec(),
+            data: bytes,
         },
     })
 }
@@ -143,7 +172,7 @@ pub fn read_snapshot<F: Fs>(
 ) -> io::Result<Result<DecodedSnapshot, SnapshotProblem>> {
     let bytes = fs.read(name)?;
     let named = parse_snapshot_file_name(name);
-    Ok(decode_snapshot(&bytes).and_then(|d| match named {
+    Ok(decode_snapshot_vec(bytes).and_then(|d| match named {
         Some(named) if named != d.snapshot.last_included_index => {
             Err(SnapshotProblem::WrongIndex {
                 found: d.snapshot.last_included_index,
@@ -154,8 +183,8 @@ pub fn read_snapshot<F: Fs>(
     }))
 }
 
-/// Writes `snapshot` durably and atomically: `NAME.tmp`, write, fsync, rename to `NAME`, fsync
-/// the directory. Returns the file's name. On an error, the step that failed.
+/// Writes `snapshot` durably and atomically: `NAME.tmp`, write (the image flushed every
+/// [`SNAPSHOT_SYNC_BYTES`]), fsync, rename to `NAME`, fsync the directory. Returns the file's name. On an error, the step that failed.
 pub fn write_snapshot<F: Fs>(
     fs: &mut F,
     identity: WalIdentity,
@@ -163,13 +192,31 @@ pub fn write_snapshot<F: Fs>(
 ) -> Result<String, (String, &'static str, io::Error)> {
     let name = snapshot_file_name(snapshot.last_included_index);
     let tmp = format!("{name}{TMP_SUFFIX}");
-    let bytes = encode_snapshot(identity, snapshot);
+    // Written in three pieces, the image from where it lies: no second copy of it in memory.
+    let head = snapshot_head(identity, snapshot);
+    let data = &snapshot.data;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head), data);
     let fail = |op: &'static str| {
         let tmp = tmp.clone();
         move |e| (tmp, op, e)
     };
     let file = fs.create(&tmp).map_err(fail("create"))?;
-    fs.write_at(&file, 0, &bytes).map_err(fail("write"))?;
+    let data_at = head.len() as u64;
+    let crc_at = data_at + data.len() as u64;
+    fs.write_at(&file, 0, &head).map_err(fail("write"))?;
+    // The image in pieces, each flushed before the next is written: the kernel never holds
+    // more than a piece of it dirty, so a WAL fsync beside it (whose journal commit may have to
+    // write out other files' dirty data first, as ext4's ordered mode does) waits for one
+    // piece at most, not the whole image.
+    for (i, piece) in data.chunks(SNAPSHOT_SYNC_BYTES).enumerate() {
+        let at = data_at + (i * SNAPSHOT_SYNC_BYTES) as u64;
+        fs.write_at(&file, at, piece).map_err(fail("write"))?;
+        if piece.len() == SNAPSHOT_SYNC_BYTES {
+            fs.sync_data(&file).map_err(fail("fsync"))?;
+        }
+    }
+    fs.write_at(&file, crc_at, &crc.to_le_bytes())
+        .map_err(fail("write"))?;
     fs.sync_all(&file).map_err(fail("fsync"))?;
     drop(file);
     fs.rename(&tmp, &name).map_err(fail("rename"))?;

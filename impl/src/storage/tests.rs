@@ -3,8 +3,8 @@
 
 use super::lock::DirLock;
 use super::record::{
-    decode_records, encode_batch, Record, WalHeader, FILE_HEADER_LEN, FRAME_HEADER_LEN,
-    FRAME_MAGIC, SECTOR, WAL_VERSION,
+    decode_records, decode_stream_from, encode_batch, Record, WalHeader, FILE_HEADER_LEN,
+    FRAME_HEADER_LEN, FRAME_MAGIC, SECTOR, WAL_VERSION,
 };
 use super::{Wal, WalError, WalIdentity};
 use raft_core::{Entry, HardState, NodeId, Persist};
@@ -766,4 +766,64 @@ fn zeros_after_a_corrupt_middle_frame_do_not_hide_it() {
     bytes[second as usize + FRAME_HEADER_LEN] ^= 0x10;
     let err = decode_records::<String>(&bytes).expect_err("corruption must be refused");
     assert_eq!(err.offset, second);
+}
+
+/// A reader that remembers the largest single read asked of it.
+struct LargestRead<R> {
+    inner: R,
+    largest: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for LargestRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.largest = self.largest.max(buf.len());
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for LargestRead<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// Recovery reads a segment frame by frame: it never asks for more than its largest frame
+/// (or a piece of the preallocated zeros after the log) at once, and decodes what the
+/// in-memory decoder does.
+#[test]
+fn recovery_reads_a_segment_a_frame_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(SEG1);
+    let (mut wal, mut hard) = Wal::<Vec<u8>>::open_with(dir.path(), ID, 4 << 20).unwrap();
+    for i in 0..300u32 {
+        let command = vec![(i % 251) as u8; 2000];
+        append(&mut wal, &mut hard, Entry { term: 1, command });
+    }
+    drop(wal);
+    let bytes = fs::read(&path).unwrap();
+    assert!(
+        bytes.len() > (4 << 20),
+        "preallocated: {} bytes",
+        bytes.len()
+    );
+    let mut reader = LargestRead {
+        inner: std::io::BufReader::with_capacity(1, fs::File::open(&path).unwrap()),
+        largest: 0,
+    };
+    let streamed =
+        decode_stream_from::<Vec<u8>, _>(&mut reader, bytes.len() as u64, HardState::default())
+            .unwrap()
+            .unwrap();
+    assert!(
+        reader.largest <= 64 << 10,
+        "a read of {} bytes",
+        reader.largest
+    );
+    let in_memory = decode_records::<Vec<u8>>(&bytes).unwrap();
+    assert_eq!(streamed.hard, hard);
+    assert_eq!(streamed.hard, in_memory.hard);
+    assert_eq!(
+        (streamed.valid_len, streamed.preallocated, streamed.frames),
+        (in_memory.valid_len, in_memory.preallocated, 300)
+    );
 }

@@ -30,7 +30,10 @@
 //! (`truncated_after`, an installed snapshot that did not match the log), that truncation is
 //! synced first, so that no crash can leave the new snapshot followed by the old, conflicting
 //! entries. Then the older snapshots but the newest two are deleted, and so is every segment
-//! (oldest first, never the newest) whose entries all lie at or below the snapshot.
+//! (oldest first, never the newest) whose entries all lie at or below the snapshot. The node
+//! writes the files of the snapshots it takes itself off its event loop
+//! (`node/snapshot_writer.rs`) and announces them ([`Wal::snapshot_written`]): staging such a
+//! snapshot adopts its file instead of writing it, and the deletions above follow as before.
 //!
 //! **Recovery.** The newest snapshot file whose checks hold, then the segments replayed in
 //! order on top of it (entries at or below it skipped), give the hard state: the snapshot and
@@ -43,7 +46,7 @@
 use super::fs::{DirFs, Fs};
 use super::lock::{DirLock, LockError};
 use super::record::{
-    decode_records_from, encode_batch, encode_persist, encode_snapshot_mark, Record, ScanError,
+    decode_stream_from, encode_batch, encode_persist, encode_snapshot_mark, Record, ScanError,
     ScanProblem, WalHeader, WalIdentity, FILE_HEADER_LEN, FRAME_HEADER_LEN,
 };
 use super::snapshot::{
@@ -204,6 +207,9 @@ pub struct Wal<C, F: Fs = DirFs> {
     staged_last_index: Index,
     /// Snapshot files present, oldest first (the newest is the log's start).
     snapshots: Vec<Index>,
+    /// A snapshot file written durably by the node's writer thread and not yet staged
+    /// ([`Wal::snapshot_written`]): staging its snapshot adopts it.
+    written: Option<Index>,
     staged: Vec<u8>,
     frame: Vec<u8>,
     _lock: Option<DirLock>,
@@ -320,8 +326,13 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
         let last = segment_names.len().saturating_sub(1);
         for (i, (seq, name)) in segment_names.iter().enumerate() {
             let path = fs.path(name);
-            let bytes = fs.read(name).map_err(io_err(path.clone(), "read"))?;
-            let decoded = match decode_records_from(&bytes, hard) {
+            let (mut file, file_len) = fs
+                .read_stream(name)
+                .map_err(io_err(path.clone(), "open to read"))?;
+            let decoded = decode_stream_from(&mut file, file_len, hard)
+                .map_err(io_err(path.clone(), "read"))?;
+            drop(file);
+            let decoded = match decoded {
                 Ok(decoded) => decoded,
                 Err(error) => {
                     let reason = format!(
@@ -374,7 +385,7 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
                 header: decoded.header,
                 frames: decoded.frames,
                 valid_len: decoded.valid_len,
-                file_len: bytes.len() as u64,
+                file_len,
                 torn_tail: decoded.torn_tail,
             });
         }
@@ -508,6 +519,7 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
             vote: hard.voted_for,
             staged_last_index: 0,
             snapshots: kept_snapshots,
+            written: None,
             staged: Vec::new(),
             frame: Vec::new(),
             _lock: None,
@@ -545,9 +557,36 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
         Ok(())
     }
 
-    /// Writes `hard`'s snapshot file, stages its record, and deletes what it makes obsolete.
+    /// The snapshot file at `index` was written durably (tmp file, fsync, rename, fsync of the
+    /// directory) by someone else, the node's snapshot writer thread: the next
+    /// [`Wal::stage`] of that snapshot adopts it instead of writing it. A file at or below
+    /// the newest snapshot kept is obsolete already (a snapshot installed from the leader
+    /// overtook it) and is removed.
+    pub fn snapshot_written(&mut self, index: Index) {
+        if self.snapshots.contains(&index) {
+            // The file of a snapshot kept already, at the same committed index: kept.
+            return;
+        }
+        if self.snapshots.last().is_some_and(|last| index <= *last) {
+            self.remove_file(&snapshot_file_name(index));
+            return;
+        }
+        if let Some(old) = self.written.replace(index) {
+            // Never with one write in flight at a time; harmless anyway (a snapshot file the
+            // WAL covers), so removed rather than kept unlisted.
+            self.remove_file(&snapshot_file_name(old));
+        }
+    }
+
+    /// Writes `hard`'s snapshot file (or adopts the one [`Wal::snapshot_written`] announced),
+    /// stages its record, and deletes what it makes obsolete.
     fn save_snapshot(&mut self, hard: &HardState<C>, discards_log: bool) -> Result<(), WalError> {
         let index = hard.snapshot.last_included_index;
+        let written = self.written.take();
+        if let Some(other) = written.filter(|w| *w != index) {
+            // Announced, then superseded before its compaction was staged.
+            self.remove_file(&snapshot_file_name(other));
+        }
         if self.snapshots.last().is_some_and(|last| index <= *last) || index == 0 {
             return Ok(());
         }
@@ -556,13 +595,15 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
             // crash between the two would recover the new snapshot followed by the old log.
             self.sync()?;
         }
-        write_snapshot(&mut self.fs, self.identity, &hard.snapshot).map_err(
-            |(name, op, error)| WalError::Io {
-                path: self.fs.path(&name),
-                op,
-                error,
-            },
-        )?;
+        if written != Some(index) {
+            write_snapshot(&mut self.fs, self.identity, &hard.snapshot).map_err(
+                |(name, op, error)| WalError::Io {
+                    path: self.fs.path(&name),
+                    op,
+                    error,
+                },
+            )?;
+        }
         encode_snapshot_mark(hard, &mut self.staged).map_err(|e| self.encode_error(e))?;
         self.snapshots.push(index);
         // The newest two snapshots stay (the older one a fallback while the WAL covers it).
@@ -780,6 +821,18 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Wal<C, F> {
     pub fn header(&self) -> WalHeader {
         self.header
     }
+
+    /// Whose files these are (what a snapshot file written beside the WAL must say).
+    pub fn identity(&self) -> WalIdentity {
+        self.identity
+    }
+}
+
+impl<C> Wal<C, DirFs> {
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.fs.dir()
+    }
 }
 
 fn check_identity(
@@ -815,5 +868,9 @@ impl<C: Serialize + DeserializeOwned + Clone, F: Fs> Durable<C> for Wal<C, F> {
 
     fn sync(&mut self) -> Result<(), WalError> {
         Wal::sync(self).map(|_| ())
+    }
+
+    fn snapshot_written(&mut self, index: Index) {
+        Wal::snapshot_written(self, index)
     }
 }
