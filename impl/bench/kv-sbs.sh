@@ -26,24 +26,28 @@
 # accounts the server processes' CPU (meter.py), stops the cluster by PID and removes the data.
 #
 # TLS=1: every connection of both systems is TLS, clients included, and clients present a
-# certificate. etcd: the script makes a CA and certificates with openssl (etcd-certs.sh: ECDSA
+# certificate (unless CLIENT_CERTS=0, below). etcd: the script makes a CA and certificates with openssl (etcd-certs.sh: ECDSA
 # P-256, a server/peer certificate per member with SAN IP:127.0.0.1 and DNS:localhost, one client
 # certificate) in a directory under $SBS/tmp that lives as long as the script, and starts the
 # members with https client and peer URLs and --client-cert-auth --trusted-ca-file --cert-file
 # --key-file --peer-client-cert-auth --peer-trusted-ca-file --peer-cert-file --peer-key-file
 # (start_etcd_members). The load comes from kvload-tls.go (puts) or kvread.go (gets), built here
 # with etcdtls.go, through a wrapper that adds -cacert -cert -key (run.py passes fixed arguments).
-# After each etcd run's load the script checks that the cluster refuses a plain-TCP client and a
-# TLS client without a certificate (a run where it does not is marked "TLS not enforced").
+# After each etcd run's load the script checks that the leader refuses a plain-TCP client and a
+# TLS client without a certificate (the row's note says "TLS check: ..." when it does not).
 # raft: the arguments that put raft-cluster and raft-kv on TLS come from raft_tls_args (below),
 # the hook to fill in once the nodes speak TLS; until then TLS=1 runs only with SYSTEMS=etcd.
-# Labels, log directories and the default OUT carry "-tls"; meta.txt says tls=1.
+# CLIENT_CERTS=0 (TLS=1 only): the client port is TLS that authenticates the server alone (no
+# --client-cert-auth, clients present no certificate), for a raft side whose client port does
+# not require certificates; peers stay mutual TLS. Both sides must run the same way.
+# Labels, log directories and the default OUT carry "-tls" ("-tls-nocert" with CLIENT_CERTS=0);
+# meta.txt says tls= and client_certs=.
 #
-# Environment: MEMBERS (3 or 1), OP (put or get), TLS (0 or 1), SYSTEMS ("etcd raft": which
-#   systems run; the ABBA order keeps those named), DUR (25, integer seconds measured),
-#   CS ("1 8 64"), WARM (2), STOP_GRACE (10), RAFT_BIN (target/release), HARNESS
+# Environment: MEMBERS (3 or 1), OP (put or get), TLS (0 or 1), CLIENT_CERTS (1 or 0), SYSTEMS
+#   ("etcd raft": which systems run; the ABBA order keeps those named), DUR (25, integer seconds
+#   measured), CS ("1 8 64"), WARM (2), STOP_GRACE (10), RAFT_BIN (target/release), HARNESS
 #   (../shared/bench/etcd), SBS (work dir, ${TMPDIR:-/tmp}/etcd-sbs), OUT (results dir,
-#   $SBS/results/<timestamp>-m<MEMBERS>-<OP>[-tls]).
+#   $SBS/results/<timestamp>-m<MEMBERS>-<OP>[-tls|-tls-nocert]).
 # Output in $OUT: results.tsv (summarize.py's columns), table.md, raw.txt, json/<label>.json
 # (each raft run's own report), fsync.txt, meta.txt, logs/<label>/.
 set -u
@@ -53,6 +57,7 @@ SBS=${SBS:-${TMPDIR:-/tmp}/etcd-sbs}
 MEMBERS=${MEMBERS:-3}
 OP=${OP:-put}
 TLS=${TLS:-0}
+CLIENT_CERTS=${CLIENT_CERTS:-1}
 SYSTEMS=${SYSTEMS:-"etcd raft"}
 DUR=${DUR:-25}
 CS=${CS:-"1 8 64"}
@@ -60,12 +65,13 @@ WARM=${WARM:-2}
 STOP_GRACE=${STOP_GRACE:-10}
 RAFT_BIN=${RAFT_BIN:-$ROOT/target/release}
 KVLOAD=${KVLOAD:-$SBS/kvload}
-TAG=""; [ "$TLS" = 1 ] && TAG=-tls
+TAG=""; [ "$TLS" = 1 ] && TAG=-tls; [ "$TLS$CLIENT_CERTS" = 10 ] && TAG=-tls-nocert
 OUT=${OUT:-$SBS/results/$(date +%Y%m%d-%H%M%S)-m$MEMBERS-$OP$TAG}
 
 case "$MEMBERS" in 1|3) ;; *) echo "kv-sbs.sh: MEMBERS must be 1 or 3, not '$MEMBERS'" >&2; exit 2 ;; esac
 case "$OP" in put|get) ;; *) echo "kv-sbs.sh: OP must be put or get, not '$OP'" >&2; exit 2 ;; esac
 case "$TLS" in 0|1) ;; *) echo "kv-sbs.sh: TLS must be 0 or 1, not '$TLS'" >&2; exit 2 ;; esac
+case "$CLIENT_CERTS" in 0|1) ;; *) echo "kv-sbs.sh: CLIENT_CERTS must be 0 or 1, not '$CLIENT_CERTS'" >&2; exit 2 ;; esac
 RUN_ETCD="" RUN_RAFT=""
 for s in $SYSTEMS; do
   case "$s" in etcd) RUN_ETCD=1 ;; raft) RUN_RAFT=1 ;;
@@ -120,22 +126,23 @@ fi
 
 # ---------- raft side TLS: THE HOOK TO FILL IN once raft-node/raft-kv/raft-cluster speak TLS ----------
 # raft_tls_args PART DIR prints, one per line, the extra arguments that put one part of the raft
-# side on the transport TLS says (DIR is the cluster's directory, `raft-cluster up --dir DIR`):
+# side on the transport TLS says, with client certificates required on the client port when
+# CLIENT_CERTS=1 (DIR is the cluster's directory, `raft-cluster up --dir DIR`):
 #   up     `raft-cluster up`, after --nodes/--dir;
 #   kv     every `raft-kv` call (the probe put and the bench), before the subcommand;
 #   bench  `raft-kv bench`, after its own options.
 # It returns 1 when it has no answer for TLS=1 yet: the script then refuses TLS=1 with the raft
 # side before any run (SYSTEMS=etcd still runs). raft_transport_ok checks each started cluster's
 # file against TLS, so a cluster on the other transport is never measured.
-# LEAD: after the h-tls merge (as h-tls stands at 88e978f; check against the merged flags):
-#   0:up     --insecure      raft-cluster up starts a TLS cluster unless told otherwise
-#   1:up     (nothing)       up writes DIR/tls (CA, node and client certificates) and the [tls]
-#                            table; its nodes do not require client certificates (raft-node
-#                            --client-cert-auth / client_cert_auth = true would match etcd's
-#                            --client-cert-auth; up has no option for it)
-#   1:kv     (nothing)       raft-kv takes ca.pem, client.pem, client.key from the [tls] table
-#                            (or --ca DIR/tls/ca.pem --cert ... --key ...)
-#   1:bench  --io threads    `bench --io poll` (the default) refuses a TLS cluster
+# LEAD: after the h-tls merge. With the binaries of h-tls at 88e978f, this body ran both modes
+# (SYSTEMS=raft DUR=3 CS=8; the bench's JSON said "tls": true / false):
+#     0:up) echo --insecure ;;                  # up starts a TLS cluster unless told otherwise
+#     0:kv|0:bench|1:up|1:kv) ;;                # up writes DIR/tls and the [tls] table; raft-kv
+#                                               # takes ca.pem, client.pem, client.key from it
+#     1:bench) printf '%s\n' --io threads ;;    # `bench --io poll` refuses a TLS cluster
+# but up's nodes do not require client certificates (up writes client_cert_auth = false and
+# has no option for raft-node's --client-cert-auth), so until up has one, compare with
+# CLIENT_CERTS=0, or make 1:up require them and keep CLIENT_CERTS=1.
 raft_tls_args() {
   case "$TLS:$1" in
     0:up|0:kv|0:bench) ;;
@@ -164,12 +171,14 @@ if [ "$TLS" = 1 ] && [ -n "$RUN_ETCD" ]; then
   TLS_DIR=$(mktemp -d "$SBS/tmp/tls.XXXX") || die "cannot make a directory under $SBS/tmp"
   ETCD_CERTS=$TLS_DIR/etcd
   msg=$(bash "$ROOT/impl/bench/etcd-certs.sh" "$ETCD_CERTS" "$MEMBERS" 2>&1) || die "etcd certificates: $msg"
-  ETCDCTL_TLS=(--cacert "$ETCD_CERTS/ca.pem" --cert "$ETCD_CERTS/client.pem" --key "$ETCD_CERTS/client.key")
+  ETCDCTL_TLS=(--cacert "$ETCD_CERTS/ca.pem")
+  [ "$CLIENT_CERTS" = 1 ] && ETCDCTL_TLS+=(--cert "$ETCD_CERTS/client.pem" --key "$ETCD_CERTS/client.key")
   # run.py runs $KVLOAD with fixed arguments: the wrapper adds the TLS flags (exec: the load
   # generator keeps the wrapper's PID, so run.py and meter.py account it as before).
-  printf '#!/bin/sh\nexec %q -cacert %q -cert %q -key %q "$@"\n' "$KVLOAD" \
-    "$ETCD_CERTS/ca.pem" "$ETCD_CERTS/client.pem" "$ETCD_CERTS/client.key" > "$TLS_DIR/kvload" \
-    && chmod +x "$TLS_DIR/kvload" || die "cannot write $TLS_DIR/kvload"
+  gen_tls=(-cacert "$ETCD_CERTS/ca.pem")
+  [ "$CLIENT_CERTS" = 1 ] && gen_tls+=(-cert "$ETCD_CERTS/client.pem" -key "$ETCD_CERTS/client.key")
+  { printf '#!/bin/bash\nexec'; printf ' %q' "$KVLOAD" "${gen_tls[@]}"; printf ' "$@"\n'; } \
+    > "$TLS_DIR/kvload" && chmod +x "$TLS_DIR/kvload" || die "cannot write $TLS_DIR/kvload"
   KVLOAD=$TLS_DIR/kvload
 fi
 
@@ -200,11 +209,14 @@ stop_pids() { # DIR SIGNAL PID...: signal, wait up to STOP_GRACE s, then SIGKILL
   sleep 0.3
 }
 ports_busy() { local p busy=""; for p in $ETCD_PORTS; do ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && busy="$busy $p"; done; echo $busy; }
-# Log lines at warning level or above, minus etcd's benign startup warning about simple tokens.
+# Log lines at warning level or above, minus the benign startup warnings: etcd's about simple
+# tokens, and raft-node's that it runs without TLS (--insecure, which TLS=0 asks for once the
+# nodes speak TLS).
 count_warn() {
   sed 's/\x1b\[[0-9;]*m//g' "$@" 2>/dev/null \
     | grep -E ' [WEC] \| |(WARN|ERROR|PANIC):| WARN | ERROR |^raft-cluster: ' \
-    | grep -vc 'simple token is not cryptographically signed'
+    | grep -vc -e 'simple token is not cryptographically signed' \
+        -e 'WARN raft_node: --insecure: running without TLS' -e 'WARN raft_impl::node: no TLS (--insecure)'
 }
 
 CUR_KIND="" CUR_DIR="" CUR_PIDS="" CUR_CPID=""
@@ -254,19 +266,21 @@ start_etcd() { # DIR: MEMBERS members; writes DIR/pids-3node.txt ("nI PID" lines
 }
 # start_etcd_members DIR: the members started here, for what the harness's start-cluster.sh does
 # not start (3 plain-TCP members only): 1 member, or TLS. The flags are start-cluster.sh's, with
-# https URLs and, with TLS=1, the flags that make both ports require a certificate signed by the
-# run's CA (--client-cert-auth, --peer-client-cert-auth) and present the member's own.
+# https URLs and, with TLS=1, the flags that make the peer port (and with CLIENT_CERTS=1 the
+# client port) require a certificate signed by the run's CA (--peer-client-cert-auth,
+# --client-cert-auth) and present the member's own.
 start_etcd_members() {
   local dir=$1 i cluster="" scheme=http tls=()
   [ "$TLS" = 1 ] && scheme=https
   for ((i = 1; i <= MEMBERS; i++)); do cluster="$cluster${cluster:+,}n$i=$scheme://127.0.0.1:2380$i"; done
   mkdir -p "$dir/data" "$dir/logs" && : > "$dir/pids-3node.txt" || return 1
   for ((i = 1; i <= MEMBERS; i++)); do
-    [ "$TLS" = 1 ] && tls=(
-      --client-cert-auth --trusted-ca-file "$ETCD_CERTS/ca.pem"
-      --cert-file "$ETCD_CERTS/n$i.pem" --key-file "$ETCD_CERTS/n$i.key"
-      --peer-client-cert-auth --peer-trusted-ca-file "$ETCD_CERTS/ca.pem"
-      --peer-cert-file "$ETCD_CERTS/n$i.pem" --peer-key-file "$ETCD_CERTS/n$i.key")
+    if [ "$TLS" = 1 ]; then
+      tls=(--cert-file "$ETCD_CERTS/n$i.pem" --key-file "$ETCD_CERTS/n$i.key"
+        --peer-client-cert-auth --peer-trusted-ca-file "$ETCD_CERTS/ca.pem"
+        --peer-cert-file "$ETCD_CERTS/n$i.pem" --peer-key-file "$ETCD_CERTS/n$i.key")
+      [ "$CLIENT_CERTS" = 1 ] && tls+=(--client-cert-auth --trusted-ca-file "$ETCD_CERTS/ca.pem")
+    fi
     nohup etcd --name "n$i" --data-dir "$dir/data/n$i" \
       --listen-client-urls "$scheme://127.0.0.1:2379$i" --advertise-client-urls "$scheme://127.0.0.1:2379$i" \
       --listen-peer-urls "$scheme://127.0.0.1:2380$i" --initial-advertise-peer-urls "$scheme://127.0.0.1:2380$i" \
@@ -276,8 +290,8 @@ start_etcd_members() {
   done
 }
 # tls_unenforced ENDPOINT: with TLS=1, what is wrong with the member at ENDPOINT's TLS: that it
-# accepted a plain-TCP client or a TLS client without a certificate, or that it refused the
-# client with the certificate too (then the two refusals prove nothing); nothing when all is right.
+# accepted a plain-TCP client or (CLIENT_CERTS=1) a TLS client without a certificate, or that it
+# refused the proper client too (then the refusals prove nothing); nothing when all is right.
 tls_unenforced() {
   local hp=${1#https://} bad=""
   local q=(--dial-timeout=1s --command-timeout=2s get kv-sbs-tls-probe)
@@ -285,7 +299,7 @@ tls_unenforced() {
     echo "refused the client certificate too: refusals unchecked"; return
   fi
   etcdctl --endpoints="http://$hp" "${q[@]}" > /dev/null 2>&1 && bad="accepted plain TCP"
-  etcdctl --endpoints="https://$hp" --cacert "$ETCD_CERTS/ca.pem" "${q[@]}" > /dev/null 2>&1 \
+  [ "$CLIENT_CERTS" = 1 ] && etcdctl --endpoints="https://$hp" --cacert "$ETCD_CERTS/ca.pem" "${q[@]}" > /dev/null 2>&1 \
     && bad="$bad${bad:+, }accepted no client certificate"
   echo "$bad"
 }
@@ -416,12 +430,12 @@ print(round(d["ops_per_sec"], 1), round(l["p50"], 3), round(l["p99"], 3), d["win
 }
 
 {
-  echo "members=$MEMBERS op=$OP tls=$TLS systems=${SYSTEMS// /,} dur=$DUR cs=$CS warm=$WARM"
+  echo "members=$MEMBERS op=$OP tls=$TLS client_certs=$CLIENT_CERTS systems=${SYSTEMS// /,} dur=$DUR cs=$CS warm=$WARM"
   echo "raft_commit=$(git -C "$ROOT" log -1 --format=%h 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- model impl 2>/dev/null || echo -dirty)"
   echo "etcd=$(etcd --version | head -1 | awk '{print $3}')"
   echo "cores=$(nproc) start=$(date -u +%FT%TZ) loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
 } > "$OUT/meta.txt"
-log "kv-sbs: MEMBERS=$MEMBERS OP=$OP TLS=$TLS SYSTEMS=\"$SYSTEMS\" DUR=$DUR CS=\"$CS\" WARM=$WARM OUT=$OUT; $(nproc) cores; load avg $(cut -d' ' -f1-3 /proc/loadavg)"
+log "kv-sbs: MEMBERS=$MEMBERS OP=$OP TLS=$TLS CLIENT_CERTS=$CLIENT_CERTS SYSTEMS=\"$SYSTEMS\" DUR=$DUR CS=\"$CS\" WARM=$WARM OUT=$OUT; $(nproc) cores; load avg $(cut -d' ' -f1-3 /proc/loadavg)"
 fsync_probe before
 for c in $CS; do
   [ -n "$RUN_ETCD" ] && run_etcd "$c" 1
