@@ -51,7 +51,7 @@ def load(out):
     return meta, rows, fsync, reports
 
 
-def summary(members, op, rows):
+def summary(members, op, tls, client_certs, rows):
     out = []
     for c in sorted({r['c'] for r in rows}):
         def vals(system, key):
@@ -64,7 +64,7 @@ def summary(members, op, rows):
         ee, re = eff('etcd'), eff('raft')
         med = lambda v: statistics.median(v) if v else None
         ratio = lambda a, b: a / b if a is not None and b else None
-        s = {'members': members, 'op': op, 'clients': int(c), 'etcd_ops_s': med(e), 'raft_ops_s': med(r),
+        s = {'members': members, 'op': op, 'tls': tls, 'client_certs': client_certs, 'clients': int(c), 'etcd_ops_s': med(e), 'raft_ops_s': med(r),
              'ratio': ratio(med(r), med(e)), 'etcd_p99_ms': vals('etcd', 'p99'), 'raft_p99_ms': vals('raft', 'p99'),
              'etcd_ops_per_server_cpu_s': med(ee), 'raft_ops_per_server_cpu_s': med(re),
              'cpu_ratio': ratio(med(re), med(ee)), 'runs': {'etcd': len(e), 'raft': len(r)}}
@@ -90,11 +90,15 @@ def main():
         meta, rows, fsync, reports = load(out)
         m = int(meta.get('members', 3))
         op = meta.get('op', 'put')
+        # TLS=1 runs (kv-sbs.sh): both systems over mutual TLS; directories from before the knob
+        # have no tls key and ran on plain TCP.
+        tls = meta.get('tls', '0') == '1'
+        client_certs = tls and meta.get('client_certs', '1') == '1'
         doc['results_dirs'].append(out)
         doc['meta'].append(meta)
         doc['fsync_probe'] += [dict(f, members=m) for f in fsync]
-        doc['summary'] += summary(m, op, rows)
-        doc['runs'] += [dict(r, members=m, op=op) for r in rows]
+        doc['summary'] += summary(m, op, tls, client_certs, rows)
+        doc['runs'] += [dict(r, members=m, op=op, tls=tls, client_certs=client_certs) for r in rows]
         doc['raft_reports'].update(reports)
     commits = sorted({m.get('raft_commit') for m in doc['meta']})
     doc['raft_commit'] = commits[0] if len(commits) == 1 else commits
@@ -112,7 +116,8 @@ def main():
     for s in doc['summary']:
         ratio = '-' if s['ratio'] is None else f"{s['ratio']:.2f}×"
         cpu = '-' if s['cpu_ratio'] is None else f"{s['cpu_ratio']:.2f}×"
-        print(f"| {s['op']} | {s['members']} | {s['clients']} | {fmt(s['etcd_ops_s'])} ({p99(s['etcd_p99_ms'])}) "
+        tls = '' if not s['tls'] else ' (TLS)' if s['client_certs'] else ' (TLS, no client certificates)'
+        print(f"| {s['op']}{tls} | {s['members']} | {s['clients']} | {fmt(s['etcd_ops_s'])} ({p99(s['etcd_p99_ms'])}) "
               f"| {fmt(s['raft_ops_s'])} ({p99(s['raft_p99_ms'])}) | {ratio} | {cpu} |")
     for f in doc['fsync_probe']:
         print(f"fsync probe ({f['members']} members, {f['when']}): {f['per_s']:,.0f}/s, "

@@ -5,7 +5,9 @@
 // (values of -vsize bytes), then each of -c workers reads key bench-((i*7919 + w) % 1000) for
 // its i-th get, one get in flight, until -d has elapsed after -w of warmup. etcd's Get is
 // linearizable by default (its ReadIndex; WithSerializable would not be). Flags and the RESULT
-// line are those of the harness's kvload, so run.py drives it through KVLOAD.
+// line are those of the harness's kvload, so run.py drives it through KVLOAD. With -cacert (and
+// -cert -key for the members' --client-cert-auth) it speaks TLS (etcdtls.go, built in beside it):
+// kv-sbs.sh with TLS=1 runs it through a wrapper that adds them.
 package main
 
 import (
@@ -31,11 +33,22 @@ func main() {
 	warm := flag.Duration("w", 2*time.Second, "warmup (not measured)")
 	vsize := flag.Int("vsize", 100, "value size bytes of the keys read")
 	label := flag.String("label", "", "label for output")
+	tf := registerTLSFlags()
 	flag.Parse()
+	tlsCfg, err := tf.config()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kvread: %v\n", err)
+		os.Exit(2)
+	}
+	endpointList, err := endpoints(*eps, tlsCfg != nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kvread: %v\n", err)
+		os.Exit(2)
+	}
 
 	var clis []*clientv3.Client
 	for i := 0; i < *conns; i++ {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*eps, ","), DialTimeout: 5 * time.Second})
+		cli, err := clientv3.New(clientv3.Config{Endpoints: endpointList, DialTimeout: 5 * time.Second, TLS: tlsCfg})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
