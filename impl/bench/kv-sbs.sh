@@ -35,11 +35,10 @@
 # with etcdtls.go, through a wrapper that adds -cacert -cert -key (run.py passes fixed arguments).
 # After each etcd run's load the script checks that the leader refuses a plain-TCP client and a
 # TLS client without a certificate (the row's note says "TLS check: ..." when it does not).
-# raft: the arguments that put raft-cluster and raft-kv on TLS come from raft_tls_args (below),
-# the hook to fill in once the nodes speak TLS; until then TLS=1 runs only with SYSTEMS=etcd.
-# CLIENT_CERTS=0 (TLS=1 only): the client port is TLS that authenticates the server alone (no
-# --client-cert-auth, clients present no certificate), for a raft side whose client port does
-# not require certificates; peers stay mutual TLS. Both sides must run the same way.
+# raft: the arguments that put raft-cluster and raft-kv on TLS come from raft_tls_args (below):
+# mutual TLS between peers, and `raft-cluster up --client-cert-auth` for client certificates.
+# CLIENT_CERTS=0 (TLS=1 only): on both sides the client port is TLS that authenticates the
+# server alone (clients present no certificate); peers stay mutual TLS.
 # Labels, log directories and the default OUT carry "-tls" ("-tls-nocert" with CLIENT_CERTS=0);
 # meta.txt says tls= and client_certs=.
 #
@@ -124,29 +123,25 @@ if [ -n "$RUN_ETCD" ]; then
   command -v etcd >/dev/null && command -v etcdctl >/dev/null || die "etcd/etcdctl not installed"
 fi
 
-# ---------- raft side TLS: THE HOOK TO FILL IN once raft-node/raft-kv/raft-cluster speak TLS ----------
+# ---------- raft side TLS ----------
 # raft_tls_args PART DIR prints, one per line, the extra arguments that put one part of the raft
 # side on the transport TLS says, with client certificates required on the client port when
 # CLIENT_CERTS=1 (DIR is the cluster's directory, `raft-cluster up --dir DIR`):
 #   up     `raft-cluster up`, after --nodes/--dir;
 #   kv     every `raft-kv` call (the probe put and the bench), before the subcommand;
 #   bench  `raft-kv bench`, after its own options.
-# It returns 1 when it has no answer for TLS=1 yet: the script then refuses TLS=1 with the raft
-# side before any run (SYSTEMS=etcd still runs). raft_transport_ok checks each started cluster's
-# file against TLS, so a cluster on the other transport is never measured.
-# LEAD: after the h-tls merge. With the binaries of h-tls at 88e978f, this body ran both modes
-# (SYSTEMS=raft DUR=3 CS=8; the bench's JSON said "tls": true / false):
-#     0:up) echo --insecure ;;                  # up starts a TLS cluster unless told otherwise
-#     0:kv|0:bench|1:up|1:kv) ;;                # up writes DIR/tls and the [tls] table; raft-kv
-#                                               # takes ca.pem, client.pem, client.key from it
-#     1:bench) printf '%s\n' --io threads ;;    # `bench --io poll` refuses a TLS cluster
-# but up's nodes do not require client certificates (up writes client_cert_auth = false and
-# has no option for raft-node's --client-cert-auth), so until up has one, compare with
-# CLIENT_CERTS=0, or make 1:up require them and keep CLIENT_CERTS=1.
+# raft_transport_ok checks each started cluster's file against TLS, so a cluster on the other
+# transport is never measured.
+# TLS=1: up starts a TLS cluster by default (DIR/tls and the [tls] table; raft-kv takes ca.pem,
+# client.pem and client.key from it); --client-cert-auth makes its client ports require client
+# certificates, as etcd's --client-cert-auth; `raft-kv bench` speaks TLS with --io threads (one
+# thread per client: its default --io poll is plain TCP only). TLS=0: up needs --insecure.
 raft_tls_args() {
   case "$TLS:$1" in
-    0:up|0:kv|0:bench) ;;
-    1:up|1:kv|1:bench) return 1 ;;
+    0:up) echo --insecure ;;
+    0:kv|0:bench|1:kv) ;;
+    1:up) if [ "$CLIENT_CERTS" = 1 ]; then echo --client-cert-auth; fi ;;
+    1:bench) printf '%s\n' --io threads ;;
     *) echo "raft_tls_args: no part '$1'" >&2; return 1 ;;
   esac
 }

@@ -1,5 +1,5 @@
-//! `raft-cluster up --nodes 3 [--spares K] --dir DIR [--insecure]`: a local cluster on free
-//! loopback ports (with K more nodes started outside the cluster, for `raft-kv member add`).
+//! `raft-cluster up --nodes 3 [--spares K] --dir DIR [--insecure | --client-cert-auth]`: a
+//! local cluster on free loopback ports (with K more nodes started outside the cluster, for `raft-kv member add`).
 //! Writes DIR/tls (the cluster's CA and certificates, `raft-cluster certs`, unless they are
 //! there already; with `--insecure`, DIR/cluster.secret instead: a fresh cluster secret, mode
 //! 0600, unless one is there already) and DIR/cluster.toml (which names them), starts one raft-node process per server (data in
@@ -71,6 +71,10 @@ enum Cmd {
         /// Run the cluster without TLS (plain TCP, peers authenticated by a cluster secret).
         #[arg(long)]
         insecure: bool,
+        /// The nodes' client ports require a client certificate signed by the cluster's CA
+        /// (the cluster file's `client_cert_auth = true`; `raft-kv` presents DIR/tls/client.pem).
+        #[arg(long, conflicts_with = "insecure")]
+        client_cert_auth: bool,
     },
     /// Make a CA and the certificates of a cluster file's nodes and clients.
     Certs {
@@ -151,6 +155,7 @@ fn write_cluster(
     nodes: u64,
     spares: u64,
     insecure: bool,
+    client_cert_auth: bool,
 ) -> anyhow::Result<(ClusterConfig, PathBuf)> {
     let path = dir.join("cluster.toml");
     let cluster_id = if path.exists() {
@@ -207,7 +212,7 @@ fn write_cluster(
         }
         cluster.tls = Some(raft_impl::config::TlsSection {
             dir: PathBuf::from(TLS_DIR),
-            client_cert_auth: false,
+            client_cert_auth,
         });
     }
     // Written whole, then renamed: a reader never sees a half-written file.
@@ -302,6 +307,7 @@ fn up(
     node_bin: Option<PathBuf>,
     snapshot: SnapshotFlags,
     insecure: bool,
+    client_cert_auth: bool,
 ) -> anyhow::Result<()> {
     let bin = match node_bin {
         Some(b) => b,
@@ -317,7 +323,7 @@ fn up(
     // Held until this process exits: a second `up` on the same directory stops here, before it
     // rewrites the cluster file.
     let _lock = DirLock::acquire(dir).map_err(|e| anyhow::anyhow!("cluster directory {e}"))?;
-    let (cluster, path) = write_cluster(dir, nodes, spares, insecure)?;
+    let (cluster, path) = write_cluster(dir, nodes, spares, insecure, client_cert_auth)?;
     let stopping = Arc::new(AtomicBool::new(false));
     let flag = stopping.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -446,6 +452,7 @@ fn main() -> ExitCode {
             snapshot_entries,
             snapshot_bytes,
             insecure,
+            client_cert_auth,
         } => {
             if nodes == 0 {
                 eprintln!("raft-cluster: --nodes must be at least 1");
@@ -467,7 +474,15 @@ fn main() -> ExitCode {
                 eprintln!("raft-cluster: {e}");
                 return ExitCode::from(2);
             }
-            up(nodes, spares, &dir, node_bin, snapshot, insecure)
+            up(
+                nodes,
+                spares,
+                &dir,
+                node_bin,
+                snapshot,
+                insecure,
+                client_cert_auth,
+            )
         }
         Cmd::Certs {
             cluster,
