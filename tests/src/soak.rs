@@ -96,7 +96,9 @@ impl SoakOptions {
 
 /// What a node logs when it takes a snapshot (raft-impl's replica, at debug) and when it
 /// installs a leader's (at info); the soak runs its nodes with `RUST_LOG` showing both.
-const COMPACTED_LOG: &str = "log compacted into a snapshot";
+/// The replica's line for a compaction: "log compacted into a snapshot" where the batch writes
+/// it, "log compacted into the written snapshot" after the node's snapshot writer did.
+const COMPACTED_LOG: &str = "log compacted into";
 const INSTALLED_LOG: &str = "installing the leader's snapshot";
 const NODE_LOG_FILTER: &str = "warn,raft_impl::node::replica=debug";
 
