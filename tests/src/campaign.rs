@@ -17,6 +17,7 @@
 
 use crate::history_export;
 use crate::soak::{self, Cluster, Endpoints, Recorder};
+use raft_impl::core::Address;
 use raft_impl::wire::MemberRequest;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -682,8 +683,15 @@ pub fn split_brain(dir: &Path, servers: u64) -> (u64, Vec<String>) {
 }
 
 /// The operator procedure for a node whose data is damaged (docs/node.md): `member remove`,
-/// wipe its data directory, add the spare (started empty) as a new member, promote it.
-fn replace_damaged(addrs: &Endpoints, data_dir: &Path, old: u64, new: u64) -> Result<(), String> {
+/// wipe its data directory, add the spare (started empty) as a new member at its `address`
+/// (the members' cluster files do not list it), promote it.
+fn replace_damaged(
+    addrs: &Endpoints,
+    data_dir: &Path,
+    old: u64,
+    new: u64,
+    address: Address,
+) -> Result<(), String> {
     let mut admin = addrs.client();
     let limit = Duration::from_secs(20);
     admin
@@ -693,7 +701,7 @@ fn replace_damaged(addrs: &Endpoints, data_dir: &Path, old: u64, new: u64) -> Re
     for request in [
         MemberRequest::AddLearner {
             id: new,
-            address: None,
+            address: Some(address),
         },
         MemberRequest::Promote { id: new },
     ] {
@@ -1010,7 +1018,8 @@ fn fault_round(
                 .push(format!("the refusal does not name {name}: {message}"));
         }
     }
-    match replace_damaged(addrs, &data_dir, victim, spare) {
+    let address = lock()?.address(spare);
+    match replace_damaged(addrs, &data_dir, victim, spare, address) {
         Ok(()) => r.outcome = Outcome::RefusedReplaced,
         Err(e) => {
             r.outcome = Outcome::RefusedNotReplaced;

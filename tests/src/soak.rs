@@ -401,7 +401,7 @@ impl Cluster {
     }
 
     /// Where node `id` really listens (no proxy), as a configuration entry carries it.
-    fn address(&self, id: u64) -> Address {
+    pub(crate) fn address(&self, id: u64) -> Address {
         let node = &self.cluster.nodes[id as usize];
         Address {
             peer: node.peer_addr.to_string(),
