@@ -138,21 +138,9 @@ impl Raw {
     }
 }
 
-fn command(client_id: u64, seq: u64, op: Op) -> ClientRequest {
-    ClientRequest::Command(Command { client_id, seq, op })
-}
-
-fn get(key: &str) -> Op {
-    Op::Get { key: key.into() }
-}
-
-#[test]
-fn a_client_of_a_follower_only_gets_its_writes_committed_and_reads_the_latest_value() {
-    let cluster = Cluster::start();
-    let (leader, follower) = cluster.leader_and_follower();
-
-    // The client library, given only the follower and following no hints.
-    let mut client = Client::new(vec![cluster.addr(follower)]).without_hints();
+/// Puts v0 .. v4 to key k through `client`: each answered with the value before it (applied
+/// once, in order).
+fn five_puts_in_order(cluster: &Cluster, client: &mut Client) {
     let mut previous = None;
     for i in 0..5 {
         let value = format!("v{i}");
@@ -170,6 +158,24 @@ fn a_client_of_a_follower_only_gets_its_writes_committed_and_reads_the_latest_va
         );
         previous = Some(value);
     }
+}
+
+fn command(client_id: u64, seq: u64, op: Op) -> ClientRequest {
+    ClientRequest::Command(Command { client_id, seq, op })
+}
+
+fn get(key: &str) -> Op {
+    Op::Get { key: key.into() }
+}
+
+#[test]
+fn a_client_of_a_follower_only_gets_its_writes_committed_and_reads_the_latest_value() {
+    let cluster = Cluster::start();
+    let (leader, follower) = cluster.leader_and_follower();
+
+    // The client library, given only the follower and following no hints.
+    let mut client = Client::new(vec![cluster.addr(follower)]).without_hints();
+    five_puts_in_order(&cluster, &mut client);
     let got = client.execute(get("k"), OP_TIMEOUT).expect("get");
     assert_eq!(got, OpResult::Value(Some("v4".into())));
     let deleted = client
@@ -325,23 +331,7 @@ fn a_follower_forwards_over_tls_with_its_certificate_to_a_leader_that_requires_o
     let cluster = Cluster::start_tls();
     let (_, follower) = cluster.leader_and_follower();
     let mut client = cluster.client(vec![cluster.addr(follower)]).without_hints();
-    let mut previous = None;
-    for i in 0..5 {
-        let value = format!("v{i}");
-        let put = Op::Put {
-            key: "k".into(),
-            value: value.clone(),
-        };
-        let got = client
-            .execute(put, OP_TIMEOUT)
-            .unwrap_or_else(|e| panic!("put {i} through the follower: {e}\n{}", cluster.logs()));
-        assert_eq!(
-            got,
-            OpResult::Value(previous),
-            "each put applied once, in order"
-        );
-        previous = Some(value);
-    }
+    five_puts_in_order(&cluster, &mut client);
     assert_eq!(
         client.leader(),
         Some(cluster.addr(follower)),
